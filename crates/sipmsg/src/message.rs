@@ -374,15 +374,16 @@ fn next_field<'a>(block: &'a str, limits: &Limits) -> Result<(&'a str, &'a str),
     let bytes = block.as_bytes();
     let mut line_start = 0;
     loop {
-        let line_end = memmem::find(&bytes[line_start..], b"\r\n").map_or(bytes.len(), |i| line_start + i);
+        // Lines end in CRLF; `head` never contains the final empty line.
+        let newline = memchr::memchr(b'\n', &bytes[line_start..]).map(|i| line_start + i);
+        let line_end = newline.map_or(bytes.len(), |nl| if nl > 0 && bytes[nl - 1] == b'\r' { nl - 1 } else { nl });
         if line_end - line_start > limits.max_line {
             return Err(ParseError::LineTooLong);
         }
-        let next = (line_end + 2).min(bytes.len());
-        let continues = matches!(bytes.get(next), Some(b' ' | b'\t'));
-        if !continues || next >= bytes.len() {
-            let tail = if line_end >= bytes.len() { "" } else { &block[next..] };
-            return Ok((&block[..line_end], tail));
+        let Some(nl) = newline else { return Ok((&block[..line_end], "")) };
+        let next = nl + 1;
+        if !matches!(bytes.get(next), Some(b' ' | b'\t')) {
+            return Ok((&block[..line_end], &block[next..]));
         }
         line_start = next;
     }
