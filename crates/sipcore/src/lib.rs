@@ -1,1 +1,20 @@
-//! placeholder
+//! Sans-IO SIP machinery: stream framing and the RFC 3261 section 17 transactions.
+//!
+//! Nothing here touches a socket or reads a clock. Bytes and the current time go in
+//! through `handle_*` methods; bytes to send come out of
+//! [`TransactionLayer::poll_transmit`], timer expiries are driven by
+//! [`TransactionLayer::poll_timeout`] / [`TransactionLayer::handle_timeout`].
+//!
+//! The run-loop contract is the same as every Tandem core's: after any `handle_*`
+//! call, drain `poll_transmit` and `poll_event`, then sleep until `poll_timeout`.
+
+mod framing;
+mod peer;
+pub mod transaction;
+
+pub use framing::{StreamFramer, StreamError};
+pub use peer::{ConnId, Peer, Transport};
+pub use transaction::{
+    ClientOutcome, RequestOutcome, TimerName, TransactionConfig, TransactionEvent, TransactionLayer, TransactionStats,
+    Transmit, TxKey,
+};

@@ -1,0 +1,61 @@
+//! Where a message came from or goes to.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+/// A transport, as a Via names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Transport {
+    /// Unreliable: transactions retransmit on timers A, E and G.
+    Udp,
+    /// Reliable stream: no retransmission, zero-length wait timers.
+    Tcp,
+}
+
+impl Transport {
+    /// True for TCP (and later TLS/WS).
+    pub fn is_reliable(self) -> bool {
+        matches!(self, Self::Tcp)
+    }
+
+    /// The Via transport token.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Udp => "UDP",
+            Self::Tcp => "TCP",
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Identifies one stream connection inside the shell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// The remote end of a message: transport, address and, for streams, the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Peer {
+    /// Transport used.
+    pub transport: Transport,
+    /// Remote socket address.
+    pub addr: SocketAddr,
+    /// The stream connection the message arrived on, if any.
+    pub conn: Option<ConnId>,
+}
+
+impl Peer {
+    /// A UDP peer.
+    pub fn udp(addr: SocketAddr) -> Self {
+        Self { transport: Transport::Udp, addr, conn: None }
+    }
+
+    /// A TCP peer on a known connection.
+    pub fn tcp(addr: SocketAddr, conn: ConnId) -> Self {
+        Self { transport: Transport::Tcp, addr, conn: Some(conn) }
+    }
+}
