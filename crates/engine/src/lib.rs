@@ -1,1 +1,46 @@
-//! placeholder
+//! The sans-IO brain of one Tandem site.
+//!
+//! [`Node`] takes network input and the current time, and produces bytes to send,
+//! domain events and its next deadline. Today it is a registrar that also answers
+//! OPTIONS keep-alives and refuses what it does not implement yet; the B2BUA, agents,
+//! routing and peering slot in behind the same dispatcher ([`node`]).
+//!
+//! # Run-loop contract
+//!
+//! ```
+//! use std::time::Instant;
+//! use engine::{Input, Node, NodeConfig};
+//!
+//! let now = Instant::now();
+//! let mut node = Node::new(NodeConfig::for_tests(), 7, now);
+//! node.handle_input(Input::Datagram {
+//!     at: now,
+//!     remote: "127.0.0.1:5070".parse().unwrap(),
+//!     bytes: b"OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n\
+//!              From: <sip:p@127.0.0.1>;tag=1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: doc\r\nCSeq: 1 OPTIONS\r\n\
+//!              Content-Length: 0\r\n\r\n",
+//! });
+//! // Drain every output before the next input, then sleep until poll_timeout().
+//! let reply = node.poll_transmit().expect("a 200 for the OPTIONS");
+//! assert!(reply.bytes.starts_with(b"SIP/2.0 200"));
+//! while node.poll_event().is_some() {}
+//! let _wake_at = node.poll_timeout();
+//! ```
+//!
+//! Network input never returns an error and never panics: malformed requests are
+//! answered with a 4xx naming the fault (or dropped when no answer can be routed) and
+//! counted in [`NodeStats`].
+
+mod config;
+mod event;
+mod node;
+mod registrar;
+mod reply;
+mod stats;
+
+pub use config::{DnPlan, DnRange, NodeConfig, RegistrarConfig};
+pub use event::DomainEvent;
+pub use node::{Input, Node};
+pub use registrar::{Binding, RegisterReply};
+pub use sipcore::{ConnId, Peer, Transmit, Transport};
+pub use stats::NodeStats;

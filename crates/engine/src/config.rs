@@ -1,0 +1,121 @@
+//! Typed runtime configuration of one site's node. Built by the shell from the TOML
+//! file; once it exists it is valid ("parse, don't validate").
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use sipcore::TransactionConfig;
+
+/// Everything one site's [`crate::Node`] needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// Site name, used in logs and the Server header.
+    pub site: String,
+    /// Which DNs exist at this site.
+    pub dns: DnPlan,
+    /// Registrar limits.
+    pub registrar: RegistrarConfig,
+    /// Transaction timers.
+    pub transactions: TransactionConfig,
+}
+
+impl NodeConfig {
+    /// A small configuration for tests and examples: DNs 1000-1999 and the RFC 4475
+    /// users `user`, `j.user` and `watson`, default timers.
+    pub fn for_tests() -> Self {
+        Self {
+            site: "test".into(),
+            dns: DnPlan {
+                ranges: vec![DnRange { first: 1000, last: 1999, width: 4 }],
+                singles: ["user", "j.user", "watson"].into_iter().map(String::from).collect(),
+            },
+            registrar: RegistrarConfig::default(),
+            transactions: TransactionConfig::default(),
+        }
+    }
+}
+
+/// Registrar limits (RFC 3261 section 10.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistrarConfig {
+    /// Shortest registration accepted; shorter ones get 423 with Min-Expires. Default 60 s.
+    pub min_expires: Duration,
+    /// Longest registration granted; longer requests are shortened. Default 3600 s.
+    pub max_expires: Duration,
+    /// Used when the REGISTER names no expiry. Default 3600 s.
+    pub default_expires: Duration,
+    /// Most contacts one DN may bind; more gets 403. Default 10.
+    pub max_contacts: usize,
+}
+
+impl Default for RegistrarConfig {
+    fn default() -> Self {
+        Self {
+            min_expires: Duration::from_secs(60),
+            max_expires: Duration::from_secs(3600),
+            default_expires: Duration::from_secs(3600),
+            max_contacts: 10,
+        }
+    }
+}
+
+/// A numeric extension range, e.g. 1000-1999, matched only at its own width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DnRange {
+    /// First DN.
+    pub first: u64,
+    /// Last DN, inclusive.
+    pub last: u64,
+    /// Digits in a DN of this range (so `01000` is not `1000`).
+    pub width: usize,
+}
+
+/// The DNs provisioned at a site: numeric ranges and single DNs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnPlan {
+    /// Extension ranges.
+    pub ranges: Vec<DnRange>,
+    /// Single DNs (any user-part text).
+    pub singles: BTreeSet<String>,
+}
+
+impl DnPlan {
+    /// True if `dn` is provisioned.
+    pub fn contains(&self, dn: &str) -> bool {
+        if self.singles.contains(dn) {
+            return true;
+        }
+        if dn.is_empty() || dn.len() > 18 || !dn.bytes().all(|b| b.is_ascii_digit()) {
+            return false;
+        }
+        let Ok(n) = dn.parse::<u64>() else { return false };
+        self.ranges.iter().any(|r| r.width == dn.len() && (r.first..=r.last).contains(&n))
+    }
+
+    /// How many DNs the plan provisions.
+    pub fn len(&self) -> u64 {
+        self.singles.len() as u64 + self.ranges.iter().map(|r| r.last - r.first + 1).sum::<u64>()
+    }
+
+    /// True when nothing is provisioned.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dn_plan_matches_ranges_at_their_width() {
+        let plan = NodeConfig::for_tests().dns;
+        assert!(plan.contains("1000"));
+        assert!(plan.contains("1999"));
+        assert!(!plan.contains("2000"));
+        assert!(!plan.contains("01000"));
+        assert!(plan.contains("watson"));
+        assert!(!plan.contains(""));
+        assert_eq!(plan.len(), 1003);
+    }
+}

@@ -1,0 +1,26 @@
+//! Plain counters; the shell exports them.
+
+use std::collections::BTreeMap;
+
+use sipcore::TransactionStats;
+
+/// Counters of one node since start.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct NodeStats {
+    /// Requests received (including retransmissions).
+    pub requests_in: u64,
+    /// Responses received.
+    pub responses_in: u64,
+    /// Responses sent, by status code.
+    pub responses_out: BTreeMap<u16, u64>,
+    /// Messages refused as malformed, by [`sipmsg::ParseError::kind`].
+    pub parse_errors: BTreeMap<&'static str, u64>,
+    /// Malformed messages dropped without an answer.
+    pub dropped: u64,
+    /// Current bindings across all DNs.
+    pub bindings: u64,
+    /// DNs with at least one binding.
+    pub registered_dns: u64,
+    /// Transaction layer counters.
+    pub transactions: TransactionStats,
+}

@@ -1,0 +1,75 @@
+//! Drives one `engine::Node` with raw datagrams on a virtual clock.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use engine::{Input, Node, NodeConfig};
+use sipmsg::{Framing, Message};
+
+pub struct Site {
+    pub node: Node,
+    pub now: Instant,
+}
+
+pub const PHONE: &str = "127.0.0.1:5070";
+
+impl Site {
+    pub fn new() -> Self {
+        let now = Instant::now();
+        Self { node: Node::new(NodeConfig::for_tests(), 1, now), now }
+    }
+
+    /// Sends one datagram and returns every datagram the node sends back.
+    pub fn send(&mut self, bytes: &[u8]) -> Vec<Vec<u8>> {
+        let remote: SocketAddr = PHONE.parse().expect("addr");
+        self.node.handle_input(Input::Datagram { at: self.now, remote, bytes });
+        self.drain()
+    }
+
+    pub fn drain(&mut self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        while let Some(t) = self.node.poll_transmit() {
+            out.push(t.bytes.to_vec());
+        }
+        while self.node.poll_event().is_some() {}
+        out
+    }
+
+    /// Moves the clock forward, firing every deadline on the way.
+    pub fn advance(&mut self, by: Duration) -> Vec<Vec<u8>> {
+        let end = self.now + by;
+        let mut out = Vec::new();
+        while let Some(at) = self.node.poll_timeout().filter(|at| *at <= end) {
+            self.now = self.now.max(at);
+            self.node.handle_input(Input::Timeout(self.now));
+            out.extend(self.drain());
+        }
+        self.now = end;
+        out
+    }
+}
+
+/// The status code of a response the node sent. Full parsing is checked too, except for
+/// answers to requests that lacked From/To/Call-ID (the node can only echo what it got).
+pub fn status(bytes: &[u8]) -> u16 {
+    match Message::parse(bytes, Framing::Datagram) {
+        Ok(m) => m.status().expect("a response"),
+        Err(sipmsg::ParseError::Missing(_)) => {
+            let line = String::from_utf8_lossy(&bytes[..12]).into_owned();
+            line["SIP/2.0 ".len()..].trim().parse().expect("status code")
+        }
+        Err(e) => panic!("the node sent invalid SIP: {e:?}"),
+    }
+}
+
+pub fn register(dn: &str, call_id: &str, cseq: u32, contact: &str, expires: Option<u32>) -> Vec<u8> {
+    let expires = expires.map(|e| format!("Expires: {e}\r\n")).unwrap_or_default();
+    format!(
+        "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK{call_id}{cseq};rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:{dn}@127.0.0.1>;tag=p1\r\nTo: <sip:{dn}@127.0.0.1>\r\nCall-ID: {call_id}\r\n\
+         CSeq: {cseq} REGISTER\r\nContact: {contact}\r\n{expires}Content-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
