@@ -103,3 +103,13 @@ mod tests {
         assert!(f.next_message().is_err());
     }
 }
+
+impl StreamFramer {
+    /// Takes every buffered byte not yet returned (after a framing error, to answer it).
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        let rest = self.buf.split_off(self.consumed);
+        self.buf.clear();
+        self.consumed = 0;
+        rest
+    }
+}

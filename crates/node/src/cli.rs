@@ -1,0 +1,118 @@
+//! The `tandem` command line.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tokio::sync::watch;
+
+use crate::config::{self, SiteConfig};
+use crate::site;
+
+/// The embedded default deployment: two sites on loopback.
+const DEFAULT_CONFIG: &str = include_str!("../../../examples/two-sites.toml");
+
+/// Tandem: a geo-redundant SIP call-control server for contact centers.
+#[derive(Debug, Parser)]
+#[command(name = "tandem", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every site of a deployment in this process (default: the embedded two-site example).
+    Up {
+        /// Configuration file; the embedded examples/two-sites.toml when absent.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Run one site's peer as its own process.
+    Peer {
+        /// Configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Which `[[site]]` to run.
+        #[arg(long)]
+        site: String,
+    },
+    /// Validate a configuration file; exit non-zero with errors naming field and line.
+    Check {
+        /// Configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+/// Parses the command line and runs it.
+pub fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { config } => {
+            let sites = load_file(&config)?;
+            tracing::info!(sites = sites.len(), "configuration is valid");
+            Ok(())
+        }
+        Command::Up { config } => {
+            let sites = match config {
+                Some(path) => load_file(&path)?,
+                None => config::load(DEFAULT_CONFIG, "examples/two-sites.toml (embedded)")?,
+            };
+            serve(sites)
+        }
+        Command::Peer { config, site } => {
+            let sites = load_file(&config)?;
+            let names: Vec<String> = sites.iter().map(|s| s.node.site.clone()).collect();
+            let chosen = sites
+                .into_iter()
+                .find(|s| s.node.site == site)
+                .with_context(|| format!("no site `{site}` in {} (sites: {})", config.display(), names.join(", ")))?;
+            serve(vec![chosen])
+        }
+    }
+}
+
+fn load_file(path: &PathBuf) -> anyhow::Result<Vec<SiteConfig>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(config::load(&text, &path.display().to_string())?)
+}
+
+fn serve(sites: Vec<SiteConfig>) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let mut bound = Vec::new();
+        for site in sites {
+            bound.push(site::bind(site).await?);
+        }
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        for site in bound {
+            tasks.push(tokio::spawn(site.run(stop_rx.clone())));
+        }
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+        for task in tasks {
+            task.await??;
+        }
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
