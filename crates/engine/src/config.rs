@@ -26,8 +26,15 @@ impl NodeConfig {
         Self {
             site: "test".into(),
             dns: DnPlan {
-                ranges: vec![DnRange { first: 1000, last: 1999, width: 4 }],
-                singles: ["user", "j.user", "watson"].into_iter().map(String::from).collect(),
+                ranges: vec![DnRange {
+                    first: 1000,
+                    last: 1999,
+                    width: 4,
+                }],
+                singles: ["user", "j.user", "watson"]
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
             },
             registrar: RegistrarConfig::default(),
             transactions: TransactionConfig::default(),
@@ -88,13 +95,22 @@ impl DnPlan {
         if dn.is_empty() || dn.len() > 18 || !dn.bytes().all(|b| b.is_ascii_digit()) {
             return false;
         }
-        let Ok(n) = dn.parse::<u64>() else { return false };
-        self.ranges.iter().any(|r| r.width == dn.len() && (r.first..=r.last).contains(&n))
+        let Ok(n) = dn.parse::<u64>() else {
+            return false;
+        };
+        self.ranges
+            .iter()
+            .any(|r| r.width == dn.len() && (r.first..=r.last).contains(&n))
     }
 
     /// How many DNs the plan provisions.
     pub fn len(&self) -> u64 {
-        self.singles.len() as u64 + self.ranges.iter().map(|r| r.last - r.first + 1).sum::<u64>()
+        self.singles.len() as u64
+            + self
+                .ranges
+                .iter()
+                .map(|r| r.last - r.first + 1)
+                .sum::<u64>()
     }
 
     /// True when nothing is provisioned.

@@ -87,8 +87,15 @@ impl Node {
     /// Feeds one input. Never fails: bad network input is answered or dropped, and counted.
     pub fn handle_input(&mut self, input: Input<'_>) {
         match input {
-            Input::Datagram { at, remote, bytes } => self.handle_message(at, Peer::udp(remote), bytes, Framing::Datagram),
-            Input::Stream { at, conn, remote, bytes } => self.handle_message(at, Peer::tcp(remote, conn), bytes, Framing::Stream),
+            Input::Datagram { at, remote, bytes } => {
+                self.handle_message(at, Peer::udp(remote), bytes, Framing::Datagram)
+            }
+            Input::Stream {
+                at,
+                conn,
+                remote,
+                bytes,
+            } => self.handle_message(at, Peer::tcp(remote, conn), bytes, Framing::Stream),
             Input::Timeout(now) => {
                 self.transactions.handle_timeout(now);
                 self.registrar.bindings.expire(now, &mut self.events);
@@ -109,7 +116,13 @@ impl Node {
 
     /// When the node next needs [`Input::Timeout`].
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.transactions.poll_timeout(), self.registrar.bindings.next_expiry()].into_iter().flatten().min()
+        [
+            self.transactions.poll_timeout(),
+            self.registrar.bindings.next_expiry(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Counters so far.
@@ -155,7 +168,10 @@ impl Node {
         match stateless_reject(bytes, code, reason, &self.tag) {
             Some(out) => {
                 *self.stats.responses_out.entry(code).or_default() += 1;
-                self.transmits.push_back(Transmit { to: peer, bytes: out.into() });
+                self.transmits.push_back(Transmit {
+                    to: peer,
+                    bytes: out.into(),
+                });
             }
             None => self.stats.dropped += 1,
         }
@@ -165,7 +181,9 @@ impl Node {
     fn handle_request(&mut self, now: Instant, req: &Message<'_>, peer: Peer) {
         let key = match self.transactions.handle_request(now, req, peer) {
             RequestOutcome::New(key) => key,
-            RequestOutcome::Retransmission | RequestOutcome::AckAbsorbed | RequestOutcome::AckForTu => return,
+            RequestOutcome::Retransmission
+            | RequestOutcome::AckAbsorbed
+            | RequestOutcome::AckForTu => return,
         };
         let answer = self.decide(now, req, peer);
         self.answer(now, &key, req, peer, &answer);
@@ -173,7 +191,9 @@ impl Node {
 
     /// How a new request is answered, checked in RFC 3261 section 8.2 order.
     fn decide(&mut self, now: Instant, req: &Message<'_>, peer: Peer) -> Answer {
-        let Some(method) = req.method() else { return Answer::Status(400, "Bad Request") };
+        let Some(method) = req.method() else {
+            return Answer::Status(400, "Bad Request");
+        };
         if !method.is_known() {
             return Answer::Status(501, "Not Implemented");
         }
@@ -190,12 +210,25 @@ impl Node {
         }
         match method {
             Method::Options => Answer::Options,
-            Method::Register => Answer::Register(self.registrar.register(now, &self.config.dns, req, peer, &mut self.events)),
+            Method::Register => Answer::Register(self.registrar.register(
+                now,
+                &self.config.dns,
+                req,
+                peer,
+                &mut self.events,
+            )),
             _ => Answer::Status(405, "Method Not Allowed"),
         }
     }
 
-    fn answer(&mut self, now: Instant, key: &TxKey, req: &Message<'_>, peer: Peer, answer: &Answer) {
+    fn answer(
+        &mut self,
+        now: Instant,
+        key: &TxKey,
+        req: &Message<'_>,
+        peer: Peer,
+        answer: &Answer,
+    ) {
         let (code, reason) = answer.status();
         self.new_tag();
         let mut b = response(req, code, reason, &self.tag, peer.addr);
@@ -217,7 +250,10 @@ impl Node {
             }
             Answer::Register(RegisterReply::Ok(bindings)) => {
                 for (contact, left) in bindings {
-                    b.header_fmt("Contact", format_args!("<{contact}>;expires={}", left.as_secs()));
+                    b.header_fmt(
+                        "Contact",
+                        format_args!("<{contact}>;expires={}", left.as_secs()),
+                    );
                 }
             }
             Answer::Register(_) | Answer::Status(..) => {}

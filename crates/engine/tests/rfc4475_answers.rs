@@ -8,12 +8,20 @@ use std::path::Path;
 use common::{status, Site};
 
 fn vectors(folder: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sipmsg/tests/vectors").join(folder);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../sipmsg/tests/vectors")
+        .join(folder);
     let mut out: Vec<_> = fs::read_dir(dir)
         .expect("vectors")
         .map(|e| {
             let p = e.expect("entry").path();
-            (p.file_stem().and_then(|s| s.to_str()).expect("name").to_owned(), fs::read(&p).expect("read"))
+            (
+                p.file_stem()
+                    .and_then(|s| s.to_str())
+                    .expect("name")
+                    .to_owned(),
+                fs::read(&p).expect("read"),
+            )
         })
         .collect();
     out.sort();
@@ -27,9 +35,18 @@ fn expected_now(name: &str, bytes: &[u8]) -> Option<u16> {
     if code == "drop" {
         return None;
     }
-    if bytes.starts_with(b"INVITE ") && !name.starts_with("badinv01") && !name.starts_with("clerr") && !name.starts_with("ncl")
-        && !name.starts_with("quotbal") && !name.starts_with("ltgtruri") && !name.starts_with("lwsruri") && !name.starts_with("lwsstart")
-        && !name.starts_with("escruri") && !name.starts_with("baddate") && !name.starts_with("insuf") && !name.starts_with("multi01")
+    if bytes.starts_with(b"INVITE ")
+        && !name.starts_with("badinv01")
+        && !name.starts_with("clerr")
+        && !name.starts_with("ncl")
+        && !name.starts_with("quotbal")
+        && !name.starts_with("ltgtruri")
+        && !name.starts_with("lwsruri")
+        && !name.starts_with("lwsstart")
+        && !name.starts_with("escruri")
+        && !name.starts_with("baddate")
+        && !name.starts_with("insuf")
+        && !name.starts_with("multi01")
     {
         return Some(405);
     }
@@ -49,7 +66,12 @@ fn invalid_and_application_messages_get_the_rfc_answer() {
                 None => assert!(out.is_empty(), "{name}: must be dropped"),
                 Some(code) => {
                     assert_eq!(out.len(), 1, "{name}: one answer");
-                    assert_eq!(status(&out[0]), code, "{name}: {}", String::from_utf8_lossy(&out[0]));
+                    assert_eq!(
+                        status(&out[0]),
+                        code,
+                        "{name}: {}",
+                        String::from_utf8_lossy(&out[0])
+                    );
                 }
             }
         }

@@ -24,7 +24,12 @@ pub struct LinkConfig {
 
 impl Default for LinkConfig {
     fn default() -> Self {
-        Self { loss: 0.0, duplicate: 0.0, latency: Duration::from_millis(10), jitter: Duration::ZERO }
+        Self {
+            loss: 0.0,
+            duplicate: 0.0,
+            latency: Duration::from_millis(10),
+            jitter: Duration::ZERO,
+        }
     }
 }
 
@@ -54,7 +59,14 @@ pub struct Network<A> {
 impl<A: Clone> Network<A> {
     /// A network whose randomness comes only from `seed`.
     pub fn new(seed: u64, config: LinkConfig) -> Self {
-        Self { config, rng: ChaCha8Rng::seed_from_u64(seed), in_flight: BTreeMap::new(), seq: 0, partitioned: false, dropped: 0 }
+        Self {
+            config,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            in_flight: BTreeMap::new(),
+            seq: 0,
+            partitioned: false,
+            dropped: 0,
+        }
     }
 
     /// Drops everything sent while `down` is true (a partition or a dead link).
@@ -68,12 +80,27 @@ impl<A: Clone> Network<A> {
             self.dropped += 1;
             return;
         }
-        let copies = if self.rng.gen_bool(self.config.duplicate.clamp(0.0, 1.0)) { 2 } else { 1 };
+        let copies = if self.rng.gen_bool(self.config.duplicate.clamp(0.0, 1.0)) {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
-            let jitter = if self.config.jitter.is_zero() { Duration::ZERO } else { self.config.jitter.mul_f64(self.rng.gen::<f64>()) };
+            let jitter = if self.config.jitter.is_zero() {
+                Duration::ZERO
+            } else {
+                self.config.jitter.mul_f64(self.rng.gen::<f64>())
+            };
             let at = now + self.config.latency + jitter;
             self.seq += 1;
-            self.in_flight.insert((at, self.seq), Packet { from: from.clone(), to: to.clone(), bytes: bytes.clone() });
+            self.in_flight.insert(
+                (at, self.seq),
+                Packet {
+                    from: from.clone(),
+                    to: to.clone(),
+                    bytes: bytes.clone(),
+                },
+            );
         }
     }
 
@@ -104,7 +131,12 @@ mod tests {
     #[test]
     fn same_seed_same_fate() {
         let start = Instant::now();
-        let cfg = LinkConfig { loss: 0.3, duplicate: 0.2, jitter: Duration::from_millis(30), ..LinkConfig::default() };
+        let cfg = LinkConfig {
+            loss: 0.3,
+            duplicate: 0.2,
+            jitter: Duration::from_millis(30),
+            ..LinkConfig::default()
+        };
         let run = |seed| {
             let mut n = Network::new(seed, cfg);
             for i in 0..100u8 {

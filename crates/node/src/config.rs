@@ -54,7 +54,12 @@ struct RegistrarFile {
 
 impl Default for RegistrarFile {
     fn default() -> Self {
-        Self { min_expires: 60, max_expires: 3600, default_expires: 3600, max_contacts: 10 }
+        Self {
+            min_expires: 60,
+            max_expires: 3600,
+            default_expires: 3600,
+            max_contacts: 10,
+        }
     }
 }
 
@@ -72,7 +77,11 @@ struct TimersFile {
 
 impl Default for TimersFile {
     fn default() -> Self {
-        Self { t1_ms: 500, t2_ms: 4000, t4_ms: 5000 }
+        Self {
+            t1_ms: 500,
+            t2_ms: 4000,
+            t4_ms: 5000,
+        }
     }
 }
 
@@ -92,11 +101,16 @@ impl TryFrom<String> for DnSpec {
         if s.is_empty() || s.contains(char::is_whitespace) {
             return Err(format!("DN `{s}` must be non-empty and contain no spaces"));
         }
-        let Some((first, last)) = s.split_once('-').filter(|(a, b)| is_digits(a) && is_digits(b)) else {
+        let Some((first, last)) = s
+            .split_once('-')
+            .filter(|(a, b)| is_digits(a) && is_digits(b))
+        else {
             return Ok(Self::Single(s.to_owned()));
         };
         if first.len() != last.len() {
-            return Err(format!("DN range `{s}`: both ends need the same number of digits"));
+            return Err(format!(
+                "DN range `{s}`: both ends need the same number of digits"
+            ));
         }
         let (Ok(a), Ok(b)) = (first.parse::<u64>(), last.parse::<u64>()) else {
             return Err(format!("DN range `{s}` is too long"));
@@ -104,7 +118,11 @@ impl TryFrom<String> for DnSpec {
         if a > b {
             return Err(format!("DN range `{s}` ends before it starts"));
         }
-        Ok(Self::Range(DnRange { first: a, last: b, width: first.len() }))
+        Ok(Self::Range(DnRange {
+            first: a,
+            last: b,
+            width: first.len(),
+        }))
     }
 }
 
@@ -131,7 +149,11 @@ pub(crate) struct ConfigError {
 
 /// Parses and validates a configuration file's text. `origin` names it in errors.
 pub(crate) fn load(text: &str, origin: &str) -> Result<Vec<SiteConfig>, ConfigError> {
-    let err = |offset: usize, message: String| ConfigError { origin: origin.to_owned(), line: line_of(text, offset), message };
+    let err = |offset: usize, message: String| ConfigError {
+        origin: origin.to_owned(),
+        line: line_of(text, offset),
+        message,
+    };
     let file: FileConfig = toml::from_str(text).map_err(|e| {
         let offset = e.span().map_or(0, |s| s.start);
         err(offset, e.message().to_owned())
@@ -144,27 +166,45 @@ pub(crate) fn load(text: &str, origin: &str) -> Result<Vec<SiteConfig>, ConfigEr
     let mut sites = Vec::new();
     for site in file.site {
         if !names.insert(site.name.get_ref().clone()) {
-            return Err(err(site.name.span().start, format!("`name`: site `{}` is defined twice", site.name.get_ref())));
+            return Err(err(
+                site.name.span().start,
+                format!("`name`: site `{}` is defined twice", site.name.get_ref()),
+            ));
         }
         if site.sip_udp.is_none() && site.sip_tcp.is_none() {
-            return Err(err(site.name.span().start, format!("site `{}`: set `sip_udp` or `sip_tcp`", site.name.get_ref())));
+            return Err(err(
+                site.name.span().start,
+                format!("site `{}`: set `sip_udp` or `sip_tcp`", site.name.get_ref()),
+            ));
         }
         for (field, addr) in [("sip_udp", &site.sip_udp), ("sip_tcp", &site.sip_tcp)] {
             if let Some(a) = addr {
                 if !addrs.insert((field == "sip_udp", *a.get_ref())) {
-                    return Err(err(a.span().start, format!("`{field}`: {} is already used by another site", a.get_ref())));
+                    return Err(err(
+                        a.span().start,
+                        format!("`{field}`: {} is already used by another site", a.get_ref()),
+                    ));
                 }
             }
         }
         if site.dns.get_ref().is_empty() {
-            return Err(err(site.dns.span().start, "`dns`: provision at least one DN or range".into()));
+            return Err(err(
+                site.dns.span().start,
+                "`dns`: provision at least one DN or range".into(),
+            ));
         }
         let r = &site.registrar;
         if r.min_expires == 0 || r.min_expires > r.max_expires {
-            return Err(err(site.name.span().start, "`registrar.min_expires` must be between 1 and `max_expires`".into()));
+            return Err(err(
+                site.name.span().start,
+                "`registrar.min_expires` must be between 1 and `max_expires`".into(),
+            ));
         }
         if site.timers.t1_ms == 0 || site.timers.t2_ms < site.timers.t1_ms {
-            return Err(err(site.name.span().start, "`timers`: need 0 < t1_ms <= t2_ms".into()));
+            return Err(err(
+                site.name.span().start,
+                "`timers`: need 0 < t1_ms <= t2_ms".into(),
+            ));
         }
         sites.push(site.into_site_config());
     }
@@ -199,12 +239,20 @@ impl SiteFile {
                 ..TransactionConfig::default()
             },
         };
-        SiteConfig { node, sip_udp: self.sip_udp.map(Spanned::into_inner), sip_tcp: self.sip_tcp.map(Spanned::into_inner) }
+        SiteConfig {
+            node,
+            sip_udp: self.sip_udp.map(Spanned::into_inner),
+            sip_tcp: self.sip_tcp.map(Spanned::into_inner),
+        }
     }
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
 }
 
 #[cfg(test)]
@@ -213,9 +261,15 @@ mod tests {
 
     #[test]
     fn the_shipped_example_loads() {
-        let sites = load(include_str!("../../../examples/two-sites.toml"), "two-sites.toml").expect("valid");
+        let sites = load(
+            include_str!("../../../examples/two-sites.toml"),
+            "two-sites.toml",
+        )
+        .expect("valid");
         assert_eq!(sites.len(), 2);
-        assert!(sites.iter().all(|s| s.node.dns.contains("1000") && s.node.dns.contains("1999")));
+        assert!(sites
+            .iter()
+            .all(|s| s.node.dns.contains("1000") && s.node.dns.contains("1999")));
         assert_eq!(sites[0].node.dns.len(), 1000);
     }
 
@@ -225,20 +279,34 @@ mod tests {
 
     #[test]
     fn unknown_field_is_named_with_its_line() {
-        let e = error_of("[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5060\"\ndns = [\"1000\"]\nbogus = 1\n");
+        let e = error_of(
+            "[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5060\"\ndns = [\"1000\"]\nbogus = 1\n",
+        );
         assert!(e.starts_with("t.toml:5:"), "{e}");
         assert!(e.contains("bogus"), "{e}");
     }
 
     #[test]
     fn bad_values_are_named_with_their_line() {
-        let e = error_of("[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:99999\"\ndns = [\"1000\"]\n");
+        let e =
+            error_of("[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:99999\"\ndns = [\"1000\"]\n");
         assert!(e.starts_with("t.toml:3:"), "{e}");
-        let e = error_of("[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5060\"\ndns = [\"1999-1000\"]\n");
-        assert!(e.starts_with("t.toml:4:") && e.contains("ends before it starts"), "{e}");
+        let e = error_of(
+            "[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5060\"\ndns = [\"1999-1000\"]\n",
+        );
+        assert!(
+            e.starts_with("t.toml:4:") && e.contains("ends before it starts"),
+            "{e}"
+        );
         let e = error_of("[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5060\"\ndns = [\"1\"]\n[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5062\"\ndns = [\"1\"]\n");
-        assert!(e.starts_with("t.toml:6:") && e.contains("defined twice"), "{e}");
+        assert!(
+            e.starts_with("t.toml:6:") && e.contains("defined twice"),
+            "{e}"
+        );
         let e = error_of("[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5060\"\ndns = [\"1\"]\n[[site]]\nname = \"b\"\nsip_udp = \"127.0.0.1:5060\"\ndns = [\"1\"]\n");
-        assert!(e.starts_with("t.toml:7:") && e.contains("already used"), "{e}");
+        assert!(
+            e.starts_with("t.toml:7:") && e.contains("already used"),
+            "{e}"
+        );
     }
 }

@@ -31,7 +31,11 @@ pub struct StreamFramer {
 impl StreamFramer {
     /// A framer with custom limits.
     pub fn with_limits(limits: Limits) -> Self {
-        Self { buf: Vec::new(), consumed: 0, limits }
+        Self {
+            buf: Vec::new(),
+            consumed: 0,
+            limits,
+        }
     }
 
     /// Appends bytes read from the connection.
@@ -47,7 +51,10 @@ impl StreamFramer {
     /// Keep-alive CRLFs between messages are consumed silently.
     pub fn next_message(&mut self) -> Result<Option<&[u8]>, StreamError> {
         let pending = &self.buf[self.consumed..];
-        let skip = pending.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+        let skip = pending
+            .iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .count();
         self.consumed += skip;
         let pending = &self.buf[self.consumed..];
         if pending.is_empty() {
@@ -63,6 +70,14 @@ impl StreamFramer {
             Err(ParseError::Incomplete) => Ok(None),
             Err(e) => Err(StreamError::Malformed(e)),
         }
+    }
+
+    /// Takes every buffered byte not yet returned (after a framing error, to answer it).
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        let rest = self.buf.split_off(self.consumed);
+        self.buf.clear();
+        self.consumed = 0;
+        rest
     }
 
     /// Bytes buffered but not yet returned as a message.
@@ -101,15 +116,5 @@ mod tests {
         let mut f = StreamFramer::default();
         f.push(&vec![b'a'; 70_000]);
         assert!(f.next_message().is_err());
-    }
-}
-
-impl StreamFramer {
-    /// Takes every buffered byte not yet returned (after a framing error, to answer it).
-    pub fn take_buffered(&mut self) -> Vec<u8> {
-        let rest = self.buf.split_off(self.consumed);
-        self.buf.clear();
-        self.consumed = 0;
-        rest
     }
 }

@@ -12,9 +12,9 @@ mod framing;
 mod peer;
 pub mod transaction;
 
-pub use framing::{StreamFramer, StreamError};
+pub use framing::{StreamError, StreamFramer};
 pub use peer::{ConnId, Peer, Transport};
 pub use transaction::{
-    ClientOutcome, RequestOutcome, TimerName, TransactionConfig, TransactionEvent, TransactionLayer, TransactionStats,
-    Transmit, TxKey,
+    ClientOutcome, RequestOutcome, TimerName, TransactionConfig, TransactionEvent,
+    TransactionLayer, TransactionStats, Transmit, TxKey,
 };

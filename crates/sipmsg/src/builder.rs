@@ -34,7 +34,13 @@ impl MessageBuilder {
     /// CSeq (RFC 3261 section 8.2.6.2). `to_tag` is added to To when To has no tag.
     /// `stamp` records where the request really came from in the topmost Via
     /// (RFC 3261 section 18.2.1 `received`, RFC 3581 `rport`).
-    pub fn response_to(request: &Message<'_>, code: u16, reason: &str, to_tag: Option<&str>, stamp: &ViaStamp<'_>) -> Self {
+    pub fn response_to(
+        request: &Message<'_>,
+        code: u16,
+        reason: &str,
+        to_tag: Option<&str>,
+        stamp: &ViaStamp<'_>,
+    ) -> Self {
         let mut b = Self::response(code, reason);
         let mut first_via = true;
         for h in request.headers() {
@@ -46,7 +52,7 @@ impl MessageBuilder {
                 HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq => {
                     b.header(h.name.as_str(), h.value);
                 }
-                HeaderName::To => b.to_with_tag(h.value, to_tag),
+                HeaderName::To => b.write_to_with_tag(h.value, to_tag),
                 _ => {}
             }
         }
@@ -98,7 +104,7 @@ impl MessageBuilder {
         self.buf.extend_from_slice(b"\r\n");
     }
 
-    fn to_with_tag(&mut self, value: &str, tag: Option<&str>) {
+    fn write_to_with_tag(&mut self, value: &str, tag: Option<&str>) {
         let has_tag = crate::NameAddr::parse(value).is_some_and(|a| a.tag().is_some());
         match tag {
             Some(tag) if !has_tag => {
@@ -129,7 +135,9 @@ fn strip_valueless_rport(value: &str) -> ((&str, &str), bool) {
         let at = search + found;
         let after = at + ";rport".len();
         match value.as_bytes().get(after) {
-            None | Some(b';' | b' ' | b'\t' | b'\r' | b'\n') => return ((&value[..at], &value[after..]), true),
+            None | Some(b';' | b' ' | b'\t' | b'\r' | b'\n') => {
+                return ((&value[..at], &value[after..]), true)
+            }
             _ => search = after,
         }
     }
@@ -145,13 +153,29 @@ mod tests {
     fn response_copies_dialog_headers_and_adds_tag() {
         let req = b"REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1;rport\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK0\r\nFrom: <sip:1000@127.0.0.1>;tag=a\r\nTo: <sip:1000@127.0.0.1>\r\nCall-ID: c1\r\nCSeq: 7 REGISTER\r\nContent-Length: 0\r\n\r\n";
         let req = Message::parse(req, Framing::Datagram).expect("valid");
-        let bytes = MessageBuilder::response_to(&req, 200, "OK", Some("srv"), &ViaStamp { received: Some("127.0.0.2"), rport: Some(5070) }).finish(None, b"");
+        let bytes = MessageBuilder::response_to(
+            &req,
+            200,
+            "OK",
+            Some("srv"),
+            &ViaStamp {
+                received: Some("127.0.0.2"),
+                rport: Some(5070),
+            },
+        )
+        .finish(None, b"");
         let resp = Message::parse(&bytes, Framing::Datagram).expect("what we print parses");
         resp.validate().expect("and validates");
         assert_eq!(resp.status(), Some(200));
         assert_eq!(resp.to().and_then(|t| t.tag()), Some("srv"));
-        assert_eq!(resp.top_via().and_then(|v| v.params.get("rport")), Some(Some("5070")));
-        assert_eq!(resp.top_via().and_then(|v| v.params.get("received")), Some(Some("127.0.0.2")));
+        assert_eq!(
+            resp.top_via().and_then(|v| v.params.get("rport")),
+            Some(Some("5070"))
+        );
+        assert_eq!(
+            resp.top_via().and_then(|v| v.params.get("received")),
+            Some(Some("127.0.0.2"))
+        );
         assert_eq!(resp.top_via().and_then(|v| v.branch()), Some("z9hG4bK1"));
         assert_eq!(resp.values(HeaderName::Via).count(), 2);
         assert_eq!(resp.cseq().map(|c| c.seq), Some(7));

@@ -47,7 +47,12 @@ impl<'a> NameAddr<'a> {
         let uri_text = &inner[..close];
         let uri = Uri::parse(uri_text)?;
         let params = header_params(&inner[close + 1..])?;
-        Some(Self { display, uri_text, uri, params })
+        Some(Self {
+            display,
+            uri_text,
+            uri,
+            params,
+        })
     }
 
     /// The `tag` parameter of a From or To value.
@@ -65,7 +70,12 @@ impl<'a> NameAddr<'a> {
         }
         let uri = Uri::parse(uri_text)?;
         let params = header_params(&s[end..])?;
-        Some(Self { display: None, uri_text, uri, params })
+        Some(Self {
+            display: None,
+            uri_text,
+            uri,
+            params,
+        })
     }
 }
 
@@ -80,25 +90,40 @@ impl<'a> Contact<'a> {
 
     /// The `expires` parameter, saturating at `u32::MAX`; `None` if absent or not a number.
     pub fn expires(&self) -> Option<u32> {
-        let Self::Address(addr) = self else { return None };
+        let Self::Address(addr) = self else {
+            return None;
+        };
         let value = addr.params.get("expires").flatten()?;
         if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        Some(value.parse::<u64>().map_or(u32::MAX, |v| u32::try_from(v).unwrap_or(u32::MAX)))
+        Some(
+            value
+                .parse::<u64>()
+                .map_or(u32::MAX, |v| u32::try_from(v).unwrap_or(u32::MAX)),
+        )
     }
 
     /// The `q` parameter in thousandths (`q=0.7` is 700); 1000 when absent or malformed.
     pub fn q(&self) -> u16 {
-        let Self::Address(addr) = self else { return 1000 };
-        addr.params.get("q").flatten().and_then(parse_q).unwrap_or(1000)
+        let Self::Address(addr) = self else {
+            return 1000;
+        };
+        addr.params
+            .get("q")
+            .flatten()
+            .and_then(parse_q)
+            .unwrap_or(1000)
     }
 }
 
 /// If `bytes` starts with a display name made of tokens and LWS followed by `<`,
 /// returns the index of the `<`.
 fn display_tokens_end(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| !(is_token(b) || is_lws(b))).filter(|&i| bytes[i] == b'<')
+    bytes
+        .iter()
+        .position(|&b| !(is_token(b) || is_lws(b)))
+        .filter(|&i| bytes[i] == b'<')
 }
 
 fn header_params(rest: &str) -> Option<Params<'_>> {
@@ -134,9 +159,11 @@ mod tests {
 
     #[test]
     fn quoted_display_name_with_escapes() {
-        let a = NameAddr::parse(r#""J Rosenberg \\\""       <sip:jdrosen@example.com>
+        let a = NameAddr::parse(
+            r#""J Rosenberg \\\""       <sip:jdrosen@example.com>
   ;
-  tag = 98asjd8"#)
+  tag = 98asjd8"#,
+        )
         .expect("valid");
         assert_eq!(a.display, Some(r#""J Rosenberg \\\"""#));
         assert_eq!(a.tag(), Some("98asjd8"));
@@ -151,8 +178,11 @@ mod tests {
 
     #[test]
     fn addr_spec_params_belong_to_the_header() {
-        let c = Contact::parse("sip:+19725552222@gw1.example.net;unknownparam;expires=60").expect("valid");
-        let Contact::Address(a) = c else { panic!("address expected") };
+        let c = Contact::parse("sip:+19725552222@gw1.example.net;unknownparam;expires=60")
+            .expect("valid");
+        let Contact::Address(a) = c else {
+            panic!("address expected")
+        };
         assert!(a.params.contains("unknownparam"));
         assert_eq!(c.expires(), Some(60));
     }
@@ -177,7 +207,8 @@ mod tests {
 
     #[test]
     fn huge_expires_saturates() {
-        let c = Contact::parse("<sip:user@host129.example.com>\r\n  ;expires=280297596632815").expect("valid");
+        let c = Contact::parse("<sip:user@host129.example.com>\r\n  ;expires=280297596632815")
+            .expect("valid");
         assert_eq!(c.expires(), Some(u32::MAX));
     }
 }

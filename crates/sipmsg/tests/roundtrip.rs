@@ -9,7 +9,10 @@ fn token() -> impl Strategy<Value = String> {
 }
 
 fn host() -> impl Strategy<Value = String> {
-    prop_oneof!["[a-z][a-z0-9-]{0,10}(\\.[a-z]{2,5}){0,2}", "(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){3}"]
+    prop_oneof![
+        "[a-z][a-z0-9-]{0,10}(\\.[a-z]{2,5}){0,2}",
+        "(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){3}"
+    ]
 }
 
 fn method() -> impl Strategy<Value = Method<'static>> {

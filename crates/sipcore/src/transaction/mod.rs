@@ -146,7 +146,10 @@ pub struct TransactionLayer {
 impl TransactionLayer {
     /// An empty layer.
     pub fn new(config: TransactionConfig) -> Self {
-        Self { config, ..Self::default() }
+        Self {
+            config,
+            ..Self::default()
+        }
     }
 
     /// The timer values in use.
@@ -155,8 +158,15 @@ impl TransactionLayer {
     }
 
     /// Matches an incoming request against server transactions (creating one if new).
-    pub fn handle_request(&mut self, now: Instant, request: &Message<'_>, from: Peer) -> RequestOutcome {
-        let Some(method) = request.method() else { return RequestOutcome::Retransmission };
+    pub fn handle_request(
+        &mut self,
+        now: Instant,
+        request: &Message<'_>,
+        from: Peer,
+    ) -> RequestOutcome {
+        let Some(method) = request.method() else {
+            return RequestOutcome::Retransmission;
+        };
         let key = server_key(request, method);
         if let Some(entry) = self.entries.get_mut(&key) {
             let step = match (&mut entry.machine, method) {
@@ -173,7 +183,10 @@ impl TransactionLayer {
             self.stats.absorbed += 1;
             if let Some(bytes) = step.send {
                 self.stats.retransmissions += 1;
-                self.transmits.push_back(Transmit { to: entry.peer, bytes });
+                self.transmits.push_back(Transmit {
+                    to: entry.peer,
+                    bytes,
+                });
             }
             return RequestOutcome::Retransmission;
         }
@@ -187,14 +200,23 @@ impl TransactionLayer {
             Machine::NonInviteServer(NonInviteServer::new(reliable))
         };
         self.stats.server_created += 1;
-        self.entries.insert(key.clone(), Entry { machine, peer: from, scheduled: None });
+        self.entries.insert(
+            key.clone(),
+            Entry {
+                machine,
+                peer: from,
+                scheduled: None,
+            },
+        );
         RequestOutcome::New(key)
     }
 
     /// The TU answers server transaction `key` with a response of status `code`.
     /// Returns false when the transaction is gone or no longer takes responses.
     pub fn respond(&mut self, now: Instant, key: &TxKey, code: u16, bytes: Arc<[u8]>) -> bool {
-        let Some(entry) = self.entries.get_mut(key) else { return false };
+        let Some(entry) = self.entries.get_mut(key) else {
+            return false;
+        };
         let step = match &mut entry.machine {
             Machine::InviteServer(tx) => tx.respond(now, &self.config, code, bytes),
             Machine::NonInviteServer(tx) => tx.respond(now, &self.config, code, bytes),
@@ -202,7 +224,10 @@ impl TransactionLayer {
         };
         let sent = step.send.is_some();
         if let Some(bytes) = step.send {
-            self.transmits.push_back(Transmit { to: entry.peer, bytes });
+            self.transmits.push_back(Transmit {
+                to: entry.peer,
+                bytes,
+            });
         }
         self.reschedule(key);
         sent
@@ -210,27 +235,70 @@ impl TransactionLayer {
 
     /// Starts a client transaction and sends `request` to `to`. `branch` must be the
     /// branch of the request's top Via; `method` its method.
-    pub fn send_request(&mut self, now: Instant, branch: &str, method: Method<'_>, to: Peer, request: Arc<[u8]>) -> TxKey {
-        let key = TxKey { server: false, branch: branch.into(), method: method.as_str().into() };
-        let tx = ClientTx::start(now, &self.config, method == Method::Invite, to.transport.is_reliable(), request.clone());
+    pub fn send_request(
+        &mut self,
+        now: Instant,
+        branch: &str,
+        method: Method<'_>,
+        to: Peer,
+        request: Arc<[u8]>,
+    ) -> TxKey {
+        let key = TxKey {
+            server: false,
+            branch: branch.into(),
+            method: method.as_str().into(),
+        };
+        let tx = ClientTx::start(
+            now,
+            &self.config,
+            method == Method::Invite,
+            to.transport.is_reliable(),
+            request.clone(),
+        );
         self.stats.client_created += 1;
         self.transmits.push_back(Transmit { to, bytes: request });
-        self.entries.insert(key.clone(), Entry { machine: Machine::Client(tx), peer: to, scheduled: None });
+        self.entries.insert(
+            key.clone(),
+            Entry {
+                machine: Machine::Client(tx),
+                peer: to,
+                scheduled: None,
+            },
+        );
         self.reschedule(&key);
         key
     }
 
     /// Matches an incoming response against client transactions.
     pub fn handle_response(&mut self, now: Instant, response: &Message<'_>) -> ClientOutcome {
-        let (Some(via), Some(cseq)) = (response.top_via(), response.cseq()) else { return ClientOutcome::Stray };
-        let Some(branch) = via.branch() else { return ClientOutcome::Stray };
-        let method = if cseq.method == Method::Ack { Method::Invite } else { cseq.method };
-        let key = TxKey { server: false, branch: branch.into(), method: method.as_str().into() };
-        let Some(entry) = self.entries.get_mut(&key) else { return ClientOutcome::Stray };
-        let Machine::Client(tx) = &mut entry.machine else { return ClientOutcome::Stray };
+        let (Some(via), Some(cseq)) = (response.top_via(), response.cseq()) else {
+            return ClientOutcome::Stray;
+        };
+        let Some(branch) = via.branch() else {
+            return ClientOutcome::Stray;
+        };
+        let method = if cseq.method == Method::Ack {
+            Method::Invite
+        } else {
+            cseq.method
+        };
+        let key = TxKey {
+            server: false,
+            branch: branch.into(),
+            method: method.as_str().into(),
+        };
+        let Some(entry) = self.entries.get_mut(&key) else {
+            return ClientOutcome::Stray;
+        };
+        let Machine::Client(tx) = &mut entry.machine else {
+            return ClientOutcome::Stray;
+        };
         let (verdict, send) = tx.on_response(now, &self.config, response);
         if let Some(bytes) = send {
-            self.transmits.push_back(Transmit { to: entry.peer, bytes });
+            self.transmits.push_back(Transmit {
+                to: entry.peer,
+                bytes,
+            });
         }
         self.reschedule(&key);
         match verdict {
@@ -248,7 +316,9 @@ impl TransactionLayer {
             if at > now {
                 break;
             }
-            let Some(key) = self.timers.remove(&(at, id)) else { break };
+            let Some(key) = self.timers.remove(&(at, id)) else {
+                break;
+            };
             self.fire(now, &key);
         }
     }
@@ -284,7 +354,9 @@ impl TransactionLayer {
     }
 
     fn fire(&mut self, now: Instant, key: &TxKey) {
-        let Some(entry) = self.entries.get_mut(key) else { return };
+        let Some(entry) = self.entries.get_mut(key) else {
+            return;
+        };
         entry.scheduled = None;
         let (send, timed_out) = match &mut entry.machine {
             Machine::InviteServer(tx) => split(tx.on_timer(now, &self.config)),
@@ -293,18 +365,24 @@ impl TransactionLayer {
         };
         if let Some(bytes) = send {
             self.stats.retransmissions += 1;
-            self.transmits.push_back(Transmit { to: entry.peer, bytes });
+            self.transmits.push_back(Transmit {
+                to: entry.peer,
+                bytes,
+            });
         }
         if timed_out {
             self.stats.timeouts += 1;
-            self.events.push_back(TransactionEvent::TimedOut(key.clone()));
+            self.events
+                .push_back(TransactionEvent::TimedOut(key.clone()));
         }
         self.reschedule(key);
     }
 
     /// Re-files the transaction's next deadline, or removes a terminated transaction.
     fn reschedule(&mut self, key: &TxKey) {
-        let Some(entry) = self.entries.get_mut(key) else { return };
+        let Some(entry) = self.entries.get_mut(key) else {
+            return;
+        };
         if let Some(old) = entry.scheduled.take() {
             self.timers.remove(&old);
         }
@@ -333,8 +411,15 @@ fn split(step: ServerStep) -> (Option<Arc<[u8]>>, bool) {
 /// The server transaction key of a request (RFC 3261 section 17.2.3, with the RFC 2543
 /// fallback of section 17.2.3's last paragraph simplified to Call-ID, CSeq and From tag).
 fn server_key(request: &Message<'_>, method: Method<'_>) -> TxKey {
-    let method = if method == Method::Ack { Method::Invite } else { method };
-    let branch = request.top_via().and_then(|v| v.branch()).filter(|b| b.starts_with(MAGIC_COOKIE) && b.len() > MAGIC_COOKIE.len());
+    let method = if method == Method::Ack {
+        Method::Invite
+    } else {
+        method
+    };
+    let branch = request
+        .top_via()
+        .and_then(|v| v.branch())
+        .filter(|b| b.starts_with(MAGIC_COOKIE) && b.len() > MAGIC_COOKIE.len());
     let branch: Box<str> = match branch {
         Some(b) => b.into(),
         None => {
@@ -343,5 +428,9 @@ fn server_key(request: &Message<'_>, method: Method<'_>) -> TxKey {
             format!("2543:{}:{}:{}", request.call_id().unwrap_or(""), seq, tag).into()
         }
     };
-    TxKey { server: true, branch, method: method.as_str().into() }
+    TxKey {
+        server: true,
+        branch,
+        method: method.as_str().into(),
+    }
 }

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netem::{LinkConfig, Network};
-use sipcore::{ClientOutcome, Peer, RequestOutcome, TransactionConfig, TransactionEvent, TransactionLayer, Transport, TxKey};
+use sipcore::{
+    ClientOutcome, Peer, RequestOutcome, TransactionConfig, TransactionEvent, TransactionLayer,
+    Transport, TxKey,
+};
 use sipmsg::{Framing, Message, MessageBuilder, Method, ViaStamp};
 
 pub(crate) const CLIENT: &str = "127.0.0.1:5070";
@@ -62,14 +65,21 @@ impl Pair {
     }
 
     fn peer(&self, a: &str) -> Peer {
-        Peer { transport: self.transport, addr: addr(a), conn: None }
+        Peer {
+            transport: self.transport,
+            addr: addr(a),
+            conn: None,
+        }
     }
 
     /// Starts a client transaction for `method`.
     pub(crate) fn send(&mut self, method: Method<'_>, branch: &str) -> TxKey {
         let transport = self.transport.as_str();
         let mut b = MessageBuilder::request(method, "sip:1000@127.0.0.1");
-        b.header_fmt("Via", format_args!("SIP/2.0/{transport} {CLIENT};branch={branch}"));
+        b.header_fmt(
+            "Via",
+            format_args!("SIP/2.0/{transport} {CLIENT};branch={branch}"),
+        );
         b.header("Max-Forwards", "70");
         b.header("From", "<sip:1001@127.0.0.1>;tag=c1");
         b.header("To", "<sip:1000@127.0.0.1>");
@@ -77,7 +87,9 @@ impl Pair {
         b.header_fmt("CSeq", format_args!("1 {method}"));
         let bytes: Arc<[u8]> = b.finish(None, b"").into();
         let to = self.peer(SERVER);
-        let key = self.client.send_request(self.now, branch, method, to, bytes);
+        let key = self
+            .client
+            .send_request(self.now, branch, method, to, bytes);
         self.flush();
         key
     }
@@ -86,7 +98,10 @@ impl Pair {
     pub(crate) fn send_ack_for_2xx(&mut self, branch: &str) {
         let transport = self.transport.as_str();
         let mut b = MessageBuilder::request(Method::Ack, "sip:1000@127.0.0.1");
-        b.header_fmt("Via", format_args!("SIP/2.0/{transport} {CLIENT};branch={branch}-ack"));
+        b.header_fmt(
+            "Via",
+            format_args!("SIP/2.0/{transport} {CLIENT};branch={branch}-ack"),
+        );
         b.header("From", "<sip:1001@127.0.0.1>;tag=c1");
         b.header("To", "<sip:1000@127.0.0.1>;tag=s1");
         b.header_fmt("Call-ID", format_args!("{branch}@test"));
@@ -98,12 +113,16 @@ impl Pair {
 
     fn flush(&mut self) {
         while let Some(t) = self.client.poll_transmit() {
-            self.wire.push((self.now - self.start, true, first_line(&t.bytes)));
-            self.net.send(self.now, addr(CLIENT), t.to.addr, t.bytes.to_vec());
+            self.wire
+                .push((self.now - self.start, true, first_line(&t.bytes)));
+            self.net
+                .send(self.now, addr(CLIENT), t.to.addr, t.bytes.to_vec());
         }
         while let Some(t) = self.server.poll_transmit() {
-            self.wire.push((self.now - self.start, false, first_line(&t.bytes)));
-            self.net.send(self.now, addr(SERVER), t.to.addr, t.bytes.to_vec());
+            self.wire
+                .push((self.now - self.start, false, first_line(&t.bytes)));
+            self.net
+                .send(self.now, addr(SERVER), t.to.addr, t.bytes.to_vec());
         }
         while let Some(e) = self.client.poll_event() {
             self.client_events.push(e);
@@ -114,22 +133,37 @@ impl Pair {
     }
 
     fn deliver(&mut self, to: SocketAddr, from: SocketAddr, bytes: &[u8]) {
-        let Ok(msg) = Message::parse(bytes, Framing::Datagram) else { return };
+        let Ok(msg) = Message::parse(bytes, Framing::Datagram) else {
+            return;
+        };
         if to == addr(SERVER) {
-            let peer = Peer { transport: self.transport, addr: from, conn: None };
+            let peer = Peer {
+                transport: self.transport,
+                addr: from,
+                conn: None,
+            };
             match self.server.handle_request(self.now, &msg, peer) {
                 RequestOutcome::New(key) => {
                     self.server_new.push(key.clone());
                     for (delay, code) in self.script.clone() {
-                        let resp = MessageBuilder::response_to(&msg, code, "Scripted", Some("s1"), &ViaStamp::default()).finish(None, b"");
-                        self.pending.push((self.now + delay, key.clone(), code, resp.into()));
+                        let resp = MessageBuilder::response_to(
+                            &msg,
+                            code,
+                            "Scripted",
+                            Some("s1"),
+                            &ViaStamp::default(),
+                        )
+                        .finish(None, b"");
+                        self.pending
+                            .push((self.now + delay, key.clone(), code, resp.into()));
                     }
                 }
                 RequestOutcome::AckForTu => self.acks_for_tu += 1,
                 RequestOutcome::Retransmission | RequestOutcome::AckAbsorbed => {}
             }
         } else if let ClientOutcome::Deliver(_) = self.client.handle_response(self.now, &msg) {
-            self.client_got.push((self.now - self.start, msg.status().unwrap_or(0)));
+            self.client_got
+                .push((self.now - self.start, msg.status().unwrap_or(0)));
         }
     }
 
@@ -153,7 +187,12 @@ impl Pair {
         while let Some(p) = self.net.poll_deliver(self.now) {
             self.deliver(p.to, p.from, &p.bytes);
         }
-        let due: Vec<_> = self.pending.iter().filter(|p| p.0 <= self.now).cloned().collect();
+        let due: Vec<_> = self
+            .pending
+            .iter()
+            .filter(|p| p.0 <= self.now)
+            .cloned()
+            .collect();
         self.pending.retain(|p| p.0 > self.now);
         for (_, key, code, bytes) in due {
             self.server.respond(self.now, &key, code, bytes);
@@ -176,12 +215,19 @@ impl Pair {
     }
 
     pub(crate) fn sent(&self, to_server: bool, line_prefix: &str) -> Vec<Duration> {
-        self.wire.iter().filter(|(_, ts, l)| *ts == to_server && l.starts_with(line_prefix)).map(|(t, _, _)| *t).collect()
+        self.wire
+            .iter()
+            .filter(|(_, ts, l)| *ts == to_server && l.starts_with(line_prefix))
+            .map(|(t, _, _)| *t)
+            .collect()
     }
 }
 
 fn first_line(bytes: &[u8]) -> String {
-    let end = bytes.iter().position(|&b| b == b'\r').unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .position(|&b| b == b'\r')
+        .unwrap_or(bytes.len());
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 

@@ -2,8 +2,8 @@
 //! clock over an in-memory lossy network.
 
 mod harness;
+mod lossy_link;
 mod section_17_1_1;
 mod section_17_1_2;
 mod section_17_2_1;
 mod section_17_2_2;
-mod lossy_link;

@@ -1,0 +1,16 @@
+//! Whatever arrives on the wire, the node answers or drops it without panicking.
+#![no_main]
+use std::time::{Duration, Instant};
+
+use engine::{Input, Node, NodeConfig};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let now = Instant::now();
+    let mut node = Node::new(NodeConfig::for_tests(), 1, now);
+    let remote = "127.0.0.1:5070".parse().expect("addr");
+    node.handle_input(Input::Datagram { at: now, remote, bytes: data });
+    while node.poll_transmit().is_some() {}
+    node.handle_input(Input::Timeout(now + Duration::from_secs(3600)));
+    while node.poll_transmit().is_some() {}
+});
