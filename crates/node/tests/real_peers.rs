@@ -474,3 +474,27 @@ fn malformed_messages_get_4xx_or_silence_and_the_server_keeps_registering() {
     assert!(ok && succeeded == 100);
     assert!(t.alive());
 }
+
+#[test]
+fn hundreds_of_concurrent_tcp_connections_each_register() {
+    if !enabled() {
+        return;
+    }
+    let t = Tandem::start("connections");
+    let mut conns: Vec<TcpStream> = (0..300)
+        .map(|_| TcpStream::connect(t.tcp).expect("connect"))
+        .collect();
+    for (i, c) in conns.iter_mut().enumerate() {
+        let msg = valid(1000 + i)
+            .replace("UDP", "TCP")
+            .replace("1500", &(1000 + i).to_string());
+        c.write_all(msg.as_bytes()).expect("write");
+    }
+    for c in &mut conns {
+        c.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut buf = [0u8; 2048];
+        let n = c.read(&mut buf).expect("an answer on every connection");
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("SIP/2.0 200"));
+    }
+}
