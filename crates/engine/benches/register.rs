@@ -38,11 +38,7 @@ fn register(i: u64) -> Vec<u8> {
 }
 
 fn round_trip(node: &mut Node, now: Instant, remote: SocketAddr, bytes: &[u8]) -> usize {
-    node.handle_input(Input::Datagram {
-        at: now,
-        remote,
-        bytes,
-    });
+    node.handle_input(Input::Datagram { at: now, remote, bytes });
     let mut sent = 0;
     while let Some(t) = node.poll_transmit() {
         sent += t.bytes.len();
@@ -59,12 +55,7 @@ fn bench(c: &mut Criterion) {
 
     let before = ALLOCS.load(Ordering::Relaxed);
     for (i, r) in requests.iter().take(10_000).enumerate() {
-        round_trip(
-            &mut node,
-            start + Duration::from_micros(i as u64),
-            remote,
-            r,
-        );
+        round_trip(&mut node, start + Duration::from_micros(i as u64), remote, r);
     }
     eprintln!(
         "REGISTER round trip: {} heap allocations per request",
@@ -78,12 +69,7 @@ fn bench(c: &mut Criterion) {
             let now = start + Duration::from_micros(i as u64);
             // Let finished transactions (timer J) go so the table stays at steady state.
             node.handle_input(Input::Timeout(now));
-            round_trip(
-                &mut node,
-                now,
-                remote,
-                black_box(&requests[i % requests.len()]),
-            )
+            round_trip(&mut node, now, remote, black_box(&requests[i % requests.len()]))
         })
     });
 }

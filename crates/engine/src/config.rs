@@ -2,6 +2,7 @@
 //! file; once it exists it is valid ("parse, don't validate").
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use sipcore::TransactionConfig;
@@ -17,6 +18,23 @@ pub struct NodeConfig {
     pub registrar: RegistrarConfig,
     /// Transaction timers.
     pub transactions: TransactionConfig,
+    /// Call handling.
+    pub calls: CallConfig,
+    /// The address this site puts in Via and Contact of what it sends.
+    pub local: SocketAddr,
+}
+
+/// Call handling options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallConfig {
+    /// How long callees may ring before the caller gets 480. Default 20 s.
+    pub no_answer: Duration,
+}
+
+impl Default for CallConfig {
+    fn default() -> Self {
+        Self { no_answer: Duration::from_secs(20) }
+    }
 }
 
 impl NodeConfig {
@@ -26,18 +44,13 @@ impl NodeConfig {
         Self {
             site: "test".into(),
             dns: DnPlan {
-                ranges: vec![DnRange {
-                    first: 1000,
-                    last: 1999,
-                    width: 4,
-                }],
-                singles: ["user", "j.user", "watson"]
-                    .into_iter()
-                    .map(String::from)
-                    .collect(),
+                ranges: vec![DnRange { first: 1000, last: 1999, width: 4 }],
+                singles: ["user", "j.user", "watson"].into_iter().map(String::from).collect(),
             },
             registrar: RegistrarConfig::default(),
             transactions: TransactionConfig::default(),
+            calls: CallConfig::default(),
+            local: SocketAddr::from(([127, 0, 0, 1], 5060)),
         }
     }
 }
@@ -98,19 +111,12 @@ impl DnPlan {
         let Ok(n) = dn.parse::<u64>() else {
             return false;
         };
-        self.ranges
-            .iter()
-            .any(|r| r.width == dn.len() && (r.first..=r.last).contains(&n))
+        self.ranges.iter().any(|r| r.width == dn.len() && (r.first..=r.last).contains(&n))
     }
 
     /// How many DNs the plan provisions.
     pub fn len(&self) -> u64 {
-        self.singles.len() as u64
-            + self
-                .ranges
-                .iter()
-                .map(|r| r.last - r.first + 1)
-                .sum::<u64>()
+        self.singles.len() as u64 + self.ranges.iter().map(|r| r.last - r.first + 1).sum::<u64>()
     }
 
     /// True when nothing is provisioned.

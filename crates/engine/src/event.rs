@@ -1,6 +1,30 @@
-//! Domain events: what happened, for statistics, logs and (later) CTI and CDRs.
+//! Domain events: what happened, for statistics, logs, CTI and (later) CDRs.
 
 use std::time::Duration;
+
+/// How a call relates to this switch (T-Library TCallType, judged per site).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallType {
+    /// Unknown.
+    Unknown,
+    /// Between two DNs of this site.
+    Internal,
+    /// From outside (a trunk or an unknown party) to a DN of this site.
+    Inbound,
+    /// From a DN of this site to the outside.
+    Outbound,
+}
+
+/// Why a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleasedBy {
+    /// The caller hung up (BYE from the A-leg).
+    Caller,
+    /// The callee hung up (BYE from the B-leg).
+    Callee,
+    /// Tandem ended it (a leg stopped answering).
+    Server,
+}
 
 /// Something that happened in the node that others may care about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,5 +51,50 @@ pub enum DomainEvent {
         dn: String,
         /// The contact URI.
         contact: String,
+    },
+    /// A call is being offered to a DN (its phones ring).
+    CallRinging {
+        /// Connection ID.
+        conn_id: u64,
+        /// The called DN.
+        dn: String,
+        /// The caller, as its From user.
+        other: String,
+        /// Call type on this site.
+        call_type: CallType,
+    },
+    /// The called DN answered.
+    CallEstablished {
+        /// Connection ID.
+        conn_id: u64,
+        /// The called DN.
+        dn: String,
+        /// The caller.
+        other: String,
+    },
+    /// An answered call ended.
+    CallReleased {
+        /// Connection ID.
+        conn_id: u64,
+        /// The called DN.
+        dn: String,
+        /// Who ended it.
+        by: ReleasedBy,
+    },
+    /// The caller gave up before the answer.
+    CallAbandoned {
+        /// Connection ID.
+        conn_id: u64,
+        /// The called DN.
+        dn: String,
+    },
+    /// The call could not be delivered.
+    CallFailed {
+        /// Connection ID (0 when the call was refused before it got one).
+        conn_id: u64,
+        /// The called DN.
+        dn: String,
+        /// The status the caller got.
+        code: u16,
     },
 }

@@ -2,7 +2,7 @@
 //!
 //! [`Node`] takes network input and the current time, and produces bytes to send,
 //! domain events and its next deadline. Today it is a registrar that also answers
-//! OPTIONS keep-alives and refuses what it does not implement yet; the B2BUA, agents,
+//! OPTIONS keep-alives and delivers calls as a signalling-only B2BUA; agents, CTI,
 //! routing and peering slot in behind the same dispatcher ([`node`]).
 //!
 //! # Run-loop contract
@@ -31,6 +31,7 @@
 //! answered with a 4xx naming the fault (or dropped when no answer can be routed) and
 //! counted in [`NodeStats`].
 
+mod b2bua;
 mod config;
 mod event;
 mod node;
@@ -38,8 +39,8 @@ mod registrar;
 mod reply;
 mod stats;
 
-pub use config::{DnPlan, DnRange, NodeConfig, RegistrarConfig};
-pub use event::DomainEvent;
+pub use config::{CallConfig, DnPlan, DnRange, NodeConfig, RegistrarConfig};
+pub use event::{CallType, DomainEvent, ReleasedBy};
 pub use node::{Input, Node};
 pub use registrar::{Binding, RegisterReply};
 pub use sipcore::{ConnId, Peer, Transmit, Transport};

@@ -7,15 +7,16 @@ use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sipcore::{ConnId, Peer, RequestOutcome, TransactionLayer, Transmit, TxKey};
+use sipcore::{ClientOutcome, ConnId, Peer, RequestOutcome, TransactionEvent, TransactionLayer, Transmit, TxKey};
 use sipmsg::{Framing, HeaderName, Message, Method, ParseError, Uri};
 
+use crate::b2bua::{B2bua, Ctx, Local};
 use crate::registrar::{RegisterReply, Registrar};
 use crate::reply::{response, stateless_reject};
 use crate::{DomainEvent, NodeConfig, NodeStats};
 
-/// Methods this node answers today; the rest of RFC 3261's get 405.
-const ALLOW: &str = "REGISTER, OPTIONS";
+/// Methods this node answers; others of RFC 3261's family get 405.
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO";
 
 /// Input to a [`Node`]. Time always comes with the input.
 #[derive(Debug, Clone, Copy)]
@@ -54,21 +55,24 @@ pub struct Node {
     config: NodeConfig,
     transactions: TransactionLayer,
     registrar: Registrar,
+    b2bua: B2bua,
     rng: ChaCha8Rng,
     transmits: VecDeque<Transmit>,
     events: Vec<DomainEvent>,
     events_out: VecDeque<DomainEvent>,
     stats: NodeStats,
     tag: String,
+    /// Time of the input being handled (for transaction events raised while collecting).
+    last_now: Instant,
 }
 
 impl Node {
     /// A node for `config`; `seed` drives every random choice, `now` is its start.
     pub fn new(config: NodeConfig, seed: u64, now: Instant) -> Self {
-        let _ = now;
         Self {
             transactions: TransactionLayer::new(config.transactions),
             registrar: Registrar::new(config.registrar),
+            b2bua: B2bua::default(),
             config,
             rng: ChaCha8Rng::seed_from_u64(seed),
             transmits: VecDeque::new(),
@@ -76,6 +80,7 @@ impl Node {
             events_out: VecDeque::new(),
             stats: NodeStats::default(),
             tag: String::with_capacity(16),
+            last_now: now,
         }
     }
 
@@ -90,18 +95,35 @@ impl Node {
             Input::Datagram { at, remote, bytes } => {
                 self.handle_message(at, Peer::udp(remote), bytes, Framing::Datagram)
             }
-            Input::Stream {
-                at,
-                conn,
-                remote,
-                bytes,
-            } => self.handle_message(at, Peer::tcp(remote, conn), bytes, Framing::Stream),
+            Input::Stream { at, conn, remote, bytes } => {
+                self.handle_message(at, Peer::tcp(remote, conn), bytes, Framing::Stream)
+            }
             Input::Timeout(now) => {
                 self.transactions.handle_timeout(now);
                 self.registrar.bindings.expire(now, &mut self.events);
+                self.with_b2bua(now, |b, ctx| b.on_timeout(ctx));
             }
         }
         self.collect();
+    }
+
+    /// Runs `f` on the B2BUA with a context borrowing the rest of the node.
+    fn with_b2bua<R>(&mut self, now: Instant, f: impl FnOnce(&mut B2bua, &mut Ctx<'_>) -> R) -> R {
+        let mut ctx = Ctx {
+            now,
+            tx: &mut self.transactions,
+            rng: &mut self.rng,
+            bindings: &self.registrar.bindings,
+            config: &self.config,
+            events: &mut self.events,
+            local: Local { addr: self.config.local },
+        };
+        f(&mut self.b2bua, &mut ctx)
+    }
+
+    /// Calls in progress.
+    pub fn active_calls(&self) -> usize {
+        self.b2bua.len()
     }
 
     /// The next message to send.
@@ -116,13 +138,10 @@ impl Node {
 
     /// When the node next needs [`Input::Timeout`].
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [
-            self.transactions.poll_timeout(),
-            self.registrar.bindings.next_expiry(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        [self.transactions.poll_timeout(), self.registrar.bindings.next_expiry(), self.b2bua.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Counters so far.
@@ -140,14 +159,25 @@ impl Node {
     }
 
     fn collect(&mut self) {
-        while let Some(t) = self.transactions.poll_transmit() {
-            self.transmits.push_back(t);
+        // Transaction events can make the B2BUA send more, so loop until quiet.
+        loop {
+            while let Some(t) = self.transactions.poll_transmit() {
+                self.transmits.push_back(t);
+            }
+            let Some(event) = self.transactions.poll_event() else {
+                break;
+            };
+            let now = self.last_now;
+            match event {
+                TransactionEvent::TimedOut(key) => self.with_b2bua(now, |b, ctx| b.on_transaction_timeout(ctx, &key)),
+                TransactionEvent::Ended(key) => self.b2bua.on_transaction_ended(&key),
+            }
         }
-        while self.transactions.poll_event().is_some() {}
         self.events_out.extend(self.events.drain(..));
     }
 
     fn handle_message(&mut self, now: Instant, peer: Peer, bytes: &[u8], framing: Framing) {
+        self.last_now = now;
         match Message::parse(bytes, framing) {
             Ok(msg) if msg.is_request() => {
                 self.stats.requests_in += 1;
@@ -155,7 +185,9 @@ impl Node {
             }
             Ok(msg) => {
                 self.stats.responses_in += 1;
-                let _ = self.transactions.handle_response(now, &msg);
+                if let ClientOutcome::Deliver(key) = self.transactions.handle_response(now, &msg) {
+                    self.with_b2bua(now, |b, ctx| b.on_response(ctx, &key, &msg));
+                }
             }
             Err(e) => self.reject_unparsed(bytes, e, peer),
         }
@@ -168,10 +200,7 @@ impl Node {
         match stateless_reject(bytes, code, reason, &self.tag) {
             Some(out) => {
                 *self.stats.responses_out.entry(code).or_default() += 1;
-                self.transmits.push_back(Transmit {
-                    to: peer,
-                    bytes: out.into(),
-                });
+                self.transmits.push_back(Transmit { to: peer, bytes: out.into() });
             }
             None => self.stats.dropped += 1,
         }
@@ -179,14 +208,35 @@ impl Node {
     }
 
     fn handle_request(&mut self, now: Instant, req: &Message<'_>, peer: Peer) {
+        self.last_now = now;
         let key = match self.transactions.handle_request(now, req, peer) {
             RequestOutcome::New(key) => key,
-            RequestOutcome::Retransmission
-            | RequestOutcome::AckAbsorbed
-            | RequestOutcome::AckForTu => return,
+            RequestOutcome::AckForTu => {
+                self.with_b2bua(now, |b, ctx| b.on_in_dialog(ctx, None, req, peer));
+                return;
+            }
+            RequestOutcome::Retransmission | RequestOutcome::AckAbsorbed => return,
         };
         let answer = self.decide(now, req, peer);
-        self.answer(now, &key, req, peer, &answer);
+        match answer {
+            Answer::InDialog => {
+                if !self.with_b2bua(now, |b, ctx| b.on_in_dialog(ctx, Some(key.clone()), req, peer)) {
+                    self.answer(now, &key, req, peer, &Answer::Status(481, "Call/Transaction Does Not Exist"));
+                }
+            }
+            Answer::Cancel => self.cancel(now, &key, req, peer),
+            Answer::Invite => self.with_b2bua(now, |b, ctx| b.on_invite(ctx, key, req, peer)),
+            _ => self.answer(now, &key, req, peer, &answer),
+        }
+    }
+
+    /// CANCEL: 200 for the CANCEL, then the INVITE it names ends with 487 (RFC 3261 section 9.2).
+    fn cancel(&mut self, now: Instant, key: &TxKey, req: &Message<'_>, peer: Peer) {
+        let invite_key = TxKey { server: true, branch: key.branch.clone(), method: "INVITE".into() };
+        let found = self.with_b2bua(now, |b, ctx| b.on_cancel(ctx, &invite_key));
+        let answer =
+            if found { Answer::Status(200, "OK") } else { Answer::Status(481, "Call/Transaction Does Not Exist") };
+        self.answer(now, key, req, peer, &answer);
     }
 
     /// How a new request is answered, checked in RFC 3261 section 8.2 order.
@@ -208,27 +258,27 @@ impl Node {
         if req.header(HeaderName::Require).is_some() {
             return Answer::BadExtension;
         }
+        if req.to().and_then(|t| t.tag()).is_some() {
+            return Answer::InDialog;
+        }
         match method {
             Method::Options => Answer::Options,
-            Method::Register => Answer::Register(self.registrar.register(
-                now,
-                &self.config.dns,
-                req,
-                peer,
-                &mut self.events,
-            )),
+            Method::Cancel => Answer::Cancel,
+            Method::Invite => match unacceptable_body(req) {
+                Some(answer) => answer,
+                None => Answer::Invite,
+            },
+            Method::Bye | Method::Update | Method::Info | Method::Prack => {
+                Answer::Status(481, "Call/Transaction Does Not Exist")
+            }
+            Method::Register => {
+                Answer::Register(self.registrar.register(now, &self.config.dns, req, peer, &mut self.events))
+            }
             _ => Answer::Status(405, "Method Not Allowed"),
         }
     }
 
-    fn answer(
-        &mut self,
-        now: Instant,
-        key: &TxKey,
-        req: &Message<'_>,
-        peer: Peer,
-        answer: &Answer,
-    ) {
+    fn answer(&mut self, now: Instant, key: &TxKey, req: &Message<'_>, peer: Peer, answer: &Answer) {
         let (code, reason) = answer.status();
         self.new_tag();
         let mut b = response(req, code, reason, &self.tag, peer.addr);
@@ -240,6 +290,9 @@ impl Node {
             Answer::Status(405, _) => {
                 b.header("Allow", ALLOW);
             }
+            Answer::Status(415, _) => {
+                b.header("Accept", "application/sdp");
+            }
             Answer::BadExtension => {
                 for option in req.values(HeaderName::Require) {
                     b.header("Unsupported", option);
@@ -250,13 +303,10 @@ impl Node {
             }
             Answer::Register(RegisterReply::Ok(bindings)) => {
                 for (contact, left) in bindings {
-                    b.header_fmt(
-                        "Contact",
-                        format_args!("<{contact}>;expires={}", left.as_secs()),
-                    );
+                    b.header_fmt("Contact", format_args!("<{contact}>;expires={}", left.as_secs()));
                 }
             }
-            Answer::Register(_) | Answer::Status(..) => {}
+            Answer::Register(_) | Answer::Status(..) | Answer::InDialog | Answer::Cancel | Answer::Invite => {}
         }
         b.header("Server", "Tandem");
         let bytes: Arc<[u8]> = b.finish(None, b"").into();
@@ -279,6 +329,12 @@ enum Answer {
     Options,
     BadExtension,
     Register(RegisterReply),
+    /// Belongs to a dialog: the B2BUA answers.
+    InDialog,
+    /// CANCEL of a pending INVITE.
+    Cancel,
+    /// A new call: the B2BUA answers.
+    Invite,
 }
 
 impl Answer {
@@ -288,6 +344,28 @@ impl Answer {
             Self::Options => (200, "OK"),
             Self::BadExtension => (420, "Bad Extension"),
             Self::Register(reply) => reply.status(),
+            Self::InDialog | Self::Cancel | Self::Invite => (500, "Server Internal Error"),
         }
     }
+}
+
+/// 415 for a body we cannot pass on as a session description, 406 when the caller
+/// accepts no SDP in return (RFC 3261 section 21.4.7 and 21.4.13).
+fn unacceptable_body(req: &Message<'_>) -> Option<Answer> {
+    let is_sdp_or_multipart = |ct: &str| {
+        let ct = ct.trim().to_ascii_lowercase();
+        ct.starts_with("application/sdp") || ct.starts_with("multipart/")
+    };
+    if !req.body().is_empty() && !req.header(HeaderName::ContentType).is_some_and(is_sdp_or_multipart) {
+        return Some(Answer::Status(415, "Unsupported Media Type"));
+    }
+    let accepts_sdp = |v: &str| {
+        let v = v.trim().to_ascii_lowercase();
+        v.is_empty() || v.starts_with("application/sdp") || v.starts_with("application/*") || v.starts_with("*/*")
+    };
+    let mut accepts = req.values(HeaderName::Accept).peekable();
+    if accepts.peek().is_some() && !accepts.any(accepts_sdp) {
+        return Some(Answer::Status(406, "Not Acceptable"));
+    }
+    None
 }

@@ -93,10 +93,7 @@ impl Bindings {
 
     fn upsert(&mut self, dn: &str, binding: Binding) {
         self.seq += 1;
-        self.expiry.insert(
-            (binding.expires_at, self.seq),
-            (dn.to_owned(), binding.contact.clone()),
-        );
+        self.expiry.insert((binding.expires_at, self.seq), (dn.to_owned(), binding.contact.clone()));
         let list = self.by_dn.entry(dn.to_owned()).or_default();
         match list.iter_mut().find(|b| b.contact == binding.contact) {
             Some(existing) => *existing = binding,
@@ -133,10 +130,7 @@ impl Bindings {
             let Some((dn, contact)) = self.expiry.remove(&(at, seq)) else {
                 break;
             };
-            let lapsed = self
-                .of(&dn)
-                .iter()
-                .any(|b| b.contact == contact && b.expires_at <= now);
+            let lapsed = self.of(&dn).iter().any(|b| b.contact == contact && b.expires_at <= now);
             if lapsed && self.remove(&dn, &contact) {
                 events.push(DomainEvent::BindingExpired { dn, contact });
             }
@@ -159,10 +153,7 @@ struct Wanted {
 
 impl Registrar {
     pub(crate) fn new(config: RegistrarConfig) -> Self {
-        Self {
-            config,
-            bindings: Bindings::default(),
-        }
+        Self { config, bindings: Bindings::default() }
     }
 
     pub(crate) fn register(
@@ -215,17 +206,13 @@ impl Registrar {
                 Err(RegisterReply::BadContact)
             };
         }
-        let default = req.expires().map_or(self.config.default_expires, |s| {
-            Duration::from_secs(s.into())
-        });
+        let default = req.expires().map_or(self.config.default_expires, |s| Duration::from_secs(s.into()));
         let mut wanted = Vec::with_capacity(contacts.len());
         for contact in contacts {
             let Some(c @ Contact::Address(addr)) = contact else {
                 return Err(RegisterReply::BadContact);
             };
-            let expires = c
-                .expires()
-                .map_or(default, |s| Duration::from_secs(s.into()));
+            let expires = c.expires().map_or(default, |s| Duration::from_secs(s.into()));
             if !expires.is_zero() && expires < self.config.min_expires {
                 return Err(RegisterReply::IntervalTooBrief(self.config.min_expires));
             }
@@ -250,35 +237,25 @@ impl Registrar {
         events: &mut Vec<DomainEvent>,
     ) -> Result<(), RegisterReply> {
         let existing = self.bindings.of(dn);
-        if wanted.iter().any(|w| {
-            existing
-                .iter()
-                .any(|b| b.contact == w.contact && b.call_id == call_id && b.cseq >= cseq)
-        }) {
+        if wanted
+            .iter()
+            .any(|w| existing.iter().any(|b| b.contact == w.contact && b.call_id == call_id && b.cseq >= cseq))
+        {
             return Err(RegisterReply::OutOfOrder);
         }
-        let new = wanted
-            .iter()
-            .filter(|w| !w.expires.is_zero() && !existing.iter().any(|b| b.contact == w.contact))
-            .count();
+        let new =
+            wanted.iter().filter(|w| !w.expires.is_zero() && !existing.iter().any(|b| b.contact == w.contact)).count();
         if existing.len() + new > self.config.max_contacts {
             return Err(RegisterReply::TooManyContacts);
         }
         for w in wanted {
             if w.expires.is_zero() {
                 if self.bindings.remove(dn, &w.contact) {
-                    events.push(DomainEvent::Unregistered {
-                        dn: dn.to_owned(),
-                        contact: w.contact,
-                    });
+                    events.push(DomainEvent::Unregistered { dn: dn.to_owned(), contact: w.contact });
                 }
                 continue;
             }
-            events.push(DomainEvent::Registered {
-                dn: dn.to_owned(),
-                contact: w.contact.clone(),
-                expires: w.expires,
-            });
+            events.push(DomainEvent::Registered { dn: dn.to_owned(), contact: w.contact.clone(), expires: w.expires });
             let binding = Binding {
                 contact: w.contact,
                 expires_at: now + w.expires,
@@ -293,31 +270,14 @@ impl Registrar {
     }
 
     fn remove_all(&mut self, dn: &str, _call_id: &str, _cseq: u32, events: &mut Vec<DomainEvent>) {
-        let contacts: Vec<String> = self
-            .bindings
-            .of(dn)
-            .iter()
-            .map(|b| b.contact.clone())
-            .collect();
+        let contacts: Vec<String> = self.bindings.of(dn).iter().map(|b| b.contact.clone()).collect();
         for contact in contacts {
             self.bindings.remove(dn, &contact);
-            events.push(DomainEvent::Unregistered {
-                dn: dn.to_owned(),
-                contact,
-            });
+            events.push(DomainEvent::Unregistered { dn: dn.to_owned(), contact });
         }
     }
 
     fn current(&self, now: Instant, dn: &str) -> Vec<(String, Duration)> {
-        self.bindings
-            .of(dn)
-            .iter()
-            .map(|b| {
-                (
-                    b.contact.clone(),
-                    b.expires_at.saturating_duration_since(now),
-                )
-            })
-            .collect()
+        self.bindings.of(dn).iter().map(|b| (b.contact.clone(), b.expires_at.saturating_duration_since(now))).collect()
     }
 }

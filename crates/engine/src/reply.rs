@@ -8,11 +8,7 @@ use sipmsg::{HeaderName, Message, Via, ViaStamp};
 
 /// What the transport saw of `source`, for the response's top Via
 /// (RFC 3261 section 18.2.1 `received`, RFC 3581 `rport`).
-pub(crate) fn stamp_for(
-    via: Option<&Via<'_>>,
-    source: SocketAddr,
-    ip_text: &mut String,
-) -> (bool, Option<u16>) {
+pub(crate) fn stamp_for(via: Option<&Via<'_>>, source: SocketAddr, ip_text: &mut String) -> (bool, Option<u16>) {
     ip_text.clear();
     let _ = std::fmt::Write::write_fmt(ip_text, format_args!("{}", source.ip()));
     let Some(via) = via else { return (false, None) };
@@ -33,10 +29,7 @@ pub(crate) fn response(
     let mut ip = String::with_capacity(40);
     let via = req.top_via();
     let (received, rport) = stamp_for(via.as_ref(), source, &mut ip);
-    let stamp = ViaStamp {
-        received: received.then_some(ip.as_str()),
-        rport,
-    };
+    let stamp = ViaStamp { received: received.then_some(ip.as_str()), rport };
     let tag = (code > 100).then_some(tag);
     sipmsg::MessageBuilder::response_to(req, code, reason, tag, &stamp)
 }
@@ -44,17 +37,10 @@ pub(crate) fn response(
 /// A 4xx for bytes that did not parse as a message, built from whatever Via, From, To,
 /// Call-ID and CSeq lines can be found. `None` for responses, ACKs, and requests
 /// without a Via (nowhere to send the answer).
-pub(crate) fn stateless_reject(
-    bytes: &[u8],
-    code: u16,
-    reason: &str,
-    tag: &str,
-) -> Option<Vec<u8>> {
+pub(crate) fn stateless_reject(bytes: &[u8], code: u16, reason: &str, tag: &str) -> Option<Vec<u8>> {
     let head_end = memchr_crlfcrlf(bytes).unwrap_or(bytes.len());
     let head = &bytes[..head_end];
-    let mut lines = head
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let mut lines = head.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let first = lines.next()?;
     if first.starts_with(b"SIP/") || first.starts_with(b"ACK ") || first.is_empty() {
         return None;
@@ -110,14 +96,8 @@ fn memchr_crlfcrlf(bytes: &[u8]) -> Option<usize> {
 }
 
 fn trim(v: &[u8]) -> &[u8] {
-    let start = v
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
+    let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
+    let end = v.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
     &v[start..end]
 }
 
@@ -132,8 +112,7 @@ mod tests {
     #[test]
     fn rejects_a_request_with_duplicate_call_id() {
         let raw = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: x\r\nCall-ID: y\r\nCSeq: 1 OPTIONS\r\n\r\n";
-        let out = stateless_reject(raw, 400, "Bad Request - Duplicate Call-ID", "t1")
-            .expect("answerable");
+        let out = stateless_reject(raw, 400, "Bad Request - Duplicate Call-ID", "t1").expect("answerable");
         let m = Message::parse(&out, sipmsg::Framing::Datagram).expect("our 400 parses");
         assert_eq!(m.status(), Some(400));
         assert_eq!(m.call_id(), Some("x"));
@@ -142,26 +121,8 @@ mod tests {
 
     #[test]
     fn no_answer_without_via_or_for_responses() {
-        assert!(stateless_reject(
-            b"OPTIONS sip:a@b SIP/2.0\r\nCall-ID: x\r\n\r\n",
-            400,
-            "x",
-            "t"
-        )
-        .is_none());
-        assert!(stateless_reject(
-            b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h\r\n\r\n",
-            400,
-            "x",
-            "t"
-        )
-        .is_none());
-        assert!(stateless_reject(
-            b"ACK sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n\r\n",
-            400,
-            "x",
-            "t"
-        )
-        .is_none());
+        assert!(stateless_reject(b"OPTIONS sip:a@b SIP/2.0\r\nCall-ID: x\r\n\r\n", 400, "x", "t").is_none());
+        assert!(stateless_reject(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h\r\n\r\n", 400, "x", "t").is_none());
+        assert!(stateless_reject(b"ACK sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n\r\n", 400, "x", "t").is_none());
     }
 }

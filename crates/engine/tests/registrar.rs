@@ -15,27 +15,14 @@ fn contacts(bytes: &[u8]) -> Vec<String> {
 #[test]
 fn register_binds_and_200_lists_the_binding() {
     let mut site = Site::new();
-    let out = site.send(&register(
-        "1000",
-        "a",
-        1,
-        "<sip:1000@127.0.0.1:5070>",
-        Some(600),
-    ));
+    let out = site.send(&register("1000", "a", 1, "<sip:1000@127.0.0.1:5070>", Some(600)));
     assert_eq!(out.len(), 1);
     assert_eq!(status(&out[0]), 200);
-    assert_eq!(
-        contacts(&out[0]),
-        vec!["<sip:1000@127.0.0.1:5070>;expires=600"]
-    );
+    assert_eq!(contacts(&out[0]), vec!["<sip:1000@127.0.0.1:5070>;expires=600"]);
     assert_eq!(site.node.bindings("1000").len(), 1);
     let reply = Message::parse(&out[0], Framing::Datagram).expect("valid");
     let via = reply.top_via().expect("via");
-    assert_eq!(
-        via.params.get("rport"),
-        Some(Some("5070")),
-        "rport filled in (RFC 3581)"
-    );
+    assert_eq!(via.params.get("rport"), Some(Some("5070")), "rport filled in (RFC 3581)");
 }
 
 #[test]
@@ -49,39 +36,21 @@ fn unknown_dn_gets_404() {
 fn several_contacts_per_dn_and_refresh_and_remove() {
     let mut site = Site::new();
     site.send(&register("1001", "a", 1, "<sip:1001@10.0.0.1>", Some(300)));
-    let out = site.send(&register(
-        "1001",
-        "b",
-        1,
-        "<sip:1001@10.0.0.2>;expires=120",
-        None,
-    ));
+    let out = site.send(&register("1001", "b", 1, "<sip:1001@10.0.0.2>;expires=120", None));
     assert_eq!(contacts(&out[0]).len(), 2);
     // refresh the first with a higher CSeq on the same Call-ID
     let out = site.send(&register("1001", "a", 2, "<sip:1001@10.0.0.1>", Some(900)));
     assert_eq!(status(&out[0]), 200);
     assert!(contacts(&out[0]).contains(&"<sip:1001@10.0.0.1>;expires=900".to_owned()));
     // remove it with expires=0
-    let out = site.send(&register(
-        "1001",
-        "a",
-        3,
-        "<sip:1001@10.0.0.1>;expires=0",
-        None,
-    ));
+    let out = site.send(&register("1001", "a", 3, "<sip:1001@10.0.0.1>;expires=0", None));
     assert_eq!(contacts(&out[0]), vec!["<sip:1001@10.0.0.2>;expires=120"]);
 }
 
 #[test]
 fn expires_param_overrides_header_and_max_is_enforced() {
     let mut site = Site::new();
-    let out = site.send(&register(
-        "1002",
-        "a",
-        1,
-        "<sip:1002@10.0.0.1>;expires=100000",
-        Some(60),
-    ));
+    let out = site.send(&register("1002", "a", 1, "<sip:1002@10.0.0.1>;expires=100000", Some(60)));
     assert_eq!(contacts(&out[0]), vec!["<sip:1002@10.0.0.1>;expires=3600"]);
 }
 
@@ -141,9 +110,7 @@ fn older_cseq_on_the_same_call_id_is_refused() {
 fn query_without_contact_lists_bindings() {
     let mut site = Site::new();
     site.send(&register("1008", "a", 1, "<sip:1008@10.0.0.1>", None));
-    let query = String::from_utf8(register("1008", "q", 1, "x", None))
-        .expect("utf8")
-        .replace("Contact: x\r\n", "");
+    let query = String::from_utf8(register("1008", "q", 1, "x", None)).expect("utf8").replace("Contact: x\r\n", "");
     let out = site.send(query.as_bytes());
     assert_eq!(status(&out[0]), 200);
     assert_eq!(contacts(&out[0]).len(), 1);
@@ -164,21 +131,15 @@ fn options_methods_and_malformed_requests() {
     let mut site = Site::new();
     let options = b"OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKo1\r\nFrom: <sip:x@127.0.0.1>;tag=1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: o1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
     assert_eq!(status(&site.send(options)[0]), 200);
-    let bye = String::from_utf8_lossy(options)
-        .replace("OPTIONS", "BYE")
-        .replace("o1", "b1");
-    assert_eq!(status(&site.send(bye.as_bytes())[0]), 405);
-    let foo = String::from_utf8_lossy(options)
-        .replace("OPTIONS", "FOO")
-        .replace("o1", "f1");
+    let bye = String::from_utf8_lossy(options).replace("OPTIONS", "BYE").replace("o1", "b1");
+    assert_eq!(status(&site.send(bye.as_bytes())[0]), 481, "BYE outside any dialog");
+    let subscribe = String::from_utf8_lossy(options).replace("OPTIONS", "SUBSCRIBE").replace("o1", "s1");
+    assert_eq!(status(&site.send(subscribe.as_bytes())[0]), 405);
+    let foo = String::from_utf8_lossy(options).replace("OPTIONS", "FOO").replace("o1", "f1");
     assert_eq!(status(&site.send(foo.as_bytes())[0]), 501);
-    let bad = String::from_utf8_lossy(options)
-        .replace("CSeq: 1 OPTIONS", "CSeq: x OPTIONS")
-        .replace("o1", "m1");
+    let bad = String::from_utf8_lossy(options).replace("CSeq: 1 OPTIONS", "CSeq: x OPTIONS").replace("o1", "m1");
     let out = site.send(bad.as_bytes());
     assert_eq!(status(&out[0]), 400);
-    assert!(
-        String::from_utf8_lossy(&out[0]).starts_with("SIP/2.0 400 Bad Request - Malformed CSeq")
-    );
+    assert!(String::from_utf8_lossy(&out[0]).starts_with("SIP/2.0 400 Bad Request - Malformed CSeq"));
     assert_eq!(site.node.stats().parse_errors.values().sum::<u64>(), 1);
 }

@@ -24,12 +24,7 @@ pub struct LinkConfig {
 
 impl Default for LinkConfig {
     fn default() -> Self {
-        Self {
-            loss: 0.0,
-            duplicate: 0.0,
-            latency: Duration::from_millis(10),
-            jitter: Duration::ZERO,
-        }
+        Self { loss: 0.0, duplicate: 0.0, latency: Duration::from_millis(10), jitter: Duration::ZERO }
     }
 }
 
@@ -80,11 +75,7 @@ impl<A: Clone> Network<A> {
             self.dropped += 1;
             return;
         }
-        let copies = if self.rng.gen_bool(self.config.duplicate.clamp(0.0, 1.0)) {
-            2
-        } else {
-            1
-        };
+        let copies = if self.rng.gen_bool(self.config.duplicate.clamp(0.0, 1.0)) { 2 } else { 1 };
         for _ in 0..copies {
             let jitter = if self.config.jitter.is_zero() {
                 Duration::ZERO
@@ -93,14 +84,7 @@ impl<A: Clone> Network<A> {
             };
             let at = now + self.config.latency + jitter;
             self.seq += 1;
-            self.in_flight.insert(
-                (at, self.seq),
-                Packet {
-                    from: from.clone(),
-                    to: to.clone(),
-                    bytes: bytes.clone(),
-                },
-            );
+            self.in_flight.insert((at, self.seq), Packet { from: from.clone(), to: to.clone(), bytes: bytes.clone() });
         }
     }
 
@@ -131,12 +115,7 @@ mod tests {
     #[test]
     fn same_seed_same_fate() {
         let start = Instant::now();
-        let cfg = LinkConfig {
-            loss: 0.3,
-            duplicate: 0.2,
-            jitter: Duration::from_millis(30),
-            ..LinkConfig::default()
-        };
+        let cfg = LinkConfig { loss: 0.3, duplicate: 0.2, jitter: Duration::from_millis(30), ..LinkConfig::default() };
         let run = |seed| {
             let mut n = Network::new(seed, cfg);
             for i in 0..100u8 {

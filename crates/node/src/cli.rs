@@ -67,28 +67,19 @@ pub fn run() -> anyhow::Result<()> {
             let chosen = sites
                 .into_iter()
                 .find(|s| s.node.site == site)
-                .with_context(|| {
-                    format!(
-                        "no site `{site}` in {} (sites: {})",
-                        config.display(),
-                        names.join(", ")
-                    )
-                })?;
+                .with_context(|| format!("no site `{site}` in {} (sites: {})", config.display(), names.join(", ")))?;
             serve(vec![chosen])
         }
     }
 }
 
 fn load_file(path: &PathBuf) -> anyhow::Result<Vec<SiteConfig>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(config::load(&text, &path.display().to_string())?)
 }
 
 fn serve(sites: Vec<SiteConfig>) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let mut bound = Vec::new();
         for site in sites {

@@ -54,12 +54,7 @@ struct RegistrarFile {
 
 impl Default for RegistrarFile {
     fn default() -> Self {
-        Self {
-            min_expires: 60,
-            max_expires: 3600,
-            default_expires: 3600,
-            max_contacts: 10,
-        }
+        Self { min_expires: 60, max_expires: 3600, default_expires: 3600, max_contacts: 10 }
     }
 }
 
@@ -77,11 +72,7 @@ struct TimersFile {
 
 impl Default for TimersFile {
     fn default() -> Self {
-        Self {
-            t1_ms: 500,
-            t2_ms: 4000,
-            t4_ms: 5000,
-        }
+        Self { t1_ms: 500, t2_ms: 4000, t4_ms: 5000 }
     }
 }
 
@@ -101,16 +92,11 @@ impl TryFrom<String> for DnSpec {
         if s.is_empty() || s.contains(char::is_whitespace) {
             return Err(format!("DN `{s}` must be non-empty and contain no spaces"));
         }
-        let Some((first, last)) = s
-            .split_once('-')
-            .filter(|(a, b)| is_digits(a) && is_digits(b))
-        else {
+        let Some((first, last)) = s.split_once('-').filter(|(a, b)| is_digits(a) && is_digits(b)) else {
             return Ok(Self::Single(s.to_owned()));
         };
         if first.len() != last.len() {
-            return Err(format!(
-                "DN range `{s}`: both ends need the same number of digits"
-            ));
+            return Err(format!("DN range `{s}`: both ends need the same number of digits"));
         }
         let (Ok(a), Ok(b)) = (first.parse::<u64>(), last.parse::<u64>()) else {
             return Err(format!("DN range `{s}` is too long"));
@@ -118,11 +104,7 @@ impl TryFrom<String> for DnSpec {
         if a > b {
             return Err(format!("DN range `{s}` ends before it starts"));
         }
-        Ok(Self::Range(DnRange {
-            first: a,
-            last: b,
-            width: first.len(),
-        }))
+        Ok(Self::Range(DnRange { first: a, last: b, width: first.len() }))
     }
 }
 
@@ -188,10 +170,7 @@ pub(crate) fn load(text: &str, origin: &str) -> Result<Vec<SiteConfig>, ConfigEr
             }
         }
         if site.dns.get_ref().is_empty() {
-            return Err(err(
-                site.dns.span().start,
-                "`dns`: provision at least one DN or range".into(),
-            ));
+            return Err(err(site.dns.span().start, "`dns`: provision at least one DN or range".into()));
         }
         let r = &site.registrar;
         if r.min_expires == 0 || r.min_expires > r.max_expires {
@@ -201,10 +180,7 @@ pub(crate) fn load(text: &str, origin: &str) -> Result<Vec<SiteConfig>, ConfigEr
             ));
         }
         if site.timers.t1_ms == 0 || site.timers.t2_ms < site.timers.t1_ms {
-            return Err(err(
-                site.name.span().start,
-                "`timers`: need 0 < t1_ms <= t2_ms".into(),
-            ));
+            return Err(err(site.name.span().start, "`timers`: need 0 < t1_ms <= t2_ms".into()));
         }
         sites.push(site.into_site_config());
     }
@@ -248,11 +224,7 @@ impl SiteFile {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())]
-        .bytes()
-        .filter(|&b| b == b'\n')
-        .count()
-        + 1
+    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
 }
 
 #[cfg(test)]
@@ -261,15 +233,9 @@ mod tests {
 
     #[test]
     fn the_shipped_example_loads() {
-        let sites = load(
-            include_str!("../../../examples/two-sites.toml"),
-            "two-sites.toml",
-        )
-        .expect("valid");
+        let sites = load(include_str!("../../../examples/two-sites.toml"), "two-sites.toml").expect("valid");
         assert_eq!(sites.len(), 2);
-        assert!(sites
-            .iter()
-            .all(|s| s.node.dns.contains("1000") && s.node.dns.contains("1999")));
+        assert!(sites.iter().all(|s| s.node.dns.contains("1000") && s.node.dns.contains("1999")));
         assert_eq!(sites[0].node.dns.len(), 1000);
     }
 
@@ -279,34 +245,20 @@ mod tests {
 
     #[test]
     fn unknown_field_is_named_with_its_line() {
-        let e = error_of(
-            "[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5060\"\ndns = [\"1000\"]\nbogus = 1\n",
-        );
+        let e = error_of("[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5060\"\ndns = [\"1000\"]\nbogus = 1\n");
         assert!(e.starts_with("t.toml:5:"), "{e}");
         assert!(e.contains("bogus"), "{e}");
     }
 
     #[test]
     fn bad_values_are_named_with_their_line() {
-        let e =
-            error_of("[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:99999\"\ndns = [\"1000\"]\n");
+        let e = error_of("[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:99999\"\ndns = [\"1000\"]\n");
         assert!(e.starts_with("t.toml:3:"), "{e}");
-        let e = error_of(
-            "[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5060\"\ndns = [\"1999-1000\"]\n",
-        );
-        assert!(
-            e.starts_with("t.toml:4:") && e.contains("ends before it starts"),
-            "{e}"
-        );
+        let e = error_of("[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5060\"\ndns = [\"1999-1000\"]\n");
+        assert!(e.starts_with("t.toml:4:") && e.contains("ends before it starts"), "{e}");
         let e = error_of("[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5060\"\ndns = [\"1\"]\n[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5062\"\ndns = [\"1\"]\n");
-        assert!(
-            e.starts_with("t.toml:6:") && e.contains("defined twice"),
-            "{e}"
-        );
+        assert!(e.starts_with("t.toml:6:") && e.contains("defined twice"), "{e}");
         let e = error_of("[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5060\"\ndns = [\"1\"]\n[[site]]\nname = \"b\"\nsip_udp = \"127.0.0.1:5060\"\ndns = [\"1\"]\n");
-        assert!(
-            e.starts_with("t.toml:7:") && e.contains("already used"),
-            "{e}"
-        );
+        assert!(e.starts_with("t.toml:7:") && e.contains("already used"), "{e}");
     }
 }

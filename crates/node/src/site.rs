@@ -35,17 +35,13 @@ pub(crate) struct BoundSite {
 pub(crate) async fn bind(config: SiteConfig) -> anyhow::Result<BoundSite> {
     let name = config.node.site.clone();
     let udp = match config.sip_udp {
-        Some(addr) => {
-            Some(bind_udp(addr).with_context(|| format!("site {name}: binding sip-udp {addr}"))?)
-        }
+        Some(addr) => Some(bind_udp(addr).with_context(|| format!("site {name}: binding sip-udp {addr}"))?),
         None => None,
     };
     let tcp = match config.sip_tcp {
-        Some(addr) => Some(
-            TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("site {name}: binding sip-tcp {addr}"))?,
-        ),
+        Some(addr) => {
+            Some(TcpListener::bind(addr).await.with_context(|| format!("site {name}: binding sip-tcp {addr}"))?)
+        }
         None => None,
     };
     if let Some(s) = &udp {
@@ -90,12 +86,7 @@ impl BoundSite {
         let (stream_tx, mut stream_rx) = mpsc::channel::<StreamMessage>(STREAM_QUEUE);
         let (control_tx, mut control_rx) = mpsc::unbounded_channel::<ConnControl>();
         if let Some(listener) = self.tcp {
-            tokio::spawn(accept_loop(
-                listener,
-                stream_tx,
-                control_tx,
-                shutdown.clone(),
-            ));
+            tokio::spawn(accept_loop(listener, stream_tx, control_tx, shutdown.clone()));
         }
         let site = self.config.node.site.clone();
         let mut node = Node::new(self.config.node, rand::random(), clock::now());
@@ -141,11 +132,7 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-async fn flush(
-    node: &mut Node,
-    udp: Option<&UdpSocket>,
-    writers: &HashMap<ConnId, mpsc::Sender<Arc<[u8]>>>,
-) {
+async fn flush(node: &mut Node, udp: Option<&UdpSocket>, writers: &HashMap<ConnId, mpsc::Sender<Arc<[u8]>>>) {
     while let Some(Transmit { to, bytes }) = node.poll_transmit() {
         match (to.transport, to.conn) {
             (Transport::Tcp, Some(conn)) => {
@@ -234,11 +221,7 @@ async fn serve_connection(
         loop {
             match framer.next_message() {
                 Ok(Some(msg)) => {
-                    let msg = StreamMessage {
-                        conn,
-                        remote,
-                        bytes: msg.to_vec(),
-                    };
+                    let msg = StreamMessage { conn, remote, bytes: msg.to_vec() };
                     if to_engine.send(msg).await.is_err() {
                         break 'read;
                     }
@@ -248,13 +231,7 @@ async fn serve_connection(
                     // The stream cannot be resynchronised: let the engine answer what it
                     // can of the buffered bytes, then close.
                     tracing::debug!(%remote, error = %e, "closing connection after framing error");
-                    let _ = to_engine
-                        .send(StreamMessage {
-                            conn,
-                            remote,
-                            bytes: framer.take_buffered(),
-                        })
-                        .await;
+                    let _ = to_engine.send(StreamMessage { conn, remote, bytes: framer.take_buffered() }).await;
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     break 'read;
                 }

@@ -22,7 +22,11 @@ impl Tandem {
         let dir = std::env::temp_dir().join(format!("tandem-test-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let config = dir.join("site.toml");
-        std::fs::write(&config, "[[site]]\nname = \"s1\"\nsip_udp = \"127.0.0.1:0\"\nsip_tcp = \"127.0.0.1:0\"\ndns = [\"1000-1999\"]\n").expect("config");
+        std::fs::write(
+            &config,
+            "[[site]]\nname = \"s1\"\nsip_udp = \"127.0.0.1:0\"\nsip_tcp = \"127.0.0.1:0\"\ndns = [\"1000-1999\"]\n",
+        )
+        .expect("config");
         let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
             .args(["peer", "--config"])
             .arg(&config)
@@ -43,12 +47,7 @@ impl Tandem {
                 _ => {}
             }
         }
-        Self {
-            child,
-            udp: udp.expect("udp"),
-            tcp: tcp.expect("tcp"),
-            dir,
-        }
+        Self { child, udp: udp.expect("udp"), tcp: tcp.expect("tcp"), dir }
     }
 
     fn alive(&mut self) -> bool {
@@ -69,9 +68,7 @@ fn enabled() -> bool {
 }
 
 fn scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/sipp")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/sipp").join(name)
 }
 
 fn dn_file(dir: &Path) -> PathBuf {
@@ -88,39 +85,20 @@ fn dn_file(dir: &Path) -> PathBuf {
 fn sipp(target: SocketAddr, args: &[&str]) -> (bool, u64, u64) {
     let out = Command::new("sipp")
         .args(args)
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "0",
-            "-nostdin",
-            "-timeout",
-            "60",
-            "-timeout_error",
-            "-trace_screen",
-        ])
+        .args(["-i", "127.0.0.1", "-p", "0", "-nostdin", "-timeout", "60", "-timeout_error", "-trace_screen"])
         .arg(target.to_string())
         .current_dir(std::env::temp_dir())
         .output()
         .expect("sipp is installed (apt-get install sip-tester)");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     let count = |label: &str| {
         text.lines()
             .filter(|l| l.contains(label))
-            .filter_map(|l| {
-                l.split('|')
-                    .nth(2)
-                    .and_then(|c| c.trim().parse::<u64>().ok())
-            })
+            .filter_map(|l| l.split('|').nth(2).and_then(|c| c.trim().parse::<u64>().ok()))
             .next_back()
             .unwrap_or(0)
     };
-    (
-        out.status.success(),
-        count("Successful call"),
-        count("Failed call"),
-    )
+    (out.status.success(), count("Successful call"), count("Failed call"))
 }
 
 #[test]
@@ -156,28 +134,14 @@ fn options_ping_over_udp_and_tcp() {
     }
     let t = Tandem::start("options");
     let sf = scenario("options.xml");
-    let (ok, succeeded, _) = sipp(
-        t.udp,
-        &["-sf", sf.to_str().expect("path"), "-m", "20", "-r", "100"],
-    );
+    let (ok, succeeded, _) = sipp(t.udp, &["-sf", sf.to_str().expect("path"), "-m", "20", "-r", "100"]);
     assert!(ok && succeeded == 20, "udp");
-    let (ok, succeeded, _) = sipp(
-        t.tcp,
-        &[
-            "-sf",
-            sf.to_str().expect("path"),
-            "-m",
-            "20",
-            "-r",
-            "100",
-            "-t",
-            "t1",
-        ],
-    );
+    let (ok, succeeded, _) = sipp(t.tcp, &["-sf", sf.to_str().expect("path"), "-m", "20", "-r", "100", "-t", "t1"]);
     assert!(ok && succeeded == 20, "tcp");
 }
 
-const VALID: &str = "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKmal{n}\r\nMax-Forwards: 70\r\n\
+const VALID: &str =
+    "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKmal{n}\r\nMax-Forwards: 70\r\n\
 From: <sip:1500@127.0.0.1>;tag=m{n}\r\nTo: <sip:1500@127.0.0.1>\r\nCall-ID: malformed-{n}\r\nCSeq: 1 REGISTER\r\n\
 Contact: <sip:1500@127.0.0.1:9>\r\nContent-Length: 0\r\n\r\n";
 
@@ -189,180 +153,57 @@ fn valid(n: usize) -> String {
 fn malformed() -> Vec<(&'static str, Vec<u8>, Option<&'static str>)> {
     let v = |n| valid(n);
     let mut list: Vec<(&'static str, Vec<u8>, Option<&'static str>)> = vec![
-        (
-            "negative content-length",
-            v(1).replace("Content-Length: 0", "Content-Length: -5")
-                .into_bytes(),
-            Some("400"),
-        ),
+        ("negative content-length", v(1).replace("Content-Length: 0", "Content-Length: -5").into_bytes(), Some("400")),
         (
             "non-numeric content-length",
-            v(2).replace("Content-Length: 0", "Content-Length: five")
-                .into_bytes(),
+            v(2).replace("Content-Length: 0", "Content-Length: five").into_bytes(),
             Some("400"),
         ),
         (
             "huge content-length",
-            v(3).replace("Content-Length: 0", "Content-Length: 99999999999999999999")
-                .into_bytes(),
+            v(3).replace("Content-Length: 0", "Content-Length: 99999999999999999999").into_bytes(),
             Some("400"),
         ),
         (
             "content-length beyond datagram",
-            v(4).replace("Content-Length: 0", "Content-Length: 500")
-                .into_bytes(),
+            v(4).replace("Content-Length: 0", "Content-Length: 500").into_bytes(),
             Some("400"),
         ),
         (
             "conflicting content-lengths",
-            v(5).replace(
-                "Content-Length: 0",
-                "Content-Length: 0\r\nContent-Length: 3",
-            )
-            .into_bytes(),
+            v(5).replace("Content-Length: 0", "Content-Length: 0\r\nContent-Length: 3").into_bytes(),
             Some("400"),
         ),
-        (
-            "missing call-id",
-            v(6).replace("Call-ID: malformed-6\r\n", "").into_bytes(),
-            Some("400"),
-        ),
-        (
-            "missing cseq",
-            v(7).replace("CSeq: 1 REGISTER\r\n", "").into_bytes(),
-            Some("400"),
-        ),
-        (
-            "missing via",
-            v(8).replace("Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKmal8\r\n", "")
-                .into_bytes(),
-            None,
-        ),
-        (
-            "missing from",
-            v(9).replace("From: <sip:1500@127.0.0.1>;tag=m9\r\n", "")
-                .into_bytes(),
-            Some("400"),
-        ),
-        (
-            "missing to",
-            v(10)
-                .replace("To: <sip:1500@127.0.0.1>\r\n", "")
-                .into_bytes(),
-            Some("400"),
-        ),
-        (
-            "cseq method mismatch",
-            v(11)
-                .replace("CSeq: 1 REGISTER", "CSeq: 1 INVITE")
-                .into_bytes(),
-            Some("400"),
-        ),
-        (
-            "cseq not a number",
-            v(12)
-                .replace("CSeq: 1 REGISTER", "CSeq: one REGISTER")
-                .into_bytes(),
-            Some("400"),
-        ),
-        (
-            "cseq overflow",
-            v(13)
-                .replace("CSeq: 1 REGISTER", "CSeq: 99999999999 REGISTER")
-                .into_bytes(),
-            Some("400"),
-        ),
-        (
-            "nul in method",
-            v(14).replacen("REGISTER", "REG\0STER", 1).into_bytes(),
-            Some("400"),
-        ),
-        (
-            "nul in header name",
-            v(15).replace("Max-Forwards", "Max\0Forwards").into_bytes(),
-            Some("400"),
-        ),
-        (
-            "nul in call-id",
-            v(16).replace("malformed-16", "mal\0formed").into_bytes(),
-            Some("400"),
-        ),
-        (
-            "header without colon",
-            v(17)
-                .replace("Max-Forwards: 70", "Max-Forwards 70")
-                .into_bytes(),
-            Some("400"),
-        ),
-        (
-            "bad sip version",
-            v(18).replacen("SIP/2.0\r\n", "SIP/3.0\r\n", 1).into_bytes(),
-            Some("505"),
-        ),
+        ("missing call-id", v(6).replace("Call-ID: malformed-6\r\n", "").into_bytes(), Some("400")),
+        ("missing cseq", v(7).replace("CSeq: 1 REGISTER\r\n", "").into_bytes(), Some("400")),
+        ("missing via", v(8).replace("Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKmal8\r\n", "").into_bytes(), None),
+        ("missing from", v(9).replace("From: <sip:1500@127.0.0.1>;tag=m9\r\n", "").into_bytes(), Some("400")),
+        ("missing to", v(10).replace("To: <sip:1500@127.0.0.1>\r\n", "").into_bytes(), Some("400")),
+        ("cseq method mismatch", v(11).replace("CSeq: 1 REGISTER", "CSeq: 1 INVITE").into_bytes(), Some("400")),
+        ("cseq not a number", v(12).replace("CSeq: 1 REGISTER", "CSeq: one REGISTER").into_bytes(), Some("400")),
+        ("cseq overflow", v(13).replace("CSeq: 1 REGISTER", "CSeq: 99999999999 REGISTER").into_bytes(), Some("400")),
+        ("nul in method", v(14).replacen("REGISTER", "REG\0STER", 1).into_bytes(), Some("400")),
+        ("nul in header name", v(15).replace("Max-Forwards", "Max\0Forwards").into_bytes(), Some("400")),
+        ("nul in call-id", v(16).replace("malformed-16", "mal\0formed").into_bytes(), Some("400")),
+        ("header without colon", v(17).replace("Max-Forwards: 70", "Max-Forwards 70").into_bytes(), Some("400")),
+        ("bad sip version", v(18).replacen("SIP/2.0\r\n", "SIP/3.0\r\n", 1).into_bytes(), Some("505")),
         (
             "request-uri in brackets",
-            v(19)
-                .replacen("sip:127.0.0.1 SIP", "<sip:127.0.0.1> SIP", 1)
-                .into_bytes(),
+            v(19).replacen("sip:127.0.0.1 SIP", "<sip:127.0.0.1> SIP", 1).into_bytes(),
             Some("400"),
         ),
-        (
-            "double space in request line",
-            v(20)
-                .replacen("REGISTER sip", "REGISTER  sip", 1)
-                .into_bytes(),
-            Some("400"),
-        ),
-        (
-            "bad via",
-            v(21)
-                .replace("SIP/2.0/UDP 127.0.0.1:9;", "SIP/2.0/UDP 127.0.0.1:9;;;")
-                .into_bytes(),
-            Some("400"),
-        ),
-        (
-            "bad port in contact",
-            v(22)
-                .replace("127.0.0.1:9>", "127.0.0.1:70000>")
-                .into_bytes(),
-            Some("400"),
-        ),
-        (
-            "unterminated quote in from",
-            v(23).replace("From: <sip", "From: \"Bob <sip").into_bytes(),
-            Some("400"),
-        ),
-        (
-            "max-forwards too big",
-            v(24)
-                .replace("Max-Forwards: 70", "Max-Forwards: 300")
-                .into_bytes(),
-            Some("400"),
-        ),
-        (
-            "duplicate call-id",
-            v(25)
-                .replace("CSeq: 1", "Call-ID: other\r\nCSeq: 1")
-                .into_bytes(),
-            Some("400"),
-        ),
-        (
-            "binary garbage",
-            (0u8..=255).cycle().take(700).collect(),
-            None,
-        ),
+        ("double space in request line", v(20).replacen("REGISTER sip", "REGISTER  sip", 1).into_bytes(), Some("400")),
+        ("bad via", v(21).replace("SIP/2.0/UDP 127.0.0.1:9;", "SIP/2.0/UDP 127.0.0.1:9;;;").into_bytes(), Some("400")),
+        ("bad port in contact", v(22).replace("127.0.0.1:9>", "127.0.0.1:70000>").into_bytes(), Some("400")),
+        ("unterminated quote in from", v(23).replace("From: <sip", "From: \"Bob <sip").into_bytes(), Some("400")),
+        ("max-forwards too big", v(24).replace("Max-Forwards: 70", "Max-Forwards: 300").into_bytes(), Some("400")),
+        ("duplicate call-id", v(25).replace("CSeq: 1", "Call-ID: other\r\nCSeq: 1").into_bytes(), Some("400")),
+        ("binary garbage", (0u8..=255).cycle().take(700).collect(), None),
         ("empty datagram body only crlf", b"\r\n\r\n".to_vec(), None),
-        (
-            "status code too big",
-            b"SIP/2.0 9999 Nope\r\nVia: SIP/2.0/UDP 127.0.0.1:9\r\n\r\n".to_vec(),
-            None,
-        ),
+        ("status code too big", b"SIP/2.0 9999 Nope\r\nVia: SIP/2.0/UDP 127.0.0.1:9\r\n\r\n".to_vec(), None),
         (
             "unknown method",
-            v(29)
-                .replacen("REGISTER sip", "FROB sip", 1)
-                .replace("1 REGISTER", "1 FROB")
-                .into_bytes(),
+            v(29).replacen("REGISTER sip", "FROB sip", 1).replace("1 REGISTER", "1 FROB").into_bytes(),
             Some("501"),
         ),
         (
@@ -376,16 +217,9 @@ fn malformed() -> Vec<(&'static str, Vec<u8>, Option<&'static str>)> {
             Some("400"),
         ),
     ];
-    let mut big_header = v(31).replace(
-        "Content-Length",
-        &format!("X-Big: {}\r\nContent-Length", "a".repeat(100_000)),
-    );
+    let mut big_header = v(31).replace("Content-Length", &format!("X-Big: {}\r\nContent-Length", "a".repeat(100_000)));
     big_header.truncate(65_000);
-    list.push((
-        "100 KB header (truncated to a datagram)",
-        big_header.into_bytes(),
-        Some("400"),
-    ));
+    list.push(("100 KB header (truncated to a datagram)", big_header.into_bytes(), Some("400")));
     let tiny: String = (0..10_000).map(|i| format!("X{i}: y\r\n")).collect();
     let mut many = v(32).replace("Content-Length", &format!("{tiny}Content-Length"));
     many.truncate(65_000);
@@ -395,8 +229,7 @@ fn malformed() -> Vec<(&'static str, Vec<u8>, Option<&'static str>)> {
 
 fn udp_exchange(target: SocketAddr, bytes: &[u8]) -> Option<String> {
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    sock.set_read_timeout(Some(Duration::from_millis(300)))
-        .expect("timeout");
+    sock.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
     sock.send_to(bytes, target).expect("send");
     let mut buf = [0u8; 65_535];
     let (n, _) = sock.recv_from(&mut buf).ok()?;
@@ -430,29 +263,20 @@ fn malformed_messages_get_4xx_or_silence_and_the_server_keeps_registering() {
     }
     // Over TCP: a good message, a broken one, and a truncated stream.
     let mut tcp = TcpStream::connect(t.tcp).expect("connect");
-    tcp.set_read_timeout(Some(Duration::from_secs(2)))
-        .expect("timeout");
-    tcp.write_all(valid(40).replace("UDP", "TCP").as_bytes())
-        .expect("write");
+    tcp.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
+    tcp.write_all(valid(40).replace("UDP", "TCP").as_bytes()).expect("write");
     let mut buf = [0u8; 4096];
     let n = tcp.read(&mut buf).expect("answer over tcp");
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("SIP/2.0 200"));
-    tcp.write_all(
-        valid(41)
-            .replace("UDP", "TCP")
-            .replace("Content-Length: 0", "Content-Length: -1")
-            .as_bytes(),
-    )
-    .expect("write");
+    tcp.write_all(valid(41).replace("UDP", "TCP").replace("Content-Length: 0", "Content-Length: -1").as_bytes())
+        .expect("write");
     let n = tcp.read(&mut buf).unwrap_or(0);
     assert!(
         n == 0 || String::from_utf8_lossy(&buf[..n]).starts_with("SIP/2.0 400"),
         "framing error answered or closed"
     );
     let mut truncated = TcpStream::connect(t.tcp).expect("connect");
-    truncated
-        .write_all(&valid(42).replace("UDP", "TCP").as_bytes()[..60])
-        .expect("write");
+    truncated.write_all(&valid(42).replace("UDP", "TCP").as_bytes()[..60]).expect("write");
     drop(truncated);
     // Still serving: a real phone registers.
     let reply = udp_exchange(t.udp, valid(43).as_bytes()).expect("answer");
@@ -481,18 +305,13 @@ fn hundreds_of_concurrent_tcp_connections_each_register() {
         return;
     }
     let t = Tandem::start("connections");
-    let mut conns: Vec<TcpStream> = (0..300)
-        .map(|_| TcpStream::connect(t.tcp).expect("connect"))
-        .collect();
+    let mut conns: Vec<TcpStream> = (0..300).map(|_| TcpStream::connect(t.tcp).expect("connect")).collect();
     for (i, c) in conns.iter_mut().enumerate() {
-        let msg = valid(1000 + i)
-            .replace("UDP", "TCP")
-            .replace("1500", &(1000 + i).to_string());
+        let msg = valid(1000 + i).replace("UDP", "TCP").replace("1500", &(1000 + i).to_string());
         c.write_all(msg.as_bytes()).expect("write");
     }
     for c in &mut conns {
-        c.set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
+        c.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
         let mut buf = [0u8; 2048];
         let n = c.read(&mut buf).expect("an answer on every connection");
         assert!(String::from_utf8_lossy(&buf[..n]).starts_with("SIP/2.0 200"));

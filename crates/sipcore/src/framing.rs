@@ -31,11 +31,7 @@ pub struct StreamFramer {
 impl StreamFramer {
     /// A framer with custom limits.
     pub fn with_limits(limits: Limits) -> Self {
-        Self {
-            buf: Vec::new(),
-            consumed: 0,
-            limits,
-        }
+        Self { buf: Vec::new(), consumed: 0, limits }
     }
 
     /// Appends bytes read from the connection.
@@ -51,10 +47,7 @@ impl StreamFramer {
     /// Keep-alive CRLFs between messages are consumed silently.
     pub fn next_message(&mut self) -> Result<Option<&[u8]>, StreamError> {
         let pending = &self.buf[self.consumed..];
-        let skip = pending
-            .iter()
-            .take_while(|&&b| b == b'\r' || b == b'\n')
-            .count();
+        let skip = pending.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
         self.consumed += skip;
         let pending = &self.buf[self.consumed..];
         if pending.is_empty() {

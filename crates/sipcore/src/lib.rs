@@ -15,6 +15,6 @@ pub mod transaction;
 pub use framing::{StreamError, StreamFramer};
 pub use peer::{ConnId, Peer, Transport};
 pub use transaction::{
-    ClientOutcome, RequestOutcome, TimerName, TransactionConfig, TransactionEvent,
-    TransactionLayer, TransactionStats, Transmit, TxKey,
+    ClientOutcome, RequestOutcome, TimerName, TransactionConfig, TransactionEvent, TransactionLayer, TransactionStats,
+    Transmit, TxKey,
 };

@@ -51,19 +51,11 @@ pub struct Peer {
 impl Peer {
     /// A UDP peer.
     pub fn udp(addr: SocketAddr) -> Self {
-        Self {
-            transport: Transport::Udp,
-            addr,
-            conn: None,
-        }
+        Self { transport: Transport::Udp, addr, conn: None }
     }
 
     /// A TCP peer on a known connection.
     pub fn tcp(addr: SocketAddr, conn: ConnId) -> Self {
-        Self {
-            transport: Transport::Tcp,
-            addr,
-            conn: Some(conn),
-        }
+        Self { transport: Transport::Tcp, addr, conn: Some(conn) }
     }
 }

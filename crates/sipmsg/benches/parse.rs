@@ -76,9 +76,7 @@ fn bench(c: &mut Criterion) {
         allocations_per_parse()
     );
     c.bench_function("parse_1k_invite", |b| {
-        b.iter(|| {
-            Message::parse(black_box(GATEWAY_INVITE), Framing::Datagram).map(|m| m.headers().len())
-        })
+        b.iter(|| Message::parse(black_box(GATEWAY_INVITE), Framing::Datagram).map(|m| m.headers().len()))
     });
     c.bench_function("parse_and_validate_1k_invite", |b| {
         b.iter(|| {

@@ -135,9 +135,7 @@ fn strip_valueless_rport(value: &str) -> ((&str, &str), bool) {
         let at = search + found;
         let after = at + ";rport".len();
         match value.as_bytes().get(after) {
-            None | Some(b';' | b' ' | b'\t' | b'\r' | b'\n') => {
-                return ((&value[..at], &value[after..]), true)
-            }
+            None | Some(b';' | b' ' | b'\t' | b'\r' | b'\n') => return ((&value[..at], &value[after..]), true),
             _ => search = after,
         }
     }
@@ -158,24 +156,15 @@ mod tests {
             200,
             "OK",
             Some("srv"),
-            &ViaStamp {
-                received: Some("127.0.0.2"),
-                rport: Some(5070),
-            },
+            &ViaStamp { received: Some("127.0.0.2"), rport: Some(5070) },
         )
         .finish(None, b"");
         let resp = Message::parse(&bytes, Framing::Datagram).expect("what we print parses");
         resp.validate().expect("and validates");
         assert_eq!(resp.status(), Some(200));
         assert_eq!(resp.to().and_then(|t| t.tag()), Some("srv"));
-        assert_eq!(
-            resp.top_via().and_then(|v| v.params.get("rport")),
-            Some(Some("5070"))
-        );
-        assert_eq!(
-            resp.top_via().and_then(|v| v.params.get("received")),
-            Some(Some("127.0.0.2"))
-        );
+        assert_eq!(resp.top_via().and_then(|v| v.params.get("rport")), Some(Some("5070")));
+        assert_eq!(resp.top_via().and_then(|v| v.params.get("received")), Some(Some("127.0.0.2")));
         assert_eq!(resp.top_via().and_then(|v| v.branch()), Some("z9hG4bK1"));
         assert_eq!(resp.values(HeaderName::Via).count(), 2);
         assert_eq!(resp.cseq().map(|c| c.seq), Some(7));

@@ -19,10 +19,7 @@ impl<'a> CSeq<'a> {
         let split = s.find(|c: char| c.is_ascii() && is_lws(c as u8))?;
         let seq = u32::try_from(parse_decimal(&s[..split])?).ok()?;
         let method = trim_lws(&s[split..]);
-        is_token_str(method).then(|| Self {
-            seq,
-            method: Method::parse(method),
-        })
+        is_token_str(method).then(|| Self { seq, method: Method::parse(method) })
     }
 }
 

@@ -2,11 +2,7 @@
 
 /// `token` characters: alphanum and `-.!%*_+`'~`.
 pub(crate) fn is_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
 }
 
 /// A non-empty run of token characters.
@@ -60,10 +56,7 @@ pub(crate) fn quoted_end(s: &[u8]) -> Option<usize> {
 /// Splits a comma-separated header value into its elements, ignoring commas inside
 /// quoted strings and `<...>`. Elements are trimmed of LWS.
 pub(crate) fn split_list(value: &str) -> ListIter<'_> {
-    ListIter {
-        rest: value,
-        done: false,
-    }
+    ListIter { rest: value, done: false }
 }
 
 pub(crate) struct ListIter<'a> {

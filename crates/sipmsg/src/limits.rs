@@ -18,11 +18,6 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_message: 65_535,
-            max_headers: 128,
-            max_line: 8_192,
-            max_vias: 64,
-        }
+        Self { max_message: 65_535, max_headers: 128, max_line: 8_192, max_vias: 64 }
     }
 }

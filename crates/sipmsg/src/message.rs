@@ -55,15 +55,8 @@ impl<'a> Message<'a> {
     /// line, header-line syntax, limits, Content-Length, duplicate single-valued headers
     /// and the presence of Via, From, To, Call-ID and CSeq. Typed header values are
     /// checked by [`Message::validate`].
-    pub fn parse_with(
-        bytes: &'a [u8],
-        framing: Framing,
-        limits: &Limits,
-    ) -> Result<Self, ParseError> {
-        let skipped = bytes
-            .iter()
-            .take_while(|&&b| b == b'\r' || b == b'\n')
-            .count();
+    pub fn parse_with(bytes: &'a [u8], framing: Framing, limits: &Limits) -> Result<Self, ParseError> {
+        let skipped = bytes.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
         let bytes = &bytes[skipped..];
         let Some(head_end) = memmem::find(bytes, b"\r\n\r\n") else {
             return Err(missing_head_end(bytes, framing, limits));
@@ -84,20 +77,9 @@ impl<'a> Message<'a> {
         builder.collect(header_block, limits)?;
         builder.require_mandatory()?;
         let body_start = head_end + 4;
-        let body = frame_body(
-            &bytes[body_start..],
-            builder.content_length,
-            framing,
-            limits,
-            body_start,
-        )?;
+        let body = frame_body(&bytes[body_start..], builder.content_length, framing, limits, body_start)?;
         let raw = &bytes[..body_start + body.len()];
-        Ok(Self {
-            raw,
-            start,
-            headers: builder.headers,
-            body,
-        })
+        Ok(Self { raw, start, headers: builder.headers, body })
     }
 
     /// The start line.
@@ -141,10 +123,7 @@ impl<'a> Message<'a> {
 
     /// The raw value of the first header with this name.
     pub fn header(&self, name: HeaderName) -> Option<&'a str> {
-        self.headers
-            .iter()
-            .find(|h| h.name == name)
-            .map(|h| h.value)
+        self.headers.iter().find(|h| h.name == name).map(|h| h.value)
     }
 
     /// All header fields with this name, in order.
@@ -195,9 +174,7 @@ impl<'a> Message<'a> {
 
     /// Max-Forwards, if present and valid.
     pub fn max_forwards(&self) -> Option<u8> {
-        self.header(HeaderName::MaxForwards)
-            .and_then(parse_decimal)
-            .and_then(|v| u8::try_from(v).ok())
+        self.header(HeaderName::MaxForwards).and_then(parse_decimal).and_then(|v| u8::try_from(v).ok())
     }
 
     /// The Expires header in seconds, saturating at `u32::MAX`.
@@ -246,9 +223,7 @@ fn header_value_ok(h: &Header<'_>) -> bool {
         HeaderName::Via => split_list(h.value).all(|v| Via::parse(v).is_some()),
         HeaderName::From | HeaderName::To => NameAddr::parse(h.value).is_some(),
         HeaderName::Contact => split_list(h.value).all(|v| Contact::parse(v).is_some()),
-        HeaderName::Route | HeaderName::RecordRoute => {
-            split_list(h.value).all(|v| NameAddr::parse(v).is_some())
-        }
+        HeaderName::Route | HeaderName::RecordRoute => split_list(h.value).all(|v| NameAddr::parse(v).is_some()),
         HeaderName::CallId => is_call_id(h.value),
         HeaderName::MaxForwards => parse_decimal(h.value).is_some_and(|v| v <= 255),
         HeaderName::Expires | HeaderName::MinExpires => {
@@ -292,8 +267,7 @@ fn parse_start_line(line: &str) -> Result<StartLine<'_>, ParseError> {
         return parse_status_line(rest);
     }
     let mut parts = line.split(' ');
-    let (Some(method), Some(uri), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(method), Some(uri), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(ParseError::StartLine);
     };
@@ -301,16 +275,9 @@ fn parse_start_line(line: &str) -> Result<StartLine<'_>, ParseError> {
         return Err(ParseError::StartLine);
     }
     if version != "SIP/2.0" {
-        return Err(if version.starts_with("SIP/") {
-            ParseError::Version
-        } else {
-            ParseError::StartLine
-        });
+        return Err(if version.starts_with("SIP/") { ParseError::Version } else { ParseError::StartLine });
     }
-    Ok(StartLine::Request {
-        method: Method::parse(method),
-        uri,
-    })
+    Ok(StartLine::Request { method: Method::parse(method), uri })
 }
 
 fn parse_status_line(rest: &str) -> Result<StartLine<'_>, ParseError> {
@@ -323,10 +290,7 @@ fn parse_status_line(rest: &str) -> Result<StartLine<'_>, ParseError> {
     if !(100..=699).contains(&code) || reason.bytes().any(|b| b < b' ' && b != b'\t') {
         return Err(ParseError::StatusCode);
     }
-    Ok(StartLine::Response {
-        code: code as u16,
-        reason,
-    })
+    Ok(StartLine::Response { code: code as u16, reason })
 }
 
 #[derive(Default)]
@@ -360,11 +324,7 @@ impl<'a> HeaderCollector<'a> {
         let value = trim_lws(&field[colon + 1..]);
         let name = HeaderName::from_name(raw_name);
         self.note(name, value, limits)?;
-        self.headers.push(Header {
-            name,
-            raw_name,
-            value,
-        });
+        self.headers.push(Header { name, raw_name, value });
         Ok(())
     }
 
@@ -392,9 +352,7 @@ impl<'a> HeaderCollector<'a> {
         let len = parse_decimal(value).ok_or(ParseError::ContentLength)?;
         let len = usize::try_from(len).map_err(|_| ParseError::ContentLength)?;
         match self.content_length {
-            Some(previous) if previous != len => {
-                Err(ParseError::Duplicate(HeaderName::ContentLength))
-            }
+            Some(previous) if previous != len => Err(ParseError::Duplicate(HeaderName::ContentLength)),
             _ => {
                 self.content_length = Some(len);
                 Ok(())
@@ -403,13 +361,7 @@ impl<'a> HeaderCollector<'a> {
     }
 
     fn require_mandatory(&self) -> Result<(), ParseError> {
-        for name in [
-            HeaderName::Via,
-            HeaderName::From,
-            HeaderName::To,
-            HeaderName::CallId,
-            HeaderName::CSeq,
-        ] {
+        for name in [HeaderName::Via, HeaderName::From, HeaderName::To, HeaderName::CallId, HeaderName::CSeq] {
             if self.seen & name.bit() == 0 {
                 return Err(ParseError::Missing(name));
             }
@@ -425,13 +377,7 @@ fn next_field<'a>(block: &'a str, limits: &Limits) -> Result<(&'a str, &'a str),
     loop {
         // Lines end in CRLF; `head` never contains the final empty line.
         let newline = memchr::memchr(b'\n', &bytes[line_start..]).map(|i| line_start + i);
-        let line_end = newline.map_or(bytes.len(), |nl| {
-            if nl > 0 && bytes[nl - 1] == b'\r' {
-                nl - 1
-            } else {
-                nl
-            }
-        });
+        let line_end = newline.map_or(bytes.len(), |nl| if nl > 0 && bytes[nl - 1] == b'\r' { nl - 1 } else { nl });
         if line_end - line_start > limits.max_line {
             return Err(ParseError::LineTooLong);
         }
@@ -494,11 +440,7 @@ Content-Length: 0\r\n\r\n";
     fn stream_framing_needs_the_whole_body() {
         let msg = b"MESSAGE sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: x\r\nCSeq: 1 MESSAGE\r\nContent-Length: 5\r\n\r\nhello";
         for cut in 0..msg.len() {
-            assert_eq!(
-                Message::parse(&msg[..cut], Framing::Stream).err(),
-                Some(ParseError::Incomplete),
-                "cut {cut}"
-            );
+            assert_eq!(Message::parse(&msg[..cut], Framing::Stream).err(), Some(ParseError::Incomplete), "cut {cut}");
         }
         let mut two = msg.to_vec();
         two.extend_from_slice(msg);
@@ -516,49 +458,19 @@ Content-Length: 0\r\n\r\n";
 
     #[test]
     fn limits_are_enforced() {
-        let limits = Limits {
-            max_headers: 3,
-            ..Limits::default()
-        };
-        assert_eq!(
-            Message::parse_with(OPTIONS, Framing::Datagram, &limits).err(),
-            Some(ParseError::TooManyHeaders)
-        );
-        let limits = Limits {
-            max_message: 100,
-            ..Limits::default()
-        };
-        assert_eq!(
-            Message::parse_with(OPTIONS, Framing::Datagram, &limits).err(),
-            Some(ParseError::TooLarge)
-        );
+        let limits = Limits { max_headers: 3, ..Limits::default() };
+        assert_eq!(Message::parse_with(OPTIONS, Framing::Datagram, &limits).err(), Some(ParseError::TooManyHeaders));
+        let limits = Limits { max_message: 100, ..Limits::default() };
+        assert_eq!(Message::parse_with(OPTIONS, Framing::Datagram, &limits).err(), Some(ParseError::TooLarge));
     }
 
     #[test]
     fn status_line_checks() {
-        assert_eq!(
-            parse_start_line("SIP/2.0 100 "),
-            Ok(StartLine::Response {
-                code: 100,
-                reason: ""
-            })
-        );
-        assert_eq!(
-            parse_start_line("SIP/2.0 4294967301 x"),
-            Err(ParseError::StatusCode)
-        );
-        assert_eq!(
-            parse_start_line("SIP/2.0 099 x"),
-            Err(ParseError::StatusCode)
-        );
+        assert_eq!(parse_start_line("SIP/2.0 100 "), Ok(StartLine::Response { code: 100, reason: "" }));
+        assert_eq!(parse_start_line("SIP/2.0 4294967301 x"), Err(ParseError::StatusCode));
+        assert_eq!(parse_start_line("SIP/2.0 099 x"), Err(ParseError::StatusCode));
         assert_eq!(parse_start_line("SIP/7.0 200 OK"), Err(ParseError::Version));
-        assert_eq!(
-            parse_start_line("OPTIONS sip:a@b SIP/7.0"),
-            Err(ParseError::Version)
-        );
-        assert_eq!(
-            parse_start_line("INVITE  sip:a@b  SIP/2.0"),
-            Err(ParseError::StartLine)
-        );
+        assert_eq!(parse_start_line("OPTIONS sip:a@b SIP/7.0"), Err(ParseError::Version));
+        assert_eq!(parse_start_line("INVITE  sip:a@b  SIP/2.0"), Err(ParseError::StartLine));
     }
 }

@@ -47,12 +47,7 @@ impl<'a> NameAddr<'a> {
         let uri_text = &inner[..close];
         let uri = Uri::parse(uri_text)?;
         let params = header_params(&inner[close + 1..])?;
-        Some(Self {
-            display,
-            uri_text,
-            uri,
-            params,
-        })
+        Some(Self { display, uri_text, uri, params })
     }
 
     /// The `tag` parameter of a From or To value.
@@ -70,12 +65,7 @@ impl<'a> NameAddr<'a> {
         }
         let uri = Uri::parse(uri_text)?;
         let params = header_params(&s[end..])?;
-        Some(Self {
-            display: None,
-            uri_text,
-            uri,
-            params,
-        })
+        Some(Self { display: None, uri_text, uri, params })
     }
 }
 
@@ -97,11 +87,7 @@ impl<'a> Contact<'a> {
         if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        Some(
-            value
-                .parse::<u64>()
-                .map_or(u32::MAX, |v| u32::try_from(v).unwrap_or(u32::MAX)),
-        )
+        Some(value.parse::<u64>().map_or(u32::MAX, |v| u32::try_from(v).unwrap_or(u32::MAX)))
     }
 
     /// The `q` parameter in thousandths (`q=0.7` is 700); 1000 when absent or malformed.
@@ -109,21 +95,14 @@ impl<'a> Contact<'a> {
         let Self::Address(addr) = self else {
             return 1000;
         };
-        addr.params
-            .get("q")
-            .flatten()
-            .and_then(parse_q)
-            .unwrap_or(1000)
+        addr.params.get("q").flatten().and_then(parse_q).unwrap_or(1000)
     }
 }
 
 /// If `bytes` starts with a display name made of tokens and LWS followed by `<`,
 /// returns the index of the `<`.
 fn display_tokens_end(bytes: &[u8]) -> Option<usize> {
-    bytes
-        .iter()
-        .position(|&b| !(is_token(b) || is_lws(b)))
-        .filter(|&i| bytes[i] == b'<')
+    bytes.iter().position(|&b| !(is_token(b) || is_lws(b))).filter(|&i| bytes[i] == b'<')
 }
 
 fn header_params(rest: &str) -> Option<Params<'_>> {
@@ -178,11 +157,8 @@ mod tests {
 
     #[test]
     fn addr_spec_params_belong_to_the_header() {
-        let c = Contact::parse("sip:+19725552222@gw1.example.net;unknownparam;expires=60")
-            .expect("valid");
-        let Contact::Address(a) = c else {
-            panic!("address expected")
-        };
+        let c = Contact::parse("sip:+19725552222@gw1.example.net;unknownparam;expires=60").expect("valid");
+        let Contact::Address(a) = c else { panic!("address expected") };
         assert!(a.params.contains("unknownparam"));
         assert_eq!(c.expires(), Some(60));
     }
@@ -207,8 +183,7 @@ mod tests {
 
     #[test]
     fn huge_expires_saturates() {
-        let c = Contact::parse("<sip:user@host129.example.com>\r\n  ;expires=280297596632815")
-            .expect("valid");
+        let c = Contact::parse("<sip:user@host129.example.com>\r\n  ;expires=280297596632815").expect("valid");
         assert_eq!(c.expires(), Some(u32::MAX));
     }
 }

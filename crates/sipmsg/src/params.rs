@@ -23,9 +23,7 @@ impl<'a> Params<'a> {
     /// Looks a parameter up by name, case-insensitively.
     /// `Some(None)` means present without a value (`;lr`).
     pub fn get(&self, name: &str) -> Option<Option<&'a str>> {
-        self.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
     }
 
     /// True if the parameter is present, with or without a value.
@@ -100,9 +98,7 @@ fn is_param_value(v: &str) -> bool {
     if bytes.first() == Some(&b'"') {
         return quoted_end(bytes) == Some(bytes.len());
     }
-    !v.is_empty()
-        && v.bytes()
-            .all(|b| is_token(b) || matches!(b, b'[' | b']' | b':'))
+    !v.is_empty() && v.bytes().all(|b| is_token(b) || matches!(b, b'[' | b']' | b':'))
 }
 
 #[cfg(test)]

@@ -94,15 +94,7 @@ impl<'a> SipUri<'a> {
         if !params.check() || headers.is_some_and(str::is_empty) {
             return None;
         }
-        Some(Self {
-            secure,
-            user,
-            password,
-            host,
-            port,
-            params,
-            headers,
-        })
+        Some(Self { secure, user, password, host, port, params, headers })
     }
 }
 
@@ -156,23 +148,14 @@ fn is_forbidden(b: u8) -> bool {
 }
 
 fn is_user_char(b: u8) -> bool {
-    is_token(b)
-        || matches!(
-            b,
-            b'(' | b')' | b'&' | b'=' | b'$' | b',' | b';' | b'?' | b'/'
-        )
+    is_token(b) || matches!(b, b'(' | b')' | b'&' | b'=' | b'$' | b',' | b';' | b'?' | b'/')
 }
 
 fn is_host(h: &str) -> bool {
     if let Some(inner) = h.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
-        return !inner.is_empty()
-            && inner
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'));
+        return !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'));
     }
-    !h.is_empty()
-        && h.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
 }
 
 impl Uri<'_> {
@@ -187,10 +170,7 @@ mod tests {
     use super::*;
 
     fn sip(s: &str) -> SipUri<'_> {
-        *Uri::parse(s)
-            .and_then(|u| u.as_sip().copied())
-            .as_ref()
-            .expect("a SIP URI")
+        *Uri::parse(s).and_then(|u| u.as_sip().copied()).as_ref().expect("a SIP URI")
     }
 
     #[test]
@@ -207,10 +187,7 @@ mod tests {
     #[test]
     fn unusual_but_legal_userinfo() {
         let u = sip("sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird!*pas$wo~d_too.(doesn't-it)@example.com");
-        assert_eq!(
-            u.user,
-            Some("1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*")
-        );
+        assert_eq!(u.user, Some("1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*"));
         assert_eq!(u.host, "example.com");
     }
 
@@ -226,17 +203,8 @@ mod tests {
 
     #[test]
     fn other_schemes_stay_opaque() {
-        assert!(matches!(
-            Uri::parse("tel:+1-201-555-0123"),
-            Some(Uri::Other { scheme: "tel", .. })
-        ));
-        assert_eq!(
-            Uri::parse("tel:+12015550123;phone-context=x").and_then(|u| u.user()),
-            Some("+12015550123")
-        );
-        assert!(matches!(
-            Uri::parse("soap.beep://192.0.2.103:3002"),
-            Some(Uri::Other { .. })
-        ));
+        assert!(matches!(Uri::parse("tel:+1-201-555-0123"), Some(Uri::Other { scheme: "tel", .. })));
+        assert_eq!(Uri::parse("tel:+12015550123;phone-context=x").and_then(|u| u.user()), Some("+12015550123"));
+        assert!(matches!(Uri::parse("soap.beep://192.0.2.103:3002"), Some(Uri::Other { .. })));
     }
 }

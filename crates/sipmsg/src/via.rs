@@ -42,12 +42,7 @@ impl<'a> Via<'a> {
         if end < rest.len() && !params.check() {
             return None;
         }
-        Some(Self {
-            transport,
-            host,
-            port,
-            params,
-        })
+        Some(Self { transport, host, port, params })
     }
 
     /// The branch parameter, if present with a value.
@@ -109,8 +104,7 @@ mod tests {
 
     #[test]
     fn folded_via_with_lws_everywhere() {
-        let v = Via::parse("SIP  /   2.0\r\n /UDP\r\n    192.0.2.2;rport;branch=390skdjuw")
-            .expect("valid");
+        let v = Via::parse("SIP  /   2.0\r\n /UDP\r\n    192.0.2.2;rport;branch=390skdjuw").expect("valid");
         assert_eq!(v.transport, "UDP");
         assert_eq!(v.host, "192.0.2.2");
         assert_eq!(v.branch(), Some("390skdjuw"));
@@ -119,8 +113,7 @@ mod tests {
 
     #[test]
     fn port_and_received() {
-        let v = Via::parse("SIP/2.0/TCP host.example.com:5061;received=192.0.2.5;branch=z9hG4bKx")
-            .expect("valid");
+        let v = Via::parse("SIP/2.0/TCP host.example.com:5061;received=192.0.2.5;branch=z9hG4bKx").expect("valid");
         assert_eq!(v.port, Some(5061));
         assert_eq!(v.params.get("received"), Some(Some("192.0.2.5")));
     }

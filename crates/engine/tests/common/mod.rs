@@ -18,20 +18,13 @@ pub const PHONE: &str = "127.0.0.1:5070";
 impl Site {
     pub fn new() -> Self {
         let now = Instant::now();
-        Self {
-            node: Node::new(NodeConfig::for_tests(), 1, now),
-            now,
-        }
+        Self { node: Node::new(NodeConfig::for_tests(), 1, now), now }
     }
 
     /// Sends one datagram and returns every datagram the node sends back.
     pub fn send(&mut self, bytes: &[u8]) -> Vec<Vec<u8>> {
         let remote: SocketAddr = PHONE.parse().expect("addr");
-        self.node.handle_input(Input::Datagram {
-            at: self.now,
-            remote,
-            bytes,
-        });
+        self.node.handle_input(Input::Datagram { at: self.now, remote, bytes });
         self.drain()
     }
 
@@ -65,25 +58,14 @@ pub fn status(bytes: &[u8]) -> u16 {
         Ok(m) => m.status().expect("a response"),
         Err(sipmsg::ParseError::Missing(_)) => {
             let line = String::from_utf8_lossy(&bytes[..12]).into_owned();
-            line["SIP/2.0 ".len()..]
-                .trim()
-                .parse()
-                .expect("status code")
+            line["SIP/2.0 ".len()..].trim().parse().expect("status code")
         }
         Err(e) => panic!("the node sent invalid SIP: {e:?}"),
     }
 }
 
-pub fn register(
-    dn: &str,
-    call_id: &str,
-    cseq: u32,
-    contact: &str,
-    expires: Option<u32>,
-) -> Vec<u8> {
-    let expires = expires
-        .map(|e| format!("Expires: {e}\r\n"))
-        .unwrap_or_default();
+pub fn register(dn: &str, call_id: &str, cseq: u32, contact: &str, expires: Option<u32>) -> Vec<u8> {
+    let expires = expires.map(|e| format!("Expires: {e}\r\n")).unwrap_or_default();
     format!(
         "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK{call_id}{cseq};rport\r\n\
          Max-Forwards: 70\r\nFrom: <sip:{dn}@127.0.0.1>;tag=p1\r\nTo: <sip:{dn}@127.0.0.1>\r\nCall-ID: {call_id}\r\n\

@@ -64,14 +64,7 @@ impl ClientTx {
             timers.arm_retransmit(now, retransmit, cfg.t1);
         }
         timers.arm_expire(now, expire, cfg.t1 * 64);
-        Self {
-            state,
-            timers,
-            invite,
-            reliable,
-            request,
-            ack: None,
-        }
+        Self { state, timers, invite, reliable, request, ack: None }
     }
 
     pub(crate) fn on_response(
@@ -99,26 +92,16 @@ impl ClientTx {
             (ClientState::Calling | ClientState::Proceeding, 300..) if self.invite => {
                 self.state = ClientState::Completed;
                 self.timers.clear();
-                let wait = if self.reliable {
-                    Duration::ZERO
-                } else {
-                    cfg.timer_d
-                };
+                let wait = if self.reliable { Duration::ZERO } else { cfg.timer_d };
                 self.timers.arm_expire(now, TimerName::D, wait);
                 self.ack = build_ack(&self.request, response).map(Arc::from);
                 (ResponseVerdict::Deliver, self.ack.clone())
             }
-            (ClientState::Completed, 300..) if self.invite => {
-                (ResponseVerdict::Absorb, self.ack.clone())
-            }
+            (ClientState::Completed, 300..) if self.invite => (ResponseVerdict::Absorb, self.ack.clone()),
             (ClientState::Trying | ClientState::Proceeding, 200..) => {
                 self.state = ClientState::Completed;
                 self.timers.clear();
-                let wait = if self.reliable {
-                    Duration::ZERO
-                } else {
-                    cfg.t4
-                };
+                let wait = if self.reliable { Duration::ZERO } else { cfg.t4 };
                 self.timers.arm_expire(now, TimerName::K, wait);
                 (ResponseVerdict::Deliver, None)
             }
@@ -127,26 +110,18 @@ impl ClientTx {
     }
 
     /// Returns the bytes to retransmit (if any) and whether the transaction timed out.
-    pub(crate) fn on_timer(
-        &mut self,
-        now: Instant,
-        cfg: &TransactionConfig,
-    ) -> (Option<Arc<[u8]>>, bool) {
+    pub(crate) fn on_timer(&mut self, now: Instant, cfg: &TransactionConfig) -> (Option<Arc<[u8]>>, bool) {
         let Some(fired) = self.timers.take_due(now) else {
             return (None, false);
         };
         match fired.name {
             TimerName::A => {
-                self.timers
-                    .arm_retransmit(now, TimerName::A, fired.interval * 2);
+                self.timers.arm_retransmit(now, TimerName::A, fired.interval * 2);
                 (Some(self.request.clone()), false)
             }
             TimerName::E => {
-                let next = if self.state == ClientState::Proceeding {
-                    cfg.t2
-                } else {
-                    (fired.interval * 2).min(cfg.t2)
-                };
+                let next =
+                    if self.state == ClientState::Proceeding { cfg.t2 } else { (fired.interval * 2).min(cfg.t2) };
                 self.timers.arm_retransmit(now, TimerName::E, next);
                 (Some(self.request.clone()), false)
             }

@@ -100,6 +100,8 @@ pub enum TransactionEvent {
     /// A client transaction got no final response (timer B or F), or an INVITE server
     /// transaction got no ACK (timer H).
     TimedOut(TxKey),
+    /// A client transaction ended (after its final response, timeout or wait timer).
+    Ended(TxKey),
 }
 
 /// Plain counters, exported by the shell.
@@ -146,10 +148,7 @@ pub struct TransactionLayer {
 impl TransactionLayer {
     /// An empty layer.
     pub fn new(config: TransactionConfig) -> Self {
-        Self {
-            config,
-            ..Self::default()
-        }
+        Self { config, ..Self::default() }
     }
 
     /// The timer values in use.
@@ -158,12 +157,7 @@ impl TransactionLayer {
     }
 
     /// Matches an incoming request against server transactions (creating one if new).
-    pub fn handle_request(
-        &mut self,
-        now: Instant,
-        request: &Message<'_>,
-        from: Peer,
-    ) -> RequestOutcome {
+    pub fn handle_request(&mut self, now: Instant, request: &Message<'_>, from: Peer) -> RequestOutcome {
         let Some(method) = request.method() else {
             return RequestOutcome::Retransmission;
         };
@@ -183,10 +177,7 @@ impl TransactionLayer {
             self.stats.absorbed += 1;
             if let Some(bytes) = step.send {
                 self.stats.retransmissions += 1;
-                self.transmits.push_back(Transmit {
-                    to: entry.peer,
-                    bytes,
-                });
+                self.transmits.push_back(Transmit { to: entry.peer, bytes });
             }
             return RequestOutcome::Retransmission;
         }
@@ -200,14 +191,7 @@ impl TransactionLayer {
             Machine::NonInviteServer(NonInviteServer::new(reliable))
         };
         self.stats.server_created += 1;
-        self.entries.insert(
-            key.clone(),
-            Entry {
-                machine,
-                peer: from,
-                scheduled: None,
-            },
-        );
+        self.entries.insert(key.clone(), Entry { machine, peer: from, scheduled: None });
         RequestOutcome::New(key)
     }
 
@@ -224,10 +208,7 @@ impl TransactionLayer {
         };
         let sent = step.send.is_some();
         if let Some(bytes) = step.send {
-            self.transmits.push_back(Transmit {
-                to: entry.peer,
-                bytes,
-            });
+            self.transmits.push_back(Transmit { to: entry.peer, bytes });
         }
         self.reschedule(key);
         sent
@@ -243,30 +224,19 @@ impl TransactionLayer {
         to: Peer,
         request: Arc<[u8]>,
     ) -> TxKey {
-        let key = TxKey {
-            server: false,
-            branch: branch.into(),
-            method: method.as_str().into(),
-        };
-        let tx = ClientTx::start(
-            now,
-            &self.config,
-            method == Method::Invite,
-            to.transport.is_reliable(),
-            request.clone(),
-        );
+        let key = TxKey { server: false, branch: branch.into(), method: method.as_str().into() };
+        let tx =
+            ClientTx::start(now, &self.config, method == Method::Invite, to.transport.is_reliable(), request.clone());
         self.stats.client_created += 1;
         self.transmits.push_back(Transmit { to, bytes: request });
-        self.entries.insert(
-            key.clone(),
-            Entry {
-                machine: Machine::Client(tx),
-                peer: to,
-                scheduled: None,
-            },
-        );
+        self.entries.insert(key.clone(), Entry { machine: Machine::Client(tx), peer: to, scheduled: None });
         self.reschedule(&key);
         key
+    }
+
+    /// Sends bytes outside any transaction (the ACK for a 2xx, RFC 3261 section 13.2.2.4).
+    pub fn send_stateless(&mut self, to: Peer, bytes: Arc<[u8]>) {
+        self.transmits.push_back(Transmit { to, bytes });
     }
 
     /// Matches an incoming response against client transactions.
@@ -277,16 +247,8 @@ impl TransactionLayer {
         let Some(branch) = via.branch() else {
             return ClientOutcome::Stray;
         };
-        let method = if cseq.method == Method::Ack {
-            Method::Invite
-        } else {
-            cseq.method
-        };
-        let key = TxKey {
-            server: false,
-            branch: branch.into(),
-            method: method.as_str().into(),
-        };
+        let method = if cseq.method == Method::Ack { Method::Invite } else { cseq.method };
+        let key = TxKey { server: false, branch: branch.into(), method: method.as_str().into() };
         let Some(entry) = self.entries.get_mut(&key) else {
             return ClientOutcome::Stray;
         };
@@ -295,10 +257,7 @@ impl TransactionLayer {
         };
         let (verdict, send) = tx.on_response(now, &self.config, response);
         if let Some(bytes) = send {
-            self.transmits.push_back(Transmit {
-                to: entry.peer,
-                bytes,
-            });
+            self.transmits.push_back(Transmit { to: entry.peer, bytes });
         }
         self.reschedule(&key);
         match verdict {
@@ -365,15 +324,11 @@ impl TransactionLayer {
         };
         if let Some(bytes) = send {
             self.stats.retransmissions += 1;
-            self.transmits.push_back(Transmit {
-                to: entry.peer,
-                bytes,
-            });
+            self.transmits.push_back(Transmit { to: entry.peer, bytes });
         }
         if timed_out {
             self.stats.timeouts += 1;
-            self.events
-                .push_back(TransactionEvent::TimedOut(key.clone()));
+            self.events.push_back(TransactionEvent::TimedOut(key.clone()));
         }
         self.reschedule(key);
     }
@@ -393,6 +348,9 @@ impl TransactionLayer {
         };
         if terminated {
             self.entries.remove(key);
+            if !key.server {
+                self.events.push_back(TransactionEvent::Ended(key.clone()));
+            }
             return;
         }
         if let Some((at, _)) = next {
@@ -411,11 +369,7 @@ fn split(step: ServerStep) -> (Option<Arc<[u8]>>, bool) {
 /// The server transaction key of a request (RFC 3261 section 17.2.3, with the RFC 2543
 /// fallback of section 17.2.3's last paragraph simplified to Call-ID, CSeq and From tag).
 fn server_key(request: &Message<'_>, method: Method<'_>) -> TxKey {
-    let method = if method == Method::Ack {
-        Method::Invite
-    } else {
-        method
-    };
+    let method = if method == Method::Ack { Method::Invite } else { method };
     let branch = request
         .top_via()
         .and_then(|v| v.branch())
@@ -428,9 +382,5 @@ fn server_key(request: &Message<'_>, method: Method<'_>) -> TxKey {
             format!("2543:{}:{}:{}", request.call_id().unwrap_or(""), seq, tag).into()
         }
     };
-    TxKey {
-        server: true,
-        branch,
-        method: method.as_str().into(),
-    }
+    TxKey { server: true, branch, method: method.as_str().into() }
 }

@@ -52,22 +52,11 @@ pub(crate) struct InviteServer {
 
 impl InviteServer {
     pub(crate) fn new(reliable: bool) -> Self {
-        Self {
-            state: InviteServerState::Proceeding,
-            timers: Timers::default(),
-            last_response: None,
-            reliable,
-        }
+        Self { state: InviteServerState::Proceeding, timers: Timers::default(), last_response: None, reliable }
     }
 
     /// The TU sends a response with this status code.
-    pub(crate) fn respond(
-        &mut self,
-        now: Instant,
-        cfg: &TransactionConfig,
-        code: u16,
-        bytes: Arc<[u8]>,
-    ) -> ServerStep {
+    pub(crate) fn respond(&mut self, now: Instant, cfg: &TransactionConfig, code: u16, bytes: Arc<[u8]>) -> ServerStep {
         if self.state != InviteServerState::Proceeding
             && !(self.state == InviteServerState::Accepted && (200..300).contains(&code))
         {
@@ -89,19 +78,15 @@ impl InviteServer {
                 self.timers.arm_expire(now, TimerName::H, cfg.t1 * 64);
             }
         }
-        ServerStep {
-            send: Some(bytes),
-            timed_out: false,
-        }
+        ServerStep { send: Some(bytes), timed_out: false }
     }
 
     /// The INVITE arrived again.
     pub(crate) fn on_retransmission(&mut self) -> ServerStep {
         match self.state {
-            InviteServerState::Proceeding | InviteServerState::Completed => ServerStep {
-                send: self.last_response.clone(),
-                timed_out: false,
-            },
+            InviteServerState::Proceeding | InviteServerState::Completed => {
+                ServerStep { send: self.last_response.clone(), timed_out: false }
+            }
             _ => ServerStep::default(),
         }
     }
@@ -111,11 +96,7 @@ impl InviteServer {
         if self.state == InviteServerState::Completed {
             self.state = InviteServerState::Confirmed;
             self.timers.clear();
-            let wait = if self.reliable {
-                std::time::Duration::ZERO
-            } else {
-                cfg.t4
-            };
+            let wait = if self.reliable { std::time::Duration::ZERO } else { cfg.t4 };
             self.timers.arm_expire(now, TimerName::I, wait);
         }
     }
@@ -126,20 +107,13 @@ impl InviteServer {
         };
         match fired.name {
             TimerName::G => {
-                self.timers
-                    .arm_retransmit(now, TimerName::G, (fired.interval * 2).min(cfg.t2));
-                ServerStep {
-                    send: self.last_response.clone(),
-                    timed_out: false,
-                }
+                self.timers.arm_retransmit(now, TimerName::G, (fired.interval * 2).min(cfg.t2));
+                ServerStep { send: self.last_response.clone(), timed_out: false }
             }
             TimerName::H => {
                 self.state = InviteServerState::Terminated;
                 self.timers.clear();
-                ServerStep {
-                    send: None,
-                    timed_out: true,
-                }
+                ServerStep { send: None, timed_out: true }
             }
             _ => {
                 self.state = InviteServerState::Terminated;
@@ -164,51 +138,29 @@ pub(crate) struct NonInviteServer {
 
 impl NonInviteServer {
     pub(crate) fn new(reliable: bool) -> Self {
-        Self {
-            state: NonInviteServerState::Trying,
-            timers: Timers::default(),
-            last_response: None,
-            reliable,
-        }
+        Self { state: NonInviteServerState::Trying, timers: Timers::default(), last_response: None, reliable }
     }
 
-    pub(crate) fn respond(
-        &mut self,
-        now: Instant,
-        cfg: &TransactionConfig,
-        code: u16,
-        bytes: Arc<[u8]>,
-    ) -> ServerStep {
-        if matches!(
-            self.state,
-            NonInviteServerState::Completed | NonInviteServerState::Terminated
-        ) {
+    pub(crate) fn respond(&mut self, now: Instant, cfg: &TransactionConfig, code: u16, bytes: Arc<[u8]>) -> ServerStep {
+        if matches!(self.state, NonInviteServerState::Completed | NonInviteServerState::Terminated) {
             return ServerStep::default();
         }
         self.last_response = Some(bytes.clone());
         if code >= 200 {
             self.state = NonInviteServerState::Completed;
-            let wait = if self.reliable {
-                std::time::Duration::ZERO
-            } else {
-                cfg.t1 * 64
-            };
+            let wait = if self.reliable { std::time::Duration::ZERO } else { cfg.t1 * 64 };
             self.timers.arm_expire(now, TimerName::J, wait);
         } else {
             self.state = NonInviteServerState::Proceeding;
         }
-        ServerStep {
-            send: Some(bytes),
-            timed_out: false,
-        }
+        ServerStep { send: Some(bytes), timed_out: false }
     }
 
     pub(crate) fn on_retransmission(&mut self) -> ServerStep {
         match self.state {
-            NonInviteServerState::Proceeding | NonInviteServerState::Completed => ServerStep {
-                send: self.last_response.clone(),
-                timed_out: false,
-            },
+            NonInviteServerState::Proceeding | NonInviteServerState::Completed => {
+                ServerStep { send: self.last_response.clone(), timed_out: false }
+            }
             _ => ServerStep::default(),
         }
     }

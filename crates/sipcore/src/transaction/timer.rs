@@ -48,19 +48,11 @@ pub(crate) struct Armed {
 
 impl Timers {
     pub(crate) fn arm_retransmit(&mut self, now: Instant, name: TimerName, interval: Duration) {
-        self.retransmit = Some(Armed {
-            at: now + interval,
-            name,
-            interval,
-        });
+        self.retransmit = Some(Armed { at: now + interval, name, interval });
     }
 
     pub(crate) fn arm_expire(&mut self, now: Instant, name: TimerName, after: Duration) {
-        self.expire = Some(Armed {
-            at: now + after,
-            name,
-            interval: after,
-        });
+        self.expire = Some(Armed { at: now + after, name, interval: after });
     }
 
     pub(crate) fn clear(&mut self) {
@@ -69,11 +61,7 @@ impl Timers {
 
     /// The earliest deadline and its name.
     pub(crate) fn next(&self) -> Option<(Instant, TimerName)> {
-        [self.expire, self.retransmit]
-            .into_iter()
-            .flatten()
-            .min_by_key(|a| (a.at, a.name))
-            .map(|a| (a.at, a.name))
+        [self.expire, self.retransmit].into_iter().flatten().min_by_key(|a| (a.at, a.name)).map(|a| (a.at, a.name))
     }
 
     /// Takes the earliest timer that is due at `now`; the expiry timer wins a tie.
@@ -82,8 +70,6 @@ impl Timers {
             self.expire = None;
             return Some(e);
         }
-        self.retransmit
-            .filter(|r| r.at <= now)
-            .inspect(|_| self.retransmit = None)
+        self.retransmit.filter(|r| r.at <= now).inspect(|_| self.retransmit = None)
     }
 }

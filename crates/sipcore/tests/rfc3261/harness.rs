@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use netem::{LinkConfig, Network};
 use sipcore::{
-    ClientOutcome, Peer, RequestOutcome, TransactionConfig, TransactionEvent, TransactionLayer,
-    Transport, TxKey,
+    ClientOutcome, Peer, RequestOutcome, TransactionConfig, TransactionEvent, TransactionLayer, Transport, TxKey,
 };
 use sipmsg::{Framing, Message, MessageBuilder, Method, ViaStamp};
 
@@ -32,7 +31,9 @@ pub(crate) struct Pair {
     pub(crate) script: Script,
     /// Responses the client TU received: (time since start, status).
     pub(crate) client_got: Vec<(Duration, u16)>,
+    /// Only `TimedOut` events; `Ended` ones are counted in `client_ended`.
     pub(crate) client_events: Vec<TransactionEvent>,
+    pub(crate) client_ended: usize,
     pub(crate) server_events: Vec<TransactionEvent>,
     /// Requests the server TU saw as new transactions.
     pub(crate) server_new: Vec<TxKey>,
@@ -56,6 +57,7 @@ impl Pair {
             script,
             client_got: Vec::new(),
             client_events: Vec::new(),
+            client_ended: 0,
             server_events: Vec::new(),
             server_new: Vec::new(),
             acks_for_tu: 0,
@@ -65,21 +67,14 @@ impl Pair {
     }
 
     fn peer(&self, a: &str) -> Peer {
-        Peer {
-            transport: self.transport,
-            addr: addr(a),
-            conn: None,
-        }
+        Peer { transport: self.transport, addr: addr(a), conn: None }
     }
 
     /// Starts a client transaction for `method`.
     pub(crate) fn send(&mut self, method: Method<'_>, branch: &str) -> TxKey {
         let transport = self.transport.as_str();
         let mut b = MessageBuilder::request(method, "sip:1000@127.0.0.1");
-        b.header_fmt(
-            "Via",
-            format_args!("SIP/2.0/{transport} {CLIENT};branch={branch}"),
-        );
+        b.header_fmt("Via", format_args!("SIP/2.0/{transport} {CLIENT};branch={branch}"));
         b.header("Max-Forwards", "70");
         b.header("From", "<sip:1001@127.0.0.1>;tag=c1");
         b.header("To", "<sip:1000@127.0.0.1>");
@@ -87,9 +82,7 @@ impl Pair {
         b.header_fmt("CSeq", format_args!("1 {method}"));
         let bytes: Arc<[u8]> = b.finish(None, b"").into();
         let to = self.peer(SERVER);
-        let key = self
-            .client
-            .send_request(self.now, branch, method, to, bytes);
+        let key = self.client.send_request(self.now, branch, method, to, bytes);
         self.flush();
         key
     }
@@ -98,10 +91,7 @@ impl Pair {
     pub(crate) fn send_ack_for_2xx(&mut self, branch: &str) {
         let transport = self.transport.as_str();
         let mut b = MessageBuilder::request(Method::Ack, "sip:1000@127.0.0.1");
-        b.header_fmt(
-            "Via",
-            format_args!("SIP/2.0/{transport} {CLIENT};branch={branch}-ack"),
-        );
+        b.header_fmt("Via", format_args!("SIP/2.0/{transport} {CLIENT};branch={branch}-ack"));
         b.header("From", "<sip:1001@127.0.0.1>;tag=c1");
         b.header("To", "<sip:1000@127.0.0.1>;tag=s1");
         b.header_fmt("Call-ID", format_args!("{branch}@test"));
@@ -113,19 +103,19 @@ impl Pair {
 
     fn flush(&mut self) {
         while let Some(t) = self.client.poll_transmit() {
-            self.wire
-                .push((self.now - self.start, true, first_line(&t.bytes)));
-            self.net
-                .send(self.now, addr(CLIENT), t.to.addr, t.bytes.to_vec());
+            self.wire.push((self.now - self.start, true, first_line(&t.bytes)));
+            self.net.send(self.now, addr(CLIENT), t.to.addr, t.bytes.to_vec());
         }
         while let Some(t) = self.server.poll_transmit() {
-            self.wire
-                .push((self.now - self.start, false, first_line(&t.bytes)));
-            self.net
-                .send(self.now, addr(SERVER), t.to.addr, t.bytes.to_vec());
+            self.wire.push((self.now - self.start, false, first_line(&t.bytes)));
+            self.net.send(self.now, addr(SERVER), t.to.addr, t.bytes.to_vec());
         }
         while let Some(e) = self.client.poll_event() {
-            self.client_events.push(e);
+            if matches!(e, TransactionEvent::TimedOut(_)) {
+                self.client_events.push(e);
+            } else {
+                self.client_ended += 1;
+            }
         }
         while let Some(e) = self.server.poll_event() {
             self.server_events.push(e);
@@ -137,33 +127,22 @@ impl Pair {
             return;
         };
         if to == addr(SERVER) {
-            let peer = Peer {
-                transport: self.transport,
-                addr: from,
-                conn: None,
-            };
+            let peer = Peer { transport: self.transport, addr: from, conn: None };
             match self.server.handle_request(self.now, &msg, peer) {
                 RequestOutcome::New(key) => {
                     self.server_new.push(key.clone());
                     for (delay, code) in self.script.clone() {
-                        let resp = MessageBuilder::response_to(
-                            &msg,
-                            code,
-                            "Scripted",
-                            Some("s1"),
-                            &ViaStamp::default(),
-                        )
-                        .finish(None, b"");
-                        self.pending
-                            .push((self.now + delay, key.clone(), code, resp.into()));
+                        let resp =
+                            MessageBuilder::response_to(&msg, code, "Scripted", Some("s1"), &ViaStamp::default())
+                                .finish(None, b"");
+                        self.pending.push((self.now + delay, key.clone(), code, resp.into()));
                     }
                 }
                 RequestOutcome::AckForTu => self.acks_for_tu += 1,
                 RequestOutcome::Retransmission | RequestOutcome::AckAbsorbed => {}
             }
         } else if let ClientOutcome::Deliver(_) = self.client.handle_response(self.now, &msg) {
-            self.client_got
-                .push((self.now - self.start, msg.status().unwrap_or(0)));
+            self.client_got.push((self.now - self.start, msg.status().unwrap_or(0)));
         }
     }
 
@@ -187,12 +166,7 @@ impl Pair {
         while let Some(p) = self.net.poll_deliver(self.now) {
             self.deliver(p.to, p.from, &p.bytes);
         }
-        let due: Vec<_> = self
-            .pending
-            .iter()
-            .filter(|p| p.0 <= self.now)
-            .cloned()
-            .collect();
+        let due: Vec<_> = self.pending.iter().filter(|p| p.0 <= self.now).cloned().collect();
         self.pending.retain(|p| p.0 > self.now);
         for (_, key, code, bytes) in due {
             self.server.respond(self.now, &key, code, bytes);
@@ -224,10 +198,7 @@ impl Pair {
 }
 
 fn first_line(bytes: &[u8]) -> String {
-    let end = bytes
-        .iter()
-        .position(|&b| b == b'\r')
-        .unwrap_or(bytes.len());
+    let end = bytes.iter().position(|&b| b == b'\r').unwrap_or(bytes.len());
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 

@@ -7,10 +7,7 @@ use sipmsg::Method;
 use crate::harness::{ms, Pair};
 
 fn silent() -> LinkConfig {
-    LinkConfig {
-        loss: 1.0,
-        ..LinkConfig::default()
-    }
+    LinkConfig { loss: 1.0, ..LinkConfig::default() }
 }
 
 /// 17.1.1.2: timer A starts at T1 and doubles; timer B (64*T1) ends the transaction.
@@ -20,18 +17,7 @@ fn timer_a_doubles_until_timer_b() {
     let key = p.send(Method::Invite, "z9hG4bKa1");
     p.run_for(ms(60_000));
     let sent = p.sent(true, "INVITE");
-    assert_eq!(
-        sent,
-        vec![
-            ms(0),
-            ms(500),
-            ms(1500),
-            ms(3500),
-            ms(7500),
-            ms(15_500),
-            ms(31_500)
-        ]
-    );
+    assert_eq!(sent, vec![ms(0), ms(500), ms(1500), ms(3500), ms(7500), ms(15_500), ms(31_500)]);
     assert_eq!(p.client_events, vec![TransactionEvent::TimedOut(key)]);
     assert!(p.client.is_empty());
 }
@@ -53,10 +39,7 @@ fn provisional_stops_retransmission() {
     p.send(Method::Invite, "z9hG4bKa3");
     p.run_for(ms(20_000));
     assert_eq!(p.sent(true, "INVITE").len(), 1);
-    assert_eq!(
-        p.client_got.iter().map(|g| g.1).collect::<Vec<_>>(),
-        vec![180]
-    );
+    assert_eq!(p.client_got.iter().map(|g| g.1).collect::<Vec<_>>(), vec![180]);
 }
 
 /// 17.1.1.3: a non-2xx final is answered with an ACK built by the transaction, the
@@ -68,16 +51,10 @@ fn non_2xx_final_is_acked_by_the_transaction() {
     // The server's ACK never arrives if we cut the link after the first ACK; instead
     // let the server retransmit by losing nothing: it gets the ACK and stops.
     p.run_for(ms(40_000));
-    assert_eq!(
-        p.client_got.iter().map(|g| g.1).collect::<Vec<_>>(),
-        vec![486]
-    );
+    assert_eq!(p.client_got.iter().map(|g| g.1).collect::<Vec<_>>(), vec![486]);
     let acks = p.sent(true, "ACK");
     assert_eq!(acks.len(), 1, "one ACK for one 486");
-    assert!(
-        p.client.is_empty() && p.server.is_empty(),
-        "timers D and I ended both sides"
-    );
+    assert!(p.client.is_empty() && p.server.is_empty(), "timers D and I ended both sides");
     assert!(p.client_events.is_empty());
 }
 
@@ -89,9 +66,6 @@ fn two_hundred_goes_to_the_tu_and_timer_m_ends_it() {
     p.send(Method::Invite, "z9hG4bKa5");
     p.run_for(ms(40_000));
     assert_eq!(p.client_got.first().map(|g| g.1), Some(200));
-    assert!(
-        p.sent(true, "ACK").is_empty(),
-        "the transaction never ACKs a 2xx"
-    );
+    assert!(p.sent(true, "ACK").is_empty(), "the transaction never ACKs a 2xx");
     assert!(p.client.is_empty());
 }

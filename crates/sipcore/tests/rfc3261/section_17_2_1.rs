@@ -14,24 +14,15 @@ fn retransmitted_invite_resends_the_provisional() {
     // because we delay the final; count what the server sent.
     let mut p = Pair::new(
         1,
-        LinkConfig {
-            latency: ms(300),
-            ..LinkConfig::default()
-        },
+        LinkConfig { latency: ms(300), ..LinkConfig::default() },
         Transport::Udp,
         vec![(ms(0), 180), (ms(5_000), 200)],
     );
     p.send(Method::Invite, "z9hG4bKi1");
     p.run_for(ms(8_000));
     assert_eq!(p.server_new.len(), 1);
-    assert!(
-        p.sent(true, "INVITE").len() >= 2,
-        "the client retransmitted before the 180 arrived"
-    );
-    assert!(
-        p.sent(false, "SIP/2.0 180").len() >= 2,
-        "each retransmission got the 180 again"
-    );
+    assert!(p.sent(true, "INVITE").len() >= 2, "the client retransmitted before the 180 arrived");
+    assert!(p.sent(false, "SIP/2.0 180").len() >= 2, "each retransmission got the 180 again");
 }
 
 /// 17.2.1: a non-2xx final is retransmitted on timer G (T1 doubling to T2) until timer H,

@@ -10,29 +10,15 @@ use crate::harness::{ms, Pair};
 /// retransmission is answered with the same final.
 #[test]
 fn retransmissions_get_the_final_again() {
-    let mut p = Pair::new(
-        1,
-        LinkConfig {
-            latency: ms(400),
-            ..LinkConfig::default()
-        },
-        Transport::Udp,
-        vec![(ms(1_000), 200)],
-    );
+    let mut p =
+        Pair::new(1, LinkConfig { latency: ms(400), ..LinkConfig::default() }, Transport::Udp, vec![(ms(1_000), 200)]);
     p.send(Method::Register, "z9hG4bKn1");
     p.run_for(ms(10_000));
-    assert_eq!(
-        p.server_new.len(),
-        1,
-        "retransmissions create no new transaction"
-    );
+    assert_eq!(p.server_new.len(), 1, "retransmissions create no new transaction");
     let requests = p.sent(true, "REGISTER").len();
     let finals = p.sent(false, "SIP/2.0 200").len();
     assert!(requests >= 3, "{requests}");
-    assert!(
-        finals >= 2,
-        "retransmissions after the final are answered: {finals}"
-    );
+    assert!(finals >= 2, "retransmissions after the final are answered: {finals}");
     assert_eq!(p.client_got.len(), 1, "the client TU sees the final once");
 }
 

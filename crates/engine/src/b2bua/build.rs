@@ -1,0 +1,103 @@
+//! Building the requests and responses the B2BUA sends.
+
+use std::net::SocketAddr;
+
+use sipcore::Transport;
+use sipmsg::{HeaderName, Message, MessageBuilder, Method};
+
+use super::leg::Leg;
+
+/// Our own address as peers should see it in Via and Contact.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Local {
+    pub(crate) addr: SocketAddr,
+}
+
+impl Local {
+    pub(crate) fn contact(&self, transport: Transport) -> String {
+        match transport {
+            Transport::Udp => format!("<sip:tandem@{}>", self.addr),
+            Transport::Tcp => format!("<sip:tandem@{};transport=tcp>", self.addr),
+        }
+    }
+
+    fn via(&self, b: &mut MessageBuilder, transport: Transport, branch: &str) {
+        b.header_fmt("Via", format_args!("SIP/2.0/{} {};branch={branch};rport", transport.as_str(), self.addr));
+    }
+}
+
+/// Parts of a new B-leg INVITE.
+pub(crate) struct NewInvite<'a> {
+    pub(crate) target: &'a str,
+    pub(crate) from: &'a str,
+    pub(crate) to: &'a str,
+    pub(crate) call_id: &'a str,
+    pub(crate) branch: &'a str,
+    pub(crate) max_forwards: u8,
+    pub(crate) uuid: &'a str,
+    pub(crate) transport: Transport,
+}
+
+/// An INVITE towards a callee, carrying the caller's SDP untouched.
+pub(crate) fn b_invite(local: &Local, a: &Message<'_>, n: &NewInvite<'_>) -> Vec<u8> {
+    let mut b = MessageBuilder::request(Method::Invite, n.target);
+    local.via(&mut b, n.transport, n.branch);
+    b.header_fmt("Max-Forwards", format_args!("{}", n.max_forwards));
+    b.header(HeaderName::From.as_str(), n.from);
+    b.header(HeaderName::To.as_str(), n.to);
+    b.header("Call-ID", n.call_id);
+    b.header("CSeq", "1 INVITE");
+    b.header("Contact", &local.contact(n.transport));
+    b.header("X-Genesys-CallUUID", n.uuid);
+    b.header("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO");
+    copy_body(b, a)
+}
+
+/// A request inside `leg`'s dialog (BYE, re-INVITE, UPDATE, INFO, ACK).
+pub(crate) fn in_dialog(
+    local: &Local,
+    leg: &Leg,
+    method: Method<'_>,
+    cseq: u32,
+    branch: &str,
+    body_from: Option<&Message<'_>>,
+) -> Vec<u8> {
+    let mut b = MessageBuilder::request(method, &leg.remote_target);
+    local.via(&mut b, leg.peer.transport, branch);
+    b.header("Max-Forwards", "70");
+    b.header("From", &leg.local_with_tag());
+    b.header("To", &leg.remote_with_tag());
+    b.header("Call-ID", &leg.call_id);
+    b.header_fmt("CSeq", format_args!("{cseq} {method}"));
+    for route in &leg.route_set {
+        b.header("Route", route);
+    }
+    if matches!(method, Method::Invite | Method::Update) {
+        b.header("Contact", &local.contact(leg.peer.transport));
+    }
+    match body_from {
+        Some(m) => copy_body(b, m),
+        None => b.finish(None, b""),
+    }
+}
+
+/// CANCEL for the INVITE we sent on a B-leg (RFC 3261 section 9.1).
+pub(crate) fn cancel(invite: &Message<'_>) -> Option<Vec<u8>> {
+    let mut b = MessageBuilder::request(Method::Cancel, invite.request_uri()?);
+    b.header("Via", invite.values(HeaderName::Via).next()?);
+    b.header("Max-Forwards", "70");
+    b.header("From", invite.header(HeaderName::From)?);
+    b.header("To", invite.header(HeaderName::To)?);
+    b.header("Call-ID", invite.call_id()?);
+    b.header_fmt("CSeq", format_args!("{} CANCEL", invite.cseq()?.seq));
+    for route in invite.headers_named(HeaderName::Route) {
+        b.header("Route", route.value);
+    }
+    Some(b.finish(None, b""))
+}
+
+/// Adds Content-Type and body of `m` (if any) and finishes.
+pub(crate) fn copy_body(b: MessageBuilder, m: &Message<'_>) -> Vec<u8> {
+    let ct = m.header(HeaderName::ContentType);
+    b.finish(ct, m.body())
+}

@@ -1,0 +1,624 @@
+//! The signalling-only B2BUA: an INVITE for a DN becomes one A-leg (the caller's
+//! dialog, where we are the UAS) and one B-leg per registered contact of the DN (forked
+//! in parallel, where we are the UAC). SDP passes through untouched; media flows
+//! between the endpoints.
+//!
+//! The call's life: [`B2bua::on_invite`] creates it; B-leg responses arrive in
+//! [`B2bua::on_response`]; in-dialog requests (ACK, BYE, re-INVITE, UPDATE, INFO) in
+//! [`B2bua::on_in_dialog`]; CANCEL in [`B2bua::on_cancel`]; timers in
+//! [`B2bua::on_timeout`]. What the caller hears when callees fail is decided in one
+//! place, [`caller_status`].
+
+mod build;
+mod leg;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use sipcore::{Peer, TransactionLayer, TxKey};
+use sipmsg::{Framing, HeaderName, Message, Method};
+
+use crate::event::{CallType, DomainEvent, ReleasedBy};
+use crate::registrar::Bindings;
+use crate::reply::response;
+use crate::NodeConfig;
+pub(crate) use build::Local;
+use build::{b_invite, cancel, copy_body, in_dialog, NewInvite};
+use leg::{strip_tag, Leg, LegState};
+
+/// Everything the B2BUA borrows from the node for one input.
+pub(crate) struct Ctx<'a> {
+    pub(crate) now: Instant,
+    pub(crate) tx: &'a mut TransactionLayer,
+    pub(crate) rng: &'a mut ChaCha8Rng,
+    pub(crate) bindings: &'a Bindings,
+    pub(crate) config: &'a NodeConfig,
+    pub(crate) events: &'a mut Vec<DomainEvent>,
+    pub(crate) local: Local,
+}
+
+impl Ctx<'_> {
+    fn token(&mut self, bytes: usize) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::with_capacity(bytes * 2);
+        for _ in 0..bytes {
+            let _ = write!(s, "{:02x}", self.rng.gen::<u8>());
+        }
+        s
+    }
+
+    fn branch(&mut self) -> String {
+        format!("z9hG4bK{}", self.token(8))
+    }
+}
+
+type CallId = u64;
+
+/// Which dialog of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    A,
+    B(usize),
+}
+
+/// What a client transaction we started is for.
+#[derive(Debug, Clone)]
+enum Pending {
+    /// The INVITE of B-leg `leg`.
+    BInvite { call: CallId, leg: usize },
+    /// A request relayed from `from` to the other side; its final goes back on `server`.
+    Relay { call: CallId, from: Side, server: TxKey, request: Arc<[u8]>, peer: Peer, cseq: u32 },
+    /// BYE or CANCEL we sent; nothing to do with the answer.
+    Fire,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum CallTimer {
+    /// No callee answered in time.
+    NoAnswer,
+    /// Retransmit our 2xx to the caller until the ACK (RFC 3261 section 13.3.1.4).
+    Retransmit2xx,
+}
+
+#[derive(Debug)]
+struct Call {
+    conn_id: u64,
+    dn: String,
+    caller: String,
+    a: Leg,
+    b: Vec<Leg>,
+    answered: Option<usize>,
+    /// Our 2xx to the caller and the current retransmission interval.
+    a_2xx: Option<(Arc<[u8]>, Duration, Instant)>,
+    ringing_sent: bool,
+}
+
+/// All calls of a node.
+#[derive(Debug, Default)]
+pub(crate) struct B2bua {
+    calls: HashMap<CallId, Call>,
+    /// (Call-ID, our tag) of every dialog -> call and side.
+    dialogs: HashMap<(String, String), (CallId, Side)>,
+    /// The caller's INVITE transaction -> call (for CANCEL).
+    by_a_tx: HashMap<TxKey, CallId>,
+    pending: HashMap<TxKey, Pending>,
+    /// DN -> the call it is in.
+    busy: HashMap<String, CallId>,
+    timers: BTreeMap<(Instant, CallId, CallTimer), ()>,
+    next_call: CallId,
+}
+
+impl B2bua {
+    /// Active calls.
+    pub(crate) fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.first_key_value().map(|(k, _)| k.0)
+    }
+
+    /// A new INVITE (outside any dialog) for a DN of this site.
+    pub(crate) fn on_invite(&mut self, ctx: &mut Ctx<'_>, key: TxKey, req: &Message<'_>, peer: Peer) {
+        let tag = ctx.token(4);
+        let dn = req.request_uri().and_then(sipmsg::Uri::parse).and_then(|u| u.user()).unwrap_or("").to_owned();
+        let refuse = |ctx: &mut Ctx<'_>, code: u16, reason: &str| {
+            let bytes = response(req, code, reason, &tag, peer.addr).finish(None, b"");
+            ctx.tx.respond(ctx.now, &key, code, bytes.into());
+            ctx.events.push(DomainEvent::CallFailed { conn_id: 0, dn: dn.clone(), code });
+        };
+        if req.max_forwards() == Some(0) {
+            return refuse(ctx, 483, "Too Many Hops");
+        }
+        if !ctx.config.dns.contains(&dn) {
+            return refuse(ctx, 404, "Not Found");
+        }
+        if self.busy.contains_key(&dn) {
+            return refuse(ctx, 486, "Busy Here");
+        }
+        let contacts: Vec<(String, Peer)> =
+            ctx.bindings.of(&dn).iter().map(|b| (b.contact.clone(), b.source)).collect();
+        if contacts.is_empty() {
+            return refuse(ctx, 480, "Temporarily Unavailable");
+        }
+        let raw: Arc<[u8]> = Arc::from(req.as_bytes());
+        let Some(a) = Leg::from_incoming(req, raw, key.clone(), peer, tag.clone()) else {
+            return refuse(ctx, 400, "Bad Request");
+        };
+        let trying = response(req, 100, "Trying", &tag, peer.addr).finish(None, b"");
+        ctx.tx.respond(ctx.now, &key, 100, trying.into());
+        let id = self.next_call;
+        self.next_call += 1;
+        let caller = req.from().and_then(|f| f.uri.user()).unwrap_or("").to_owned();
+        let call_type = if ctx.config.dns.contains(&caller) { CallType::Internal } else { CallType::Inbound };
+        let conn_id = ctx.rng.gen::<u64>() | 1;
+        let uuid = ctx.token(16);
+        let mut call = Call {
+            conn_id,
+            dn: dn.clone(),
+            caller: caller.clone(),
+            a,
+            b: Vec::new(),
+            answered: None,
+            a_2xx: None,
+            ringing_sent: false,
+        };
+        let max_forwards = req.max_forwards().unwrap_or(70).saturating_sub(1);
+        for (i, (contact, target_peer)) in contacts.into_iter().enumerate() {
+            let leg = self.start_b_leg(ctx, id, i, req, &contact, target_peer, &dn, max_forwards, &uuid);
+            call.b.push(leg);
+        }
+        self.dialogs.insert((call.a.call_id.clone(), call.a.local_tag.clone()), (id, Side::A));
+        self.by_a_tx.insert(key, id);
+        self.busy.insert(dn.clone(), id);
+        self.timers.insert((ctx.now + ctx.config.calls.no_answer, id, CallTimer::NoAnswer), ());
+        ctx.events.push(DomainEvent::CallRinging { conn_id, dn, other: caller, call_type });
+        self.calls.insert(id, call);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start_b_leg(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: CallId,
+        index: usize,
+        a: &Message<'_>,
+        contact: &str,
+        peer: Peer,
+        dn: &str,
+        max_forwards: u8,
+        uuid: &str,
+    ) -> Leg {
+        let call_id = format!("{}@tandem", ctx.token(12));
+        let local_tag = ctx.token(4);
+        let branch = ctx.branch();
+        let from = strip_tag(a.header(HeaderName::From).unwrap_or("<sip:anonymous@anonymous.invalid>"));
+        let to = format!("<sip:{dn}@{}>", ctx.local.addr);
+        let invite = NewInvite {
+            target: contact,
+            from: &format!("{from};tag={local_tag}"),
+            to: &to,
+            call_id: &call_id,
+            branch: &branch,
+            max_forwards,
+            uuid,
+            transport: peer.transport,
+        };
+        let bytes: Arc<[u8]> = b_invite(&ctx.local, a, &invite).into();
+        let key = ctx.tx.send_request(ctx.now, &branch, Method::Invite, peer, bytes.clone());
+        self.pending.insert(key.clone(), Pending::BInvite { call: id, leg: index });
+        self.dialogs.insert((call_id.clone(), local_tag.clone()), (id, Side::B(index)));
+        Leg {
+            call_id,
+            local_tag,
+            remote_tag: None,
+            local_uri: from,
+            remote_uri: to,
+            remote_target: contact.to_owned(),
+            route_set: Vec::new(),
+            local_cseq: 1,
+            peer,
+            state: LegState::Early,
+            invite: bytes,
+            invite_tx: key,
+            ack: None,
+        }
+    }
+
+    /// A response delivered by one of our client transactions.
+    pub(crate) fn on_response(&mut self, ctx: &mut Ctx<'_>, key: &TxKey, resp: &Message<'_>) {
+        let Some(pending) = self.pending.get(key).cloned() else {
+            return;
+        };
+        // A B-leg INVITE stays pending after its 2xx, so retransmitted 2xx are re-ACKed
+        // until the transaction ends ([`B2bua::on_transaction_ended`]).
+        let keep = matches!(pending, Pending::BInvite { .. }) && resp.status().is_some_and(|c| c < 300);
+        if resp.status().is_some_and(|c| c >= 200) && !keep {
+            self.pending.remove(key);
+        }
+        match pending {
+            Pending::BInvite { call, leg } => self.on_b_invite_response(ctx, call, leg, resp),
+            Pending::Relay { call, from, server, request, peer, cseq } => {
+                self.relay_response(ctx, call, from, &server, &request, peer, cseq, resp);
+            }
+            Pending::Fire => {}
+        }
+    }
+
+    fn on_b_invite_response(&mut self, ctx: &mut Ctx<'_>, id: CallId, index: usize, resp: &Message<'_>) {
+        let code = resp.status().unwrap_or(500);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        match code {
+            100 => {}
+            101..=199 => {
+                call.b[index].learn_from_response(resp);
+                if !call.ringing_sent || !resp.body().is_empty() {
+                    call.ringing_sent = true;
+                    let a_req = parse(&call.a.invite);
+                    let mut b = response(&a_req, code, reason_of(resp), &call.a.local_tag, call.a.peer.addr);
+                    b.header("Contact", &ctx.local.contact(call.a.peer.transport));
+                    let bytes = copy_body(b, resp);
+                    ctx.tx.respond(ctx.now, &call.a.invite_tx, code, bytes.into());
+                }
+            }
+            200..=299 => self.on_b_answer(ctx, id, index, resp),
+            _ => {
+                call.b[index].state = LegState::Ended;
+                self.dialogs.remove(&(call.b[index].call_id.clone(), call.b[index].local_tag.clone()));
+                let all_failed = call.b.iter().all(|l| l.state == LegState::Ended);
+                if all_failed && call.answered.is_none() {
+                    let (status, reason) = caller_status(code);
+                    self.fail_call(ctx, id, status, reason);
+                }
+            }
+        }
+    }
+
+    fn on_b_answer(&mut self, ctx: &mut Ctx<'_>, id: CallId, index: usize, resp: &Message<'_>) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let leg = &mut call.b[index];
+        if leg.ack.is_some() {
+            // A retransmitted 2xx: our ACK was lost.
+            let ack = leg.ack.clone();
+            if let Some(ack) = ack {
+                ctx.tx_send(leg.peer, ack);
+            }
+            return;
+        }
+        leg.learn_from_response(resp);
+        leg.state = LegState::Confirmed;
+        let branch = ctx.branch();
+        let ack: Arc<[u8]> = in_dialog(&ctx.local, leg, Method::Ack, 1, &branch, None).into();
+        leg.ack = Some(ack.clone());
+        ctx.tx_send(leg.peer, ack);
+        if call.answered.is_some() {
+            // Another fork answered first: hang this one up.
+            let cseq = leg.next_cseq();
+            let branch = ctx.branch();
+            let bye: Arc<[u8]> = in_dialog(&ctx.local, leg, Method::Bye, cseq, &branch, None).into();
+            let key = ctx.tx.send_request(ctx.now, &branch, Method::Bye, leg.peer, bye);
+            self.pending.insert(key, Pending::Fire);
+            return;
+        }
+        call.answered = Some(index);
+        for (i, other) in call.b.iter_mut().enumerate() {
+            if i != index && other.state == LegState::Early {
+                other.state = LegState::Ended;
+                if let Some(bytes) = cancel(&parse(&other.invite)) {
+                    let branch = parse(&other.invite).top_via().and_then(|v| v.branch()).unwrap_or("").to_owned();
+                    let key = ctx.tx.send_request(ctx.now, &branch, Method::Cancel, other.peer, bytes.into());
+                    self.pending.insert(key, Pending::Fire);
+                }
+            }
+        }
+        let a_req = parse(&call.a.invite);
+        let mut b = response(&a_req, 200, "OK", &call.a.local_tag, call.a.peer.addr);
+        b.header("Contact", &ctx.local.contact(call.a.peer.transport));
+        let bytes: Arc<[u8]> = copy_body(b, resp).into();
+        ctx.tx.respond(ctx.now, &call.a.invite_tx, 200, bytes.clone());
+        call.a.state = LegState::Confirmed;
+        let t1 = ctx.tx.config().t1;
+        call.a_2xx = Some((bytes, t1, ctx.now + t1 * 64));
+        self.timers.retain(|k, _| !(k.1 == id && k.2 == CallTimer::NoAnswer));
+        self.timers.insert((ctx.now + t1, id, CallTimer::Retransmit2xx), ());
+        ctx.events.push(DomainEvent::CallEstablished {
+            conn_id: call.conn_id,
+            dn: call.dn.clone(),
+            other: call.caller.clone(),
+        });
+    }
+
+    /// The caller's CANCEL for the INVITE transaction `invite_key`. Returns false if no
+    /// call matches (the node answers 481).
+    pub(crate) fn on_cancel(&mut self, ctx: &mut Ctx<'_>, invite_key: &TxKey) -> bool {
+        let Some(&id) = self.by_a_tx.get(invite_key) else {
+            return false;
+        };
+        let Some(call) = self.calls.get(&id) else {
+            return false;
+        };
+        if call.answered.is_some() {
+            return true;
+        }
+        let (conn_id, dn) = (call.conn_id, call.dn.clone());
+        self.fail_call(ctx, id, 487, "Request Terminated");
+        if let Some(DomainEvent::CallFailed { .. }) = ctx.events.last() {
+            ctx.events.pop();
+        }
+        ctx.events.push(DomainEvent::CallAbandoned { conn_id, dn });
+        true
+    }
+
+    /// Ends an unanswered call: final `code` to the caller, CANCEL to ringing callees.
+    fn fail_call(&mut self, ctx: &mut Ctx<'_>, id: CallId, code: u16, reason: &str) {
+        let Some(mut call) = self.remove_call(id) else {
+            return;
+        };
+        for leg in call.b.iter_mut().filter(|l| l.state == LegState::Early) {
+            leg.state = LegState::Ended;
+            let invite = parse(&leg.invite);
+            if let Some(bytes) = cancel(&invite) {
+                let branch = invite.top_via().and_then(|v| v.branch()).unwrap_or("").to_owned();
+                let key = ctx.tx.send_request(ctx.now, &branch, Method::Cancel, leg.peer, bytes.into());
+                self.pending.insert(key, Pending::Fire);
+            }
+        }
+        let a_req = parse(&call.a.invite);
+        let bytes = response(&a_req, code, reason, &call.a.local_tag, call.a.peer.addr).finish(None, b"");
+        ctx.tx.respond(ctx.now, &call.a.invite_tx, code, bytes.into());
+        ctx.events.push(DomainEvent::CallFailed { conn_id: call.conn_id, dn: call.dn, code });
+    }
+
+    fn remove_call(&mut self, id: CallId) -> Option<Call> {
+        let call = self.calls.remove(&id)?;
+        self.dialogs.remove(&(call.a.call_id.clone(), call.a.local_tag.clone()));
+        for leg in &call.b {
+            self.dialogs.remove(&(leg.call_id.clone(), leg.local_tag.clone()));
+        }
+        self.by_a_tx.remove(&call.a.invite_tx);
+        if self.busy.get(&call.dn) == Some(&id) {
+            self.busy.remove(&call.dn);
+        }
+        self.timers.retain(|k, _| k.1 != id);
+        Some(call)
+    }
+
+    /// A request inside one of our dialogs, found by Call-ID and our tag. Returns false
+    /// when no dialog matches (the node answers 481).
+    pub(crate) fn on_in_dialog(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        key: Option<TxKey>,
+        req: &Message<'_>,
+        peer: Peer,
+    ) -> bool {
+        let Some((id, side)) = self.find_dialog(req) else {
+            return false;
+        };
+        let Some(method) = req.method() else {
+            return false;
+        };
+        match (method, key) {
+            (Method::Ack, _) => {
+                if side == Side::A {
+                    if let Some(call) = self.calls.get_mut(&id) {
+                        call.a_2xx = None;
+                    }
+                    self.timers.retain(|k, _| !(k.1 == id && k.2 == CallTimer::Retransmit2xx));
+                }
+                true
+            }
+            (Method::Bye, Some(key)) => {
+                self.on_bye(ctx, id, side, &key, req, peer);
+                true
+            }
+            (_, Some(key)) => {
+                self.relay_request(ctx, id, side, key, req, peer);
+                true
+            }
+            (_, None) => true,
+        }
+    }
+
+    fn find_dialog(&self, req: &Message<'_>) -> Option<(CallId, Side)> {
+        let call_id = req.call_id()?;
+        let to_tag = req.to()?.tag()?;
+        self.dialogs.get(&(call_id.to_owned(), to_tag.to_owned())).copied()
+    }
+
+    fn on_bye(&mut self, ctx: &mut Ctx<'_>, id: CallId, side: Side, key: &TxKey, req: &Message<'_>, peer: Peer) {
+        let ok = response(req, 200, "OK", "", peer.addr).finish(None, b"");
+        ctx.tx.respond(ctx.now, key, 200, ok.into());
+        let Some(mut call) = self.remove_call(id) else {
+            return;
+        };
+        let by = if side == Side::A { ReleasedBy::Caller } else { ReleasedBy::Callee };
+        let others: Vec<&mut Leg> = match side {
+            Side::A => call.b.iter_mut().filter(|l| l.state == LegState::Confirmed).collect(),
+            Side::B(_) => vec![&mut call.a],
+        };
+        for leg in others {
+            let cseq = leg.next_cseq();
+            let branch = ctx.branch();
+            let bye: Arc<[u8]> = in_dialog(&ctx.local, leg, Method::Bye, cseq, &branch, None).into();
+            let key = ctx.tx.send_request(ctx.now, &branch, Method::Bye, leg.peer, bye);
+            self.pending.insert(key, Pending::Fire);
+        }
+        ctx.events.push(DomainEvent::CallReleased { conn_id: call.conn_id, dn: call.dn, by });
+    }
+
+    /// re-INVITE, UPDATE, INFO (and anything else in-dialog): sent on to the other side,
+    /// its final relayed back.
+    fn relay_request(&mut self, ctx: &mut Ctx<'_>, id: CallId, side: Side, key: TxKey, req: &Message<'_>, peer: Peer) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(method) = req.method() else { return };
+        let target = match side {
+            Side::A => call.answered.map(|i| &mut call.b[i]),
+            Side::B(_) => Some(&mut call.a),
+        };
+        let Some(leg) = target.filter(|l| l.state == LegState::Confirmed) else {
+            let bytes = response(req, 491, "Request Pending", "", peer.addr).finish(None, b"");
+            ctx.tx.respond(ctx.now, &key, 491, bytes.into());
+            return;
+        };
+        let cseq = leg.next_cseq();
+        let branch = ctx.branch();
+        let bytes: Arc<[u8]> = in_dialog(&ctx.local, leg, method, cseq, &branch, Some(req)).into();
+        let client = ctx.tx.send_request(ctx.now, &branch, method, leg.peer, bytes);
+        self.pending.insert(
+            client,
+            Pending::Relay { call: id, from: side, server: key, request: Arc::from(req.as_bytes()), peer, cseq },
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn relay_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: CallId,
+        from: Side,
+        server: &TxKey,
+        request: &[u8],
+        peer: Peer,
+        cseq: u32,
+        resp: &Message<'_>,
+    ) {
+        let code = resp.status().unwrap_or(500);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let req = parse(request);
+        let answering_leg = match from {
+            Side::A => call.answered.map(|i| &mut call.b[i]),
+            Side::B(_) => Some(&mut call.a),
+        };
+        if let (Some(leg), true, Some(Method::Invite)) = (answering_leg, (200..300).contains(&code), req.method()) {
+            // We are the UAC of the re-INVITE on this leg: ACK its 2xx ourselves.
+            let branch = ctx.branch();
+            let ack: Arc<[u8]> = in_dialog(&ctx.local, leg, Method::Ack, cseq, &branch, None).into();
+            ctx.tx_send(leg.peer, ack);
+        }
+        if code == 100 {
+            return;
+        }
+        let mut b = response(&req, code, reason_of(resp), "", peer.addr);
+        if (200..300).contains(&code) && matches!(req.method(), Some(Method::Invite | Method::Update)) {
+            b.header("Contact", &ctx.local.contact(peer.transport));
+        }
+        let bytes = copy_body(b, resp);
+        ctx.tx.respond(ctx.now, server, code, bytes.into());
+    }
+
+    /// A client transaction of ours got no final response.
+    pub(crate) fn on_transaction_timeout(&mut self, ctx: &mut Ctx<'_>, key: &TxKey) {
+        let Some(pending) = self.pending.remove(key) else {
+            return;
+        };
+        if let Pending::BInvite { call, leg } = pending {
+            let Some(c) = self.calls.get_mut(&call) else {
+                return;
+            };
+            c.b[leg].state = LegState::Ended;
+            if c.answered.is_none() && c.b.iter().all(|l| l.state == LegState::Ended) {
+                self.fail_call(ctx, call, 408, "Request Timeout");
+            }
+        }
+    }
+
+    /// A client transaction of ours ended; forget what it was for.
+    pub(crate) fn on_transaction_ended(&mut self, key: &TxKey) {
+        self.pending.remove(key);
+    }
+
+    /// Fires the call timers due at `now`.
+    pub(crate) fn on_timeout(&mut self, ctx: &mut Ctx<'_>) {
+        while let Some((&(at, id, timer), _)) = self.timers.first_key_value() {
+            if at > ctx.now {
+                break;
+            }
+            self.timers.remove(&(at, id, timer));
+            match timer {
+                CallTimer::NoAnswer => self.fail_call(ctx, id, 480, "Temporarily Unavailable - No Answer"),
+                CallTimer::Retransmit2xx => self.retransmit_2xx(ctx, id),
+            }
+        }
+    }
+
+    fn retransmit_2xx(&mut self, ctx: &mut Ctx<'_>, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some((bytes, interval, give_up)) = call.a_2xx.clone() else {
+            return;
+        };
+        if ctx.now >= give_up {
+            // No ACK for 64*T1: the caller is gone (RFC 3261 section 13.3.1.4).
+            call.a_2xx = None;
+            self.hang_up_both(ctx, id);
+            return;
+        }
+        ctx.tx.respond(ctx.now, &call.a.invite_tx, 200, bytes.clone());
+        let next = (interval * 2).min(ctx.tx.config().t2);
+        call.a_2xx = Some((bytes, next, give_up));
+        self.timers.insert((ctx.now + next, id, CallTimer::Retransmit2xx), ());
+    }
+
+    fn hang_up_both(&mut self, ctx: &mut Ctx<'_>, id: CallId) {
+        let Some(mut call) = self.remove_call(id) else {
+            return;
+        };
+        let legs = std::iter::once(&mut call.a).chain(call.b.iter_mut()).filter(|l| l.state == LegState::Confirmed);
+        for leg in legs {
+            let cseq = leg.next_cseq();
+            let branch = ctx.branch();
+            let bye: Arc<[u8]> = in_dialog(&ctx.local, leg, Method::Bye, cseq, &branch, None).into();
+            let key = ctx.tx.send_request(ctx.now, &branch, Method::Bye, leg.peer, bye);
+            self.pending.insert(key, Pending::Fire);
+        }
+        ctx.events.push(DomainEvent::CallReleased { conn_id: call.conn_id, dn: call.dn, by: ReleasedBy::Server });
+    }
+}
+
+impl Ctx<'_> {
+    /// Sends bytes outside any transaction (ACK for a 2xx).
+    fn tx_send(&mut self, to: Peer, bytes: Arc<[u8]>) {
+        self.tx.send_stateless(to, bytes);
+    }
+}
+
+/// What the caller hears when the last callee leg fails with `code`.
+pub(crate) fn caller_status(code: u16) -> (u16, &'static str) {
+    match code {
+        486 | 600 => (486, "Busy Here"),
+        408 | 480 => (480, "Temporarily Unavailable"),
+        487 => (487, "Request Terminated"),
+        603 => (603, "Decline"),
+        404 | 604 => (404, "Not Found"),
+        300..=399 => (480, "Temporarily Unavailable"),
+        500..=599 => (503, "Service Unavailable"),
+        _ => (480, "Temporarily Unavailable"),
+    }
+}
+
+fn reason_of<'a>(resp: &Message<'a>) -> &'a str {
+    match resp.start_line() {
+        sipmsg::StartLine::Response { reason, .. } if !reason.is_empty() => reason,
+        _ => "Relayed",
+    }
+}
+
+/// Re-parses bytes we stored after parsing them once.
+fn parse(bytes: &[u8]) -> Message<'_> {
+    // Invariant: only bytes that parsed as a message (or that we built) are stored.
+    #[allow(clippy::expect_used)]
+    Message::parse(bytes, Framing::Datagram).expect("stored messages were parsed before")
+}
