@@ -29,11 +29,14 @@ pub struct NodeConfig {
 pub struct CallConfig {
     /// How long callees may ring before the caller gets 480. Default 20 s.
     pub no_answer: Duration,
+    /// Calls a DN may have at once before new ones get 486; 0 leaves it to the phone
+    /// (which answers 486 itself when busy). Default 0.
+    pub max_per_dn: usize,
 }
 
 impl Default for CallConfig {
     fn default() -> Self {
-        Self { no_answer: Duration::from_secs(20) }
+        Self { no_answer: Duration::from_secs(20), max_per_dn: 0 }
     }
 }
 

@@ -27,8 +27,27 @@ pub struct Binding {
     pub cseq: u32,
     /// q-value in thousandths.
     pub q: u16,
-    /// Where the REGISTER came from (the path back to the phone through NAT).
+    /// Where the REGISTER came from.
     pub source: Peer,
+    /// Where requests for this contact are sent: the Contact's IP address and port for
+    /// UDP, the registering connection for TCP (connection reuse, as RFC 5626 does), and
+    /// the source address when the Contact names a host we would have to resolve.
+    pub target: Peer,
+}
+
+/// Where to send requests for `contact`, registered from `source`.
+pub(crate) fn contact_target(contact: &str, source: Peer) -> Peer {
+    let Some(sipmsg::Uri::Sip(uri)) = sipmsg::Uri::parse(contact) else { return source };
+    if source.transport.is_reliable()
+        || uri.params.get("transport").flatten().is_some_and(|t| !t.eq_ignore_ascii_case("udp"))
+    {
+        return source;
+    }
+    let host = uri.host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => Peer::udp(std::net::SocketAddr::new(ip, uri.port.unwrap_or(5060))),
+        Err(_) => source,
+    }
 }
 
 /// The outcome of a REGISTER, mapped to a response in one place ([`RegisterReply::status`]).
@@ -256,6 +275,7 @@ impl Registrar {
                 continue;
             }
             events.push(DomainEvent::Registered { dn: dn.to_owned(), contact: w.contact.clone(), expires: w.expires });
+            let target = contact_target(&w.contact, source);
             let binding = Binding {
                 contact: w.contact,
                 expires_at: now + w.expires,
@@ -263,6 +283,7 @@ impl Registrar {
                 cseq,
                 q: w.q,
                 source,
+                target,
             };
             self.bindings.upsert(dn, binding);
         }

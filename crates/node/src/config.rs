@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use engine::{DnPlan, DnRange, NodeConfig, RegistrarConfig};
+use engine::{CallConfig, DnPlan, DnRange, NodeConfig, RegistrarConfig};
 use serde::Deserialize;
 use sipcore::TransactionConfig;
 use toml::Spanned;
@@ -36,6 +36,26 @@ struct SiteFile {
     /// Transaction timers; defaults documented on [`TimersFile`].
     #[serde(default)]
     timers: TimersFile,
+    /// Call handling; defaults documented on [`CallsFile`].
+    #[serde(default)]
+    calls: CallsFile,
+}
+
+/// `[site.calls]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct CallsFile {
+    /// Seconds a call may ring before the caller gets 480. Default 20.
+    no_answer_s: u32,
+    /// Calls one DN may have at once before new ones get 486; 0 = no limit (the phone
+    /// answers 486 itself). Default 0.
+    max_calls_per_dn: u32,
+}
+
+impl Default for CallsFile {
+    fn default() -> Self {
+        Self { no_answer_s: 20, max_calls_per_dn: 0 }
+    }
 }
 
 /// `[site.registrar]`
@@ -214,6 +234,16 @@ impl SiteFile {
                 t4: Duration::from_millis(self.timers.t4_ms),
                 ..TransactionConfig::default()
             },
+            calls: CallConfig {
+                no_answer: Duration::from_secs(self.calls.no_answer_s.into()),
+                max_per_dn: self.calls.max_calls_per_dn as usize,
+            },
+            // Replaced by the bound address once the sockets exist (port 0 picks one).
+            local: self
+                .sip_udp
+                .as_ref()
+                .or(self.sip_tcp.as_ref())
+                .map_or(SocketAddr::from(([127, 0, 0, 1], 5060)), |a| *a.get_ref()),
         };
         SiteConfig {
             node,

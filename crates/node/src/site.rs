@@ -32,7 +32,7 @@ pub(crate) struct BoundSite {
 }
 
 /// Binds the site's sockets and prints one `endpoint` line per listener.
-pub(crate) async fn bind(config: SiteConfig) -> anyhow::Result<BoundSite> {
+pub(crate) async fn bind(mut config: SiteConfig) -> anyhow::Result<BoundSite> {
     let name = config.node.site.clone();
     let udp = match config.sip_udp {
         Some(addr) => Some(bind_udp(addr).with_context(|| format!("site {name}: binding sip-udp {addr}"))?),
@@ -44,7 +44,11 @@ pub(crate) async fn bind(config: SiteConfig) -> anyhow::Result<BoundSite> {
         }
         None => None,
     };
+    if let Some(l) = &tcp {
+        config.node.local = l.local_addr()?;
+    }
     if let Some(s) = &udp {
+        config.node.local = s.local_addr()?;
         announce(&name, "sip-udp", s.local_addr()?);
     }
     if let Some(l) = &tcp {

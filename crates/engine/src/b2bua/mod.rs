@@ -105,8 +105,8 @@ pub(crate) struct B2bua {
     /// The caller's INVITE transaction -> call (for CANCEL).
     by_a_tx: HashMap<TxKey, CallId>,
     pending: HashMap<TxKey, Pending>,
-    /// DN -> the call it is in.
-    busy: HashMap<String, CallId>,
+    /// DN -> the calls offered to it.
+    busy: HashMap<String, Vec<CallId>>,
     timers: BTreeMap<(Instant, CallId, CallTimer), ()>,
     next_call: CallId,
 }
@@ -136,11 +136,12 @@ impl B2bua {
         if !ctx.config.dns.contains(&dn) {
             return refuse(ctx, 404, "Not Found");
         }
-        if self.busy.contains_key(&dn) {
+        let max = ctx.config.calls.max_per_dn;
+        if max > 0 && self.busy.get(&dn).is_some_and(|calls| calls.len() >= max) {
             return refuse(ctx, 486, "Busy Here");
         }
         let contacts: Vec<(String, Peer)> =
-            ctx.bindings.of(&dn).iter().map(|b| (b.contact.clone(), b.source)).collect();
+            ctx.bindings.of(&dn).iter().map(|b| (b.contact.clone(), b.target)).collect();
         if contacts.is_empty() {
             return refuse(ctx, 480, "Temporarily Unavailable");
         }
@@ -173,7 +174,7 @@ impl B2bua {
         }
         self.dialogs.insert((call.a.call_id.clone(), call.a.local_tag.clone()), (id, Side::A));
         self.by_a_tx.insert(key, id);
-        self.busy.insert(dn.clone(), id);
+        self.busy.entry(dn.clone()).or_default().push(id);
         self.timers.insert((ctx.now + ctx.config.calls.no_answer, id, CallTimer::NoAnswer), ());
         ctx.events.push(DomainEvent::CallRinging { conn_id, dn, other: caller, call_type });
         self.calls.insert(id, call);
@@ -383,8 +384,11 @@ impl B2bua {
             self.dialogs.remove(&(leg.call_id.clone(), leg.local_tag.clone()));
         }
         self.by_a_tx.remove(&call.a.invite_tx);
-        if self.busy.get(&call.dn) == Some(&id) {
-            self.busy.remove(&call.dn);
+        if let Some(calls) = self.busy.get_mut(&call.dn) {
+            calls.retain(|c| *c != id);
+            if calls.is_empty() {
+                self.busy.remove(&call.dn);
+            }
         }
         self.timers.retain(|k, _| k.1 != id);
         Some(call)
