@@ -73,3 +73,51 @@ pub fn register(dn: &str, call_id: &str, cseq: u32, contact: &str, expires: Opti
     )
     .into_bytes()
 }
+
+/// A datagram the node sent: destination and bytes.
+pub struct Sent {
+    pub to: SocketAddr,
+    pub bytes: Vec<u8>,
+}
+
+impl Sent {
+    pub fn msg(&self) -> Message<'_> {
+        Message::parse(&self.bytes, Framing::Datagram).expect("the node sends valid SIP")
+    }
+
+    pub fn first_line(&self) -> String {
+        let end = self.bytes.iter().position(|&b| b == b'\r').unwrap_or(self.bytes.len());
+        String::from_utf8_lossy(&self.bytes[..end]).into_owned()
+    }
+}
+
+impl Site {
+    /// Sends one datagram from `from` and returns what the node sent, with destinations.
+    pub fn send_from(&mut self, from: &str, bytes: &[u8]) -> Vec<Sent> {
+        let remote: SocketAddr = from.parse().expect("addr");
+        self.node.handle_input(Input::Datagram { at: self.now, remote, bytes });
+        self.drain_sent()
+    }
+
+    pub fn drain_sent(&mut self) -> Vec<Sent> {
+        let mut out = Vec::new();
+        while let Some(t) = self.node.poll_transmit() {
+            out.push(Sent { to: t.to.addr, bytes: t.bytes.to_vec() });
+        }
+        while self.node.poll_event().is_some() {}
+        out
+    }
+
+    /// Like `advance`, keeping destinations.
+    pub fn advance_sent(&mut self, by: Duration) -> Vec<Sent> {
+        let end = self.now + by;
+        let mut out = Vec::new();
+        while let Some(at) = self.node.poll_timeout().filter(|at| *at <= end) {
+            self.now = self.now.max(at);
+            self.node.handle_input(Input::Timeout(self.now));
+            out.extend(self.drain_sent());
+        }
+        self.now = end;
+        out
+    }
+}

@@ -1,0 +1,235 @@
+//! B2BUA call delivery through the node's wire interface: a gateway on one address,
+//! phones on others, every message checked as it crosses.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{register, Sent, Site};
+use sipmsg::{Framing, HeaderName, Message, MessageBuilder, Method, ViaStamp};
+
+const GW: &str = "127.0.0.1:5080";
+const PHONE_A: &str = "127.0.0.1:6001";
+const PHONE_B: &str = "127.0.0.1:6002";
+const SDP_OFFER: &str =
+    "v=0\r\no=gw 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 20000 RTP/AVP 0\r\n";
+const SDP_ANSWER: &str =
+    "v=0\r\no=ph 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0\r\n";
+
+fn invite(dn: &str, call: &str) -> Vec<u8> {
+    let mut b = MessageBuilder::request(Method::Invite, &format!("sip:{dn}@127.0.0.1:5060"));
+    b.header_fmt("Via", format_args!("SIP/2.0/UDP {GW};branch=z9hG4bK{call}"));
+    b.header("Max-Forwards", "70");
+    b.header("From", "\"PSTN\" <sip:+12025550147@127.0.0.1:5080>;tag=gw1");
+    b.header_fmt("To", format_args!("<sip:{dn}@127.0.0.1:5060>"));
+    b.header_fmt("Call-ID", format_args!("{call}@gw"));
+    b.header("CSeq", "1 INVITE");
+    b.header("Contact", "<sip:gw@127.0.0.1:5080>");
+    b.finish(Some("application/sdp"), SDP_OFFER.as_bytes())
+}
+
+fn registered(site: &mut Site, dn: &str, phone: &str) {
+    let contact = format!("<sip:{dn}@{phone}>");
+    let out = site.send(&register(dn, &format!("reg-{dn}-{phone}"), 1, &contact, Some(3600)));
+    assert!(out[0].starts_with(b"SIP/2.0 200"));
+}
+
+/// A phone's answer to the INVITE the node sent it.
+fn answer(to: &Sent, code: u16, tag: &str, sdp: Option<&str>) -> Vec<u8> {
+    let req = to.msg();
+    let mut b = MessageBuilder::response_to(&req, code, "Phone", Some(tag), &ViaStamp::default());
+    b.header("Contact", &format!("<sip:phone@{}>", to.to));
+    match sdp {
+        Some(sdp) => b.finish(Some("application/sdp"), sdp.as_bytes()),
+        None => b.finish(None, b""),
+    }
+}
+
+/// An in-dialog request from the gateway using what the node's response taught it.
+fn gw_in_dialog(method: Method<'_>, ok: &Sent, cseq: u32, branch: &str) -> Vec<u8> {
+    let resp = ok.msg();
+    let mut b = MessageBuilder::request(method, "sip:tandem@127.0.0.1:5060");
+    b.header_fmt("Via", format_args!("SIP/2.0/UDP {GW};branch=z9hG4bK{branch}"));
+    b.header("From", resp.header(HeaderName::From).expect("from"));
+    b.header("To", resp.header(HeaderName::To).expect("to"));
+    b.header("Call-ID", resp.call_id().expect("call-id"));
+    b.header_fmt("CSeq", format_args!("{cseq} {method}"));
+    b.finish(None, b"")
+}
+
+/// An in-dialog request from the phone, built from the INVITE it received.
+fn phone_in_dialog(method: Method<'_>, inv: &Sent, phone_tag: &str, cseq: u32) -> Vec<u8> {
+    let req = inv.msg();
+    let mut b = MessageBuilder::request(method, "sip:tandem@127.0.0.1:5060");
+    b.header_fmt("Via", format_args!("SIP/2.0/UDP {};branch=z9hG4bKph{cseq}{method}", inv.to));
+    b.header_fmt("From", format_args!("{};tag={phone_tag}", req.header(HeaderName::To).expect("to")));
+    b.header("To", req.header(HeaderName::From).expect("from"));
+    b.header("Call-ID", req.call_id().expect("call-id"));
+    b.header_fmt("CSeq", format_args!("{cseq} {method}"));
+    b.finish(None, b"")
+}
+
+fn only<'a>(sent: &'a [Sent], to: &str, line: &str) -> &'a Sent {
+    let found: Vec<&Sent> =
+        sent.iter().filter(|s| s.to.to_string() == to && s.first_line().starts_with(line)).collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "exactly one `{line}` to {to}; sent: {:?}",
+        sent.iter().map(|s| (s.to, s.first_line())).collect::<Vec<_>>()
+    );
+    found[0]
+}
+
+#[test]
+fn call_is_delivered_answered_and_released_by_the_caller() {
+    let mut site = Site::new();
+    registered(&mut site, "1001", PHONE_A);
+    let out = site.send_from(GW, &invite("1001", "c1"));
+    only(&out, GW, "SIP/2.0 100");
+    let b_invite = only(&out, PHONE_A, "INVITE sip:1001@127.0.0.1:6001");
+    let b = b_invite.msg();
+    assert_eq!(b.body(), SDP_OFFER.as_bytes(), "SDP passes untouched");
+    assert_ne!(b.call_id(), Some("c1@gw"), "the B-leg is its own dialog");
+    assert!(b.headers().iter().any(|h| h.raw_name == "X-Genesys-CallUUID"), "call UUID for correlation (BC-68)");
+
+    let out = site.send_from(PHONE_A, &answer(b_invite, 180, "ph1", None));
+    let ringing = only(&out, GW, "SIP/2.0 180");
+    let gw_tag = ringing.msg().to().and_then(|t| t.tag().map(str::to_owned)).expect("our tag on the A-leg");
+
+    let out = site.send_from(PHONE_A, &answer(b_invite, 200, "ph1", Some(SDP_ANSWER)));
+    only(&out, PHONE_A, "ACK sip:phone@127.0.0.1:6001");
+    let ok = only(&out, GW, "SIP/2.0 200");
+    assert_eq!(ok.msg().body(), SDP_ANSWER.as_bytes());
+    assert_eq!(ok.msg().to().and_then(|t| t.tag().map(str::to_owned)), Some(gw_tag), "one To tag for 180 and 200");
+    assert_eq!(site.node.active_calls(), 1);
+
+    let out = site.send_from(GW, &gw_in_dialog(Method::Ack, ok, 1, "ack1"));
+    assert!(out.is_empty(), "the ACK is absorbed");
+    assert!(site.advance_sent(Duration::from_secs(10)).is_empty(), "no 2xx retransmission after the ACK");
+
+    let out = site.send_from(GW, &gw_in_dialog(Method::Bye, ok, 2, "bye1"));
+    only(&out, GW, "SIP/2.0 200");
+    only(&out, PHONE_A, "BYE sip:phone@127.0.0.1:6001");
+    assert_eq!(site.node.active_calls(), 0);
+}
+
+#[test]
+fn callee_hangs_up_and_the_caller_gets_a_bye() {
+    let mut site = Site::new();
+    registered(&mut site, "1002", PHONE_A);
+    let out = site.send_from(GW, &invite("1002", "c2"));
+    let b_invite = only(&out, PHONE_A, "INVITE").bytes.clone();
+    let b_invite = Sent { to: PHONE_A.parse().expect("addr"), bytes: b_invite };
+    let out = site.send_from(PHONE_A, &answer(&b_invite, 200, "ph2", Some(SDP_ANSWER)));
+    let ok = only(&out, GW, "SIP/2.0 200");
+    site.send_from(GW, &gw_in_dialog(Method::Ack, ok, 1, "ack2"));
+    let out = site.send_from(PHONE_A, &phone_in_dialog(Method::Bye, &b_invite, "ph2", 2));
+    only(&out, PHONE_A, "SIP/2.0 200");
+    let bye = only(&out, GW, "BYE sip:gw@127.0.0.1:5080");
+    assert_eq!(bye.msg().call_id(), Some("c2@gw"));
+    assert_eq!(site.node.active_calls(), 0);
+}
+
+#[test]
+fn busy_phone_gives_the_caller_486_and_the_node_acks_the_phone() {
+    let mut site = Site::new();
+    registered(&mut site, "1003", PHONE_A);
+    let out = site.send_from(GW, &invite("1003", "c3"));
+    let b_invite = only(&out, PHONE_A, "INVITE");
+    let out = site.send_from(PHONE_A, &answer(b_invite, 486, "ph3", None));
+    only(&out, PHONE_A, "ACK");
+    only(&out, GW, "SIP/2.0 486");
+    assert_eq!(site.node.active_calls(), 0);
+}
+
+#[test]
+fn unknown_and_unregistered_dns() {
+    let mut site = Site::new();
+    let out = site.send_from(GW, &invite("2999", "c4"));
+    only(&out, GW, "SIP/2.0 404");
+    let out = site.send_from(GW, &invite("1004", "c5"));
+    only(&out, GW, "SIP/2.0 480");
+}
+
+#[test]
+fn no_answer_cancels_the_phone_and_tells_the_caller_480() {
+    let mut site = Site::new();
+    registered(&mut site, "1005", PHONE_A);
+    let out = site.send_from(GW, &invite("1005", "c6"));
+    let b_invite = only(&out, PHONE_A, "INVITE");
+    site.send_from(PHONE_A, &answer(b_invite, 180, "ph6", None));
+    let out = site.advance_sent(Duration::from_millis(20_200));
+    only(&out, PHONE_A, "CANCEL");
+    only(&out, GW, "SIP/2.0 480");
+    assert_eq!(site.node.active_calls(), 0);
+}
+
+#[test]
+fn caller_cancel_gives_487_and_cancels_the_phone() {
+    let mut site = Site::new();
+    registered(&mut site, "1006", PHONE_A);
+    let out = site.send_from(GW, &invite("1006", "c7"));
+    only(&out, PHONE_A, "INVITE");
+    let inv = invite("1006", "c7");
+    let inv = Message::parse(&inv, Framing::Datagram).expect("valid");
+    let mut b = MessageBuilder::request(Method::Cancel, inv.request_uri().expect("uri"));
+    b.header("Via", inv.header(HeaderName::Via).expect("via"));
+    b.header("From", inv.header(HeaderName::From).expect("from"));
+    b.header("To", inv.header(HeaderName::To).expect("to"));
+    b.header("Call-ID", inv.call_id().expect("call-id"));
+    b.header("CSeq", "1 CANCEL");
+    let out = site.send_from(GW, &b.finish(None, b""));
+    only(&out, GW, "SIP/2.0 200");
+    only(&out, GW, "SIP/2.0 487");
+    only(&out, PHONE_A, "CANCEL");
+    assert_eq!(site.node.active_calls(), 0);
+}
+
+#[test]
+fn two_contacts_ring_in_parallel_and_the_loser_is_cancelled() {
+    let mut site = Site::new();
+    registered(&mut site, "1007", PHONE_A);
+    registered(&mut site, "1007", PHONE_B);
+    let out = site.send_from(GW, &invite("1007", "c8"));
+    only(&out, PHONE_A, "INVITE");
+    let b2 = only(&out, PHONE_B, "INVITE");
+    let out = site.send_from(PHONE_B, &answer(b2, 200, "ph8", Some(SDP_ANSWER)));
+    only(&out, PHONE_A, "CANCEL");
+    only(&out, PHONE_B, "ACK");
+    only(&out, GW, "SIP/2.0 200");
+}
+
+#[test]
+fn re_invite_from_the_caller_is_relayed_to_the_callee() {
+    let mut site = Site::new();
+    registered(&mut site, "1008", PHONE_A);
+    let out = site.send_from(GW, &invite("1008", "c9"));
+    let b_invite = only(&out, PHONE_A, "INVITE").bytes.clone();
+    let b_invite = Sent { to: PHONE_A.parse().expect("addr"), bytes: b_invite };
+    let out = site.send_from(PHONE_A, &answer(&b_invite, 200, "ph9", Some(SDP_ANSWER)));
+    let ok = Sent { to: GW.parse().expect("addr"), bytes: only(&out, GW, "SIP/2.0 200").bytes.clone() };
+    site.send_from(GW, &gw_in_dialog(Method::Ack, &ok, 1, "ack9"));
+    let out = site.send_from(GW, &gw_in_dialog(Method::Invite, &ok, 2, "reinv9"));
+    let relayed = only(&out, PHONE_A, "INVITE sip:phone@127.0.0.1:6001");
+    assert_eq!(relayed.msg().to().and_then(|t| t.tag()), Some("ph9"), "sent inside the B-leg dialog");
+    let out = site.send_from(PHONE_A, &answer(relayed, 200, "ph9", Some(SDP_ANSWER)));
+    only(&out, PHONE_A, "ACK");
+    let back = only(&out, GW, "SIP/2.0 200");
+    assert_eq!(back.msg().cseq().map(|c| c.seq), Some(2));
+}
+
+#[test]
+fn unanswered_2xx_is_retransmitted_then_the_call_is_torn_down() {
+    let mut site = Site::new();
+    registered(&mut site, "1009", PHONE_A);
+    let out = site.send_from(GW, &invite("1009", "c10"));
+    let b_invite = only(&out, PHONE_A, "INVITE");
+    site.send_from(PHONE_A, &answer(b_invite, 200, "ph10", Some(SDP_ANSWER)));
+    let out = site.advance_sent(Duration::from_secs(40));
+    let retransmits =
+        out.iter().filter(|s| s.first_line().starts_with("SIP/2.0 200") && s.to.to_string() == GW).count();
+    assert!(retransmits >= 7, "2xx retransmitted T1, 2T1, ... capped at T2: {retransmits}");
+    assert!(out.iter().any(|s| s.first_line().starts_with("BYE") && s.to.to_string() == PHONE_A), "callee hung up");
+    assert_eq!(site.node.active_calls(), 0);
+}
