@@ -317,3 +317,54 @@ fn hundreds_of_concurrent_tcp_connections_each_register() {
         assert!(String::from_utf8_lossy(&buf[..n]).starts_with("SIP/2.0 200"));
     }
 }
+
+/// A sipp process we started, stopped by PID when dropped.
+struct Background(Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+#[test]
+fn sipp_gateway_calls_sipp_phones_through_tandem() {
+    if !enabled() {
+        return;
+    }
+    let t = Tandem::start("calls");
+    let phone_port = free_udp_port();
+    let _phone = Background(
+        Command::new("sipp")
+            .args(["-sf", scenario("phone-answer.xml").to_str().expect("path")])
+            .args(["-i", "127.0.0.1", "-p", &phone_port.to_string(), "-nostdin", "-bg"])
+            .arg(t.udp.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sipp phone"),
+    );
+    let dns: Vec<u16> = (1100..1110).collect();
+    let reg = t.dir.join("reg.csv");
+    let text: String = dns.iter().map(|dn| format!("{dn};127.0.0.1:{phone_port}\n")).collect();
+    std::fs::write(&reg, format!("SEQUENTIAL\n{text}")).expect("csv");
+    let (ok, registered, _) = sipp(
+        t.udp,
+        &["-sf", scenario("register-contact.xml").to_str().expect("path"), "-inf", reg.to_str().expect("path"), "-m", "10"],
+    );
+    assert!(ok && registered == 10, "phones registered");
+    let calls = t.dir.join("calls.csv");
+    let text: String = dns.iter().map(|dn| format!("{dn};\n")).collect();
+    std::fs::write(&calls, format!("SEQUENTIAL\n{text}")).expect("csv");
+    let (ok, succeeded, failed) = sipp(
+        t.udp,
+        &["-sf", scenario("gateway-call.xml").to_str().expect("path"), "-inf", calls.to_str().expect("path"), "-m", "300", "-r", "100"],
+    );
+    assert!(ok, "gateway calls failed: {succeeded} ok, {failed} failed");
+    assert_eq!((succeeded, failed), (300, 0));
+}
