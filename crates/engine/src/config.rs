@@ -1,11 +1,13 @@
 //! Typed runtime configuration of one site's node. Built by the shell from the TOML
 //! file; once it exists it is valid ("parse, don't validate").
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use sipcore::TransactionConfig;
+
+use crate::switch::{AgentLogin, DnKind, DnPlan, DnRange, Options};
 
 /// Everything one site's [`crate::Node`] needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +16,10 @@ pub struct NodeConfig {
     pub site: String,
     /// Which DNs exist at this site.
     pub dns: DnPlan,
+    /// Application-level `TServer` options.
+    pub options: Options,
+    /// Agent logins, by AgentID.
+    pub agents: BTreeMap<String, AgentLogin>,
     /// Registrar limits.
     pub registrar: RegistrarConfig,
     /// Transaction timers.
@@ -24,20 +30,12 @@ pub struct NodeConfig {
     pub local: SocketAddr,
 }
 
-/// Call handling options.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Call handling limits (the `TServer` timing options live in [`Options`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CallConfig {
-    /// How long callees may ring before the caller gets 480. Default 20 s.
-    pub no_answer: Duration,
     /// Calls a DN may have at once before new ones get 486; 0 leaves it to the phone
     /// (which answers 486 itself when busy). Default 0.
     pub max_per_dn: usize,
-}
-
-impl Default for CallConfig {
-    fn default() -> Self {
-        Self { no_answer: Duration::from_secs(20), max_per_dn: 0 }
-    }
 }
 
 impl NodeConfig {
@@ -47,9 +45,14 @@ impl NodeConfig {
         Self {
             site: "test".into(),
             dns: DnPlan {
-                ranges: vec![DnRange { first: 1000, last: 1999, width: 4 }],
-                singles: ["user", "j.user", "watson"].into_iter().map(String::from).collect(),
+                ranges: vec![DnRange { first: 1000, last: 1999, width: 4, kind: DnKind::Extension }],
+                singles: ["user", "j.user", "watson"]
+                    .into_iter()
+                    .map(|n| (n.to_owned(), crate::switch::Dn { kind: DnKind::Extension, options: Default::default(), trunk: None }))
+                    .collect(),
             },
+            options: Options::default(),
+            agents: BTreeMap::new(),
             registrar: RegistrarConfig::default(),
             transactions: TransactionConfig::default(),
             calls: CallConfig::default(),
@@ -79,52 +82,6 @@ impl Default for RegistrarConfig {
             default_expires: Duration::from_secs(3600),
             max_contacts: 10,
         }
-    }
-}
-
-/// A numeric extension range, e.g. 1000-1999, matched only at its own width.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DnRange {
-    /// First DN.
-    pub first: u64,
-    /// Last DN, inclusive.
-    pub last: u64,
-    /// Digits in a DN of this range (so `01000` is not `1000`).
-    pub width: usize,
-}
-
-/// The DNs provisioned at a site: numeric ranges and single DNs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DnPlan {
-    /// Extension ranges.
-    pub ranges: Vec<DnRange>,
-    /// Single DNs (any user-part text).
-    pub singles: BTreeSet<String>,
-}
-
-impl DnPlan {
-    /// True if `dn` is provisioned.
-    pub fn contains(&self, dn: &str) -> bool {
-        if self.singles.contains(dn) {
-            return true;
-        }
-        if dn.is_empty() || dn.len() > 18 || !dn.bytes().all(|b| b.is_ascii_digit()) {
-            return false;
-        }
-        let Ok(n) = dn.parse::<u64>() else {
-            return false;
-        };
-        self.ranges.iter().any(|r| r.width == dn.len() && (r.first..=r.last).contains(&n))
-    }
-
-    /// How many DNs the plan provisions.
-    pub fn len(&self) -> u64 {
-        self.singles.len() as u64 + self.ranges.iter().map(|r| r.last - r.first + 1).sum::<u64>()
-    }
-
-    /// True when nothing is provisioned.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

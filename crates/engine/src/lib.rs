@@ -38,8 +38,10 @@ mod node;
 mod registrar;
 mod reply;
 mod stats;
+mod switch;
 
-pub use config::{CallConfig, DnPlan, DnRange, NodeConfig, RegistrarConfig};
+pub use config::{CallConfig, NodeConfig, RegistrarConfig};
+pub use switch::{AgentLogin, Dn, DnKind, DnOptions, DnPlan, DnRange, Options, Trunk};
 pub use event::{CallType, DomainEvent, ReleasedBy};
 pub use node::{Input, Node};
 pub use registrar::{Binding, RegisterReply};

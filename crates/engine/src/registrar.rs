@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use sipcore::Peer;
 use sipmsg::{Contact, Message};
 
-use crate::config::{DnPlan, RegistrarConfig};
+use crate::config::RegistrarConfig;
+use crate::switch::DnPlan;
 use crate::DomainEvent;
 
 /// One contact bound to a DN.

@@ -1,11 +1,11 @@
 //! The TOML configuration file: serde types with `deny_unknown_fields`, converted into
 //! typed [`engine::NodeConfig`]s. Every error names the field and its line.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use engine::{CallConfig, DnPlan, DnRange, NodeConfig, RegistrarConfig};
+use engine::{AgentLogin, CallConfig, Dn, DnKind, DnOptions, DnPlan, DnRange, NodeConfig, Options, RegistrarConfig, Trunk};
 use serde::Deserialize;
 use sipcore::TransactionConfig;
 use toml::Spanned;
@@ -28,8 +28,24 @@ struct SiteFile {
     sip_udp: Option<Spanned<SocketAddr>>,
     /// TCP listen address for SIP. Optional if `sip_udp` is set.
     sip_tcp: Option<Spanned<SocketAddr>>,
-    /// Provisioned DNs: ranges `"1000-1999"` or single DNs `"operator"`.
+    /// CTI (agent desktop) WebSocket listen address. Optional.
+    cti: Option<Spanned<SocketAddr>>,
+    /// HTTP listen address for `/metrics` and admin requests. Optional.
+    http: Option<Spanned<SocketAddr>>,
+    /// Extensions: ranges `"1000-1999"` or single DNs `"operator"`.
     dns: Spanned<Vec<DnSpec>>,
+    /// ACD Positions: ranges or single DNs, as `dns`. Default none.
+    #[serde(default)]
+    acd_positions: Vec<Spanned<DnSpec>>,
+    /// Single DNs of any type, with their DN-level options.
+    #[serde(default)]
+    dn: Vec<DnFile>,
+    /// Agent logins.
+    #[serde(default)]
+    agent: Vec<AgentFile>,
+    /// Application-level `TServer` options.
+    #[serde(default)]
+    options: OptionsFile,
     /// Registrar limits; defaults documented on [`RegistrarFile`].
     #[serde(default)]
     registrar: RegistrarFile,
@@ -45,8 +61,6 @@ struct SiteFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct CallsFile {
-    /// Seconds a call may ring before the caller gets 480. Default 20.
-    no_answer_s: u32,
     /// Calls one DN may have at once before new ones get 486; 0 = no limit (the phone
     /// answers 486 itself). Default 0.
     max_calls_per_dn: u32,
@@ -54,7 +68,7 @@ struct CallsFile {
 
 impl Default for CallsFile {
     fn default() -> Self {
-        Self { no_answer_s: 20, max_calls_per_dn: 0 }
+        Self { max_calls_per_dn: 0 }
     }
 }
 
@@ -96,6 +110,72 @@ impl Default for TimersFile {
     }
 }
 
+/// `[site.options]`: the `TServer` options, spelled as the reference system spells them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
+struct OptionsFile {
+    /// Seconds on a Routing Point before default routing. Default 10.
+    router_timeout: u32,
+    /// Default routing target. Default none.
+    default_dn: Option<Spanned<String>>,
+    /// Chained default routings allowed, 0-15 (0 = off). Default 4.
+    default_redirection_limit: u32,
+    /// Seconds of AfterCallWork after an ACD call. Default 0.
+    wrap_up_time: u32,
+    /// Seconds callees ring before the caller gets 480. Default 20.
+    no_answer_timeout: u32,
+}
+
+impl Default for OptionsFile {
+    fn default() -> Self {
+        Self { router_timeout: 10, default_dn: None, default_redirection_limit: 4, wrap_up_time: 0, no_answer_timeout: 20 }
+    }
+}
+
+/// `[site.dn.options]`: DN-level overrides.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct DnOptionsFile {
+    router_timeout: Option<u32>,
+    default_dn: Option<Spanned<String>>,
+    no_answer_timeout: Option<u32>,
+}
+
+/// `[[site.dn]]`: one DN with its type and options.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct DnFile {
+    /// The DN number (or trunk name).
+    number: Spanned<String>,
+    /// `extension`, `acd-position`, `routing-point` or `trunk`.
+    #[serde(rename = "type")]
+    kind: Spanned<String>,
+    /// Trunk: where the peer listens.
+    contact: Option<SocketAddr>,
+    /// Trunk: dialled prefix it serves. Default "" (matches everything).
+    prefix: Option<String>,
+    /// Trunk: lower wins among equal prefixes. Default 0.
+    priority: Option<u32>,
+    /// Trunk: OPTIONS polling interval in seconds, 0-300 (0 = off). Default 0.
+    oos_check: Option<u32>,
+    /// Trunk: seconds without an answer before out of service, 0-30. Default 0.
+    oos_force: Option<u32>,
+    #[serde(default)]
+    options: DnOptionsFile,
+}
+
+/// `[[site.agent]]`: an agent login.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentFile {
+    /// AgentID.
+    id: Spanned<String>,
+    /// Password (optional).
+    password: Option<String>,
+    /// Default DN for the login (optional).
+    dn: Option<Spanned<String>>,
+}
+
 /// A DN entry: a numeric range `first-last` of equal width, or one DN.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(try_from = "String")]
@@ -124,7 +204,7 @@ impl TryFrom<String> for DnSpec {
         if a > b {
             return Err(format!("DN range `{s}` ends before it starts"));
         }
-        Ok(Self::Range(DnRange { first: a, last: b, width: first.len() }))
+        Ok(Self::Range(DnRange { first: a, last: b, width: first.len(), kind: DnKind::Extension }))
     }
 }
 
@@ -138,6 +218,10 @@ pub(crate) struct SiteConfig {
     pub(crate) node: NodeConfig,
     pub(crate) sip_udp: Option<SocketAddr>,
     pub(crate) sip_tcp: Option<SocketAddr>,
+    #[allow(dead_code)] // served once the CTI server lands
+    pub(crate) cti: Option<SocketAddr>,
+    #[allow(dead_code)] // served once the metrics endpoint lands
+    pub(crate) http: Option<SocketAddr>,
 }
 
 /// A configuration error with the line it points at.
@@ -202,26 +286,52 @@ pub(crate) fn load(text: &str, origin: &str) -> Result<Vec<SiteConfig>, ConfigEr
         if site.timers.t1_ms == 0 || site.timers.t2_ms < site.timers.t1_ms {
             return Err(err(site.name.span().start, "`timers`: need 0 < t1_ms <= t2_ms".into()));
         }
-        sites.push(site.into_site_config());
+        let site = site.into_site_config().map_err(|(offset, message)| err(offset, message))?;
+        sites.push(site);
     }
     Ok(sites)
 }
 
+/// A validation failure: byte offset into the file and the message.
+type Invalid = (usize, String);
+
 impl SiteFile {
-    fn into_site_config(self) -> SiteConfig {
+    fn into_site_config(self) -> Result<SiteConfig, Invalid> {
         let mut dns = DnPlan::default();
+        let dns_span = self.dns.span().start;
         for spec in self.dns.into_inner() {
-            match spec {
-                DnSpec::Range(r) => dns.ranges.push(r),
-                DnSpec::Single(s) => {
-                    dns.singles.insert(s);
-                }
+            add_spec(&mut dns, spec, DnKind::Extension, dns_span)?;
+        }
+        for spec in self.acd_positions {
+            let at = spec.span().start;
+            add_spec(&mut dns, spec.into_inner(), DnKind::AcdPosition, at)?;
+        }
+        let mut default_dns = Vec::new();
+        for dn in self.dn {
+            if let Some(target) = &dn.options.default_dn {
+                default_dns.push((target.span().start, target.get_ref().clone()));
+            }
+            add_dn(&mut dns, dn)?;
+        }
+        if let Some((at, target)) = default_dns.into_iter().find(|(_, t)| !dns.contains(t)) {
+            return Err((at, format!("`options.default-dn`: DN `{target}` is not provisioned")));
+        }
+        let options = self.options.into_options(&dns)?;
+        let mut agents = BTreeMap::new();
+        for agent in self.agent {
+            let login = agent_login(&dns, agent.dn.as_ref(), agent.password)?;
+            let at = agent.id.span().start;
+            let id = agent.id.into_inner();
+            if agents.insert(id.clone(), AgentLogin { id: id.clone(), ..login }).is_some() {
+                return Err((at, format!("`agent.id`: agent `{id}` is defined twice")));
             }
         }
         let r = self.registrar;
         let node = NodeConfig {
             site: self.name.into_inner(),
             dns,
+            options,
+            agents,
             registrar: RegistrarConfig {
                 min_expires: Duration::from_secs(r.min_expires.into()),
                 max_expires: Duration::from_secs(r.max_expires.into()),
@@ -234,10 +344,7 @@ impl SiteFile {
                 t4: Duration::from_millis(self.timers.t4_ms),
                 ..TransactionConfig::default()
             },
-            calls: CallConfig {
-                no_answer: Duration::from_secs(self.calls.no_answer_s.into()),
-                max_per_dn: self.calls.max_calls_per_dn as usize,
-            },
+            calls: CallConfig { max_per_dn: self.calls.max_calls_per_dn as usize },
             // Replaced by the bound address once the sockets exist (port 0 picks one).
             local: self
                 .sip_udp
@@ -245,12 +352,111 @@ impl SiteFile {
                 .or(self.sip_tcp.as_ref())
                 .map_or(SocketAddr::from(([127, 0, 0, 1], 5060)), |a| *a.get_ref()),
         };
-        SiteConfig {
+        Ok(SiteConfig {
             node,
             sip_udp: self.sip_udp.map(Spanned::into_inner),
             sip_tcp: self.sip_tcp.map(Spanned::into_inner),
+            cti: self.cti.map(Spanned::into_inner),
+            http: self.http.map(Spanned::into_inner),
+        })
+    }
+}
+
+impl OptionsFile {
+    fn into_options(self, dns: &DnPlan) -> Result<Options, Invalid> {
+        if self.default_redirection_limit > 15 {
+            return Err((0, "`options.default-redirection-limit` must be 0-15".into()));
+        }
+        let default_dn = match self.default_dn {
+            Some(d) if !dns.contains(d.get_ref()) => {
+                return Err((d.span().start, format!("`options.default-dn`: DN `{}` is not provisioned", d.get_ref())))
+            }
+            d => d.map(Spanned::into_inner),
+        };
+        Ok(Options {
+            router_timeout: Duration::from_secs(self.router_timeout.into()),
+            default_dn,
+            default_redirection_limit: self.default_redirection_limit,
+            wrap_up_time: Duration::from_secs(self.wrap_up_time.into()),
+            no_answer_timeout: Duration::from_secs(self.no_answer_timeout.into()),
+        })
+    }
+}
+
+fn add_spec(dns: &mut DnPlan, spec: DnSpec, kind: DnKind, at: usize) -> Result<(), Invalid> {
+    match spec {
+        DnSpec::Range(mut r) => {
+            r.kind = kind;
+            if dns.ranges.iter().any(|o| o.width == r.width && o.first <= r.last && r.first <= o.last) {
+                return Err((at, format!("DN range {}-{} overlaps another range", r.first, r.last)));
+            }
+            dns.ranges.push(r);
+        }
+        DnSpec::Single(number) => {
+            if dns.contains(&number) {
+                return Err((at, format!("DN `{number}` is provisioned twice")));
+            }
+            dns.singles.insert(number, Dn { kind, options: DnOptions::default(), trunk: None });
         }
     }
+    Ok(())
+}
+
+fn add_dn(dns: &mut DnPlan, dn: DnFile) -> Result<(), Invalid> {
+    let at = dn.number.span().start;
+    let number = dn.number.into_inner();
+    let kind = match dn.kind.get_ref().as_str() {
+        "extension" => DnKind::Extension,
+        "acd-position" => DnKind::AcdPosition,
+        "routing-point" => DnKind::RoutingPoint,
+        "trunk" => DnKind::Trunk,
+        other => {
+            return Err((
+                dn.kind.span().start,
+                format!("`type`: `{other}` is not one of extension, acd-position, routing-point, trunk"),
+            ))
+        }
+    };
+    if dns.contains(&number) {
+        return Err((at, format!("`number`: DN `{number}` is provisioned twice")));
+    }
+    let trunk = match (kind, dn.contact) {
+        (DnKind::Trunk, Some(contact)) => {
+            let (check, force) = (dn.oos_check.unwrap_or(0), dn.oos_force.unwrap_or(0));
+            if check > 300 || force > 30 {
+                return Err((at, format!("trunk `{number}`: `oos-check` is 0-300 and `oos-force` 0-30 seconds")));
+            }
+            Some(Trunk {
+                contact,
+                prefix: dn.prefix.unwrap_or_default(),
+                priority: dn.priority.unwrap_or(0),
+                oos_check: Duration::from_secs(check.into()),
+                oos_force: Duration::from_secs(force.into()),
+            })
+        }
+        (DnKind::Trunk, None) => return Err((at, format!("trunk `{number}` needs a `contact`"))),
+        (_, Some(_)) => return Err((at, format!("`contact`: only trunks have one (`{number}` is not a trunk)"))),
+        (_, None) if dn.prefix.is_some() || dn.priority.is_some() => {
+            return Err((at, format!("`prefix`/`priority`: only trunks have them (`{number}` is not a trunk)")))
+        }
+        (_, None) => None,
+    };
+    let options = DnOptions {
+        router_timeout: dn.options.router_timeout.map(|s| Duration::from_secs(s.into())),
+        default_dn: dn.options.default_dn.map(Spanned::into_inner),
+        no_answer_timeout: dn.options.no_answer_timeout.map(|s| Duration::from_secs(s.into())),
+    };
+    dns.singles.insert(number, Dn { kind, options, trunk });
+    Ok(())
+}
+
+fn agent_login(dns: &DnPlan, dn: Option<&Spanned<String>>, password: Option<String>) -> Result<AgentLogin, Invalid> {
+    if let Some(d) = dn {
+        if !dns.kind(d.get_ref()).is_some_and(DnKind::is_agent_line) {
+            return Err((d.span().start, format!("`agent.dn`: `{}` is not a provisioned Extension or ACD Position", d.get_ref())));
+        }
+    }
+    Ok(AgentLogin { id: String::new(), password, default_dn: dn.map(|d| d.get_ref().clone()) })
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -266,7 +472,31 @@ mod tests {
         let sites = load(include_str!("../../../examples/two-sites.toml"), "two-sites.toml").expect("valid");
         assert_eq!(sites.len(), 2);
         assert!(sites.iter().all(|s| s.node.dns.contains("1000") && s.node.dns.contains("1999")));
-        assert_eq!(sites[0].node.dns.len(), 1000);
+        assert_eq!(sites[0].node.dns.kind("5000"), Some(DnKind::RoutingPoint));
+        assert_eq!(sites[0].node.dns.trunk_for("912025550147", |_| true).map(|t| t.0), Some("gw1"));
+        assert_eq!(sites[0].node.agents.get("A1001").and_then(|a| a.default_dn.as_deref()), Some("1001"));
+        assert_eq!(sites[0].node.options.default_dn.as_deref(), Some("1999"));
+        assert_eq!(sites[0].node.dns.get("5000").and_then(|d| d.options.router_timeout), Some(Duration::from_secs(5)));
+    }
+
+    const BASE: &str = "[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5060\"\ndns = [\"1000-1999\"]\n";
+
+    #[test]
+    fn dn_model_errors_name_field_and_line() {
+        let e = error_of(&format!("{BASE}[[site.dn]]\nnumber = \"5000\"\ntype = \"queue\"\n"));
+        assert!(e.starts_with("t.toml:7:") && e.contains("not one of"), "{e}");
+        let e = error_of(&format!("{BASE}[[site.dn]]\nnumber = \"gw\"\ntype = \"trunk\"\n"));
+        assert!(e.starts_with("t.toml:6:") && e.contains("needs a `contact`"), "{e}");
+        let e = error_of(&format!("{BASE}[[site.dn]]\nnumber = \"1500\"\ntype = \"routing-point\"\n"));
+        assert!(e.starts_with("t.toml:6:") && e.contains("provisioned twice"), "{e}");
+        let e = error_of(&format!("{BASE}[[site.agent]]\nid = \"A1\"\ndn = \"7000\"\n"));
+        assert!(e.starts_with("t.toml:7:") && e.contains("not a provisioned Extension"), "{e}");
+        let e = error_of(&format!("{BASE}[site.options]\ndefault-dn = \"8888\"\n"));
+        assert!(e.starts_with("t.toml:6:") && e.contains("default-dn"), "{e}");
+        let e = error_of(&format!("{BASE}[site.options]\nrouter-timeot = 3\n"));
+        assert!(e.starts_with("t.toml:6:") && e.contains("router-timeot"), "{e}");
+        let e = error_of(&format!("{BASE}[[site.dn]]\nnumber = \"5000\"\ntype = \"routing-point\"\noptions = {{ default-dn = \"4444\" }}\n"));
+        assert!(e.starts_with("t.toml:8:") && e.contains("4444"), "{e}");
     }
 
     fn error_of(text: &str) -> String {

@@ -1,0 +1,236 @@
+//! The switch a site controls: its DNs (Extension, ACD Position, Routing Point, Trunk),
+//! agent logins, and the `TServer` options with their DN-level overrides.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// DN types (spec section 1; T-Library address types in section 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnKind {
+    /// An ordinary phone line.
+    Extension,
+    /// A line dedicated to contact-center work.
+    AcdPosition,
+    /// Where calls wait for a routing decision.
+    RoutingPoint,
+    /// A SIP peer: gateway, SBC or another server.
+    Trunk,
+}
+
+impl DnKind {
+    /// Agents and phones live on Extensions and ACD Positions.
+    pub fn is_agent_line(self) -> bool {
+        matches!(self, Self::Extension | Self::AcdPosition)
+    }
+
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Extension => "extension",
+            Self::AcdPosition => "acd-position",
+            Self::RoutingPoint => "routing-point",
+            Self::Trunk => "trunk",
+        }
+    }
+}
+
+/// Where a Trunk DN leads and how it is chosen and watched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trunk {
+    /// The peer's SIP address (`contact`).
+    pub contact: SocketAddr,
+    /// Dialled-digit prefix this trunk serves (`prefix`); the longest match wins.
+    pub prefix: String,
+    /// Among equal prefixes the lowest value wins (`priority`).
+    pub priority: u32,
+    /// OPTIONS polling interval (`oos-check`); zero turns polling off.
+    pub oos_check: Duration,
+    /// How long a poll may go unanswered before the trunk is out of service (`oos-force`).
+    pub oos_force: Duration,
+}
+
+/// DN-level option values; `None` means "use the application value".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnOptions {
+    /// `router-timeout`.
+    pub router_timeout: Option<Duration>,
+    /// `default-dn`.
+    pub default_dn: Option<String>,
+    /// `no-answer-timeout`.
+    pub no_answer_timeout: Option<Duration>,
+}
+
+/// One configured DN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dn {
+    /// Its type.
+    pub kind: DnKind,
+    /// Its overrides.
+    pub options: DnOptions,
+    /// For Trunk DNs.
+    pub trunk: Option<Trunk>,
+}
+
+/// Application-level `TServer` options (spec section 4). Each field documents its default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// `router-timeout`: how long a call waits on a Routing Point for the router. Default 10 s.
+    pub router_timeout: Duration,
+    /// `default-dn`: where calls go when the router is silent. Default none.
+    pub default_dn: Option<String>,
+    /// `default-redirection-limit`: chained default routings allowed (0 = off). Default 4.
+    pub default_redirection_limit: u32,
+    /// `wrap-up-time`: AfterCallWork after an ACD call, then Ready again. Default 0 (none).
+    pub wrap_up_time: Duration,
+    /// `no-answer-timeout`: how long callees ring before the caller gets 480. Default 20 s.
+    pub no_answer_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            router_timeout: Duration::from_secs(10),
+            default_dn: None,
+            default_redirection_limit: 4,
+            wrap_up_time: Duration::ZERO,
+            no_answer_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// An agent login that may be used on this switch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentLogin {
+    /// AgentID.
+    pub id: String,
+    /// Password, if the login needs one.
+    pub password: Option<String>,
+    /// DN the agent logs in on when the request names none.
+    pub default_dn: Option<String>,
+}
+
+/// A numeric range of Extensions or ACD Positions, e.g. 1000-1999, matched at its width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DnRange {
+    /// First DN.
+    pub first: u64,
+    /// Last DN, inclusive.
+    pub last: u64,
+    /// Digits in a DN of this range (so `01000` is not `1000`).
+    pub width: usize,
+    /// Extension or ACD Position.
+    pub kind: DnKind,
+}
+
+/// The DNs provisioned at a site: numeric ranges of agent lines and single DNs of any type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnPlan {
+    /// Ranges of Extensions / ACD Positions.
+    pub ranges: Vec<DnRange>,
+    /// Single DNs by number.
+    pub singles: BTreeMap<String, Dn>,
+}
+
+const PLAIN_EXTENSION: Dn = Dn { kind: DnKind::Extension, options: DnOptions { router_timeout: None, default_dn: None, no_answer_timeout: None }, trunk: None };
+const PLAIN_POSITION: Dn = Dn { kind: DnKind::AcdPosition, options: DnOptions { router_timeout: None, default_dn: None, no_answer_timeout: None }, trunk: None };
+
+impl DnPlan {
+    /// The DN, if provisioned.
+    pub fn get(&self, dn: &str) -> Option<&Dn> {
+        if let Some(single) = self.singles.get(dn) {
+            return Some(single);
+        }
+        if dn.is_empty() || dn.len() > 18 || !dn.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let n = dn.parse::<u64>().ok()?;
+        let range = self.ranges.iter().find(|r| r.width == dn.len() && (r.first..=r.last).contains(&n))?;
+        Some(if range.kind == DnKind::AcdPosition { &PLAIN_POSITION } else { &PLAIN_EXTENSION })
+    }
+
+    /// True if `dn` is provisioned.
+    pub fn contains(&self, dn: &str) -> bool {
+        self.get(dn).is_some()
+    }
+
+    /// The DN's type, if provisioned.
+    pub fn kind(&self, dn: &str) -> Option<DnKind> {
+        self.get(dn).map(|d| d.kind)
+    }
+
+    /// How many DNs the plan provisions.
+    pub fn len(&self) -> u64 {
+        self.singles.len() as u64 + self.ranges.iter().map(|r| r.last - r.first + 1).sum::<u64>()
+    }
+
+    /// True when nothing is provisioned.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every Trunk DN, by name.
+    pub fn trunks(&self) -> impl Iterator<Item = (&str, &Trunk)> + '_ {
+        self.singles.iter().filter_map(|(name, dn)| dn.trunk.as_ref().map(|t| (name.as_str(), t)))
+    }
+
+    /// The trunk for dialled `digits` (spec BC-32): the longest matching prefix, then the
+    /// lowest priority, skipping trunks `usable` refuses (out of service).
+    pub fn trunk_for(&self, digits: &str, usable: impl Fn(&str) -> bool) -> Option<(&str, &Trunk)> {
+        self.trunks()
+            .filter(|(name, t)| digits.starts_with(t.prefix.as_str()) && usable(name))
+            .max_by(|(an, a), (bn, b)| a.prefix.len().cmp(&b.prefix.len()).then(b.priority.cmp(&a.priority)).then(bn.cmp(an)))
+    }
+
+    /// The trunk a request came from, by its source address.
+    pub fn trunk_at(&self, source: SocketAddr) -> Option<&str> {
+        self.trunks().find(|(_, t)| t.contact == source).map(|(name, _)| name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trunk(contact: &str, prefix: &str, priority: u32) -> Dn {
+        Dn {
+            kind: DnKind::Trunk,
+            options: DnOptions::default(),
+            trunk: Some(Trunk {
+                contact: contact.parse().expect("addr"),
+                prefix: prefix.into(),
+                priority,
+                oos_check: Duration::ZERO,
+                oos_force: Duration::ZERO,
+            }),
+        }
+    }
+
+    #[test]
+    fn longest_prefix_then_lowest_priority_then_next_when_out_of_service() {
+        let mut plan = DnPlan::default();
+        plan.singles.insert("gw-a".into(), trunk("127.0.0.1:5081", "9", 2));
+        plan.singles.insert("gw-b".into(), trunk("127.0.0.1:5082", "9", 1));
+        plan.singles.insert("intl".into(), trunk("127.0.0.1:5083", "900", 5));
+        assert_eq!(plan.trunk_for("912025550147", |_| true).map(|t| t.0), Some("gw-b"));
+        assert_eq!(plan.trunk_for("90044207", |_| true).map(|t| t.0), Some("intl"));
+        assert_eq!(plan.trunk_for("912025550147", |n| n != "gw-b").map(|t| t.0), Some("gw-a"));
+        assert_eq!(plan.trunk_for("812025550147", |_| true), None);
+        assert_eq!(plan.trunk_at("127.0.0.1:5083".parse().expect("addr")), Some("intl"));
+    }
+
+    #[test]
+    fn ranges_carry_their_kind() {
+        let plan = DnPlan {
+            ranges: vec![
+                DnRange { first: 1000, last: 1999, width: 4, kind: DnKind::Extension },
+                DnRange { first: 3000, last: 3099, width: 4, kind: DnKind::AcdPosition },
+            ],
+            singles: BTreeMap::new(),
+        };
+        assert_eq!(plan.kind("1500"), Some(DnKind::Extension));
+        assert_eq!(plan.kind("3050"), Some(DnKind::AcdPosition));
+        assert_eq!(plan.kind("01500"), None);
+        assert_eq!(plan.len(), 1100);
+    }
+}
