@@ -58,7 +58,7 @@ struct SiteFile {
 }
 
 /// `[site.calls]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct CallsFile {
     /// Calls one DN may have at once before new ones get 486; 0 = no limit (the phone
@@ -66,11 +66,7 @@ struct CallsFile {
     max_calls_per_dn: u32,
 }
 
-impl Default for CallsFile {
-    fn default() -> Self {
-        Self { max_calls_per_dn: 0 }
-    }
-}
+
 
 /// `[site.registrar]`
 #[derive(Debug, Deserialize)]
