@@ -48,7 +48,12 @@ impl NodeConfig {
                 ranges: vec![DnRange { first: 1000, last: 1999, width: 4, kind: DnKind::Extension }],
                 singles: ["user", "j.user", "watson"]
                     .into_iter()
-                    .map(|n| (n.to_owned(), crate::switch::Dn { kind: DnKind::Extension, options: Default::default(), trunk: None }))
+                    .map(|n| {
+                        (
+                            n.to_owned(),
+                            crate::switch::Dn { kind: DnKind::Extension, options: Default::default(), trunk: None },
+                        )
+                    })
                     .collect(),
             },
             options: Options::default(),

@@ -41,9 +41,9 @@ mod stats;
 mod switch;
 
 pub use config::{CallConfig, NodeConfig, RegistrarConfig};
-pub use switch::{AgentLogin, Dn, DnKind, DnOptions, DnPlan, DnRange, Options, Trunk};
 pub use event::{CallType, DomainEvent, ReleasedBy};
 pub use node::{Input, Node};
 pub use registrar::{Binding, RegisterReply};
 pub use sipcore::{ConnId, Peer, Transmit, Transport};
 pub use stats::NodeStats;
+pub use switch::{AgentLogin, Dn, DnKind, DnOptions, DnPlan, DnRange, Options, Trunk};

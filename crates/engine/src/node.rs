@@ -89,6 +89,22 @@ impl Node {
         &self.config
     }
 
+    /// Replaces the configuration while running (hot reload). Calls and registrations
+    /// stay; options apply from the next call; bindings of DNs no longer provisioned are
+    /// removed. The advertised address stays (sockets are the shell's). Returns how many
+    /// bindings were dropped.
+    pub fn reconfigure(&mut self, now: Instant, mut config: NodeConfig) -> usize {
+        config.local = self.config.local;
+        self.transactions.set_config(config.transactions);
+        self.registrar.config = config.registrar;
+        let dropped = self.registrar.bindings.retain_dns(|dn| config.dns.contains(dn), &mut self.events);
+        self.config = config;
+        self.last_now = now;
+        self.collect();
+        tracing::info!(site = %self.config.site, dropped_bindings = dropped, "configuration reloaded");
+        dropped
+    }
+
     /// Feeds one input. Never fails: bad network input is answered or dropped, and counted.
     pub fn handle_input(&mut self, input: Input<'_>) {
         match input {

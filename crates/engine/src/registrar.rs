@@ -140,6 +140,20 @@ impl Bindings {
         removed
     }
 
+    /// Keeps only the bindings of DNs `keep` accepts; returns how many were removed.
+    pub(crate) fn retain_dns(&mut self, keep: impl Fn(&str) -> bool, events: &mut Vec<DomainEvent>) -> usize {
+        let gone: Vec<String> = self.by_dn.keys().filter(|dn| !keep(dn)).cloned().collect();
+        let mut removed = 0;
+        for dn in gone {
+            for b in self.by_dn.remove(&dn).unwrap_or_default() {
+                self.count -= 1;
+                removed += 1;
+                events.push(DomainEvent::Unregistered { dn: dn.clone(), contact: b.contact });
+            }
+        }
+        removed
+    }
+
     /// Removes bindings that lapsed at or before `now`. Index entries of refreshed
     /// bindings are stale and skipped.
     pub(crate) fn expire(&mut self, now: Instant, events: &mut Vec<DomainEvent>) {

@@ -132,8 +132,16 @@ pub struct DnPlan {
     pub singles: BTreeMap<String, Dn>,
 }
 
-const PLAIN_EXTENSION: Dn = Dn { kind: DnKind::Extension, options: DnOptions { router_timeout: None, default_dn: None, no_answer_timeout: None }, trunk: None };
-const PLAIN_POSITION: Dn = Dn { kind: DnKind::AcdPosition, options: DnOptions { router_timeout: None, default_dn: None, no_answer_timeout: None }, trunk: None };
+const PLAIN_EXTENSION: Dn = Dn {
+    kind: DnKind::Extension,
+    options: DnOptions { router_timeout: None, default_dn: None, no_answer_timeout: None },
+    trunk: None,
+};
+const PLAIN_POSITION: Dn = Dn {
+    kind: DnKind::AcdPosition,
+    options: DnOptions { router_timeout: None, default_dn: None, no_answer_timeout: None },
+    trunk: None,
+};
 
 impl DnPlan {
     /// The DN, if provisioned.
@@ -177,9 +185,9 @@ impl DnPlan {
     /// The trunk for dialled `digits` (spec BC-32): the longest matching prefix, then the
     /// lowest priority, skipping trunks `usable` refuses (out of service).
     pub fn trunk_for(&self, digits: &str, usable: impl Fn(&str) -> bool) -> Option<(&str, &Trunk)> {
-        self.trunks()
-            .filter(|(name, t)| digits.starts_with(t.prefix.as_str()) && usable(name))
-            .max_by(|(an, a), (bn, b)| a.prefix.len().cmp(&b.prefix.len()).then(b.priority.cmp(&a.priority)).then(bn.cmp(an)))
+        self.trunks().filter(|(name, t)| digits.starts_with(t.prefix.as_str()) && usable(name)).max_by(
+            |(an, a), (bn, b)| a.prefix.len().cmp(&b.prefix.len()).then(b.priority.cmp(&a.priority)).then(bn.cmp(an)),
+        )
     }
 
     /// The trunk a request came from, by its source address.

@@ -143,3 +143,21 @@ fn options_methods_and_malformed_requests() {
     assert!(String::from_utf8_lossy(&out[0]).starts_with("SIP/2.0 400 Bad Request - Malformed CSeq"));
     assert_eq!(site.node.stats().parse_errors.values().sum::<u64>(), 1);
 }
+
+#[test]
+fn reconfigure_keeps_bindings_of_remaining_dns_and_applies_new_limits() {
+    let mut site = Site::new();
+    site.send(&register("1010", "r1010", 1, "<sip:1010@10.0.0.1>", None));
+    site.send(&register("1500", "r1500", 1, "<sip:1500@10.0.0.1>", None));
+    let mut config = engine::NodeConfig::for_tests();
+    config.dns.ranges[0].last = 1099;
+    config.registrar.min_expires = Duration::from_secs(120);
+    let dropped = site.node.reconfigure(site.now, config);
+    assert_eq!(dropped, 1);
+    assert_eq!(site.node.bindings("1010").len(), 1, "kept");
+    assert!(site.node.bindings("1500").is_empty(), "no longer provisioned");
+    let out = site.send(&register("1500", "s1500", 1, "<sip:1500@10.0.0.1>", None));
+    assert_eq!(status(&out[0]), 404);
+    let out = site.send(&register("1011", "s1011", 1, "<sip:1011@10.0.0.1>", Some(90)));
+    assert_eq!(status(&out[0]), 423, "the new min-expires applies to the next request");
+}

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::config::{self, SiteConfig};
 use crate::site;
@@ -55,11 +55,11 @@ pub fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Up { config } => {
-            let sites = match config {
-                Some(path) => load_file(&path)?,
+            let sites = match &config {
+                Some(path) => load_file(path)?,
                 None => config::load(DEFAULT_CONFIG, "examples/two-sites.toml (embedded)")?,
             };
-            serve(sites)
+            serve(sites, config)
         }
         Command::Peer { config, site } => {
             let sites = load_file(&config)?;
@@ -68,7 +68,7 @@ pub fn run() -> anyhow::Result<()> {
                 .into_iter()
                 .find(|s| s.node.site == site)
                 .with_context(|| format!("no site `{site}` in {} (sites: {})", config.display(), names.join(", ")))?;
-            serve(vec![chosen])
+            serve(vec![chosen], Some(config))
         }
     }
 }
@@ -78,7 +78,7 @@ fn load_file(path: &PathBuf) -> anyhow::Result<Vec<SiteConfig>> {
     Ok(config::load(&text, &path.display().to_string())?)
 }
 
-fn serve(sites: Vec<SiteConfig>) -> anyhow::Result<()> {
+fn serve(sites: Vec<SiteConfig>, source: Option<PathBuf>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let mut bound = Vec::new();
@@ -87,10 +87,19 @@ fn serve(sites: Vec<SiteConfig>) -> anyhow::Result<()> {
         }
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
+        let mut reloaders = Vec::new();
         for site in bound {
-            tasks.push(tokio::spawn(site.run(stop_rx.clone())));
+            let (tx, rx) = mpsc::channel(4);
+            reloaders.push((site.name().to_owned(), tx));
+            tasks.push(tokio::spawn(site.run(stop_rx.clone(), rx)));
         }
-        wait_for_signal().await;
+        let mut signals = Signals::new()?;
+        loop {
+            match signals.next().await {
+                Signal::Stop => break,
+                Signal::Reload => reload(source.as_deref(), &reloaders).await,
+            }
+        }
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
         for task in tasks {
@@ -100,19 +109,58 @@ fn serve(sites: Vec<SiteConfig>) -> anyhow::Result<()> {
     })
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+/// Re-reads the configuration file and hands each running site its new configuration.
+/// An invalid file is refused with its errors and the running configuration stays.
+async fn reload(source: Option<&std::path::Path>, sites: &[(String, mpsc::Sender<engine::NodeConfig>)]) {
+    let Some(path) = source else {
+        tracing::warn!("reload requested, but the embedded configuration cannot change; start with --config FILE");
+        return;
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            return tracing::error!(
+                "reload refused, keeping the running configuration: reading {}: {e}",
+                path.display()
+            )
+        }
+    };
+    let new = match config::load(&text, &path.display().to_string()) {
+        Ok(n) => n,
+        Err(e) => return tracing::error!("reload refused, keeping the running configuration: {e}"),
+    };
+    for (name, tx) in sites {
+        match new.iter().find(|s| &s.node.site == name) {
+            Some(site) => {
+                let _ = tx.send(site.node.clone()).await;
+            }
+            None => tracing::warn!(site = %name, "site missing from the new configuration; it keeps its old one"),
         }
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+}
+
+enum Signal {
+    Stop,
+    Reload,
+}
+
+/// The process signals Tandem answers: Ctrl-C / SIGTERM stop, SIGHUP reloads.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self { term: signal(SignalKind::terminate())?, hup: signal(SignalKind::hangup())? })
+    }
+
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => Signal::Stop,
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.hup.recv() => Signal::Reload,
+        }
+    }
 }

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use engine::{AgentLogin, CallConfig, Dn, DnKind, DnOptions, DnPlan, DnRange, NodeConfig, Options, RegistrarConfig, Trunk};
+use engine::{
+    AgentLogin, CallConfig, Dn, DnKind, DnOptions, DnPlan, DnRange, NodeConfig, Options, RegistrarConfig, Trunk,
+};
 use serde::Deserialize;
 use sipcore::TransactionConfig;
 use toml::Spanned;
@@ -66,8 +68,6 @@ struct CallsFile {
     max_calls_per_dn: u32,
 }
 
-
-
 /// `[site.registrar]`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -124,7 +124,13 @@ struct OptionsFile {
 
 impl Default for OptionsFile {
     fn default() -> Self {
-        Self { router_timeout: 10, default_dn: None, default_redirection_limit: 4, wrap_up_time: 0, no_answer_timeout: 20 }
+        Self {
+            router_timeout: 10,
+            default_dn: None,
+            default_redirection_limit: 4,
+            wrap_up_time: 0,
+            no_answer_timeout: 20,
+        }
     }
 }
 
@@ -449,7 +455,10 @@ fn add_dn(dns: &mut DnPlan, dn: DnFile) -> Result<(), Invalid> {
 fn agent_login(dns: &DnPlan, dn: Option<&Spanned<String>>, password: Option<String>) -> Result<AgentLogin, Invalid> {
     if let Some(d) = dn {
         if !dns.kind(d.get_ref()).is_some_and(DnKind::is_agent_line) {
-            return Err((d.span().start, format!("`agent.dn`: `{}` is not a provisioned Extension or ACD Position", d.get_ref())));
+            return Err((
+                d.span().start,
+                format!("`agent.dn`: `{}` is not a provisioned Extension or ACD Position", d.get_ref()),
+            ));
         }
     }
     Ok(AgentLogin { id: String::new(), password, default_dn: dn.map(|d| d.get_ref().clone()) })
@@ -491,7 +500,9 @@ mod tests {
         assert!(e.starts_with("t.toml:6:") && e.contains("default-dn"), "{e}");
         let e = error_of(&format!("{BASE}[site.options]\nrouter-timeot = 3\n"));
         assert!(e.starts_with("t.toml:6:") && e.contains("router-timeot"), "{e}");
-        let e = error_of(&format!("{BASE}[[site.dn]]\nnumber = \"5000\"\ntype = \"routing-point\"\noptions = {{ default-dn = \"4444\" }}\n"));
+        let e = error_of(&format!(
+            "{BASE}[[site.dn]]\nnumber = \"5000\"\ntype = \"routing-point\"\noptions = {{ default-dn = \"4444\" }}\n"
+        ));
         assert!(e.starts_with("t.toml:8:") && e.contains("4444"), "{e}");
     }
 

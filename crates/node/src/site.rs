@@ -85,8 +85,18 @@ enum ConnControl {
 }
 
 impl BoundSite {
-    /// Runs the site until `shutdown` turns true.
-    pub(crate) async fn run(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    /// The site's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.config.node.site
+    }
+
+    /// Runs the site until `shutdown` turns true; configurations arriving on `reload`
+    /// replace the running one (hot reload).
+    pub(crate) async fn run(
+        self,
+        mut shutdown: watch::Receiver<bool>,
+        mut reload: mpsc::Receiver<engine::NodeConfig>,
+    ) -> anyhow::Result<()> {
         let (stream_tx, mut stream_rx) = mpsc::channel::<StreamMessage>(STREAM_QUEUE);
         let (control_tx, mut control_rx) = mpsc::unbounded_channel::<ConnControl>();
         if let Some(listener) = self.tcp {
@@ -113,6 +123,7 @@ impl BoundSite {
                     ConnControl::Closed(id) => { writers.remove(&id); }
                 },
                 () = sleep_until(deadline) => node.handle_input(Input::Timeout(clock::now())),
+                Some(config) = reload.recv() => { node.reconfigure(clock::now(), config); }
                 _ = shutdown.changed() => break,
             }
             flush(&mut node, udp.as_ref(), &writers).await;

@@ -355,7 +355,14 @@ fn sipp_gateway_calls_sipp_phones_through_tandem() {
     std::fs::write(&reg, format!("SEQUENTIAL\n{text}")).expect("csv");
     let (ok, registered, _) = sipp(
         t.udp,
-        &["-sf", scenario("register-contact.xml").to_str().expect("path"), "-inf", reg.to_str().expect("path"), "-m", "10"],
+        &[
+            "-sf",
+            scenario("register-contact.xml").to_str().expect("path"),
+            "-inf",
+            reg.to_str().expect("path"),
+            "-m",
+            "10",
+        ],
     );
     assert!(ok && registered == 10, "phones registered");
     let calls = t.dir.join("calls.csv");
@@ -363,8 +370,45 @@ fn sipp_gateway_calls_sipp_phones_through_tandem() {
     std::fs::write(&calls, format!("SEQUENTIAL\n{text}")).expect("csv");
     let (ok, succeeded, failed) = sipp(
         t.udp,
-        &["-sf", scenario("gateway-call.xml").to_str().expect("path"), "-inf", calls.to_str().expect("path"), "-m", "300", "-r", "100"],
+        &[
+            "-sf",
+            scenario("gateway-call.xml").to_str().expect("path"),
+            "-inf",
+            calls.to_str().expect("path"),
+            "-m",
+            "300",
+            "-r",
+            "100",
+        ],
     );
     assert!(ok, "gateway calls failed: {succeeded} ok, {failed} failed");
     assert_eq!((succeeded, failed), (300, 0));
+}
+
+#[test]
+fn sighup_reloads_the_configuration_and_a_bad_file_changes_nothing() {
+    if !enabled() {
+        return;
+    }
+    let mut t = Tandem::start("reload");
+    let reg = |dn: u32, n: usize| valid(n).replace("1500", &dn.to_string());
+    assert!(udp_exchange(t.udp, reg(1100, 500).as_bytes()).expect("answer").starts_with("SIP/2.0 200"));
+    let config = t.dir.join("site.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    let hup = |t: &Tandem| {
+        let ok = Command::new("kill").args(["-HUP", &t.child.id().to_string()]).status().expect("kill").success();
+        assert!(ok);
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    std::fs::write(&config, text.replace("1000-1999", "2000-2099")).expect("write");
+    hup(&t);
+    assert!(udp_exchange(t.udp, reg(1101, 501).as_bytes()).expect("answer").starts_with("SIP/2.0 404"));
+    assert!(udp_exchange(t.udp, reg(2000, 502).as_bytes()).expect("answer").starts_with("SIP/2.0 200"));
+    std::fs::write(&config, "[[site]]\nname = \"s1\"\nbogus = true\n").expect("write");
+    hup(&t);
+    assert!(t.alive(), "a bad file does not stop the server");
+    assert!(
+        udp_exchange(t.udp, reg(2001, 503).as_bytes()).expect("answer").starts_with("SIP/2.0 200"),
+        "old config kept"
+    );
 }

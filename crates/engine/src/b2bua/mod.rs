@@ -175,7 +175,12 @@ impl B2bua {
         self.dialogs.insert((call.a.call_id.clone(), call.a.local_tag.clone()), (id, Side::A));
         self.by_a_tx.insert(key, id);
         self.busy.entry(dn.clone()).or_default().push(id);
-        let no_answer = ctx.config.dns.get(&dn).and_then(|d| d.options.no_answer_timeout).unwrap_or(ctx.config.options.no_answer_timeout);
+        let no_answer = ctx
+            .config
+            .dns
+            .get(&dn)
+            .and_then(|d| d.options.no_answer_timeout)
+            .unwrap_or(ctx.config.options.no_answer_timeout);
         self.timers.insert((ctx.now + no_answer, id, CallTimer::NoAnswer), ());
         ctx.events.push(DomainEvent::CallRinging { conn_id, dn, other: caller, call_type });
         self.calls.insert(id, call);

@@ -156,6 +156,11 @@ impl TransactionLayer {
         &self.config
     }
 
+    /// New timer values, used by transactions started or re-armed from now on.
+    pub fn set_config(&mut self, config: TransactionConfig) {
+        self.config = config;
+    }
+
     /// Matches an incoming request against server transactions (creating one if new).
     pub fn handle_request(&mut self, now: Instant, request: &Message<'_>, from: Peer) -> RequestOutcome {
         let Some(method) = request.method() else {
