@@ -486,7 +486,12 @@ pub enum Event {
 impl Event {
     /// An EventError answering `request`.
     pub fn error(request: &Request, this_dn: Option<&str>, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::EventError { reference_id: request.reference_id(), this_dn: this_dn.map(str::to_owned), error_code: code, error_message: message.into() }
+        Self::EventError {
+            reference_id: request.reference_id(),
+            this_dn: this_dn.map(str::to_owned),
+            error_code: code,
+            error_message: message.into(),
+        }
     }
 
     /// The DN the event is about, if any.
@@ -541,17 +546,36 @@ mod tests {
 
     #[test]
     fn requests_use_t_library_names() {
-        let r = Request::RequestMakeCall { reference_id: Some(3), this_dn: "1001".into(), other_dn: "1002".into(), user_data: None };
+        let r = Request::RequestMakeCall {
+            reference_id: Some(3),
+            this_dn: "1001".into(),
+            other_dn: "1002".into(),
+            user_data: None,
+        };
         let text = serde_json::to_string(&r).expect("serialises");
-        assert!(text.contains(r#""message":"RequestMakeCall""#) && text.contains(r#""ThisDN":"1001""#) && text.contains(r#""OtherDN":"1002""#), "{text}");
+        assert!(
+            text.contains(r#""message":"RequestMakeCall""#)
+                && text.contains(r#""ThisDN":"1001""#)
+                && text.contains(r#""OtherDN":"1002""#),
+            "{text}"
+        );
         assert_eq!(serde_json::from_str::<Request>(&text).expect("parses"), r);
     }
 
     #[test]
     fn events_round_trip_and_omit_absent_attributes() {
-        let e = Event::EventRinging { this_dn: "1001".into(), other_dn: "+12025550147".into(), conn_id: conn_id_text(0xabc), call_type: CallType::Inbound, user_data: None };
+        let e = Event::EventRinging {
+            this_dn: "1001".into(),
+            other_dn: "+12025550147".into(),
+            conn_id: conn_id_text(0xabc),
+            call_type: CallType::Inbound,
+            user_data: None,
+        };
         let text = serde_json::to_string(&e).expect("serialises");
-        assert_eq!(text, r#"{"message":"EventRinging","ThisDN":"1001","OtherDN":"+12025550147","ConnID":"0000000000000abc","CallType":"Inbound"}"#);
+        assert_eq!(
+            text,
+            r#"{"message":"EventRinging","ThisDN":"1001","OtherDN":"+12025550147","ConnID":"0000000000000abc","CallType":"Inbound"}"#
+        );
         assert_eq!(serde_json::from_str::<Event>(&text).expect("parses"), e);
     }
 

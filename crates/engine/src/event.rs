@@ -62,6 +62,10 @@ pub enum DomainEvent {
         other: String,
         /// Call type on this site.
         call_type: CallType,
+        /// The caller's DN when the caller is a phone of this site.
+        caller_dn: Option<String>,
+        /// Delivered by routing (an ACD call: the agent becomes busy).
+        acd: bool,
     },
     /// The called DN answered.
     CallEstablished {
@@ -71,6 +75,8 @@ pub enum DomainEvent {
         dn: String,
         /// The caller.
         other: String,
+        /// The caller's DN when local.
+        caller_dn: Option<String>,
     },
     /// An answered call ended.
     CallReleased {
@@ -80,6 +86,44 @@ pub enum DomainEvent {
         dn: String,
         /// Who ended it.
         by: ReleasedBy,
+        /// The caller's DN when local.
+        caller_dn: Option<String>,
+        /// It was an ACD call.
+        acd: bool,
+    },
+    /// A call waits on a Routing Point for a routing decision.
+    RouteRequest {
+        /// Connection ID.
+        conn_id: u64,
+        /// The Routing Point.
+        rp: String,
+        /// The caller.
+        other: String,
+        /// Call type on this site.
+        call_type: CallType,
+    },
+    /// A call left its Routing Point for `target` (routed, or default-routed).
+    RouteUsed {
+        /// Connection ID.
+        conn_id: u64,
+        /// The Routing Point.
+        rp: String,
+        /// Where the call went.
+        target: String,
+        /// Call type on this site.
+        call_type: CallType,
+        /// The RequestRouteCall's ReferenceID, for default routing `None`.
+        reference_id: Option<u64>,
+    },
+    /// A DN lost its last registration.
+    DnOutOfService {
+        /// The DN.
+        dn: String,
+    },
+    /// A DN got its first registration back.
+    DnBackInService {
+        /// The DN.
+        dn: String,
     },
     /// The caller gave up before the answer.
     CallAbandoned {

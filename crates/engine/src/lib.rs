@@ -33,6 +33,7 @@
 
 mod b2bua;
 mod config;
+mod desks;
 mod event;
 mod node;
 mod registrar;
@@ -41,6 +42,7 @@ mod stats;
 mod switch;
 
 pub use config::{CallConfig, NodeConfig, RegistrarConfig};
+pub use desks::DeskId;
 pub use event::{CallType, DomainEvent, ReleasedBy};
 pub use node::{Input, Node};
 pub use registrar::{Binding, RegisterReply};

@@ -1,6 +1,6 @@
 //! [`Node`]: one site's state machine and its request dispatcher.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,6 +11,7 @@ use sipcore::{ClientOutcome, ConnId, Peer, RequestOutcome, TransactionEvent, Tra
 use sipmsg::{Framing, HeaderName, Message, Method, ParseError, Uri};
 
 use crate::b2bua::{B2bua, Ctx, Local};
+use crate::desks::{DeskId, DeskWorld, Desks};
 use crate::registrar::{RegisterReply, Registrar};
 use crate::reply::{response, stateless_reject};
 use crate::{DomainEvent, NodeConfig, NodeStats};
@@ -41,6 +42,22 @@ pub enum Input<'a> {
         /// The message bytes.
         bytes: &'a [u8],
     },
+    /// A CTI request from a desktop.
+    Desk {
+        /// When it arrived.
+        at: Instant,
+        /// The desktop.
+        desk: DeskId,
+        /// The request.
+        request: &'a cti::Request,
+    },
+    /// A desktop disconnected; its agents stay logged in.
+    DeskClosed {
+        /// When.
+        at: Instant,
+        /// The desktop.
+        desk: DeskId,
+    },
     /// Time passed; fire what is due.
     Timeout(Instant),
 }
@@ -56,6 +73,10 @@ pub struct Node {
     transactions: TransactionLayer,
     registrar: Registrar,
     b2bua: B2bua,
+    desks: Desks,
+    desk_out: VecDeque<(DeskId, cti::Event)>,
+    /// DNs with at least one binding, to tell desks when that changes.
+    in_service: HashSet<String>,
     rng: ChaCha8Rng,
     transmits: VecDeque<Transmit>,
     events: Vec<DomainEvent>,
@@ -73,6 +94,9 @@ impl Node {
             transactions: TransactionLayer::new(config.transactions),
             registrar: Registrar::new(config.registrar),
             b2bua: B2bua::default(),
+            desks: Desks::default(),
+            desk_out: VecDeque::new(),
+            in_service: HashSet::new(),
             config,
             rng: ChaCha8Rng::seed_from_u64(seed),
             transmits: VecDeque::new(),
@@ -114,10 +138,20 @@ impl Node {
             Input::Stream { at, conn, remote, bytes } => {
                 self.handle_message(at, Peer::tcp(remote, conn), bytes, Framing::Stream)
             }
+            Input::Desk { at, desk, request } => {
+                self.last_now = at;
+                self.handle_desk(at, desk, request);
+            }
+            Input::DeskClosed { at, desk } => {
+                self.last_now = at;
+                self.desks.closed(desk);
+            }
             Input::Timeout(now) => {
+                self.last_now = now;
                 self.transactions.handle_timeout(now);
                 self.registrar.bindings.expire(now, &mut self.events);
                 self.with_b2bua(now, |b, ctx| b.on_timeout(ctx));
+                self.desks.on_timeout(now);
             }
         }
         self.collect();
@@ -125,6 +159,8 @@ impl Node {
 
     /// Runs `f` on the B2BUA with a context borrowing the rest of the node.
     fn with_b2bua<R>(&mut self, now: Instant, f: impl FnOnce(&mut B2bua, &mut Ctx<'_>) -> R) -> R {
+        let desks = &self.desks;
+        let router_watching = |rp: &str| desks.watchers(rp) > 0;
         let mut ctx = Ctx {
             now,
             tx: &mut self.transactions,
@@ -133,8 +169,60 @@ impl Node {
             config: &self.config,
             events: &mut self.events,
             local: Local { addr: self.config.local },
+            router_watching: &router_watching,
         };
         f(&mut self.b2bua, &mut ctx)
+    }
+
+    /// The agent logged in on `dn`, if any.
+    pub fn agent_on(&self, dn: &str) -> Option<&str> {
+        self.desks.agent_on(dn)
+    }
+
+    /// How many agents are in `state`.
+    pub fn agents_in(&self, state: cti::AgentState) -> usize {
+        self.desks.agents_in(state).count()
+    }
+
+    /// The next event for a desktop.
+    pub fn poll_desk(&mut self) -> Option<(DeskId, cti::Event)> {
+        self.desk_out.pop_front()
+    }
+
+    fn handle_desk(&mut self, now: Instant, desk: DeskId, request: &cti::Request) {
+        let world = World { config: &self.config, registrar: &self.registrar };
+        let Some(call_request) = self.desks.handle(&world, desk, request) else { return };
+        let result = match call_request {
+            cti::Request::RequestReleaseCall { this_dn, conn_id, .. } => match cti::parse_conn_id(conn_id) {
+                Some(conn) => self.with_b2bua(now, |b, ctx| b.release(ctx, conn, this_dn)),
+                None => Err(cti::ErrorCode::NoSuchCall),
+            },
+            cti::Request::RequestRouteCall { this_dn, conn_id, other_dn, route_type, reference_id, .. } => {
+                let conn = cti::parse_conn_id(conn_id);
+                match (conn, route_type, other_dn) {
+                    (None, ..) => Err(cti::ErrorCode::NoSuchCall),
+                    (Some(conn), cti::RouteType::Reject, _) => {
+                        self.with_b2bua(now, |b, ctx| b.reject_routed(ctx, conn, this_dn))
+                    }
+                    (Some(conn), _, Some(target)) => {
+                        let reference = *reference_id;
+                        self.with_b2bua(now, |b, ctx| b.route(ctx, conn, this_dn, target, reference))
+                    }
+                    (Some(_), _, None) => Err(cti::ErrorCode::InvalidRequest),
+                }
+            }
+            _ => Err(cti::ErrorCode::NotSupported),
+        };
+        if let Err(code) = result {
+            let text = match code {
+                cti::ErrorCode::NoSuchCall => "no such call on ThisDN",
+                cti::ErrorCode::UnknownDN => "OtherDN is not an Extension or ACD Position of this site",
+                cti::ErrorCode::InvalidRequest => "OtherDN is required",
+                _ => "not supported by this site yet",
+            };
+            self.desk_out.push_back((desk, cti::Event::error(request, request_dn(request), code, text)));
+        }
+        self.collect();
     }
 
     /// Calls in progress.
@@ -154,10 +242,15 @@ impl Node {
 
     /// When the node next needs [`Input::Timeout`].
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.transactions.poll_timeout(), self.registrar.bindings.next_expiry(), self.b2bua.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.transactions.poll_timeout(),
+            self.registrar.bindings.next_expiry(),
+            self.b2bua.poll_timeout(),
+            self.desks.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Counters so far.
@@ -189,7 +282,28 @@ impl Node {
                 TransactionEvent::Ended(key) => self.b2bua.on_transaction_ended(&key),
             }
         }
-        self.events_out.extend(self.events.drain(..));
+        for event in std::mem::take(&mut self.events) {
+            self.track_service(&event);
+            self.desks.on_domain_event(self.last_now, &self.config, &event);
+            self.events_out.push_back(event);
+        }
+        self.desk_out.extend(self.desks.drain());
+    }
+
+    /// Turns binding changes into DN in/out of service events.
+    fn track_service(&mut self, event: &DomainEvent) {
+        let (DomainEvent::Registered { dn, .. }
+        | DomainEvent::Unregistered { dn, .. }
+        | DomainEvent::BindingExpired { dn, .. }) = event
+        else {
+            return;
+        };
+        let bound = !self.registrar.bindings.of(dn).is_empty();
+        if bound && self.in_service.insert(dn.clone()) {
+            self.events.push(DomainEvent::DnBackInService { dn: dn.clone() });
+        } else if !bound && self.in_service.remove(dn) {
+            self.events.push(DomainEvent::DnOutOfService { dn: dn.clone() });
+        }
     }
 
     fn handle_message(&mut self, now: Instant, peer: Peer, bytes: &[u8], framing: Framing) {
@@ -384,4 +498,34 @@ fn unacceptable_body(req: &Message<'_>) -> Option<Answer> {
         return Some(Answer::Status(406, "Not Acceptable"));
     }
     None
+}
+
+/// What desk requests may read of the node.
+struct World<'a> {
+    config: &'a NodeConfig,
+    registrar: &'a Registrar,
+}
+
+impl DeskWorld for World<'_> {
+    fn config(&self) -> &NodeConfig {
+        self.config
+    }
+
+    fn in_service(&self, dn: &str) -> bool {
+        match self.config.dns.kind(dn) {
+            Some(kind) if kind.is_agent_line() => !self.registrar.bindings.of(dn).is_empty(),
+            Some(_) => true,
+            None => false,
+        }
+    }
+}
+
+fn request_dn(request: &cti::Request) -> Option<&str> {
+    match request {
+        cti::Request::RequestMakeCall { this_dn, .. }
+        | cti::Request::RequestAnswerCall { this_dn, .. }
+        | cti::Request::RequestReleaseCall { this_dn, .. }
+        | cti::Request::RequestRouteCall { this_dn, .. } => Some(this_dn),
+        _ => None,
+    }
 }

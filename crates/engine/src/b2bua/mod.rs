@@ -24,6 +24,7 @@ use sipmsg::{Framing, HeaderName, Message, Method};
 use crate::event::{CallType, DomainEvent, ReleasedBy};
 use crate::registrar::Bindings;
 use crate::reply::response;
+use crate::switch::DnKind;
 use crate::NodeConfig;
 pub(crate) use build::Local;
 use build::{b_invite, cancel, copy_body, in_dialog, NewInvite};
@@ -38,6 +39,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) config: &'a NodeConfig,
     pub(crate) events: &'a mut Vec<DomainEvent>,
     pub(crate) local: Local,
+    /// True when a router (a CTI client) watches the Routing Point.
+    pub(crate) router_watching: &'a dyn Fn(&str) -> bool,
 }
 
 impl Ctx<'_> {
@@ -79,6 +82,8 @@ enum Pending {
 enum CallTimer {
     /// No callee answered in time.
     NoAnswer,
+    /// The router did not answer a route request in `router-timeout`.
+    RouterTimeout,
     /// Retransmit our 2xx to the caller until the ACK (RFC 3261 section 13.3.1.4).
     Retransmit2xx,
 }
@@ -86,8 +91,20 @@ enum CallTimer {
 #[derive(Debug)]
 struct Call {
     conn_id: u64,
+    /// Call UUID kept across legs and sites (BC-68).
+    uuid: String,
+    /// The DN being rung (or the Routing Point while queued).
     dn: String,
     caller: String,
+    /// The caller's DN when it is a phone of this site.
+    caller_dn: Option<String>,
+    call_type: CallType,
+    /// The Routing Point the call waits on.
+    rp: Option<String>,
+    /// Delivered by routing: an ACD call.
+    acd: bool,
+    /// Default routings so far (capped by `default-redirection-limit`).
+    redirections: u32,
     a: Leg,
     b: Vec<Leg>,
     answered: Option<usize>,
@@ -105,6 +122,8 @@ pub(crate) struct B2bua {
     /// The caller's INVITE transaction -> call (for CANCEL).
     by_a_tx: HashMap<TxKey, CallId>,
     pending: HashMap<TxKey, Pending>,
+    /// ConnID -> call.
+    by_conn: HashMap<u64, CallId>,
     /// DN -> the calls offered to it.
     busy: HashMap<String, Vec<CallId>>,
     timers: BTreeMap<(Instant, CallId, CallTimer), ()>,
@@ -133,57 +152,195 @@ impl B2bua {
         if req.max_forwards() == Some(0) {
             return refuse(ctx, 483, "Too Many Hops");
         }
-        if !ctx.config.dns.contains(&dn) {
+        let Some(kind) = ctx.config.dns.kind(&dn) else { return refuse(ctx, 404, "Not Found") };
+        if kind == DnKind::Trunk {
             return refuse(ctx, 404, "Not Found");
-        }
-        let max = ctx.config.calls.max_per_dn;
-        if max > 0 && self.busy.get(&dn).is_some_and(|calls| calls.len() >= max) {
-            return refuse(ctx, 486, "Busy Here");
-        }
-        let contacts: Vec<(String, Peer)> =
-            ctx.bindings.of(&dn).iter().map(|b| (b.contact.clone(), b.target)).collect();
-        if contacts.is_empty() {
-            return refuse(ctx, 480, "Temporarily Unavailable");
         }
         let raw: Arc<[u8]> = Arc::from(req.as_bytes());
         let Some(a) = Leg::from_incoming(req, raw, key.clone(), peer, tag.clone()) else {
             return refuse(ctx, 400, "Bad Request");
         };
-        let trying = response(req, 100, "Trying", &tag, peer.addr).finish(None, b"");
-        ctx.tx.respond(ctx.now, &key, 100, trying.into());
+        let caller = req.from().and_then(|f| f.uri.user()).unwrap_or("").to_owned();
+        let from_trunk = ctx.config.dns.trunk_at(peer.addr).is_some();
+        let caller_dn =
+            (!from_trunk && ctx.config.dns.kind(&caller).is_some_and(DnKind::is_agent_line)).then(|| caller.clone());
+        let call_type = if caller_dn.is_some() { CallType::Internal } else { CallType::Inbound };
         let id = self.next_call;
         self.next_call += 1;
-        let caller = req.from().and_then(|f| f.uri.user()).unwrap_or("").to_owned();
-        let call_type = if ctx.config.dns.contains(&caller) { CallType::Internal } else { CallType::Inbound };
-        let conn_id = ctx.rng.gen::<u64>() | 1;
-        let uuid = ctx.token(16);
-        let mut call = Call {
-            conn_id,
+        let call = Call {
+            conn_id: ctx.rng.gen::<u64>() | 1,
+            uuid: ctx.token(16),
             dn: dn.clone(),
-            caller: caller.clone(),
+            caller,
+            caller_dn,
+            call_type,
             a,
             b: Vec::new(),
             answered: None,
             a_2xx: None,
             ringing_sent: false,
+            rp: None,
+            acd: false,
+            redirections: 0,
         };
-        let max_forwards = req.max_forwards().unwrap_or(70).saturating_sub(1);
-        for (i, (contact, target_peer)) in contacts.into_iter().enumerate() {
-            let leg = self.start_b_leg(ctx, id, i, req, &contact, target_peer, &dn, max_forwards, &uuid);
-            call.b.push(leg);
-        }
+        let trying = response(req, 100, "Trying", &tag, peer.addr).finish(None, b"");
+        ctx.tx.respond(ctx.now, &key, 100, trying.into());
         self.dialogs.insert((call.a.call_id.clone(), call.a.local_tag.clone()), (id, Side::A));
         self.by_a_tx.insert(key, id);
-        self.busy.entry(dn.clone()).or_default().push(id);
+        self.by_conn.insert(call.conn_id, id);
+        self.calls.insert(id, call);
+        if kind == DnKind::RoutingPoint {
+            self.queue(ctx, id, &dn);
+        } else {
+            self.deliver(ctx, id, &dn);
+        }
+    }
+
+    /// Parks a call on Routing Point `rp` and asks for a routing decision (BC-36, BC-39).
+    fn queue(&mut self, ctx: &mut Ctx<'_>, id: CallId, rp: &str) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        call.rp = Some(rp.to_owned());
+        call.dn = rp.to_owned();
+        let event = DomainEvent::RouteRequest {
+            conn_id: call.conn_id,
+            rp: rp.to_owned(),
+            other: call.caller.clone(),
+            call_type: call.call_type,
+        };
+        ctx.events.push(event);
+        if (ctx.router_watching)(rp) {
+            let timeout = ctx
+                .config
+                .dns
+                .get(rp)
+                .and_then(|d| d.options.router_timeout)
+                .unwrap_or(ctx.config.options.router_timeout);
+            self.timers.insert((ctx.now + timeout, id, CallTimer::RouterTimeout), ());
+        } else {
+            // No router is listening: default routing at once.
+            self.default_route(ctx, id);
+        }
+    }
+
+    /// Sends a queued call to its Routing Point's `default-dn`, within
+    /// `default-redirection-limit`; otherwise it stays queued (OQ-8).
+    fn default_route(&mut self, ctx: &mut Ctx<'_>, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let Some(rp) = call.rp.clone() else { return };
+        let target = ctx
+            .config
+            .dns
+            .get(&rp)
+            .and_then(|d| d.options.default_dn.clone())
+            .or_else(|| ctx.config.options.default_dn.clone());
+        let limit = ctx.config.options.default_redirection_limit;
+        let Some(target) = target.filter(|_| call.redirections < limit) else {
+            tracing::warn!(rp = %rp, conn_id = call.conn_id, "no default routing possible; the call stays queued");
+            return;
+        };
+        call.redirections += 1;
+        self.route_to(ctx, id, &target, None);
+    }
+
+    /// The router's RequestRouteCall for the call `conn_id` on Routing Point `rp`.
+    pub(crate) fn route(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        conn_id: u64,
+        rp: &str,
+        target: &str,
+        reference_id: Option<u64>,
+    ) -> Result<(), cti::ErrorCode> {
+        let id = *self.by_conn.get(&conn_id).ok_or(cti::ErrorCode::NoSuchCall)?;
+        let call = self.calls.get(&id).ok_or(cti::ErrorCode::NoSuchCall)?;
+        if call.rp.as_deref() != Some(rp) {
+            return Err(cti::ErrorCode::NoSuchCall);
+        }
+        if !ctx.config.dns.kind(target).is_some_and(DnKind::is_agent_line) {
+            return Err(cti::ErrorCode::UnknownDN);
+        }
+        self.route_to(ctx, id, target, reference_id);
+        Ok(())
+    }
+
+    /// The router rejects the queued call (RouteTypeReject).
+    pub(crate) fn reject_routed(&mut self, ctx: &mut Ctx<'_>, conn_id: u64, rp: &str) -> Result<(), cti::ErrorCode> {
+        let id = *self.by_conn.get(&conn_id).ok_or(cti::ErrorCode::NoSuchCall)?;
+        if self.calls.get(&id).and_then(|c| c.rp.as_deref()) != Some(rp) {
+            return Err(cti::ErrorCode::NoSuchCall);
+        }
+        self.fail_call(ctx, id, 603, "Decline");
+        Ok(())
+    }
+
+    fn route_to(&mut self, ctx: &mut Ctx<'_>, id: CallId, target: &str, reference_id: Option<u64>) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let rp = call.rp.take().unwrap_or_default();
+        call.acd = true;
+        self.timers.retain(|k, _| !(k.1 == id && k.2 == CallTimer::RouterTimeout));
+        ctx.events.push(DomainEvent::RouteUsed {
+            conn_id: call.conn_id,
+            rp,
+            target: target.to_owned(),
+            call_type: call.call_type,
+            reference_id,
+        });
+        self.deliver(ctx, id, target);
+    }
+
+    /// Rings every registered contact of `dn` for call `id` (parallel fork).
+    fn deliver(&mut self, ctx: &mut Ctx<'_>, id: CallId, dn: &str) {
+        let max = ctx.config.calls.max_per_dn;
+        if max > 0 && self.busy.get(dn).is_some_and(|calls| calls.len() >= max) {
+            return self.fail_call(ctx, id, 486, "Busy Here");
+        }
+        let contacts: Vec<(String, Peer)> = ctx.bindings.of(dn).iter().map(|b| (b.contact.clone(), b.target)).collect();
+        if contacts.is_empty() {
+            return self.fail_call(ctx, id, 480, "Temporarily Unavailable");
+        }
+        let Some(call) = self.calls.get(&id) else { return };
+        let a_bytes = call.a.invite.clone();
+        let uuid = call.uuid.clone();
+        let a = parse(&a_bytes);
+        let max_forwards = a.max_forwards().unwrap_or(70).saturating_sub(1);
+        let mut legs = Vec::new();
+        for (i, (contact, target)) in contacts.into_iter().enumerate() {
+            legs.push(self.start_b_leg(ctx, id, i, &a, &contact, target, dn, max_forwards, &uuid));
+        }
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        call.dn = dn.to_owned();
+        call.b = legs;
+        self.busy.entry(dn.to_owned()).or_default().push(id);
         let no_answer = ctx
             .config
             .dns
-            .get(&dn)
+            .get(dn)
             .and_then(|d| d.options.no_answer_timeout)
             .unwrap_or(ctx.config.options.no_answer_timeout);
         self.timers.insert((ctx.now + no_answer, id, CallTimer::NoAnswer), ());
-        ctx.events.push(DomainEvent::CallRinging { conn_id, dn, other: caller, call_type });
-        self.calls.insert(id, call);
+        ctx.events.push(DomainEvent::CallRinging {
+            conn_id: call.conn_id,
+            dn: dn.to_owned(),
+            other: call.caller.clone(),
+            call_type: call.call_type,
+            caller_dn: call.caller_dn.clone(),
+            acd: call.acd,
+        });
+    }
+
+    /// RequestReleaseCall: the call `conn_id` on `dn` ends, from the server side.
+    pub(crate) fn release(&mut self, ctx: &mut Ctx<'_>, conn_id: u64, dn: &str) -> Result<(), cti::ErrorCode> {
+        let id = *self.by_conn.get(&conn_id).ok_or(cti::ErrorCode::NoSuchCall)?;
+        let call = self.calls.get(&id).ok_or(cti::ErrorCode::NoSuchCall)?;
+        if call.dn != dn && call.caller_dn.as_deref() != Some(dn) {
+            return Err(cti::ErrorCode::NoSuchCall);
+        }
+        if call.answered.is_some() {
+            self.hang_up_both(ctx, id);
+        } else {
+            self.fail_call(ctx, id, 480, "Temporarily Unavailable - Released");
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -339,6 +496,7 @@ impl B2bua {
             conn_id: call.conn_id,
             dn: call.dn.clone(),
             other: call.caller.clone(),
+            caller_dn: call.caller_dn.clone(),
         });
     }
 
@@ -390,6 +548,7 @@ impl B2bua {
             self.dialogs.remove(&(leg.call_id.clone(), leg.local_tag.clone()));
         }
         self.by_a_tx.remove(&call.a.invite_tx);
+        self.by_conn.remove(&call.conn_id);
         if let Some(calls) = self.busy.get_mut(&call.dn) {
             calls.retain(|c| *c != id);
             if calls.is_empty() {
@@ -461,7 +620,13 @@ impl B2bua {
             let key = ctx.tx.send_request(ctx.now, &branch, Method::Bye, leg.peer, bye);
             self.pending.insert(key, Pending::Fire);
         }
-        ctx.events.push(DomainEvent::CallReleased { conn_id: call.conn_id, dn: call.dn, by });
+        ctx.events.push(DomainEvent::CallReleased {
+            conn_id: call.conn_id,
+            dn: call.dn,
+            by,
+            caller_dn: call.caller_dn,
+            acd: call.acd,
+        });
     }
 
     /// re-INVITE, UPDATE, INFO (and anything else in-dialog): sent on to the other side,
@@ -558,6 +723,7 @@ impl B2bua {
             self.timers.remove(&(at, id, timer));
             match timer {
                 CallTimer::NoAnswer => self.fail_call(ctx, id, 480, "Temporarily Unavailable - No Answer"),
+                CallTimer::RouterTimeout => self.default_route(ctx, id),
                 CallTimer::Retransmit2xx => self.retransmit_2xx(ctx, id),
             }
         }
@@ -594,7 +760,13 @@ impl B2bua {
             let key = ctx.tx.send_request(ctx.now, &branch, Method::Bye, leg.peer, bye);
             self.pending.insert(key, Pending::Fire);
         }
-        ctx.events.push(DomainEvent::CallReleased { conn_id: call.conn_id, dn: call.dn, by: ReleasedBy::Server });
+        ctx.events.push(DomainEvent::CallReleased {
+            conn_id: call.conn_id,
+            dn: call.dn,
+            by: ReleasedBy::Server,
+            caller_dn: call.caller_dn,
+            acd: call.acd,
+        });
     }
 }
 

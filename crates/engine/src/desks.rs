@@ -1,0 +1,477 @@
+//! The CTI server's state: which desktop registered which DN, which agent is logged in
+//! where and in what state, and how domain events become T-Library events.
+//!
+//! Agent state belongs to the agent, not to the desktop connection: a desktop that
+//! reconnects registers its DN again and finds its agent as it left it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
+
+use cti::{AgentState, AgentWorkMode, ErrorCode, Event, Request};
+
+use crate::event::{CallType, DomainEvent};
+use crate::NodeConfig;
+
+/// Identifies one desktop (CTI client connection) inside the shell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeskId(pub u64);
+
+/// One logged-in agent.
+#[derive(Debug, Clone)]
+struct Agent {
+    dn: String,
+    state: AgentState,
+    work_mode: AgentWorkMode,
+    /// When AfterCallWork ends.
+    acw_until: Option<Instant>,
+}
+
+/// Registrations, agents and the events to send.
+#[derive(Debug, Default)]
+pub(crate) struct Desks {
+    by_dn: HashMap<String, BTreeSet<DeskId>>,
+    by_desk: HashMap<DeskId, BTreeSet<String>>,
+    agents: HashMap<String, Agent>,
+    dn_agent: HashMap<String, String>,
+    out: Vec<(DeskId, Event)>,
+}
+
+/// What a desk request needs from the rest of the node.
+pub(crate) trait DeskWorld {
+    fn config(&self) -> &NodeConfig;
+    fn in_service(&self, dn: &str) -> bool;
+}
+
+impl Desks {
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = (DeskId, Event)> + '_ {
+        self.out.drain(..)
+    }
+
+    /// The agent logged in on `dn`, if any.
+    pub(crate) fn agent_on(&self, dn: &str) -> Option<&str> {
+        self.dn_agent.get(dn).map(String::as_str)
+    }
+
+    /// Agents in `state`, as (agent, DN).
+    pub(crate) fn agents_in(&self, state: AgentState) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.agents.iter().filter(move |(_, a)| a.state == state).map(|(id, a)| (id.as_str(), a.dn.as_str()))
+    }
+
+    /// Desks registered on `dn`.
+    pub(crate) fn watchers(&self, dn: &str) -> usize {
+        self.by_dn.get(dn).map_or(0, BTreeSet::len)
+    }
+
+    /// A desktop went away: its registrations go, its agents stay logged in.
+    pub(crate) fn closed(&mut self, desk: DeskId) {
+        for dn in self.by_desk.remove(&desk).unwrap_or_default() {
+            if let Some(set) = self.by_dn.get_mut(&dn) {
+                set.remove(&desk);
+                if set.is_empty() {
+                    self.by_dn.remove(&dn);
+                }
+            }
+        }
+    }
+
+    /// Sends `event` to `to` (with its ReferenceID) and, without it, to every other desk
+    /// registered on the event's DN.
+    fn answer_and_broadcast(&mut self, to: DeskId, event: Event) {
+        if let Some(dn) = event.this_dn() {
+            let others: Vec<DeskId> =
+                self.by_dn.get(dn).map(|s| s.iter().copied().filter(|d| *d != to).collect()).unwrap_or_default();
+            for other in others {
+                self.out.push((other, without_reference(event.clone())));
+            }
+        }
+        self.out.push((to, event));
+    }
+
+    fn broadcast(&mut self, event: Event) {
+        let Some(dn) = event.this_dn() else { return };
+        let desks: Vec<DeskId> = self.by_dn.get(dn).map(|s| s.iter().copied().collect()).unwrap_or_default();
+        for desk in desks {
+            self.out.push((desk, event.clone()));
+        }
+    }
+
+    fn error(&mut self, to: DeskId, req: &Request, dn: Option<&str>, code: ErrorCode, text: &str) {
+        self.out.push((to, Event::error(req, dn, code, text)));
+    }
+
+    /// Handles the agent and registration requests; returns the request back when it is
+    /// a call request for the B2BUA.
+    pub(crate) fn handle<'r>(&mut self, world: &impl DeskWorld, desk: DeskId, req: &'r Request) -> Option<&'r Request> {
+        let reference_id = req.reference_id();
+        match req {
+            Request::RequestRegisterAddress { this_dn, .. } => {
+                if !world.config().dns.contains(this_dn) {
+                    self.error(desk, req, Some(this_dn), ErrorCode::UnknownDN, "DN is not provisioned at this site");
+                    return None;
+                }
+                self.by_dn.entry(this_dn.clone()).or_default().insert(desk);
+                self.by_desk.entry(desk).or_default().insert(this_dn.clone());
+                let agent = self.dn_agent.get(this_dn).cloned();
+                let agent_state =
+                    agent.as_ref().and_then(|a| self.agents.get(a)).map_or(AgentState::LoggedOut, |a| a.state);
+                let event = Event::EventRegistered {
+                    reference_id,
+                    this_dn: this_dn.clone(),
+                    in_service: world.in_service(this_dn),
+                    agent_id: agent,
+                    agent_state,
+                };
+                self.out.push((desk, event));
+            }
+            Request::RequestUnregisterAddress { this_dn, .. } => {
+                if let Some(set) = self.by_dn.get_mut(this_dn) {
+                    set.remove(&desk);
+                }
+                if let Some(set) = self.by_desk.get_mut(&desk) {
+                    set.remove(this_dn);
+                }
+                self.out.push((desk, Event::EventUnregistered { reference_id, this_dn: this_dn.clone() }));
+            }
+            Request::RequestQueryAddress { this_dn, .. } => {
+                let agent = self.dn_agent.get(this_dn).cloned();
+                let a = agent.as_ref().and_then(|a| self.agents.get(a));
+                let event = Event::EventAddressInfo {
+                    reference_id,
+                    this_dn: this_dn.clone(),
+                    in_service: world.in_service(this_dn),
+                    agent_id: agent.clone(),
+                    agent_state: a.map_or(AgentState::LoggedOut, |a| a.state),
+                    work_mode: a.map_or(AgentWorkMode::Unknown, |a| a.work_mode),
+                };
+                self.out.push((desk, event));
+            }
+            Request::RequestAgentLogin { this_dn, agent_id, password, work_mode, .. } => {
+                self.login(world, desk, req, this_dn, agent_id, password.as_deref(), *work_mode);
+            }
+            Request::RequestAgentLogout { this_dn, reasons, .. } => {
+                let Some(agent_id) = self.registered_agent(desk, req, this_dn) else { return None };
+                self.agents.remove(&agent_id);
+                self.dn_agent.remove(this_dn);
+                let event = Event::EventAgentLogout {
+                    reference_id,
+                    this_dn: this_dn.clone(),
+                    agent_id,
+                    reasons: reasons.clone(),
+                };
+                self.answer_and_broadcast(desk, event);
+            }
+            Request::RequestAgentReady { this_dn, work_mode, .. } => {
+                let Some(agent_id) = self.registered_agent(desk, req, this_dn) else { return None };
+                let mode = if matches!(work_mode, AgentWorkMode::AutoIn | AgentWorkMode::ReturnBack) {
+                    *work_mode
+                } else {
+                    AgentWorkMode::ManualIn
+                };
+                self.set_state(&agent_id, AgentState::Ready, mode, None);
+                let event =
+                    Event::EventAgentReady { reference_id, this_dn: this_dn.clone(), agent_id, work_mode: mode };
+                self.answer_and_broadcast(desk, event);
+            }
+            Request::RequestAgentNotReady { this_dn, work_mode, reasons, .. } => {
+                let Some(agent_id) = self.registered_agent(desk, req, this_dn) else { return None };
+                let mode = if *work_mode == AgentWorkMode::Unknown { AgentWorkMode::AuxWork } else { *work_mode };
+                self.set_state(&agent_id, AgentState::NotReady, mode, None);
+                let event = Event::EventAgentNotReady {
+                    reference_id,
+                    this_dn: this_dn.clone(),
+                    agent_id,
+                    work_mode: mode,
+                    reasons: reasons.clone(),
+                };
+                self.answer_and_broadcast(desk, event);
+            }
+            Request::RequestMakeCall { this_dn, .. }
+            | Request::RequestAnswerCall { this_dn, .. }
+            | Request::RequestReleaseCall { this_dn, .. }
+            | Request::RequestRouteCall { this_dn, .. } => {
+                if !self.by_desk.get(&desk).is_some_and(|s| s.contains(this_dn)) {
+                    self.error(
+                        desk,
+                        req,
+                        Some(this_dn),
+                        ErrorCode::NotRegistered,
+                        "register ThisDN first (RequestRegisterAddress)",
+                    );
+                    return None;
+                }
+                return Some(req);
+            }
+            Request::RequestReloadConfig { .. } => return Some(req),
+        }
+        None
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn login(
+        &mut self,
+        world: &impl DeskWorld,
+        desk: DeskId,
+        req: &Request,
+        dn: &str,
+        agent_id: &str,
+        password: Option<&str>,
+        mode: AgentWorkMode,
+    ) {
+        let config = world.config();
+        let Some(login) = config.agents.get(agent_id) else {
+            return self.error(desk, req, Some(dn), ErrorCode::UnknownAgent, "no such agent login at this site");
+        };
+        if login.password.as_deref().is_some_and(|p| Some(p) != password) {
+            return self.error(desk, req, Some(dn), ErrorCode::BadPassword, "wrong password");
+        }
+        if !config.dns.kind(dn).is_some_and(crate::DnKind::is_agent_line) {
+            return self.error(
+                desk,
+                req,
+                Some(dn),
+                ErrorCode::UnknownDN,
+                "agents log in on an Extension or ACD Position of this site",
+            );
+        }
+        if !self.by_desk.get(&desk).is_some_and(|s| s.contains(dn)) {
+            return self.error(
+                desk,
+                req,
+                Some(dn),
+                ErrorCode::NotRegistered,
+                "register ThisDN first (RequestRegisterAddress)",
+            );
+        }
+        match self.dn_agent.get(dn) {
+            Some(other) if other != agent_id => {
+                return self.error(desk, req, Some(dn), ErrorCode::DNInUse, "another agent is logged in on this DN")
+            }
+            Some(_) => {}
+            None => {
+                if let Some(a) = self.agents.get(agent_id) {
+                    let text = format!("agent is logged in on DN {}", a.dn);
+                    return self.error(desk, req, Some(dn), ErrorCode::AgentAlreadyLoggedIn, &text);
+                }
+            }
+        }
+        let ready = matches!(mode, AgentWorkMode::ManualIn | AgentWorkMode::AutoIn);
+        let state = if ready { AgentState::Ready } else { AgentState::NotReady };
+        let work_mode = if ready { mode } else { AgentWorkMode::AuxWork };
+        self.agents.insert(agent_id.to_owned(), Agent { dn: dn.to_owned(), state, work_mode, acw_until: None });
+        self.dn_agent.insert(dn.to_owned(), agent_id.to_owned());
+        let reference_id = req.reference_id();
+        self.answer_and_broadcast(
+            desk,
+            Event::EventAgentLogin { reference_id, this_dn: dn.to_owned(), agent_id: agent_id.to_owned() },
+        );
+        let follow = if ready {
+            Event::EventAgentReady {
+                reference_id: None,
+                this_dn: dn.to_owned(),
+                agent_id: agent_id.to_owned(),
+                work_mode,
+            }
+        } else {
+            Event::EventAgentNotReady {
+                reference_id: None,
+                this_dn: dn.to_owned(),
+                agent_id: agent_id.to_owned(),
+                work_mode,
+                reasons: None,
+            }
+        };
+        self.broadcast(follow);
+    }
+
+    fn registered_agent(&mut self, desk: DeskId, req: &Request, dn: &str) -> Option<String> {
+        if !self.by_desk.get(&desk).is_some_and(|s| s.contains(dn)) {
+            self.error(desk, req, Some(dn), ErrorCode::NotRegistered, "register ThisDN first (RequestRegisterAddress)");
+            return None;
+        }
+        let agent = self.dn_agent.get(dn).cloned();
+        if agent.is_none() {
+            self.error(desk, req, Some(dn), ErrorCode::NoAgentLoggedIn, "no agent is logged in on this DN");
+        }
+        agent
+    }
+
+    fn set_state(&mut self, agent_id: &str, state: AgentState, mode: AgentWorkMode, acw_until: Option<Instant>) {
+        if let Some(a) = self.agents.get_mut(agent_id) {
+            a.state = state;
+            a.work_mode = mode;
+            a.acw_until = acw_until;
+        }
+    }
+
+    /// When the next AfterCallWork ends.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.agents.values().filter_map(|a| a.acw_until).min()
+    }
+
+    /// Ends AfterCallWork that is due: the agent is Ready again.
+    pub(crate) fn on_timeout(&mut self, now: Instant) {
+        let due: Vec<(String, String)> = self
+            .agents
+            .iter()
+            .filter(|(_, a)| a.acw_until.is_some_and(|t| t <= now))
+            .map(|(id, a)| (id.clone(), a.dn.clone()))
+            .collect();
+        for (agent_id, dn) in due {
+            self.set_state(&agent_id, AgentState::Ready, AgentWorkMode::ManualIn, None);
+            self.broadcast(Event::EventAgentReady {
+                reference_id: None,
+                this_dn: dn,
+                agent_id,
+                work_mode: AgentWorkMode::ManualIn,
+            });
+        }
+    }
+
+    /// Turns a domain event into the T-Library events desks see, and moves agent state.
+    pub(crate) fn on_domain_event(&mut self, now: Instant, config: &NodeConfig, event: &DomainEvent) {
+        match event {
+            DomainEvent::CallRinging { conn_id, dn, other, call_type, caller_dn, acd } => {
+                let conn = cti::conn_id_text(*conn_id);
+                if let Some(caller) = caller_dn {
+                    self.broadcast(Event::EventDialing {
+                        reference_id: None,
+                        this_dn: caller.clone(),
+                        other_dn: dn.clone(),
+                        conn_id: conn.clone(),
+                        call_type: cti_call_type(*call_type),
+                    });
+                }
+                self.broadcast(Event::EventRinging {
+                    this_dn: dn.clone(),
+                    other_dn: other.clone(),
+                    conn_id: conn,
+                    call_type: cti_call_type(*call_type),
+                    user_data: None,
+                });
+                if *acd {
+                    self.busy(dn);
+                }
+            }
+            DomainEvent::CallEstablished { conn_id, dn, other, caller_dn } => {
+                let conn = cti::conn_id_text(*conn_id);
+                self.broadcast(Event::EventEstablished {
+                    this_dn: dn.clone(),
+                    other_dn: other.clone(),
+                    conn_id: conn.clone(),
+                });
+                if let Some(caller) = caller_dn {
+                    self.broadcast(Event::EventEstablished {
+                        this_dn: caller.clone(),
+                        other_dn: dn.clone(),
+                        conn_id: conn,
+                    });
+                }
+            }
+            DomainEvent::CallReleased { conn_id, dn, caller_dn, acd, .. } => {
+                let conn = cti::conn_id_text(*conn_id);
+                self.broadcast(Event::EventReleased { reference_id: None, this_dn: dn.clone(), conn_id: conn.clone() });
+                if let Some(caller) = caller_dn {
+                    self.broadcast(Event::EventReleased { reference_id: None, this_dn: caller.clone(), conn_id: conn });
+                }
+                if *acd {
+                    self.after_call(now, config, dn);
+                }
+            }
+            DomainEvent::CallAbandoned { conn_id, dn } => {
+                self.broadcast(Event::EventAbandoned { this_dn: dn.clone(), conn_id: cti::conn_id_text(*conn_id) });
+                self.after_call(now, config, dn);
+            }
+            DomainEvent::CallFailed { conn_id, dn, .. } if *conn_id != 0 => {
+                self.broadcast(Event::EventReleased {
+                    reference_id: None,
+                    this_dn: dn.clone(),
+                    conn_id: cti::conn_id_text(*conn_id),
+                });
+                self.after_call(now, config, dn);
+            }
+            DomainEvent::RouteRequest { conn_id, rp, other, call_type } => {
+                self.broadcast(Event::EventRouteRequest {
+                    this_dn: rp.clone(),
+                    this_queue: rp.clone(),
+                    other_dn: other.clone(),
+                    conn_id: cti::conn_id_text(*conn_id),
+                    call_type: cti_call_type(*call_type),
+                    server: config.site.clone(),
+                });
+            }
+            DomainEvent::RouteUsed { conn_id, rp, target, call_type, reference_id } => {
+                let event = Event::EventRouteUsed {
+                    reference_id: *reference_id,
+                    this_dn: rp.clone(),
+                    this_queue: rp.clone(),
+                    other_dn: target.clone(),
+                    conn_id: cti::conn_id_text(*conn_id),
+                    call_type: cti_call_type(*call_type),
+                };
+                self.broadcast(event);
+            }
+            DomainEvent::DnOutOfService { dn } => self.broadcast(Event::EventDNOutOfService { this_dn: dn.clone() }),
+            DomainEvent::DnBackInService { dn } => self.broadcast(Event::EventDNBackInService { this_dn: dn.clone() }),
+            _ => {}
+        }
+    }
+
+    fn busy(&mut self, dn: &str) {
+        if let Some(agent) = self.dn_agent.get(dn).cloned() {
+            if let Some(a) = self.agents.get_mut(&agent) {
+                a.state = AgentState::Busy;
+            }
+        }
+    }
+
+    /// After an ACD call: AfterCallWork for `wrap-up-time`, or straight back to Ready.
+    fn after_call(&mut self, now: Instant, config: &NodeConfig, dn: &str) {
+        let Some(agent_id) = self.dn_agent.get(dn).cloned() else { return };
+        if self.agents.get(&agent_id).map(|a| a.state) != Some(AgentState::Busy) {
+            return;
+        }
+        let wrap = config.options.wrap_up_time;
+        if wrap.is_zero() {
+            self.set_state(&agent_id, AgentState::Ready, AgentWorkMode::ManualIn, None);
+            self.broadcast(Event::EventAgentReady {
+                reference_id: None,
+                this_dn: dn.to_owned(),
+                agent_id,
+                work_mode: AgentWorkMode::ManualIn,
+            });
+        } else {
+            self.set_state(&agent_id, AgentState::AfterCallWork, AgentWorkMode::AfterCallWork, Some(now + wrap));
+            let event = Event::EventAgentNotReady {
+                reference_id: None,
+                this_dn: dn.to_owned(),
+                agent_id,
+                work_mode: AgentWorkMode::AfterCallWork,
+                reasons: None,
+            };
+            self.broadcast(event);
+        }
+    }
+}
+
+fn cti_call_type(t: CallType) -> cti::CallType {
+    match t {
+        CallType::Unknown => cti::CallType::Unknown,
+        CallType::Internal => cti::CallType::Internal,
+        CallType::Inbound => cti::CallType::Inbound,
+        CallType::Outbound => cti::CallType::Outbound,
+    }
+}
+
+fn without_reference(mut event: Event) -> Event {
+    match &mut event {
+        Event::EventAgentLogin { reference_id, .. }
+        | Event::EventAgentLogout { reference_id, .. }
+        | Event::EventAgentReady { reference_id, .. }
+        | Event::EventAgentNotReady { reference_id, .. }
+        | Event::EventDialing { reference_id, .. }
+        | Event::EventReleased { reference_id, .. }
+        | Event::EventRouteUsed { reference_id, .. } => *reference_id = None,
+        _ => {}
+    }
+    event
+}
