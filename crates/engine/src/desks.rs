@@ -149,7 +149,7 @@ impl Desks {
                 self.login(world, desk, req, this_dn, agent_id, password.as_deref(), *work_mode);
             }
             Request::RequestAgentLogout { this_dn, reasons, .. } => {
-                let Some(agent_id) = self.registered_agent(desk, req, this_dn) else { return None };
+                let agent_id = self.registered_agent(desk, req, this_dn)?;
                 self.agents.remove(&agent_id);
                 self.dn_agent.remove(this_dn);
                 let event = Event::EventAgentLogout {
@@ -161,7 +161,7 @@ impl Desks {
                 self.answer_and_broadcast(desk, event);
             }
             Request::RequestAgentReady { this_dn, work_mode, .. } => {
-                let Some(agent_id) = self.registered_agent(desk, req, this_dn) else { return None };
+                let agent_id = self.registered_agent(desk, req, this_dn)?;
                 let mode = if matches!(work_mode, AgentWorkMode::AutoIn | AgentWorkMode::ReturnBack) {
                     *work_mode
                 } else {
@@ -173,7 +173,7 @@ impl Desks {
                 self.answer_and_broadcast(desk, event);
             }
             Request::RequestAgentNotReady { this_dn, work_mode, reasons, .. } => {
-                let Some(agent_id) = self.registered_agent(desk, req, this_dn) else { return None };
+                let agent_id = self.registered_agent(desk, req, this_dn)?;
                 let mode = if *work_mode == AgentWorkMode::Unknown { AgentWorkMode::AuxWork } else { *work_mode };
                 self.set_state(&agent_id, AgentState::NotReady, mode, None);
                 let event = Event::EventAgentNotReady {

@@ -282,10 +282,13 @@ impl Node {
                 TransactionEvent::Ended(key) => self.b2bua.on_transaction_ended(&key),
             }
         }
-        for event in std::mem::take(&mut self.events) {
-            self.track_service(&event);
-            self.desks.on_domain_event(self.last_now, &self.config, &event);
-            self.events_out.push_back(event);
+        // Handling an event may raise more (a DN going out of service), so loop.
+        while !self.events.is_empty() {
+            for event in std::mem::take(&mut self.events) {
+                self.track_service(&event);
+                self.desks.on_domain_event(self.last_now, &self.config, &event);
+                self.events_out.push_back(event);
+            }
         }
         self.desk_out.extend(self.desks.drain());
     }

@@ -121,3 +121,38 @@ impl Site {
         out
     }
 }
+
+impl Site {
+    /// A site with a given configuration.
+    pub fn with_config(config: NodeConfig) -> Self {
+        let now = Instant::now();
+        Self { node: Node::new(config, 1, now), now }
+    }
+
+    /// Sends a CTI request from desk `desk`; returns the events for every desk.
+    pub fn desk(&mut self, desk: u64, json: &str) -> Vec<(u64, cti::Event)> {
+        let request: cti::Request = serde_json::from_str(json).expect("valid request json");
+        self.node.handle_input(Input::Desk { at: self.now, desk: engine::DeskId(desk), request: &request });
+        self.desk_events()
+    }
+
+    /// Desk events produced so far.
+    pub fn desk_events(&mut self) -> Vec<(u64, cti::Event)> {
+        let mut out = Vec::new();
+        while let Some((desk, e)) = self.node.poll_desk() {
+            out.push((desk.0, e));
+        }
+        out
+    }
+}
+
+/// The `message` names of events, in order.
+pub fn names(events: &[(u64, cti::Event)]) -> Vec<String> {
+    events
+        .iter()
+        .map(|(d, e)| {
+            let v = serde_json::to_value(e).expect("json");
+            format!("{d}:{}", v["message"].as_str().unwrap_or("?"))
+        })
+        .collect()
+}
