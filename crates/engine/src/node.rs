@@ -259,6 +259,13 @@ impl Node {
         s.bindings = self.registrar.bindings.count();
         s.registered_dns = self.registrar.bindings.dns();
         s.transactions = self.transactions.stats();
+        s.active_calls = self.b2bua.len() as u64;
+        s.agents_ready = self.desks.agents_in(cti::AgentState::Ready).count() as u64;
+        s.agents_logged_in =
+            [cti::AgentState::Ready, cti::AgentState::NotReady, cti::AgentState::Busy, cti::AgentState::AfterCallWork]
+                .into_iter()
+                .map(|st| self.desks.agents_in(st).count() as u64)
+                .sum();
         s
     }
 
@@ -285,12 +292,23 @@ impl Node {
         // Handling an event may raise more (a DN going out of service), so loop.
         while !self.events.is_empty() {
             for event in std::mem::take(&mut self.events) {
+                self.count(&event);
                 self.track_service(&event);
                 self.desks.on_domain_event(self.last_now, &self.config, &event);
                 self.events_out.push_back(event);
             }
         }
         self.desk_out.extend(self.desks.drain());
+    }
+
+    fn count(&mut self, event: &DomainEvent) {
+        match event {
+            DomainEvent::CallRinging { .. } => self.stats.calls_offered += 1,
+            DomainEvent::CallEstablished { .. } => self.stats.calls_answered += 1,
+            DomainEvent::CallAbandoned { .. } => self.stats.calls_abandoned += 1,
+            DomainEvent::CallFailed { code, .. } => *self.stats.calls_failed.entry(*code).or_default() += 1,
+            _ => {}
+        }
     }
 
     /// Turns binding changes into DN in/out of service events.

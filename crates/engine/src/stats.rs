@@ -23,4 +23,18 @@ pub struct NodeStats {
     pub registered_dns: u64,
     /// Transaction layer counters.
     pub transactions: TransactionStats,
+    /// Calls offered to a DN (ringing).
+    pub calls_offered: u64,
+    /// Calls answered.
+    pub calls_answered: u64,
+    /// Calls the caller gave up on before the answer.
+    pub calls_abandoned: u64,
+    /// Calls that could not be delivered, by the status the caller got.
+    pub calls_failed: BTreeMap<u16, u64>,
+    /// Calls in progress.
+    pub active_calls: u64,
+    /// Agents logged in.
+    pub agents_logged_in: u64,
+    /// Agents Ready.
+    pub agents_ready: u64,
 }

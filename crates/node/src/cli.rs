@@ -43,12 +43,48 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Talk CTI to a site: send requests, print events as JSON lines.
+    ///
+    /// Requests are JSON objects or shorthand: `RequestAgentLogin ThisDN=1001 AgentID=A1001`.
+    /// `-` reads more requests from stdin, one per line.
+    Cti {
+        /// The site's CTI WebSocket URL.
+        #[arg(long, default_value = "ws://127.0.0.1:7060/cti")]
+        url: String,
+        /// The CTI token (`cti_tokens` in the site configuration).
+        #[arg(long, default_value = "demo-token")]
+        token: String,
+        /// Stop after this many seconds without an event (0 = run until Ctrl-C).
+        #[arg(long, default_value_t = 1.0)]
+        wait: f64,
+        /// Print the JSON Schema of the protocol and exit.
+        #[arg(long)]
+        schema: bool,
+        /// Requests to send, in order.
+        requests: Vec<String>,
+    },
 }
 
 /// Parses the command line and runs it.
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Cti { url, token, wait, schema, requests } => {
+            if schema {
+                #[allow(clippy::print_stdout)]
+                {
+                    println!("{}", serde_json::to_string_pretty(&cti::schema())?);
+                }
+                return Ok(());
+            }
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(crate::cti_client::run(
+                &url,
+                &token,
+                &requests,
+                std::time::Duration::from_secs_f64(wait.max(0.0)),
+            ))
+        }
         Command::Check { config } => {
             let sites = load_file(&config)?;
             tracing::info!(sites = sites.len(), "configuration is valid");
@@ -88,16 +124,24 @@ fn serve(sites: Vec<SiteConfig>, source: Option<PathBuf>) -> anyhow::Result<()> 
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
         let mut reloaders = Vec::new();
+        let (admin_tx, mut admin_rx) = mpsc::channel::<site::AdminRequest>(16);
         for site in bound {
             let (tx, rx) = mpsc::channel(4);
             reloaders.push((site.name().to_owned(), tx));
-            tasks.push(tokio::spawn(site.run(stop_rx.clone(), rx)));
+            tasks.push(tokio::spawn(site.run(stop_rx.clone(), rx, admin_tx.clone())));
         }
         let mut signals = Signals::new()?;
         loop {
-            match signals.next().await {
-                Signal::Stop => break,
-                Signal::Reload => reload(source.as_deref(), &reloaders).await,
+            tokio::select! {
+                signal = signals.next() => match signal {
+                    Signal::Stop => break,
+                    Signal::Reload => {
+                        let _ = reload(source.as_deref(), &reloaders).await;
+                    }
+                },
+                Some(site::AdminRequest::Reload(reply)) = admin_rx.recv() => {
+                    let _ = reply.send(reload(source.as_deref(), &reloaders).await);
+                }
             }
         }
         tracing::info!("shutting down");
@@ -111,23 +155,24 @@ fn serve(sites: Vec<SiteConfig>, source: Option<PathBuf>) -> anyhow::Result<()> 
 
 /// Re-reads the configuration file and hands each running site its new configuration.
 /// An invalid file is refused with its errors and the running configuration stays.
-async fn reload(source: Option<&std::path::Path>, sites: &[(String, mpsc::Sender<engine::NodeConfig>)]) {
+async fn reload(
+    source: Option<&std::path::Path>,
+    sites: &[(String, mpsc::Sender<engine::NodeConfig>)],
+) -> Result<(), String> {
+    let refuse = |text: String| {
+        tracing::error!("reload refused, keeping the running configuration: {text}");
+        Err(text)
+    };
     let Some(path) = source else {
-        tracing::warn!("reload requested, but the embedded configuration cannot change; start with --config FILE");
-        return;
+        return refuse("the embedded configuration cannot change; start with --config FILE".into());
     };
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) => {
-            return tracing::error!(
-                "reload refused, keeping the running configuration: reading {}: {e}",
-                path.display()
-            )
-        }
+        Err(e) => return refuse(format!("reading {}: {e}", path.display())),
     };
     let new = match config::load(&text, &path.display().to_string()) {
         Ok(n) => n,
-        Err(e) => return tracing::error!("reload refused, keeping the running configuration: {e}"),
+        Err(e) => return refuse(e.to_string()),
     };
     for (name, tx) in sites {
         match new.iter().find(|s| &s.node.site == name) {
@@ -137,6 +182,7 @@ async fn reload(source: Option<&std::path::Path>, sites: &[(String, mpsc::Sender
             None => tracing::warn!(site = %name, "site missing from the new configuration; it keeps its old one"),
         }
     }
+    Ok(())
 }
 
 enum Signal {

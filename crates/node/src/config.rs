@@ -32,6 +32,9 @@ struct SiteFile {
     sip_tcp: Option<Spanned<SocketAddr>>,
     /// CTI (agent desktop) WebSocket listen address. Optional.
     cti: Option<Spanned<SocketAddr>>,
+    /// Tokens a CTI client may present (`?token=`); required when `cti` is set.
+    #[serde(default)]
+    cti_tokens: Vec<String>,
     /// HTTP listen address for `/metrics` and admin requests. Optional.
     http: Option<Spanned<SocketAddr>>,
     /// Extensions: ranges `"1000-1999"` or single DNs `"operator"`.
@@ -220,9 +223,8 @@ pub(crate) struct SiteConfig {
     pub(crate) node: NodeConfig,
     pub(crate) sip_udp: Option<SocketAddr>,
     pub(crate) sip_tcp: Option<SocketAddr>,
-    #[allow(dead_code)] // served once the CTI server lands
     pub(crate) cti: Option<SocketAddr>,
-    #[allow(dead_code)] // served once the metrics endpoint lands
+    pub(crate) cti_tokens: Vec<String>,
     pub(crate) http: Option<SocketAddr>,
 }
 
@@ -274,6 +276,9 @@ pub(crate) fn load(text: &str, origin: &str) -> Result<Vec<SiteConfig>, ConfigEr
                     ));
                 }
             }
+        }
+        if let (Some(cti), true) = (&site.cti, site.cti_tokens.iter().all(|t| t.trim().is_empty())) {
+            return Err(err(cti.span().start, "`cti_tokens`: a CTI address needs at least one non-empty token".into()));
         }
         if site.dns.get_ref().is_empty() {
             return Err(err(site.dns.span().start, "`dns`: provision at least one DN or range".into()));
@@ -359,6 +364,7 @@ impl SiteFile {
             sip_udp: self.sip_udp.map(Spanned::into_inner),
             sip_tcp: self.sip_tcp.map(Spanned::into_inner),
             cti: self.cti.map(Spanned::into_inner),
+            cti_tokens: self.cti_tokens,
             http: self.http.map(Spanned::into_inner),
         })
     }

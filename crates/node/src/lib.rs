@@ -9,6 +9,9 @@
 pub mod cli;
 mod clock;
 mod config;
+mod cti_client;
+mod cti_server;
+mod metrics;
 mod site;
 
 pub use cli::run;

@@ -14,6 +14,8 @@ use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::clock;
 use crate::config::SiteConfig;
+use crate::cti_server::{self, DeskMsg};
+use crate::metrics::{self, Snapshot};
 
 /// Largest UDP datagram we read.
 const MAX_DATAGRAM: usize = 65_535;
@@ -29,6 +31,14 @@ pub(crate) struct BoundSite {
     config: SiteConfig,
     udp: Option<UdpSocket>,
     tcp: Option<TcpListener>,
+    cti: Option<TcpListener>,
+    http: Option<TcpListener>,
+}
+
+/// Requests from a site to the process (answered on the oneshot).
+pub(crate) enum AdminRequest {
+    /// Re-read the configuration file (RequestReloadConfig).
+    Reload(tokio::sync::oneshot::Sender<Result<(), String>>),
 }
 
 /// Binds the site's sockets and prints one `endpoint` line per listener.
@@ -44,6 +54,14 @@ pub(crate) async fn bind(mut config: SiteConfig) -> anyhow::Result<BoundSite> {
         }
         None => None,
     };
+    let cti = match config.cti {
+        Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| format!("site {name}: binding cti {addr}"))?),
+        None => None,
+    };
+    let http = match config.http {
+        Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| format!("site {name}: binding http {addr}"))?),
+        None => None,
+    };
     if let Some(l) = &tcp {
         config.node.local = l.local_addr()?;
     }
@@ -54,7 +72,13 @@ pub(crate) async fn bind(mut config: SiteConfig) -> anyhow::Result<BoundSite> {
     if let Some(l) = &tcp {
         announce(&name, "sip-tcp", l.local_addr()?);
     }
-    Ok(BoundSite { config, udp, tcp })
+    if let Some(l) = &cti {
+        announce(&name, "cti-ws", l.local_addr()?);
+    }
+    if let Some(l) = &http {
+        announce(&name, "http", l.local_addr()?);
+    }
+    Ok(BoundSite { config, udp, tcp, cti, http })
 }
 
 #[allow(clippy::print_stdout)]
@@ -96,12 +120,24 @@ impl BoundSite {
         self,
         mut shutdown: watch::Receiver<bool>,
         mut reload: mpsc::Receiver<engine::NodeConfig>,
+        admin: mpsc::Sender<AdminRequest>,
     ) -> anyhow::Result<()> {
         let (stream_tx, mut stream_rx) = mpsc::channel::<StreamMessage>(STREAM_QUEUE);
         let (control_tx, mut control_rx) = mpsc::unbounded_channel::<ConnControl>();
         if let Some(listener) = self.tcp {
             tokio::spawn(accept_loop(listener, stream_tx, control_tx, shutdown.clone()));
         }
+        let (desk_tx, mut desk_rx) = mpsc::channel::<DeskMsg>(STREAM_QUEUE);
+        if let Some(listener) = self.cti {
+            let tokens = self.config.cti_tokens.clone();
+            tokio::spawn(cti_server::serve(listener, self.config.node.site.clone(), tokens, desk_tx, shutdown.clone()));
+        }
+        let (snapshot_tx, snapshot_rx) = watch::channel(Snapshot::default());
+        if let Some(listener) = self.http {
+            tokio::spawn(metrics::serve(listener, self.config.node.site.clone(), snapshot_rx, shutdown.clone()));
+        }
+        let mut desks = DeskLinks::default();
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         let site = self.config.node.site.clone();
         let mut node = Node::new(self.config.node, rand::random(), clock::now());
         let mut writers: HashMap<ConnId, mpsc::Sender<Arc<[u8]>>> = HashMap::new();
@@ -124,9 +160,14 @@ impl BoundSite {
                 },
                 () = sleep_until(deadline) => node.handle_input(Input::Timeout(clock::now())),
                 Some(config) = reload.recv() => { node.reconfigure(clock::now(), config); }
+                Some(msg) = desk_rx.recv() => desks.handle(&mut node, msg, &admin),
+                _ = tick.tick() => {
+                    let _ = snapshot_tx.send(desks.snapshot(&node));
+                }
                 _ = shutdown.changed() => break,
             }
             flush(&mut node, udp.as_ref(), &writers).await;
+            desks.flush(&mut node);
         }
         tracing::info!(site, "site stopped");
         Ok(())
@@ -254,4 +295,84 @@ async fn serve_connection(
         }
     }
     write_task.abort();
+}
+
+/// The engine task's side of the CTI connections: one bounded queue per desktop.
+#[derive(Default)]
+struct DeskLinks {
+    links: HashMap<engine::DeskId, mpsc::Sender<Arc<str>>>,
+    dropped_events: u64,
+    slow_disconnects: u64,
+}
+
+impl DeskLinks {
+    fn handle(&mut self, node: &mut Node, msg: DeskMsg, admin: &mpsc::Sender<AdminRequest>) {
+        match msg {
+            DeskMsg::Opened(desk, tx) => {
+                self.links.insert(desk, tx);
+            }
+            DeskMsg::Closed(desk) => {
+                self.links.remove(&desk);
+                node.handle_input(Input::DeskClosed { at: clock::now(), desk });
+            }
+            DeskMsg::Request(desk, cti::Request::RequestReloadConfig { reference_id }) => {
+                self.reload(desk, reference_id, admin)
+            }
+            DeskMsg::Request(desk, request) => {
+                node.handle_input(Input::Desk { at: clock::now(), desk, request: &request })
+            }
+        }
+    }
+
+    /// RequestReloadConfig: the process re-reads the file; the answer comes back later.
+    fn reload(&self, desk: engine::DeskId, reference_id: Option<u64>, admin: &mpsc::Sender<AdminRequest>) {
+        let Some(link) = self.links.get(&desk).cloned() else { return };
+        let (reply_tx, reply_rx) = tokio::sync::oneshot::channel();
+        if admin.try_send(AdminRequest::Reload(reply_tx)).is_err() {
+            return;
+        }
+        tokio::spawn(async move {
+            let event = match reply_rx.await {
+                Ok(Ok(())) => cti::Event::EventConfigReloaded { reference_id },
+                Ok(Err(text)) => cti::Event::EventError {
+                    reference_id,
+                    this_dn: None,
+                    error_code: cti::ErrorCode::InvalidState,
+                    error_message: text,
+                },
+                Err(_) => return,
+            };
+            let json: Arc<str> = serde_json::to_string(&event).unwrap_or_default().into();
+            let _ = link.send(json).await;
+        });
+    }
+
+    /// Sends the node's desk events; a desktop whose queue is full is dropped.
+    fn flush(&mut self, node: &mut Node) {
+        let mut slow = Vec::new();
+        while let Some((desk, event)) = node.poll_desk() {
+            let Some(link) = self.links.get(&desk) else { continue };
+            let json: Arc<str> = serde_json::to_string(&event).unwrap_or_default().into();
+            if link.try_send(json).is_err() {
+                self.dropped_events += 1;
+                slow.push(desk);
+            }
+        }
+        for desk in slow {
+            if self.links.remove(&desk).is_some() {
+                self.slow_disconnects += 1;
+                tracing::warn!(desk = desk.0, "CTI client too slow: event queue overflow, disconnecting");
+                node.handle_input(Input::DeskClosed { at: clock::now(), desk });
+            }
+        }
+    }
+
+    fn snapshot(&self, node: &Node) -> Snapshot {
+        Snapshot {
+            stats: node.stats(),
+            cti_clients: self.links.len() as u64,
+            cti_dropped_events: self.dropped_events,
+            cti_slow_disconnects: self.slow_disconnects,
+        }
+    }
 }

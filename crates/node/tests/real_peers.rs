@@ -14,19 +14,24 @@ struct Tandem {
     child: Child,
     udp: SocketAddr,
     tcp: SocketAddr,
+    cti: Option<SocketAddr>,
+    http: Option<SocketAddr>,
     dir: PathBuf,
 }
 
+const SITE: &str =
+    "[[site]]\nname = \"s1\"\nsip_udp = \"127.0.0.1:0\"\nsip_tcp = \"127.0.0.1:0\"\ndns = [\"1000-1999\"]\n";
+
 impl Tandem {
     fn start(name: &str) -> Self {
+        Self::start_with(name, SITE)
+    }
+
+    fn start_with(name: &str, config_text: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("tandem-test-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let config = dir.join("site.toml");
-        std::fs::write(
-            &config,
-            "[[site]]\nname = \"s1\"\nsip_udp = \"127.0.0.1:0\"\nsip_tcp = \"127.0.0.1:0\"\ndns = [\"1000-1999\"]\n",
-        )
-        .expect("config");
+        std::fs::write(&config, config_text).expect("config");
         let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
             .args(["peer", "--config"])
             .arg(&config)
@@ -37,17 +42,20 @@ impl Tandem {
             .expect("tandem starts");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let (mut udp, mut tcp) = (None, None);
-        while udp.is_none() || tcp.is_none() {
+        let (mut udp, mut tcp, mut cti, mut http) = (None, None, None, None);
+        let wants_cti = config_text.contains("cti =");
+        while udp.is_none() || tcp.is_none() || (wants_cti && (cti.is_none() || http.is_none())) {
             let line = lines.next().expect("endpoint lines").expect("utf-8");
             let parts: Vec<&str> = line.split_whitespace().collect();
             match parts.as_slice() {
                 ["endpoint", "s1", "sip-udp", a] => udp = Some(a.parse().expect("addr")),
                 ["endpoint", "s1", "sip-tcp", a] => tcp = Some(a.parse().expect("addr")),
+                ["endpoint", "s1", "cti-ws", a] => cti = Some(a.parse().expect("addr")),
+                ["endpoint", "s1", "http", a] => http = Some(a.parse().expect("addr")),
                 _ => {}
             }
         }
-        Self { child, udp: udp.expect("udp"), tcp: tcp.expect("tcp"), dir }
+        Self { child, udp: udp.expect("udp"), tcp: tcp.expect("tcp"), cti, http, dir }
     }
 
     fn alive(&mut self) -> bool {
@@ -411,4 +419,113 @@ fn sighup_reloads_the_configuration_and_a_bad_file_changes_nothing() {
         udp_exchange(t.udp, reg(2001, 503).as_bytes()).expect("answer").starts_with("SIP/2.0 200"),
         "old config kept"
     );
+}
+
+/// Runs `tandem cti` against the site; returns its stdout lines (events as JSON).
+fn cti_client(t: &Tandem, wait_s: &str, requests: &[&str]) -> Child {
+    let url = format!("ws://{}/cti", t.cti.expect("cti endpoint"));
+    Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["cti", "--url", &url, "--token", "t0ken", "--wait", wait_s])
+        .args(requests)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tandem cti")
+}
+
+fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out
+}
+
+#[test]
+fn desktop_sees_its_call_and_metrics_count_it() {
+    if !enabled() {
+        return;
+    }
+    let config = format!("{SITE}cti = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\ncti_tokens = [\"t0ken\"]\n[[site.agent]]\nid = \"A1200\"\ndn = \"1200\"\n");
+    let t = Tandem::start_with("desktop", &config);
+    let phone_port = free_udp_port();
+    let _phone = Background(
+        Command::new("sipp")
+            .args(["-sf", scenario("phone-answer.xml").to_str().expect("path")])
+            .args(["-i", "127.0.0.1", "-p", &phone_port.to_string(), "-nostdin", "-bg"])
+            .arg(t.udp.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sipp phone"),
+    );
+    let reg = t.dir.join("reg.csv");
+    std::fs::write(&reg, format!("SEQUENTIAL\n1200;127.0.0.1:{phone_port}\n")).expect("csv");
+    let (ok, n, _) = sipp(
+        t.udp,
+        &[
+            "-sf",
+            scenario("register-contact.xml").to_str().expect("path"),
+            "-inf",
+            reg.to_str().expect("path"),
+            "-m",
+            "1",
+        ],
+    );
+    assert!(ok && n == 1);
+    let desk = cti_client(
+        &t,
+        "3",
+        &[
+            "RequestRegisterAddress ThisDN=1200 ReferenceID=1",
+            "RequestAgentLogin ThisDN=1200 AgentID=A1200 ReferenceID=2",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let calls = t.dir.join("calls.csv");
+    std::fs::write(&calls, "SEQUENTIAL\n1200;\n").expect("csv");
+    let (ok, n, _) = sipp(
+        t.udp,
+        &[
+            "-sf",
+            scenario("gateway-call.xml").to_str().expect("path"),
+            "-inf",
+            calls.to_str().expect("path"),
+            "-m",
+            "1",
+        ],
+    );
+    assert!(ok && n == 1, "the call went through");
+    let out = desk.wait_with_output().expect("cti client ends");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let names: Vec<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| v["message"].as_str().unwrap_or("").to_owned())
+        .collect();
+    for expected in
+        ["EventServerInfo", "EventRegistered", "EventAgentLogin", "EventRinging", "EventEstablished", "EventReleased"]
+    {
+        assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+    }
+    std::thread::sleep(Duration::from_millis(1100));
+    let metrics = http_get(t.http.expect("http"), "/metrics");
+    assert!(metrics.contains(r#"tandem_calls_answered_total{site="s1"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"tandem_registrations{site="s1"} 1"#), "{metrics}");
+}
+
+#[test]
+fn cti_refuses_a_bad_token() {
+    if !enabled() {
+        return;
+    }
+    let config = format!("{SITE}cti = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\ncti_tokens = [\"t0ken\"]\n");
+    let t = Tandem::start_with("badtoken", &config);
+    let url = format!("ws://{}/cti", t.cti.expect("cti"));
+    let out = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["cti", "--url", &url, "--token", "wrong"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -1,0 +1,89 @@
+//! `tandem cti`: a command-line CTI client for operators and scripts. It connects to a
+//! site's CTI WebSocket, sends requests, and prints every event as one JSON line.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Turns `RequestAgentLogin ThisDN=1001 AgentID=A1001` (or a JSON object) into JSON text.
+pub(crate) fn request_json(words: &str) -> anyhow::Result<String> {
+    let words = words.trim();
+    if words.starts_with('{') {
+        let req: cti::Request = serde_json::from_str(words).context("not a valid CTI request")?;
+        return Ok(serde_json::to_string(&req)?);
+    }
+    let mut parts = words.split_whitespace();
+    let name = parts.next().context("empty request")?;
+    let mut object = serde_json::Map::new();
+    object.insert("message".into(), name.into());
+    for part in parts {
+        let (key, value) = part.split_once('=').with_context(|| format!("`{part}`: expected Attribute=value"))?;
+        let value = match key {
+            "ReferenceID" => serde_json::Value::from(
+                value.parse::<u64>().with_context(|| format!("ReferenceID `{value}` is not a number"))?,
+            ),
+            _ if value.starts_with('{') => serde_json::from_str(value).with_context(|| format!("`{key}`: bad JSON"))?,
+            _ => value.into(),
+        };
+        object.insert(key.into(), value);
+    }
+    let req: cti::Request =
+        serde_json::from_value(object.into()).with_context(|| format!("`{words}` is not a valid CTI request"))?;
+    Ok(serde_json::to_string(&req)?)
+}
+
+/// Connects, sends `requests` (stdin lines too when one of them is `-`), prints events
+/// until `wait` passes without any (forever when `wait` is zero).
+#[allow(clippy::print_stdout)]
+pub(crate) async fn run(url: &str, token: &str, requests: &[String], wait: Duration) -> anyhow::Result<()> {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let full = format!("{url}{sep}token={token}");
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(full.as_str()).await.with_context(|| format!("connecting to {url}"))?;
+    let mut lines = Vec::new();
+    for r in requests {
+        if r == "-" {
+            let stdin = std::io::read_to_string(std::io::stdin())?;
+            lines.extend(stdin.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned));
+        } else {
+            lines.push(r.clone());
+        }
+    }
+    let requests = lines.iter().map(|l| request_json(l)).collect::<anyhow::Result<Vec<_>>>()?;
+    for json in requests {
+        ws.send(Message::Text(json)).await?;
+    }
+    loop {
+        let next = if wait.is_zero() { Ok(ws.next().await) } else { tokio::time::timeout(wait, ws.next()).await };
+        match next {
+            Ok(Some(Ok(Message::Text(text)))) => println!("{text}"),
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                anyhow::bail!("server closed the connection: {reason}");
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(e))) => return Err(e.into()),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    let _ = ws.close(None).await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shorthand_and_json_requests() {
+        let json = request_json("RequestAgentLogin ReferenceID=4 ThisDN=1001 AgentID=A1001").expect("valid");
+        let req: cti::Request = serde_json::from_str(&json).expect("parses");
+        assert_eq!(req.reference_id(), Some(4));
+        assert_eq!(req.name(), "RequestAgentLogin");
+        assert!(request_json(r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#).is_ok());
+        assert!(request_json("RequestFly ThisDN=1").is_err());
+        assert!(request_json("RequestAgentLogin ThisDN").is_err());
+    }
+}

@@ -1,0 +1,131 @@
+//! Prometheus `/metrics` on the site's `http` address, rendered from the snapshot the
+//! engine task publishes every second (the scrape never touches the engine).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// What the engine task publishes for the metrics endpoint.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Snapshot {
+    pub(crate) stats: engine::NodeStats,
+    pub(crate) cti_clients: u64,
+    pub(crate) cti_dropped_events: u64,
+    pub(crate) cti_slow_disconnects: u64,
+}
+
+type Labels = Vec<(String, String)>;
+
+/// Serves `/metrics` on `listener` until shutdown.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    site: String,
+    snapshots: watch::Receiver<Snapshot>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let state = Arc::new((site, snapshots));
+    let app = Router::new().route("/metrics", get(scrape)).with_state(state);
+    let stop = async move {
+        let _ = shutdown.changed().await;
+    };
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+        tracing::error!(error = %e, "metrics server failed");
+    }
+}
+
+async fn scrape(
+    State(state): State<Arc<(String, watch::Receiver<Snapshot>)>>,
+) -> ([(&'static str, &'static str); 1], String) {
+    let snapshot = state.1.borrow().clone();
+    let body = render(&state.0, &snapshot);
+    ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], body)
+}
+
+/// Renders a snapshot in the OpenMetrics text format.
+pub(crate) fn render(site: &str, s: &Snapshot) -> String {
+    let mut registry =
+        Registry::with_prefix_and_labels("tandem", [("site".into(), site.to_owned().into())].into_iter());
+    let counter = |registry: &mut Registry, name: &str, help: &str, value: u64| {
+        let c = Counter::<u64>::default();
+        c.inc_by(value);
+        registry.register(name, help, c);
+    };
+    let gauge = |registry: &mut Registry, name: &str, help: &str, value: u64| {
+        let g = Gauge::<i64>::default();
+        g.set(i64::try_from(value).unwrap_or(i64::MAX));
+        registry.register(name, help, g);
+    };
+    let st = &s.stats;
+    counter(&mut registry, "calls_offered", "Calls offered to a DN", st.calls_offered);
+    counter(&mut registry, "calls_answered", "Calls answered", st.calls_answered);
+    counter(&mut registry, "calls_abandoned", "Calls abandoned before the answer", st.calls_abandoned);
+    let failed = Family::<Labels, Counter<u64>>::default();
+    for (code, n) in &st.calls_failed {
+        failed.get_or_create(&vec![("status".into(), code.to_string())]).inc_by(*n);
+    }
+    registry.register("calls_failed", "Calls not delivered, by the status the caller got", failed);
+    gauge(&mut registry, "active_calls", "Calls in progress", st.active_calls);
+    gauge(&mut registry, "registrations", "Current registrar bindings", st.bindings);
+    gauge(&mut registry, "registered_dns", "DNs with at least one binding", st.registered_dns);
+    gauge(&mut registry, "agents_logged_in", "Agents logged in", st.agents_logged_in);
+    gauge(&mut registry, "agents_ready", "Agents Ready", st.agents_ready);
+    counter(&mut registry, "sip_requests", "SIP requests received", st.requests_in);
+    counter(&mut registry, "sip_responses", "SIP responses received", st.responses_in);
+    let out = Family::<Labels, Counter<u64>>::default();
+    for (code, n) in &st.responses_out {
+        out.get_or_create(&vec![("status".into(), code.to_string())]).inc_by(*n);
+    }
+    registry.register("sip_responses_sent", "SIP responses sent, by status", out);
+    let parse = Family::<Labels, Counter<u64>>::default();
+    for (kind, n) in &st.parse_errors {
+        parse.get_or_create(&vec![("kind".into(), (*kind).to_owned())]).inc_by(*n);
+    }
+    registry.register("sip_parse_errors", "Malformed SIP messages, by kind", parse);
+    counter(&mut registry, "sip_dropped", "Malformed messages dropped without an answer", st.dropped);
+    let t = &st.transactions;
+    counter(&mut registry, "transactions_server", "Server transactions created", t.server_created);
+    counter(&mut registry, "transactions_client", "Client transactions created", t.client_created);
+    counter(&mut registry, "transactions_retransmissions", "Messages retransmitted", t.retransmissions);
+    counter(&mut registry, "transactions_timeouts", "Transactions ended by timer B, F or H", t.timeouts);
+    gauge(&mut registry, "cti_clients", "CTI clients connected", s.cti_clients);
+    counter(&mut registry, "cti_dropped_events", "CTI events dropped for slow clients", s.cti_dropped_events);
+    counter(
+        &mut registry,
+        "cti_slow_disconnects",
+        "CTI clients disconnected for being too slow",
+        s.cti_slow_disconnects,
+    );
+    let mut text = String::new();
+    if encode(&mut text, &registry).is_err() {
+        let _ = writeln!(text, "# encoding failed");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_labelled_counters() {
+        let mut s = Snapshot::default();
+        s.stats.calls_offered = 3;
+        s.stats.calls_failed.insert(486, 2);
+        s.stats.parse_errors.insert("content_length", 1);
+        let text = render("site1", &s);
+        assert!(text.contains(r#"tandem_calls_offered_total{site="site1"} 3"#), "{text}");
+        assert!(text.contains(r#"tandem_calls_failed_total{site="site1",status="486"} 2"#), "{text}");
+        assert!(text.contains(r#"tandem_sip_parse_errors_total{site="site1",kind="content_length"} 1"#), "{text}");
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
