@@ -152,12 +152,14 @@ impl BoundSite {
                     node.handle_input(Input::Datagram { at: clock::now(), remote, bytes: &buf[..len] });
                 }
                 Some(msg) = stream_rx.recv() => {
+                    // A connection's Opened is queued before its first message: apply
+                    // pending control first so the answer finds the connection's writer.
+                    while let Ok(control) = control_rx.try_recv() {
+                        apply_control(&mut writers, control);
+                    }
                     node.handle_input(Input::Stream { at: clock::now(), conn: msg.conn, remote: msg.remote, bytes: &msg.bytes });
                 }
-                Some(control) = control_rx.recv() => match control {
-                    ConnControl::Opened(id, tx) => { writers.insert(id, tx); }
-                    ConnControl::Closed(id) => { writers.remove(&id); }
-                },
+                Some(control) = control_rx.recv() => apply_control(&mut writers, control),
                 () = sleep_until(deadline) => node.handle_input(Input::Timeout(clock::now())),
                 Some(config) = reload.recv() => { node.reconfigure(clock::now(), config); }
                 Some(msg) = desk_rx.recv() => desks.handle(&mut node, msg, &admin),
@@ -171,6 +173,17 @@ impl BoundSite {
         }
         tracing::info!(site, "site stopped");
         Ok(())
+    }
+}
+
+fn apply_control(writers: &mut HashMap<ConnId, mpsc::Sender<Arc<[u8]>>>, control: ConnControl) {
+    match control {
+        ConnControl::Opened(id, tx) => {
+            writers.insert(id, tx);
+        }
+        ConnControl::Closed(id) => {
+            writers.remove(&id);
+        }
     }
 }
 
