@@ -593,3 +593,15 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod schema_file {
+    /// `docs/cti.schema.json` is generated from these types (`tandem cti --schema`);
+    /// this test fails when the types change and the file was not regenerated.
+    #[test]
+    fn committed_schema_matches_the_types() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/cti.schema.json");
+        let committed: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).expect("docs/cti.schema.json")).expect("json");
+        assert_eq!(committed, super::schema(), "regenerate with: tandem cti --schema > docs/cti.schema.json");
+    }
+}
