@@ -601,7 +601,8 @@ mod schema_file {
     #[test]
     fn committed_schema_matches_the_types() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/cti.schema.json");
-        let committed: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).expect("docs/cti.schema.json")).expect("json");
+        let committed: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("docs/cti.schema.json")).expect("json");
         assert_eq!(committed, super::schema(), "regenerate with: tandem cti --schema > docs/cti.schema.json");
     }
 }

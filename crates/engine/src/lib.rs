@@ -40,6 +40,7 @@ mod registrar;
 mod reply;
 mod stats;
 mod switch;
+mod trunks;
 
 pub use config::{CallConfig, NodeConfig, RegistrarConfig};
 pub use desks::DeskId;

@@ -14,6 +14,7 @@ use crate::b2bua::{B2bua, Ctx, Local};
 use crate::desks::{DeskId, DeskWorld, Desks};
 use crate::registrar::{RegisterReply, Registrar};
 use crate::reply::{response, stateless_reject};
+use crate::trunks::TrunkMonitor;
 use crate::{DomainEvent, NodeConfig, NodeStats};
 
 /// Methods this node answers; others of RFC 3261's family get 405.
@@ -73,6 +74,7 @@ pub struct Node {
     transactions: TransactionLayer,
     registrar: Registrar,
     b2bua: B2bua,
+    trunks: TrunkMonitor,
     desks: Desks,
     desk_out: VecDeque<(DeskId, cti::Event)>,
     /// DNs with at least one binding, to tell desks when that changes.
@@ -94,6 +96,11 @@ impl Node {
             transactions: TransactionLayer::new(config.transactions),
             registrar: Registrar::new(config.registrar),
             b2bua: B2bua::default(),
+            trunks: {
+                let mut t = TrunkMonitor::default();
+                t.reset(now, &config.dns);
+                t
+            },
             desks: Desks::default(),
             desk_out: VecDeque::new(),
             in_service: HashSet::new(),
@@ -122,6 +129,7 @@ impl Node {
         self.transactions.set_config(config.transactions);
         self.registrar.config = config.registrar;
         let dropped = self.registrar.bindings.retain_dns(|dn| config.dns.contains(dn), &mut self.events);
+        self.trunks.reset(now, &config.dns);
         self.config = config;
         self.last_now = now;
         self.collect();
@@ -152,6 +160,15 @@ impl Node {
                 self.registrar.bindings.expire(now, &mut self.events);
                 self.with_b2bua(now, |b, ctx| b.on_timeout(ctx));
                 self.desks.on_timeout(now);
+                let local = self.config.local;
+                self.trunks.on_timeout(
+                    now,
+                    &self.config.dns,
+                    local,
+                    &mut self.transactions,
+                    &mut self.rng,
+                    &mut self.events,
+                );
             }
         }
         self.collect();
@@ -161,6 +178,8 @@ impl Node {
     fn with_b2bua<R>(&mut self, now: Instant, f: impl FnOnce(&mut B2bua, &mut Ctx<'_>) -> R) -> R {
         let desks = &self.desks;
         let router_watching = |rp: &str| desks.watchers(rp) > 0;
+        let trunks = &self.trunks;
+        let trunk_usable = |name: &str| trunks.usable(name);
         let mut ctx = Ctx {
             now,
             tx: &mut self.transactions,
@@ -170,6 +189,7 @@ impl Node {
             events: &mut self.events,
             local: Local { addr: self.config.local },
             router_watching: &router_watching,
+            trunk_usable: &trunk_usable,
         };
         f(&mut self.b2bua, &mut ctx)
     }
@@ -190,7 +210,7 @@ impl Node {
     }
 
     fn handle_desk(&mut self, now: Instant, desk: DeskId, request: &cti::Request) {
-        let world = World { config: &self.config, registrar: &self.registrar };
+        let world = World { config: &self.config, registrar: &self.registrar, trunks: &self.trunks };
         let Some(call_request) = self.desks.handle(&world, desk, request) else { return };
         let result = match call_request {
             cti::Request::RequestReleaseCall { this_dn, conn_id, .. } => match cti::parse_conn_id(conn_id) {
@@ -247,6 +267,7 @@ impl Node {
             self.registrar.bindings.next_expiry(),
             self.b2bua.poll_timeout(),
             self.desks.poll_timeout(),
+            self.trunks.poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -337,7 +358,12 @@ impl Node {
             Ok(msg) => {
                 self.stats.responses_in += 1;
                 if let ClientOutcome::Deliver(key) = self.transactions.handle_response(now, &msg) {
-                    self.with_b2bua(now, |b, ctx| b.on_response(ctx, &key, &msg));
+                    if msg.status().is_some_and(|c| c >= 200) && self.trunks.on_response(&key, &mut self.events) {
+                        return;
+                    }
+                    if !self.trunks.owns(&key) {
+                        self.with_b2bua(now, |b, ctx| b.on_response(ctx, &key, &msg));
+                    }
                 }
             }
             Err(e) => self.reject_unparsed(bytes, e, peer),
@@ -525,6 +551,7 @@ fn unacceptable_body(req: &Message<'_>) -> Option<Answer> {
 struct World<'a> {
     config: &'a NodeConfig,
     registrar: &'a Registrar,
+    trunks: &'a TrunkMonitor,
 }
 
 impl DeskWorld for World<'_> {
@@ -535,6 +562,7 @@ impl DeskWorld for World<'_> {
     fn in_service(&self, dn: &str) -> bool {
         match self.config.dns.kind(dn) {
             Some(kind) if kind.is_agent_line() => !self.registrar.bindings.of(dn).is_empty(),
+            Some(crate::DnKind::Trunk) => self.trunks.usable(dn),
             Some(_) => true,
             None => false,
         }

@@ -41,6 +41,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) local: Local,
     /// True when a router (a CTI client) watches the Routing Point.
     pub(crate) router_watching: &'a dyn Fn(&str) -> bool,
+    /// True when a trunk is in service (not failed by OPTIONS polling).
+    pub(crate) trunk_usable: &'a dyn Fn(&str) -> bool,
 }
 
 impl Ctx<'_> {
@@ -152,19 +154,34 @@ impl B2bua {
         if req.max_forwards() == Some(0) {
             return refuse(ctx, 483, "Too Many Hops");
         }
-        let Some(kind) = ctx.config.dns.kind(&dn) else { return refuse(ctx, 404, "Not Found") };
-        if kind == DnKind::Trunk {
-            return refuse(ctx, 404, "Not Found");
-        }
+        let caller = req.from().and_then(|f| f.uri.user()).unwrap_or("").to_owned();
+        let from_trunk = ctx.config.dns.trunk_at(peer.addr).is_some();
+        let caller_is_local = !from_trunk && ctx.config.dns.kind(&caller).is_some_and(DnKind::is_agent_line);
+        let found = ctx.config.dns.kind(&dn);
+        // Dialled digits that are no DN of ours leave through a trunk (BC-32), for local phones only.
+        let trunk = match found {
+            None if caller_is_local => ctx
+                .config
+                .dns
+                .trunk_for(&dn, |name| (ctx.trunk_usable)(name))
+                .map(|(name, t)| (name.to_owned(), t.contact)),
+            _ => None,
+        };
+        let kind = match (found, &trunk) {
+            (Some(DnKind::Trunk), _) | (None, None) => return refuse(ctx, 404, "Not Found"),
+            (Some(kind), _) => kind,
+            (None, Some(_)) => DnKind::Trunk,
+        };
         let raw: Arc<[u8]> = Arc::from(req.as_bytes());
         let Some(a) = Leg::from_incoming(req, raw, key.clone(), peer, tag.clone()) else {
             return refuse(ctx, 400, "Bad Request");
         };
-        let caller = req.from().and_then(|f| f.uri.user()).unwrap_or("").to_owned();
-        let from_trunk = ctx.config.dns.trunk_at(peer.addr).is_some();
-        let caller_dn =
-            (!from_trunk && ctx.config.dns.kind(&caller).is_some_and(DnKind::is_agent_line)).then(|| caller.clone());
-        let call_type = if caller_dn.is_some() { CallType::Internal } else { CallType::Inbound };
+        let caller_dn = caller_is_local.then(|| caller.clone());
+        let call_type = match (caller_is_local, kind) {
+            (true, DnKind::Trunk) => CallType::Outbound,
+            (true, _) => CallType::Internal,
+            (false, _) => CallType::Inbound,
+        };
         let id = self.next_call;
         self.next_call += 1;
         let call = Call {
@@ -189,11 +206,43 @@ impl B2bua {
         self.by_a_tx.insert(key, id);
         self.by_conn.insert(call.conn_id, id);
         self.calls.insert(id, call);
-        if kind == DnKind::RoutingPoint {
-            self.queue(ctx, id, &dn);
-        } else {
-            self.deliver(ctx, id, &dn);
+        match (kind, trunk) {
+            (DnKind::RoutingPoint, _) => self.queue(ctx, id, &dn),
+            (DnKind::Trunk, Some((name, contact))) => self.deliver_to_trunk(ctx, id, &dn, &name, contact),
+            _ => self.deliver(ctx, id, &dn),
         }
+    }
+
+    /// An outbound call: one B-leg to the trunk's contact, Request-URI = the digits.
+    fn deliver_to_trunk(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: CallId,
+        digits: &str,
+        trunk: &str,
+        contact: std::net::SocketAddr,
+    ) {
+        let Some(call) = self.calls.get(&id) else { return };
+        let a_bytes = call.a.invite.clone();
+        let uuid = call.uuid.clone();
+        let a = parse(&a_bytes);
+        let max_forwards = a.max_forwards().unwrap_or(70).saturating_sub(1);
+        let target = format!("sip:{digits}@{contact}");
+        let leg = self.start_b_leg(ctx, id, 0, &a, &target, Peer::udp(contact), digits, max_forwards, &uuid);
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        call.dn = digits.to_owned();
+        call.b = vec![leg];
+        tracing::debug!(trunk, digits, "outbound call through trunk");
+        let no_answer = ctx.config.options.no_answer_timeout;
+        self.timers.insert((ctx.now + no_answer, id, CallTimer::NoAnswer), ());
+        ctx.events.push(DomainEvent::CallRinging {
+            conn_id: call.conn_id,
+            dn: digits.to_owned(),
+            other: call.caller.clone(),
+            call_type: call.call_type,
+            caller_dn: call.caller_dn.clone(),
+            acd: false,
+        });
     }
 
     /// Parks a call on Routing Point `rp` and asks for a routing decision (BC-36, BC-39).
