@@ -350,7 +350,8 @@ fn sipp_gateway_calls_sipp_phones_through_tandem() {
     let _phone = Background(
         Command::new("sipp")
             .args(["-sf", scenario("phone-answer.xml").to_str().expect("path")])
-            .args(["-i", "127.0.0.1", "-p", &phone_port.to_string(), "-nostdin", "-bg"])
+            .args(["-i", "127.0.0.1", "-p", &phone_port.to_string(), "-nostdin"])
+            .stdin(Stdio::null())
             .arg(t.udp.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -452,7 +453,8 @@ fn desktop_sees_its_call_and_metrics_count_it() {
     let _phone = Background(
         Command::new("sipp")
             .args(["-sf", scenario("phone-answer.xml").to_str().expect("path")])
-            .args(["-i", "127.0.0.1", "-p", &phone_port.to_string(), "-nostdin", "-bg"])
+            .args(["-i", "127.0.0.1", "-p", &phone_port.to_string(), "-nostdin"])
+            .stdin(Stdio::null())
             .arg(t.udp.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

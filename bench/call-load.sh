@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Call load through the real binary: sipp gateway (UAC) -> tandem peer -> sipp phones (UAS),
+# 1,000 registered DNs, UDP loopback, at increasing rates.
+# Usage: bench/call-load.sh [DURATION_S] [RATE ...]   (defaults: 10 s; 500 1000 2000 3000 4000)
+# Prints per rate: calls attempted, failed, INVITE->200 median and p99 (ms; sipp's clock
+# ticks in 4 ms here, "0" means under 4 ms), mean, tandem CPU seconds per 1,000 calls and
+# tandem RSS (KiB) at the end of the run. Every process it starts is stopped by PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dur="${1:-10}"; shift || true
+rates="${*:-500 1000 2000 3000 4000}"
+cargo build --release --bin tandem -q
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+hz=$(getconf CLK_TCK)
+printf '[[site]]\nname = "bench"\nsip_udp = "127.0.0.1:5070"\ndns = ["1000-1999"]\n' > "$work/site.toml"
+./target/release/tandem peer --config "$work/site.toml" --site bench > /dev/null 2>&1 &
+tandem=$!; pids+=("$tandem")
+sleep 0.5
+phone_port=25180
+sipp -sf tests/sipp/phone-answer.xml -i 127.0.0.1 -p $phone_port -nostdin -buff_size 4194304 127.0.0.1:5070 < /dev/null > /dev/null 2>&1 &
+pids+=("$!")
+sleep 0.5
+{ echo SEQUENTIAL; for i in $(seq 1000 1999); do echo "$i;127.0.0.1:$phone_port"; done; } > "$work/reg.csv"
+{ echo SEQUENTIAL; for i in $(seq 1000 1999); do echo "$i;"; done; } > "$work/calls.csv"
+sipp -sf tests/sipp/register-contact.xml -inf "$work/reg.csv" -m 1000 -r 1000 -i 127.0.0.1 -p 0 -nostdin 127.0.0.1:5070 > /dev/null 2>&1
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+echo "rate attempted failed p50_ms p99_ms mean_ms cpu_s_per_1000 rss_kib"
+for rate in $rates; do
+  total=$((rate * dur))
+  t0=$(ticks "$tandem")
+  (cd "$work" && sipp -sf "$OLDPWD/tests/sipp/gateway-call.xml" -inf calls.csv -m "$total" -r "$rate" -l $((rate * 2 > 1000 ? rate * 2 : 1000)) \
+      -i 127.0.0.1 -p 0 -nostdin -timeout $((dur + 40)) -buff_size 4194304 -trace_screen -screen_file screen.txt \
+      -trace_rtt -rtt_freq 1000 -recv_timeout 10000 127.0.0.1:5070 > /dev/null 2>&1) || true
+  t1=$(ticks "$tandem")
+  failed=$(grep "Failed call" "$work/screen.txt" | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
+  read -r p50 p99 mean < <(cat "$work"/*_rtt.csv 2>/dev/null | awk -F';' '$3==1{print $2}' | sort -n |
+    awk '{v[NR]=$1; s+=$1} END{ if(NR==0){print "na na na"; exit}
+         i50=int(0.50*NR+0.5); if(i50<1)i50=1; i99=int(0.99*NR+0.5); if(i99<1)i99=1; printf "%g %g %.2f\n", v[i50], v[i99], s/NR}')
+  rm -f "$work"/*_rtt.csv
+  cpu=$(echo "($t1 - $t0) / $hz / $total * 1000" | bc -l | xargs printf "%.3f")
+  rss=$(awk '/VmRSS/{print $2}' "/proc/$tandem/status")
+  echo "$rate $total ${failed:-na} $p50 $p99 $mean $cpu $rss"
+  sleep 5   # let the phones' timewait drain
+done
