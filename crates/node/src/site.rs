@@ -23,6 +23,8 @@ const MAX_DATAGRAM: usize = 65_535;
 const SOCKET_BUFFER: usize = 4 << 20;
 /// Most TCP connections one site accepts at once.
 const MAX_CONNECTIONS: usize = 10_000;
+/// Datagrams handled per wake-up before outputs are flushed.
+const UDP_BATCH: usize = 64;
 /// Messages queued from connection tasks to the engine before readers wait.
 const STREAM_QUEUE: usize = 4096;
 
@@ -150,6 +152,14 @@ impl BoundSite {
                 received = recv(udp.as_ref(), &mut buf) => {
                     let (len, remote) = received?;
                     node.handle_input(Input::Datagram { at: clock::now(), remote, bytes: &buf[..len] });
+                    // Under load more datagrams are already queued: take a batch without
+                    // going back through select!, then flush once.
+                    if let Some(socket) = udp.as_ref() {
+                        for _ in 0..UDP_BATCH {
+                            let Ok((len, remote)) = socket.try_recv_from(&mut buf) else { break };
+                            node.handle_input(Input::Datagram { at: clock::now(), remote, bytes: &buf[..len] });
+                        }
+                    }
                 }
                 Some(msg) = stream_rx.recv() => {
                     // A connection's Opened is queued before its first message: apply
