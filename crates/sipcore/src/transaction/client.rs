@@ -83,6 +83,8 @@ impl ClientTx {
                 (ResponseVerdict::Deliver, None)
             }
             (ClientState::Calling | ClientState::Proceeding, 200..=299) if self.invite => {
+                // Nothing is retransmitted after a 2xx: let the INVITE's bytes go.
+                self.request = Arc::from(&[][..]);
                 self.state = ClientState::Accepted;
                 self.timers.clear();
                 self.timers.arm_expire(now, TimerName::M, cfg.t1 * 64);
@@ -99,6 +101,7 @@ impl ClientTx {
             }
             (ClientState::Completed, 300..) if self.invite => (ResponseVerdict::Absorb, self.ack.clone()),
             (ClientState::Trying | ClientState::Proceeding, 200..) => {
+                self.request = Arc::from(&[][..]);
                 self.state = ClientState::Completed;
                 self.timers.clear();
                 let wait = if self.reliable { Duration::ZERO } else { cfg.t4 };

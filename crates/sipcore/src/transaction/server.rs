@@ -62,11 +62,16 @@ impl InviteServer {
         {
             return ServerStep::default();
         }
-        self.last_response = Some(bytes.clone());
+        if code < 200 || code >= 300 {
+            self.last_response = Some(bytes.clone());
+        }
         match code {
             100..=199 => {}
             200..=299 => {
+                // The TU retransmits its own 2xx (RFC 6026); keep nothing but the state
+                // that absorbs INVITE retransmissions until L.
                 self.state = InviteServerState::Accepted;
+                self.last_response = None;
                 self.timers.clear();
                 self.timers.arm_expire(now, TimerName::L, cfg.t1 * 64);
             }
