@@ -40,7 +40,7 @@ pub(crate) fn request_json(words: &str) -> anyhow::Result<String> {
 pub(crate) async fn run(url: &str, token: &str, requests: &[String], wait: Duration) -> anyhow::Result<()> {
     let sep = if url.contains('?') { '&' } else { '?' };
     let full = format!("{url}{sep}token={token}");
-    let (mut ws, _) =
+    let (ws, _) =
         tokio_tungstenite::connect_async(full.as_str()).await.with_context(|| format!("connecting to {url}"))?;
     let mut lines = Vec::new();
     for r in requests {
@@ -52,11 +52,20 @@ pub(crate) async fn run(url: &str, token: &str, requests: &[String], wait: Durat
         }
     }
     let requests = lines.iter().map(|l| request_json(l)).collect::<anyhow::Result<Vec<_>>>()?;
-    for json in requests {
-        ws.send(Message::Text(json)).await?;
-    }
+    // Send while reading, as a desktop does: a client that only writes would see its own
+    // event queue overflow on the server.
+    let (mut sink, mut stream) = ws.split();
+    let sender = tokio::spawn(async move {
+        for json in requests {
+            if sink.send(Message::Text(json)).await.is_err() {
+                break;
+            }
+        }
+        sink
+    });
     loop {
-        let next = if wait.is_zero() { Ok(ws.next().await) } else { tokio::time::timeout(wait, ws.next()).await };
+        let next =
+            if wait.is_zero() { Ok(stream.next().await) } else { tokio::time::timeout(wait, stream.next()).await };
         match next {
             Ok(Some(Ok(Message::Text(text)))) => println!("{text}"),
             Ok(Some(Ok(Message::Close(frame)))) => {
@@ -68,7 +77,8 @@ pub(crate) async fn run(url: &str, token: &str, requests: &[String], wait: Durat
             Ok(None) | Err(_) => break,
         }
     }
-    let _ = ws.close(None).await;
+    let mut sink = sender.await?;
+    let _ = sink.close().await;
     Ok(())
 }
 

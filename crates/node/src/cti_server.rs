@@ -21,7 +21,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 /// Events queued for one desktop before it counts as too slow.
-pub(crate) const DESK_QUEUE: usize = 1024;
+pub(crate) const DESK_QUEUE: usize = 4096;
+/// Requests in flight from all desktops to the engine.
+pub(crate) const REQUEST_QUEUE: usize = 256;
 
 /// From a connection task to the engine task.
 pub(crate) enum DeskMsg {
@@ -95,8 +97,11 @@ async fn desk(mut socket: WebSocket, state: CtiState) {
         return;
     }
     loop {
+        // Backpressure: a desktop whose own events pile up is not read until it catches up,
+        // so pipelined requests cannot overflow its queue; only other parties' events can.
+        let room = rx.len() < DESK_QUEUE / 2;
         tokio::select! {
-            incoming = socket.recv() => {
+            incoming = socket.recv(), if room => {
                 let Some(Ok(msg)) = incoming else { break };
                 let text = match msg {
                     Message::Text(t) => t,

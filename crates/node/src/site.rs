@@ -129,7 +129,7 @@ impl BoundSite {
         if let Some(listener) = self.tcp {
             tokio::spawn(accept_loop(listener, stream_tx, control_tx, shutdown.clone()));
         }
-        let (desk_tx, mut desk_rx) = mpsc::channel::<DeskMsg>(STREAM_QUEUE);
+        let (desk_tx, mut desk_rx) = mpsc::channel::<DeskMsg>(cti_server::REQUEST_QUEUE);
         if let Some(listener) = self.cti {
             let tokens = self.config.cti_tokens.clone();
             tokio::spawn(cti_server::serve(listener, self.config.node.site.clone(), tokens, desk_tx, shutdown.clone()));

@@ -531,3 +531,60 @@ fn cti_refuses_a_bad_token() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("401"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Opens a WebSocket by hand on a socket with a tiny receive buffer, registers `dn`, and
+/// then never reads: the slowest possible desktop.
+fn stalled_desktop(cti: SocketAddr, dn: &str) -> socket2::Socket {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    socket.connect(&cti.into()).expect("connect");
+    let mut stream: TcpStream = socket.try_clone().expect("clone").into();
+    let upgrade = format!(
+        "GET /cti?token=t0ken HTTP/1.1\r\nHost: {cti}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream.write_all(upgrade.as_bytes()).expect("upgrade");
+    let mut head = [0u8; 512];
+    let n = stream.read(&mut head).expect("101");
+    assert!(String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head[..n]));
+    // One masked text frame (mask 0): RequestRegisterAddress.
+    let payload = format!(r#"{{"message":"RequestRegisterAddress","ThisDN":"{dn}"}}"#);
+    let mut frame = vec![0x81, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+    frame.extend_from_slice(payload.as_bytes());
+    stream.write_all(&frame).expect("frame");
+    socket
+}
+
+#[test]
+fn a_stalled_desktop_is_disconnected_and_others_are_served() {
+    if !enabled() {
+        return;
+    }
+    let config = format!(
+        "{SITE}cti = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\ncti_tokens = [\"t0ken\"]\n[[site.agent]]\nid = \"A1300\"\ndn = \"1300\"\n"
+    );
+    let t = Tandem::start_with("slow", &config);
+    let _slow = stalled_desktop(t.cti.expect("cti"), "1300");
+    std::thread::sleep(Duration::from_millis(200));
+    let rounds = 20_000;
+    let mut script = String::from("RequestRegisterAddress ThisDN=1300\nRequestAgentLogin ThisDN=1300 AgentID=A1300\n");
+    for _ in 0..rounds {
+        script.push_str("RequestAgentReady ThisDN=1300\nRequestAgentNotReady ThisDN=1300\n");
+    }
+    let url = format!("ws://{}/cti", t.cti.expect("cti"));
+    let mut fast = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["cti", "--url", &url, "--token", "t0ken", "--wait", "3", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tandem cti");
+    fast.stdin.take().expect("stdin").write_all(script.as_bytes()).expect("requests");
+    let out = fast.wait_with_output().expect("ends");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let ready = text.lines().filter(|l| l.contains("\"EventAgentReady\"")).count();
+    assert_eq!(ready, rounds, "the fast desktop got every answer");
+    std::thread::sleep(Duration::from_millis(1100));
+    let metrics = http_get(t.http.expect("http"), "/metrics");
+    assert!(metrics.contains(r#"tandem_cti_slow_disconnects_total{site="s1"} 1"#), "{metrics}");
+}
