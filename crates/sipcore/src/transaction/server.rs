@@ -62,7 +62,7 @@ impl InviteServer {
         {
             return ServerStep::default();
         }
-        if code < 200 || code >= 300 {
+        if !(200..300).contains(&code) {
             self.last_response = Some(bytes.clone());
         }
         match code {
