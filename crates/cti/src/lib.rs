@@ -606,3 +606,8 @@ mod schema_file {
         assert_eq!(committed, super::schema(), "regenerate with: tandem cti --schema > docs/cti.schema.json");
     }
 }
+
+/// Parses one request from JSON text (the wire form), with a readable error.
+pub fn request_from_json(json: &str) -> Result<Request, String> {
+    serde_json::from_str(json).map_err(|e| e.to_string())
+}

@@ -1,0 +1,11 @@
+//! A deterministic world for whole-scenario tests: one Tandem site ([`engine::Node`]),
+//! SIP user agents playing gateways and phones ([`Ua`]), and CTI desktops, all on one
+//! [`netem::Network`] with seeded loss, duplication and jitter, driven by a virtual clock
+//! that jumps to the next deadline. A 30-second call runs in microseconds, and the same
+//! seed replays the same run.
+
+mod ua;
+mod world;
+
+pub use ua::{Answer, Ua, UaEvent};
+pub use world::World;

@@ -1,0 +1,174 @@
+//! The world: one site, user agents and desktops on one lossy network and one clock.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use engine::{DeskId, Input, Node, NodeConfig};
+use netem::{LinkConfig, Network};
+
+use crate::ua::Ua;
+
+/// A site, its UAs and desktops.
+pub struct World {
+    /// Virtual now.
+    pub now: Instant,
+    /// The site under test.
+    pub site: Node,
+    /// The site's SIP address.
+    pub site_addr: SocketAddr,
+    /// The network between everybody.
+    pub net: Network<SocketAddr>,
+    /// UAs by address.
+    pub uas: BTreeMap<SocketAddr, Ua>,
+    /// Every event each desktop received, in order.
+    pub desks: BTreeMap<u64, Vec<cti::Event>>,
+    start: Instant,
+}
+
+impl World {
+    /// A world with `config`'s site at `config.local`, randomness from `seed`.
+    pub fn new(seed: u64, config: NodeConfig, link: LinkConfig) -> Self {
+        let now = Instant::now();
+        let site_addr = config.local;
+        Self {
+            now,
+            start: now,
+            site: Node::new(config, seed, now),
+            site_addr,
+            net: Network::new(seed, link),
+            uas: BTreeMap::new(),
+            desks: BTreeMap::new(),
+        }
+    }
+
+    /// Virtual time since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.start
+    }
+
+    /// Adds a UA.
+    pub fn add(&mut self, ua: Ua) -> SocketAddr {
+        let addr = ua.addr;
+        self.uas.insert(addr, ua);
+        addr
+    }
+
+    /// The UA at `addr`.
+    pub fn ua(&mut self, addr: SocketAddr) -> &mut Ua {
+        // Invariant: tests only ask for UAs they added.
+        #[allow(clippy::expect_used)]
+        self.uas.get_mut(&addr).expect("a UA added to this world")
+    }
+
+    /// The UA at `from` registers at the site.
+    pub fn register(&mut self, from: SocketAddr) {
+        let (now, site) = (self.now, self.site_addr);
+        self.ua(from).register(now, site);
+    }
+
+    /// The UA at `from` calls `dn` at the site; returns the Call-ID.
+    pub fn call(&mut self, from: SocketAddr, dn: &str) -> String {
+        let (now, site) = (self.now, self.site_addr);
+        self.ua(from).call(now, site, dn)
+    }
+
+    /// The UA at `from` hangs up `call`.
+    pub fn hang_up(&mut self, from: SocketAddr, call: &str) {
+        let (now, site) = (self.now, self.site_addr);
+        self.ua(from).hang_up(now, site, call);
+    }
+
+    /// The UA at `from` cancels its ringing `call`.
+    pub fn cancel(&mut self, from: SocketAddr, call: &str) {
+        let (now, site) = (self.now, self.site_addr);
+        self.ua(from).cancel(now, site, call);
+    }
+
+    /// The UA at `from` re-INVITEs inside `call`.
+    pub fn re_invite(&mut self, from: SocketAddr, call: &str) {
+        let (now, site) = (self.now, self.site_addr);
+        self.ua(from).re_invite(now, site, call);
+    }
+
+    /// Sends a CTI request from desktop `desk` (JSON text).
+    pub fn desk(&mut self, desk: u64, json: &str) {
+        // Invariant: tests write valid requests.
+        #[allow(clippy::expect_used)]
+        let request: cti::Request = serde_json_from(json).expect("a valid CTI request");
+        self.site.handle_input(Input::Desk { at: self.now, desk: DeskId(desk), request: &request });
+        self.flush();
+    }
+
+    /// Moves everything queued onto the network and into the desktops' logs.
+    fn flush(&mut self) {
+        while let Some(t) = self.site.poll_transmit() {
+            self.net.send(self.now, self.site_addr, t.to.addr, t.bytes.to_vec());
+        }
+        while self.site.poll_event().is_some() {}
+        while let Some((desk, event)) = self.site.poll_desk() {
+            self.desks.entry(desk.0).or_default().push(event);
+        }
+        let now = self.now;
+        for ua in self.uas.values_mut() {
+            while let Some((to, bytes)) = ua.poll_transmit() {
+                self.net.send(now, ua.addr, to, bytes);
+            }
+        }
+    }
+
+    /// Advances to the next event, not beyond `end`; false when nothing is left before it.
+    fn step(&mut self, end: Instant) -> bool {
+        self.flush();
+        let next =
+            [self.net.next_delivery(), self.site.poll_timeout(), self.uas.values().filter_map(Ua::poll_timeout).min()]
+                .into_iter()
+                .flatten()
+                .min();
+        let Some(next) = next.filter(|n| *n <= end) else {
+            self.now = end;
+            return false;
+        };
+        self.now = self.now.max(next);
+        while let Some(p) = self.net.poll_deliver(self.now) {
+            if p.to == self.site_addr {
+                self.site.handle_input(Input::Datagram { at: self.now, remote: p.from, bytes: &p.bytes });
+            } else if let Some(ua) = self.uas.get_mut(&p.to) {
+                ua.handle(self.now, p.from, &p.bytes);
+            }
+            self.flush();
+        }
+        self.site.handle_input(Input::Timeout(self.now));
+        let now = self.now;
+        for ua in self.uas.values_mut() {
+            ua.handle_timeout(now);
+        }
+        self.flush();
+        true
+    }
+
+    /// Runs for `span` of virtual time (bounded: a livelock fails the test).
+    pub fn run_for(&mut self, span: Duration) {
+        let end = self.now + span;
+        for _ in 0..1_000_000 {
+            if !self.step(end) {
+                return;
+            }
+        }
+        panic!("livelock: a million steps without reaching the end of the span");
+    }
+
+    /// The `message` names a desktop received, in order.
+    pub fn desk_names(&self, desk: u64) -> Vec<String> {
+        self.desks.get(&desk).map(|events| events.iter().map(event_name).collect()).unwrap_or_default()
+    }
+}
+
+fn event_name(e: &cti::Event) -> String {
+    let text = format!("{e:?}");
+    text.split([' ', '{']).next().unwrap_or("").to_owned()
+}
+
+fn serde_json_from(json: &str) -> Result<cti::Request, String> {
+    cti::request_from_json(json)
+}

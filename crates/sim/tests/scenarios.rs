@@ -1,0 +1,138 @@
+//! Whole-call scenarios on one site with seeded packet loss, and a seed sweep.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use engine::{AgentLogin, Dn, DnKind, DnOptions, NodeConfig};
+use netem::LinkConfig;
+use sim::{Answer, Ua, UaEvent, World};
+
+const GW: &str = "127.0.0.1:5080";
+const PHONE: &str = "127.0.0.1:6001";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("address")
+}
+
+fn config() -> NodeConfig {
+    let mut c = NodeConfig::for_tests();
+    c.agents.insert("A1001".into(), AgentLogin { id: "A1001".into(), password: None, default_dn: Some("1001".into()) });
+    let rp = Dn {
+        kind: DnKind::RoutingPoint,
+        options: DnOptions { router_timeout: Some(Duration::from_secs(2)), ..DnOptions::default() },
+        trunk: None,
+    };
+    c.dns.singles.insert("5000".into(), rp);
+    c.options.default_dn = Some("1001".into());
+    c.options.wrap_up_time = Duration::from_secs(3);
+    c
+}
+
+fn lossy() -> LinkConfig {
+    LinkConfig { loss: 0.1, duplicate: 0.05, latency: Duration::from_millis(5), jitter: Duration::from_millis(15) }
+}
+
+/// A world with a gateway and a phone for 1001 that answers after `answer`.
+fn world(seed: u64, link: LinkConfig, answer: Answer) -> World {
+    let mut w = World::new(seed, config(), link);
+    w.add(Ua::new("gw", addr(GW), Answer::Never));
+    w.add(Ua::new("1001", addr(PHONE), answer));
+    w.register(addr(PHONE));
+    w.run_for(Duration::from_secs(40));
+    assert_eq!(w.ua(addr(PHONE)).events.last(), Some(&UaEvent::Registered(200)), "seed {seed}: the phone registered");
+    w
+}
+
+fn finals(w: &mut World, ua: &str) -> Vec<u16> {
+    w.ua(addr(ua))
+        .events
+        .iter()
+        .filter_map(|e| if let UaEvent::Final { code, .. } = e { Some(*code) } else { None })
+        .collect()
+}
+
+/// Delivery, answer and hang-up under loss, for one seed: every seed ends with one 200
+/// for the gateway, a BYE at the phone, and no call or transaction left at the site.
+fn answered_call(seed: u64) {
+    let mut w = world(seed, lossy(), Answer::After(Duration::from_millis(300)));
+    let call = w.call(addr(GW), "1001");
+    w.run_for(Duration::from_secs(40));
+    assert_eq!(finals(&mut w, GW), vec![200], "seed {seed}");
+    w.hang_up(addr(GW), &call);
+    w.run_for(Duration::from_secs(70));
+    assert!(
+        w.ua(addr(PHONE)).events.iter().any(|e| matches!(e, UaEvent::ByeReceived { .. })),
+        "seed {seed}: the phone got the BYE"
+    );
+    assert_eq!(w.site.active_calls(), 0, "seed {seed}: the call is gone");
+    assert_eq!(w.site.stats().calls_answered, 1, "seed {seed}");
+}
+
+#[test]
+fn answered_call_survives_loss_across_200_seeds() {
+    for seed in 0..200 {
+        answered_call(seed);
+    }
+}
+
+#[test]
+fn busy_phone() {
+    let mut w = world(1, lossy(), Answer::Busy);
+    w.call(addr(GW), "1001");
+    w.run_for(Duration::from_secs(40));
+    assert_eq!(finals(&mut w, GW), vec![486]);
+    assert_eq!(w.site.active_calls(), 0);
+}
+
+#[test]
+fn no_answer_ends_with_480_and_the_phone_is_cancelled() {
+    let mut w = world(2, lossy(), Answer::Never);
+    w.call(addr(GW), "1001");
+    w.run_for(Duration::from_secs(60));
+    assert_eq!(finals(&mut w, GW), vec![480]);
+    assert!(w.ua(addr(PHONE)).events.iter().any(|e| matches!(e, UaEvent::Cancelled { .. })));
+}
+
+#[test]
+fn caller_cancel_reaches_the_phone() {
+    let mut w = world(3, lossy(), Answer::Never);
+    let call = w.call(addr(GW), "1001");
+    w.run_for(Duration::from_secs(2));
+    w.cancel(addr(GW), &call);
+    w.run_for(Duration::from_secs(40));
+    assert_eq!(finals(&mut w, GW), vec![487]);
+    assert!(w.ua(addr(PHONE)).events.iter().any(|e| matches!(e, UaEvent::Cancelled { .. })));
+    assert_eq!(w.site.stats().calls_abandoned, 1);
+}
+
+#[test]
+fn re_invite_is_relayed_and_answered() {
+    let mut w = world(4, lossy(), Answer::After(Duration::from_millis(100)));
+    let call = w.call(addr(GW), "1001");
+    w.run_for(Duration::from_secs(40));
+    w.re_invite(addr(GW), &call);
+    w.run_for(Duration::from_secs(40));
+    assert!(w.ua(addr(GW)).events.contains(&UaEvent::ReInviteAnswered { call, code: 200 }));
+}
+
+#[test]
+fn routed_call_makes_the_agent_busy_then_after_call_work_then_ready() {
+    let mut w = world(5, lossy(), Answer::After(Duration::from_millis(200)));
+    w.desk(1, r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#);
+    w.desk(1, r#"{"message":"RequestAgentLogin","ThisDN":"1001","AgentID":"A1001","AgentWorkMode":"ManualIn"}"#);
+    // Nobody routes on 5000: default routing to 1001 after router-timeout (no router watching: at once).
+    let call = w.call(addr(GW), "5000");
+    w.run_for(Duration::from_secs(40));
+    assert_eq!(finals(&mut w, GW), vec![200]);
+    assert_eq!(w.site.agents_in(cti::AgentState::Busy), 1);
+    w.hang_up(addr(GW), &call);
+    w.run_for(Duration::from_secs(1));
+    assert_eq!(w.site.agents_in(cti::AgentState::AfterCallWork), 1);
+    w.run_for(Duration::from_secs(5));
+    assert_eq!(w.site.agents_in(cti::AgentState::Ready), 1);
+    let names = w.desk_names(1);
+    for expected in ["EventAgentLogin", "EventRinging", "EventEstablished", "EventReleased", "EventAgentNotReady"] {
+        assert!(names.iter().any(|n| n == expected), "{expected} missing in {names:?}");
+    }
+    assert_eq!(names.last().map(String::as_str), Some("EventAgentReady"));
+}
