@@ -231,12 +231,16 @@ impl Node {
                     (Some(_), _, None) => Err(cti::ErrorCode::InvalidRequest),
                 }
             }
+            cti::Request::RequestMakeCall { this_dn, other_dn, .. } => {
+                self.with_b2bua(now, |b, ctx| b.make_call(ctx, this_dn, other_dn)).map(|_| ())
+            }
             _ => Err(cti::ErrorCode::NotSupported),
         };
         if let Err(code) = result {
             let text = match code {
                 cti::ErrorCode::NoSuchCall => "no such call on ThisDN",
-                cti::ErrorCode::UnknownDN => "OtherDN is not an Extension or ACD Position of this site",
+                cti::ErrorCode::UnknownDN => "a DN of the request is not reachable from this site",
+                cti::ErrorCode::InvalidState => "ThisDN has no registered phone",
                 cti::ErrorCode::InvalidRequest => "OtherDN is required",
                 _ => "not supported by this site yet",
             };

@@ -209,3 +209,47 @@ fn router_timeout_default_routes_and_no_router_routes_at_once() {
     let out = site.send_from(GW, &invite("5000", "t2"));
     assert!(out.iter().any(|s| s.first_line().starts_with("INVITE sip:1999@")));
 }
+
+#[test]
+fn make_call_rings_the_origin_then_calls_the_target_with_its_offer() {
+    let mut site = Site::with_config(config());
+    registered_phone(&mut site, "1001");
+    let out = site.send(&register("1002", "reg1002", 1, "<sip:1002@127.0.0.1:6002>", None));
+    assert!(out[0].starts_with(b"SIP/2.0 200"));
+    site.desk(1, r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#);
+    site.desk_events();
+    let events = site.desk(1, r#"{"message":"RequestMakeCall","ReferenceID":3,"ThisDN":"1001","OtherDN":"1002"}"#);
+    assert!(events.is_empty(), "no error: {events:?}");
+    let out = site.drain_sent();
+    let to_origin = out.iter().find(|s| s.first_line().starts_with("INVITE")).expect("the origin phone rings");
+    assert_eq!(to_origin.to.to_string(), PHONE);
+    assert!(to_origin.msg().body().is_empty(), "no offer: the origin phone makes it");
+    let offer = b"v=0\r\no=origin 1 1 IN IP4 127.0.0.1\r\n";
+    let mut b = MessageBuilder::response_to(&to_origin.msg(), 200, "OK", Some("org"), &ViaStamp::default());
+    b.header("Contact", "<sip:1001@127.0.0.1:6001>");
+    let out = site.send_from(PHONE, &b.finish(Some("application/sdp"), offer));
+    let to_target = out.iter().find(|s| s.first_line().starts_with("INVITE")).expect("then the target rings");
+    assert_eq!(to_target.to.to_string(), "127.0.0.1:6002");
+    assert_eq!(to_target.msg().body(), offer, "the target gets the origin's offer");
+    assert_eq!(to_target.msg().from().and_then(|f| f.uri.user()), Some("1001"));
+    let events = site.desk_events();
+    assert!(
+        matches!(&events[0].1, Event::EventDialing { other_dn, call_type: cti::CallType::Internal, .. } if other_dn == "1002"),
+        "{events:?}"
+    );
+    let answer = b"v=0\r\no=target 2 2 IN IP4 127.0.0.1\r\n";
+    let mut b = MessageBuilder::response_to(&to_target.msg(), 200, "OK", Some("tgt"), &ViaStamp::default());
+    b.header("Contact", "<sip:1002@127.0.0.1:6002>");
+    let out = site.send_from("127.0.0.1:6002", &b.finish(Some("application/sdp"), answer));
+    let acks: Vec<_> = out.iter().filter(|s| s.first_line().starts_with("ACK")).collect();
+    assert_eq!(acks.len(), 2, "both legs ACKed");
+    let origin_ack = acks.iter().find(|s| s.to.to_string() == PHONE).expect("ACK to the origin");
+    assert_eq!(origin_ack.msg().body(), answer, "the origin gets the target's answer in the ACK");
+    assert!(names(&site.desk_events()).contains(&"1:EventEstablished".to_owned()));
+    assert_eq!(site.node.active_calls(), 1);
+    // A MakeCall from a DN without a phone is refused.
+    let events = site.desk(1, r#"{"message":"RequestRegisterAddress","ThisDN":"1003"}"#);
+    assert!(matches!(&events[0].1, Event::EventRegistered { .. }));
+    let events = site.desk(1, r#"{"message":"RequestMakeCall","ThisDN":"1003","OtherDN":"1002"}"#);
+    assert_eq!(error_code(&events), Some(cti::ErrorCode::InvalidState));
+}

@@ -136,3 +136,30 @@ fn routed_call_makes_the_agent_busy_then_after_call_work_then_ready() {
     }
     assert_eq!(names.last().map(String::as_str), Some("EventAgentReady"));
 }
+
+#[test]
+fn third_party_make_call_connects_two_phones_under_loss() {
+    for seed in 0..50 {
+        let mut w = world(seed, lossy(), Answer::After(Duration::from_millis(100)));
+        w.add(Ua::new("1002", addr("127.0.0.1:6002"), Answer::After(Duration::from_millis(200))));
+        w.register(addr("127.0.0.1:6002"));
+        w.run_for(Duration::from_secs(40));
+        w.desk(1, r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#);
+        w.desk(1, r#"{"message":"RequestMakeCall","ThisDN":"1001","OtherDN":"1002"}"#);
+        w.run_for(Duration::from_secs(40));
+        assert!(
+            w.ua(addr(PHONE)).events.iter().any(|e| matches!(e, UaEvent::Incoming { .. })),
+            "seed {seed}: origin rang"
+        );
+        assert!(
+            w.ua(addr("127.0.0.1:6002")).events.iter().any(|e| matches!(e, UaEvent::Incoming { .. })),
+            "seed {seed}: target rang"
+        );
+        assert_eq!(w.site.stats().calls_answered, 1, "seed {seed}");
+        let names = w.desk_names(1);
+        assert!(
+            names.iter().any(|n| n == "EventDialing") && names.iter().any(|n| n == "EventEstablished"),
+            "seed {seed}: {names:?}"
+        );
+    }
+}

@@ -74,6 +74,8 @@ enum Side {
 enum Pending {
     /// The INVITE of B-leg `leg`.
     BInvite { call: CallId, leg: usize },
+    /// Our INVITE to the origin phone of a third-party call.
+    AInvite { call: CallId },
     /// A request relayed from `from` to the other side; its final goes back on `server`.
     Relay { call: CallId, from: Side, server: TxKey, request: Arc<[u8]>, peer: Peer, cseq: u32 },
     /// BYE or CANCEL we sent; nothing to do with the answer.
@@ -88,6 +90,12 @@ enum CallTimer {
     RouterTimeout,
     /// Retransmit our 2xx to the caller until the ACK (RFC 3261 section 13.3.1.4).
     Retransmit2xx,
+}
+
+#[derive(Debug, Default)]
+struct ThirdParty {
+    /// The origin phone's 200 (its SDP offer), once it answered.
+    offer: Option<Arc<[u8]>>,
 }
 
 #[derive(Debug)]
@@ -107,12 +115,23 @@ struct Call {
     acd: bool,
     /// Default routings so far (capped by `default-redirection-limit`).
     redirections: u32,
+    /// RequestMakeCall: the A-leg is ours (UAC) to the origin phone; its 200 carries the
+    /// offer the callee gets, and the callee's answer goes back in our ACK (RFC 3725).
+    third_party: Option<ThirdParty>,
     a: Leg,
     b: Vec<Leg>,
     answered: Option<usize>,
     /// Our 2xx to the caller and the current retransmission interval.
     a_2xx: Option<(Arc<[u8]>, Duration, Instant)>,
     ringing_sent: bool,
+}
+
+impl Call {
+    /// The message whose session description the callee gets: the caller's INVITE, or for
+    /// a third-party call the origin phone's 200.
+    fn offer_source(&self) -> Arc<[u8]> {
+        self.third_party.as_ref().and_then(|t| t.offer.clone()).unwrap_or_else(|| self.a.invite.clone())
+    }
 }
 
 /// All calls of a node.
@@ -199,6 +218,7 @@ impl B2bua {
             rp: None,
             acd: false,
             redirections: 0,
+            third_party: None,
         };
         let trying = response(req, 100, "Trying", &tag, peer.addr).finish(None, b"");
         ctx.tx.respond(ctx.now, &key, 100, trying.into());
@@ -223,7 +243,7 @@ impl B2bua {
         contact: std::net::SocketAddr,
     ) {
         let Some(call) = self.calls.get(&id) else { return };
-        let a_bytes = call.a.invite.clone();
+        let a_bytes = call.offer_source();
         let uuid = call.uuid.clone();
         let a = parse(&a_bytes);
         let max_forwards = a.max_forwards().unwrap_or(70).saturating_sub(1);
@@ -348,7 +368,7 @@ impl B2bua {
             return self.fail_call(ctx, id, 480, "Temporarily Unavailable");
         }
         let Some(call) = self.calls.get(&id) else { return };
-        let a_bytes = call.a.invite.clone();
+        let a_bytes = call.offer_source();
         let uuid = call.uuid.clone();
         let a = parse(&a_bytes);
         let max_forwards = a.max_forwards().unwrap_or(70).saturating_sub(1);
@@ -408,7 +428,11 @@ impl B2bua {
         let call_id = format!("{}@tandem", ctx.token(12));
         let local_tag = ctx.token(4);
         let branch = ctx.branch();
-        let from = strip_tag(a.header(HeaderName::From).unwrap_or("<sip:anonymous@anonymous.invalid>"));
+        let from = match &self.calls.get(&id).and_then(|c| c.third_party.as_ref().map(|_| c.caller.clone())) {
+            // Third-party call: the callee sees the origin DN calling.
+            Some(origin) => format!("<sip:{origin}@{}>", ctx.local.addr),
+            None => strip_tag(a.header(HeaderName::From).unwrap_or("<sip:anonymous@anonymous.invalid>")),
+        };
         let to = format!("<sip:{dn}@{}>", ctx.local.addr);
         let invite = NewInvite {
             target: contact,
@@ -448,12 +472,14 @@ impl B2bua {
         };
         // A B-leg INVITE stays pending after its 2xx, so retransmitted 2xx are re-ACKed
         // until the transaction ends ([`B2bua::on_transaction_ended`]).
-        let keep = matches!(pending, Pending::BInvite { .. }) && resp.status().is_some_and(|c| c < 300);
+        let keep = matches!(pending, Pending::BInvite { .. } | Pending::AInvite { .. })
+            && resp.status().is_some_and(|c| c < 300);
         if resp.status().is_some_and(|c| c >= 200) && !keep {
             self.pending.remove(key);
         }
         match pending {
             Pending::BInvite { call, leg } => self.on_b_invite_response(ctx, call, leg, resp),
+            Pending::AInvite { call } => self.on_origin_response(ctx, call, resp),
             Pending::Relay { call, from, server, request, peer, cseq } => {
                 self.relay_response(ctx, call, from, &server, &request, peer, cseq, resp);
             }
@@ -531,16 +557,24 @@ impl B2bua {
                 }
             }
         }
-        let a_req = parse(&call.a.invite);
-        let mut b = response(&a_req, 200, "OK", &call.a.local_tag, call.a.peer.addr);
-        b.header("Contact", &ctx.local.contact(call.a.peer.transport));
-        let bytes: Arc<[u8]> = copy_body(b, resp).into();
-        ctx.tx.respond(ctx.now, &call.a.invite_tx, 200, bytes.clone());
-        call.a.state = LegState::Confirmed;
-        let t1 = ctx.tx.config().t1;
-        call.a_2xx = Some((bytes, t1, ctx.now + t1 * 64));
         self.timers.retain(|k, _| !(k.1 == id && k.2 == CallTimer::NoAnswer));
-        self.timers.insert((ctx.now + t1, id, CallTimer::Retransmit2xx), ());
+        if call.third_party.is_some() {
+            // The callee's answer completes the origin phone's offer: it goes in our ACK.
+            let branch = ctx.branch();
+            let ack: Arc<[u8]> = in_dialog(&ctx.local, &call.a, Method::Ack, 1, &branch, Some(resp)).into();
+            call.a.ack = Some(ack.clone());
+            ctx.tx_send(call.a.peer, ack);
+        } else {
+            let a_req = parse(&call.a.invite);
+            let mut b = response(&a_req, 200, "OK", &call.a.local_tag, call.a.peer.addr);
+            b.header("Contact", &ctx.local.contact(call.a.peer.transport));
+            let bytes: Arc<[u8]> = copy_body(b, resp).into();
+            ctx.tx.respond(ctx.now, &call.a.invite_tx, 200, bytes.clone());
+            call.a.state = LegState::Confirmed;
+            let t1 = ctx.tx.config().t1;
+            call.a_2xx = Some((bytes, t1, ctx.now + t1 * 64));
+            self.timers.insert((ctx.now + t1, id, CallTimer::Retransmit2xx), ());
+        }
         ctx.events.push(DomainEvent::CallEstablished {
             conn_id: call.conn_id,
             dn: call.dn.clone(),
@@ -584,10 +618,157 @@ impl B2bua {
                 self.pending.insert(key, Pending::Fire);
             }
         }
-        let a_req = parse(&call.a.invite);
-        let bytes = response(&a_req, code, reason, &call.a.local_tag, call.a.peer.addr).finish(None, b"");
-        ctx.tx.respond(ctx.now, &call.a.invite_tx, code, bytes.into());
+        if call.third_party.is_some() {
+            self.end_origin_leg(ctx, &mut call.a);
+        } else {
+            let a_req = parse(&call.a.invite);
+            let bytes = response(&a_req, code, reason, &call.a.local_tag, call.a.peer.addr).finish(None, b"");
+            ctx.tx.respond(ctx.now, &call.a.invite_tx, code, bytes.into());
+        }
         ctx.events.push(DomainEvent::CallFailed { conn_id: call.conn_id, dn: call.dn, code });
+    }
+
+    /// Ends our own leg to the origin phone of a third-party call: CANCEL while it rings,
+    /// ACK (if still owed) and BYE once it answered.
+    fn end_origin_leg(&mut self, ctx: &mut Ctx<'_>, a: &mut Leg) {
+        match a.state {
+            LegState::Early => {
+                let invite = parse(&a.invite);
+                if let Some(bytes) = cancel(&invite) {
+                    let branch = invite.top_via().and_then(|v| v.branch()).unwrap_or("").to_owned();
+                    let key = ctx.tx.send_request(ctx.now, &branch, Method::Cancel, a.peer, bytes.into());
+                    self.pending.insert(key, Pending::Fire);
+                }
+            }
+            LegState::Confirmed => {
+                if a.ack.is_none() {
+                    let branch = ctx.branch();
+                    ctx.tx_send(a.peer, in_dialog(&ctx.local, a, Method::Ack, 1, &branch, None).into());
+                }
+                let cseq = a.next_cseq();
+                let branch = ctx.branch();
+                let bye: Arc<[u8]> = in_dialog(&ctx.local, a, Method::Bye, cseq, &branch, None).into();
+                let key = ctx.tx.send_request(ctx.now, &branch, Method::Bye, a.peer, bye);
+                self.pending.insert(key, Pending::Fire);
+            }
+            LegState::Ended => {}
+        }
+        a.state = LegState::Ended;
+    }
+
+    /// RequestMakeCall (third-party call control, RFC 3725 flow I): ring `origin`'s phone
+    /// with an INVITE without SDP; when it answers, call `target` with its offer.
+    pub(crate) fn make_call(&mut self, ctx: &mut Ctx<'_>, origin: &str, target: &str) -> Result<u64, cti::ErrorCode> {
+        if !ctx.config.dns.kind(origin).is_some_and(DnKind::is_agent_line) {
+            return Err(cti::ErrorCode::UnknownDN);
+        }
+        let reachable = ctx.config.dns.kind(target).is_some_and(DnKind::is_agent_line)
+            || (ctx.config.dns.kind(target).is_none()
+                && ctx.config.dns.trunk_for(target, |n| (ctx.trunk_usable)(n)).is_some());
+        if !reachable {
+            return Err(cti::ErrorCode::UnknownDN);
+        }
+        let Some(phone) = ctx.bindings.of(origin).first().map(|b| (b.contact.clone(), b.target)) else {
+            return Err(cti::ErrorCode::InvalidState);
+        };
+        let id = self.next_call;
+        self.next_call += 1;
+        let (call_id, local_tag, branch, uuid) =
+            (format!("{}@tandem", ctx.token(12)), ctx.token(4), ctx.branch(), ctx.token(16));
+        let from = format!("<sip:{target}@{}>", ctx.local.addr);
+        let to = format!("<sip:{origin}@{}>", ctx.local.addr);
+        let invite = NewInvite {
+            target: &phone.0,
+            from: &format!("{from};tag={local_tag}"),
+            to: &to,
+            call_id: &call_id,
+            branch: &branch,
+            max_forwards: 70,
+            uuid: &uuid,
+            transport: phone.1.transport,
+        };
+        let bytes: Arc<[u8]> = build::offerless_invite(&ctx.local, &invite).into();
+        let key = ctx.tx.send_request(ctx.now, &branch, Method::Invite, phone.1, bytes.clone());
+        self.pending.insert(key.clone(), Pending::AInvite { call: id });
+        self.dialogs.insert((call_id.clone(), local_tag.clone()), (id, Side::A));
+        let a = Leg {
+            call_id,
+            local_tag,
+            remote_tag: None,
+            local_uri: from,
+            remote_uri: to,
+            remote_target: phone.0,
+            route_set: Vec::new(),
+            local_cseq: 1,
+            peer: phone.1,
+            state: LegState::Early,
+            invite: bytes,
+            invite_tx: key,
+            ack: None,
+        };
+        let outbound = ctx.config.dns.kind(target).is_none();
+        let conn_id = ctx.rng.gen::<u64>() | 1;
+        let call = Call {
+            conn_id,
+            uuid,
+            dn: target.to_owned(),
+            caller: origin.to_owned(),
+            caller_dn: Some(origin.to_owned()),
+            call_type: if outbound { CallType::Outbound } else { CallType::Internal },
+            a,
+            b: Vec::new(),
+            answered: None,
+            a_2xx: None,
+            ringing_sent: true,
+            rp: None,
+            acd: false,
+            redirections: 0,
+            third_party: Some(ThirdParty::default()),
+        };
+        self.by_conn.insert(conn_id, id);
+        self.busy.entry(origin.to_owned()).or_default().push(id);
+        self.timers.insert((ctx.now + ctx.config.options.no_answer_timeout, id, CallTimer::NoAnswer), ());
+        self.calls.insert(id, call);
+        Ok(conn_id)
+    }
+
+    /// The origin phone's answer to a third-party call's INVITE.
+    fn on_origin_response(&mut self, ctx: &mut Ctx<'_>, id: CallId, resp: &Message<'_>) {
+        let code = resp.status().unwrap_or(500);
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        match code {
+            100..=199 => call.a.learn_from_response(resp),
+            200..=299 => {
+                if let Some(ack) = call.a.ack.clone() {
+                    return ctx.tx_send(call.a.peer, ack); // our ACK was lost
+                }
+                let Some(tp) = call.third_party.as_mut() else { return };
+                if tp.offer.is_some() {
+                    return; // a retransmission while the callee rings: the ACK comes with its answer
+                }
+                tp.offer = Some(Arc::from(resp.as_bytes()));
+                call.a.learn_from_response(resp);
+                call.a.state = LegState::Confirmed;
+                let target = call.dn.clone();
+                self.timers.retain(|k, _| !(k.1 == id && k.2 == CallTimer::NoAnswer));
+                match ctx.config.dns.kind(&target) {
+                    Some(_) => self.deliver(ctx, id, &target),
+                    None => match ctx
+                        .config
+                        .dns
+                        .trunk_for(&target, |n| (ctx.trunk_usable)(n))
+                        .map(|(n, t)| (n.to_owned(), t.contact))
+                    {
+                        Some((name, contact)) => self.deliver_to_trunk(ctx, id, &target, &name, contact),
+                        None => self.fail_call(ctx, id, 404, "Not Found"),
+                    },
+                }
+            }
+            _ => {
+                call.a.state = LegState::Ended;
+                self.fail_call(ctx, id, code, "Origin Refused");
+            }
+        }
     }
 
     fn remove_call(&mut self, id: CallId) -> Option<Call> {
@@ -598,10 +779,12 @@ impl B2bua {
         }
         self.by_a_tx.remove(&call.a.invite_tx);
         self.by_conn.remove(&call.conn_id);
-        if let Some(calls) = self.busy.get_mut(&call.dn) {
-            calls.retain(|c| *c != id);
-            if calls.is_empty() {
-                self.busy.remove(&call.dn);
+        for dn in [&call.dn, &call.caller] {
+            if let Some(calls) = self.busy.get_mut(dn) {
+                calls.retain(|c| *c != id);
+                if calls.is_empty() {
+                    self.busy.remove(dn);
+                }
             }
         }
         self.timers.retain(|k, _| k.1 != id);
@@ -658,6 +841,18 @@ impl B2bua {
             return;
         };
         let by = if side == Side::A { ReleasedBy::Caller } else { ReleasedBy::Callee };
+        if side == Side::A {
+            // The origin of a third-party call may hang up while the callee still rings.
+            for leg in call.b.iter_mut().filter(|l| l.state == LegState::Early) {
+                leg.state = LegState::Ended;
+                let invite = parse(&leg.invite);
+                if let Some(bytes) = cancel(&invite) {
+                    let branch = invite.top_via().and_then(|v| v.branch()).unwrap_or("").to_owned();
+                    let key = ctx.tx.send_request(ctx.now, &branch, Method::Cancel, leg.peer, bytes.into());
+                    self.pending.insert(key, Pending::Fire);
+                }
+            }
+        }
         let others: Vec<&mut Leg> = match side {
             Side::A => call.b.iter_mut().filter(|l| l.state == LegState::Confirmed).collect(),
             Side::B(_) => vec![&mut call.a],
@@ -747,6 +942,12 @@ impl B2bua {
         let Some(pending) = self.pending.remove(key) else {
             return;
         };
+        if let Pending::AInvite { call } = pending {
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.a.state = LegState::Ended;
+            }
+            return self.fail_call(ctx, call, 408, "Request Timeout");
+        }
         if let Pending::BInvite { call, leg } = pending {
             let Some(c) = self.calls.get_mut(&call) else {
                 return;
