@@ -231,6 +231,10 @@ impl Node {
                     (Some(_), _, None) => Err(cti::ErrorCode::InvalidRequest),
                 }
             }
+            cti::Request::RequestAnswerCall { this_dn, conn_id, .. } => match cti::parse_conn_id(conn_id) {
+                Some(conn) => self.with_b2bua(now, |b, ctx| b.answer_call(ctx, conn, this_dn)),
+                None => Err(cti::ErrorCode::NoSuchCall),
+            },
             cti::Request::RequestMakeCall { this_dn, other_dn, .. } => {
                 self.with_b2bua(now, |b, ctx| b.make_call(ctx, this_dn, other_dn)).map(|_| ())
             }
@@ -240,7 +244,7 @@ impl Node {
             let text = match code {
                 cti::ErrorCode::NoSuchCall => "no such call on ThisDN",
                 cti::ErrorCode::UnknownDN => "a DN of the request is not reachable from this site",
-                cti::ErrorCode::InvalidState => "ThisDN has no registered phone",
+                cti::ErrorCode::InvalidState => "no phone in a state to do this (not registered, or not ringing yet)",
                 cti::ErrorCode::InvalidRequest => "OtherDN is required",
                 _ => "not supported by this site yet",
             };

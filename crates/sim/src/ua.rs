@@ -41,6 +41,8 @@ pub enum UaEvent {
     ByeAnswered { call: String, code: u16 },
     /// A client transaction of ours timed out.
     TimedOut,
+    /// The server asked us to answer a ringing call (NOTIFY Event: talk).
+    TalkRequested { call: String },
 }
 
 #[derive(Debug, Clone)]
@@ -334,6 +336,19 @@ impl Ua {
                     }
                     self.answers.retain(|a| a.1 != call);
                     self.events.push(UaEvent::Cancelled { call });
+                }
+            }
+            Some(Method::Notify)
+                if msg
+                    .headers()
+                    .iter()
+                    .any(|h| h.raw_name.eq_ignore_ascii_case("Event") && h.value.trim() == "talk") =>
+            {
+                // Remote answer (BroadSoft-style talk event): answer the ringing call now.
+                respond(self, 200, false);
+                if let Some((_, invite_key)) = self.incoming.get(&call) {
+                    self.answers.push((now, call.clone(), invite_key.clone()));
+                    self.events.push(UaEvent::TalkRequested { call });
                 }
             }
             Some(Method::Bye) => {

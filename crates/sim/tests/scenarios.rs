@@ -163,3 +163,29 @@ fn third_party_make_call_connects_two_phones_under_loss() {
         );
     }
 }
+
+#[test]
+fn answer_call_from_the_desktop_answers_the_ringing_phone() {
+    let mut w = world(9, lossy(), Answer::Never);
+    w.desk(1, r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#);
+    w.call(addr(GW), "1001");
+    w.run_for(Duration::from_secs(2));
+    let conn = w
+        .desks
+        .get(&1)
+        .and_then(|events| {
+            events.iter().find_map(|e| {
+                if let cti::Event::EventRinging { conn_id, .. } = e {
+                    Some(conn_id.clone())
+                } else {
+                    None
+                }
+            })
+        })
+        .expect("the desktop saw the call ring");
+    w.desk(1, &format!(r#"{{"message":"RequestAnswerCall","ThisDN":"1001","ConnID":"{conn}"}}"#));
+    w.run_for(Duration::from_secs(10));
+    assert!(w.ua(addr(PHONE)).events.iter().any(|e| matches!(e, UaEvent::TalkRequested { .. })));
+    assert_eq!(finals(&mut w, GW), vec![200], "the caller is connected");
+    assert!(w.desk_names(1).iter().any(|n| n == "EventEstablished"));
+}

@@ -118,3 +118,19 @@ pub(crate) fn copy_body(b: MessageBuilder, m: &Message<'_>) -> Vec<u8> {
     let ct = m.header(HeaderName::ContentType);
     b.finish(ct, m.body())
 }
+
+/// NOTIFY with `Event: talk` inside a ringing B-leg's early dialog: phones that support
+/// remote answer (BroadSoft-style, as Polycom and Yealink do) answer the call on it.
+pub(crate) fn talk_notify(local: &Local, leg: &Leg, cseq: u32, branch: &str) -> Vec<u8> {
+    let mut b = MessageBuilder::request(Method::Notify, &leg.remote_target);
+    local.via(&mut b, leg.peer.transport, branch);
+    b.header("Max-Forwards", "70");
+    b.header("From", &leg.local_with_tag());
+    b.header("To", &leg.remote_with_tag());
+    b.header("Call-ID", &leg.call_id);
+    b.header_fmt("CSeq", format_args!("{cseq} NOTIFY"));
+    b.header("Event", "talk");
+    b.header("Subscription-State", "terminated");
+    b.header("Contact", &local.contact(leg.peer.transport));
+    b.finish(None, b"")
+}

@@ -27,7 +27,7 @@ use crate::reply::response;
 use crate::switch::DnKind;
 use crate::NodeConfig;
 pub(crate) use build::Local;
-use build::{b_invite, cancel, copy_body, in_dialog, NewInvite};
+use build::{b_invite, cancel, copy_body, in_dialog, talk_notify, NewInvite};
 use leg::{strip_tag, Leg, LegState};
 
 /// Everything the B2BUA borrows from the node for one input.
@@ -395,6 +395,29 @@ impl B2bua {
             caller_dn: call.caller_dn.clone(),
             acd: call.acd,
         });
+    }
+
+    /// RequestAnswerCall: asks the phones ringing `dn` for call `conn_id` to answer
+    /// (NOTIFY `Event: talk` in each early dialog). The phone's 200 then flows as usual.
+    pub(crate) fn answer_call(&mut self, ctx: &mut Ctx<'_>, conn_id: u64, dn: &str) -> Result<(), cti::ErrorCode> {
+        let id = *self.by_conn.get(&conn_id).ok_or(cti::ErrorCode::NoSuchCall)?;
+        let call = self.calls.get_mut(&id).ok_or(cti::ErrorCode::NoSuchCall)?;
+        if call.dn != dn || call.answered.is_some() {
+            return Err(cti::ErrorCode::NoSuchCall);
+        }
+        let mut sent = 0;
+        for leg in call.b.iter_mut().filter(|l| l.state == LegState::Early && l.remote_tag.is_some()) {
+            let cseq = leg.next_cseq();
+            let branch = ctx.branch();
+            let notify: Arc<[u8]> = talk_notify(&ctx.local, leg, cseq, &branch).into();
+            let key = ctx.tx.send_request(ctx.now, &branch, Method::Notify, leg.peer, notify);
+            self.pending.insert(key, Pending::Fire);
+            sent += 1;
+        }
+        if sent == 0 {
+            return Err(cti::ErrorCode::InvalidState);
+        }
+        Ok(())
     }
 
     /// RequestReleaseCall: the call `conn_id` on `dn` ends, from the server side.
