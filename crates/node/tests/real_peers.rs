@@ -656,3 +656,28 @@ fn a_real_baresip_phone_answers_a_gateway_call_and_the_desktop_sees_it() {
         assert!(text.contains(expected), "{expected} missing:\n{text}");
     }
 }
+
+#[test]
+fn cti_reload_request_applies_a_new_file_and_reports_a_bad_one() {
+    if !enabled() {
+        return;
+    }
+    let config = format!("{SITE}cti = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\ncti_tokens = [\"t0ken\"]\n");
+    let t = Tandem::start_with("ctireload", &config);
+    let path = t.dir.join("site.toml");
+    // Sockets stay as bound; the DN plan is what changes.
+    std::fs::write(&path, config.replace("1000-1999", "3000-3099")).expect("write");
+    let out = cti_client(&t, "1", &["RequestReloadConfig ReferenceID=7"]).wait_with_output().expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(r#""message":"EventConfigReloaded","ReferenceID":7"#), "{text}");
+    let reg = |dn: u32, n: usize| valid(n).replace("1500", &dn.to_string());
+    assert!(udp_exchange(t.udp, reg(3000, 600).as_bytes()).expect("answer").starts_with("SIP/2.0 200"));
+    assert!(udp_exchange(t.udp, reg(1000, 601).as_bytes()).expect("answer").starts_with("SIP/2.0 404"));
+    std::fs::write(&path, "[[site]]\nname = \"s1\"\n").expect("write");
+    let out = cti_client(&t, "1", &["RequestReloadConfig ReferenceID=8"]).wait_with_output().expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(r#""ErrorCode":"InvalidState""#) && text.contains("site.toml"),
+        "the error names the file: {text}"
+    );
+}
