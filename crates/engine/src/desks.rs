@@ -34,17 +34,31 @@ pub(crate) struct Desks {
     agents: HashMap<String, Agent>,
     dn_agent: HashMap<String, String>,
     out: Vec<(DeskId, Event)>,
+    /// Bumped on every login and logout (what the DR peer must hear about).
+    version: u64,
 }
 
 /// What a desk request needs from the rest of the node.
 pub(crate) trait DeskWorld {
     fn config(&self) -> &NodeConfig;
     fn in_service(&self, dn: &str) -> bool;
+    /// True if the DR peer reports `agent` logged in there (while the link is up).
+    fn agent_at_peer(&self, agent: &str) -> bool;
 }
 
 impl Desks {
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = (DeskId, Event)> + '_ {
         self.out.drain(..)
+    }
+
+    /// Changes with every login and logout.
+    pub(crate) fn presence_version(&self) -> u64 {
+        self.version
+    }
+
+    /// Every logged-in agent as (DN, AgentID).
+    pub(crate) fn presence(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.dn_agent.iter().map(|(dn, a)| (dn.clone(), a.clone()))
     }
 
     /// The agent logged in on `dn`, if any.
@@ -152,6 +166,7 @@ impl Desks {
                 let agent_id = self.registered_agent(desk, req, this_dn)?;
                 self.agents.remove(&agent_id);
                 self.dn_agent.remove(this_dn);
+                self.version += 1;
                 let event = Event::EventAgentLogout {
                     reference_id,
                     this_dn: this_dn.clone(),
@@ -254,11 +269,16 @@ impl Desks {
                 }
             }
         }
+        if world.agent_at_peer(agent_id) {
+            let text = "agent is logged in at the DR peer site (log out there first)";
+            return self.error(desk, req, Some(dn), ErrorCode::AgentAlreadyLoggedIn, text);
+        }
         let ready = matches!(mode, AgentWorkMode::ManualIn | AgentWorkMode::AutoIn);
         let state = if ready { AgentState::Ready } else { AgentState::NotReady };
         let work_mode = if ready { mode } else { AgentWorkMode::AuxWork };
         self.agents.insert(agent_id.to_owned(), Agent { dn: dn.to_owned(), state, work_mode, acw_until: None });
         self.dn_agent.insert(dn.to_owned(), agent_id.to_owned());
+        self.version += 1;
         let reference_id = req.reference_id();
         self.answer_and_broadcast(
             desk,

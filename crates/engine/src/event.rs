@@ -115,6 +115,14 @@ pub enum DomainEvent {
         /// The RequestRouteCall's ReferenceID, for default routing `None`.
         reference_id: Option<u64>,
     },
+    /// A direct call was redirected to the DR peer with 302 (OOSP transfer, BC-22). No CTI
+    /// event is raised for it on this peer (OQ-13).
+    CallRedirected {
+        /// The called DN.
+        dn: String,
+        /// The peer address the caller was sent to.
+        to: std::net::SocketAddr,
+    },
     /// A DN lost its last registration.
     DnOutOfService {
         /// The DN.

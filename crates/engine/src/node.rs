@@ -12,8 +12,10 @@ use sipmsg::{Framing, HeaderName, Message, Method, ParseError, Uri};
 
 use crate::b2bua::{B2bua, Ctx, Local};
 use crate::desks::{DeskId, DeskWorld, Desks};
+use crate::peering::{Peering, PRESENCE_TYPE};
 use crate::registrar::{RegisterReply, Registrar};
 use crate::reply::{response, stateless_reject};
+use crate::switch::DrForward;
 use crate::trunks::TrunkMonitor;
 use crate::{DomainEvent, NodeConfig, NodeStats};
 
@@ -75,6 +77,7 @@ pub struct Node {
     registrar: Registrar,
     b2bua: B2bua,
     trunks: TrunkMonitor,
+    peering: Peering,
     desks: Desks,
     desk_out: VecDeque<(DeskId, cti::Event)>,
     /// DNs with at least one binding, to tell desks when that changes.
@@ -101,6 +104,7 @@ impl Node {
                 t.reset(now, &config.dns);
                 t
             },
+            peering: Peering::default(),
             desks: Desks::default(),
             desk_out: VecDeque::new(),
             in_service: HashSet::new(),
@@ -180,6 +184,8 @@ impl Node {
         let router_watching = |rp: &str| desks.watchers(rp) > 0;
         let trunks = &self.trunks;
         let trunk_usable = |name: &str| trunks.usable(name);
+        let (config, peering, bindings) = (&self.config, &self.peering, &self.registrar.bindings);
+        let forward_to_peer = |dn: &str| dr_forward_target(config, trunks, peering, desks, bindings, dn);
         let mut ctx = Ctx {
             now,
             tx: &mut self.transactions,
@@ -190,6 +196,7 @@ impl Node {
             local: Local { addr: self.config.local },
             router_watching: &router_watching,
             trunk_usable: &trunk_usable,
+            forward_to_peer: &forward_to_peer,
         };
         f(&mut self.b2bua, &mut ctx)
     }
@@ -210,7 +217,8 @@ impl Node {
     }
 
     fn handle_desk(&mut self, now: Instant, desk: DeskId, request: &cti::Request) {
-        let world = World { config: &self.config, registrar: &self.registrar, trunks: &self.trunks };
+        let world =
+            World { config: &self.config, registrar: &self.registrar, trunks: &self.trunks, peering: &self.peering };
         let Some(call_request) = self.desks.handle(&world, desk, request) else { return };
         let result = match call_request {
             cti::Request::RequestReleaseCall { this_dn, conn_id, .. } => match cti::parse_conn_id(conn_id) {
@@ -276,6 +284,7 @@ impl Node {
             self.b2bua.poll_timeout(),
             self.desks.poll_timeout(),
             self.trunks.poll_timeout(),
+            self.peering.poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -328,10 +337,45 @@ impl Node {
             }
         }
         self.desk_out.extend(self.desks.drain());
+        self.send_presence();
+    }
+
+    /// In BC mode, tells the DR peer our agents' logins when they changed or at heartbeat.
+    fn send_presence(&mut self) {
+        let Some(contact) = self.peer_contact() else {
+            self.peering.idle();
+            return;
+        };
+        let version = self.desks.presence_version();
+        let (site, local) = (self.config.site.clone(), self.config.local);
+        self.peering.maybe_send(
+            self.last_now,
+            &site,
+            local,
+            contact,
+            version,
+            self.desks.presence(),
+            &mut self.transactions,
+            &mut self.rng,
+        );
+        while let Some(t) = self.transactions.poll_transmit() {
+            self.transmits.push_back(t);
+        }
+    }
+
+    /// The DR peer's address while BC mode holds (`dr-peer-trunk` set and in service).
+    fn peer_contact(&self) -> Option<SocketAddr> {
+        let name = self.config.options.dr_peer_trunk.as_ref()?;
+        let contact = self.config.dns.get(name)?.trunk.as_ref()?.contact;
+        self.trunks.usable(name).then_some(contact)
     }
 
     fn count(&mut self, event: &DomainEvent) {
+        let peer_trunk = self.config.options.dr_peer_trunk.as_deref();
         match event {
+            DomainEvent::DnOutOfService { dn } if Some(dn.as_str()) == peer_trunk => self.peering.link_lost(),
+            DomainEvent::DnBackInService { dn } if Some(dn.as_str()) == peer_trunk => self.peering.link_restored(),
+            DomainEvent::CallRedirected { .. } => self.stats.calls_redirected += 1,
             DomainEvent::CallRinging { .. } => self.stats.calls_offered += 1,
             DomainEvent::CallEstablished { .. } => self.stats.calls_answered += 1,
             DomainEvent::CallAbandoned { .. } => self.stats.calls_abandoned += 1,
@@ -449,6 +493,7 @@ impl Node {
         match method {
             Method::Options => Answer::Options,
             Method::Cancel => Answer::Cancel,
+            Method::Message => self.peer_message(req, peer),
             Method::Invite => match unacceptable_body(req) {
                 Some(answer) => answer,
                 None => Answer::Invite,
@@ -497,6 +542,27 @@ impl Node {
         let bytes: Arc<[u8]> = b.finish(None, b"").into();
         *self.stats.responses_out.entry(code).or_default() += 1;
         self.transactions.respond(now, key, code, bytes);
+    }
+
+    /// A MESSAGE: the DR peer's presence snapshot, accepted only from the peer trunk.
+    fn peer_message(&mut self, req: &Message<'_>, peer: Peer) -> Answer {
+        let from_peer = self
+            .config
+            .options
+            .dr_peer_trunk
+            .as_ref()
+            .and_then(|name| self.config.dns.get(name)?.trunk.as_ref())
+            .is_some_and(|t| t.contact == peer.addr);
+        if !from_peer {
+            return Answer::Status(403, "Forbidden - Not From The DR Peer");
+        }
+        let is_presence =
+            req.header(HeaderName::ContentType).is_some_and(|ct| ct.trim().eq_ignore_ascii_case(PRESENCE_TYPE));
+        if is_presence && self.peering.apply(req.body()) {
+            Answer::Status(200, "OK")
+        } else {
+            Answer::Status(415, "Unsupported Media Type")
+        }
     }
 
     /// A fresh To tag for the next response (8 hex digits from the seeded RNG).
@@ -560,6 +626,7 @@ struct World<'a> {
     config: &'a NodeConfig,
     registrar: &'a Registrar,
     trunks: &'a TrunkMonitor,
+    peering: &'a Peering,
 }
 
 impl DeskWorld for World<'_> {
@@ -574,6 +641,32 @@ impl DeskWorld for World<'_> {
             Some(_) => true,
             None => false,
         }
+    }
+
+    fn agent_at_peer(&self, agent: &str) -> bool {
+        self.peering.has_agent(agent)
+    }
+}
+
+/// The `dr-forward` decision for a direct call to `dn` (BC-18..21, BC-26): the peer's
+/// address when the call should be redirected there, `None` to deliver here.
+fn dr_forward_target(
+    config: &NodeConfig,
+    trunks: &TrunkMonitor,
+    peering: &Peering,
+    desks: &Desks,
+    bindings: &crate::registrar::Bindings,
+    dn: &str,
+) -> Option<SocketAddr> {
+    let name = config.options.dr_peer_trunk.as_ref()?;
+    let contact = config.dns.get(name)?.trunk.as_ref()?.contact;
+    if !trunks.usable(name) {
+        return None;
+    }
+    match config.dns.get(dn).and_then(|d| d.options.dr_forward).unwrap_or(config.options.dr_forward) {
+        DrForward::Off => None,
+        DrForward::NoAgent => (desks.agent_on(dn).is_none() && peering.agent_on(dn).is_some()).then_some(contact),
+        DrForward::Oos => bindings.of(dn).is_empty().then_some(contact),
     }
 }
 

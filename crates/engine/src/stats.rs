@@ -31,6 +31,8 @@ pub struct NodeStats {
     pub calls_abandoned: u64,
     /// Calls that could not be delivered, by the status the caller got.
     pub calls_failed: BTreeMap<u16, u64>,
+    /// Calls redirected to the DR peer with 302.
+    pub calls_redirected: u64,
     /// Calls in progress.
     pub active_calls: u64,
     /// Agents logged in.

@@ -50,9 +50,23 @@ pub struct Trunk {
     pub oos_force: Duration,
 }
 
+/// `dr-forward`: when a direct call for an agent DN goes to the DR peer (spec BC-18..20).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DrForward {
+    /// Never forward; always deliver here.
+    #[default]
+    Off,
+    /// Forward when no agent is logged in on the DN here and the peer reports one there.
+    NoAgent,
+    /// Forward when the DN is out of service here (no registration).
+    Oos,
+}
+
 /// DN-level option values; `None` means "use the application value".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DnOptions {
+    /// `dr-forward`.
+    pub dr_forward: Option<DrForward>,
     /// `router-timeout`.
     pub router_timeout: Option<Duration>,
     /// `default-dn`.
@@ -85,6 +99,11 @@ pub struct Options {
     pub wrap_up_time: Duration,
     /// `no-answer-timeout`: how long callees ring before the caller gets 480. Default 20 s.
     pub no_answer_timeout: Duration,
+    /// `dr-peer-trunk`: the Trunk DN leading to the DR peer; Business Continuity mode only
+    /// while it is set (and the trunk is in service). Default none.
+    pub dr_peer_trunk: Option<String>,
+    /// `dr-forward`. Default off.
+    pub dr_forward: DrForward,
 }
 
 impl Default for Options {
@@ -95,6 +114,8 @@ impl Default for Options {
             default_redirection_limit: 4,
             wrap_up_time: Duration::ZERO,
             no_answer_timeout: Duration::from_secs(20),
+            dr_peer_trunk: None,
+            dr_forward: DrForward::Off,
         }
     }
 }
@@ -134,12 +155,12 @@ pub struct DnPlan {
 
 const PLAIN_EXTENSION: Dn = Dn {
     kind: DnKind::Extension,
-    options: DnOptions { router_timeout: None, default_dn: None, no_answer_timeout: None },
+    options: DnOptions { dr_forward: None, router_timeout: None, default_dn: None, no_answer_timeout: None },
     trunk: None,
 };
 const PLAIN_POSITION: Dn = Dn {
     kind: DnKind::AcdPosition,
-    options: DnOptions { router_timeout: None, default_dn: None, no_answer_timeout: None },
+    options: DnOptions { dr_forward: None, router_timeout: None, default_dn: None, no_answer_timeout: None },
     trunk: None,
 };
 

@@ -47,11 +47,12 @@ pub struct Network<A> {
     in_flight: BTreeMap<(Instant, u64), Packet<A>>,
     seq: u64,
     partitioned: bool,
+    blocked: std::collections::BTreeSet<(A, A)>,
     /// Packets dropped by loss or partition so far.
     pub dropped: u64,
 }
 
-impl<A: Clone> Network<A> {
+impl<A: Clone + Ord> Network<A> {
     /// A network whose randomness comes only from `seed`.
     pub fn new(seed: u64, config: LinkConfig) -> Self {
         Self {
@@ -60,6 +61,7 @@ impl<A: Clone> Network<A> {
             in_flight: BTreeMap::new(),
             seq: 0,
             partitioned: false,
+            blocked: std::collections::BTreeSet::new(),
             dropped: 0,
         }
     }
@@ -69,9 +71,21 @@ impl<A: Clone> Network<A> {
         self.partitioned = down;
     }
 
+    /// Cuts (or restores) the path between `a` and `b`, both ways.
+    pub fn set_blocked(&mut self, a: A, b: A, blocked: bool) {
+        if blocked {
+            self.blocked.insert((a.clone(), b.clone()));
+            self.blocked.insert((b, a));
+        } else {
+            self.blocked.remove(&(a.clone(), b.clone()));
+            self.blocked.remove(&(b, a));
+        }
+    }
+
     /// Sends a packet at `now`.
     pub fn send(&mut self, now: Instant, from: A, to: A, bytes: Vec<u8>) {
-        if self.partitioned || self.rng.gen_bool(self.config.loss.clamp(0.0, 1.0)) {
+        let cut = self.blocked.contains(&(from.clone(), to.clone()));
+        if self.partitioned || cut || self.rng.gen_bool(self.config.loss.clamp(0.0, 1.0)) {
             self.dropped += 1;
             return;
         }

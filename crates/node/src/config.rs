@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use engine::{
-    AgentLogin, CallConfig, Dn, DnKind, DnOptions, DnPlan, DnRange, NodeConfig, Options, RegistrarConfig, Trunk,
+    AgentLogin, CallConfig, Dn, DnKind, DnOptions, DnPlan, DnRange, DrForward, NodeConfig, Options, RegistrarConfig,
+    Trunk,
 };
 use serde::Deserialize;
 use sipcore::TransactionConfig;
@@ -123,6 +124,10 @@ struct OptionsFile {
     wrap_up_time: u32,
     /// Seconds callees ring before the caller gets 480. Default 20.
     no_answer_timeout: u32,
+    /// The Trunk DN leading to the DR peer; Business Continuity only when set. Default none.
+    dr_peer_trunk: Option<Spanned<String>>,
+    /// `off`, `no-agent` or `oos`. Default off.
+    dr_forward: Option<Spanned<String>>,
 }
 
 impl Default for OptionsFile {
@@ -133,7 +138,19 @@ impl Default for OptionsFile {
             default_redirection_limit: 4,
             wrap_up_time: 0,
             no_answer_timeout: 20,
+            dr_peer_trunk: None,
+            dr_forward: None,
         }
+    }
+}
+
+fn dr_forward(value: Option<&Spanned<String>>) -> Result<Option<DrForward>, Invalid> {
+    let Some(v) = value else { return Ok(None) };
+    match v.get_ref().as_str() {
+        "off" => Ok(Some(DrForward::Off)),
+        "no-agent" => Ok(Some(DrForward::NoAgent)),
+        "oos" => Ok(Some(DrForward::Oos)),
+        other => Err((v.span().start, format!("`dr-forward`: `{other}` is not one of off, no-agent, oos"))),
     }
 }
 
@@ -141,6 +158,7 @@ impl Default for OptionsFile {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct DnOptionsFile {
+    dr_forward: Option<Spanned<String>>,
     router_timeout: Option<u32>,
     default_dn: Option<Spanned<String>>,
     no_answer_timeout: Option<u32>,
@@ -381,7 +399,18 @@ impl OptionsFile {
             }
             d => d.map(Spanned::into_inner),
         };
+        let dr_peer_trunk = match self.dr_peer_trunk {
+            Some(t) if dns.kind(t.get_ref()) != Some(DnKind::Trunk) => {
+                return Err((
+                    t.span().start,
+                    format!("`options.dr-peer-trunk`: `{}` is not a Trunk DN of this site", t.get_ref()),
+                ))
+            }
+            t => t.map(Spanned::into_inner),
+        };
         Ok(Options {
+            dr_peer_trunk,
+            dr_forward: dr_forward(self.dr_forward.as_ref())?.unwrap_or_default(),
             router_timeout: Duration::from_secs(self.router_timeout.into()),
             default_dn,
             default_redirection_limit: self.default_redirection_limit,
@@ -450,6 +479,7 @@ fn add_dn(dns: &mut DnPlan, dn: DnFile) -> Result<(), Invalid> {
         (_, None) => None,
     };
     let options = DnOptions {
+        dr_forward: dr_forward(dn.options.dr_forward.as_ref())?,
         router_timeout: dn.options.router_timeout.map(|s| Duration::from_secs(s.into())),
         default_dn: dn.options.default_dn.map(Spanned::into_inner),
         no_answer_timeout: dn.options.no_answer_timeout.map(|s| Duration::from_secs(s.into())),

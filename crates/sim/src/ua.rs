@@ -43,6 +43,8 @@ pub enum UaEvent {
     TimedOut,
     /// The server asked us to answer a ringing call (NOTIFY Event: talk).
     TalkRequested { call: String },
+    /// Our INVITE `call` was redirected; we called `to` as `new_call`.
+    Redirected { call: String, to: String, new_call: String },
 }
 
 #[derive(Debug, Clone)]
@@ -75,6 +77,8 @@ pub struct Ua {
     pub user: String,
     /// How it answers calls.
     pub answer: Answer,
+    /// Follows 3xx redirects (as media gateways do). Default true.
+    pub follow_redirects: bool,
     tx: TransactionLayer,
     dialogs: BTreeMap<String, Dialog>,
     pending: BTreeMap<TxKey, Pending>,
@@ -98,6 +102,7 @@ impl Ua {
             addr,
             user: user.into(),
             answer,
+            follow_redirects: true,
             tx: TransactionLayer::new(TransactionConfig::default()),
             dialogs: BTreeMap::new(),
             pending: BTreeMap::new(),
@@ -135,12 +140,17 @@ impl Ua {
 
     /// Calls `dn` at `site`; returns the call's Call-ID.
     pub fn call(&mut self, now: Instant, site: SocketAddr, dn: &str) -> String {
+        self.call_uri(now, site, &format!("sip:{dn}@{site}"))
+    }
+
+    /// Calls `uri`, sending the INVITE to `site`; returns the call's Call-ID.
+    pub fn call_uri(&mut self, now: Instant, site: SocketAddr, uri: &str) -> String {
         let branch = format!("z9hG4bK{}", self.next("i"));
         let call_id = self.next("call");
         let tag = self.next("t");
         let local = format!("<sip:{}@{}>;tag={tag}", self.user, self.addr);
-        let remote = format!("<sip:{dn}@{site}>");
-        let mut b = MessageBuilder::request(Method::Invite, &format!("sip:{dn}@{site}"));
+        let remote = format!("<{uri}>");
+        let mut b = MessageBuilder::request(Method::Invite, uri);
         b.header_fmt("Via", format_args!("SIP/2.0/UDP {};branch={branch}", self.addr));
         b.header("Max-Forwards", "70");
         b.header("From", &local);
@@ -155,7 +165,7 @@ impl Ua {
             call_id: call_id.clone(),
             local,
             remote,
-            target: format!("sip:{dn}@{site}"),
+            target: uri.to_owned(),
             cseq: 1,
             invite_branch: branch,
             invite: Some(bytes),
@@ -251,7 +261,19 @@ impl Ua {
                         self.events.push(UaEvent::Final { call, code });
                     }
                 } else {
-                    self.events.push(UaEvent::Final { call, code });
+                    self.events.push(UaEvent::Final { call: call.clone(), code });
+                    if (300..400).contains(&code) && self.follow_redirects {
+                        // A gateway follows the redirect: a new INVITE to the Contact (BC-24).
+                        if let Some(Some(sipmsg::Contact::Address(a))) = msg.contacts().next() {
+                            if let Some(target) = a.uri.as_sip().and_then(|u| {
+                                format!("{}:{}", u.host, u.port.unwrap_or(5060)).parse::<SocketAddr>().ok()
+                            }) {
+                                let uri = a.uri_text.to_owned();
+                                let new_call = self.call_uri(now, target, &uri);
+                                self.events.push(UaEvent::Redirected { call, to: uri, new_call });
+                            }
+                        }
+                    }
                 }
             }
             Some(Pending::ReInvite) if code >= 200 => {

@@ -23,6 +23,10 @@ pub struct World {
     pub uas: BTreeMap<SocketAddr, Ua>,
     /// Every event each desktop received, in order.
     pub desks: BTreeMap<u64, Vec<cti::Event>>,
+    /// More sites (a DR peer), by address.
+    pub others: BTreeMap<SocketAddr, Node>,
+    /// Events of desktops connected to the other sites, by (site, desk).
+    pub other_desks: BTreeMap<(SocketAddr, u64), Vec<cti::Event>>,
     start: Instant,
 }
 
@@ -39,7 +43,47 @@ impl World {
             net: Network::new(seed, link),
             uas: BTreeMap::new(),
             desks: BTreeMap::new(),
+            others: BTreeMap::new(),
+            other_desks: BTreeMap::new(),
         }
+    }
+
+    /// Adds another site (at `config.local`), e.g. the DR peer.
+    pub fn add_site(&mut self, config: NodeConfig, seed: u64) -> SocketAddr {
+        let addr = config.local;
+        self.others.insert(addr, Node::new(config, seed, self.now));
+        addr
+    }
+
+    /// The site at `addr` (the first one or an added one).
+    pub fn site_at(&mut self, addr: SocketAddr) -> &mut Node {
+        if addr == self.site_addr {
+            return &mut self.site;
+        }
+        // Invariant: tests only ask for sites they added.
+        #[allow(clippy::expect_used)]
+        self.others.get_mut(&addr).expect("a site of this world")
+    }
+
+    /// Sends a CTI request from desktop `desk` of the site at `site`.
+    pub fn desk_at(&mut self, site: SocketAddr, desk: u64, json: &str) {
+        if site == self.site_addr {
+            return self.desk(desk, json);
+        }
+        // Invariant: tests write valid requests.
+        #[allow(clippy::expect_used)]
+        let request: cti::Request = serde_json_from(json).expect("a valid CTI request");
+        let now = self.now;
+        self.site_at(site).handle_input(Input::Desk { at: now, desk: DeskId(desk), request: &request });
+        self.flush();
+    }
+
+    /// The `message` names desktop `desk` of the site at `site` received.
+    pub fn desk_names_at(&self, site: SocketAddr, desk: u64) -> Vec<String> {
+        if site == self.site_addr {
+            return self.desk_names(desk);
+        }
+        self.other_desks.get(&(site, desk)).map(|events| events.iter().map(event_name).collect()).unwrap_or_default()
     }
 
     /// Virtual time since the start.
@@ -110,6 +154,15 @@ impl World {
             self.desks.entry(desk.0).or_default().push(event);
         }
         let now = self.now;
+        for (addr, node) in &mut self.others {
+            while let Some(t) = node.poll_transmit() {
+                self.net.send(now, *addr, t.to.addr, t.bytes.to_vec());
+            }
+            while node.poll_event().is_some() {}
+            while let Some((desk, event)) = node.poll_desk() {
+                self.other_desks.entry((*addr, desk.0)).or_default().push(event);
+            }
+        }
         for ua in self.uas.values_mut() {
             while let Some((to, bytes)) = ua.poll_transmit() {
                 self.net.send(now, ua.addr, to, bytes);
@@ -120,11 +173,15 @@ impl World {
     /// Advances to the next event, not beyond `end`; false when nothing is left before it.
     fn step(&mut self, end: Instant) -> bool {
         self.flush();
-        let next =
-            [self.net.next_delivery(), self.site.poll_timeout(), self.uas.values().filter_map(Ua::poll_timeout).min()]
-                .into_iter()
-                .flatten()
-                .min();
+        let next = [
+            self.net.next_delivery(),
+            self.site.poll_timeout(),
+            self.others.values().filter_map(Node::poll_timeout).min(),
+            self.uas.values().filter_map(Ua::poll_timeout).min(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let Some(next) = next.filter(|n| *n <= end) else {
             self.now = end;
             return false;
@@ -133,6 +190,8 @@ impl World {
         while let Some(p) = self.net.poll_deliver(self.now) {
             if p.to == self.site_addr {
                 self.site.handle_input(Input::Datagram { at: self.now, remote: p.from, bytes: &p.bytes });
+            } else if let Some(node) = self.others.get_mut(&p.to) {
+                node.handle_input(Input::Datagram { at: self.now, remote: p.from, bytes: &p.bytes });
             } else if let Some(ua) = self.uas.get_mut(&p.to) {
                 ua.handle(self.now, p.from, &p.bytes);
             }
@@ -140,6 +199,9 @@ impl World {
         }
         self.site.handle_input(Input::Timeout(self.now));
         let now = self.now;
+        for node in self.others.values_mut() {
+            node.handle_input(Input::Timeout(now));
+        }
         for ua in self.uas.values_mut() {
             ua.handle_timeout(now);
         }

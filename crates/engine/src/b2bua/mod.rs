@@ -43,6 +43,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) router_watching: &'a dyn Fn(&str) -> bool,
     /// True when a trunk is in service (not failed by OPTIONS polling).
     pub(crate) trunk_usable: &'a dyn Fn(&str) -> bool,
+    /// The DR peer's address when a direct call to this DN should be redirected there.
+    pub(crate) forward_to_peer: &'a dyn Fn(&str) -> Option<std::net::SocketAddr>,
 }
 
 impl Ctx<'_> {
@@ -191,6 +193,29 @@ impl B2bua {
             (Some(kind), _) => kind,
             (None, Some(_)) => DnKind::Trunk,
         };
+        // Business Continuity (BC-17..25): a call already forwarded by the DR peer (our
+        // marker in the Request-URI, or arrival on the peer trunk) is never sent back.
+        let forwarded = req
+            .request_uri()
+            .and_then(sipmsg::Uri::parse)
+            .and_then(|u| u.as_sip().map(|s| s.params.contains("x-dr-fwd")))
+            .unwrap_or(false)
+            || ctx
+                .config
+                .options
+                .dr_peer_trunk
+                .as_deref()
+                .is_some_and(|t| ctx.config.dns.trunk_at(peer.addr) == Some(t));
+        if kind.is_agent_line() && !forwarded {
+            if let Some(to) = (ctx.forward_to_peer)(&dn) {
+                let mut b = response(req, 302, "Moved Temporarily", &tag, peer.addr);
+                b.header_fmt("Contact", format_args!("<sip:{dn}@{to};x-dr-fwd=1>"));
+                ctx.tx.respond(ctx.now, &key, 302, b.finish(None, b"").into());
+                tracing::info!(dn = %dn, peer = %to, "direct call redirected to the DR peer");
+                ctx.events.push(DomainEvent::CallRedirected { dn, to });
+                return;
+            }
+        }
         let raw: Arc<[u8]> = Arc::from(req.as_bytes());
         let Some(a) = Leg::from_incoming(req, raw, key.clone(), peer, tag.clone()) else {
             return refuse(ctx, 400, "Bad Request");

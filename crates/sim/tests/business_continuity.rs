@@ -1,0 +1,184 @@
+//! Two sites as one (spec flows F3, F4, F5, F14 and BC-15): DR forwarding by 302 with
+//! loop prevention, login presence over the peer trunk, standalone fallback when the link
+//! is lost, login exclusivity.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use engine::{AgentLogin, Dn, DnKind, DnOptions, DrForward, NodeConfig, Trunk};
+use netem::LinkConfig;
+use sim::{Answer, Ua, UaEvent, World};
+
+const SS1: &str = "127.0.0.1:5060";
+const SS2: &str = "127.0.0.1:5062";
+const GW: &str = "127.0.0.1:5080";
+const PH1001: &str = "127.0.0.1:6001";
+const PH1002: &str = "127.0.0.1:6002";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("address")
+}
+
+/// One peer: DNs 1000-1999, agents A1001/A1002, a trunk to the other peer named by
+/// `dr-peer-trunk`, `dr-forward=no-agent`, and DN 1002 with `dr-forward=oos`.
+fn peer(local: &str, other: &str, trunk: &str, prefix: &str) -> NodeConfig {
+    let mut c = NodeConfig::for_tests();
+    c.site = local.into();
+    c.local = addr(local);
+    for (id, dn) in [("A1001", "1001"), ("A1002", "1002")] {
+        c.agents.insert(id.into(), AgentLogin { id: id.into(), password: None, default_dn: Some(dn.into()) });
+    }
+    let t = Trunk {
+        contact: addr(other),
+        prefix: prefix.into(),
+        priority: 1,
+        oos_check: Duration::from_secs(2),
+        oos_force: Duration::from_secs(1),
+    };
+    c.dns.singles.insert(trunk.into(), Dn { kind: DnKind::Trunk, options: DnOptions::default(), trunk: Some(t) });
+    c.dns.singles.insert(
+        "1002".into(),
+        Dn {
+            kind: DnKind::Extension,
+            options: DnOptions { dr_forward: Some(DrForward::Oos), ..DnOptions::default() },
+            trunk: None,
+        },
+    );
+    c.options.dr_peer_trunk = Some(trunk.into());
+    c.options.dr_forward = DrForward::NoAgent;
+    c
+}
+
+fn link() -> LinkConfig {
+    LinkConfig { loss: 0.02, duplicate: 0.0, latency: Duration::from_millis(5), jitter: Duration::from_millis(5) }
+}
+
+/// Both peers, a gateway, phone 1001 registered at both, phone 1002 at SS1 only.
+fn world(seed: u64) -> World {
+    let mut w = World::new(seed, peer(SS1, SS2, "TO_SS2", "9902"), link());
+    w.add_site(peer(SS2, SS1, "TO_SS1", "9901"), seed + 1000);
+    w.add(Ua::new("gw", addr(GW), Answer::Never));
+    w.add(Ua::new("1001", addr(PH1001), Answer::After(Duration::from_millis(200))));
+    w.add(Ua::new("1002", addr(PH1002), Answer::After(Duration::from_millis(200))));
+    let now = w.now;
+    w.ua(addr(PH1001)).register(now, addr(SS1));
+    w.ua(addr(PH1001)).register(now, addr(SS2));
+    w.ua(addr(PH1002)).register(now, addr(SS1));
+    w.run_for(Duration::from_secs(10));
+    for site in [SS1, SS2] {
+        w.desk_at(addr(site), 9, r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#);
+    }
+    w
+}
+
+fn login(w: &mut World, site: &str, dn: &str, agent: &str) -> Vec<String> {
+    let before = w.desk_names_at(addr(site), 1).len();
+    w.desk_at(addr(site), 1, &format!(r#"{{"message":"RequestRegisterAddress","ThisDN":"{dn}"}}"#));
+    w.desk_at(addr(site), 1, &format!(r#"{{"message":"RequestAgentLogin","ThisDN":"{dn}","AgentID":"{agent}"}}"#));
+    w.desk_names_at(addr(site), 1)[before..].to_vec()
+}
+
+fn call_from_gw(w: &mut World, site: &str, uri: &str) -> String {
+    let now = w.now;
+    w.ua(addr(GW)).call_uri(now, addr(site), uri)
+}
+
+fn finals(w: &mut World) -> Vec<u16> {
+    w.ua(addr(GW))
+        .events
+        .iter()
+        .filter_map(|e| if let UaEvent::Final { code, .. } = e { Some(*code) } else { None })
+        .collect()
+}
+
+fn rang_at(w: &World, site: &str) -> bool {
+    w.desk_names_at(addr(site), 9).iter().any(|n| n == "EventRinging")
+}
+
+/// F3: the agent is at SS1; a direct call reaching SS2 is redirected there by 302 with
+/// the marker, the gateway follows it, and only SS1 reports the call.
+#[test]
+fn f3_direct_call_at_the_wrong_peer_is_redirected_to_the_agents_peer() {
+    for seed in 0..20 {
+        let mut w = world(seed);
+        assert!(login(&mut w, SS1, "1001", "A1001").contains(&"EventAgentLogin".to_owned()));
+        w.run_for(Duration::from_secs(6)); // presence reaches SS2
+        call_from_gw(&mut w, SS2, "sip:1001@127.0.0.1:5062");
+        w.run_for(Duration::from_secs(30));
+        assert_eq!(finals(&mut w), vec![302, 200], "seed {seed}");
+        let redirect = w.ua(addr(GW)).events.iter().find_map(|e| {
+            if let UaEvent::Redirected { to, .. } = e {
+                Some(to.clone())
+            } else {
+                None
+            }
+        });
+        assert_eq!(redirect.as_deref(), Some("sip:1001@127.0.0.1:5060;x-dr-fwd=1"), "seed {seed}");
+        assert!(!rang_at(&w, SS2), "seed {seed}: no CTI event on the redirecting peer (OQ-13)");
+        assert!(rang_at(&w, SS1), "seed {seed}");
+        assert_eq!(w.site_at(addr(SS2)).stats().calls_redirected, 1);
+        assert_eq!(w.site_at(addr(SS1)).stats().calls_redirected, 0);
+    }
+}
+
+/// F4: a call carrying the marker is never forwarded again, even when the forwarding
+/// condition holds on this peer too; without the marker the same call would be.
+#[test]
+fn f4_a_forwarded_call_is_never_sent_back() {
+    let mut w = world(7);
+    login(&mut w, SS2, "1001", "A1001");
+    w.run_for(Duration::from_secs(6));
+    call_from_gw(&mut w, SS1, "sip:1001@127.0.0.1:5060;x-dr-fwd=1");
+    w.run_for(Duration::from_secs(30));
+    assert_eq!(finals(&mut w), vec![200], "delivered locally, not redirected");
+    assert!(rang_at(&w, SS1));
+    call_from_gw(&mut w, SS1, "sip:1001@127.0.0.1:5060");
+    w.run_for(Duration::from_secs(30));
+    assert_eq!(finals(&mut w), vec![200, 302, 200], "without the marker: one 302, then delivered at SS2");
+    let total = w.site_at(addr(SS1)).stats().calls_redirected + w.site_at(addr(SS2)).stats().calls_redirected;
+    assert_eq!(total, 1, "at most one 302 per call");
+}
+
+/// F5: `dr-forward=oos` on DN 1002 (phone at SS1 only) redirects from SS2; switched to
+/// `off` at runtime, the next call gets 480 at SS2 with no 302 (BC-7, BC-18).
+#[test]
+fn f5_oos_mode_and_a_runtime_switch_to_off() {
+    let mut w = world(11);
+    call_from_gw(&mut w, SS2, "sip:1002@127.0.0.1:5062");
+    w.run_for(Duration::from_secs(30));
+    assert_eq!(finals(&mut w), vec![302, 200]);
+    let mut off = peer(SS2, SS1, "TO_SS1", "9901");
+    if let Some(dn) = off.dns.singles.get_mut("1002") {
+        dn.options.dr_forward = Some(DrForward::Off);
+    }
+    let now = w.now;
+    w.site_at(addr(SS2)).reconfigure(now, off);
+    call_from_gw(&mut w, SS2, "sip:1002@127.0.0.1:5062");
+    w.run_for(Duration::from_secs(30));
+    assert_eq!(finals(&mut w), vec![302, 200, 480]);
+}
+
+/// F14 and BC-15: with the link between the peers cut, each works standalone (no 302,
+/// local delivery, logins accepted); when it returns, forwarding resumes on the next call.
+#[test]
+fn f14_link_loss_means_standalone_and_forwarding_resumes_after() {
+    let mut w = world(13);
+    login(&mut w, SS1, "1001", "A1001");
+    w.run_for(Duration::from_secs(6));
+    let refused = login(&mut w, SS2, "1002", "A1001");
+    assert!(
+        refused.contains(&"EventError".to_owned()),
+        "the same agent at the other peer is refused while the link is up: {refused:?}"
+    );
+    w.net.set_blocked(addr(SS1), addr(SS2), true);
+    w.run_for(Duration::from_secs(6)); // OPTIONS unanswered: peer trunk out of service
+    call_from_gw(&mut w, SS2, "sip:1001@127.0.0.1:5062");
+    w.run_for(Duration::from_secs(30));
+    assert_eq!(finals(&mut w), vec![200], "delivered locally at SS2 while the peer is unreachable");
+    assert!(rang_at(&w, SS2));
+    w.net.set_blocked(addr(SS1), addr(SS2), false);
+    w.run_for(Duration::from_secs(10)); // polls answered again, presence resent
+    call_from_gw(&mut w, SS2, "sip:1001@127.0.0.1:5062");
+    w.run_for(Duration::from_secs(30));
+    assert_eq!(finals(&mut w), vec![200, 302, 200], "forwarding resumes once the link is back");
+}
