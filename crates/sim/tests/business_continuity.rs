@@ -182,3 +182,42 @@ fn f14_link_loss_means_standalone_and_forwarding_resumes_after() {
     w.run_for(Duration::from_secs(30));
     assert_eq!(finals(&mut w), vec![200, 302, 200], "forwarding resumes once the link is back");
 }
+
+/// F6: an internal call from an agent at SS2 to a DN whose agent is at SS1 goes over the
+/// inter-site trunk with SS2 in the path: Outbound with the access number on SS2, Inbound
+/// on SS1; a BYE from either end releases both legs.
+#[test]
+fn f6_internal_call_across_peers_goes_over_the_trunk() {
+    let mut w = world(17);
+    login(&mut w, SS1, "1001", "A1001");
+    w.desk_at(addr(SS2), 2, r#"{"message":"RequestRegisterAddress","ThisDN":"1002"}"#);
+    w.run_for(Duration::from_secs(6));
+    let now = w.now;
+    let call = w.ua(addr(PH1002)).call(now, addr(SS2), "1001");
+    w.run_for(Duration::from_secs(30));
+    let answered = w.ua(addr(PH1002)).events.iter().any(|e| matches!(e, UaEvent::Final { code: 200, .. }));
+    assert!(answered, "the call was answered: {:?}", w.ua(addr(PH1002)).events);
+    assert!(w.ua(addr(PH1001)).events.iter().any(|e| matches!(e, UaEvent::Incoming { .. })));
+    let dialing = w.other_desks.get(&(addr(SS2), 2)).and_then(|events| {
+        events.iter().find_map(|e| {
+            if let cti::Event::EventDialing { other_dn, call_type, .. } = e {
+                Some((other_dn.clone(), *call_type))
+            } else {
+                None
+            }
+        })
+    });
+    assert_eq!(dialing, Some(("99011001".to_owned(), cti::CallType::Outbound)), "BC-30 on the originating peer");
+    let ringing = w.desks.get(&9).and_then(|events| {
+        events
+            .iter()
+            .find_map(|e| if let cti::Event::EventRinging { call_type, .. } = e { Some(*call_type) } else { None })
+    });
+    assert_eq!(ringing, Some(cti::CallType::Inbound), "BC-31 on the agent's peer");
+    assert_eq!(w.site_at(addr(SS2)).stats().calls_redirected, 0, "no 302 for an internal call");
+    let now = w.now;
+    w.ua(addr(PH1002)).hang_up(now, addr(SS2), &call);
+    w.run_for(Duration::from_secs(30));
+    assert!(w.ua(addr(PH1001)).events.iter().any(|e| matches!(e, UaEvent::ByeReceived { .. })), "both legs released");
+    assert_eq!(w.site_at(addr(SS1)).active_calls() + w.site_at(addr(SS2)).active_calls(), 0);
+}

@@ -206,7 +206,12 @@ impl B2bua {
                 .dr_peer_trunk
                 .as_deref()
                 .is_some_and(|t| ctx.config.dns.trunk_at(peer.addr) == Some(t));
-        if kind.is_agent_line() && !forwarded {
+        let mut via_peer = None;
+        if kind.is_agent_line() && !forwarded && caller_is_local {
+            // An internal call for an agent at the DR peer goes over the inter-site trunk,
+            // with Tandem staying in the path (BC-29, OQ-14).
+            via_peer = (ctx.forward_to_peer)(&dn);
+        } else if kind.is_agent_line() && !forwarded {
             if let Some(to) = (ctx.forward_to_peer)(&dn) {
                 let mut b = response(req, 302, "Moved Temporarily", &tag, peer.addr);
                 b.header_fmt("Contact", format_args!("<sip:{dn}@{to};x-dr-fwd=1>"));
@@ -223,14 +228,24 @@ impl B2bua {
         let caller_dn = caller_is_local.then(|| caller.clone());
         let call_type = match (caller_is_local, kind) {
             (true, DnKind::Trunk) => CallType::Outbound,
+            (true, _) if via_peer.is_some() => CallType::Outbound, // BC-30
             (true, _) => CallType::Internal,
             (false, _) => CallType::Inbound,
         };
+        // One call UUID across the peers (BC-68): keep the one the peer sent.
+        let from_peer_trunk =
+            ctx.config.options.dr_peer_trunk.as_deref().is_some_and(|t| ctx.config.dns.trunk_at(peer.addr) == Some(t));
+        let uuid = req
+            .headers()
+            .iter()
+            .find(|h| from_peer_trunk && h.raw_name.eq_ignore_ascii_case("X-Genesys-CallUUID"))
+            .map(|h| h.value.to_owned())
+            .unwrap_or_else(|| ctx.token(16));
         let id = self.next_call;
         self.next_call += 1;
         let call = Call {
             conn_id: ctx.rng.gen::<u64>() | 1,
-            uuid: ctx.token(16),
+            uuid,
             dn: dn.clone(),
             caller,
             caller_dn,
@@ -251,19 +266,35 @@ impl B2bua {
         self.by_a_tx.insert(key, id);
         self.by_conn.insert(call.conn_id, id);
         self.calls.insert(id, call);
-        match (kind, trunk) {
-            (DnKind::RoutingPoint, _) => self.queue(ctx, id, &dn),
-            (DnKind::Trunk, Some((name, contact))) => self.deliver_to_trunk(ctx, id, &dn, &name, contact),
+        match (kind, trunk, via_peer) {
+            (DnKind::RoutingPoint, ..) => self.queue(ctx, id, &dn),
+            (DnKind::Trunk, Some((name, contact)), _) => self.deliver_to_trunk(ctx, id, &dn, &dn, &name, contact),
+            (_, _, Some(to)) => {
+                // OtherDN on this site = the DR peer's access number + the DN (BC-30).
+                let name = ctx.config.options.dr_peer_trunk.clone().unwrap_or_default();
+                let prefix = ctx
+                    .config
+                    .dns
+                    .get(&name)
+                    .and_then(|d| d.trunk.as_ref())
+                    .map(|t| t.prefix.clone())
+                    .unwrap_or_default();
+                self.deliver_to_trunk(ctx, id, &dn, &format!("{prefix}{dn}"), &name, to);
+            }
             _ => self.deliver(ctx, id, &dn),
         }
     }
 
     /// An outbound call: one B-leg to the trunk's contact, Request-URI = the digits.
+    /// One B-leg to a trunk's `contact` with Request-URI user `user`; desks see the call
+    /// as going to `shown` (the dialled digits, or the peer's access number + DN).
+    #[allow(clippy::too_many_arguments)]
     fn deliver_to_trunk(
         &mut self,
         ctx: &mut Ctx<'_>,
         id: CallId,
-        digits: &str,
+        user: &str,
+        shown: &str,
         trunk: &str,
         contact: std::net::SocketAddr,
     ) {
@@ -272,17 +303,17 @@ impl B2bua {
         let uuid = call.uuid.clone();
         let a = parse(&a_bytes);
         let max_forwards = a.max_forwards().unwrap_or(70).saturating_sub(1);
-        let target = format!("sip:{digits}@{contact}");
-        let leg = self.start_b_leg(ctx, id, 0, &a, &target, Peer::udp(contact), digits, max_forwards, &uuid);
+        let target = format!("sip:{user}@{contact}");
+        let leg = self.start_b_leg(ctx, id, 0, &a, &target, Peer::udp(contact), user, max_forwards, &uuid);
         let Some(call) = self.calls.get_mut(&id) else { return };
-        call.dn = digits.to_owned();
+        call.dn = shown.to_owned();
         call.b = vec![leg];
-        tracing::debug!(trunk, digits, "outbound call through trunk");
+        tracing::debug!(trunk, user, "call through trunk");
         let no_answer = ctx.config.options.no_answer_timeout;
         self.timers.insert((ctx.now + no_answer, id, CallTimer::NoAnswer), ());
         ctx.events.push(DomainEvent::CallRinging {
             conn_id: call.conn_id,
-            dn: digits.to_owned(),
+            dn: shown.to_owned(),
             other: call.caller.clone(),
             call_type: call.call_type,
             caller_dn: call.caller_dn.clone(),
@@ -807,7 +838,7 @@ impl B2bua {
                         .trunk_for(&target, |n| (ctx.trunk_usable)(n))
                         .map(|(n, t)| (n.to_owned(), t.contact))
                     {
-                        Some((name, contact)) => self.deliver_to_trunk(ctx, id, &target, &name, contact),
+                        Some((name, contact)) => self.deliver_to_trunk(ctx, id, &target, &target, &name, contact),
                         None => self.fail_call(ctx, id, 404, "Not Found"),
                     },
                 }
