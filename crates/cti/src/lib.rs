@@ -212,6 +212,13 @@ pub enum Request {
         #[serde(rename = "ReferenceID", default)]
         reference_id: Option<u64>,
     },
+    /// A private service; `ServiceID` 3019 starts the graceful shutdown of the site (BC-54).
+    RequestPrivateService {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ServiceID")]
+        service_id: u32,
+    },
 }
 
 impl Request {
@@ -229,7 +236,8 @@ impl Request {
             | Self::RequestReleaseCall { reference_id, .. }
             | Self::RequestRouteCall { reference_id, .. }
             | Self::RequestQueryAddress { reference_id, .. }
-            | Self::RequestReloadConfig { reference_id } => *reference_id,
+            | Self::RequestReloadConfig { reference_id }
+            | Self::RequestPrivateService { reference_id, .. } => *reference_id,
         }
     }
 
@@ -248,6 +256,7 @@ impl Request {
             Self::RequestRouteCall { .. } => "RequestRouteCall",
             Self::RequestQueryAddress { .. } => "RequestQueryAddress",
             Self::RequestReloadConfig { .. } => "RequestReloadConfig",
+            Self::RequestPrivateService { .. } => "RequestPrivateService",
         }
     }
 }
@@ -481,6 +490,13 @@ pub enum Event {
         #[serde(rename = "ReferenceID", skip_serializing_if = "Option::is_none", default)]
         reference_id: Option<u64>,
     },
+    /// Answer to RequestPrivateService.
+    EventPrivateInfo {
+        #[serde(rename = "ReferenceID", skip_serializing_if = "Option::is_none", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ServiceID")]
+        service_id: u32,
+    },
 }
 
 impl Event {
@@ -497,7 +513,7 @@ impl Event {
     /// The DN the event is about, if any.
     pub fn this_dn(&self) -> Option<&str> {
         match self {
-            Self::EventServerInfo { .. } | Self::EventConfigReloaded { .. } => None,
+            Self::EventServerInfo { .. } | Self::EventConfigReloaded { .. } | Self::EventPrivateInfo { .. } => None,
             Self::EventError { this_dn, .. } => this_dn.as_deref(),
             Self::EventRegistered { this_dn, .. }
             | Self::EventUnregistered { this_dn, .. }

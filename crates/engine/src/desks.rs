@@ -36,6 +36,8 @@ pub(crate) struct Desks {
     out: Vec<(DeskId, Event)>,
     /// Bumped on every login and logout (what the DR peer must hear about).
     version: u64,
+    /// DNs whose agent is logged out when their call ends (graceful shutdown).
+    logout_after_call: BTreeSet<String>,
 }
 
 /// What a desk request needs from the rest of the node.
@@ -216,7 +218,7 @@ impl Desks {
                 }
                 return Some(req);
             }
-            Request::RequestReloadConfig { .. } => return Some(req),
+            Request::RequestReloadConfig { .. } | Request::RequestPrivateService { .. } => return Some(req),
         }
         None
     }
@@ -323,6 +325,50 @@ impl Desks {
         }
     }
 
+    /// Graceful shutdown (BC-58): idle agents are logged out at once; agents on a call are
+    /// made NotReady and logged out when it ends.
+    pub(crate) fn begin_shutdown(&mut self, on_call: impl Fn(&str) -> bool) {
+        let agents: Vec<(String, String)> = self.dn_agent.iter().map(|(dn, a)| (dn.clone(), a.clone())).collect();
+        for (dn, agent_id) in agents {
+            if on_call(&dn) {
+                self.set_state(&agent_id, AgentState::NotReady, AgentWorkMode::AuxWork, None);
+                self.logout_after_call.insert(dn.clone());
+                let event = Event::EventAgentNotReady {
+                    reference_id: None,
+                    this_dn: dn,
+                    agent_id,
+                    work_mode: AgentWorkMode::AuxWork,
+                    reasons: Some(shutdown_reason()),
+                };
+                self.broadcast(event);
+            } else {
+                self.logout(&dn, &agent_id);
+            }
+        }
+    }
+
+    fn logout(&mut self, dn: &str, agent_id: &str) {
+        self.agents.remove(agent_id);
+        self.dn_agent.remove(dn);
+        self.logout_after_call.remove(dn);
+        self.version += 1;
+        self.broadcast(Event::EventAgentLogout {
+            reference_id: None,
+            this_dn: dn.to_owned(),
+            agent_id: agent_id.to_owned(),
+            reasons: Some(shutdown_reason()),
+        });
+    }
+
+    /// A call of `dn` ended: an agent waiting to be logged out for the shutdown goes now.
+    fn call_ended(&mut self, dn: &str) {
+        if self.logout_after_call.contains(dn) {
+            if let Some(agent_id) = self.dn_agent.get(dn).cloned() {
+                self.logout(dn, &agent_id);
+            }
+        }
+    }
+
     /// When the next AfterCallWork ends.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         self.agents.values().filter_map(|a| a.acw_until).min()
@@ -349,6 +395,22 @@ impl Desks {
 
     /// Turns a domain event into the T-Library events desks see, and moves agent state.
     pub(crate) fn on_domain_event(&mut self, now: Instant, config: &NodeConfig, event: &DomainEvent) {
+        self.translate(now, config, event);
+        if !self.logout_after_call.is_empty() {
+            match event {
+                DomainEvent::CallReleased { dn, caller_dn, .. } | DomainEvent::CallFailed { dn, caller_dn, .. } => {
+                    self.call_ended(dn);
+                    if let Some(c) = caller_dn {
+                        self.call_ended(c);
+                    }
+                }
+                DomainEvent::CallAbandoned { dn, .. } => self.call_ended(dn),
+                _ => {}
+            }
+        }
+    }
+
+    fn translate(&mut self, now: Instant, config: &NodeConfig, event: &DomainEvent) {
         match event {
             DomainEvent::CallRinging { conn_id, dn, other, call_type, caller_dn, acd } => {
                 let conn = cti::conn_id_text(*conn_id);
@@ -471,6 +533,10 @@ impl Desks {
             self.broadcast(event);
         }
     }
+}
+
+fn shutdown_reason() -> cti::KvList {
+    [("ReasonCode".to_owned(), serde_json::Value::from("GracefulShutdown"))].into_iter().collect()
 }
 
 fn cti_call_type(t: CallType) -> cti::CallType {

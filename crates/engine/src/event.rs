@@ -146,6 +146,8 @@ pub enum DomainEvent {
         conn_id: u64,
         /// The called DN.
         dn: String,
+        /// The caller's DN when local.
+        caller_dn: Option<String>,
         /// The status the caller got.
         code: u16,
     },

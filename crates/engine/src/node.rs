@@ -90,6 +90,8 @@ pub struct Node {
     tag: String,
     /// Time of the input being handled (for transaction events raised while collecting).
     last_now: Instant,
+    /// Graceful shutdown in progress (BC-54..58).
+    shutting_down: bool,
 }
 
 impl Node {
@@ -116,6 +118,7 @@ impl Node {
             stats: NodeStats::default(),
             tag: String::with_capacity(16),
             last_now: now,
+            shutting_down: false,
         }
     }
 
@@ -201,6 +204,27 @@ impl Node {
         f(&mut self.b2bua, &mut ctx)
     }
 
+    /// Starts the graceful shutdown of this site (BC-54..58): new INVITEs get
+    /// `shutdown-sip-reject-code` (a redirect to the DR peer for 300-302), new CTI calls are
+    /// refused, idle agents are logged out now and agents on calls when their calls end;
+    /// established calls go on. The shell stops the site once [`Node::is_drained`].
+    pub fn begin_shutdown(&mut self, now: Instant) {
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
+        self.last_now = now;
+        tracing::warn!(site = %self.config.site, calls = self.b2bua.len(), "graceful shutdown started");
+        let b2bua = &self.b2bua;
+        self.desks.begin_shutdown(|dn| b2bua.in_call(dn));
+        self.collect();
+    }
+
+    /// True once a graceful shutdown has started and no call is left.
+    pub fn is_drained(&self) -> bool {
+        self.shutting_down && self.b2bua.len() == 0
+    }
+
     /// The agent logged in on `dn`, if any.
     pub fn agent_on(&self, dn: &str) -> Option<&str> {
         self.desks.agent_on(dn)
@@ -243,6 +267,13 @@ impl Node {
                 Some(conn) => self.with_b2bua(now, |b, ctx| b.answer_call(ctx, conn, this_dn)),
                 None => Err(cti::ErrorCode::NoSuchCall),
             },
+            cti::Request::RequestPrivateService { service_id: 3019, reference_id } => {
+                self.begin_shutdown(now);
+                self.desk_out
+                    .push_back((desk, cti::Event::EventPrivateInfo { reference_id: *reference_id, service_id: 3019 }));
+                Ok(())
+            }
+            cti::Request::RequestMakeCall { .. } if self.shutting_down => Err(cti::ErrorCode::ShuttingDown),
             cti::Request::RequestMakeCall { this_dn, other_dn, .. } => {
                 self.with_b2bua(now, |b, ctx| b.make_call(ctx, this_dn, other_dn)).map(|_| ())
             }
@@ -254,6 +285,7 @@ impl Node {
                 cti::ErrorCode::UnknownDN => "a DN of the request is not reachable from this site",
                 cti::ErrorCode::InvalidState => "no phone in a state to do this (not registered, or not ringing yet)",
                 cti::ErrorCode::InvalidRequest => "OtherDN is required",
+                cti::ErrorCode::ShuttingDown => "the site is shutting down",
                 _ => "not supported by this site yet",
             };
             self.desk_out.push_back((desk, cti::Event::error(request, request_dn(request), code, text)));
@@ -494,6 +526,7 @@ impl Node {
             Method::Options => Answer::Options,
             Method::Cancel => Answer::Cancel,
             Method::Message => self.peer_message(req, peer),
+            Method::Invite if self.shutting_down => self.shutdown_answer(req),
             Method::Invite => match unacceptable_body(req) {
                 Some(answer) => answer,
                 None => Answer::Invite,
@@ -536,12 +569,36 @@ impl Node {
                     b.header_fmt("Contact", format_args!("<{contact}>;expires={}", left.as_secs()));
                 }
             }
+            Answer::Redirect(_, contact) => {
+                b.header("Contact", contact);
+            }
             Answer::Register(_) | Answer::Status(..) | Answer::InDialog | Answer::Cancel | Answer::Invite => {}
         }
         b.header("Server", "Tandem");
         let bytes: Arc<[u8]> = b.finish(None, b"").into();
         *self.stats.responses_out.entry(code).or_default() += 1;
         self.transactions.respond(now, key, code, bytes);
+    }
+
+    /// A new INVITE during graceful shutdown: `shutdown-sip-reject-code`, or for 300-302
+    /// a redirect to the DR peer (BC-55, BC-56).
+    fn shutdown_answer(&self, req: &Message<'_>) -> Answer {
+        let code = self.config.options.shutdown_sip_reject_code;
+        let peer = self
+            .config
+            .options
+            .dr_peer_trunk
+            .as_ref()
+            .and_then(|n| self.config.dns.get(n)?.trunk.as_ref())
+            .map(|t| t.contact);
+        match (code, peer) {
+            (300..=302, Some(contact)) => {
+                let dn = req.request_uri().and_then(Uri::parse).and_then(|u| u.user()).unwrap_or("").to_owned();
+                Answer::Redirect(code, format!("<sip:{dn}@{contact};x-dr-fwd=1>"))
+            }
+            (300..=302, None) => Answer::Status(603, "Decline - Shutting Down"),
+            _ => Answer::Status(code, "Shutting Down"),
+        }
     }
 
     /// A MESSAGE: the DR peer's presence snapshot, accepted only from the peer trunk.
@@ -586,6 +643,8 @@ enum Answer {
     Cancel,
     /// A new call: the B2BUA answers.
     Invite,
+    /// 3xx with this Contact.
+    Redirect(u16, String),
 }
 
 impl Answer {
@@ -595,6 +654,7 @@ impl Answer {
             Self::Options => (200, "OK"),
             Self::BadExtension => (420, "Bad Extension"),
             Self::Register(reply) => reply.status(),
+            Self::Redirect(code, _) => (*code, "Moved Temporarily"),
             Self::InDialog | Self::Cancel | Self::Invite => (500, "Server Internal Error"),
         }
     }

@@ -104,6 +104,9 @@ pub struct Options {
     pub dr_peer_trunk: Option<String>,
     /// `dr-forward`. Default off.
     pub dr_forward: DrForward,
+    /// `shutdown-sip-reject-code`: the answer to new INVITEs during graceful shutdown,
+    /// 300-603; 300-302 redirect to the `dr-peer-trunk` contact. Default 603.
+    pub shutdown_sip_reject_code: u16,
 }
 
 impl Default for Options {
@@ -116,6 +119,7 @@ impl Default for Options {
             no_answer_timeout: Duration::from_secs(20),
             dr_peer_trunk: None,
             dr_forward: DrForward::Off,
+            shutdown_sip_reject_code: 603,
         }
     }
 }

@@ -37,6 +37,16 @@ enum Command {
         #[arg(long)]
         site: String,
     },
+    /// Gracefully shut a site down (CTI RequestPrivateService 3019): new calls go elsewhere,
+    /// agents are logged out as their calls end, the site stops when no call is left.
+    Shutdown {
+        /// The site's CTI WebSocket URL.
+        #[arg(long, default_value = "ws://127.0.0.1:7060/cti")]
+        url: String,
+        /// The CTI token.
+        #[arg(long, default_value = "demo-token")]
+        token: String,
+    },
     /// Validate a configuration file; exit non-zero with errors naming field and line.
     Check {
         /// Configuration file.
@@ -85,6 +95,11 @@ pub fn run() -> anyhow::Result<()> {
                 std::time::Duration::from_secs_f64(wait.max(0.0)),
             ))
         }
+        Command::Shutdown { url, token } => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let request = vec!["RequestPrivateService ServiceID=3019 ReferenceID=1".to_owned()];
+            runtime.block_on(crate::cti_client::run(&url, &token, &request, std::time::Duration::from_secs(1)))
+        }
         Command::Check { config } => {
             let sites = load_file(&config)?;
             tracing::info!(sites = sites.len(), "configuration is valid");
@@ -131,8 +146,28 @@ fn serve(sites: Vec<SiteConfig>, source: Option<PathBuf>) -> anyhow::Result<()> 
             tasks.push(tokio::spawn(site.run(stop_rx.clone(), rx, admin_tx.clone())));
         }
         let mut signals = Signals::new()?;
+        let mut running = tasks.len();
+        let (done_tx, mut done_rx) = mpsc::channel::<()>(tasks.len().max(1));
+        let tasks: Vec<_> = tasks
+            .into_iter()
+            .map(|task| {
+                let done = done_tx.clone();
+                tokio::spawn(async move {
+                    let result = task.await;
+                    let _ = done.send(()).await;
+                    result
+                })
+            })
+            .collect();
         loop {
             tokio::select! {
+                Some(()) = done_rx.recv() => {
+                    // A site ended on its own (graceful shutdown drained it).
+                    running -= 1;
+                    if running == 0 {
+                        break;
+                    }
+                }
                 signal = signals.next() => match signal {
                     Signal::Stop => break,
                     Signal::Reload => {
@@ -147,7 +182,7 @@ fn serve(sites: Vec<SiteConfig>, source: Option<PathBuf>) -> anyhow::Result<()> 
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
         for task in tasks {
-            task.await??;
+            task.await???;
         }
         Ok(())
     })

@@ -128,6 +128,9 @@ struct OptionsFile {
     dr_peer_trunk: Option<Spanned<String>>,
     /// `off`, `no-agent` or `oos`. Default off.
     dr_forward: Option<Spanned<String>>,
+    /// Answer to new INVITEs during graceful shutdown, 300-603 (300-302 redirect to the DR
+    /// peer). Default 603.
+    shutdown_sip_reject_code: u16,
 }
 
 impl Default for OptionsFile {
@@ -140,6 +143,7 @@ impl Default for OptionsFile {
             no_answer_timeout: 20,
             dr_peer_trunk: None,
             dr_forward: None,
+            shutdown_sip_reject_code: 603,
         }
     }
 }
@@ -408,7 +412,11 @@ impl OptionsFile {
             }
             t => t.map(Spanned::into_inner),
         };
+        if !(300..=603).contains(&self.shutdown_sip_reject_code) {
+            return Err((0, "`options.shutdown-sip-reject-code` must be 300-603".into()));
+        }
         Ok(Options {
+            shutdown_sip_reject_code: self.shutdown_sip_reject_code,
             dr_peer_trunk,
             dr_forward: dr_forward(self.dr_forward.as_ref())?.unwrap_or_default(),
             router_timeout: Duration::from_secs(self.router_timeout.into()),

@@ -21,8 +21,8 @@ pub(crate) fn request_json(words: &str) -> anyhow::Result<String> {
     for part in parts {
         let (key, value) = part.split_once('=').with_context(|| format!("`{part}`: expected Attribute=value"))?;
         let value = match key {
-            "ReferenceID" => serde_json::Value::from(
-                value.parse::<u64>().with_context(|| format!("ReferenceID `{value}` is not a number"))?,
+            "ReferenceID" | "ServiceID" => serde_json::Value::from(
+                value.parse::<u64>().with_context(|| format!("{key} `{value}` is not a number"))?,
             ),
             _ if value.starts_with('{') => serde_json::from_str(value).with_context(|| format!("`{key}`: bad JSON"))?,
             _ => value.into(),
@@ -70,6 +70,10 @@ pub(crate) async fn run(url: &str, token: &str, requests: &[String], wait: Durat
             Ok(Some(Ok(Message::Text(text)))) => println!("{text}"),
             Ok(Some(Ok(Message::Close(frame)))) => {
                 let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                if reason == "site shutting down" {
+                    eprintln!("the site closed the connection: {reason}");
+                    break;
+                }
                 anyhow::bail!("server closed the connection: {reason}");
             }
             Ok(Some(Ok(_))) => {}

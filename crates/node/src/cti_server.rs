@@ -123,6 +123,12 @@ async fn desk(mut socket: WebSocket, state: CtiState) {
                 }
             }
             outgoing = rx.recv() => match outgoing {
+                Some(json) if json.is_empty() => {
+                    // The engine's "site stopping" marker.
+                    let frame = CloseFrame { code: 1001, reason: "site shutting down".into() };
+                    let _ = socket.send(Message::Close(Some(frame))).await;
+                    break;
+                }
                 Some(json) => {
                     if socket.send(Message::Text(json.to_string())).await.is_err() {
                         break;

@@ -180,6 +180,11 @@ impl BoundSite {
             }
             flush(&mut node, udp.as_ref(), &writers).await;
             desks.flush(&mut node);
+            if node.is_drained() {
+                tracing::warn!(site, "graceful shutdown complete: no call left");
+                desks.close_all();
+                break;
+            }
         }
         tracing::info!(site, "site stopped");
         Ok(())
@@ -387,6 +392,13 @@ impl DeskLinks {
                 tracing::warn!(desk = desk.0, "CTI client too slow: event queue overflow, disconnecting");
                 node.handle_input(Input::DeskClosed { at: clock::now(), desk });
             }
+        }
+    }
+
+    /// Tells every desktop the site is stopping (an empty message is the close marker).
+    fn close_all(&mut self) {
+        for link in self.links.values() {
+            let _ = link.try_send(Arc::from(""));
         }
     }
 

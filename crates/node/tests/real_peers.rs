@@ -43,8 +43,8 @@ impl Tandem {
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let (mut udp, mut tcp, mut cti, mut http) = (None, None, None, None);
-        let wants_cti = config_text.contains("cti =");
-        while udp.is_none() || tcp.is_none() || (wants_cti && (cti.is_none() || http.is_none())) {
+        let (wants_cti, wants_http) = (config_text.contains("cti ="), config_text.contains("http ="));
+        while udp.is_none() || tcp.is_none() || (wants_cti && cti.is_none()) || (wants_http && http.is_none()) {
             let line = lines.next().expect("endpoint lines").expect("utf-8");
             let parts: Vec<&str> = line.split_whitespace().collect();
             match parts.as_slice() {
@@ -680,4 +680,32 @@ fn cti_reload_request_applies_a_new_file_and_reports_a_bad_one() {
         text.contains(r#""ErrorCode":"InvalidState""#) && text.contains("site.toml"),
         "the error names the file: {text}"
     );
+}
+
+#[test]
+fn tandem_shutdown_drains_and_stops_the_peer() {
+    if !enabled() {
+        return;
+    }
+    let config = format!("{SITE}cti = \"127.0.0.1:0\"\ncti_tokens = [\"t0ken\"]\n");
+    let mut t = Tandem::start_with("shutdown", &config);
+    let url = format!("ws://{}/cti", t.cti.expect("cti"));
+    let out = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["shutdown", "--url", &url, "--token", "t0ken"])
+        .output()
+        .expect("runs");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("\"EventPrivateInfo\""),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let mut exited = false;
+    for _ in 0..50 {
+        if !t.alive() {
+            exited = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(exited, "with no call left the peer process exits");
 }

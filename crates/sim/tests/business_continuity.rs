@@ -221,3 +221,52 @@ fn f6_internal_call_across_peers_goes_over_the_trunk() {
     assert!(w.ua(addr(PH1001)).events.iter().any(|e| matches!(e, UaEvent::ByeReceived { .. })), "both legs released");
     assert_eq!(w.site_at(addr(SS1)).active_calls() + w.site_at(addr(SS2)).active_calls(), 0);
 }
+
+/// F12: graceful shutdown of SS2 with `shutdown-sip-reject-code=302`: idle agents out at
+/// once, the agent on a call NotReady and out when it ends, new calls redirected to SS1,
+/// new CTI calls refused, the established call untouched, drained at the end.
+#[test]
+fn f12_graceful_shutdown_redirects_new_calls_and_keeps_the_established_one() {
+    let mut w = World::new(19, peer(SS1, SS2, "TO_SS2", "9902"), link());
+    let mut ss2 = peer(SS2, SS1, "TO_SS1", "9901");
+    ss2.options.shutdown_sip_reject_code = 302;
+    w.add_site(ss2, 1019);
+    w.add(Ua::new("gw", addr(GW), Answer::Never));
+    w.add(Ua::new("1001", addr(PH1001), Answer::After(Duration::from_millis(200))));
+    w.add(Ua::new("1002", addr(PH1002), Answer::After(Duration::from_millis(200))));
+    let now = w.now;
+    w.ua(addr(PH1001)).register(now, addr(SS2));
+    w.ua(addr(PH1002)).register(now, addr(SS1));
+    w.run_for(Duration::from_secs(5));
+    login(&mut w, SS2, "1001", "A1001");
+    login(&mut w, SS2, "1002", "A1002");
+    let call = call_from_gw(&mut w, SS2, "sip:1001@127.0.0.1:5062");
+    w.run_for(Duration::from_secs(10));
+    assert_eq!(finals(&mut w), vec![200]);
+    w.desk_at(addr(SS2), 1, r#"{"message":"RequestPrivateService","ReferenceID":5,"ServiceID":3019}"#);
+    let events = w.other_desks.get(&(addr(SS2), 1)).cloned().unwrap_or_default();
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, cti::Event::EventPrivateInfo { reference_id: Some(5), service_id: 3019 })));
+    assert!(
+        events.iter().any(|e| matches!(e, cti::Event::EventAgentLogout { agent_id, .. } if agent_id == "A1002")),
+        "idle agent out at once"
+    );
+    assert!(
+        events.iter().any(|e| matches!(e, cti::Event::EventAgentNotReady { agent_id, .. } if agent_id == "A1001")),
+        "busy agent NotReady"
+    );
+    assert_eq!(w.site_at(addr(SS2)).agent_on("1001"), Some("A1001"), "still logged in during its call");
+    call_from_gw(&mut w, SS2, "sip:1002@127.0.0.1:5062");
+    w.run_for(Duration::from_secs(10));
+    assert_eq!(finals(&mut w), vec![200, 302, 200], "new call redirected to SS1 and answered there");
+    w.desk_at(addr(SS2), 1, r#"{"message":"RequestMakeCall","ThisDN":"1001","OtherDN":"1002"}"#);
+    let last = w.other_desks.get(&(addr(SS2), 1)).and_then(|e| e.last().cloned());
+    assert!(matches!(last, Some(cti::Event::EventError { error_code: cti::ErrorCode::ShuttingDown, .. })));
+    assert!(!w.site_at(addr(SS2)).is_drained(), "the established call goes on");
+    let now = w.now;
+    w.ua(addr(GW)).hang_up(now, addr(SS2), &call);
+    w.run_for(Duration::from_secs(10));
+    assert_eq!(w.site_at(addr(SS2)).agent_on("1001"), None, "logged out when the call ended");
+    assert!(w.site_at(addr(SS2)).is_drained());
+}

@@ -154,6 +154,11 @@ pub(crate) struct B2bua {
 }
 
 impl B2bua {
+    /// True while `dn` has a call (as callee or as caller).
+    pub(crate) fn in_call(&self, dn: &str) -> bool {
+        self.busy.contains_key(dn)
+    }
+
     /// Active calls.
     pub(crate) fn len(&self) -> usize {
         self.calls.len()
@@ -170,7 +175,7 @@ impl B2bua {
         let refuse = |ctx: &mut Ctx<'_>, code: u16, reason: &str| {
             let bytes = response(req, code, reason, &tag, peer.addr).finish(None, b"");
             ctx.tx.respond(ctx.now, &key, code, bytes.into());
-            ctx.events.push(DomainEvent::CallFailed { conn_id: 0, dn: dn.clone(), code });
+            ctx.events.push(DomainEvent::CallFailed { conn_id: 0, dn: dn.clone(), caller_dn: None, code });
         };
         if req.max_forwards() == Some(0) {
             return refuse(ctx, 483, "Too Many Hops");
@@ -704,7 +709,12 @@ impl B2bua {
             let bytes = response(&a_req, code, reason, &call.a.local_tag, call.a.peer.addr).finish(None, b"");
             ctx.tx.respond(ctx.now, &call.a.invite_tx, code, bytes.into());
         }
-        ctx.events.push(DomainEvent::CallFailed { conn_id: call.conn_id, dn: call.dn, code });
+        ctx.events.push(DomainEvent::CallFailed {
+            conn_id: call.conn_id,
+            dn: call.dn,
+            caller_dn: call.caller_dn,
+            code,
+        });
     }
 
     /// Ends our own leg to the origin phone of a third-party call: CANCEL while it rings,
