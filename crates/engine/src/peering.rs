@@ -25,8 +25,14 @@ const HEARTBEAT: Duration = Duration::from_secs(5);
 #[derive(Debug, Default)]
 pub(crate) struct Peering {
     remote: BTreeMap<String, String>,
+    /// The (incarnation, sequence) of the last snapshot applied: a retransmitted older
+    /// snapshot that arrives late must not overwrite a newer one.
+    remote_seq: Option<(u64, u64)>,
     sent_version: Option<u64>,
     next_heartbeat: Option<Instant>,
+    /// Our incarnation (random per start) and snapshot counter.
+    boot: u64,
+    seq: u64,
 }
 
 impl Peering {
@@ -42,7 +48,9 @@ impl Peering {
 
     /// The link went down: forget the peer's presence.
     pub(crate) fn link_lost(&mut self) {
+        tracing::warn!(forgotten_agents = self.remote.len(), "DR peer link down: working standalone");
         self.remote.clear();
+        self.remote_seq = None;
         self.sent_version = None;
     }
 
@@ -59,7 +67,22 @@ impl Peering {
     pub(crate) fn apply(&mut self, body: &[u8]) -> bool {
         let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else { return false };
         let Some(agents) = value.get("agents").and_then(|a| a.as_object()) else { return false };
-        self.remote = agents.iter().filter_map(|(dn, a)| a.as_str().map(|a| (dn.clone(), a.to_owned()))).collect();
+        let stamp = (
+            value.get("boot").and_then(|b| b.as_u64()).unwrap_or(0),
+            value.get("seq").and_then(|s| s.as_u64()).unwrap_or(0),
+        );
+        if let Some((boot, seq)) = self.remote_seq {
+            if stamp.0 == boot && stamp.1 <= seq {
+                return true; // an older snapshot, delivered late: ignore it
+            }
+        }
+        self.remote_seq = Some(stamp);
+        let remote: BTreeMap<String, String> =
+            agents.iter().filter_map(|(dn, a)| a.as_str().map(|a| (dn.clone(), a.to_owned()))).collect();
+        if remote != self.remote {
+            tracing::info!(agents = remote.len(), "DR peer presence updated");
+        }
+        self.remote = remote;
         true
     }
 
@@ -82,7 +105,12 @@ impl Peering {
             return;
         }
         let agents: serde_json::Map<String, serde_json::Value> = presence.map(|(dn, a)| (dn, a.into())).collect();
-        let body = serde_json::json!({ "site": site, "agents": agents }).to_string();
+        if self.boot == 0 {
+            self.boot = rng.gen::<u64>() | 1;
+        }
+        self.seq += 1;
+        let body =
+            serde_json::json!({ "site": site, "boot": self.boot, "seq": self.seq, "agents": agents }).to_string();
         let branch = format!("z9hG4bKdr{:016x}", rng.gen::<u64>());
         let mut b = MessageBuilder::request(Method::Message, &format!("sip:presence@{contact}"));
         b.header_fmt("Via", format_args!("SIP/2.0/UDP {local};branch={branch};rport"));
@@ -100,5 +128,22 @@ impl Peering {
     /// Not in BC mode: nothing to send.
     pub(crate) fn idle(&mut self) {
         self.next_heartbeat = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_late_older_snapshot_does_not_overwrite_a_newer_one() {
+        let mut p = Peering::default();
+        assert!(p.apply(br#"{"boot":7,"seq":2,"agents":{"1001":"A1001"}}"#));
+        assert!(p.apply(br#"{"boot":7,"seq":1,"agents":{}}"#));
+        assert_eq!(p.agent_on("1001"), Some("A1001"));
+        // A restarted peer (new incarnation) starts its count again.
+        assert!(p.apply(br#"{"boot":9,"seq":1,"agents":{}}"#));
+        assert_eq!(p.agent_on("1001"), None);
+        assert!(!p.apply(b"not json"));
     }
 }

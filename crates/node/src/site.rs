@@ -150,7 +150,14 @@ impl BoundSite {
             let deadline = node.poll_timeout().map(tokio::time::Instant::from_std);
             tokio::select! {
                 received = recv(udp.as_ref(), &mut buf) => {
-                    let (len, remote) = received?;
+                    let (len, remote) = match received {
+                        Ok(r) => r,
+                        Err(e) => {
+                            // A transient socket error must not stop the site.
+                            tracing::warn!(site, error = %e, "UDP receive failed");
+                            continue;
+                        }
+                    };
                     node.handle_input(Input::Datagram { at: clock::now(), remote, bytes: &buf[..len] });
                     // Under load more datagrams are already queued: take a batch without
                     // going back through select!, then flush once.
@@ -182,10 +189,10 @@ impl BoundSite {
             desks.flush(&mut node);
             if node.is_drained() {
                 tracing::warn!(site, "graceful shutdown complete: no call left");
-                desks.close_all();
                 break;
             }
         }
+        desks.close_all();
         tracing::info!(site, "site stopped");
         Ok(())
     }

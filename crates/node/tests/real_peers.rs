@@ -37,7 +37,7 @@ impl Tandem {
             .arg(&config)
             .args(["--site", "s1"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("stderr.log")).map(Stdio::from).unwrap_or_else(|_| Stdio::null()))
             .spawn()
             .expect("tandem starts");
         let stdout = child.stdout.take().expect("stdout");
@@ -67,7 +67,9 @@ impl Drop for Tandem {
     fn drop(&mut self) {
         let _ = self.child.kill(); // by PID, never by name
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if std::env::var_os("TANDEM_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -708,4 +710,85 @@ fn tandem_shutdown_drains_and_stops_the_peer() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(exited, "with no call left the peer process exits");
+}
+
+/// The config of one peer of a BC pair on the given ports.
+fn bc_site(name: &str, port: u16, peer_port: u16, trunk: &str, prefix: &str) -> String {
+    format!(
+        "[[site]]\nname = \"{name}\"\nsip_udp = \"127.0.0.1:{port}\"\nsip_tcp = \"127.0.0.1:0\"\ncti = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\n\
+         cti_tokens = [\"t0ken\"]\ndns = [\"1000-1999\"]\n[site.options]\ndr-peer-trunk = \"{trunk}\"\ndr-forward = \"no-agent\"\n\
+         [[site.dn]]\nnumber = \"{trunk}\"\ntype = \"trunk\"\ncontact = \"127.0.0.1:{peer_port}\"\nprefix = \"{prefix}\"\noos-check = 2\noos-force = 1\n\
+         [[site.agent]]\nid = \"A1500\"\ndn = \"1500\"\n"
+    )
+}
+
+/// Starts one peer; its site is named `s1` in its own file (the test harness reads the
+/// `endpoint s1 ...` lines), which is fine: each process runs one site.
+fn start_peer(name: &str, config: &str) -> Tandem {
+    Tandem::start_with(name, config)
+}
+
+#[test]
+fn two_peer_processes_redirect_a_direct_call_to_the_agents_site() {
+    if !enabled() {
+        return;
+    }
+    let (p1, p2) = (free_udp_port(), free_udp_port());
+    let ss1 = start_peer("bc-ss1", &bc_site("s1", p1, p2, "TO_SS2", "9902"));
+    let ss2 = start_peer("bc-ss2", &bc_site("s1", p2, p1, "TO_SS1", "9901"));
+    let phone_port = free_udp_port();
+    let _phone = Background(
+        Command::new("sipp")
+            .args(["-sf", scenario("phone-answer.xml").to_str().expect("path")])
+            .args(["-i", "127.0.0.1", "-p", &phone_port.to_string(), "-nostdin"])
+            .arg(ss1.udp.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sipp phone"),
+    );
+    let reg = ss1.dir.join("reg.csv");
+    std::fs::write(&reg, format!("SEQUENTIAL\n1500;127.0.0.1:{phone_port}\n")).expect("csv");
+    for site in [&ss1, &ss2] {
+        let (ok, n, _) = sipp(
+            site.udp,
+            &[
+                "-sf",
+                scenario("register-contact.xml").to_str().expect("path"),
+                "-inf",
+                reg.to_str().expect("path"),
+                "-m",
+                "1",
+            ],
+        );
+        assert!(ok && n == 1, "the phone registers at both peers");
+    }
+    let desk1 =
+        cti_client(&ss1, "6", &["RequestRegisterAddress ThisDN=1500", "RequestAgentLogin ThisDN=1500 AgentID=A1500"]);
+    let desk2 = cti_client(&ss2, "6", &["RequestRegisterAddress ThisDN=1500"]);
+    std::thread::sleep(Duration::from_millis(3500)); // polls settle, presence reaches ss2
+    let calls = ss2.dir.join("calls.csv");
+    std::fs::write(&calls, "SEQUENTIAL\n1500;\n").expect("csv");
+    let (ok, n, _) = sipp(
+        ss2.udp,
+        &[
+            "-sf",
+            scenario("gateway-follow-302.xml").to_str().expect("path"),
+            "-inf",
+            calls.to_str().expect("path"),
+            "-m",
+            "1",
+        ],
+    );
+    assert!(ok && n == 1, "the gateway followed the 302 and the call completed at ss1");
+    let text1 = String::from_utf8_lossy(&desk1.wait_with_output().expect("desk1").stdout).into_owned();
+    let text2 = String::from_utf8_lossy(&desk2.wait_with_output().expect("desk2").stdout).into_owned();
+    assert!(
+        text1.contains("\"EventRinging\"") && text1.contains("\"EventEstablished\""),
+        "ss1 reports the call:\n{text1}\nss2:\n{text2}"
+    );
+    assert!(!text2.contains("\"EventRinging\""), "ss2 reports nothing for the redirected call:\n{text2}");
+    let metrics = http_get(ss2.http.expect("http"), "/metrics");
+    assert!(metrics.contains("tandem_calls_offered_total{site=\"s1\"} 0"), "{metrics}");
 }
