@@ -1,7 +1,9 @@
 //! Out-of-service detection of Trunk DNs (spec BC-10, options `oos-check`/`oos-force`):
-//! every `oos-check` seconds an OPTIONS goes to the trunk's contact; a trunk that has not
-//! answered `oos-force` seconds after a poll is out of service (outbound calls skip it),
-//! and the first answer brings it back.
+//! every `oos-check` seconds an OPTIONS goes to the trunk's contact; a trunk that leaves
+//! two polls in a row unanswered for `oos-force` seconds each is out of service (outbound
+//! calls skip it; for the DR peer trunk, the pair falls back to standalone), and the first
+//! answer brings it back. Two misses, not one, so that a lost datagram does not flap the
+//! Business Continuity mode.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -18,6 +20,8 @@ use crate::switch::DnPlan;
 #[derive(Debug)]
 struct Watch {
     in_service: bool,
+    /// Polls in a row left unanswered.
+    misses: u32,
     next_poll: Instant,
     /// The poll waiting for an answer, and when it counts as unanswered.
     waiting: Option<(TxKey, Instant)>,
@@ -37,7 +41,7 @@ impl TrunkMonitor {
         self.polls.clear();
         for (name, _) in plan.trunks().filter(|(_, t)| !t.oos_check.is_zero()) {
             let in_service = old.get(name).is_none_or(|w| w.in_service);
-            self.watches.insert(name.to_owned(), Watch { in_service, next_poll: now, waiting: None });
+            self.watches.insert(name.to_owned(), Watch { in_service, misses: 0, next_poll: now, waiting: None });
         }
     }
 
@@ -66,7 +70,8 @@ impl TrunkMonitor {
                 if deadline <= now {
                     w.waiting = None;
                     self.polls.remove(&key);
-                    if w.in_service {
+                    w.misses += 1;
+                    if w.in_service && w.misses >= 2 {
                         w.in_service = false;
                         tracing::warn!(trunk = %name, "trunk out of service: OPTIONS unanswered");
                         events.push(DomainEvent::DnOutOfService { dn: name.clone() });
@@ -97,6 +102,7 @@ impl TrunkMonitor {
         let Some(name) = self.polls.remove(key) else { return false };
         if let Some(w) = self.watches.get_mut(&name) {
             w.waiting = None;
+            w.misses = 0;
             if !w.in_service {
                 w.in_service = true;
                 tracing::info!(trunk = %name, "trunk back in service");

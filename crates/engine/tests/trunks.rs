@@ -81,12 +81,14 @@ fn unanswered_polls_take_a_trunk_out_of_service_and_calls_use_the_backup() {
     let ok = MessageBuilder::response_to(&poll2.msg(), 200, "OK", Some("g2"), &ViaStamp::default()).finish(None, b"");
     site.send_from(GW2, &ok);
     site.advance_sent(Duration::from_millis(2100));
+    assert!(site.desk_events().is_empty(), "one unanswered poll is not enough (a lost datagram must not flap)");
+    site.advance_sent(Duration::from_millis(10_000)); // the second poll at 10 s goes unanswered too
     let events = site.desk_events();
     assert_eq!(names(&events), vec!["1:EventDNOutOfService"]);
     let out = site.send_from(PHONE, &dial("912025550147", "o3"));
     let invite = out.iter().find(|s| s.first_line().starts_with("INVITE")).expect("an INVITE");
     assert_eq!(invite.to.to_string(), GW2, "the out-of-service trunk is skipped");
-    // gw1 answers its next poll: back in service.
+    // gw1 answers its next poll (at 20 s): back in service.
     let out = site.advance_sent(Duration::from_secs(8));
     let poll1 = out
         .iter()

@@ -270,3 +270,55 @@ fn f12_graceful_shutdown_redirects_new_calls_and_keeps_the_established_one() {
     assert_eq!(w.site_at(addr(SS2)).agent_on("1001"), None, "logged out when the call ended");
     assert!(w.site_at(addr(SS2)).is_drained());
 }
+
+/// F13: SS1 dies (no packet reaches or leaves it). SS2 sees its peer trunk go out of
+/// service, works standalone, delivers new calls for SS1's agent locally (the phone is
+/// registered at both) and accepts that agent's login, with no stale presence conflict.
+#[test]
+fn f13_site_failure_the_survivor_takes_new_calls_and_the_failed_sites_agents() {
+    let mut w = world(23);
+    login(&mut w, SS1, "1001", "A1001");
+    w.run_for(Duration::from_secs(6));
+    assert!(login(&mut w, SS2, "1002", "A1001").contains(&"EventError".to_owned()), "exclusive while SS1 lives");
+    // SS1 dies.
+    for other in [GW, PH1001, PH1002, SS2] {
+        w.net.set_blocked(addr(SS1), addr(other), true);
+    }
+    w.run_for(Duration::from_secs(6));
+    let relogin = login(&mut w, SS2, "1001", "A1001");
+    assert!(
+        relogin.contains(&"EventAgentLogin".to_owned()),
+        "the failed site's agent logs in at the survivor: {relogin:?}"
+    );
+    call_from_gw(&mut w, SS2, "sip:1001@127.0.0.1:5062");
+    w.run_for(Duration::from_secs(30));
+    assert_eq!(finals(&mut w), vec![200], "no 302 towards the dead peer; delivered at SS2");
+    assert!(rang_at(&w, SS2));
+    assert_eq!(w.site_at(addr(SS2)).stats().calls_redirected, 0);
+}
+
+/// Invariants over 200 seeds with loss: a call for an agent reaches the agent's peer and
+/// only that peer reports it, no call is redirected twice, and no agent is logged in at
+/// both peers while the link is up.
+#[test]
+fn bc_invariants_hold_across_200_seeds() {
+    for seed in 0..200 {
+        let mut w = world(seed);
+        login(&mut w, SS1, "1001", "A1001");
+        w.run_for(Duration::from_secs(6));
+        let refused = login(&mut w, SS2, "1002", "A1001");
+        assert!(refused.contains(&"EventError".to_owned()), "seed {seed}: double login refused");
+        for site in [SS2, SS1] {
+            let port = addr(site).port();
+            call_from_gw(&mut w, site, &format!("sip:1001@127.0.0.1:{port}"));
+            w.run_for(Duration::from_secs(35));
+        }
+        let f = finals(&mut w);
+        assert_eq!(f.iter().filter(|c| **c == 200).count(), 2, "seed {seed}: both calls answered: {f:?}");
+        let redirects = w.site_at(addr(SS1)).stats().calls_redirected + w.site_at(addr(SS2)).stats().calls_redirected;
+        assert_eq!(redirects, 1, "seed {seed}: exactly the call that hit the wrong peer was redirected, once");
+        assert!(!rang_at(&w, SS2), "seed {seed}: the peer without the agent reports nothing");
+        assert_eq!(w.site_at(addr(SS1)).agent_on("1001"), Some("A1001"));
+        assert_eq!(w.site_at(addr(SS2)).agent_on("1002"), None, "seed {seed}: no agent logged in twice");
+    }
+}
