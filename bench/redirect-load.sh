@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The 302 path (BC-22): two `tandem peer` processes as a BC pair, agent A1500 logged in at
+# ss1, and a sipp gateway sending INVITEs for DN 1500 to ss2, which answers each with 302.
+# Usage: bench/redirect-load.sh [DURATION_S] [RATE ...]   (defaults: 5 s; 5000 10000 15000 20000)
+# Prints per rate: attempted, failed, achieved/s, ss2 CPU %, ss2 CPU s per 1,000 INVITEs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dur="${1:-5}"; shift || true
+rates="${*:-5000 10000 15000 20000}"
+cargo build --release --bin tandem -q
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+site() { # name port peer_port trunk cti
+  printf '[[site]]\nname = "%s"\nsip_udp = "127.0.0.1:%s"\ncti = "127.0.0.1:%s"\ncti_tokens = ["t"]\ndns = ["1000-1999"]\n[site.options]\ndr-peer-trunk = "%s"\ndr-forward = "no-agent"\n[[site.dn]]\nnumber = "%s"\ntype = "trunk"\ncontact = "127.0.0.1:%s"\noos-check = 5\noos-force = 2\n[[site.agent]]\nid = "A1500"\ndn = "1500"\n' "$1" "$2" "$5" "$4" "$4" "$3"
+}
+site ss1 5270 5272 TO_SS2 7270 > "$work/ss1.toml"
+site ss2 5272 5270 TO_SS1 7272 > "$work/ss2.toml"
+./target/release/tandem peer --config "$work/ss1.toml" --site ss1 > /dev/null 2>&1 & pids+=("$!")
+./target/release/tandem peer --config "$work/ss2.toml" --site ss2 > /dev/null 2>&1 & ss2=$!; pids+=("$ss2")
+sleep 1
+./target/release/tandem cti --url ws://127.0.0.1:7270/cti --token t --wait 0.5 "RequestRegisterAddress ThisDN=1500" "RequestAgentLogin ThisDN=1500 AgentID=A1500" > /dev/null
+sleep 1
+printf 'SEQUENTIAL\n1500;\n' > "$work/calls.csv"
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+echo "rate attempted failed achieved_per_s ss2_cpu% ss2_cpu_s_per_1000"
+for rate in $rates; do
+  total=$((rate * dur))
+  t0=$(ticks "$ss2"); s0=$(date +%s.%N)
+  (cd "$work" && sipp -sf "$OLDPWD/tests/sipp/gateway-302-only.xml" -inf calls.csv -m "$total" -r "$rate" -l "$rate" -i 127.0.0.1 -p 0 \
+     -nostdin -buff_size 4194304 -timeout $((dur + 30)) -trace_screen -screen_file screen.txt 127.0.0.1:5272 < /dev/null > /dev/null 2>&1) || true
+  s1=$(date +%s.%N); t1=$(ticks "$ss2")
+  wall=$(echo "$s1 - $s0" | bc -l)
+  ok=$(grep "Successful call" "$work/screen.txt" | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
+  bad=$(grep "Failed call" "$work/screen.txt" | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
+  cpu=$(echo "($t1 - $t0) / $hz / $wall * 100" | bc -l | xargs printf "%.0f")
+  per=$(echo "($t1 - $t0) / $hz / $total * 1000" | bc -l | xargs printf "%.3f")
+  echo "$rate $total ${bad:-na} $(echo "${ok:-0} / $wall" | bc -l | xargs printf "%.0f") $cpu $per"
+done
