@@ -10,7 +10,10 @@
 //! place, [`caller_status`].
 
 mod build;
+mod dialog;
 mod leg;
+mod routing;
+mod third_party;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -326,98 +329,6 @@ impl B2bua {
         });
     }
 
-    /// Parks a call on Routing Point `rp` and asks for a routing decision (BC-36, BC-39).
-    fn queue(&mut self, ctx: &mut Ctx<'_>, id: CallId, rp: &str) {
-        let Some(call) = self.calls.get_mut(&id) else { return };
-        call.rp = Some(rp.to_owned());
-        call.dn = rp.to_owned();
-        let event = DomainEvent::RouteRequest {
-            conn_id: call.conn_id,
-            rp: rp.to_owned(),
-            other: call.caller.clone(),
-            call_type: call.call_type,
-        };
-        ctx.events.push(event);
-        if (ctx.router_watching)(rp) {
-            let timeout = ctx
-                .config
-                .dns
-                .get(rp)
-                .and_then(|d| d.options.router_timeout)
-                .unwrap_or(ctx.config.options.router_timeout);
-            self.timers.insert((ctx.now + timeout, id, CallTimer::RouterTimeout), ());
-        } else {
-            // No router is listening: default routing at once.
-            self.default_route(ctx, id);
-        }
-    }
-
-    /// Sends a queued call to its Routing Point's `default-dn`, within
-    /// `default-redirection-limit`; otherwise it stays queued (OQ-8).
-    fn default_route(&mut self, ctx: &mut Ctx<'_>, id: CallId) {
-        let Some(call) = self.calls.get_mut(&id) else { return };
-        let Some(rp) = call.rp.clone() else { return };
-        let target = ctx
-            .config
-            .dns
-            .get(&rp)
-            .and_then(|d| d.options.default_dn.clone())
-            .or_else(|| ctx.config.options.default_dn.clone());
-        let limit = ctx.config.options.default_redirection_limit;
-        let Some(target) = target.filter(|_| call.redirections < limit) else {
-            tracing::warn!(rp = %rp, conn_id = call.conn_id, "no default routing possible; the call stays queued");
-            return;
-        };
-        call.redirections += 1;
-        self.route_to(ctx, id, &target, None);
-    }
-
-    /// The router's RequestRouteCall for the call `conn_id` on Routing Point `rp`.
-    pub(crate) fn route(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        conn_id: u64,
-        rp: &str,
-        target: &str,
-        reference_id: Option<u64>,
-    ) -> Result<(), cti::ErrorCode> {
-        let id = *self.by_conn.get(&conn_id).ok_or(cti::ErrorCode::NoSuchCall)?;
-        let call = self.calls.get(&id).ok_or(cti::ErrorCode::NoSuchCall)?;
-        if call.rp.as_deref() != Some(rp) {
-            return Err(cti::ErrorCode::NoSuchCall);
-        }
-        if !ctx.config.dns.kind(target).is_some_and(DnKind::is_agent_line) {
-            return Err(cti::ErrorCode::UnknownDN);
-        }
-        self.route_to(ctx, id, target, reference_id);
-        Ok(())
-    }
-
-    /// The router rejects the queued call (RouteTypeReject).
-    pub(crate) fn reject_routed(&mut self, ctx: &mut Ctx<'_>, conn_id: u64, rp: &str) -> Result<(), cti::ErrorCode> {
-        let id = *self.by_conn.get(&conn_id).ok_or(cti::ErrorCode::NoSuchCall)?;
-        if self.calls.get(&id).and_then(|c| c.rp.as_deref()) != Some(rp) {
-            return Err(cti::ErrorCode::NoSuchCall);
-        }
-        self.fail_call(ctx, id, 603, "Decline");
-        Ok(())
-    }
-
-    fn route_to(&mut self, ctx: &mut Ctx<'_>, id: CallId, target: &str, reference_id: Option<u64>) {
-        let Some(call) = self.calls.get_mut(&id) else { return };
-        let rp = call.rp.take().unwrap_or_default();
-        call.acd = true;
-        self.timers.retain(|k, _| !(k.1 == id && k.2 == CallTimer::RouterTimeout));
-        ctx.events.push(DomainEvent::RouteUsed {
-            conn_id: call.conn_id,
-            rp,
-            target: target.to_owned(),
-            call_type: call.call_type,
-            reference_id,
-        });
-        self.deliver(ctx, id, target);
-    }
-
     /// Rings every registered contact of `dn` for call `id` (parallel fork).
     fn deliver(&mut self, ctx: &mut Ctx<'_>, id: CallId, dn: &str) {
         let max = ctx.config.calls.max_per_dn;
@@ -456,29 +367,6 @@ impl B2bua {
             caller_dn: call.caller_dn.clone(),
             acd: call.acd,
         });
-    }
-
-    /// RequestAnswerCall: asks the phones ringing `dn` for call `conn_id` to answer
-    /// (NOTIFY `Event: talk` in each early dialog). The phone's 200 then flows as usual.
-    pub(crate) fn answer_call(&mut self, ctx: &mut Ctx<'_>, conn_id: u64, dn: &str) -> Result<(), cti::ErrorCode> {
-        let id = *self.by_conn.get(&conn_id).ok_or(cti::ErrorCode::NoSuchCall)?;
-        let call = self.calls.get_mut(&id).ok_or(cti::ErrorCode::NoSuchCall)?;
-        if call.dn != dn || call.answered.is_some() {
-            return Err(cti::ErrorCode::NoSuchCall);
-        }
-        let mut sent = 0;
-        for leg in call.b.iter_mut().filter(|l| l.state == LegState::Early && l.remote_tag.is_some()) {
-            let cseq = leg.next_cseq();
-            let branch = ctx.branch();
-            let notify: Arc<[u8]> = talk_notify(&ctx.local, leg, cseq, &branch).into();
-            let key = ctx.tx.send_request(ctx.now, &branch, Method::Notify, leg.peer, notify);
-            self.pending.insert(key, Pending::Fire);
-            sent += 1;
-        }
-        if sent == 0 {
-            return Err(cti::ErrorCode::InvalidState);
-        }
-        Ok(())
     }
 
     /// RequestReleaseCall: the call `conn_id` on `dn` ends, from the server side.
@@ -623,11 +511,7 @@ impl B2bua {
         ctx.tx_send(leg.peer, ack);
         if call.answered.is_some() {
             // Another fork answered first: hang this one up.
-            let cseq = leg.next_cseq();
-            let branch = ctx.branch();
-            let bye: Arc<[u8]> = in_dialog(&ctx.local, leg, Method::Bye, cseq, &branch, None).into();
-            let key = ctx.tx.send_request(ctx.now, &branch, Method::Bye, leg.peer, bye);
-            self.pending.insert(key, Pending::Fire);
+            send_bye(ctx, &mut self.pending, leg);
             return;
         }
         call.answered = Some(index);
@@ -695,12 +579,7 @@ impl B2bua {
         };
         for leg in call.b.iter_mut().filter(|l| l.state == LegState::Early) {
             leg.state = LegState::Ended;
-            let invite = parse(&leg.invite);
-            if let Some(bytes) = cancel(&invite) {
-                let branch = invite.top_via().and_then(|v| v.branch()).unwrap_or("").to_owned();
-                let key = ctx.tx.send_request(ctx.now, &branch, Method::Cancel, leg.peer, bytes.into());
-                self.pending.insert(key, Pending::Fire);
-            }
+            send_cancel(ctx, &mut self.pending, leg);
         }
         if call.third_party.is_some() {
             self.end_origin_leg(ctx, &mut call.a);
@@ -715,149 +594,6 @@ impl B2bua {
             caller_dn: call.caller_dn,
             code,
         });
-    }
-
-    /// Ends our own leg to the origin phone of a third-party call: CANCEL while it rings,
-    /// ACK (if still owed) and BYE once it answered.
-    fn end_origin_leg(&mut self, ctx: &mut Ctx<'_>, a: &mut Leg) {
-        match a.state {
-            LegState::Early => {
-                let invite = parse(&a.invite);
-                if let Some(bytes) = cancel(&invite) {
-                    let branch = invite.top_via().and_then(|v| v.branch()).unwrap_or("").to_owned();
-                    let key = ctx.tx.send_request(ctx.now, &branch, Method::Cancel, a.peer, bytes.into());
-                    self.pending.insert(key, Pending::Fire);
-                }
-            }
-            LegState::Confirmed => {
-                if a.ack.is_none() {
-                    let branch = ctx.branch();
-                    ctx.tx_send(a.peer, in_dialog(&ctx.local, a, Method::Ack, 1, &branch, None).into());
-                }
-                let cseq = a.next_cseq();
-                let branch = ctx.branch();
-                let bye: Arc<[u8]> = in_dialog(&ctx.local, a, Method::Bye, cseq, &branch, None).into();
-                let key = ctx.tx.send_request(ctx.now, &branch, Method::Bye, a.peer, bye);
-                self.pending.insert(key, Pending::Fire);
-            }
-            LegState::Ended => {}
-        }
-        a.state = LegState::Ended;
-    }
-
-    /// RequestMakeCall (third-party call control, RFC 3725 flow I): ring `origin`'s phone
-    /// with an INVITE without SDP; when it answers, call `target` with its offer.
-    pub(crate) fn make_call(&mut self, ctx: &mut Ctx<'_>, origin: &str, target: &str) -> Result<u64, cti::ErrorCode> {
-        if !ctx.config.dns.kind(origin).is_some_and(DnKind::is_agent_line) {
-            return Err(cti::ErrorCode::UnknownDN);
-        }
-        let reachable = ctx.config.dns.kind(target).is_some_and(DnKind::is_agent_line)
-            || (ctx.config.dns.kind(target).is_none()
-                && ctx.config.dns.trunk_for(target, |n| (ctx.trunk_usable)(n)).is_some());
-        if !reachable {
-            return Err(cti::ErrorCode::UnknownDN);
-        }
-        let Some(phone) = ctx.bindings.of(origin).first().map(|b| (b.contact.clone(), b.target)) else {
-            return Err(cti::ErrorCode::InvalidState);
-        };
-        let id = self.next_call;
-        self.next_call += 1;
-        let (call_id, local_tag, branch, uuid) =
-            (format!("{}@tandem", ctx.token(12)), ctx.token(4), ctx.branch(), ctx.token(16));
-        let from = format!("<sip:{target}@{}>", ctx.local.addr);
-        let to = format!("<sip:{origin}@{}>", ctx.local.addr);
-        let invite = NewInvite {
-            target: &phone.0,
-            from: &format!("{from};tag={local_tag}"),
-            to: &to,
-            call_id: &call_id,
-            branch: &branch,
-            max_forwards: 70,
-            uuid: &uuid,
-            transport: phone.1.transport,
-        };
-        let bytes: Arc<[u8]> = build::offerless_invite(&ctx.local, &invite).into();
-        let key = ctx.tx.send_request(ctx.now, &branch, Method::Invite, phone.1, bytes.clone());
-        self.pending.insert(key.clone(), Pending::AInvite { call: id });
-        self.dialogs.insert((call_id.clone(), local_tag.clone()), (id, Side::A));
-        let a = Leg {
-            call_id,
-            local_tag,
-            remote_tag: None,
-            local_uri: from,
-            remote_uri: to,
-            remote_target: phone.0,
-            route_set: Vec::new(),
-            local_cseq: 1,
-            peer: phone.1,
-            state: LegState::Early,
-            invite: bytes,
-            invite_tx: key,
-            ack: None,
-        };
-        let outbound = ctx.config.dns.kind(target).is_none();
-        let conn_id = ctx.rng.gen::<u64>() | 1;
-        let call = Call {
-            conn_id,
-            uuid,
-            dn: target.to_owned(),
-            caller: origin.to_owned(),
-            caller_dn: Some(origin.to_owned()),
-            call_type: if outbound { CallType::Outbound } else { CallType::Internal },
-            a,
-            b: Vec::new(),
-            answered: None,
-            a_2xx: None,
-            ringing_sent: true,
-            rp: None,
-            acd: false,
-            redirections: 0,
-            third_party: Some(ThirdParty::default()),
-        };
-        self.by_conn.insert(conn_id, id);
-        self.busy.entry(origin.to_owned()).or_default().push(id);
-        self.timers.insert((ctx.now + ctx.config.options.no_answer_timeout, id, CallTimer::NoAnswer), ());
-        self.calls.insert(id, call);
-        Ok(conn_id)
-    }
-
-    /// The origin phone's answer to a third-party call's INVITE.
-    fn on_origin_response(&mut self, ctx: &mut Ctx<'_>, id: CallId, resp: &Message<'_>) {
-        let code = resp.status().unwrap_or(500);
-        let Some(call) = self.calls.get_mut(&id) else { return };
-        match code {
-            100..=199 => call.a.learn_from_response(resp),
-            200..=299 => {
-                if let Some(ack) = call.a.ack.clone() {
-                    return ctx.tx_send(call.a.peer, ack); // our ACK was lost
-                }
-                let Some(tp) = call.third_party.as_mut() else { return };
-                if tp.offer.is_some() {
-                    return; // a retransmission while the callee rings: the ACK comes with its answer
-                }
-                tp.offer = Some(Arc::from(resp.as_bytes()));
-                call.a.learn_from_response(resp);
-                call.a.state = LegState::Confirmed;
-                let target = call.dn.clone();
-                self.timers.retain(|k, _| !(k.1 == id && k.2 == CallTimer::NoAnswer));
-                match ctx.config.dns.kind(&target) {
-                    Some(_) => self.deliver(ctx, id, &target),
-                    None => match ctx
-                        .config
-                        .dns
-                        .trunk_for(&target, |n| (ctx.trunk_usable)(n))
-                        .map(|(n, t)| (n.to_owned(), t.contact))
-                    {
-                        Some((name, contact)) => self.deliver_to_trunk(ctx, id, &target, &target, &name, contact),
-                        None => self.fail_call(ctx, id, 404, "Not Found"),
-                    },
-                }
-            }
-            _ => {
-                call.a.state = LegState::Ended;
-                self.fail_call(ctx, id, code, "Origin Refused");
-            }
-        }
     }
 
     fn remove_call(&mut self, id: CallId) -> Option<Call> {
@@ -878,152 +614,6 @@ impl B2bua {
         }
         self.timers.retain(|k, _| k.1 != id);
         Some(call)
-    }
-
-    /// A request inside one of our dialogs, found by Call-ID and our tag. Returns false
-    /// when no dialog matches (the node answers 481).
-    pub(crate) fn on_in_dialog(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        key: Option<TxKey>,
-        req: &Message<'_>,
-        peer: Peer,
-    ) -> bool {
-        let Some((id, side)) = self.find_dialog(req) else {
-            return false;
-        };
-        let Some(method) = req.method() else {
-            return false;
-        };
-        match (method, key) {
-            (Method::Ack, _) => {
-                if side == Side::A {
-                    if let Some(call) = self.calls.get_mut(&id) {
-                        call.a_2xx = None;
-                    }
-                    self.timers.retain(|k, _| !(k.1 == id && k.2 == CallTimer::Retransmit2xx));
-                }
-                true
-            }
-            (Method::Bye, Some(key)) => {
-                self.on_bye(ctx, id, side, &key, req, peer);
-                true
-            }
-            (_, Some(key)) => {
-                self.relay_request(ctx, id, side, key, req, peer);
-                true
-            }
-            (_, None) => true,
-        }
-    }
-
-    fn find_dialog(&self, req: &Message<'_>) -> Option<(CallId, Side)> {
-        let call_id = req.call_id()?;
-        let to_tag = req.to()?.tag()?;
-        self.dialogs.get(&(call_id.to_owned(), to_tag.to_owned())).copied()
-    }
-
-    fn on_bye(&mut self, ctx: &mut Ctx<'_>, id: CallId, side: Side, key: &TxKey, req: &Message<'_>, peer: Peer) {
-        let ok = response(req, 200, "OK", "", peer.addr).finish(None, b"");
-        ctx.tx.respond(ctx.now, key, 200, ok.into());
-        let Some(mut call) = self.remove_call(id) else {
-            return;
-        };
-        let by = if side == Side::A { ReleasedBy::Caller } else { ReleasedBy::Callee };
-        if side == Side::A {
-            // The origin of a third-party call may hang up while the callee still rings.
-            for leg in call.b.iter_mut().filter(|l| l.state == LegState::Early) {
-                leg.state = LegState::Ended;
-                let invite = parse(&leg.invite);
-                if let Some(bytes) = cancel(&invite) {
-                    let branch = invite.top_via().and_then(|v| v.branch()).unwrap_or("").to_owned();
-                    let key = ctx.tx.send_request(ctx.now, &branch, Method::Cancel, leg.peer, bytes.into());
-                    self.pending.insert(key, Pending::Fire);
-                }
-            }
-        }
-        let others: Vec<&mut Leg> = match side {
-            Side::A => call.b.iter_mut().filter(|l| l.state == LegState::Confirmed).collect(),
-            Side::B(_) => vec![&mut call.a],
-        };
-        for leg in others {
-            let cseq = leg.next_cseq();
-            let branch = ctx.branch();
-            let bye: Arc<[u8]> = in_dialog(&ctx.local, leg, Method::Bye, cseq, &branch, None).into();
-            let key = ctx.tx.send_request(ctx.now, &branch, Method::Bye, leg.peer, bye);
-            self.pending.insert(key, Pending::Fire);
-        }
-        ctx.events.push(DomainEvent::CallReleased {
-            conn_id: call.conn_id,
-            dn: call.dn,
-            by,
-            caller_dn: call.caller_dn,
-            acd: call.acd,
-        });
-    }
-
-    /// re-INVITE, UPDATE, INFO (and anything else in-dialog): sent on to the other side,
-    /// its final relayed back.
-    fn relay_request(&mut self, ctx: &mut Ctx<'_>, id: CallId, side: Side, key: TxKey, req: &Message<'_>, peer: Peer) {
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        let Some(method) = req.method() else { return };
-        let target = match side {
-            Side::A => call.answered.map(|i| &mut call.b[i]),
-            Side::B(_) => Some(&mut call.a),
-        };
-        let Some(leg) = target.filter(|l| l.state == LegState::Confirmed) else {
-            let bytes = response(req, 491, "Request Pending", "", peer.addr).finish(None, b"");
-            ctx.tx.respond(ctx.now, &key, 491, bytes.into());
-            return;
-        };
-        let cseq = leg.next_cseq();
-        let branch = ctx.branch();
-        let bytes: Arc<[u8]> = in_dialog(&ctx.local, leg, method, cseq, &branch, Some(req)).into();
-        let client = ctx.tx.send_request(ctx.now, &branch, method, leg.peer, bytes);
-        self.pending.insert(
-            client,
-            Pending::Relay { call: id, from: side, server: key, request: Arc::from(req.as_bytes()), peer, cseq },
-        );
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn relay_response(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        id: CallId,
-        from: Side,
-        server: &TxKey,
-        request: &[u8],
-        peer: Peer,
-        cseq: u32,
-        resp: &Message<'_>,
-    ) {
-        let code = resp.status().unwrap_or(500);
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        let req = parse(request);
-        let answering_leg = match from {
-            Side::A => call.answered.map(|i| &mut call.b[i]),
-            Side::B(_) => Some(&mut call.a),
-        };
-        if let (Some(leg), true, Some(Method::Invite)) = (answering_leg, (200..300).contains(&code), req.method()) {
-            // We are the UAC of the re-INVITE on this leg: ACK its 2xx ourselves.
-            let branch = ctx.branch();
-            let ack: Arc<[u8]> = in_dialog(&ctx.local, leg, Method::Ack, cseq, &branch, None).into();
-            ctx.tx_send(leg.peer, ack);
-        }
-        if code == 100 {
-            return;
-        }
-        let mut b = response(&req, code, reason_of(resp), "", peer.addr);
-        if (200..300).contains(&code) && matches!(req.method(), Some(Method::Invite | Method::Update)) {
-            b.header("Contact", &ctx.local.contact(peer.transport));
-        }
-        let bytes = copy_body(b, resp);
-        ctx.tx.respond(ctx.now, server, code, bytes.into());
     }
 
     /// A client transaction of ours got no final response.
@@ -1093,11 +683,7 @@ impl B2bua {
         };
         let legs = std::iter::once(&mut call.a).chain(call.b.iter_mut()).filter(|l| l.state == LegState::Confirmed);
         for leg in legs {
-            let cseq = leg.next_cseq();
-            let branch = ctx.branch();
-            let bye: Arc<[u8]> = in_dialog(&ctx.local, leg, Method::Bye, cseq, &branch, None).into();
-            let key = ctx.tx.send_request(ctx.now, &branch, Method::Bye, leg.peer, bye);
-            self.pending.insert(key, Pending::Fire);
+            send_bye(ctx, &mut self.pending, leg);
         }
         ctx.events.push(DomainEvent::CallReleased {
             conn_id: call.conn_id,
@@ -1113,6 +699,25 @@ impl Ctx<'_> {
     /// Sends bytes outside any transaction (ACK for a 2xx).
     fn tx_send(&mut self, to: Peer, bytes: Arc<[u8]>) {
         self.tx.send_stateless(to, bytes);
+    }
+}
+
+/// Sends a BYE inside `leg`'s dialog; its answer is not awaited.
+fn send_bye(ctx: &mut Ctx<'_>, pending: &mut HashMap<TxKey, Pending>, leg: &mut Leg) {
+    let cseq = leg.next_cseq();
+    let branch = ctx.branch();
+    let bye: Arc<[u8]> = in_dialog(&ctx.local, leg, Method::Bye, cseq, &branch, None).into();
+    let key = ctx.tx.send_request(ctx.now, &branch, Method::Bye, leg.peer, bye);
+    pending.insert(key, Pending::Fire);
+}
+
+/// CANCELs the INVITE we sent on `leg` (same branch, RFC 3261 section 9.1).
+fn send_cancel(ctx: &mut Ctx<'_>, pending: &mut HashMap<TxKey, Pending>, leg: &Leg) {
+    let invite = parse(&leg.invite);
+    if let Some(bytes) = cancel(&invite) {
+        let branch = invite.top_via().and_then(|v| v.branch()).unwrap_or("").to_owned();
+        let key = ctx.tx.send_request(ctx.now, &branch, Method::Cancel, leg.peer, bytes.into());
+        pending.insert(key, Pending::Fire);
     }
 }
 

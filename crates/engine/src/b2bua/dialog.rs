@@ -1,0 +1,159 @@
+//! Requests inside established calls: ACK for our 2xx, BYE from either side, and the
+//! re-INVITE / UPDATE / INFO relayed to the other leg with their answers relayed back.
+
+use super::*;
+
+impl B2bua {
+    /// A request inside one of our dialogs, found by Call-ID and our tag. Returns false
+    /// when no dialog matches (the node answers 481).
+    pub(crate) fn on_in_dialog(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        key: Option<TxKey>,
+        req: &Message<'_>,
+        peer: Peer,
+    ) -> bool {
+        let Some((id, side)) = self.find_dialog(req) else {
+            return false;
+        };
+        let Some(method) = req.method() else {
+            return false;
+        };
+        match (method, key) {
+            (Method::Ack, _) => {
+                if side == Side::A {
+                    if let Some(call) = self.calls.get_mut(&id) {
+                        call.a_2xx = None;
+                    }
+                    self.timers.retain(|k, _| !(k.1 == id && k.2 == CallTimer::Retransmit2xx));
+                }
+                true
+            }
+            (Method::Bye, Some(key)) => {
+                self.on_bye(ctx, id, side, &key, req, peer);
+                true
+            }
+            (_, Some(key)) => {
+                self.relay_request(ctx, id, side, key, req, peer);
+                true
+            }
+            (_, None) => true,
+        }
+    }
+
+    pub(super) fn find_dialog(&self, req: &Message<'_>) -> Option<(CallId, Side)> {
+        let call_id = req.call_id()?;
+        let to_tag = req.to()?.tag()?;
+        self.dialogs.get(&(call_id.to_owned(), to_tag.to_owned())).copied()
+    }
+
+    pub(super) fn on_bye(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: CallId,
+        side: Side,
+        key: &TxKey,
+        req: &Message<'_>,
+        peer: Peer,
+    ) {
+        let ok = response(req, 200, "OK", "", peer.addr).finish(None, b"");
+        ctx.tx.respond(ctx.now, key, 200, ok.into());
+        let Some(mut call) = self.remove_call(id) else {
+            return;
+        };
+        let by = if side == Side::A { ReleasedBy::Caller } else { ReleasedBy::Callee };
+        if side == Side::A {
+            // The origin of a third-party call may hang up while the callee still rings.
+            for leg in call.b.iter_mut().filter(|l| l.state == LegState::Early) {
+                leg.state = LegState::Ended;
+                send_cancel(ctx, &mut self.pending, leg);
+            }
+        }
+        let others: Vec<&mut Leg> = match side {
+            Side::A => call.b.iter_mut().filter(|l| l.state == LegState::Confirmed).collect(),
+            Side::B(_) => vec![&mut call.a],
+        };
+        for leg in others {
+            send_bye(ctx, &mut self.pending, leg);
+        }
+        ctx.events.push(DomainEvent::CallReleased {
+            conn_id: call.conn_id,
+            dn: call.dn,
+            by,
+            caller_dn: call.caller_dn,
+            acd: call.acd,
+        });
+    }
+
+    /// re-INVITE, UPDATE, INFO (and anything else in-dialog): sent on to the other side,
+    /// its final relayed back.
+    pub(super) fn relay_request(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: CallId,
+        side: Side,
+        key: TxKey,
+        req: &Message<'_>,
+        peer: Peer,
+    ) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(method) = req.method() else { return };
+        let target = match side {
+            Side::A => call.answered.map(|i| &mut call.b[i]),
+            Side::B(_) => Some(&mut call.a),
+        };
+        let Some(leg) = target.filter(|l| l.state == LegState::Confirmed) else {
+            let bytes = response(req, 491, "Request Pending", "", peer.addr).finish(None, b"");
+            ctx.tx.respond(ctx.now, &key, 491, bytes.into());
+            return;
+        };
+        let cseq = leg.next_cseq();
+        let branch = ctx.branch();
+        let bytes: Arc<[u8]> = in_dialog(&ctx.local, leg, method, cseq, &branch, Some(req)).into();
+        let client = ctx.tx.send_request(ctx.now, &branch, method, leg.peer, bytes);
+        self.pending.insert(
+            client,
+            Pending::Relay { call: id, from: side, server: key, request: Arc::from(req.as_bytes()), peer, cseq },
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn relay_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: CallId,
+        from: Side,
+        server: &TxKey,
+        request: &[u8],
+        peer: Peer,
+        cseq: u32,
+        resp: &Message<'_>,
+    ) {
+        let code = resp.status().unwrap_or(500);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let req = parse(request);
+        let answering_leg = match from {
+            Side::A => call.answered.map(|i| &mut call.b[i]),
+            Side::B(_) => Some(&mut call.a),
+        };
+        if let (Some(leg), true, Some(Method::Invite)) = (answering_leg, (200..300).contains(&code), req.method()) {
+            // We are the UAC of the re-INVITE on this leg: ACK its 2xx ourselves.
+            let branch = ctx.branch();
+            let ack: Arc<[u8]> = in_dialog(&ctx.local, leg, Method::Ack, cseq, &branch, None).into();
+            ctx.tx_send(leg.peer, ack);
+        }
+        if code == 100 {
+            return;
+        }
+        let mut b = response(&req, code, reason_of(resp), "", peer.addr);
+        if (200..300).contains(&code) && matches!(req.method(), Some(Method::Invite | Method::Update)) {
+            b.header("Contact", &ctx.local.contact(peer.transport));
+        }
+        let bytes = copy_body(b, resp);
+        ctx.tx.respond(ctx.now, server, code, bytes.into());
+    }
+}
