@@ -21,7 +21,7 @@ sleep 0.5
 sipp -sf tests/sipp/register-contact.xml -inf "$work/reg.csv" -m 1000 -r 1000 -i 127.0.0.1 -p 0 -nostdin 127.0.0.1:5070 > /dev/null 2>&1
 sleep 1
 rss0=$(awk '/VmRSS/{print $2}' "/proc/$tandem/status")
-(cd "$work" && sipp -sf "$OLDPWD/tests/sipp/gateway-call-hold.xml" -inf calls.csv -m 10000 -r 1000 -l 12000 -i 127.0.0.1 -p 0 -nostdin \
+(cd "$work" && sipp -sf "$OLDPWD/tests/sipp/gateway-call-hold.xml" -inf calls.csv -m 10000 -r 1000 -l 12000 -d 12000 -i 127.0.0.1 -p 0 -nostdin \
    -buff_size 4194304 -trace_screen -screen_file screen.txt 127.0.0.1:5070 < /dev/null > /dev/null 2>&1) &
 uac=$!; pids+=("$uac")
 sleep 11

@@ -93,13 +93,22 @@ fn dn_file(dir: &Path) -> PathBuf {
 
 /// Runs sipp to completion; returns (exit ok, successful, failed).
 fn sipp(target: SocketAddr, args: &[&str]) -> (bool, u64, u64) {
-    let out = Command::new("sipp")
+    sipp_counts(&sipp_command(target, args).output().expect("sipp is installed (apt-get install sip-tester)"))
+}
+
+/// A sipp client run against `target`, ending with an error after 60 s at most.
+fn sipp_command(target: SocketAddr, args: &[&str]) -> Command {
+    let mut command = Command::new("sipp");
+    command
         .args(args)
         .args(["-i", "127.0.0.1", "-p", "0", "-nostdin", "-timeout", "60", "-timeout_error", "-trace_screen"])
         .arg(target.to_string())
-        .current_dir(std::env::temp_dir())
-        .output()
-        .expect("sipp is installed (apt-get install sip-tester)");
+        .current_dir(std::env::temp_dir());
+    command
+}
+
+/// (exited cleanly, successful calls, failed calls) from a finished sipp's screen.
+fn sipp_counts(out: &std::process::Output) -> (bool, u64, u64) {
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     let count = |label: &str| {
         text.lines()
@@ -791,4 +800,104 @@ fn two_peer_processes_redirect_a_direct_call_to_the_agents_site() {
     assert!(!text2.contains("\"EventRinging\""), "ss2 reports nothing for the redirected call:\n{text2}");
     let metrics = http_get(ss2.http.expect("http"), "/metrics");
     assert!(metrics.contains("tandem_calls_offered_total{site=\"s1\"} 0"), "{metrics}");
+}
+
+/// Registers each DN with the phone at `phone_port` at every given peer.
+fn register_phone_at(peers: &[&Tandem], dns: &[u16], phone_port: u16) {
+    let reg = peers[0].dir.join("reg.csv");
+    let text: String = dns.iter().map(|dn| format!("{dn};127.0.0.1:{phone_port}\n")).collect();
+    std::fs::write(&reg, format!("SEQUENTIAL\n{text}")).expect("csv");
+    let count = dns.len().to_string();
+    let register_scenario = scenario("register-contact.xml");
+    for peer in peers {
+        let args = ["-sf", register_scenario.to_str().expect("path"), "-inf", reg.to_str().expect("path")];
+        let (ok, n, _) = sipp(peer.udp, &[&args[..], &["-m", &count]].concat());
+        assert!(ok && n == dns.len() as u64, "the phone registers its DNs at every peer");
+    }
+}
+
+/// Spec 3.12 / issue 4 (site failure): a gateway loads ss1 with calls held 1 s; ss1's
+/// process is killed mid-load. Calls then in flight at ss1, and those the gateway sends
+/// to the dead ss1, fail; the gateway retries each of them at ss2, which must deliver all
+/// of them, including to the agent of ss1 who logs in again at ss2.
+#[test]
+fn killing_a_peer_mid_load_loses_no_call_the_gateway_retries_at_the_survivor() {
+    if !enabled() {
+        return;
+    }
+    let (p1, p2) = (free_udp_port(), free_udp_port());
+    let mut ss1 = start_peer("kill-ss1", &bc_site("s1", p1, p2, "TO_SS2", "9902"));
+    let ss2 = start_peer("kill-ss2", &bc_site("s1", p2, p1, "TO_SS1", "9901"));
+    let phone_port = free_udp_port();
+    let _phone = Background(
+        Command::new("sipp")
+            .args(["-sf", scenario("phone-answer.xml").to_str().expect("path")])
+            .args(["-i", "127.0.0.1", "-p", &phone_port.to_string(), "-nostdin"])
+            .arg(ss1.udp.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sipp phone"),
+    );
+    let dns: Vec<u16> = (1500..1510).collect();
+    register_phone_at(&[&ss1, &ss2], &dns, phone_port);
+    let desk1 =
+        cti_client(&ss1, "2", &["RequestRegisterAddress ThisDN=1500", "RequestAgentLogin ThisDN=1500 AgentID=A1500"]);
+    drop(desk1.wait_with_output()); // the agent stays logged in at ss1 (no logout on disconnect)
+    std::thread::sleep(Duration::from_millis(1500));
+
+    let calls = ss2.dir.join("calls.csv");
+    let text: String = dns.iter().map(|dn| format!("{dn};\n")).collect();
+    std::fs::write(&calls, format!("SEQUENTIAL\n{text}")).expect("csv");
+    let (offered, rate) = (150u64, 50u64);
+    let hold_scenario = scenario("gateway-call-hold.xml");
+    let gateway = |target: SocketAddr, count: u64| {
+        let (m, r) = (count.to_string(), rate.to_string());
+        let args = ["-sf", hold_scenario.to_str().expect("path"), "-inf", calls.to_str().expect("path")];
+        let more = [
+            "-m",
+            m.as_str(),
+            "-r",
+            r.as_str(),
+            "-d",
+            "1000",
+            "-max_invite_retrans",
+            "2",
+            "-max_non_invite_retrans",
+            "2",
+        ];
+        let mut command = sipp_command(target, &[&args[..], &more[..]].concat());
+        command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("sipp gateway")
+    };
+    let load = gateway(ss1.udp, offered);
+    std::thread::sleep(Duration::from_millis(2000));
+    ss1.child.kill().expect("kill ss1 by PID");
+    let (_, completed, failed) = sipp_counts(&load.wait_with_output().expect("sipp gateway"));
+    assert_eq!(completed + failed, offered, "every call offered to ss1 either completed or failed");
+    assert!(completed > 0 && failed > 0, "the kill landed mid-load: {completed} completed, {failed} failed");
+    let sent_after_kill = offered.saturating_sub(2 * rate);
+    eprintln!(
+        "ss1 killed mid-load: {completed} calls completed, {failed} failed \
+         (about {} in flight at the kill, about {sent_after_kill} sent to the dead peer)",
+        failed.saturating_sub(sent_after_kill)
+    );
+
+    // The desktop retries its login until ss2 has seen the trunk to ss1 go out of service
+    // (`oos-check` 2 s, `oos-force` 1): while the link is up the login is refused.
+    let mut login = String::new();
+    for _ in 0..10 {
+        let desk = cti_client(
+            &ss2,
+            "1",
+            &["RequestRegisterAddress ThisDN=1500", "RequestAgentLogin ThisDN=1500 AgentID=A1500"],
+        );
+        login = String::from_utf8_lossy(&desk.wait_with_output().expect("desk").stdout).into_owned();
+        if login.contains("\"EventAgentLogin\"") {
+            break;
+        }
+    }
+    assert!(login.contains("\"EventAgentLogin\""), "ss2 accepts ss1's agent once ss1 is gone:\n{login}");
+    let (_, retried_ok, retried_failed) = sipp_counts(&gateway(ss2.udp, failed).wait_with_output().expect("sipp"));
+    assert_eq!((retried_ok, retried_failed), (failed, 0), "every call retried at the survivor is delivered");
 }
