@@ -12,16 +12,7 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
-site() { # name port peer_port trunk cti
-  printf '[[site]]\nname = "%s"\nsip_udp = "127.0.0.1:%s"\ncti = "127.0.0.1:%s"\ncti_tokens = ["t"]\ndns = ["1000-1999"]\n[site.options]\ndr-peer-trunk = "%s"\ndr-forward = "no-agent"\n[[site.dn]]\nnumber = "%s"\ntype = "trunk"\ncontact = "127.0.0.1:%s"\noos-check = 5\noos-force = 2\n[[site.agent]]\nid = "A1500"\ndn = "1500"\n' "$1" "$2" "$5" "$4" "$4" "$3"
-}
-site ss1 5270 5272 TO_SS2 7270 > "$work/ss1.toml"
-site ss2 5272 5270 TO_SS1 7272 > "$work/ss2.toml"
-./target/release/tandem peer --config "$work/ss1.toml" --site ss1 > /dev/null 2>&1 & pids+=("$!")
-./target/release/tandem peer --config "$work/ss2.toml" --site ss2 > /dev/null 2>&1 & ss2=$!; pids+=("$ss2")
-sleep 1
-./target/release/tandem cti --url ws://127.0.0.1:7270/cti --token t --wait 0.5 "RequestRegisterAddress ThisDN=1500" "RequestAgentLogin ThisDN=1500 AgentID=A1500" > /dev/null
-sleep 1
+. bench/bc-pair.sh
 printf 'SEQUENTIAL\n1500;\n' > "$work/calls.csv"
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
