@@ -496,6 +496,11 @@ pub enum Event {
         reference_id: Option<u64>,
         #[serde(rename = "ServiceID")]
         service_id: u32,
+        /// Set when the notice concerns one DN (it then goes to that DN's desktops).
+        #[serde(rename = "ThisDN", skip_serializing_if = "Option::is_none", default)]
+        this_dn: Option<String>,
+        #[serde(rename = "Reasons", skip_serializing_if = "Option::is_none", default)]
+        reasons: Option<KvList>,
     },
 }
 
@@ -513,7 +518,8 @@ impl Event {
     /// The DN the event is about, if any.
     pub fn this_dn(&self) -> Option<&str> {
         match self {
-            Self::EventServerInfo { .. } | Self::EventConfigReloaded { .. } | Self::EventPrivateInfo { .. } => None,
+            Self::EventServerInfo { .. } | Self::EventConfigReloaded { .. } => None,
+            Self::EventPrivateInfo { this_dn, .. } => this_dn.as_deref(),
             Self::EventError { this_dn, .. } => this_dn.as_deref(),
             Self::EventRegistered { this_dn, .. }
             | Self::EventUnregistered { this_dn, .. }

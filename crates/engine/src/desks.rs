@@ -24,6 +24,8 @@ struct Agent {
     work_mode: AgentWorkMode,
     /// When AfterCallWork ends.
     acw_until: Option<Instant>,
+    /// When the agent logged in (decides a double login after a link split, OQ-3).
+    since: Instant,
 }
 
 /// Registrations, agents and the events to send.
@@ -46,6 +48,7 @@ pub(crate) trait DeskWorld {
     fn in_service(&self, dn: &str) -> bool;
     /// True if the DR peer reports `agent` logged in there (while the link is up).
     fn agent_at_peer(&self, agent: &str) -> bool;
+    fn now(&self) -> Instant;
 }
 
 impl Desks {
@@ -58,9 +61,34 @@ impl Desks {
         self.version
     }
 
-    /// Every logged-in agent as (DN, AgentID).
-    pub(crate) fn presence(&self) -> impl Iterator<Item = (String, String)> + '_ {
-        self.dn_agent.iter().map(|(dn, a)| (dn.clone(), a.clone()))
+    /// Every logged-in agent as (DN, AgentID, logged in since).
+    pub(crate) fn presence(&self) -> impl Iterator<Item = (String, String, Instant)> + '_ {
+        self.dn_agent.iter().filter_map(|(dn, a)| self.agents.get(a).map(|agent| (dn.clone(), a.clone(), agent.since)))
+    }
+
+    /// OQ-3: `agent` on `dn` was also logged in at the peer during a link split and the
+    /// other login is the newer one: log this one out, telling its desktop why.
+    pub(crate) fn lose_double_login(&mut self, dn: &str, agent_id: &str, peer_site: &str) {
+        self.agents.remove(agent_id);
+        self.dn_agent.remove(dn);
+        self.logout_after_call.remove(dn);
+        self.version += 1;
+        self.broadcast(Event::EventAgentLogout {
+            reference_id: None,
+            this_dn: dn.to_owned(),
+            agent_id: agent_id.to_owned(),
+            reasons: Some(double_login_reason("LoggedOutNewerLoginAtPeer", peer_site)),
+        });
+    }
+
+    /// OQ-3: this login of `agent` on `dn` stays; the peer logs out its older one.
+    pub(crate) fn win_double_login(&mut self, dn: &str, peer_site: &str) {
+        self.broadcast(Event::EventPrivateInfo {
+            reference_id: None,
+            service_id: DOUBLE_LOGIN_RESOLVED,
+            this_dn: Some(dn.to_owned()),
+            reasons: Some(double_login_reason("OlderLoginAtPeerLoggedOut", peer_site)),
+        });
     }
 
     /// The agent logged in on `dn`, if any.
@@ -278,7 +306,10 @@ impl Desks {
         let ready = matches!(mode, AgentWorkMode::ManualIn | AgentWorkMode::AutoIn);
         let state = if ready { AgentState::Ready } else { AgentState::NotReady };
         let work_mode = if ready { mode } else { AgentWorkMode::AuxWork };
-        self.agents.insert(agent_id.to_owned(), Agent { dn: dn.to_owned(), state, work_mode, acw_until: None });
+        self.agents.insert(
+            agent_id.to_owned(),
+            Agent { dn: dn.to_owned(), state, work_mode, acw_until: None, since: world.now() },
+        );
         self.dn_agent.insert(dn.to_owned(), agent_id.to_owned());
         self.version += 1;
         let reference_id = req.reference_id();
@@ -533,6 +564,15 @@ impl Desks {
             self.broadcast(event);
         }
     }
+}
+
+/// EventPrivateInfo ServiceID telling a desktop its login won a double-login conflict.
+pub(crate) const DOUBLE_LOGIN_RESOLVED: u32 = 3020;
+
+fn double_login_reason(code: &str, peer_site: &str) -> cti::KvList {
+    [("ReasonCode".to_owned(), serde_json::Value::from(code)), ("PeerSite".to_owned(), peer_site.into())]
+        .into_iter()
+        .collect()
 }
 
 fn shutdown_reason() -> cti::KvList {

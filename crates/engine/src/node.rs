@@ -12,7 +12,7 @@ use sipmsg::{Framing, HeaderName, Message, Method, ParseError, Uri};
 
 use crate::b2bua::{B2bua, Ctx, Local};
 use crate::desks::{DeskId, DeskWorld, Desks};
-use crate::peering::{Peering, PRESENCE_TYPE};
+use crate::peering::{DoubleLogin, Peering, PRESENCE_TYPE};
 use crate::registrar::{RegisterReply, Registrar};
 use crate::reply::{response, stateless_reject};
 use crate::switch::DrForward;
@@ -241,8 +241,13 @@ impl Node {
     }
 
     fn handle_desk(&mut self, now: Instant, desk: DeskId, request: &cti::Request) {
-        let world =
-            World { config: &self.config, registrar: &self.registrar, trunks: &self.trunks, peering: &self.peering };
+        let world = World {
+            config: &self.config,
+            registrar: &self.registrar,
+            trunks: &self.trunks,
+            peering: &self.peering,
+            now,
+        };
         let Some(call_request) = self.desks.handle(&world, desk, request) else { return };
         let result = match call_request {
             cti::Request::RequestReleaseCall { this_dn, conn_id, .. } => match cti::parse_conn_id(conn_id) {
@@ -269,8 +274,15 @@ impl Node {
             },
             cti::Request::RequestPrivateService { service_id: 3019, reference_id } => {
                 self.begin_shutdown(now);
-                self.desk_out
-                    .push_back((desk, cti::Event::EventPrivateInfo { reference_id: *reference_id, service_id: 3019 }));
+                self.desk_out.push_back((
+                    desk,
+                    cti::Event::EventPrivateInfo {
+                        reference_id: *reference_id,
+                        service_id: 3019,
+                        this_dn: None,
+                        reasons: None,
+                    },
+                ));
                 Ok(())
             }
             cti::Request::RequestMakeCall { .. } if self.shutting_down => Err(cti::ErrorCode::ShuttingDown),
@@ -615,11 +627,46 @@ impl Node {
         }
         let is_presence =
             req.header(HeaderName::ContentType).is_some_and(|ct| ct.trim().eq_ignore_ascii_case(PRESENCE_TYPE));
-        if is_presence && self.peering.apply(req.body()) {
+        if is_presence && self.peering.apply(self.last_now, req.body()) {
+            self.resolve_double_logins();
             Answer::Status(200, "OK")
         } else {
             Answer::Status(415, "Unsupported Media Type")
         }
+    }
+
+    /// OQ-3: agents logged in both here and at the peer (a login accepted at each side
+    /// while the link was down) keep only their newer login; both desktops are told.
+    fn resolve_double_logins(&mut self) {
+        let site = self.config.site.clone();
+        let peering = &self.peering;
+        let doubles: Vec<(String, String, DoubleLogin)> = self
+            .desks
+            .presence()
+            .filter_map(|(dn, agent, since)| {
+                let verdict = peering.double_login(&site, &agent, since).or_else(|| {
+                    // The peer may have logged its login out before we saw both.
+                    peering.peer_yielded(&agent).then_some(DoubleLogin::OursStays)
+                })?;
+                Some((dn, agent, verdict))
+            })
+            .collect();
+        let peer_site = self.peering.remote_site().to_owned();
+        for (dn, agent, verdict) in doubles {
+            match verdict {
+                DoubleLogin::OursGoes => {
+                    tracing::warn!(%agent, %dn, peer = %peer_site, "double login: ours was older, logged out");
+                    self.peering.yield_agent(self.last_now, &agent);
+                    self.desks.lose_double_login(&dn, &agent, &peer_site);
+                }
+                DoubleLogin::OursStays if self.peering.tell_winner_once(&agent) => {
+                    tracing::warn!(%agent, %dn, peer = %peer_site, "double login: ours was newer, it stays");
+                    self.desks.win_double_login(&dn, &peer_site);
+                }
+                DoubleLogin::OursStays => {}
+            }
+        }
+        self.desk_out.extend(self.desks.drain());
     }
 
     /// A fresh To tag for the next response (8 hex digits from the seeded RNG).
@@ -687,6 +734,7 @@ struct World<'a> {
     registrar: &'a Registrar,
     trunks: &'a TrunkMonitor,
     peering: &'a Peering,
+    now: Instant,
 }
 
 impl DeskWorld for World<'_> {
@@ -705,6 +753,10 @@ impl DeskWorld for World<'_> {
 
     fn agent_at_peer(&self, agent: &str) -> bool {
         self.peering.has_agent(agent)
+    }
+
+    fn now(&self) -> Instant {
+        self.now
     }
 }
 

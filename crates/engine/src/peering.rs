@@ -5,8 +5,13 @@
 //! snapshot replaces the previous one, so nothing goes stale and nothing is counted twice;
 //! when the trunk goes out of service the peer's presence is forgotten (BC-5, BC-26), and
 //! when it returns the next snapshot resynchronises both sides.
+//!
+//! Each entry carries how long ago the agent logged in, so that an agent who logged in at
+//! both peers while the link was down (accepted for disaster recovery, BC-15) is resolved
+//! when it returns (OQ-3): the older login is logged out. Both peers reach the same verdict
+//! from the same two ages; logins closer than [`SAME_TIME`] are decided by site name.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,11 +25,36 @@ use sipmsg::{MessageBuilder, Method};
 pub(crate) const PRESENCE_TYPE: &str = "application/vnd.tandem.presence+json";
 /// Heartbeat interval of presence snapshots.
 const HEARTBEAT: Duration = Duration::from_secs(5);
+/// Two logins closer than this count as simultaneous (ages travel with a network delay).
+const SAME_TIME: Duration = Duration::from_secs(2);
+/// How long our snapshots keep naming an agent we logged out in favour of the peer.
+const YIELD_NOTICE: Duration = Duration::from_secs(30);
+
+/// Which login of an agent logged in at both peers stays (OQ-3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DoubleLogin {
+    /// Ours is the newer one: it stays and the peer logs its own out.
+    OursStays,
+    /// Ours is the older one: log it out.
+    OursGoes,
+}
 
 /// The peer's presence as last reported, and what we last told it.
 #[derive(Debug, Default)]
 pub(crate) struct Peering {
     remote: BTreeMap<String, String>,
+    /// Since when each remote agent (by AgentID) is logged in, in our clock.
+    remote_since: BTreeMap<String, Instant>,
+    /// The peer's site name, from its snapshots.
+    remote_site: String,
+    /// Agents the peer logged out in favour of their login here (OQ-3), as it last said.
+    remote_yielded: BTreeSet<String>,
+    /// Agents whose login here we logged out in favour of the peer's, and when: named in
+    /// our snapshots for [`YIELD_NOTICE`] so the peer can tell the winning desktop even if
+    /// it never saw both logins at once.
+    yielded: BTreeMap<String, Instant>,
+    /// Winning logins whose desktops were told already.
+    told: BTreeSet<String>,
     /// The (incarnation, sequence) of the last snapshot applied: a retransmitted older
     /// snapshot that arrives late must not overwrite a newer one.
     remote_seq: Option<(u64, u64)>,
@@ -50,6 +80,7 @@ impl Peering {
     pub(crate) fn link_lost(&mut self) {
         tracing::warn!(forgotten_agents = self.remote.len(), "DR peer link down: working standalone");
         self.remote.clear();
+        self.remote_since.clear();
         self.remote_seq = None;
         self.sent_version = None;
     }
@@ -63,8 +94,38 @@ impl Peering {
         self.next_heartbeat
     }
 
-    /// A presence snapshot from the peer; `false` when the body is not one.
-    pub(crate) fn apply(&mut self, body: &[u8]) -> bool {
+    /// The peer's site name as it last reported it.
+    pub(crate) fn remote_site(&self) -> &str {
+        &self.remote_site
+    }
+
+    /// OQ-3: the verdict on `agent`, logged in here since `ours` in site `site`, when the
+    /// peer reports it logged in too; `None` when it does not.
+    pub(crate) fn double_login(&self, site: &str, agent: &str, ours: Instant) -> Option<DoubleLogin> {
+        let theirs = *self.remote_since.get(agent)?;
+        let gap = if ours > theirs { ours - theirs } else { theirs - ours };
+        let ours_newer = if gap < SAME_TIME { site > self.remote_site.as_str() } else { ours > theirs };
+        Some(if ours_newer { DoubleLogin::OursStays } else { DoubleLogin::OursGoes })
+    }
+
+    /// We logged out our login of `agent` in favour of the peer's (OQ-3).
+    pub(crate) fn yield_agent(&mut self, now: Instant, agent: &str) {
+        self.yielded.insert(agent.to_owned(), now);
+    }
+
+    /// True once per winning login of `agent` here: the peer logged its own out (or is
+    /// about to). Call when our login of `agent` stays.
+    pub(crate) fn tell_winner_once(&mut self, agent: &str) -> bool {
+        self.told.insert(agent.to_owned())
+    }
+
+    /// True if the peer says it logged `agent` out in favour of our login.
+    pub(crate) fn peer_yielded(&self, agent: &str) -> bool {
+        self.remote_yielded.contains(agent)
+    }
+
+    /// A presence snapshot from the peer, received at `now`; `false` when the body is not one.
+    pub(crate) fn apply(&mut self, now: Instant, body: &[u8]) -> bool {
         let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else { return false };
         let Some(agents) = value.get("agents").and_then(|a| a.as_object()) else { return false };
         let stamp = (
@@ -79,6 +140,22 @@ impl Peering {
         self.remote_seq = Some(stamp);
         let remote: BTreeMap<String, String> =
             agents.iter().filter_map(|(dn, a)| a.as_str().map(|a| (dn.clone(), a.to_owned()))).collect();
+        let ages = value.get("age_ms").and_then(|a| a.as_object());
+        self.remote_since = remote
+            .iter()
+            .map(|(dn, agent)| {
+                let age = ages.and_then(|a| a.get(dn)).and_then(serde_json::Value::as_u64).unwrap_or(0);
+                (agent.clone(), now.checked_sub(Duration::from_millis(age)).unwrap_or(now))
+            })
+            .collect();
+        self.remote_site = value.get("site").and_then(|s| s.as_str()).unwrap_or_default().to_owned();
+        self.remote_yielded = value
+            .get("yielded")
+            .and_then(|y| y.as_array())
+            .map(|y| y.iter().filter_map(|a| a.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        let (since, yielded) = (&self.remote_since, &self.remote_yielded);
+        self.told.retain(|agent| since.contains_key(agent) || yielded.contains(agent));
         if remote != self.remote {
             tracing::info!(agents = remote.len(), "DR peer presence updated");
         }
@@ -96,21 +173,29 @@ impl Peering {
         local: SocketAddr,
         contact: SocketAddr,
         version: u64,
-        presence: impl Iterator<Item = (String, String)>,
+        presence: impl Iterator<Item = (String, String, Instant)>,
         tx: &mut TransactionLayer,
         rng: &mut ChaCha8Rng,
     ) {
+        self.yielded.retain(|_, at| now.saturating_duration_since(*at) < YIELD_NOTICE);
         let due = self.next_heartbeat.is_none_or(|t| t <= now);
         if self.sent_version == Some(version) && !due {
             return;
         }
-        let agents: serde_json::Map<String, serde_json::Value> = presence.map(|(dn, a)| (dn, a.into())).collect();
+        let (mut agents, mut ages) = (serde_json::Map::new(), serde_json::Map::new());
+        for (dn, agent, since) in presence {
+            let age = u64::try_from(now.saturating_duration_since(since).as_millis()).unwrap_or(u64::MAX);
+            ages.insert(dn.clone(), age.into());
+            agents.insert(dn, agent.into());
+        }
         if self.boot == 0 {
             self.boot = rng.gen::<u64>() | 1;
         }
         self.seq += 1;
         let body =
-            serde_json::json!({ "site": site, "boot": self.boot, "seq": self.seq, "agents": agents }).to_string();
+            serde_json::json!({ "site": site, "boot": self.boot, "seq": self.seq, "agents": agents, "age_ms": ages,
+                            "yielded": self.yielded.keys().collect::<Vec<_>>() })
+            .to_string();
         let branch = format!("z9hG4bKdr{:016x}", rng.gen::<u64>());
         let mut b = MessageBuilder::request(Method::Message, &format!("sip:presence@{contact}"));
         b.header_fmt("Via", format_args!("SIP/2.0/UDP {local};branch={branch};rport"));
@@ -135,15 +220,39 @@ impl Peering {
 mod tests {
     use super::*;
 
+    fn t0() -> Instant {
+        static T0: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *T0.get_or_init(|| Instant::now() + Duration::from_secs(3600))
+    }
+
+    #[test]
+    fn of_a_double_login_the_older_goes_on_both_sides_and_a_tie_goes_by_site_name() {
+        let now = t0();
+        // ss2 reports A1 logged in 60 s ago; ours (ss1) is 10 s old: ours stays.
+        let mut at_ss1 = Peering::default();
+        assert!(at_ss1.apply(now, br#"{"site":"ss2","boot":1,"seq":1,"agents":{"1001":"A1"},"age_ms":{"1001":60000}}"#));
+        assert_eq!(at_ss1.double_login("ss1", "A1", now - Duration::from_secs(10)), Some(DoubleLogin::OursStays));
+        // The same two logins seen from ss2: its own is the older one and goes.
+        let mut at_ss2 = Peering::default();
+        assert!(at_ss2.apply(now, br#"{"site":"ss1","boot":1,"seq":1,"agents":{"1001":"A1"},"age_ms":{"1001":10000}}"#));
+        assert_eq!(at_ss2.double_login("ss2", "A1", now - Duration::from_secs(60)), Some(DoubleLogin::OursGoes));
+        // Within a second of each other: the site whose name sorts last keeps it, on both sides.
+        let ours = now - Duration::from_millis(10_500);
+        assert_eq!(at_ss2.double_login("ss2", "A1", ours), Some(DoubleLogin::OursStays));
+        assert!(at_ss1.apply(now, br#"{"site":"ss2","boot":1,"seq":2,"agents":{"1001":"A1"},"age_ms":{"1001":10500}}"#));
+        assert_eq!(at_ss1.double_login("ss1", "A1", now - Duration::from_secs(10)), Some(DoubleLogin::OursGoes));
+        assert_eq!(at_ss1.double_login("ss1", "A2", now), None, "an agent the peer does not report");
+    }
+
     #[test]
     fn a_late_older_snapshot_does_not_overwrite_a_newer_one() {
         let mut p = Peering::default();
-        assert!(p.apply(br#"{"boot":7,"seq":2,"agents":{"1001":"A1001"}}"#));
-        assert!(p.apply(br#"{"boot":7,"seq":1,"agents":{}}"#));
+        assert!(p.apply(t0(), br#"{"boot":7,"seq":2,"agents":{"1001":"A1001"}}"#));
+        assert!(p.apply(t0(), br#"{"boot":7,"seq":1,"agents":{}}"#));
         assert_eq!(p.agent_on("1001"), Some("A1001"));
         // A restarted peer (new incarnation) starts its count again.
-        assert!(p.apply(br#"{"boot":9,"seq":1,"agents":{}}"#));
+        assert!(p.apply(t0(), br#"{"boot":9,"seq":1,"agents":{}}"#));
         assert_eq!(p.agent_on("1001"), None);
-        assert!(!p.apply(b"not json"));
+        assert!(!p.apply(t0(), b"not json"));
     }
 }

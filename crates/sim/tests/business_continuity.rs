@@ -183,6 +183,31 @@ fn f14_link_loss_means_standalone_and_forwarding_resumes_after() {
     assert_eq!(finals(&mut w), vec![200, 302, 200], "forwarding resumes once the link is back");
 }
 
+/// OQ-3: during a link split A1001 logs in at SS2 too (accepted: disaster recovery); when
+/// the link returns the older login (SS1) is logged out, SS2's stays, and both desktops
+/// are told (EventAgentLogout with a reason at SS1, EventPrivateInfo at SS2).
+#[test]
+fn oq3_a_double_login_made_during_a_split_keeps_the_newer_one_when_the_link_returns() {
+    for seed in 0..20 {
+        let mut w = world(700 + seed);
+        login(&mut w, SS1, "1001", "A1001");
+        w.run_for(Duration::from_secs(6));
+        w.net.set_blocked(addr(SS1), addr(SS2), true);
+        w.run_for(Duration::from_secs(6));
+        assert!(login(&mut w, SS2, "1002", "A1001").contains(&"EventAgentLogin".to_owned()), "seed {seed}");
+        assert_eq!(w.site_at(addr(SS1)).agent_on("1001"), Some("A1001"), "both logins stand during the split");
+        w.net.set_blocked(addr(SS1), addr(SS2), false);
+        w.run_for(Duration::from_secs(15));
+        assert_eq!(w.site_at(addr(SS1)).agent_on("1001"), None, "seed {seed}: the older login goes");
+        assert_eq!(w.site_at(addr(SS2)).agent_on("1002"), Some("A1001"), "seed {seed}: the newer one stays");
+        let at_ss1 = w.desk_names_at(addr(SS1), 1);
+        let at_ss2 = w.desk_names_at(addr(SS2), 1);
+        assert_eq!(at_ss1.iter().filter(|n| *n == "EventAgentLogout").count(), 1, "seed {seed}: {at_ss1:?}");
+        assert!(at_ss2.contains(&"EventPrivateInfo".to_owned()), "seed {seed}: {at_ss2:?}");
+        assert!(!at_ss2.contains(&"EventAgentLogout".to_owned()), "seed {seed}: {at_ss2:?}");
+    }
+}
+
 /// F6: an internal call from an agent at SS2 to a DN whose agent is at SS1 goes over the
 /// inter-site trunk with SS2 in the path: Outbound with the access number on SS2, Inbound
 /// on SS1; a BYE from either end releases both legs.
@@ -247,7 +272,7 @@ fn f12_graceful_shutdown_redirects_new_calls_and_keeps_the_established_one() {
     let events = w.other_desks.get(&(addr(SS2), 1)).cloned().unwrap_or_default();
     assert!(events
         .iter()
-        .any(|e| matches!(e, cti::Event::EventPrivateInfo { reference_id: Some(5), service_id: 3019 })));
+        .any(|e| matches!(e, cti::Event::EventPrivateInfo { reference_id: Some(5), service_id: 3019, .. })));
     assert!(
         events.iter().any(|e| matches!(e, cti::Event::EventAgentLogout { agent_id, .. } if agent_id == "A1002")),
         "idle agent out at once"
