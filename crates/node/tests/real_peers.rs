@@ -901,3 +901,56 @@ fn killing_a_peer_mid_load_loses_no_call_the_gateway_retries_at_the_survivor() {
     let (_, retried_ok, retried_failed) = sipp_counts(&gateway(ss2.udp, failed).wait_with_output().expect("sipp"));
     assert_eq!((retried_ok, retried_failed), (failed, 0), "every call retried at the survivor is delivered");
 }
+
+/// Issue 4 item 3 / F6 with real processes: an agent phone's DN 1600 at ss2 calls DN 1500,
+/// whose agent is logged in at ss1. The call goes over the inter-site trunk with both
+/// peers in the path: ss2's desktop sees EventDialing, Outbound, to the access number
+/// `9901` + 1500; ss1's desktop sees EventRinging, Inbound; the caller's BYE releases the
+/// call at both.
+#[test]
+fn an_internal_call_across_the_trunk_is_reported_on_both_peers() {
+    if !enabled() {
+        return;
+    }
+    let (p1, p2) = (free_udp_port(), free_udp_port());
+    let ss1 = start_peer("int-ss1", &bc_site("s1", p1, p2, "TO_SS2", "9902"));
+    let ss2 = start_peer("int-ss2", &bc_site("s1", p2, p1, "TO_SS1", "9901"));
+    let phone_port = free_udp_port();
+    let _phone = Background(
+        Command::new("sipp")
+            .args(["-sf", scenario("phone-answer.xml").to_str().expect("path")])
+            .args(["-i", "127.0.0.1", "-p", &phone_port.to_string(), "-nostdin"])
+            .arg(ss1.udp.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sipp phone"),
+    );
+    register_phone_at(&[&ss1], &[1500], phone_port);
+    let desk1 =
+        cti_client(&ss1, "6", &["RequestRegisterAddress ThisDN=1500", "RequestAgentLogin ThisDN=1500 AgentID=A1500"]);
+    let desk2 = cti_client(&ss2, "6", &["RequestRegisterAddress ThisDN=1600"]);
+    std::thread::sleep(Duration::from_millis(3500)); // presence reaches ss2
+    let calls = ss2.dir.join("internal.csv");
+    std::fs::write(&calls, "SEQUENTIAL\n1500;1600;\n").expect("csv");
+    let (ok, n, _) = sipp(
+        ss2.udp,
+        &["-sf", scenario("phone-call.xml").to_str().expect("path"), "-inf", calls.to_str().expect("path"), "-m", "1"],
+    );
+    assert!(ok && n == 1, "the internal call completed through both peers");
+    let text1 = String::from_utf8_lossy(&desk1.wait_with_output().expect("desk1").stdout).into_owned();
+    let text2 = String::from_utf8_lossy(&desk2.wait_with_output().expect("desk2").stdout).into_owned();
+    let event = |text: &str, name: &str| -> serde_json::Value {
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["message"] == name)
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+    };
+    let dialing = event(&text2, "EventDialing");
+    assert_eq!((dialing["CallType"].as_str(), dialing["OtherDN"].as_str()), (Some("Outbound"), Some("99011500")));
+    let ringing = event(&text1, "EventRinging");
+    assert_eq!(ringing["CallType"].as_str(), Some("Inbound"), "{text1}");
+    event(&text1, "EventReleased");
+    event(&text2, "EventReleased");
+}
