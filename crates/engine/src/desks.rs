@@ -443,7 +443,7 @@ impl Desks {
 
     fn translate(&mut self, now: Instant, config: &NodeConfig, event: &DomainEvent) {
         match event {
-            DomainEvent::CallRinging { conn_id, dn, other, call_type, caller_dn, acd } => {
+            DomainEvent::CallRinging { conn_id, dn, other, call_type, caller_dn, acd, user_data } => {
                 let conn = cti::conn_id_text(*conn_id);
                 if let Some(caller) = caller_dn {
                     self.broadcast(Event::EventDialing {
@@ -459,7 +459,7 @@ impl Desks {
                     other_dn: other.clone(),
                     conn_id: conn,
                     call_type: cti_call_type(*call_type),
-                    user_data: None,
+                    user_data: user_data.clone(),
                 });
                 if *acd {
                     self.busy(dn);

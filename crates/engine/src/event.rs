@@ -66,6 +66,8 @@ pub enum DomainEvent {
         caller_dn: Option<String>,
         /// Delivered by routing (an ACD call: the agent becomes busy).
         acd: bool,
+        /// The call's attached data (from RequestMakeCall, or carried over the peer trunk).
+        user_data: Option<cti::KvList>,
     },
     /// The called DN answered.
     CallEstablished {

@@ -286,8 +286,8 @@ impl Node {
                 Ok(())
             }
             cti::Request::RequestMakeCall { .. } if self.shutting_down => Err(cti::ErrorCode::ShuttingDown),
-            cti::Request::RequestMakeCall { this_dn, other_dn, .. } => {
-                self.with_b2bua(now, |b, ctx| b.make_call(ctx, this_dn, other_dn)).map(|_| ())
+            cti::Request::RequestMakeCall { this_dn, other_dn, user_data, .. } => {
+                self.with_b2bua(now, |b, ctx| b.make_call(ctx, this_dn, other_dn, user_data.as_ref())).map(|_| ())
             }
             _ => Err(cti::ErrorCode::NotSupported),
         };

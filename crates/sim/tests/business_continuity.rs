@@ -247,6 +247,35 @@ fn f6_internal_call_across_peers_goes_over_the_trunk() {
     assert_eq!(w.site_at(addr(SS1)).active_calls() + w.site_at(addr(SS2)).active_calls(), 0);
 }
 
+/// Issue 4 item 3: a RequestMakeCall at SS2 from 1002 to 1001, whose agent is at SS1, goes
+/// over the peer trunk, and its UserData arrives with it: SS1's EventRinging carries it.
+#[test]
+fn make_call_to_an_agent_at_the_peer_goes_over_the_trunk_with_its_user_data() {
+    let mut w = world(29);
+    login(&mut w, SS1, "1001", "A1001");
+    let now = w.now;
+    w.ua(addr(PH1002)).register(now, addr(SS2));
+    w.desk_at(addr(SS2), 2, r#"{"message":"RequestRegisterAddress","ThisDN":"1002"}"#);
+    w.run_for(Duration::from_secs(6));
+    w.desk_at(
+        addr(SS2),
+        2,
+        r#"{"message":"RequestMakeCall","ThisDN":"1002","OtherDN":"1001","UserData":{"CaseID":"42","Lang":"fr"}}"#,
+    );
+    w.run_for(Duration::from_secs(30));
+    assert!(w.ua(addr(PH1001)).events.iter().any(|e| matches!(e, UaEvent::Incoming { .. })), "1001 rang");
+    let ringing = w.desks.get(&9).and_then(|events| {
+        events.iter().find_map(|e| match e {
+            cti::Event::EventRinging { call_type, user_data, .. } => Some((*call_type, user_data.clone())),
+            _ => None,
+        })
+    });
+    let expected: cti::KvList =
+        [("CaseID".to_owned(), "42".into()), ("Lang".to_owned(), "fr".into())].into_iter().collect();
+    assert_eq!(ringing, Some((cti::CallType::Inbound, Some(expected))), "SS1 reports the call with its UserData");
+    assert_eq!(w.site_at(addr(SS2)).stats().calls_redirected, 0);
+}
+
 /// F12: graceful shutdown of SS2 with `shutdown-sip-reject-code=302`: idle agents out at
 /// once, the agent on a call NotReady and out when it ends, new calls redirected to SS1,
 /// new CTI calls refused, the established call untouched, drained at the end.

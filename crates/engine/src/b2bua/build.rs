@@ -36,7 +36,12 @@ pub(crate) struct NewInvite<'a> {
     pub(crate) max_forwards: u8,
     pub(crate) uuid: &'a str,
     pub(crate) transport: Transport,
+    /// The call's attached data as JSON, sent to the DR peer only.
+    pub(crate) user_data: Option<&'a str>,
 }
+
+/// Header carrying a call's UserData (a JSON object) over the DR peer trunk.
+pub(crate) const USER_DATA_HEADER: &str = "X-Tandem-UserData";
 
 /// An INVITE towards a callee, carrying the caller's SDP untouched (the body of `a`, which
 /// is the caller's INVITE, or for third-party calls the origin phone's 200).
@@ -50,6 +55,9 @@ pub(crate) fn b_invite(local: &Local, a: &Message<'_>, n: &NewInvite<'_>) -> Vec
     b.header("CSeq", "1 INVITE");
     b.header("Contact", &local.contact(n.transport));
     b.header("X-Genesys-CallUUID", n.uuid);
+    if let Some(json) = n.user_data {
+        b.header(USER_DATA_HEADER, json);
+    }
     b.header("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO");
     copy_body(b, a)
 }

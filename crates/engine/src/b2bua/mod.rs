@@ -30,7 +30,7 @@ use crate::reply::response;
 use crate::switch::DnKind;
 use crate::NodeConfig;
 pub(crate) use build::Local;
-use build::{b_invite, cancel, copy_body, in_dialog, talk_notify, NewInvite};
+use build::{b_invite, cancel, copy_body, in_dialog, talk_notify, NewInvite, USER_DATA_HEADER};
 use leg::{strip_tag, Leg, LegState};
 
 /// Everything the B2BUA borrows from the node for one input.
@@ -108,6 +108,8 @@ struct Call {
     conn_id: u64,
     /// Call UUID kept across legs and sites (BC-68).
     uuid: String,
+    /// Attached data, carried to the DR peer in [`USER_DATA_HEADER`] (issue 4, OQ-6).
+    user_data: Option<cti::KvList>,
     /// The DN being rung (or the Routing Point while queued).
     dn: String,
     caller: String,
@@ -243,17 +245,17 @@ impl B2bua {
         // One call UUID across the peers (BC-68): keep the one the peer sent.
         let from_peer_trunk =
             ctx.config.options.dr_peer_trunk.as_deref().is_some_and(|t| ctx.config.dns.trunk_at(peer.addr) == Some(t));
-        let uuid = req
-            .headers()
-            .iter()
-            .find(|h| from_peer_trunk && h.raw_name.eq_ignore_ascii_case("X-Genesys-CallUUID"))
-            .map(|h| h.value.to_owned())
-            .unwrap_or_else(|| ctx.token(16));
+        let peer_header = |name: &str| {
+            req.headers().iter().find(|h| from_peer_trunk && h.raw_name.eq_ignore_ascii_case(name)).map(|h| h.value)
+        };
+        let uuid = peer_header("X-Genesys-CallUUID").map(str::to_owned).unwrap_or_else(|| ctx.token(16));
+        let user_data = peer_header(USER_DATA_HEADER).and_then(|v| serde_json::from_str::<cti::KvList>(v).ok());
         let id = self.next_call;
         self.next_call += 1;
         let call = Call {
             conn_id: ctx.rng.gen::<u64>() | 1,
             uuid,
+            user_data,
             dn: dn.clone(),
             caller,
             caller_dn,
@@ -277,20 +279,19 @@ impl B2bua {
         match (kind, trunk, via_peer) {
             (DnKind::RoutingPoint, ..) => self.queue(ctx, id, &dn),
             (DnKind::Trunk, Some((name, contact)), _) => self.deliver_to_trunk(ctx, id, &dn, &dn, &name, contact),
-            (_, _, Some(to)) => {
-                // OtherDN on this site = the DR peer's access number + the DN (BC-30).
-                let name = ctx.config.options.dr_peer_trunk.clone().unwrap_or_default();
-                let prefix = ctx
-                    .config
-                    .dns
-                    .get(&name)
-                    .and_then(|d| d.trunk.as_ref())
-                    .map(|t| t.prefix.clone())
-                    .unwrap_or_default();
-                self.deliver_to_trunk(ctx, id, &dn, &format!("{prefix}{dn}"), &name, to);
-            }
+            (_, _, Some(to)) => self.deliver_via_peer(ctx, id, &dn, to),
             _ => self.deliver(ctx, id, &dn),
         }
+    }
+
+    /// Delivers call `id` for `dn`, whose agent is at the DR peer, over the peer trunk with
+    /// Tandem staying in the path (BC-29); desks here see the peer's access number + the DN
+    /// as OtherDN (BC-30).
+    fn deliver_via_peer(&mut self, ctx: &mut Ctx<'_>, id: CallId, dn: &str, to: std::net::SocketAddr) {
+        let name = ctx.config.options.dr_peer_trunk.clone().unwrap_or_default();
+        let prefix =
+            ctx.config.dns.get(&name).and_then(|d| d.trunk.as_ref()).map(|t| t.prefix.clone()).unwrap_or_default();
+        self.deliver_to_trunk(ctx, id, dn, &format!("{prefix}{dn}"), &name, to);
     }
 
     /// An outbound call: one B-leg to the trunk's contact, Request-URI = the digits.
@@ -326,6 +327,7 @@ impl B2bua {
             call_type: call.call_type,
             caller_dn: call.caller_dn.clone(),
             acd: false,
+            user_data: call.user_data.clone(),
         });
     }
 
@@ -366,6 +368,7 @@ impl B2bua {
             call_type: call.call_type,
             caller_dn: call.caller_dn.clone(),
             acd: call.acd,
+            user_data: call.user_data.clone(),
         });
     }
 
@@ -406,7 +409,17 @@ impl B2bua {
             None => strip_tag(a.header(HeaderName::From).unwrap_or("<sip:anonymous@anonymous.invalid>")),
         };
         let to = format!("<sip:{dn}@{}>", ctx.local.addr);
+        // UserData goes to the DR peer (JSON has no CR/LF once serialised), never to phones.
+        let to_peer =
+            ctx.config.options.dr_peer_trunk.as_deref().is_some_and(|t| ctx.config.dns.trunk_at(peer.addr) == Some(t));
+        let user_data = self
+            .calls
+            .get(&id)
+            .and_then(|c| c.user_data.as_ref())
+            .filter(|_| to_peer)
+            .and_then(|d| serde_json::to_string(d).ok());
         let invite = NewInvite {
+            user_data: user_data.as_deref(),
             target: contact,
             from: &format!("{from};tag={local_tag}"),
             to: &to,

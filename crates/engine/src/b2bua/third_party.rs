@@ -49,7 +49,13 @@ impl B2bua {
 
     /// RequestMakeCall (third-party call control, RFC 3725 flow I): ring `origin`'s phone
     /// with an INVITE without SDP; when it answers, call `target` with its offer.
-    pub(crate) fn make_call(&mut self, ctx: &mut Ctx<'_>, origin: &str, target: &str) -> Result<u64, cti::ErrorCode> {
+    pub(crate) fn make_call(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        origin: &str,
+        target: &str,
+        user_data: Option<&cti::KvList>,
+    ) -> Result<u64, cti::ErrorCode> {
         if !ctx.config.dns.kind(origin).is_some_and(DnKind::is_agent_line) {
             return Err(cti::ErrorCode::UnknownDN);
         }
@@ -77,6 +83,7 @@ impl B2bua {
             max_forwards: 70,
             uuid: &uuid,
             transport: phone.1.transport,
+            user_data: None,
         };
         let bytes: Arc<[u8]> = build::offerless_invite(&ctx.local, &invite).into();
         let key = ctx.tx.send_request(ctx.now, &branch, Method::Invite, phone.1, bytes.clone());
@@ -102,6 +109,7 @@ impl B2bua {
         let call = Call {
             conn_id,
             uuid,
+            user_data: user_data.cloned(),
             dn: target.to_owned(),
             caller: origin.to_owned(),
             caller_dn: Some(origin.to_owned()),
@@ -143,6 +151,11 @@ impl B2bua {
                 let target = call.dn.clone();
                 self.timers.retain(|k, _| !(k.1 == id && k.2 == CallTimer::NoAnswer));
                 match ctx.config.dns.kind(&target) {
+                    // The target's agent is at the DR peer: over the trunk (BC-16, BC-29).
+                    Some(kind) if kind.is_agent_line() && (ctx.forward_to_peer)(&target).is_some() => {
+                        let to = (ctx.forward_to_peer)(&target).unwrap_or(ctx.local.addr);
+                        self.deliver_via_peer(ctx, id, &target, to);
+                    }
                     Some(_) => self.deliver(ctx, id, &target),
                     None => match ctx
                         .config
