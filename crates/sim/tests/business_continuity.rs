@@ -95,6 +95,45 @@ fn rang_at(w: &World, site: &str) -> bool {
     w.desk_names_at(addr(site), 9).iter().any(|n| n == "EventRinging")
 }
 
+/// F1: the phone registers at both peers, the desktop registers 1001 at both; the agent
+/// logs in at SS1 only: agent events on SS1, none on SS2; each site counts it once.
+#[test]
+fn f1_dual_registration_and_a_login_at_one_peer() {
+    let mut w = world(3);
+    for site in [SS1, SS2] {
+        assert_eq!(w.site_at(addr(site)).bindings("1001").len(), 1, "PH1001 registered at {site}");
+        assert_eq!(w.desk_names_at(addr(site), 9), vec!["EventRegistered".to_owned()]);
+    }
+    let events = login(&mut w, SS1, "1001", "A1001");
+    assert_eq!(events, vec!["EventRegistered", "EventAgentLogin", "EventAgentNotReady"]);
+    w.desk_at(addr(SS1), 1, r#"{"message":"RequestAgentReady","ThisDN":"1001","AgentWorkMode":"ManualIn"}"#);
+    w.run_for(Duration::from_secs(6));
+    assert_eq!(w.desk_names_at(addr(SS1), 1).last().map(String::as_str), Some("EventAgentReady"));
+    assert_eq!(w.desk_names_at(addr(SS2), 9), vec!["EventRegistered".to_owned()], "no agent event on SS2");
+    assert_eq!(w.site_at(addr(SS1)).agents_in(cti::AgentState::Ready), 1);
+    assert_eq!(w.site_at(addr(SS2)).agents_in(cti::AgentState::Ready), 0, "counted once, at SS1");
+}
+
+/// F2: a call for the agent at SS1 arriving at SS1 is delivered there (no 302), Inbound.
+#[test]
+fn f2_local_delivery_at_the_agents_peer() {
+    let mut w = world(5);
+    login(&mut w, SS1, "1001", "A1001");
+    w.run_for(Duration::from_secs(6));
+    call_from_gw(&mut w, SS1, "sip:1001@127.0.0.1:5060");
+    w.run_for(Duration::from_secs(30));
+    assert_eq!(finals(&mut w), vec![200]);
+    let ringing = w.desks.get(&9).and_then(|events| {
+        events
+            .iter()
+            .find_map(|e| if let cti::Event::EventRinging { call_type, .. } = e { Some(*call_type) } else { None })
+    });
+    assert_eq!(ringing, Some(cti::CallType::Inbound));
+    assert!(w.desk_names_at(addr(SS1), 9).contains(&"EventEstablished".to_owned()));
+    assert!(!rang_at(&w, SS2));
+    assert_eq!(w.site_at(addr(SS1)).stats().calls_redirected + w.site_at(addr(SS2)).stats().calls_redirected, 0);
+}
+
 /// F3: the agent is at SS1; a direct call reaching SS2 is redirected there by 302 with
 /// the marker, the gateway follows it, and only SS1 reports the call.
 #[test]
