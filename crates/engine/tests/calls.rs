@@ -233,3 +233,18 @@ fn unanswered_2xx_is_retransmitted_then_the_call_is_torn_down() {
     assert!(out.iter().any(|s| s.first_line().starts_with("BYE") && s.to.to_string() == PHONE_A), "callee hung up");
     assert_eq!(site.node.active_calls(), 0);
 }
+
+/// Loops end even when the configuration makes one (issue 4: hop budget): every B-leg
+/// carries the caller's Max-Forwards minus one, and an INVITE with none left gets 483.
+#[test]
+fn max_forwards_is_spent_per_hop_and_an_exhausted_invite_gets_483() {
+    let mut site = Site::new();
+    registered(&mut site, "1001", PHONE_A);
+    let out = site.send_from(GW, &invite("1001", "hop1"));
+    assert_eq!(only(&out, PHONE_A, "INVITE").msg().max_forwards(), Some(69));
+
+    let text = String::from_utf8(invite("1001", "hop2")).expect("utf-8").replace("Max-Forwards: 70", "Max-Forwards: 0");
+    let out = site.send_from(GW, text.as_bytes());
+    only(&out, GW, "SIP/2.0 483");
+    assert!(out.iter().all(|s| s.to.to_string() != PHONE_A), "nothing rings");
+}
