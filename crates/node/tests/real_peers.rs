@@ -347,6 +347,22 @@ impl Drop for Background {
     }
 }
 
+/// A sipp phone on `port` answering every call (`phone-answer.xml`); `server` is only the
+/// default remote address sipp needs.
+fn sipp_phone(port: u16, server: SocketAddr) -> Background {
+    Background(
+        Command::new("sipp")
+            .args(["-sf", scenario("phone-answer.xml").to_str().expect("path")])
+            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-nostdin"])
+            .arg(server.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sipp phone"),
+    )
+}
+
 fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).map(|a| a.port()).expect("a free port")
 }
@@ -358,17 +374,7 @@ fn sipp_gateway_calls_sipp_phones_through_tandem() {
     }
     let t = Tandem::start("calls");
     let phone_port = free_udp_port();
-    let _phone = Background(
-        Command::new("sipp")
-            .args(["-sf", scenario("phone-answer.xml").to_str().expect("path")])
-            .args(["-i", "127.0.0.1", "-p", &phone_port.to_string(), "-nostdin"])
-            .stdin(Stdio::null())
-            .arg(t.udp.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("sipp phone"),
-    );
+    let _phone = sipp_phone(phone_port, t.udp);
     let dns: Vec<u16> = (1100..1110).collect();
     let reg = t.dir.join("reg.csv");
     let text: String = dns.iter().map(|dn| format!("{dn};127.0.0.1:{phone_port}\n")).collect();
@@ -461,17 +467,7 @@ fn desktop_sees_its_call_and_metrics_count_it() {
     let config = format!("{SITE}cti = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\ncti_tokens = [\"t0ken\"]\n[[site.agent]]\nid = \"A1200\"\ndn = \"1200\"\n");
     let t = Tandem::start_with("desktop", &config);
     let phone_port = free_udp_port();
-    let _phone = Background(
-        Command::new("sipp")
-            .args(["-sf", scenario("phone-answer.xml").to_str().expect("path")])
-            .args(["-i", "127.0.0.1", "-p", &phone_port.to_string(), "-nostdin"])
-            .stdin(Stdio::null())
-            .arg(t.udp.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("sipp phone"),
-    );
+    let _phone = sipp_phone(phone_port, t.udp);
     let reg = t.dir.join("reg.csv");
     std::fs::write(&reg, format!("SEQUENTIAL\n1200;127.0.0.1:{phone_port}\n")).expect("csv");
     let (ok, n, _) = sipp(
@@ -746,17 +742,7 @@ fn two_peer_processes_redirect_a_direct_call_to_the_agents_site() {
     let ss1 = start_peer("bc-ss1", &bc_site("s1", p1, p2, "TO_SS2", "9902"));
     let ss2 = start_peer("bc-ss2", &bc_site("s1", p2, p1, "TO_SS1", "9901"));
     let phone_port = free_udp_port();
-    let _phone = Background(
-        Command::new("sipp")
-            .args(["-sf", scenario("phone-answer.xml").to_str().expect("path")])
-            .args(["-i", "127.0.0.1", "-p", &phone_port.to_string(), "-nostdin"])
-            .arg(ss1.udp.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("sipp phone"),
-    );
+    let _phone = sipp_phone(phone_port, ss1.udp);
     let reg = ss1.dir.join("reg.csv");
     std::fs::write(&reg, format!("SEQUENTIAL\n1500;127.0.0.1:{phone_port}\n")).expect("csv");
     for site in [&ss1, &ss2] {
@@ -829,17 +815,7 @@ fn killing_a_peer_mid_load_loses_no_call_the_gateway_retries_at_the_survivor() {
     let mut ss1 = start_peer("kill-ss1", &bc_site("s1", p1, p2, "TO_SS2", "9902"));
     let ss2 = start_peer("kill-ss2", &bc_site("s1", p2, p1, "TO_SS1", "9901"));
     let phone_port = free_udp_port();
-    let _phone = Background(
-        Command::new("sipp")
-            .args(["-sf", scenario("phone-answer.xml").to_str().expect("path")])
-            .args(["-i", "127.0.0.1", "-p", &phone_port.to_string(), "-nostdin"])
-            .arg(ss1.udp.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("sipp phone"),
-    );
+    let _phone = sipp_phone(phone_port, ss1.udp);
     let dns: Vec<u16> = (1500..1510).collect();
     register_phone_at(&[&ss1, &ss2], &dns, phone_port);
     let desk1 =
@@ -916,17 +892,7 @@ fn an_internal_call_across_the_trunk_is_reported_on_both_peers() {
     let ss1 = start_peer("int-ss1", &bc_site("s1", p1, p2, "TO_SS2", "9902"));
     let ss2 = start_peer("int-ss2", &bc_site("s1", p2, p1, "TO_SS1", "9901"));
     let phone_port = free_udp_port();
-    let _phone = Background(
-        Command::new("sipp")
-            .args(["-sf", scenario("phone-answer.xml").to_str().expect("path")])
-            .args(["-i", "127.0.0.1", "-p", &phone_port.to_string(), "-nostdin"])
-            .arg(ss1.udp.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("sipp phone"),
-    );
+    let _phone = sipp_phone(phone_port, ss1.udp);
     register_phone_at(&[&ss1], &[1500], phone_port);
     let desk1 =
         cti_client(&ss1, "6", &["RequestRegisterAddress ThisDN=1500", "RequestAgentLogin ThisDN=1500 AgentID=A1500"]);
