@@ -46,6 +46,11 @@ pub(crate) const USER_DATA_HEADER: &str = "X-Tandem-UserData";
 /// An INVITE towards a callee, carrying the caller's SDP untouched (the body of `a`, which
 /// is the caller's INVITE, or for third-party calls the origin phone's 200).
 pub(crate) fn b_invite(local: &Local, a: &Message<'_>, n: &NewInvite<'_>) -> Vec<u8> {
+    copy_body(invite_head(local, n), a)
+}
+
+/// An INVITE's start line and headers, without a body.
+fn invite_head(local: &Local, n: &NewInvite<'_>) -> MessageBuilder {
     let mut b = MessageBuilder::request(Method::Invite, n.target);
     local.via(&mut b, n.transport, n.branch);
     b.header_fmt("Max-Forwards", format_args!("{}", n.max_forwards));
@@ -59,23 +64,13 @@ pub(crate) fn b_invite(local: &Local, a: &Message<'_>, n: &NewInvite<'_>) -> Vec
         b.header(USER_DATA_HEADER, json);
     }
     b.header("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO");
-    copy_body(b, a)
+    b
 }
 
 /// An INVITE without a session description (third-party call control, RFC 3725 flow I:
 /// the origin phone makes the offer in its 200).
 pub(crate) fn offerless_invite(local: &Local, n: &NewInvite<'_>) -> Vec<u8> {
-    let mut b = MessageBuilder::request(Method::Invite, n.target);
-    local.via(&mut b, n.transport, n.branch);
-    b.header_fmt("Max-Forwards", format_args!("{}", n.max_forwards));
-    b.header(HeaderName::From.as_str(), n.from);
-    b.header(HeaderName::To.as_str(), n.to);
-    b.header("Call-ID", n.call_id);
-    b.header("CSeq", "1 INVITE");
-    b.header("Contact", &local.contact(n.transport));
-    b.header("X-Genesys-CallUUID", n.uuid);
-    b.header("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO");
-    b.finish(None, b"")
+    invite_head(local, n).finish(None, b"")
 }
 
 /// A request inside `leg`'s dialog (BYE, re-INVITE, UPDATE, INFO, ACK).

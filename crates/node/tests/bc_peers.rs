@@ -1,0 +1,187 @@
+//! Two `tandem peer` processes as a Business Continuity pair on loopback, with sipp
+//! gateways and phones and `tandem cti` desktops (issue 4): the 302 forward, an internal
+//! call over the trunk, and a peer killed mid-load.
+//!
+//! Needs `sipp` (Debian `sip-tester`); runs when TANDEM_REAL_PEERS=1 (as `.ci/run` sets).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn two_peer_processes_redirect_a_direct_call_to_the_agents_site() {
+    if !enabled() {
+        return;
+    }
+    let (p1, p2) = (free_udp_port(), free_udp_port());
+    let ss1 = start_peer("bc-ss1", &bc_site("s1", p1, p2, "TO_SS2", "9902"));
+    let ss2 = start_peer("bc-ss2", &bc_site("s1", p2, p1, "TO_SS1", "9901"));
+    let phone_port = free_udp_port();
+    let _phone = sipp_phone(phone_port, ss1.udp);
+    let reg = ss1.dir.join("reg.csv");
+    std::fs::write(&reg, format!("SEQUENTIAL\n1500;127.0.0.1:{phone_port}\n")).expect("csv");
+    for site in [&ss1, &ss2] {
+        let (ok, n, _) = sipp(
+            site.udp,
+            &[
+                "-sf",
+                scenario("register-contact.xml").to_str().expect("path"),
+                "-inf",
+                reg.to_str().expect("path"),
+                "-m",
+                "1",
+            ],
+        );
+        assert!(ok && n == 1, "the phone registers at both peers");
+    }
+    let desk1 =
+        cti_client(&ss1, "6", &["RequestRegisterAddress ThisDN=1500", "RequestAgentLogin ThisDN=1500 AgentID=A1500"]);
+    let desk2 = cti_client(&ss2, "6", &["RequestRegisterAddress ThisDN=1500"]);
+    std::thread::sleep(Duration::from_millis(3500)); // polls settle, presence reaches ss2
+    let calls = ss2.dir.join("calls.csv");
+    std::fs::write(&calls, "SEQUENTIAL\n1500;\n").expect("csv");
+    let (ok, n, _) = sipp(
+        ss2.udp,
+        &[
+            "-sf",
+            scenario("gateway-follow-302.xml").to_str().expect("path"),
+            "-inf",
+            calls.to_str().expect("path"),
+            "-m",
+            "1",
+        ],
+    );
+    assert!(ok && n == 1, "the gateway followed the 302 and the call completed at ss1");
+    let text1 = String::from_utf8_lossy(&desk1.wait_with_output().expect("desk1").stdout).into_owned();
+    let text2 = String::from_utf8_lossy(&desk2.wait_with_output().expect("desk2").stdout).into_owned();
+    assert!(
+        text1.contains("\"EventRinging\"") && text1.contains("\"EventEstablished\""),
+        "ss1 reports the call:\n{text1}\nss2:\n{text2}"
+    );
+    assert!(!text2.contains("\"EventRinging\""), "ss2 reports nothing for the redirected call:\n{text2}");
+    let metrics = http_get(ss2.http.expect("http"), "/metrics");
+    assert!(metrics.contains("tandem_calls_offered_total{site=\"s1\"} 0"), "{metrics}");
+}
+
+/// Spec 3.12 / issue 4 (site failure): a gateway loads ss1 with calls held 1 s; ss1's
+/// process is killed mid-load. Calls then in flight at ss1, and those the gateway sends
+/// to the dead ss1, fail; the gateway retries each of them at ss2, which must deliver all
+/// of them, including to the agent of ss1 who logs in again at ss2.
+#[test]
+fn killing_a_peer_mid_load_loses_no_call_the_gateway_retries_at_the_survivor() {
+    if !enabled() {
+        return;
+    }
+    let (p1, p2) = (free_udp_port(), free_udp_port());
+    let mut ss1 = start_peer("kill-ss1", &bc_site("s1", p1, p2, "TO_SS2", "9902"));
+    let ss2 = start_peer("kill-ss2", &bc_site("s1", p2, p1, "TO_SS1", "9901"));
+    let phone_port = free_udp_port();
+    let _phone = sipp_phone(phone_port, ss1.udp);
+    let dns: Vec<u16> = (1500..1510).collect();
+    register_phone_at(&[&ss1, &ss2], &dns, phone_port);
+    let desk1 =
+        cti_client(&ss1, "2", &["RequestRegisterAddress ThisDN=1500", "RequestAgentLogin ThisDN=1500 AgentID=A1500"]);
+    drop(desk1.wait_with_output()); // the agent stays logged in at ss1 (no logout on disconnect)
+    std::thread::sleep(Duration::from_millis(1500));
+
+    let calls = ss2.dir.join("calls.csv");
+    let text: String = dns.iter().map(|dn| format!("{dn};\n")).collect();
+    std::fs::write(&calls, format!("SEQUENTIAL\n{text}")).expect("csv");
+    let (offered, rate) = (150u64, 50u64);
+    let hold_scenario = scenario("gateway-call-hold.xml");
+    let gateway = |target: SocketAddr, count: u64| {
+        let (m, r) = (count.to_string(), rate.to_string());
+        let args = ["-sf", hold_scenario.to_str().expect("path"), "-inf", calls.to_str().expect("path")];
+        let more = [
+            "-m",
+            m.as_str(),
+            "-r",
+            r.as_str(),
+            "-d",
+            "1000",
+            "-max_invite_retrans",
+            "2",
+            "-max_non_invite_retrans",
+            "2",
+        ];
+        let mut command = sipp_command(target, &[&args[..], &more[..]].concat());
+        command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("sipp gateway")
+    };
+    let load = gateway(ss1.udp, offered);
+    std::thread::sleep(Duration::from_millis(2000));
+    ss1.child.kill().expect("kill ss1 by PID");
+    let (_, completed, failed) = sipp_counts(&load.wait_with_output().expect("sipp gateway"));
+    assert_eq!(completed + failed, offered, "every call offered to ss1 either completed or failed");
+    assert!(completed > 0 && failed > 0, "the kill landed mid-load: {completed} completed, {failed} failed");
+    let sent_after_kill = offered.saturating_sub(2 * rate);
+    eprintln!(
+        "ss1 killed mid-load: {completed} calls completed, {failed} failed \
+         (about {} in flight at the kill, about {sent_after_kill} sent to the dead peer)",
+        failed.saturating_sub(sent_after_kill)
+    );
+
+    // The desktop retries its login until ss2 has seen the trunk to ss1 go out of service
+    // (`oos-check` 2 s, `oos-force` 1): while the link is up the login is refused.
+    let mut login = String::new();
+    for _ in 0..10 {
+        let desk = cti_client(
+            &ss2,
+            "1",
+            &["RequestRegisterAddress ThisDN=1500", "RequestAgentLogin ThisDN=1500 AgentID=A1500"],
+        );
+        login = String::from_utf8_lossy(&desk.wait_with_output().expect("desk").stdout).into_owned();
+        if login.contains("\"EventAgentLogin\"") {
+            break;
+        }
+    }
+    assert!(login.contains("\"EventAgentLogin\""), "ss2 accepts ss1's agent once ss1 is gone:\n{login}");
+    let (_, retried_ok, retried_failed) = sipp_counts(&gateway(ss2.udp, failed).wait_with_output().expect("sipp"));
+    assert_eq!((retried_ok, retried_failed), (failed, 0), "every call retried at the survivor is delivered");
+}
+
+/// Issue 4 item 3 / F6 with real processes: an agent phone's DN 1600 at ss2 calls DN 1500,
+/// whose agent is logged in at ss1. The call goes over the inter-site trunk with both
+/// peers in the path: ss2's desktop sees EventDialing, Outbound, to the access number
+/// `9901` + 1500; ss1's desktop sees EventRinging, Inbound; the caller's BYE releases the
+/// call at both.
+#[test]
+fn an_internal_call_across_the_trunk_is_reported_on_both_peers() {
+    if !enabled() {
+        return;
+    }
+    let (p1, p2) = (free_udp_port(), free_udp_port());
+    let ss1 = start_peer("int-ss1", &bc_site("s1", p1, p2, "TO_SS2", "9902"));
+    let ss2 = start_peer("int-ss2", &bc_site("s1", p2, p1, "TO_SS1", "9901"));
+    let phone_port = free_udp_port();
+    let _phone = sipp_phone(phone_port, ss1.udp);
+    register_phone_at(&[&ss1], &[1500], phone_port);
+    let desk1 =
+        cti_client(&ss1, "6", &["RequestRegisterAddress ThisDN=1500", "RequestAgentLogin ThisDN=1500 AgentID=A1500"]);
+    let desk2 = cti_client(&ss2, "6", &["RequestRegisterAddress ThisDN=1600"]);
+    std::thread::sleep(Duration::from_millis(3500)); // presence reaches ss2
+    let calls = ss2.dir.join("internal.csv");
+    std::fs::write(&calls, "SEQUENTIAL\n1500;1600;\n").expect("csv");
+    let (ok, n, _) = sipp(
+        ss2.udp,
+        &["-sf", scenario("phone-call.xml").to_str().expect("path"), "-inf", calls.to_str().expect("path"), "-m", "1"],
+    );
+    assert!(ok && n == 1, "the internal call completed through both peers");
+    let text1 = String::from_utf8_lossy(&desk1.wait_with_output().expect("desk1").stdout).into_owned();
+    let text2 = String::from_utf8_lossy(&desk2.wait_with_output().expect("desk2").stdout).into_owned();
+    let event = |text: &str, name: &str| -> serde_json::Value {
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["message"] == name)
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+    };
+    let dialing = event(&text2, "EventDialing");
+    assert_eq!((dialing["CallType"].as_str(), dialing["OtherDN"].as_str()), (Some("Outbound"), Some("99011500")));
+    let ringing = event(&text1, "EventRinging");
+    assert_eq!(ringing["CallType"].as_str(), Some("Inbound"), "{text1}");
+    event(&text1, "EventReleased");
+    event(&text2, "EventReleased");
+}

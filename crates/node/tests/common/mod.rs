@@ -1,0 +1,198 @@
+//! What the real-peer tests share: starting `tandem` processes on loopback and reading
+//! their endpoints, running sipp clients and phones, a CTI client, an HTTP scrape.
+#![allow(dead_code)] // each test crate uses its own part of this
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+pub(crate) struct Tandem {
+    pub(crate) child: Child,
+    pub(crate) udp: SocketAddr,
+    pub(crate) tcp: SocketAddr,
+    pub(crate) cti: Option<SocketAddr>,
+    pub(crate) http: Option<SocketAddr>,
+    pub(crate) dir: PathBuf,
+}
+
+pub(crate) const SITE: &str =
+    "[[site]]\nname = \"s1\"\nsip_udp = \"127.0.0.1:0\"\nsip_tcp = \"127.0.0.1:0\"\ndns = [\"1000-1999\"]\n";
+
+impl Tandem {
+    pub(crate) fn start(name: &str) -> Self {
+        Self::start_with(name, SITE)
+    }
+
+    pub(crate) fn start_with(name: &str, config_text: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("tandem-test-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let config = dir.join("site.toml");
+        std::fs::write(&config, config_text).expect("config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
+            .args(["peer", "--config"])
+            .arg(&config)
+            .args(["--site", "s1"])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("stderr.log")).map(Stdio::from).unwrap_or_else(|_| Stdio::null()))
+            .spawn()
+            .expect("tandem starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut udp, mut tcp, mut cti, mut http) = (None, None, None, None);
+        let (wants_cti, wants_http) = (config_text.contains("cti ="), config_text.contains("http ="));
+        while udp.is_none() || tcp.is_none() || (wants_cti && cti.is_none()) || (wants_http && http.is_none()) {
+            let line = lines.next().expect("endpoint lines").expect("utf-8");
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            match parts.as_slice() {
+                ["endpoint", "s1", "sip-udp", a] => udp = Some(a.parse().expect("addr")),
+                ["endpoint", "s1", "sip-tcp", a] => tcp = Some(a.parse().expect("addr")),
+                ["endpoint", "s1", "cti-ws", a] => cti = Some(a.parse().expect("addr")),
+                ["endpoint", "s1", "http", a] => http = Some(a.parse().expect("addr")),
+                _ => {}
+            }
+        }
+        Self { child, udp: udp.expect("udp"), tcp: tcp.expect("tcp"), cti, http, dir }
+    }
+
+    pub(crate) fn alive(&mut self) -> bool {
+        self.child.try_wait().expect("wait").is_none()
+    }
+}
+
+impl Drop for Tandem {
+    fn drop(&mut self) {
+        let _ = self.child.kill(); // by PID, never by name
+        let _ = self.child.wait();
+        if std::env::var_os("TANDEM_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+pub(crate) fn enabled() -> bool {
+    std::env::var("TANDEM_REAL_PEERS").is_ok_and(|v| v == "1")
+}
+
+pub(crate) fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/sipp").join(name)
+}
+
+pub(crate) fn dn_file(dir: &Path) -> PathBuf {
+    let path = dir.join("dns.csv");
+    let mut text = String::from("SEQUENTIAL\n");
+    for dn in 1000..2000 {
+        text.push_str(&format!("{dn};\n"));
+    }
+    std::fs::write(&path, text).expect("dn file");
+    path
+}
+
+/// Runs sipp to completion; returns (exit ok, successful, failed).
+pub(crate) fn sipp(target: SocketAddr, args: &[&str]) -> (bool, u64, u64) {
+    sipp_counts(&sipp_command(target, args).output().expect("sipp is installed (apt-get install sip-tester)"))
+}
+
+/// A sipp client run against `target`, ending with an error after 60 s at most.
+pub(crate) fn sipp_command(target: SocketAddr, args: &[&str]) -> Command {
+    let mut command = Command::new("sipp");
+    command
+        .args(args)
+        .args(["-i", "127.0.0.1", "-p", "0", "-nostdin", "-timeout", "60", "-timeout_error", "-trace_screen"])
+        .arg(target.to_string())
+        .current_dir(std::env::temp_dir());
+    command
+}
+
+/// (exited cleanly, successful calls, failed calls) from a finished sipp's screen.
+pub(crate) fn sipp_counts(out: &std::process::Output) -> (bool, u64, u64) {
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let count = |label: &str| {
+        text.lines()
+            .filter(|l| l.contains(label))
+            .filter_map(|l| l.split('|').nth(2).and_then(|c| c.trim().parse::<u64>().ok()))
+            .next_back()
+            .unwrap_or(0)
+    };
+    (out.status.success(), count("Successful call"), count("Failed call"))
+}
+
+/// A sipp process we started, stopped by PID when dropped.
+pub(crate) struct Background(pub(crate) Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A sipp phone on `port` answering every call (`phone-answer.xml`); `server` is only the
+/// default remote address sipp needs.
+pub(crate) fn sipp_phone(port: u16, server: SocketAddr) -> Background {
+    Background(
+        Command::new("sipp")
+            .args(["-sf", scenario("phone-answer.xml").to_str().expect("path")])
+            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-nostdin"])
+            .arg(server.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sipp phone"),
+    )
+}
+
+pub(crate) fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// Runs `tandem cti` against the site; returns its stdout lines (events as JSON).
+pub(crate) fn cti_client(t: &Tandem, wait_s: &str, requests: &[&str]) -> Child {
+    let url = format!("ws://{}/cti", t.cti.expect("cti endpoint"));
+    Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["cti", "--url", &url, "--token", "t0ken", "--wait", wait_s])
+        .args(requests)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tandem cti")
+}
+
+pub(crate) fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out
+}
+
+/// The config of one peer of a BC pair on the given ports.
+pub(crate) fn bc_site(name: &str, port: u16, peer_port: u16, trunk: &str, prefix: &str) -> String {
+    format!(
+        "[[site]]\nname = \"{name}\"\nsip_udp = \"127.0.0.1:{port}\"\nsip_tcp = \"127.0.0.1:0\"\ncti = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\n\
+         cti_tokens = [\"t0ken\"]\ndns = [\"1000-1999\"]\n[site.options]\ndr-peer-trunk = \"{trunk}\"\ndr-forward = \"no-agent\"\n\
+         [[site.dn]]\nnumber = \"{trunk}\"\ntype = \"trunk\"\ncontact = \"127.0.0.1:{peer_port}\"\nprefix = \"{prefix}\"\noos-check = 2\noos-force = 1\n\
+         [[site.agent]]\nid = \"A1500\"\ndn = \"1500\"\n"
+    )
+}
+
+/// Starts one peer; its site is named `s1` in its own file (the test harness reads the
+/// `endpoint s1 ...` lines), which is fine: each process runs one site.
+pub(crate) fn start_peer(name: &str, config: &str) -> Tandem {
+    Tandem::start_with(name, config)
+}
+
+/// Registers each DN with the phone at `phone_port` at every given peer.
+pub(crate) fn register_phone_at(peers: &[&Tandem], dns: &[u16], phone_port: u16) {
+    let reg = peers[0].dir.join("reg.csv");
+    let text: String = dns.iter().map(|dn| format!("{dn};127.0.0.1:{phone_port}\n")).collect();
+    std::fs::write(&reg, format!("SEQUENTIAL\n{text}")).expect("csv");
+    let count = dns.len().to_string();
+    let register_scenario = scenario("register-contact.xml");
+    for peer in peers {
+        let args = ["-sf", register_scenario.to_str().expect("path"), "-inf", reg.to_str().expect("path")];
+        let (ok, n, _) = sipp(peer.udp, &[&args[..], &["-m", &count]].concat());
+        assert!(ok && n == dns.len() as u64, "the phone registers its DNs at every peer");
+    }
+}
