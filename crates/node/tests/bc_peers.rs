@@ -42,20 +42,10 @@ fn two_peer_processes_redirect_a_direct_call_to_the_agents_site() {
         cti_client(&ss1, "6", &["RequestRegisterAddress ThisDN=1500", "RequestAgentLogin ThisDN=1500 AgentID=A1500"]);
     let desk2 = cti_client(&ss2, "6", &["RequestRegisterAddress ThisDN=1500"]);
     std::thread::sleep(Duration::from_millis(3500)); // polls settle, presence reaches ss2
-    let calls = ss2.dir.join("calls.csv");
-    std::fs::write(&calls, "SEQUENTIAL\n1500;\n").expect("csv");
-    let (ok, n, _) = sipp(
-        ss2.udp,
-        &[
-            "-sf",
-            scenario("gateway-follow-302.xml").to_str().expect("path"),
-            "-inf",
-            calls.to_str().expect("path"),
-            "-m",
-            "1",
-        ],
+    assert!(
+        one_call(ss2.udp, &ss2.dir, "gateway-follow-302.xml", "1500;"),
+        "the gateway followed the 302 and the call completed at ss1"
     );
-    assert!(ok && n == 1, "the gateway followed the 302 and the call completed at ss1");
     let text1 = String::from_utf8_lossy(&desk1.wait_with_output().expect("desk1").stdout).into_owned();
     let text2 = String::from_utf8_lossy(&desk2.wait_with_output().expect("desk2").stdout).into_owned();
     assert!(
@@ -163,13 +153,10 @@ fn an_internal_call_across_the_trunk_is_reported_on_both_peers() {
         cti_client(&ss1, "6", &["RequestRegisterAddress ThisDN=1500", "RequestAgentLogin ThisDN=1500 AgentID=A1500"]);
     let desk2 = cti_client(&ss2, "6", &["RequestRegisterAddress ThisDN=1600"]);
     std::thread::sleep(Duration::from_millis(3500)); // presence reaches ss2
-    let calls = ss2.dir.join("internal.csv");
-    std::fs::write(&calls, "SEQUENTIAL\n1500;1600;\n").expect("csv");
-    let (ok, n, _) = sipp(
-        ss2.udp,
-        &["-sf", scenario("phone-call.xml").to_str().expect("path"), "-inf", calls.to_str().expect("path"), "-m", "1"],
+    assert!(
+        one_call(ss2.udp, &ss2.dir, "phone-call.xml", "1500;1600;"),
+        "the internal call completed through both peers"
     );
-    assert!(ok && n == 1, "the internal call completed through both peers");
     let text1 = String::from_utf8_lossy(&desk1.wait_with_output().expect("desk1").stdout).into_owned();
     let text2 = String::from_utf8_lossy(&desk2.wait_with_output().expect("desk2").stdout).into_owned();
     let event = |text: &str, name: &str| -> serde_json::Value {

@@ -334,20 +334,7 @@ fn desktop_sees_its_call_and_metrics_count_it() {
         ],
     );
     std::thread::sleep(Duration::from_millis(500));
-    let calls = t.dir.join("calls.csv");
-    std::fs::write(&calls, "SEQUENTIAL\n1200;\n").expect("csv");
-    let (ok, n, _) = sipp(
-        t.udp,
-        &[
-            "-sf",
-            scenario("gateway-call.xml").to_str().expect("path"),
-            "-inf",
-            calls.to_str().expect("path"),
-            "-m",
-            "1",
-        ],
-    );
-    assert!(ok && n == 1, "the call went through");
+    assert!(one_call(t.udp, &t.dir, "gateway-call.xml", "1200;"), "the call went through");
     let out = desk.wait_with_output().expect("cti client ends");
     let text = String::from_utf8_lossy(&out.stdout);
     let names: Vec<String> = text
@@ -486,20 +473,7 @@ fn a_real_baresip_phone_answers_a_gateway_call_and_the_desktop_sees_it() {
     let desk =
         cti_client(&t, "4", &["RequestRegisterAddress ThisDN=1400", "RequestAgentLogin ThisDN=1400 AgentID=A1400"]);
     std::thread::sleep(Duration::from_millis(300));
-    let calls = t.dir.join("calls.csv");
-    std::fs::write(&calls, "SEQUENTIAL\n1400;\n").expect("csv");
-    let (ok, n, _) = sipp(
-        t.udp,
-        &[
-            "-sf",
-            scenario("gateway-call.xml").to_str().expect("path"),
-            "-inf",
-            calls.to_str().expect("path"),
-            "-m",
-            "1",
-        ],
-    );
-    assert!(ok && n == 1, "baresip answered and the call completed");
+    assert!(one_call(t.udp, &t.dir, "gateway-call.xml", "1400;"), "baresip answered and the call completed");
     let out = desk.wait_with_output().expect("cti client ends");
     let text = String::from_utf8_lossy(&out.stdout);
     for expected in ["\"EventRinging\"", "\"EventEstablished\"", "\"EventReleased\""] {

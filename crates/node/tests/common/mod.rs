@@ -196,3 +196,14 @@ pub(crate) fn register_phone_at(peers: &[&Tandem], dns: &[u16], phone_port: u16)
         assert!(ok && n == dns.len() as u64, "the phone registers its DNs at every peer");
     }
 }
+
+/// One call by the sipp client `scenario_name` to `target`, with `row` (e.g. `"1500;"`) as
+/// the injection file's only line; true when it completed.
+pub(crate) fn one_call(target: SocketAddr, dir: &Path, scenario_name: &str, row: &str) -> bool {
+    let calls = dir.join("one-call.csv");
+    std::fs::write(&calls, format!("SEQUENTIAL\n{row}\n")).expect("csv");
+    let path = scenario(scenario_name);
+    let args = ["-sf", path.to_str().expect("path"), "-inf", calls.to_str().expect("path"), "-m", "1"];
+    let (ok, n, _) = sipp(target, &args);
+    ok && n == 1
+}
