@@ -10,12 +10,16 @@ use rand_chacha::ChaCha8Rng;
 use sipcore::{ClientOutcome, ConnId, Peer, RequestOutcome, TransactionEvent, TransactionLayer, Transmit, TxKey};
 use sipmsg::{Framing, HeaderName, Message, Method, ParseError, Uri};
 
+mod desk_requests;
+mod dr_peer;
+
+use dr_peer::dr_forward_target;
+
 use crate::b2bua::{B2bua, Ctx, Local};
-use crate::desks::{DeskId, DeskWorld, Desks};
-use crate::peering::{DoubleLogin, Peering, PRESENCE_TYPE};
+use crate::desks::{DeskId, Desks};
+use crate::peering::Peering;
 use crate::registrar::{RegisterReply, Registrar};
 use crate::reply::{response, stateless_reject};
-use crate::switch::DrForward;
 use crate::trunks::TrunkMonitor;
 use crate::{DomainEvent, NodeConfig, NodeStats};
 
@@ -240,71 +244,6 @@ impl Node {
         self.desk_out.pop_front()
     }
 
-    fn handle_desk(&mut self, now: Instant, desk: DeskId, request: &cti::Request) {
-        let world = World {
-            config: &self.config,
-            registrar: &self.registrar,
-            trunks: &self.trunks,
-            peering: &self.peering,
-            now,
-        };
-        let Some(call_request) = self.desks.handle(&world, desk, request) else { return };
-        let result = match call_request {
-            cti::Request::RequestReleaseCall { this_dn, conn_id, .. } => match cti::parse_conn_id(conn_id) {
-                Some(conn) => self.with_b2bua(now, |b, ctx| b.release(ctx, conn, this_dn)),
-                None => Err(cti::ErrorCode::NoSuchCall),
-            },
-            cti::Request::RequestRouteCall { this_dn, conn_id, other_dn, route_type, reference_id, .. } => {
-                let conn = cti::parse_conn_id(conn_id);
-                match (conn, route_type, other_dn) {
-                    (None, ..) => Err(cti::ErrorCode::NoSuchCall),
-                    (Some(conn), cti::RouteType::Reject, _) => {
-                        self.with_b2bua(now, |b, ctx| b.reject_routed(ctx, conn, this_dn))
-                    }
-                    (Some(conn), _, Some(target)) => {
-                        let reference = *reference_id;
-                        self.with_b2bua(now, |b, ctx| b.route(ctx, conn, this_dn, target, reference))
-                    }
-                    (Some(_), _, None) => Err(cti::ErrorCode::InvalidRequest),
-                }
-            }
-            cti::Request::RequestAnswerCall { this_dn, conn_id, .. } => match cti::parse_conn_id(conn_id) {
-                Some(conn) => self.with_b2bua(now, |b, ctx| b.answer_call(ctx, conn, this_dn)),
-                None => Err(cti::ErrorCode::NoSuchCall),
-            },
-            cti::Request::RequestPrivateService { service_id: 3019, reference_id } => {
-                self.begin_shutdown(now);
-                self.desk_out.push_back((
-                    desk,
-                    cti::Event::EventPrivateInfo {
-                        reference_id: *reference_id,
-                        service_id: 3019,
-                        this_dn: None,
-                        reasons: None,
-                    },
-                ));
-                Ok(())
-            }
-            cti::Request::RequestMakeCall { .. } if self.shutting_down => Err(cti::ErrorCode::ShuttingDown),
-            cti::Request::RequestMakeCall { this_dn, other_dn, user_data, .. } => {
-                self.with_b2bua(now, |b, ctx| b.make_call(ctx, this_dn, other_dn, user_data.as_ref())).map(|_| ())
-            }
-            _ => Err(cti::ErrorCode::NotSupported),
-        };
-        if let Err(code) = result {
-            let text = match code {
-                cti::ErrorCode::NoSuchCall => "no such call on ThisDN",
-                cti::ErrorCode::UnknownDN => "a DN of the request is not reachable from this site",
-                cti::ErrorCode::InvalidState => "no phone in a state to do this (not registered, or not ringing yet)",
-                cti::ErrorCode::InvalidRequest => "OtherDN is required",
-                cti::ErrorCode::ShuttingDown => "the site is shutting down",
-                _ => "not supported by this site yet",
-            };
-            self.desk_out.push_back((desk, cti::Event::error(request, request_dn(request), code, text)));
-        }
-        self.collect();
-    }
-
     /// Calls in progress.
     pub fn active_calls(&self) -> usize {
         self.b2bua.len()
@@ -382,36 +321,6 @@ impl Node {
         }
         self.desk_out.extend(self.desks.drain());
         self.send_presence();
-    }
-
-    /// In BC mode, tells the DR peer our agents' logins when they changed or at heartbeat.
-    fn send_presence(&mut self) {
-        let Some(contact) = self.peer_contact() else {
-            self.peering.idle();
-            return;
-        };
-        let version = self.desks.presence_version();
-        let (site, local) = (self.config.site.clone(), self.config.local);
-        self.peering.maybe_send(
-            self.last_now,
-            &site,
-            local,
-            contact,
-            version,
-            self.desks.presence(),
-            &mut self.transactions,
-            &mut self.rng,
-        );
-        while let Some(t) = self.transactions.poll_transmit() {
-            self.transmits.push_back(t);
-        }
-    }
-
-    /// The DR peer's address while BC mode holds (`dr-peer-trunk` set and in service).
-    fn peer_contact(&self) -> Option<SocketAddr> {
-        let name = self.config.options.dr_peer_trunk.as_ref()?;
-        let contact = self.config.dns.get(name)?.trunk.as_ref()?.contact;
-        self.trunks.usable(name).then_some(contact)
     }
 
     fn count(&mut self, event: &DomainEvent) {
@@ -613,62 +522,6 @@ impl Node {
         }
     }
 
-    /// A MESSAGE: the DR peer's presence snapshot, accepted only from the peer trunk.
-    fn peer_message(&mut self, req: &Message<'_>, peer: Peer) -> Answer {
-        let from_peer = self
-            .config
-            .options
-            .dr_peer_trunk
-            .as_ref()
-            .and_then(|name| self.config.dns.get(name)?.trunk.as_ref())
-            .is_some_and(|t| t.contact == peer.addr);
-        if !from_peer {
-            return Answer::Status(403, "Forbidden - Not From The DR Peer");
-        }
-        let is_presence =
-            req.header(HeaderName::ContentType).is_some_and(|ct| ct.trim().eq_ignore_ascii_case(PRESENCE_TYPE));
-        if is_presence && self.peering.apply(self.last_now, req.body()) {
-            self.resolve_double_logins();
-            Answer::Status(200, "OK")
-        } else {
-            Answer::Status(415, "Unsupported Media Type")
-        }
-    }
-
-    /// OQ-3: agents logged in both here and at the peer (a login accepted at each side
-    /// while the link was down) keep only their newer login; both desktops are told.
-    fn resolve_double_logins(&mut self) {
-        let site = self.config.site.clone();
-        let peering = &self.peering;
-        let doubles: Vec<(String, String, DoubleLogin)> = self
-            .desks
-            .presence()
-            .filter_map(|(dn, agent, since)| {
-                let verdict = peering.double_login(&site, &agent, since).or_else(|| {
-                    // The peer may have logged its login out before we saw both.
-                    peering.peer_yielded(&agent).then_some(DoubleLogin::OursStays)
-                })?;
-                Some((dn, agent, verdict))
-            })
-            .collect();
-        let peer_site = self.peering.remote_site().to_owned();
-        for (dn, agent, verdict) in doubles {
-            match verdict {
-                DoubleLogin::OursGoes => {
-                    tracing::warn!(%agent, %dn, peer = %peer_site, "double login: ours was older, logged out");
-                    self.peering.yield_agent(self.last_now, &agent);
-                    self.desks.lose_double_login(&dn, &agent, &peer_site);
-                }
-                DoubleLogin::OursStays if self.peering.tell_winner_once(&agent) => {
-                    tracing::warn!(%agent, %dn, peer = %peer_site, "double login: ours was newer, it stays");
-                    self.desks.win_double_login(&dn, &peer_site);
-                }
-                DoubleLogin::OursStays => {}
-            }
-        }
-        self.desk_out.extend(self.desks.drain());
-    }
-
     /// A fresh To tag for the next response (8 hex digits from the seeded RNG).
     fn new_tag(&mut self) {
         use std::fmt::Write as _;
@@ -726,68 +579,4 @@ fn unacceptable_body(req: &Message<'_>) -> Option<Answer> {
         return Some(Answer::Status(406, "Not Acceptable"));
     }
     None
-}
-
-/// What desk requests may read of the node.
-struct World<'a> {
-    config: &'a NodeConfig,
-    registrar: &'a Registrar,
-    trunks: &'a TrunkMonitor,
-    peering: &'a Peering,
-    now: Instant,
-}
-
-impl DeskWorld for World<'_> {
-    fn config(&self) -> &NodeConfig {
-        self.config
-    }
-
-    fn in_service(&self, dn: &str) -> bool {
-        match self.config.dns.kind(dn) {
-            Some(kind) if kind.is_agent_line() => !self.registrar.bindings.of(dn).is_empty(),
-            Some(crate::DnKind::Trunk) => self.trunks.usable(dn),
-            Some(_) => true,
-            None => false,
-        }
-    }
-
-    fn agent_at_peer(&self, agent: &str) -> bool {
-        self.peering.has_agent(agent)
-    }
-
-    fn now(&self) -> Instant {
-        self.now
-    }
-}
-
-/// The `dr-forward` decision for a direct call to `dn` (BC-18..21, BC-26): the peer's
-/// address when the call should be redirected there, `None` to deliver here.
-fn dr_forward_target(
-    config: &NodeConfig,
-    trunks: &TrunkMonitor,
-    peering: &Peering,
-    desks: &Desks,
-    bindings: &crate::registrar::Bindings,
-    dn: &str,
-) -> Option<SocketAddr> {
-    let name = config.options.dr_peer_trunk.as_ref()?;
-    let contact = config.dns.get(name)?.trunk.as_ref()?.contact;
-    if !trunks.usable(name) {
-        return None;
-    }
-    match config.dns.get(dn).and_then(|d| d.options.dr_forward).unwrap_or(config.options.dr_forward) {
-        DrForward::Off => None,
-        DrForward::NoAgent => (desks.agent_on(dn).is_none() && peering.agent_on(dn).is_some()).then_some(contact),
-        DrForward::Oos => bindings.of(dn).is_empty().then_some(contact),
-    }
-}
-
-fn request_dn(request: &cti::Request) -> Option<&str> {
-    match request {
-        cti::Request::RequestMakeCall { this_dn, .. }
-        | cti::Request::RequestAnswerCall { this_dn, .. }
-        | cti::Request::RequestReleaseCall { this_dn, .. }
-        | cti::Request::RequestRouteCall { this_dn, .. } => Some(this_dn),
-        _ => None,
-    }
 }

@@ -1,0 +1,120 @@
+//! CTI requests from desktops: agent and registration requests go to [`Desks`], call
+//! requests (release, route, make, answer) to the B2BUA; failures become EventError.
+
+use std::time::Instant;
+
+use super::Node;
+use crate::desks::{DeskId, DeskWorld};
+use crate::peering::Peering;
+use crate::registrar::Registrar;
+use crate::trunks::TrunkMonitor;
+use crate::NodeConfig;
+
+impl Node {
+    pub(super) fn handle_desk(&mut self, now: Instant, desk: DeskId, request: &cti::Request) {
+        let world = World {
+            config: &self.config,
+            registrar: &self.registrar,
+            trunks: &self.trunks,
+            peering: &self.peering,
+            now,
+        };
+        let Some(call_request) = self.desks.handle(&world, desk, request) else { return };
+        let result = match call_request {
+            cti::Request::RequestReleaseCall { this_dn, conn_id, .. } => match cti::parse_conn_id(conn_id) {
+                Some(conn) => self.with_b2bua(now, |b, ctx| b.release(ctx, conn, this_dn)),
+                None => Err(cti::ErrorCode::NoSuchCall),
+            },
+            cti::Request::RequestRouteCall { this_dn, conn_id, other_dn, route_type, reference_id, .. } => {
+                let conn = cti::parse_conn_id(conn_id);
+                match (conn, route_type, other_dn) {
+                    (None, ..) => Err(cti::ErrorCode::NoSuchCall),
+                    (Some(conn), cti::RouteType::Reject, _) => {
+                        self.with_b2bua(now, |b, ctx| b.reject_routed(ctx, conn, this_dn))
+                    }
+                    (Some(conn), _, Some(target)) => {
+                        let reference = *reference_id;
+                        self.with_b2bua(now, |b, ctx| b.route(ctx, conn, this_dn, target, reference))
+                    }
+                    (Some(_), _, None) => Err(cti::ErrorCode::InvalidRequest),
+                }
+            }
+            cti::Request::RequestAnswerCall { this_dn, conn_id, .. } => match cti::parse_conn_id(conn_id) {
+                Some(conn) => self.with_b2bua(now, |b, ctx| b.answer_call(ctx, conn, this_dn)),
+                None => Err(cti::ErrorCode::NoSuchCall),
+            },
+            cti::Request::RequestPrivateService { service_id: 3019, reference_id } => {
+                self.begin_shutdown(now);
+                self.desk_out.push_back((
+                    desk,
+                    cti::Event::EventPrivateInfo {
+                        reference_id: *reference_id,
+                        service_id: 3019,
+                        this_dn: None,
+                        reasons: None,
+                    },
+                ));
+                Ok(())
+            }
+            cti::Request::RequestMakeCall { .. } if self.shutting_down => Err(cti::ErrorCode::ShuttingDown),
+            cti::Request::RequestMakeCall { this_dn, other_dn, user_data, .. } => {
+                self.with_b2bua(now, |b, ctx| b.make_call(ctx, this_dn, other_dn, user_data.as_ref())).map(|_| ())
+            }
+            _ => Err(cti::ErrorCode::NotSupported),
+        };
+        if let Err(code) = result {
+            let text = match code {
+                cti::ErrorCode::NoSuchCall => "no such call on ThisDN",
+                cti::ErrorCode::UnknownDN => "a DN of the request is not reachable from this site",
+                cti::ErrorCode::InvalidState => "no phone in a state to do this (not registered, or not ringing yet)",
+                cti::ErrorCode::InvalidRequest => "OtherDN is required",
+                cti::ErrorCode::ShuttingDown => "the site is shutting down",
+                _ => "not supported by this site yet",
+            };
+            self.desk_out.push_back((desk, cti::Event::error(request, request_dn(request), code, text)));
+        }
+        self.collect();
+    }
+}
+
+/// What desk requests may read of the node.
+struct World<'a> {
+    config: &'a NodeConfig,
+    registrar: &'a Registrar,
+    trunks: &'a TrunkMonitor,
+    peering: &'a Peering,
+    now: Instant,
+}
+
+impl DeskWorld for World<'_> {
+    fn config(&self) -> &NodeConfig {
+        self.config
+    }
+
+    fn in_service(&self, dn: &str) -> bool {
+        match self.config.dns.kind(dn) {
+            Some(kind) if kind.is_agent_line() => !self.registrar.bindings.of(dn).is_empty(),
+            Some(crate::DnKind::Trunk) => self.trunks.usable(dn),
+            Some(_) => true,
+            None => false,
+        }
+    }
+
+    fn agent_at_peer(&self, agent: &str) -> bool {
+        self.peering.has_agent(agent)
+    }
+
+    fn now(&self) -> Instant {
+        self.now
+    }
+}
+
+fn request_dn(request: &cti::Request) -> Option<&str> {
+    match request {
+        cti::Request::RequestMakeCall { this_dn, .. }
+        | cti::Request::RequestAnswerCall { this_dn, .. }
+        | cti::Request::RequestReleaseCall { this_dn, .. }
+        | cti::Request::RequestRouteCall { this_dn, .. } => Some(this_dn),
+        _ => None,
+    }
+}

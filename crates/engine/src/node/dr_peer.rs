@@ -1,0 +1,121 @@
+//! The node's side of the DR peer link (spec 3.1-3.5, OQ-2, OQ-3): presence snapshots
+//! out and in, settling double logins after a split, and the `dr-forward` decision.
+
+use std::net::SocketAddr;
+
+use sipcore::Peer;
+use sipmsg::{HeaderName, Message};
+
+use super::{Answer, Node};
+use crate::desks::Desks;
+use crate::peering::{DoubleLogin, Peering, PRESENCE_TYPE};
+use crate::switch::DrForward;
+use crate::trunks::TrunkMonitor;
+use crate::NodeConfig;
+
+impl Node {
+    /// In BC mode, tells the DR peer our agents' logins when they changed or at heartbeat.
+    pub(super) fn send_presence(&mut self) {
+        let Some(contact) = self.peer_contact() else {
+            self.peering.idle();
+            return;
+        };
+        let version = self.desks.presence_version();
+        let (site, local) = (self.config.site.clone(), self.config.local);
+        self.peering.maybe_send(
+            self.last_now,
+            &site,
+            local,
+            contact,
+            version,
+            self.desks.presence(),
+            &mut self.transactions,
+            &mut self.rng,
+        );
+        while let Some(t) = self.transactions.poll_transmit() {
+            self.transmits.push_back(t);
+        }
+    }
+    /// The DR peer's address while BC mode holds (`dr-peer-trunk` set and in service).
+    pub(super) fn peer_contact(&self) -> Option<SocketAddr> {
+        let name = self.config.options.dr_peer_trunk.as_ref()?;
+        let contact = self.config.dns.get(name)?.trunk.as_ref()?.contact;
+        self.trunks.usable(name).then_some(contact)
+    }
+    /// A MESSAGE: the DR peer's presence snapshot, accepted only from the peer trunk.
+    pub(super) fn peer_message(&mut self, req: &Message<'_>, peer: Peer) -> Answer {
+        let from_peer = self
+            .config
+            .options
+            .dr_peer_trunk
+            .as_ref()
+            .and_then(|name| self.config.dns.get(name)?.trunk.as_ref())
+            .is_some_and(|t| t.contact == peer.addr);
+        if !from_peer {
+            return Answer::Status(403, "Forbidden - Not From The DR Peer");
+        }
+        let is_presence =
+            req.header(HeaderName::ContentType).is_some_and(|ct| ct.trim().eq_ignore_ascii_case(PRESENCE_TYPE));
+        if is_presence && self.peering.apply(self.last_now, req.body()) {
+            self.resolve_double_logins();
+            Answer::Status(200, "OK")
+        } else {
+            Answer::Status(415, "Unsupported Media Type")
+        }
+    }
+    /// OQ-3: agents logged in both here and at the peer (a login accepted at each side
+    /// while the link was down) keep only their newer login; both desktops are told.
+    pub(super) fn resolve_double_logins(&mut self) {
+        let site = self.config.site.clone();
+        let peering = &self.peering;
+        let doubles: Vec<(String, String, DoubleLogin)> = self
+            .desks
+            .presence()
+            .filter_map(|(dn, agent, since)| {
+                let verdict = peering.double_login(&site, &agent, since).or_else(|| {
+                    // The peer may have logged its login out before we saw both.
+                    peering.peer_yielded(&agent).then_some(DoubleLogin::OursStays)
+                })?;
+                Some((dn, agent, verdict))
+            })
+            .collect();
+        let peer_site = self.peering.remote_site().to_owned();
+        for (dn, agent, verdict) in doubles {
+            match verdict {
+                DoubleLogin::OursGoes => {
+                    tracing::warn!(%agent, %dn, peer = %peer_site, "double login: ours was older, logged out");
+                    self.peering.yield_agent(self.last_now, &agent);
+                    self.desks.lose_double_login(&dn, &agent, &peer_site);
+                }
+                DoubleLogin::OursStays if self.peering.tell_winner_once(&agent) => {
+                    tracing::warn!(%agent, %dn, peer = %peer_site, "double login: ours was newer, it stays");
+                    self.desks.win_double_login(&dn, &peer_site);
+                }
+                DoubleLogin::OursStays => {}
+            }
+        }
+        self.desk_out.extend(self.desks.drain());
+    }
+}
+
+/// The `dr-forward` decision for a direct call to `dn` (BC-18..21, BC-26): the peer's
+/// address when the call should be redirected there, `None` to deliver here.
+pub(super) fn dr_forward_target(
+    config: &NodeConfig,
+    trunks: &TrunkMonitor,
+    peering: &Peering,
+    desks: &Desks,
+    bindings: &crate::registrar::Bindings,
+    dn: &str,
+) -> Option<SocketAddr> {
+    let name = config.options.dr_peer_trunk.as_ref()?;
+    let contact = config.dns.get(name)?.trunk.as_ref()?.contact;
+    if !trunks.usable(name) {
+        return None;
+    }
+    match config.dns.get(dn).and_then(|d| d.options.dr_forward).unwrap_or(config.options.dr_forward) {
+        DrForward::Off => None,
+        DrForward::NoAgent => (desks.agent_on(dn).is_none() && peering.agent_on(dn).is_some()).then_some(contact),
+        DrForward::Oos => bindings.of(dn).is_empty().then_some(contact),
+    }
+}
