@@ -1,0 +1,154 @@
+//! Ringing the callee: one B-leg per registered contact of a DN (parallel fork), one
+//! B-leg to a trunk, or over the DR peer trunk when the agent is at the other site.
+
+use super::*;
+
+impl B2bua {
+    /// Delivers call `id` for `dn`, whose agent is at the DR peer, over the peer trunk with
+    /// Tandem staying in the path (BC-29); desks here see the peer's access number + the DN
+    /// as OtherDN (BC-30).
+    pub(super) fn deliver_via_peer(&mut self, ctx: &mut Ctx<'_>, id: CallId, dn: &str, to: std::net::SocketAddr) {
+        let name = ctx.config.options.dr_peer_trunk.clone().unwrap_or_default();
+        let prefix =
+            ctx.config.dns.get(&name).and_then(|d| d.trunk.as_ref()).map(|t| t.prefix.clone()).unwrap_or_default();
+        self.deliver_to_trunk(ctx, id, dn, &format!("{prefix}{dn}"), &name, to);
+    }
+    /// An outbound call: one B-leg to the trunk's contact, Request-URI = the digits.
+    /// One B-leg to a trunk's `contact` with Request-URI user `user`; desks see the call
+    /// as going to `shown` (the dialled digits, or the peer's access number + DN).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn deliver_to_trunk(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: CallId,
+        user: &str,
+        shown: &str,
+        trunk: &str,
+        contact: std::net::SocketAddr,
+    ) {
+        let Some(call) = self.calls.get(&id) else { return };
+        let a_bytes = call.offer_source();
+        let uuid = call.uuid.clone();
+        let a = parse(&a_bytes);
+        let max_forwards = a.max_forwards().unwrap_or(70).saturating_sub(1);
+        let target = format!("sip:{user}@{contact}");
+        let leg = self.start_b_leg(ctx, id, 0, &a, &target, Peer::udp(contact), user, max_forwards, &uuid);
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        call.dn = shown.to_owned();
+        call.b = vec![leg];
+        tracing::debug!(trunk, user, "call through trunk");
+        let no_answer = ctx.config.options.no_answer_timeout;
+        self.timers.insert((ctx.now + no_answer, id, CallTimer::NoAnswer), ());
+        ctx.events.push(DomainEvent::CallRinging {
+            conn_id: call.conn_id,
+            dn: shown.to_owned(),
+            other: call.caller.clone(),
+            call_type: call.call_type,
+            caller_dn: call.caller_dn.clone(),
+            acd: false,
+            user_data: call.user_data.clone(),
+        });
+    }
+    /// Rings every registered contact of `dn` for call `id` (parallel fork).
+    pub(super) fn deliver(&mut self, ctx: &mut Ctx<'_>, id: CallId, dn: &str) {
+        let max = ctx.config.calls.max_per_dn;
+        if max > 0 && self.busy.get(dn).is_some_and(|calls| calls.len() >= max) {
+            return self.fail_call(ctx, id, 486, "Busy Here");
+        }
+        let contacts: Vec<(String, Peer)> = ctx.bindings.of(dn).iter().map(|b| (b.contact.clone(), b.target)).collect();
+        if contacts.is_empty() {
+            return self.fail_call(ctx, id, 480, "Temporarily Unavailable");
+        }
+        let Some(call) = self.calls.get(&id) else { return };
+        let a_bytes = call.offer_source();
+        let uuid = call.uuid.clone();
+        let a = parse(&a_bytes);
+        let max_forwards = a.max_forwards().unwrap_or(70).saturating_sub(1);
+        let mut legs = Vec::new();
+        for (i, (contact, target)) in contacts.into_iter().enumerate() {
+            legs.push(self.start_b_leg(ctx, id, i, &a, &contact, target, dn, max_forwards, &uuid));
+        }
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        call.dn = dn.to_owned();
+        call.b = legs;
+        self.busy.entry(dn.to_owned()).or_default().push(id);
+        let no_answer = ctx
+            .config
+            .dns
+            .get(dn)
+            .and_then(|d| d.options.no_answer_timeout)
+            .unwrap_or(ctx.config.options.no_answer_timeout);
+        self.timers.insert((ctx.now + no_answer, id, CallTimer::NoAnswer), ());
+        ctx.events.push(DomainEvent::CallRinging {
+            conn_id: call.conn_id,
+            dn: dn.to_owned(),
+            other: call.caller.clone(),
+            call_type: call.call_type,
+            caller_dn: call.caller_dn.clone(),
+            acd: call.acd,
+            user_data: call.user_data.clone(),
+        });
+    }
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn start_b_leg(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: CallId,
+        index: usize,
+        a: &Message<'_>,
+        contact: &str,
+        peer: Peer,
+        dn: &str,
+        max_forwards: u8,
+        uuid: &str,
+    ) -> Leg {
+        let call_id = format!("{}@tandem", ctx.token(12));
+        let local_tag = ctx.token(4);
+        let branch = ctx.branch();
+        let from = match &self.calls.get(&id).and_then(|c| c.third_party.as_ref().map(|_| c.caller.clone())) {
+            // Third-party call: the callee sees the origin DN calling.
+            Some(origin) => format!("<sip:{origin}@{}>", ctx.local.addr),
+            None => strip_tag(a.header(HeaderName::From).unwrap_or("<sip:anonymous@anonymous.invalid>")),
+        };
+        let to = format!("<sip:{dn}@{}>", ctx.local.addr);
+        // UserData goes to the DR peer (JSON has no CR/LF once serialised), never to phones.
+        let to_peer =
+            ctx.config.options.dr_peer_trunk.as_deref().is_some_and(|t| ctx.config.dns.trunk_at(peer.addr) == Some(t));
+        let user_data = self
+            .calls
+            .get(&id)
+            .and_then(|c| c.user_data.as_ref())
+            .filter(|_| to_peer)
+            .and_then(|d| serde_json::to_string(d).ok());
+        let invite = NewInvite {
+            user_data: user_data.as_deref(),
+            target: contact,
+            from: &format!("{from};tag={local_tag}"),
+            to: &to,
+            call_id: &call_id,
+            branch: &branch,
+            max_forwards,
+            uuid,
+            transport: peer.transport,
+        };
+        let bytes: Arc<[u8]> = b_invite(&ctx.local, a, &invite).into();
+        let key = ctx.tx.send_request(ctx.now, &branch, Method::Invite, peer, bytes.clone());
+        self.pending.insert(key.clone(), Pending::BInvite { call: id, leg: index });
+        self.dialogs.insert((call_id.clone(), local_tag.clone()), (id, Side::B(index)));
+        Leg {
+            call_id,
+            local_tag,
+            remote_tag: None,
+            local_uri: from,
+            remote_uri: to,
+            remote_target: contact.to_owned(),
+            route_set: Vec::new(),
+            local_cseq: 1,
+            peer,
+            state: LegState::Early,
+            invite: bytes,
+            invite_tx: key,
+            ack: None,
+        }
+    }
+}
