@@ -22,22 +22,7 @@ fn two_peer_processes_redirect_a_direct_call_to_the_agents_site() {
     let ss2 = start_peer("bc-ss2", &bc_site("s1", p2, p1, "TO_SS1", "9901"));
     let phone_port = free_udp_port();
     let _phone = sipp_phone(phone_port, ss1.udp);
-    let reg = ss1.dir.join("reg.csv");
-    std::fs::write(&reg, format!("SEQUENTIAL\n1500;127.0.0.1:{phone_port}\n")).expect("csv");
-    for site in [&ss1, &ss2] {
-        let (ok, n, _) = sipp(
-            site.udp,
-            &[
-                "-sf",
-                scenario("register-contact.xml").to_str().expect("path"),
-                "-inf",
-                reg.to_str().expect("path"),
-                "-m",
-                "1",
-            ],
-        );
-        assert!(ok && n == 1, "the phone registers at both peers");
-    }
+    register_phone_at(&[&ss1, &ss2], &[1500], phone_port);
     let desk1 =
         cti_client(&ss1, "6", &["RequestRegisterAddress ThisDN=1500", "RequestAgentLogin ThisDN=1500 AgentID=A1500"]);
     let desk2 = cti_client(&ss2, "6", &["RequestRegisterAddress ThisDN=1500"]);

@@ -20,21 +20,8 @@ fn ten_thousand_registers_from_a_thousand_dns_at_2000_per_second() {
     }
     let t = Tandem::start("load");
     let inf = dn_file(&t.dir);
-    let (ok, succeeded, failed) = sipp(
-        t.udp,
-        &[
-            "-sf",
-            scenario("register.xml").to_str().expect("path"),
-            "-inf",
-            inf.to_str().expect("path"),
-            "-m",
-            "10000",
-            "-r",
-            "2000",
-            "-l",
-            "2000",
-        ],
-    );
+    let (ok, succeeded, failed) =
+        sipp_with_file(t.udp, "register.xml", &inf, &["-m", "10000", "-r", "2000", "-l", "2000"]);
     assert!(ok, "sipp exited with failures");
     assert_eq!((succeeded, failed), (10_000, 0));
 }
@@ -194,19 +181,7 @@ fn malformed_messages_get_4xx_or_silence_and_the_server_keeps_registering() {
     let reply = udp_exchange(t.udp, valid(43).as_bytes()).expect("answer");
     assert!(reply.starts_with("SIP/2.0 200"), "{reply}");
     let inf = dn_file(&t.dir);
-    let (ok, succeeded, _) = sipp(
-        t.udp,
-        &[
-            "-sf",
-            scenario("register.xml").to_str().expect("path"),
-            "-inf",
-            inf.to_str().expect("path"),
-            "-m",
-            "100",
-            "-r",
-            "500",
-        ],
-    );
+    let (ok, succeeded, _) = sipp_with_file(t.udp, "register.xml", &inf, &["-m", "100", "-r", "500"]);
     assert!(ok && succeeded == 100);
     assert!(t.alive());
 }
@@ -242,34 +217,12 @@ fn sipp_gateway_calls_sipp_phones_through_tandem() {
     let reg = t.dir.join("reg.csv");
     let text: String = dns.iter().map(|dn| format!("{dn};127.0.0.1:{phone_port}\n")).collect();
     std::fs::write(&reg, format!("SEQUENTIAL\n{text}")).expect("csv");
-    let (ok, registered, _) = sipp(
-        t.udp,
-        &[
-            "-sf",
-            scenario("register-contact.xml").to_str().expect("path"),
-            "-inf",
-            reg.to_str().expect("path"),
-            "-m",
-            "10",
-        ],
-    );
+    let (ok, registered, _) = sipp_with_file(t.udp, "register-contact.xml", &reg, &["-m", "10"]);
     assert!(ok && registered == 10, "phones registered");
     let calls = t.dir.join("calls.csv");
     let text: String = dns.iter().map(|dn| format!("{dn};\n")).collect();
     std::fs::write(&calls, format!("SEQUENTIAL\n{text}")).expect("csv");
-    let (ok, succeeded, failed) = sipp(
-        t.udp,
-        &[
-            "-sf",
-            scenario("gateway-call.xml").to_str().expect("path"),
-            "-inf",
-            calls.to_str().expect("path"),
-            "-m",
-            "300",
-            "-r",
-            "100",
-        ],
-    );
+    let (ok, succeeded, failed) = sipp_with_file(t.udp, "gateway-call.xml", &calls, &["-m", "300", "-r", "100"]);
     assert!(ok, "gateway calls failed: {succeeded} ok, {failed} failed");
     assert_eq!((succeeded, failed), (300, 0));
 }
@@ -313,17 +266,7 @@ fn desktop_sees_its_call_and_metrics_count_it() {
     let _phone = sipp_phone(phone_port, t.udp);
     let reg = t.dir.join("reg.csv");
     std::fs::write(&reg, format!("SEQUENTIAL\n1200;127.0.0.1:{phone_port}\n")).expect("csv");
-    let (ok, n, _) = sipp(
-        t.udp,
-        &[
-            "-sf",
-            scenario("register-contact.xml").to_str().expect("path"),
-            "-inf",
-            reg.to_str().expect("path"),
-            "-m",
-            "1",
-        ],
-    );
+    let (ok, n, _) = sipp_with_file(t.udp, "register-contact.xml", &reg, &["-m", "1"]);
     assert!(ok && n == 1);
     let desk = cti_client(
         &t,

@@ -93,6 +93,14 @@ pub(crate) fn sipp(target: SocketAddr, args: &[&str]) -> (bool, u64, u64) {
     sipp_counts(&sipp_command(target, args).output().expect("sipp is installed (apt-get install sip-tester)"))
 }
 
+/// Runs the sipp client `scenario_name` (in tests/sipp) with injection file `inf` and
+/// `extra` arguments to completion; returns (exit ok, successful, failed).
+pub(crate) fn sipp_with_file(target: SocketAddr, scenario_name: &str, inf: &Path, extra: &[&str]) -> (bool, u64, u64) {
+    let path = scenario(scenario_name);
+    let args = ["-sf", path.to_str().expect("path"), "-inf", inf.to_str().expect("path")];
+    sipp(target, &[&args[..], extra].concat())
+}
+
 /// A sipp client run against `target`, ending with an error after 60 s at most.
 pub(crate) fn sipp_command(target: SocketAddr, args: &[&str]) -> Command {
     let mut command = Command::new("sipp");
@@ -189,10 +197,8 @@ pub(crate) fn register_phone_at(peers: &[&Tandem], dns: &[u16], phone_port: u16)
     let text: String = dns.iter().map(|dn| format!("{dn};127.0.0.1:{phone_port}\n")).collect();
     std::fs::write(&reg, format!("SEQUENTIAL\n{text}")).expect("csv");
     let count = dns.len().to_string();
-    let register_scenario = scenario("register-contact.xml");
     for peer in peers {
-        let args = ["-sf", register_scenario.to_str().expect("path"), "-inf", reg.to_str().expect("path")];
-        let (ok, n, _) = sipp(peer.udp, &[&args[..], &["-m", &count]].concat());
+        let (ok, n, _) = sipp_with_file(peer.udp, "register-contact.xml", &reg, &["-m", &count]);
         assert!(ok && n == dns.len() as u64, "the phone registers its DNs at every peer");
     }
 }
@@ -202,8 +208,6 @@ pub(crate) fn register_phone_at(peers: &[&Tandem], dns: &[u16], phone_port: u16)
 pub(crate) fn one_call(target: SocketAddr, dir: &Path, scenario_name: &str, row: &str) -> bool {
     let calls = dir.join("one-call.csv");
     std::fs::write(&calls, format!("SEQUENTIAL\n{row}\n")).expect("csv");
-    let path = scenario(scenario_name);
-    let args = ["-sf", path.to_str().expect("path"), "-inf", calls.to_str().expect("path"), "-m", "1"];
-    let (ok, n, _) = sipp(target, &args);
+    let (ok, n, _) = sipp_with_file(target, scenario_name, &calls, &["-m", "1"]);
     ok && n == 1
 }
