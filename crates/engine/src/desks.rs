@@ -69,16 +69,7 @@ impl Desks {
     /// OQ-3: `agent` on `dn` was also logged in at the peer during a link split and the
     /// other login is the newer one: log this one out, telling its desktop why.
     pub(crate) fn lose_double_login(&mut self, dn: &str, agent_id: &str, peer_site: &str) {
-        self.agents.remove(agent_id);
-        self.dn_agent.remove(dn);
-        self.logout_after_call.remove(dn);
-        self.version += 1;
-        self.broadcast(Event::EventAgentLogout {
-            reference_id: None,
-            this_dn: dn.to_owned(),
-            agent_id: agent_id.to_owned(),
-            reasons: Some(double_login_reason("LoggedOutNewerLoginAtPeer", peer_site)),
-        });
+        self.logout(dn, agent_id, double_login_reason("LoggedOutNewerLoginAtPeer", peer_site));
     }
 
     /// OQ-3: this login of `agent` on `dn` stays; the peer logs out its older one.
@@ -373,12 +364,13 @@ impl Desks {
                 };
                 self.broadcast(event);
             } else {
-                self.logout(&dn, &agent_id);
+                self.logout(&dn, &agent_id, shutdown_reason());
             }
         }
     }
 
-    fn logout(&mut self, dn: &str, agent_id: &str) {
+    /// Logs the agent out on the server's initiative, telling the desktops why.
+    fn logout(&mut self, dn: &str, agent_id: &str, reasons: cti::KvList) {
         self.agents.remove(agent_id);
         self.dn_agent.remove(dn);
         self.logout_after_call.remove(dn);
@@ -387,7 +379,7 @@ impl Desks {
             reference_id: None,
             this_dn: dn.to_owned(),
             agent_id: agent_id.to_owned(),
-            reasons: Some(shutdown_reason()),
+            reasons: Some(reasons),
         });
     }
 
@@ -395,7 +387,7 @@ impl Desks {
     fn call_ended(&mut self, dn: &str) {
         if self.logout_after_call.contains(dn) {
             if let Some(agent_id) = self.dn_agent.get(dn).cloned() {
-                self.logout(dn, &agent_id);
+                self.logout(dn, &agent_id, shutdown_reason());
             }
         }
     }
