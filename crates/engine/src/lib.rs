@@ -35,6 +35,7 @@ mod b2bua;
 mod config;
 mod desks;
 mod event;
+mod intake;
 mod node;
 mod peering;
 mod registrar;

@@ -17,6 +17,7 @@ use dr_peer::dr_forward_target;
 
 use crate::b2bua::{B2bua, Ctx, Local};
 use crate::desks::{DeskId, Desks};
+use crate::intake;
 use crate::peering::Peering;
 use crate::registrar::{RegisterReply, Registrar};
 use crate::reply::{response, stateless_reject};
@@ -362,6 +363,13 @@ impl Node {
             }
             Ok(msg) => {
                 self.stats.responses_in += 1;
+                if let Err(too_big) = intake::check(&msg) {
+                    // What a response teaches a dialog (Contact, Record-Route, tag) is copied
+                    // into our later requests: dropped, as if lost.
+                    *self.stats.parse_errors.entry(too_big.kind()).or_default() += 1;
+                    self.stats.dropped += 1;
+                    return;
+                }
                 if let ClientOutcome::Deliver(key) = self.transactions.handle_response(now, &msg) {
                     if msg.status().is_some_and(|c| c >= 200) && self.trunks.on_response(&key, &mut self.events) {
                         return;
@@ -434,6 +442,10 @@ impl Node {
             let (code, reason) = e.status();
             return Answer::Status(code, reason);
         }
+        if let Err(too_big) = intake::check(req) {
+            *self.stats.parse_errors.entry(too_big.kind()).or_default() += 1;
+            return Answer::Oversized(too_big);
+        }
         if !matches!(req.request_uri().and_then(Uri::parse), Some(Uri::Sip(_))) {
             return Answer::Status(416, "Unsupported URI Scheme");
         }
@@ -465,6 +477,15 @@ impl Node {
     fn answer(&mut self, now: Instant, key: &TxKey, req: &Message<'_>, peer: Peer, answer: &Answer) {
         let (code, reason) = answer.status();
         self.new_tag();
+        if let Answer::Oversized(_) = answer {
+            // Echoing the oversized fields would make an answer no one can parse: only
+            // the short lines go back (or nothing, without a usable Via).
+            if let Some(bytes) = stateless_reject(req.as_bytes(), code, reason, &self.tag) {
+                *self.stats.responses_out.entry(code).or_default() += 1;
+                self.transactions.respond(now, key, code, bytes.into());
+            }
+            return;
+        }
         let mut b = response(req, code, reason, &self.tag, peer.addr);
         match answer {
             Answer::Options => {
@@ -493,7 +514,12 @@ impl Node {
             Answer::Redirect(_, contact) => {
                 b.header("Contact", contact);
             }
-            Answer::Register(_) | Answer::Status(..) | Answer::InDialog | Answer::Cancel | Answer::Invite => {}
+            Answer::Register(_)
+            | Answer::Status(..)
+            | Answer::Oversized(_)
+            | Answer::InDialog
+            | Answer::Cancel
+            | Answer::Invite => {}
         }
         b.header("Server", "Tandem");
         let bytes: Arc<[u8]> = b.finish(None, b"").into();
@@ -534,6 +560,8 @@ impl Node {
 #[derive(Debug)]
 enum Answer {
     Status(u16, &'static str),
+    /// Refused at intake: a field too long to copy into what we would build.
+    Oversized(intake::Oversized),
     Options,
     BadExtension,
     Register(RegisterReply),
@@ -551,6 +579,7 @@ impl Answer {
     fn status(&self) -> (u16, &'static str) {
         match self {
             Self::Status(code, reason) => (*code, reason),
+            Self::Oversized(too_big) => too_big.status(),
             Self::Options => (200, "OK"),
             Self::BadExtension => (420, "Bad Extension"),
             Self::Register(reply) => reply.status(),

@@ -101,19 +101,18 @@ pub(crate) fn in_dialog(
     }
 }
 
-/// CANCEL for the INVITE we sent on a B-leg (RFC 3261 section 9.1).
-pub(crate) fn cancel(invite: &Message<'_>) -> Option<Vec<u8>> {
-    let mut b = MessageBuilder::request(Method::Cancel, invite.request_uri()?);
-    b.header("Via", invite.values(HeaderName::Via).next()?);
+/// CANCEL for the INVITE we sent on `leg` (RFC 3261 section 9.1): the INVITE's
+/// Request-URI, Via (same branch), From, To, Call-ID and CSeq number, from the leg's
+/// fields. Our INVITEs carry no Route and always CSeq 1.
+pub(crate) fn cancel(local: &Local, leg: &Leg) -> Vec<u8> {
+    let mut b = MessageBuilder::request(Method::Cancel, &leg.request_uri);
+    local.via(&mut b, leg.peer.transport, &leg.invite_tx.branch);
     b.header("Max-Forwards", "70");
-    b.header("From", invite.header(HeaderName::From)?);
-    b.header("To", invite.header(HeaderName::To)?);
-    b.header("Call-ID", invite.call_id()?);
-    b.header_fmt("CSeq", format_args!("{} CANCEL", invite.cseq()?.seq));
-    for route in invite.headers_named(HeaderName::Route) {
-        b.header("Route", route.value);
-    }
-    Some(b.finish(None, b""))
+    b.header("From", &leg.local_with_tag());
+    b.header("To", &leg.remote_uri);
+    b.header("Call-ID", &leg.call_id);
+    b.header("CSeq", "1 CANCEL");
+    b.finish(None, b"")
 }
 
 /// Adds Content-Type and body of `m` (if any) and finishes.

@@ -29,7 +29,7 @@ impl B2bua {
         let Some(call) = self.calls.get(&id) else { return };
         let a_bytes = call.offer_source();
         let uuid = call.uuid.clone();
-        let a = parse(&a_bytes);
+        let Some(a) = reparse(&a_bytes) else { return };
         let max_forwards = a.max_forwards().unwrap_or(70).saturating_sub(1);
         let target = format!("sip:{user}@{contact}");
         let leg = self.start_b_leg(ctx, id, 0, &a, &target, Peer::udp(contact), user, max_forwards, &uuid);
@@ -62,7 +62,7 @@ impl B2bua {
         let Some(call) = self.calls.get(&id) else { return };
         let a_bytes = call.offer_source();
         let uuid = call.uuid.clone();
-        let a = parse(&a_bytes);
+        let Some(a) = reparse(&a_bytes) else { return self.fail_call(ctx, id, 500, "Server Internal Error") };
         let max_forwards = a.max_forwards().unwrap_or(70).saturating_sub(1);
         let mut legs = Vec::new();
         for (i, (contact, target)) in contacts.into_iter().enumerate() {
@@ -142,6 +142,7 @@ impl B2bua {
             local_uri: from,
             remote_uri: to,
             remote_target: contact.to_owned(),
+            request_uri: contact.to_owned(),
             route_set: Vec::new(),
             local_cseq: 1,
             peer,

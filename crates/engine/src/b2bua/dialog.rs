@@ -135,7 +135,7 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let req = parse(request);
+        let Some(req) = reparse(request) else { return };
         let answering_leg = match from {
             Side::A => call.answered.map(|i| &mut call.b[i]),
             Side::B(_) => Some(&mut call.a),

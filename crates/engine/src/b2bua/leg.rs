@@ -34,7 +34,11 @@ pub(crate) struct Leg {
     pub(crate) local_cseq: u32,
     pub(crate) peer: Peer,
     pub(crate) state: LegState,
-    /// The INVITE that created this leg (received for A, sent for B).
+    /// The Request-URI of the INVITE that created this leg (CANCEL reuses it).
+    pub(crate) request_uri: String,
+    /// The INVITE that created this leg (received for A, sent for B). Only a received
+    /// INVITE is ever parsed again; requests about legs we started (CANCEL, ACK, BYE) are
+    /// built from the fields above, so nothing we built has to parse.
     pub(crate) invite: Arc<[u8]>,
     /// Its transaction.
     pub(crate) invite_tx: TxKey,
@@ -65,6 +69,7 @@ impl Leg {
             local_uri: strip_tag(to_value),
             remote_uri: strip_tag(invite.header(HeaderName::From)?),
             remote_target,
+            request_uri: invite.request_uri()?.to_owned(),
             route_set: invite.values(HeaderName::RecordRoute).map(str::to_owned).collect(),
             local_cseq: 0,
             peer,

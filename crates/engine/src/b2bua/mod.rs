@@ -333,11 +333,7 @@ impl B2bua {
                 call.b[index].learn_from_response(resp);
                 if !call.ringing_sent || !resp.body().is_empty() {
                     call.ringing_sent = true;
-                    let a_req = parse(&call.a.invite);
-                    let mut b = response(&a_req, code, reason_of(resp), &call.a.local_tag, call.a.peer.addr);
-                    b.header("Contact", &ctx.local.contact(call.a.peer.transport));
-                    let bytes = copy_body(b, resp);
-                    ctx.tx.respond(ctx.now, &call.a.invite_tx, code, bytes.into());
+                    answer_caller(ctx, &call.a, code, reason_of(resp), Some(resp));
                 }
             }
             200..=299 => self.on_b_answer(ctx, id, index, resp),
@@ -381,11 +377,7 @@ impl B2bua {
         for (i, other) in call.b.iter_mut().enumerate() {
             if i != index && other.state == LegState::Early {
                 other.state = LegState::Ended;
-                if let Some(bytes) = cancel(&parse(&other.invite)) {
-                    let branch = parse(&other.invite).top_via().and_then(|v| v.branch()).unwrap_or("").to_owned();
-                    let key = ctx.tx.send_request(ctx.now, &branch, Method::Cancel, other.peer, bytes.into());
-                    self.pending.insert(key, Pending::Fire);
-                }
+                send_cancel(ctx, &mut self.pending, other);
             }
         }
         self.timers.retain(|k, _| !(k.1 == id && k.2 == CallTimer::NoAnswer));
@@ -396,15 +388,12 @@ impl B2bua {
             call.a.ack = Some(ack.clone());
             ctx.tx_send(call.a.peer, ack);
         } else {
-            let a_req = parse(&call.a.invite);
-            let mut b = response(&a_req, 200, "OK", &call.a.local_tag, call.a.peer.addr);
-            b.header("Contact", &ctx.local.contact(call.a.peer.transport));
-            let bytes: Arc<[u8]> = copy_body(b, resp).into();
-            ctx.tx.respond(ctx.now, &call.a.invite_tx, 200, bytes.clone());
             call.a.state = LegState::Confirmed;
-            let t1 = ctx.tx.config().t1;
-            call.a_2xx = Some((bytes, t1, ctx.now + t1 * 64));
-            self.timers.insert((ctx.now + t1, id, CallTimer::Retransmit2xx), ());
+            if let Some(bytes) = answer_caller(ctx, &call.a, 200, "OK", Some(resp)) {
+                let t1 = ctx.tx.config().t1;
+                call.a_2xx = Some((bytes, t1, ctx.now + t1 * 64));
+                self.timers.insert((ctx.now + t1, id, CallTimer::Retransmit2xx), ());
+            }
         }
         ctx.events.push(DomainEvent::CallEstablished {
             conn_id: call.conn_id,
@@ -447,9 +436,7 @@ impl B2bua {
         if call.third_party.is_some() {
             self.end_origin_leg(ctx, &mut call.a);
         } else {
-            let a_req = parse(&call.a.invite);
-            let bytes = response(&a_req, code, reason, &call.a.local_tag, call.a.peer.addr).finish(None, b"");
-            ctx.tx.respond(ctx.now, &call.a.invite_tx, code, bytes.into());
+            answer_caller(ctx, &call.a, code, reason, None);
         }
         ctx.events.push(DomainEvent::CallFailed {
             conn_id: call.conn_id,
@@ -576,12 +563,9 @@ fn send_bye(ctx: &mut Ctx<'_>, pending: &mut HashMap<TxKey, Pending>, leg: &mut 
 
 /// CANCELs the INVITE we sent on `leg` (same branch, RFC 3261 section 9.1).
 fn send_cancel(ctx: &mut Ctx<'_>, pending: &mut HashMap<TxKey, Pending>, leg: &Leg) {
-    let invite = parse(&leg.invite);
-    if let Some(bytes) = cancel(&invite) {
-        let branch = invite.top_via().and_then(|v| v.branch()).unwrap_or("").to_owned();
-        let key = ctx.tx.send_request(ctx.now, &branch, Method::Cancel, leg.peer, bytes.into());
-        pending.insert(key, Pending::Fire);
-    }
+    let bytes = cancel(&ctx.local, leg);
+    let key = ctx.tx.send_request(ctx.now, &leg.invite_tx.branch, Method::Cancel, leg.peer, bytes.into());
+    pending.insert(key, Pending::Fire);
 }
 
 /// What the caller hears when the last callee leg fails with `code`.
@@ -605,9 +589,39 @@ fn reason_of<'a>(resp: &Message<'a>) -> &'a str {
     }
 }
 
-/// Re-parses bytes we stored after parsing them once.
-fn parse(bytes: &[u8]) -> Message<'_> {
-    // Invariant: only bytes that parsed as a message (or that we built) are stored.
-    #[allow(clippy::expect_used)]
-    Message::parse(bytes, Framing::Datagram).expect("stored messages were parsed before")
+/// Parses again a message we received and parsed before (a caller's INVITE, a relayed
+/// request, an origin phone's 200), to answer it or pass its body on. Bytes we built are
+/// never parsed again. `None` would be a bug (the same bytes parsed once): logged, and the
+/// caller gives up on the step rather than the site.
+fn reparse(bytes: &[u8]) -> Option<Message<'_>> {
+    match Message::parse(bytes, Framing::Datagram) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::error!(error = ?e, "a stored message no longer parses");
+            None
+        }
+    }
+}
+
+/// Answers the caller's INVITE of `a` (a received INVITE) with `code`, our Contact for
+/// 1xx/2xx, and the body of `body_from` if given.
+fn answer_caller(
+    ctx: &mut Ctx<'_>,
+    a: &Leg,
+    code: u16,
+    reason: &str,
+    body_from: Option<&Message<'_>>,
+) -> Option<Arc<[u8]>> {
+    let req = reparse(&a.invite)?;
+    let mut b = response(&req, code, reason, &a.local_tag, a.peer.addr);
+    if code < 300 {
+        b.header("Contact", &ctx.local.contact(a.peer.transport));
+    }
+    let bytes: Arc<[u8]> = match body_from {
+        Some(m) => copy_body(b, m),
+        None => b.finish(None, b""),
+    }
+    .into();
+    ctx.tx.respond(ctx.now, &a.invite_tx, code, bytes.clone());
+    Some(bytes)
 }

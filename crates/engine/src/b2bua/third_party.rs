@@ -95,6 +95,7 @@ impl B2bua {
             remote_tag: None,
             local_uri: from,
             remote_uri: to,
+            request_uri: phone.0.clone(),
             remote_target: phone.0,
             route_set: Vec::new(),
             local_cseq: 1,
