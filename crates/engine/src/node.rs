@@ -280,6 +280,7 @@ impl Node {
         let mut s = self.stats.clone();
         s.bindings = self.registrar.bindings.count();
         s.registered_dns = self.registrar.bindings.dns();
+        s.binding_expiry_entries = self.registrar.bindings.expiry_entries() as u64;
         s.transactions = self.transactions.stats();
         s.active_calls = self.b2bua.len() as u64;
         s.agents_ready = self.desks.agents_in(cti::AgentState::Ready).count() as u64;

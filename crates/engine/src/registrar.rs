@@ -34,6 +34,8 @@ pub struct Binding {
     /// UDP, the registering connection for TCP (connection reuse, as RFC 5626 does), and
     /// the source address when the Contact names a host we would have to resolve.
     pub target: Peer,
+    /// Its entry in the expiry index (one per binding, replaced on refresh).
+    expiry_key: (Instant, u64),
 }
 
 /// Where to send requests for `contact`, registered from `source`.
@@ -111,12 +113,21 @@ impl Bindings {
         self.expiry.first_key_value().map(|(&(at, _), _)| at)
     }
 
-    fn upsert(&mut self, dn: &str, binding: Binding) {
+    /// Index entries: one per binding.
+    pub(crate) fn expiry_entries(&self) -> usize {
+        self.expiry.len()
+    }
+
+    fn upsert(&mut self, dn: &str, mut binding: Binding) {
         self.seq += 1;
-        self.expiry.insert((binding.expires_at, self.seq), (dn.to_owned(), binding.contact.clone()));
+        binding.expiry_key = (binding.expires_at, self.seq);
+        self.expiry.insert(binding.expiry_key, (dn.to_owned(), binding.contact.clone()));
         let list = self.by_dn.entry(dn.to_owned()).or_default();
         match list.iter_mut().find(|b| b.contact == binding.contact) {
-            Some(existing) => *existing = binding,
+            Some(existing) => {
+                self.expiry.remove(&existing.expiry_key);
+                *existing = binding;
+            }
             None => {
                 list.push(binding);
                 self.count += 1;
@@ -128,16 +139,16 @@ impl Bindings {
         let Some(list) = self.by_dn.get_mut(dn) else {
             return false;
         };
-        let before = list.len();
-        list.retain(|b| b.contact != contact);
-        let removed = list.len() < before;
-        if removed {
-            self.count -= 1;
-        }
+        let Some(at) = list.iter().position(|b| b.contact == contact) else {
+            return false;
+        };
+        let gone = list.remove(at);
+        self.expiry.remove(&gone.expiry_key);
+        self.count -= 1;
         if list.is_empty() {
             self.by_dn.remove(dn);
         }
-        removed
+        true
     }
 
     /// Keeps only the bindings of DNs `keep` accepts; returns how many were removed.
@@ -146,6 +157,7 @@ impl Bindings {
         let mut removed = 0;
         for dn in gone {
             for b in self.by_dn.remove(&dn).unwrap_or_default() {
+                self.expiry.remove(&b.expiry_key);
                 self.count -= 1;
                 removed += 1;
                 events.push(DomainEvent::Unregistered { dn: dn.clone(), contact: b.contact });
@@ -154,18 +166,14 @@ impl Bindings {
         removed
     }
 
-    /// Removes bindings that lapsed at or before `now`. Index entries of refreshed
-    /// bindings are stale and skipped.
+    /// Removes bindings that lapsed at or before `now`.
     pub(crate) fn expire(&mut self, now: Instant, events: &mut Vec<DomainEvent>) {
-        while let Some((&(at, seq), _)) = self.expiry.first_key_value() {
-            if at > now {
+        while let Some(entry) = self.expiry.first_entry() {
+            if entry.key().0 > now {
                 break;
             }
-            let Some((dn, contact)) = self.expiry.remove(&(at, seq)) else {
-                break;
-            };
-            let lapsed = self.of(&dn).iter().any(|b| b.contact == contact && b.expires_at <= now);
-            if lapsed && self.remove(&dn, &contact) {
+            let (dn, contact) = entry.remove();
+            if self.remove(&dn, &contact) {
                 events.push(DomainEvent::BindingExpired { dn, contact });
             }
         }
@@ -299,6 +307,7 @@ impl Registrar {
                 q: w.q,
                 source,
                 target,
+                expiry_key: (now, 0),
             };
             self.bindings.upsert(dn, binding);
         }

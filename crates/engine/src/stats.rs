@@ -19,6 +19,8 @@ pub struct NodeStats {
     pub dropped: u64,
     /// Current bindings across all DNs.
     pub bindings: u64,
+    /// Entries in the registrar's expiry index (one per binding).
+    pub binding_expiry_entries: u64,
     /// DNs with at least one binding.
     pub registered_dns: u64,
     /// Transaction layer counters.

@@ -161,3 +161,30 @@ fn reconfigure_keeps_bindings_of_remaining_dns_and_applies_new_limits() {
     let out = site.send(&register("1011", "s1011", 1, "<sip:1011@10.0.0.1>", Some(90)));
     assert_eq!(status(&out[0]), 423, "the new min-expires applies to the next request");
 }
+
+#[test]
+fn refreshes_keep_one_expiry_entry_per_binding() {
+    let mut site = Site::new();
+    let contact = format!("<sip:1004@10.0.0.1;pad={}>", "p".repeat(4_000));
+    for cseq in 1..=100_000 {
+        let out = site.send(&register("1004", "refresh", cseq, &contact, Some(3600)));
+        assert_eq!(status(&out[0]), 200);
+        // A second binding refreshed now and then, and removed and re-added.
+        if cseq % 1_000 == 0 {
+            site.send(&register(
+                "1005",
+                "other",
+                cseq,
+                "<sip:1005@10.0.0.2>",
+                Some(if cseq % 2_000 == 0 { 0 } else { 600 }),
+            ));
+        }
+    }
+    let stats = site.node.stats();
+    assert_eq!(stats.bindings, 1, "1005 was removed last");
+    assert_eq!(stats.binding_expiry_entries, stats.bindings);
+    // The one binding still lapses on time.
+    site.advance(Duration::from_secs(3601));
+    assert_eq!(site.node.stats().bindings, 0);
+    assert_eq!(site.node.stats().binding_expiry_entries, 0);
+}
