@@ -93,6 +93,9 @@ pub struct Options {
     pub router_timeout: Duration,
     /// `default-dn`: where calls go when the router is silent. Default none.
     pub default_dn: Option<String>,
+    /// `queue-max-wait`: the longest a call waits on a Routing Point; then it goes to the
+    /// default target, or the caller gets 480. Default 180 s.
+    pub queue_max_wait: Duration,
     /// `default-redirection-limit`: chained default routings allowed (0 = off). Default 4.
     pub default_redirection_limit: u32,
     /// `wrap-up-time`: AfterCallWork after an ACD call, then Ready again. Default 0 (none).
@@ -114,6 +117,7 @@ impl Default for Options {
         Self {
             router_timeout: Duration::from_secs(10),
             default_dn: None,
+            queue_max_wait: Duration::from_secs(180),
             default_redirection_limit: 4,
             wrap_up_time: Duration::ZERO,
             no_answer_timeout: Duration::from_secs(20),

@@ -253,3 +253,54 @@ fn make_call_rings_the_origin_then_calls_the_target_with_its_offer() {
     let events = site.desk(1, r#"{"message":"RequestMakeCall","ThisDN":"1003","OtherDN":"1002"}"#);
     assert_eq!(error_code(&events), Some(cti::ErrorCode::InvalidState));
 }
+
+/// A Routing Point with no default target and a 30 s maximum wait.
+fn config_without_default() -> NodeConfig {
+    let mut c = config();
+    c.options.default_dn = None;
+    c.options.queue_max_wait = Duration::from_secs(30);
+    c
+}
+
+#[test]
+fn a_call_nobody_routes_gets_480_at_queue_max_wait() {
+    for router in [false, true] {
+        let mut site = Site::with_config(config_without_default());
+        if router {
+            site.desk(1, r#"{"message":"RequestRegisterAddress","ThisDN":"5000"}"#);
+        }
+        let out = site.send_from(GW, &invite("5000", "w1"));
+        assert!(out.iter().any(|s| s.first_line().starts_with("SIP/2.0 100")));
+        let out = site.advance_sent(Duration::from_secs(29));
+        assert!(out.iter().all(|s| !s.first_line().starts_with("SIP/2.0 4")), "still waiting at 29 s");
+        assert_eq!(site.node.active_calls(), 1);
+        let out = site.advance_sent(Duration::from_secs(2));
+        assert!(
+            out.iter().any(|s| s.first_line() == "SIP/2.0 480 Temporarily Unavailable - Queue Timeout"),
+            "router={router}"
+        );
+        assert_eq!(site.node.active_calls(), 0);
+        assert_eq!(site.node.stats().calls_failed.get(&480), Some(&1));
+    }
+}
+
+#[test]
+fn a_call_routed_within_queue_max_wait_is_not_cut_by_it() {
+    let mut site = Site::with_config(config_without_default());
+    registered_phone(&mut site, "1002");
+    site.desk(1, r#"{"message":"RequestRegisterAddress","ThisDN":"5000"}"#);
+    site.send_from(GW, &invite("5000", "w2"));
+    let events = site.desk_events();
+    let Event::EventRouteRequest { conn_id, .. } = &events[0].1 else { panic!("route request expected") };
+    site.advance(Duration::from_secs(20));
+    let json = format!(r#"{{"message":"RequestRouteCall","ThisDN":"5000","ConnID":"{conn_id}","OtherDN":"1002"}}"#);
+    site.desk(1, &json);
+    let out = site.drain_sent();
+    let ringing = out.iter().find(|s| s.first_line().starts_with("INVITE sip:1002@")).expect("routed to 1002");
+    site.send_from(PHONE, &answer(ringing, 200));
+    // Past the 30 s maximum wait (and before the unACKed 2xx gives up at 20 + 32 s).
+    let out = site.advance_sent(Duration::from_secs(11));
+    assert!(out.iter().all(|s| !s.first_line().contains("Queue Timeout")));
+    assert_eq!(site.node.active_calls(), 1, "the answered call goes on");
+    assert_eq!(site.node.stats().calls_answered, 1);
+}

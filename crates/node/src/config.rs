@@ -118,6 +118,9 @@ struct OptionsFile {
     router_timeout: u32,
     /// Default routing target. Default none.
     default_dn: Option<Spanned<String>>,
+    /// Seconds a call may wait on a Routing Point, 1-3600; then default routing, else 480.
+    /// Default 180.
+    queue_max_wait: u32,
     /// Chained default routings allowed, 0-15 (0 = off). Default 4.
     default_redirection_limit: u32,
     /// Seconds of AfterCallWork after an ACD call. Default 0.
@@ -138,6 +141,7 @@ impl Default for OptionsFile {
         Self {
             router_timeout: 10,
             default_dn: None,
+            queue_max_wait: 180,
             default_redirection_limit: 4,
             wrap_up_time: 0,
             no_answer_timeout: 20,
@@ -412,6 +416,9 @@ impl OptionsFile {
             }
             t => t.map(Spanned::into_inner),
         };
+        if !(1..=3600).contains(&self.queue_max_wait) {
+            return Err((0, "`options.queue-max-wait` must be 1-3600 seconds".into()));
+        }
         if !(300..=603).contains(&self.shutdown_sip_reject_code) {
             return Err((0, "`options.shutdown-sip-reject-code` must be 300-603".into()));
         }
@@ -422,6 +429,7 @@ impl OptionsFile {
             router_timeout: Duration::from_secs(self.router_timeout.into()),
             default_dn,
             default_redirection_limit: self.default_redirection_limit,
+            queue_max_wait: Duration::from_secs(self.queue_max_wait.into()),
             wrap_up_time: Duration::from_secs(self.wrap_up_time.into()),
             no_answer_timeout: Duration::from_secs(self.no_answer_timeout.into()),
         })

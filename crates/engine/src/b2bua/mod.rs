@@ -94,6 +94,8 @@ enum CallTimer {
     NoAnswer,
     /// The router did not answer a route request in `router-timeout`.
     RouterTimeout,
+    /// The call waited `queue-max-wait` on its Routing Point.
+    QueueMaxWait,
     /// Retransmit our 2xx to the caller until the ACK (RFC 3261 section 13.3.1.4).
     Retransmit2xx,
 }
@@ -503,6 +505,7 @@ impl B2bua {
             match timer {
                 CallTimer::NoAnswer => self.fail_call(ctx, id, 480, "Temporarily Unavailable - No Answer"),
                 CallTimer::RouterTimeout => self.default_route(ctx, id),
+                CallTimer::QueueMaxWait => self.queue_timeout(ctx, id),
                 CallTimer::Retransmit2xx => self.retransmit_2xx(ctx, id),
             }
         }

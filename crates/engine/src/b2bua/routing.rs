@@ -17,6 +17,7 @@ impl B2bua {
             call_type: call.call_type,
         };
         ctx.events.push(event);
+        self.timers.insert((ctx.now + ctx.config.options.queue_max_wait, id, CallTimer::QueueMaxWait), ());
         if (ctx.router_watching)(rp) {
             let timeout = ctx
                 .config
@@ -49,6 +50,16 @@ impl B2bua {
         };
         call.redirections += 1;
         self.route_to(ctx, id, &target, None);
+    }
+
+    /// The call waited `queue-max-wait`: default routing if it is possible, else 480 (a
+    /// Routing Point never holds a call forever).
+    pub(super) fn queue_timeout(&mut self, ctx: &mut Ctx<'_>, id: CallId) {
+        self.default_route(ctx, id);
+        if let Some(call) = self.calls.get(&id).filter(|c| c.rp.is_some()) {
+            tracing::warn!(conn_id = call.conn_id, "call waited queue-max-wait on its Routing Point");
+            self.fail_call(ctx, id, 480, "Temporarily Unavailable - Queue Timeout");
+        }
     }
 
     /// The router's RequestRouteCall for the call `conn_id` on Routing Point `rp`.
@@ -86,7 +97,7 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&id) else { return };
         let rp = call.rp.take().unwrap_or_default();
         call.acd = true;
-        self.timers.retain(|k, _| !(k.1 == id && k.2 == CallTimer::RouterTimeout));
+        self.timers.retain(|k, _| !(k.1 == id && matches!(k.2, CallTimer::RouterTimeout | CallTimer::QueueMaxWait)));
         ctx.events.push(DomainEvent::RouteUsed {
             conn_id: call.conn_id,
             rp,
