@@ -68,7 +68,7 @@ pub(crate) fn stateless_reject(bytes: &[u8], code: u16, reason: &str, tag: &str)
         if name != HeaderName::Via && seen & (1 << bit) != 0 {
             continue;
         }
-        if line.len() > 1024 || line.iter().any(|&b| b < b' ' && b != b'\t') {
+        if line.len() > 1024 || line.iter().any(|&b| b < b' ' && b != b'\t') || std::str::from_utf8(line).is_err() {
             continue;
         }
         seen |= 1 << bit;

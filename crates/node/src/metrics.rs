@@ -97,6 +97,7 @@ pub(crate) fn render(site: &str, s: &Snapshot) -> String {
     counter(&mut registry, "transactions_client", "Client transactions created", t.client_created);
     counter(&mut registry, "transactions_retransmissions", "Messages retransmitted", t.retransmissions);
     counter(&mut registry, "transactions_timeouts", "Transactions ended by timer B, F or H", t.timeouts);
+    gauge(&mut registry, "transactions_live", "Transactions alive now", t.live);
     gauge(&mut registry, "cti_clients", "CTI clients connected", s.cti_clients);
     counter(&mut registry, "cti_dropped_events", "CTI events dropped for slow clients", s.cti_dropped_events);
     counter(

@@ -4,6 +4,7 @@
 //! that jumps to the next deadline. A 30-second call runs in microseconds, and the same
 //! seed replays the same run.
 
+pub mod hostile;
 mod ua;
 mod world;
 

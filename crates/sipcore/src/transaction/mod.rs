@@ -117,6 +117,8 @@ pub struct TransactionStats {
     pub absorbed: u64,
     /// Transactions that ended on B, F or H.
     pub timeouts: u64,
+    /// Transactions alive now (server and client).
+    pub live: u64,
 }
 
 #[derive(Debug)]
@@ -314,7 +316,7 @@ impl TransactionLayer {
 
     /// Counters so far.
     pub fn stats(&self) -> TransactionStats {
-        self.stats
+        TransactionStats { live: self.entries.len() as u64, ..self.stats }
     }
 
     fn fire(&mut self, now: Instant, key: &TxKey) {
