@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use sipcore::TransactionConfig;
 
+use crate::overload::Capacity;
 use crate::switch::{AgentLogin, DnKind, DnPlan, DnRange, Options};
 
 /// Everything one site's [`crate::Node`] needs.
@@ -26,6 +27,8 @@ pub struct NodeConfig {
     pub transactions: TransactionConfig,
     /// Call handling.
     pub calls: CallConfig,
+    /// Capacity caps and flood limits.
+    pub capacity: Capacity,
     /// The address this site puts in Via and Contact of what it sends.
     pub local: SocketAddr,
 }
@@ -40,7 +43,8 @@ pub struct CallConfig {
 
 impl NodeConfig {
     /// A small configuration for tests and examples: DNs 1000-1999 and the RFC 4475
-    /// users `user`, `j.user` and `watson`, default timers.
+    /// users `user`, `j.user` and `watson`, default timers, and no per-source rate limit
+    /// (tests send many requests from one address at one virtual instant).
     pub fn for_tests() -> Self {
         Self {
             site: "test".into(),
@@ -61,6 +65,7 @@ impl NodeConfig {
             registrar: RegistrarConfig::default(),
             transactions: TransactionConfig::default(),
             calls: CallConfig::default(),
+            capacity: Capacity { per_source_rate: 0, ..Capacity::default() },
             local: SocketAddr::from(([127, 0, 0, 1], 5060)),
         }
     }
@@ -77,6 +82,8 @@ pub struct RegistrarConfig {
     pub default_expires: Duration,
     /// Most contacts one DN may bind; more gets 403. Default 10.
     pub max_contacts: usize,
+    /// Most bindings across all DNs; a new binding past it gets 503. Default 100,000.
+    pub max_bindings: usize,
 }
 
 impl Default for RegistrarConfig {
@@ -86,6 +93,7 @@ impl Default for RegistrarConfig {
             max_expires: Duration::from_secs(3600),
             default_expires: Duration::from_secs(3600),
             max_contacts: 10,
+            max_bindings: 100_000,
         }
     }
 }

@@ -18,6 +18,7 @@ use dr_peer::dr_forward_target;
 use crate::b2bua::{B2bua, Ctx, Local};
 use crate::desks::{DeskId, Desks};
 use crate::intake;
+use crate::overload::{Admission, Pressure};
 use crate::peering::Peering;
 use crate::registrar::{RegisterReply, Registrar};
 use crate::reply::{response, stateless_reject};
@@ -68,6 +69,14 @@ pub enum Input<'a> {
     },
     /// Time passed; fire what is due.
     Timeout(Instant),
+    /// The shell's view of its input backlog: under [`Pressure::High`] new INVITEs and
+    /// REGISTERs get 503 until it reports [`Pressure::Normal`] again.
+    Pressure {
+        /// When.
+        at: Instant,
+        /// How loaded.
+        pressure: Pressure,
+    },
 }
 
 /// One site's SIP brain: registrar and dispatcher over a transaction layer.
@@ -97,6 +106,8 @@ pub struct Node {
     last_now: Instant,
     /// Graceful shutdown in progress (BC-54..58).
     shutting_down: bool,
+    /// Overload state and per-source limits.
+    admission: Admission,
 }
 
 impl Node {
@@ -124,6 +135,7 @@ impl Node {
             tag: String::with_capacity(16),
             last_now: now,
             shutting_down: false,
+            admission: Admission::default(),
         }
     }
 
@@ -161,6 +173,13 @@ impl Node {
             Input::Desk { at, desk, request } => {
                 self.last_now = at;
                 self.handle_desk(at, desk, request);
+            }
+            Input::Pressure { at, pressure } => {
+                self.last_now = at;
+                if self.admission.pressure != pressure {
+                    tracing::warn!(site = %self.config.site, ?pressure, "input pressure changed");
+                }
+                self.admission.pressure = pressure;
             }
             Input::DeskClosed { at, desk } => {
                 self.last_now = at;
@@ -360,7 +379,9 @@ impl Node {
         match Message::parse(bytes, framing) {
             Ok(msg) if msg.is_request() => {
                 self.stats.requests_in += 1;
-                self.handle_request(now, &msg, peer);
+                if self.admit(now, &msg, peer) {
+                    self.handle_request(now, &msg, peer);
+                }
             }
             Ok(msg) => {
                 self.stats.responses_in += 1;
@@ -382,6 +403,48 @@ impl Node {
             }
             Err(e) => self.reject_unparsed(bytes, e, peer),
         }
+    }
+
+    /// Sheds load before a request costs a transaction: a source over its rate is
+    /// dropped; new INVITEs and REGISTERs get a stateless 503 under pressure or at a cap,
+    /// unless they come from the DR peer or retransmit a request already taken.
+    fn admit(&mut self, now: Instant, req: &Message<'_>, peer: Peer) -> bool {
+        let capacity = self.config.capacity;
+        let from_trunk = self.config.dns.trunk_at(peer.addr).is_some();
+        if !from_trunk && !self.admission.within_rate(now, peer.addr.ip(), capacity.per_source_rate) {
+            self.stats.flood_dropped += 1;
+            return false;
+        }
+        let new_work = matches!(req.method(), Some(Method::Invite | Method::Register))
+            && req.to().is_some_and(|t| t.tag().is_none());
+        if !new_work || self.is_dr_peer(peer) || intake::check(req).is_err() {
+            return true;
+        }
+        let full = (req.method() == Some(Method::Invite) && self.b2bua.len() >= capacity.max_calls)
+            || self.transactions.stats().live >= capacity.max_transactions as u64;
+        if (self.admission.pressure == Pressure::Normal && !full) || self.transactions.knows_request(req) {
+            return true;
+        }
+        self.refuse_overloaded(req, peer);
+        false
+    }
+
+    fn is_dr_peer(&self, peer: Peer) -> bool {
+        let trunk = self.config.options.dr_peer_trunk.as_deref();
+        trunk.is_some() && self.config.dns.trunk_at(peer.addr) == trunk
+    }
+
+    /// A stateless 503 with `Retry-After` jittered by +-50 % so refused callers do not all
+    /// come back at once (RFC 3261 section 21.5.4, RFC 6357 section 4).
+    fn refuse_overloaded(&mut self, req: &Message<'_>, peer: Peer) {
+        let base = self.config.capacity.retry_after.as_secs().max(2);
+        let retry_after = self.rng.gen_range(base / 2..=base + base / 2);
+        self.new_tag();
+        let mut b = response(req, 503, "Service Unavailable", &self.tag, peer.addr);
+        b.header_fmt("Retry-After", format_args!("{retry_after}"));
+        self.transmits.push_back(Transmit { to: peer, bytes: b.finish(None, b"").into() });
+        *self.stats.responses_out.entry(503).or_default() += 1;
+        self.stats.overload_rejected += 1;
     }
 
     fn reject_unparsed(&mut self, bytes: &[u8], error: ParseError, peer: Peer) {

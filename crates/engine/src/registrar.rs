@@ -70,6 +70,8 @@ pub enum RegisterReply {
     TooManyContacts,
     /// 500: an older (or repeated) CSeq for the same Call-ID (RFC 3261 section 10.3 step 7).
     OutOfOrder,
+    /// 503: the site holds `max-bindings` already (refreshes still pass).
+    Full,
 }
 
 impl RegisterReply {
@@ -83,6 +85,7 @@ impl RegisterReply {
             Self::BadContact => (400, "Bad Request - Malformed Contact"),
             Self::TooManyContacts => (403, "Forbidden - Too Many Contacts"),
             Self::OutOfOrder => (500, "Server Internal Error - CSeq Out Of Order"),
+            Self::Full => (503, "Service Unavailable - Registrar Full"),
         }
     }
 }
@@ -289,6 +292,9 @@ impl Registrar {
             wanted.iter().filter(|w| !w.expires.is_zero() && !existing.iter().any(|b| b.contact == w.contact)).count();
         if existing.len() + new > self.config.max_contacts {
             return Err(RegisterReply::TooManyContacts);
+        }
+        if new > 0 && self.bindings.count() as usize + new > self.config.max_bindings {
+            return Err(RegisterReply::Full);
         }
         for w in wanted {
             if w.expires.is_zero() {

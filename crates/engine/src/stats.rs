@@ -17,6 +17,10 @@ pub struct NodeStats {
     pub parse_errors: BTreeMap<&'static str, u64>,
     /// Malformed messages dropped without an answer.
     pub dropped: u64,
+    /// New INVITEs and REGISTERs refused with 503 under overload or at a capacity cap.
+    pub overload_rejected: u64,
+    /// Requests dropped because their source sent more than `per-source-rate`.
+    pub flood_dropped: u64,
     /// Current bindings across all DNs.
     pub bindings: u64,
     /// Entries in the registrar's expiry index (one per binding).

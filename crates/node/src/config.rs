@@ -61,6 +61,80 @@ struct SiteFile {
     /// Call handling; defaults documented on [`CallsFile`].
     #[serde(default)]
     calls: CallsFile,
+    /// Capacity caps, flood and connection limits; defaults on [`LimitsFile`].
+    #[serde(default)]
+    limits: LimitsFile,
+}
+
+/// `[site.limits]`: what one site takes on before it sheds load (503) or drops input.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct LimitsFile {
+    /// Calls in progress before new INVITEs get 503. Default 20000.
+    max_calls: u32,
+    /// Live SIP transactions before new INVITEs and REGISTERs get 503. Default 200000.
+    max_transactions: u32,
+    /// Registrar bindings across all DNs before new ones get 503. Default 100000.
+    max_bindings: u32,
+    /// Calls waiting on one Routing Point before new ones get 503. Default 1000.
+    max_parked_per_rp: u32,
+    /// Calls waiting on all Routing Points. Default 10000.
+    max_parked: u32,
+    /// Requests per second one IP address may send (trunk sources exempt); 0 = off.
+    /// Default 1000.
+    per_source_rate: u32,
+    /// Seconds; base of Retry-After on overload 503s (jittered +-50 %). Default 5.
+    retry_after: u32,
+    /// TCP connections one IP address may hold open. Default 64.
+    tcp_per_address: u32,
+    /// Seconds a TCP connection may stay silent before it is closed. Default 300.
+    tcp_idle_timeout: u32,
+}
+
+impl Default for LimitsFile {
+    fn default() -> Self {
+        let (c, r) = (engine::Capacity::default(), RegistrarConfig::default());
+        Self {
+            max_calls: c.max_calls as u32,
+            max_transactions: c.max_transactions as u32,
+            max_bindings: r.max_bindings as u32,
+            max_parked_per_rp: c.max_parked_per_rp as u32,
+            max_parked: c.max_parked as u32,
+            per_source_rate: c.per_source_rate,
+            retry_after: c.retry_after.as_secs() as u32,
+            tcp_per_address: 64,
+            tcp_idle_timeout: 300,
+        }
+    }
+}
+
+impl LimitsFile {
+    fn capacity(&self) -> engine::Capacity {
+        engine::Capacity {
+            max_calls: self.max_calls as usize,
+            max_transactions: self.max_transactions as usize,
+            max_parked_per_rp: self.max_parked_per_rp as usize,
+            max_parked: self.max_parked as usize,
+            per_source_rate: self.per_source_rate,
+            retry_after: Duration::from_secs(self.retry_after.into()),
+        }
+    }
+
+    fn tcp(&self) -> TcpLimits {
+        TcpLimits {
+            per_address: self.tcp_per_address.max(1) as usize,
+            idle_timeout: Duration::from_secs(self.tcp_idle_timeout.max(1).into()),
+        }
+    }
+}
+
+/// Limits the shell applies to SIP over TCP.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TcpLimits {
+    /// Connections one IP address may hold open.
+    pub(crate) per_address: usize,
+    /// Silence after which a connection is closed.
+    pub(crate) idle_timeout: Duration,
 }
 
 /// `[site.calls]`
@@ -252,6 +326,7 @@ pub(crate) struct SiteConfig {
     pub(crate) cti: Option<SocketAddr>,
     pub(crate) cti_tokens: Vec<String>,
     pub(crate) http: Option<SocketAddr>,
+    pub(crate) tcp: TcpLimits,
 }
 
 /// A configuration error with the line it points at.
@@ -370,6 +445,7 @@ impl SiteFile {
                 max_expires: Duration::from_secs(r.max_expires.into()),
                 default_expires: Duration::from_secs(r.default_expires.into()),
                 max_contacts: r.max_contacts as usize,
+                max_bindings: self.limits.max_bindings as usize,
             },
             transactions: TransactionConfig {
                 t1: Duration::from_millis(self.timers.t1_ms),
@@ -378,6 +454,7 @@ impl SiteFile {
                 ..TransactionConfig::default()
             },
             calls: CallConfig { max_per_dn: self.calls.max_calls_per_dn as usize },
+            capacity: self.limits.capacity(),
             // Replaced by the bound address once the sockets exist (port 0 picks one).
             local: self
                 .sip_udp
@@ -392,6 +469,7 @@ impl SiteFile {
             cti: self.cti.map(Spanned::into_inner),
             cti_tokens: self.cti_tokens,
             http: self.http.map(Spanned::into_inner),
+            tcp: self.limits.tcp(),
         })
     }
 }

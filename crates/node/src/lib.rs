@@ -13,5 +13,7 @@ mod cti_client;
 mod cti_server;
 mod metrics;
 mod site;
+mod tcp;
+mod udp_intake;
 
 pub use cli::run;

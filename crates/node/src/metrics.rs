@@ -92,6 +92,13 @@ pub(crate) fn render(site: &str, s: &Snapshot) -> String {
     }
     registry.register("sip_parse_errors", "Malformed SIP messages, by kind", parse);
     counter(&mut registry, "sip_dropped", "Malformed messages dropped without an answer", st.dropped);
+    counter(
+        &mut registry,
+        "sip_overload_rejected",
+        "New INVITEs and REGISTERs refused with 503 under overload or at a capacity cap",
+        st.overload_rejected,
+    );
+    counter(&mut registry, "sip_flood_dropped", "Requests dropped for exceeding per-source-rate", st.flood_dropped);
     let t = &st.transactions;
     counter(&mut registry, "transactions_server", "Server transactions created", t.server_created);
     counter(&mut registry, "transactions_client", "Client transactions created", t.client_created);

@@ -2,29 +2,23 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use engine::{Input, Node, Transmit};
-use sipcore::{ConnId, StreamFramer, Transport};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{mpsc, watch, Semaphore};
+use sipcore::{ConnId, Transport};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, watch};
 
 use crate::clock;
 use crate::config::SiteConfig;
 use crate::cti_server::{self, DeskMsg};
 use crate::metrics::{self, Snapshot};
+use crate::tcp::{self, ConnControl, StreamMessage};
+use crate::udp_intake::UdpIntake;
 
-/// Largest UDP datagram we read.
-const MAX_DATAGRAM: usize = 65_535;
 /// Socket buffer size asked of the kernel (it may grant less).
 const SOCKET_BUFFER: usize = 4 << 20;
-/// Most TCP connections one site accepts at once.
-const MAX_CONNECTIONS: usize = 10_000;
-/// Datagrams handled per wake-up before outputs are flushed.
-const UDP_BATCH: usize = 64;
 /// Messages queued from connection tasks to the engine before readers wait.
 const STREAM_QUEUE: usize = 4096;
 
@@ -98,18 +92,6 @@ fn bind_udp(addr: SocketAddr) -> anyhow::Result<UdpSocket> {
     Ok(UdpSocket::from_std(socket.into())?)
 }
 
-/// A message framed off a TCP connection, on its way to the engine.
-struct StreamMessage {
-    conn: ConnId,
-    remote: SocketAddr,
-    bytes: Vec<u8>,
-}
-
-enum ConnControl {
-    Opened(ConnId, mpsc::Sender<Arc<[u8]>>),
-    Closed(ConnId),
-}
-
 impl BoundSite {
     /// The site's name.
     pub(crate) fn name(&self) -> &str {
@@ -127,7 +109,7 @@ impl BoundSite {
         let (stream_tx, mut stream_rx) = mpsc::channel::<StreamMessage>(STREAM_QUEUE);
         let (control_tx, mut control_rx) = mpsc::unbounded_channel::<ConnControl>();
         if let Some(listener) = self.tcp {
-            tokio::spawn(accept_loop(listener, stream_tx, control_tx, shutdown.clone()));
+            tokio::spawn(tcp::accept_loop(listener, self.config.tcp, stream_tx, control_tx, shutdown.clone()));
         }
         let (desk_tx, mut desk_rx) = mpsc::channel::<DeskMsg>(cti_server::REQUEST_QUEUE);
         if let Some(listener) = self.cti {
@@ -143,29 +125,15 @@ impl BoundSite {
         let site = self.config.node.site.clone();
         let mut node = Node::new(self.config.node, rand::random(), clock::now());
         let mut writers: HashMap<ConnId, mpsc::Sender<Arc<[u8]>>> = HashMap::new();
-        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let mut intake = UdpIntake::new();
         let udp = self.udp;
         tracing::info!(site, "site running");
         loop {
             let deadline = node.poll_timeout().map(tokio::time::Instant::from_std);
             tokio::select! {
-                received = recv(udp.as_ref(), &mut buf) => {
-                    let (len, remote) = match received {
-                        Ok(r) => r,
-                        Err(e) => {
-                            // A transient socket error must not stop the site.
-                            tracing::warn!(site, error = %e, "UDP receive failed");
-                            continue;
-                        }
-                    };
-                    node.handle_input(Input::Datagram { at: clock::now(), remote, bytes: &buf[..len] });
-                    // Under load more datagrams are already queued: take a batch without
-                    // going back through select!, then flush once.
-                    if let Some(socket) = udp.as_ref() {
-                        for _ in 0..UDP_BATCH {
-                            let Ok((len, remote)) = socket.try_recv_from(&mut buf) else { break };
-                            node.handle_input(Input::Datagram { at: clock::now(), remote, bytes: &buf[..len] });
-                        }
+                ready = readable(udp.as_ref()) => {
+                    if let (Ok(()), Some(socket)) = (ready, udp.as_ref()) {
+                        intake.drain(socket, &mut node);
                     }
                 }
                 Some(msg) = stream_rx.recv() => {
@@ -209,9 +177,9 @@ fn apply_control(writers: &mut HashMap<ConnId, mpsc::Sender<Arc<[u8]>>>, control
     }
 }
 
-async fn recv(udp: Option<&UdpSocket>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+async fn readable(udp: Option<&UdpSocket>) -> std::io::Result<()> {
     match udp {
-        Some(s) => s.recv_from(buf).await,
+        Some(s) => s.readable().await,
         None => std::future::pending().await,
     }
 }
@@ -248,88 +216,6 @@ async fn flush(node: &mut Node, udp: Option<&UdpSocket>, writers: &HashMap<ConnI
     while let Some(event) = node.poll_event() {
         tracing::debug!(?event, "domain event");
     }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    to_engine: mpsc::Sender<StreamMessage>,
-    control: mpsc::UnboundedSender<ConnControl>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = shutdown.changed() => return,
-        };
-        let Ok((stream, remote)) = accepted else {
-            continue;
-        };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::warn!(%remote, "connection limit reached; closing new connection");
-            continue;
-        };
-        let id = ConnId(NEXT_CONN.fetch_add(1, Ordering::Relaxed));
-        let (tx, rx) = mpsc::channel(256);
-        if control.send(ConnControl::Opened(id, tx)).is_err() {
-            return;
-        }
-        let (to_engine, control) = (to_engine.clone(), control.clone());
-        tokio::spawn(async move {
-            serve_connection(stream, remote, id, to_engine, rx).await;
-            let _ = control.send(ConnControl::Closed(id));
-            drop(permit);
-        });
-    }
-}
-
-async fn serve_connection(
-    stream: TcpStream,
-    remote: SocketAddr,
-    conn: ConnId,
-    to_engine: mpsc::Sender<StreamMessage>,
-    mut from_engine: mpsc::Receiver<Arc<[u8]>>,
-) {
-    let _ = stream.set_nodelay(true);
-    let (mut reader, mut writer) = stream.into_split();
-    let write_task = tokio::spawn(async move {
-        while let Some(bytes) = from_engine.recv().await {
-            if writer.write_all(&bytes).await.is_err() {
-                break;
-            }
-        }
-        let _ = writer.shutdown().await;
-    });
-    let mut framer = StreamFramer::default();
-    let mut buf = vec![0u8; 16 * 1024];
-    'read: loop {
-        let n = match reader.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        framer.push(&buf[..n]);
-        loop {
-            match framer.next_message() {
-                Ok(Some(msg)) => {
-                    let msg = StreamMessage { conn, remote, bytes: msg.to_vec() };
-                    if to_engine.send(msg).await.is_err() {
-                        break 'read;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    // The stream cannot be resynchronised: let the engine answer what it
-                    // can of the buffered bytes, then close.
-                    tracing::debug!(%remote, error = %e, "closing connection after framing error");
-                    let _ = to_engine.send(StreamMessage { conn, remote, bytes: framer.take_buffered() }).await;
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    break 'read;
-                }
-            }
-        }
-    }
-    write_task.abort();
 }
 
 /// The engine task's side of the CTI connections: one bounded queue per desktop.

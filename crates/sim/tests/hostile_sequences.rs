@@ -33,7 +33,8 @@ fn the_checked_in_corpus_replays_clean() {
     for (target, sites) in [("node_sequence", 1), ("two_site_sequence", 2)] {
         let Ok(dir) = std::fs::read_dir(root.join(target)) else { continue };
         for entry in dir.flatten() {
-            let data = std::fs::read(entry.path()).expect("readable corpus file");
+            // A running fuzzer may be replacing files under us.
+            let Ok(data) = std::fs::read(entry.path()) else { continue };
             run(sites, &data);
             replayed += 1;
         }

@@ -159,6 +159,9 @@ pub(crate) struct B2bua {
     busy: HashMap<String, Vec<CallId>>,
     timers: BTreeMap<(Instant, CallId, CallTimer), ()>,
     next_call: CallId,
+    /// Calls waiting, per Routing Point, and in all.
+    parked: HashMap<String, usize>,
+    parked_total: usize,
 }
 
 impl B2bua {
@@ -206,6 +209,9 @@ impl B2bua {
             (Some(kind), _) => kind,
             (None, Some(_)) => DnKind::Trunk,
         };
+        if kind == DnKind::RoutingPoint && self.queue_full(ctx, &dn) {
+            return refuse(ctx, 503, "Service Unavailable - Queue Full");
+        }
         // Business Continuity (BC-17..25): a call already forwarded by the DR peer (our
         // marker in the Request-URI, or arrival on the peer trunk) is never sent back.
         let forwarded = req
@@ -450,6 +456,9 @@ impl B2bua {
 
     fn remove_call(&mut self, id: CallId) -> Option<Call> {
         let call = self.calls.remove(&id)?;
+        if let Some(rp) = &call.rp {
+            self.unpark(rp);
+        }
         self.dialogs.remove(&(call.a.call_id.clone(), call.a.local_tag.clone()));
         for leg in &call.b {
             self.dialogs.remove(&(leg.call_id.clone(), leg.local_tag.clone()));

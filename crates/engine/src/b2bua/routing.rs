@@ -10,6 +10,8 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&id) else { return };
         call.rp = Some(rp.to_owned());
         call.dn = rp.to_owned();
+        *self.parked.entry(rp.to_owned()).or_default() += 1;
+        self.parked_total += 1;
         let event = DomainEvent::RouteRequest {
             conn_id: call.conn_id,
             rp: rp.to_owned(),
@@ -50,6 +52,23 @@ impl B2bua {
         };
         call.redirections += 1;
         self.route_to(ctx, id, &target, None);
+    }
+
+    /// True when `rp` (or all Routing Points together) hold as many calls as allowed.
+    pub(super) fn queue_full(&self, ctx: &Ctx<'_>, rp: &str) -> bool {
+        let cap = ctx.config.capacity;
+        self.parked_total >= cap.max_parked || self.parked.get(rp).is_some_and(|n| *n >= cap.max_parked_per_rp)
+    }
+
+    /// A call left Routing Point `rp`.
+    pub(super) fn unpark(&mut self, rp: &str) {
+        if let Some(n) = self.parked.get_mut(rp) {
+            *n -= 1;
+            self.parked_total -= 1;
+            if *n == 0 {
+                self.parked.remove(rp);
+            }
+        }
     }
 
     /// The call waited `queue-max-wait`: default routing if it is possible, else 480 (a
@@ -100,11 +119,12 @@ impl B2bua {
         self.timers.retain(|k, _| !(k.1 == id && matches!(k.2, CallTimer::RouterTimeout | CallTimer::QueueMaxWait)));
         ctx.events.push(DomainEvent::RouteUsed {
             conn_id: call.conn_id,
-            rp,
+            rp: rp.clone(),
             target: target.to_owned(),
             call_type: call.call_type,
             reference_id,
         });
+        self.unpark(&rp);
         self.deliver(ctx, id, target);
     }
 }

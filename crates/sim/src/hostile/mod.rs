@@ -319,6 +319,7 @@ fn config(i: usize) -> NodeConfig {
     c.dns.singles.insert("5000".into(), Dn { kind: DnKind::RoutingPoint, options: rp_options, trunk: None });
     c.options.default_dn = (i == 0).then(|| "1003".into());
     c.options.queue_max_wait = Duration::from_secs(60);
+    c.capacity.per_source_rate = 200;
     c.options.dr_peer_trunk = Some("TO_PEER".into());
     c.options.dr_forward = DrForward::NoAgent;
     c

@@ -241,6 +241,12 @@ impl TransactionLayer {
         key
     }
 
+    /// True when `request` belongs to a server transaction that exists (a retransmission),
+    /// without creating one.
+    pub fn knows_request(&self, request: &Message<'_>) -> bool {
+        request.method().is_some_and(|m| self.entries.contains_key(&server_key(request, m)))
+    }
+
     /// Sends bytes outside any transaction (the ACK for a 2xx, RFC 3261 section 13.2.2.4).
     pub fn send_stateless(&mut self, to: Peer, bytes: Arc<[u8]>) {
         self.transmits.push_back(Transmit { to, bytes });

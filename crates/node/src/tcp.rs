@@ -1,0 +1,161 @@
+//! SIP over TCP: the accept loop and one task per connection that reads, frames with
+//! `sipcore::StreamFramer` and writes what the engine sends back. A hostile client is
+//! bounded: a cap on connections in all and per IP address, an idle timeout, and a time
+//! limit on finishing a message once it has started (a slow-drip client is closed).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sipcore::{ConnId, StreamFramer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch, Semaphore};
+
+use crate::config::TcpLimits;
+
+/// Most TCP connections one site accepts at once.
+const MAX_CONNECTIONS: usize = 10_000;
+/// How long a message may take to arrive once its first byte has.
+const MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A message framed off a TCP connection, on its way to the engine.
+pub(crate) struct StreamMessage {
+    pub(crate) conn: ConnId,
+    pub(crate) remote: SocketAddr,
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// A connection opened (with the queue of what to write to it) or closed.
+pub(crate) enum ConnControl {
+    Opened(ConnId, mpsc::Sender<Arc<[u8]>>),
+    Closed(ConnId),
+}
+
+/// Open connections per IP address.
+type PerAddress = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+/// Accepts connections until `shutdown`, within the caps of `limits`.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    limits: TcpLimits,
+    to_engine: mpsc::Sender<StreamMessage>,
+    control: mpsc::UnboundedSender<ConnControl>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let per_address: PerAddress = Arc::default();
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => return,
+        };
+        let Ok((stream, remote)) = accepted else {
+            continue;
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(%remote, "connection limit reached; closing new connection");
+            continue;
+        };
+        if !take_slot(&per_address, remote.ip(), limits.per_address) {
+            tracing::warn!(%remote, limit = limits.per_address, "connections per address reached; closing new connection");
+            continue;
+        }
+        let id = ConnId(NEXT_CONN.fetch_add(1, Ordering::Relaxed));
+        let (tx, rx) = mpsc::channel(256);
+        if control.send(ConnControl::Opened(id, tx)).is_err() {
+            return;
+        }
+        let (to_engine, control, per_address) = (to_engine.clone(), control.clone(), per_address.clone());
+        tokio::spawn(async move {
+            serve_connection(stream, remote, id, limits.idle_timeout, to_engine, rx).await;
+            let _ = control.send(ConnControl::Closed(id));
+            give_slot(&per_address, remote.ip());
+            drop(permit);
+        });
+    }
+}
+
+fn take_slot(per_address: &PerAddress, ip: IpAddr, cap: usize) -> bool {
+    let Ok(mut open) = per_address.lock() else { return false };
+    let n = open.entry(ip).or_default();
+    if *n >= cap {
+        return false;
+    }
+    *n += 1;
+    true
+}
+
+fn give_slot(per_address: &PerAddress, ip: IpAddr) {
+    let Ok(mut open) = per_address.lock() else { return };
+    if let Some(n) = open.get_mut(&ip) {
+        *n -= 1;
+        if *n == 0 {
+            open.remove(&ip);
+        }
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    remote: SocketAddr,
+    conn: ConnId,
+    idle_timeout: Duration,
+    to_engine: mpsc::Sender<StreamMessage>,
+    mut from_engine: mpsc::Receiver<Arc<[u8]>>,
+) {
+    let _ = stream.set_nodelay(true);
+    let (mut reader, mut writer) = stream.into_split();
+    let write_task = tokio::spawn(async move {
+        while let Some(bytes) = from_engine.recv().await {
+            if writer.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = writer.shutdown().await;
+    });
+    let mut framer = StreamFramer::default();
+    let mut buf = vec![0u8; 16 * 1024];
+    // When the pending message started: it must be whole within MESSAGE_TIMEOUT.
+    let mut started: Option<tokio::time::Instant> = None;
+    'read: loop {
+        let deadline = started.map_or(tokio::time::Instant::now() + idle_timeout, |s| s + MESSAGE_TIMEOUT);
+        let n = match tokio::time::timeout_at(deadline, reader.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => break,
+            Ok(Ok(n)) => n,
+            Err(_) => {
+                tracing::debug!(%remote, partial = started.is_some(), "closing silent TCP connection");
+                break;
+            }
+        };
+        framer.push(&buf[..n]);
+        loop {
+            match framer.next_message() {
+                Ok(Some(msg)) => {
+                    let msg = StreamMessage { conn, remote, bytes: msg.to_vec() };
+                    if to_engine.send(msg).await.is_err() {
+                        break 'read;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // The stream cannot be resynchronised: let the engine answer what it
+                    // can of the buffered bytes, then close.
+                    tracing::debug!(%remote, error = %e, "closing connection after framing error");
+                    let _ = to_engine.send(StreamMessage { conn, remote, bytes: framer.take_buffered() }).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    break 'read;
+                }
+            }
+        }
+        started = match (framer.buffered(), started) {
+            (0, _) => None,
+            (_, Some(s)) => Some(s),
+            (_, None) => Some(tokio::time::Instant::now()),
+        };
+    }
+    write_task.abort();
+}

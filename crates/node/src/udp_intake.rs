@@ -1,0 +1,111 @@
+//! Reading a site's UDP socket in batches, finishing work before taking new work: in each
+//! batch, responses, ACK, BYE, CANCEL and everything from the DR peer go to the engine
+//! before new INVITEs and REGISTERs. A batch that keeps coming back full means a backlog:
+//! the engine is told [`Pressure::High`] and answers new work with 503 until the backlog
+//! is gone (RFC 6357's local overload control, with hysteresis).
+
+use std::net::SocketAddr;
+
+use engine::{Input, Node, Pressure};
+use tokio::net::UdpSocket;
+
+use crate::clock;
+
+/// Largest UDP datagram we read.
+const MAX_DATAGRAM: usize = 65_535;
+/// Datagrams taken per wake-up before outputs are flushed.
+const BATCH: usize = 64;
+/// Full batches in a row that make a backlog.
+const FULL_BATCHES_FOR_HIGH: u32 = 3;
+
+/// Reused buffers and the backlog state of one site's UDP socket.
+pub(crate) struct UdpIntake {
+    buffers: Vec<Vec<u8>>,
+    received: Vec<(usize, SocketAddr)>,
+    full_streak: u32,
+    pressure: Pressure,
+}
+
+impl UdpIntake {
+    pub(crate) fn new() -> Self {
+        Self {
+            buffers: (0..BATCH).map(|_| vec![0u8; MAX_DATAGRAM]).collect(),
+            received: Vec::with_capacity(BATCH),
+            full_streak: 0,
+            pressure: Pressure::Normal,
+        }
+    }
+
+    /// Takes what the socket holds (up to one batch) into the engine, ordered as the
+    /// module says; then updates the engine's pressure.
+    pub(crate) fn drain(&mut self, socket: &UdpSocket, node: &mut Node) {
+        self.received.clear();
+        for buf in &mut self.buffers {
+            match socket.try_recv_from(buf) {
+                Ok(got) => self.received.push(got),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    // A transient socket error (an ICMP unreachable, say) must not stop the site.
+                    tracing::debug!(error = %e, "UDP receive failed");
+                    break;
+                }
+            }
+        }
+        let peer = dr_peer(node);
+        for new_work in [false, true] {
+            for (i, &(len, remote)) in self.received.iter().enumerate() {
+                let bytes = &self.buffers[i][..len];
+                if is_new_work(bytes, Some(remote) == peer) == new_work {
+                    node.handle_input(Input::Datagram { at: clock::now(), remote, bytes });
+                }
+            }
+        }
+        self.note_batch(self.received.len(), node);
+    }
+
+    fn note_batch(&mut self, taken: usize, node: &mut Node) {
+        if taken == BATCH {
+            self.full_streak += 1;
+        } else if taken < BATCH / 4 {
+            self.full_streak = 0;
+        }
+        let pressure = match (self.pressure, self.full_streak) {
+            (_, n) if n >= FULL_BATCHES_FOR_HIGH => Pressure::High,
+            (_, 0) => Pressure::Normal,
+            (now, _) => now,
+        };
+        if pressure != self.pressure {
+            self.pressure = pressure;
+            node.handle_input(Input::Pressure { at: clock::now(), pressure });
+        }
+    }
+}
+
+/// The DR peer's SIP address, when the site has one.
+fn dr_peer(node: &Node) -> Option<SocketAddr> {
+    let config = node.config();
+    let trunk = config.options.dr_peer_trunk.as_deref()?;
+    config.dns.get(trunk)?.trunk.as_ref().map(|t| t.contact)
+}
+
+/// A request that starts new work (an INVITE or REGISTER not from the DR peer). A
+/// re-INVITE counts too: it only waits for the rest of its batch, the engine sheds only
+/// what is really new.
+fn is_new_work(bytes: &[u8], from_dr_peer: bool) -> bool {
+    !from_dr_peer && (bytes.starts_with(b"INVITE ") || bytes.starts_with(b"REGISTER "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_work_is_invite_and_register_unless_from_the_dr_peer() {
+        assert!(is_new_work(b"INVITE sip:1@h SIP/2.0\r\n", false));
+        assert!(is_new_work(b"REGISTER sip:h SIP/2.0\r\n", false));
+        assert!(!is_new_work(b"INVITE sip:1@h SIP/2.0\r\n", true));
+        for other in [&b"SIP/2.0 200 OK\r\n"[..], b"BYE sip:1@h SIP/2.0\r\n", b"ACK sip:1@h SIP/2.0\r\n"] {
+            assert!(!is_new_work(other, false));
+        }
+    }
+}
