@@ -85,7 +85,8 @@ struct LimitsFile {
     per_source_rate: u32,
     /// Seconds; base of Retry-After on overload 503s (jittered +-50 %). Default 5.
     retry_after: u32,
-    /// TCP connections one IP address may hold open. Default 64.
+    /// TCP connections one IP address may hold open (phones behind one NAT share it).
+    /// Default 1000.
     tcp_per_address: u32,
     /// Seconds a TCP connection may stay silent before it is closed. Default 300.
     tcp_idle_timeout: u32,
@@ -102,7 +103,7 @@ impl Default for LimitsFile {
             max_parked: c.max_parked as u32,
             per_source_rate: c.per_source_rate,
             retry_after: c.retry_after.as_secs() as u32,
-            tcp_per_address: 64,
+            tcp_per_address: 1000,
             tcp_idle_timeout: 300,
         }
     }

@@ -26,6 +26,8 @@ const STREAM_QUEUE: usize = 4096;
 pub(crate) struct BoundSite {
     config: SiteConfig,
     udp: Option<UdpSocket>,
+    /// Connected to the DR peer, sharing `udp`'s address ([`bind_peer_link`]).
+    peer_udp: Option<UdpSocket>,
     tcp: Option<TcpListener>,
     cti: Option<TcpListener>,
     http: Option<TcpListener>,
@@ -40,9 +42,19 @@ pub(crate) enum AdminRequest {
 /// Binds the site's sockets and prints one `endpoint` line per listener.
 pub(crate) async fn bind(mut config: SiteConfig) -> anyhow::Result<BoundSite> {
     let name = config.node.site.clone();
+    let peer = dr_peer_contact(&config.node);
     let udp = match config.sip_udp {
-        Some(addr) => Some(bind_udp(addr).with_context(|| format!("site {name}: binding sip-udp {addr}"))?),
+        Some(addr) => {
+            Some(bind_udp(addr, peer.is_some()).with_context(|| format!("site {name}: binding sip-udp {addr}"))?)
+        }
         None => None,
+    };
+    let peer_udp = match (&udp, peer) {
+        (Some(main), Some(peer)) => Some(
+            bind_peer_link(main.local_addr()?, peer)
+                .with_context(|| format!("site {name}: binding the DR peer link to {peer}"))?,
+        ),
+        _ => None,
     };
     let tcp = match config.sip_tcp {
         Some(addr) => {
@@ -74,7 +86,13 @@ pub(crate) async fn bind(mut config: SiteConfig) -> anyhow::Result<BoundSite> {
     if let Some(l) = &http {
         announce(&name, "http", l.local_addr()?);
     }
-    Ok(BoundSite { config, udp, tcp, cti, http })
+    Ok(BoundSite { config, udp, peer_udp, tcp, cti, http })
+}
+
+/// The DR peer's SIP address, from `dr-peer-trunk`.
+fn dr_peer_contact(node: &engine::NodeConfig) -> Option<SocketAddr> {
+    let trunk = node.options.dr_peer_trunk.as_deref()?;
+    node.dns.get(trunk)?.trunk.as_ref().map(|t| t.contact)
 }
 
 #[allow(clippy::print_stdout)]
@@ -82,14 +100,42 @@ fn announce(site: &str, kind: &str, addr: SocketAddr) {
     println!("endpoint {site} {kind} {addr}");
 }
 
-fn bind_udp(addr: SocketAddr) -> anyhow::Result<UdpSocket> {
+/// The site's UDP socket. With a DR peer it joins a reuse-port group so that the peer
+/// link's connected socket ([`bind_peer_link`]) can share its address.
+fn bind_udp(addr: SocketAddr, with_peer_link: bool) -> anyhow::Result<UdpSocket> {
+    let socket = udp_socket(addr)?;
+    if with_peer_link {
+        if addr.port() != 0 {
+            // Reuse-port would let a second Tandem share a port already in use: make sure
+            // it is free first, as a plain bind would.
+            drop(std::net::UdpSocket::bind(addr)?);
+        }
+        socket.set_reuse_port(true)?;
+    }
+    socket.bind(&addr.into())?;
+    Ok(UdpSocket::from_std(socket.into())?)
+}
+
+/// A second UDP socket on the site's own address, connected to the DR peer. Linux delivers
+/// a datagram to the socket that matches it best, and a connected socket matches the
+/// peer's address and port exactly, so the peer's OPTIONS polls, presence and forwarded
+/// calls arrive here, in a queue of their own: a flood that overflows the main socket's
+/// queue cannot make the kernel drop them (BC-10: our own overload must not split the pair).
+fn bind_peer_link(local: SocketAddr, peer: SocketAddr) -> anyhow::Result<UdpSocket> {
+    let socket = udp_socket(local)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&local.into())?;
+    socket.connect(&peer.into())?;
+    Ok(UdpSocket::from_std(socket.into())?)
+}
+
+fn udp_socket(addr: SocketAddr) -> anyhow::Result<socket2::Socket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
     let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
     socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    Ok(UdpSocket::from_std(socket.into())?)
+    Ok(socket)
 }
 
 impl BoundSite {
@@ -127,11 +173,21 @@ impl BoundSite {
         let mut writers: HashMap<ConnId, mpsc::Sender<Arc<[u8]>>> = HashMap::new();
         let mut intake = UdpIntake::new();
         let udp = self.udp;
+        let peer_udp = self.peer_udp;
         tracing::info!(site, "site running");
         loop {
             let deadline = node.poll_timeout().map(tokio::time::Instant::from_std);
             tokio::select! {
+                ready = readable(peer_udp.as_ref()) => {
+                    if let (Ok(()), Some(socket)) = (ready, peer_udp.as_ref()) {
+                        intake.drain_peer(socket, &mut node);
+                    }
+                }
                 ready = readable(udp.as_ref()) => {
+                    // The peer link first, whenever the main socket is served.
+                    if let Some(socket) = peer_udp.as_ref() {
+                        intake.drain_peer(socket, &mut node);
+                    }
                     if let (Ok(()), Some(socket)) = (ready, udp.as_ref()) {
                         intake.drain(socket, &mut node);
                     }

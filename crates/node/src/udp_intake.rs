@@ -36,9 +36,23 @@ impl UdpIntake {
         }
     }
 
-    /// Takes what the socket holds (up to one batch) into the engine, ordered as the
-    /// module says; then updates the engine's pressure.
+    /// Takes what the site's socket holds (up to one batch) into the engine, ordered as
+    /// the module says; then updates the engine's pressure.
     pub(crate) fn drain(&mut self, socket: &UdpSocket, node: &mut Node) {
+        let taken = self.take(socket);
+        self.feed(node);
+        self.note_batch(taken, node);
+    }
+
+    /// Takes what the DR peer link's socket holds into the engine (it never counts as
+    /// backlog: the peer is always served).
+    pub(crate) fn drain_peer(&mut self, socket: &UdpSocket, node: &mut Node) {
+        if self.take(socket) > 0 {
+            self.feed(node);
+        }
+    }
+
+    fn take(&mut self, socket: &UdpSocket) -> usize {
         self.received.clear();
         for buf in &mut self.buffers {
             match socket.try_recv_from(buf) {
@@ -51,6 +65,10 @@ impl UdpIntake {
                 }
             }
         }
+        self.received.len()
+    }
+
+    fn feed(&self, node: &mut Node) {
         let peer = dr_peer(node);
         for new_work in [false, true] {
             for (i, &(len, remote)) in self.received.iter().enumerate() {
@@ -60,7 +78,6 @@ impl UdpIntake {
                 }
             }
         }
-        self.note_batch(self.received.len(), node);
     }
 
     fn note_batch(&mut self, taken: usize, node: &mut Node) {
@@ -82,7 +99,7 @@ impl UdpIntake {
 }
 
 /// The DR peer's SIP address, when the site has one.
-fn dr_peer(node: &Node) -> Option<SocketAddr> {
+pub(crate) fn dr_peer(node: &Node) -> Option<SocketAddr> {
     let config = node.config();
     let trunk = config.options.dr_peer_trunk.as_deref()?;
     config.dns.get(trunk)?.trunk.as_ref().map(|t| t.contact)
