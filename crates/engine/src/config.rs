@@ -43,8 +43,7 @@ pub struct CallConfig {
 
 impl NodeConfig {
     /// A small configuration for tests and examples: DNs 1000-1999 and the RFC 4475
-    /// users `user`, `j.user` and `watson`, default timers, and no per-source rate limit
-    /// (tests send many requests from one address at one virtual instant).
+    /// users `user`, `j.user` and `watson`, default timers and limits.
     pub fn for_tests() -> Self {
         Self {
             site: "test".into(),
@@ -65,7 +64,7 @@ impl NodeConfig {
             registrar: RegistrarConfig::default(),
             transactions: TransactionConfig::default(),
             calls: CallConfig::default(),
-            capacity: Capacity { per_source_rate: 0, ..Capacity::default() },
+            capacity: Capacity::default(),
             local: SocketAddr::from(([127, 0, 0, 1], 5060)),
         }
     }

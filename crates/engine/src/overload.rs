@@ -15,15 +15,16 @@ use std::time::{Duration, Instant};
 pub struct Capacity {
     /// Calls in progress before new INVITEs get 503. Default 20,000.
     pub max_calls: usize,
-    /// Live transactions (including finished ones kept for retransmissions) before new
-    /// INVITEs and REGISTERs get 503. Default 200,000.
+    /// Live transactions (including finished ones kept 32 s for retransmissions, about 30
+    /// per call/s) before new INVITEs and REGISTERs get 503. Default 500,000.
     pub max_transactions: usize,
     /// Calls waiting on one Routing Point before new ones get 503. Default 1,000.
     pub max_parked_per_rp: usize,
     /// Calls waiting on all Routing Points together. Default 10,000.
     pub max_parked: usize,
     /// Requests per second one IP address may send (trunks and the DR peer are exempt);
-    /// more are dropped. 0 turns the limit off. Default 1,000.
+    /// more are dropped. 0 turns the limit off. Default 0: a gateway or SBC not listed as
+    /// a trunk sends thousands a second from one address; set it where sources are phones.
     pub per_source_rate: u32,
     /// Base of the `Retry-After` of an overload 503 (sent jittered by +-50 %). Default 5 s.
     pub retry_after: Duration,
@@ -33,10 +34,10 @@ impl Default for Capacity {
     fn default() -> Self {
         Self {
             max_calls: 20_000,
-            max_transactions: 200_000,
+            max_transactions: 500_000,
             max_parked_per_rp: 1_000,
             max_parked: 10_000,
-            per_source_rate: 1_000,
+            per_source_rate: 0,
             retry_after: Duration::from_secs(5),
         }
     }

@@ -72,7 +72,7 @@ struct SiteFile {
 struct LimitsFile {
     /// Calls in progress before new INVITEs get 503. Default 20000.
     max_calls: u32,
-    /// Live SIP transactions before new INVITEs and REGISTERs get 503. Default 200000.
+    /// Live SIP transactions before new INVITEs and REGISTERs get 503. Default 500000.
     max_transactions: u32,
     /// Registrar bindings across all DNs before new ones get 503. Default 100000.
     max_bindings: u32,
@@ -81,7 +81,7 @@ struct LimitsFile {
     /// Calls waiting on all Routing Points. Default 10000.
     max_parked: u32,
     /// Requests per second one IP address may send (trunk sources exempt); 0 = off.
-    /// Default 1000.
+    /// Default 0 (a gateway not listed as a trunk sends thousands a second).
     per_source_rate: u32,
     /// Seconds; base of Retry-After on overload 503s (jittered +-50 %). Default 5.
     retry_after: u32,

@@ -1,8 +1,9 @@
 //! Reading a site's UDP socket in batches, finishing work before taking new work: in each
 //! batch, responses, ACK, BYE, CANCEL and everything from the DR peer go to the engine
-//! before new INVITEs and REGISTERs. A batch that keeps coming back full means a backlog:
-//! the engine is told [`Pressure::High`] and answers new work with 503 until the backlog
-//! is gone (RFC 6357's local overload control, with hysteresis).
+//! before new INVITEs and REGISTERs. Batches that keep coming back full for 100 ms mean a
+//! backlog: the engine is told [`Pressure::High`] and answers new work with 503 until a
+//! batch finds the socket nearly empty (RFC 6357's local overload control, with
+//! hysteresis).
 
 use std::net::SocketAddr;
 
@@ -15,14 +16,16 @@ use crate::clock;
 const MAX_DATAGRAM: usize = 65_535;
 /// Datagrams taken per wake-up before outputs are flushed.
 const BATCH: usize = 64;
-/// Full batches in a row that make a backlog.
-const FULL_BATCHES_FOR_HIGH: u32 = 3;
+/// How long batches must keep coming back full before that is a backlog (a burst of
+/// arrivals, or the task losing the CPU for a moment, fills a few batches and is not one).
+const BACKLOG_FOR_HIGH: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Reused buffers and the backlog state of one site's UDP socket.
 pub(crate) struct UdpIntake {
     buffers: Vec<Vec<u8>>,
     received: Vec<(usize, SocketAddr)>,
-    full_streak: u32,
+    /// Since when every batch came back full.
+    full_since: Option<std::time::Instant>,
     pressure: Pressure,
 }
 
@@ -31,7 +34,7 @@ impl UdpIntake {
         Self {
             buffers: (0..BATCH).map(|_| vec![0u8; MAX_DATAGRAM]).collect(),
             received: Vec::with_capacity(BATCH),
-            full_streak: 0,
+            full_since: None,
             pressure: Pressure::Normal,
         }
     }
@@ -81,19 +84,20 @@ impl UdpIntake {
     }
 
     fn note_batch(&mut self, taken: usize, node: &mut Node) {
+        let now = clock::now();
         if taken == BATCH {
-            self.full_streak += 1;
+            self.full_since.get_or_insert(now);
         } else if taken < BATCH / 4 {
-            self.full_streak = 0;
+            self.full_since = None;
         }
-        let pressure = match (self.pressure, self.full_streak) {
-            (_, n) if n >= FULL_BATCHES_FOR_HIGH => Pressure::High,
-            (_, 0) => Pressure::Normal,
-            (now, _) => now,
+        let pressure = match self.full_since {
+            Some(since) if now.saturating_duration_since(since) >= BACKLOG_FOR_HIGH => Pressure::High,
+            None => Pressure::Normal,
+            Some(_) => self.pressure,
         };
         if pressure != self.pressure {
             self.pressure = pressure;
-            node.handle_input(Input::Pressure { at: clock::now(), pressure });
+            node.handle_input(Input::Pressure { at: now, pressure });
         }
     }
 }

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Overload: full calls (INVITE, 100, 180, 200, ACK, BYE) offered to ss1 of a BC pair at
+# rates around and past its knee, 1,000 registered DNs answered by one sipp phone, each
+# rate for DURATION_S. ss2 polls ss1's trunk (OPTIONS every 2 s, out of service after 1 s
+# unanswered): the pair must never split.
+# Usage: bench/overload.sh [DURATION_S] [RATE ...]   (defaults: 30 s; 4000 8000 16000 40000)
+# Optional: TANDEM=path/to/tandem to measure another build (e.g. an older commit).
+# Prints per rate: attempted, successful, failed, goodput (successful calls/s), INVITE->200
+# p50/p99 of successful calls (ms; sipp's clock ticks in 4 ms), ss1 CPU %, ss1 peak and end
+# RSS (MiB), 503s sent, and whether either peer logged its DR peer trunk out of service.
+# Every process it starts is stopped by PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dur="${1:-30}"; shift || true
+rates="${*:-4000 8000 16000 40000}"
+[ -n "${TANDEM:-}" ] || { cargo build --release --bin tandem -q; TANDEM=./target/release/tandem; }
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+hz=$(getconf CLK_TCK)
+site() { # name port peer_port trunk http
+  printf '[[site]]\nname = "%s"\nsip_udp = "127.0.0.1:%s"\nhttp = "127.0.0.1:%s"\ndns = ["1000-1999"]\n[site.options]\ndr-peer-trunk = "%s"\n[[site.dn]]\nnumber = "%s"\ntype = "trunk"\ncontact = "127.0.0.1:%s"\noos-check = 2\noos-force = 1\n' "$1" "$2" "$5" "$4" "$4" "$3"
+}
+site ss1 5370 5372 TO_SS2 9370 > "$work/ss1.toml"
+site ss2 5372 5370 TO_SS1 9372 > "$work/ss2.toml"
+"$TANDEM" peer --config "$work/ss1.toml" --site ss1 > /dev/null 2> "$work/ss1.log" & ss1=$!; pids+=("$ss1")
+"$TANDEM" peer --config "$work/ss2.toml" --site ss2 > /dev/null 2> "$work/ss2.log" & ss2=$!; pids+=("$ss2")
+sleep 1
+phone_port=25380
+sipp -sf tests/sipp/phone-answer.xml -i 127.0.0.1 -p $phone_port -nostdin -buff_size 8388608 127.0.0.1:5370 < /dev/null > /dev/null 2>&1 &
+pids+=("$!")
+sleep 0.5
+{ echo SEQUENTIAL; for i in $(seq 1000 1999); do echo "$i;127.0.0.1:$phone_port"; done; } > "$work/reg.csv"
+{ echo SEQUENTIAL; for i in $(seq 1000 1999); do echo "$i;"; done; } > "$work/calls.csv"
+sipp -sf tests/sipp/register-contact.xml -inf "$work/reg.csv" -m 1000 -r 1000 -i 127.0.0.1 -p 0 -nostdin 127.0.0.1:5370 > /dev/null 2>&1
+sleep 3
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+metric() { curl -s "127.0.0.1:9370/metrics" | awk -v m="$1" 'index($0, m) == 1 {s += $NF} END {print s + 0}'; }
+echo "rate attempted ok failed goodput p50_ms p99_ms ss1_cpu peak_rss_mib end_rss_mib 503s trunk_lost"
+for rate in $rates; do
+  total=$((rate * dur))
+  t0=$(ticks "$ss1"); r0=$(metric 'tandem_sip_responses_sent_total{site="ss1",status="503"}')
+  peak=0
+  (cd "$work" && timeout $((dur + 60)) sipp -sf "$OLDPWD/tests/sipp/gateway-call.xml" -inf calls.csv -m "$total" -r "$rate" \
+      -l $((rate * 2)) -i 127.0.0.1 -p 0 -nostdin -timeout $((dur + 30)) -buff_size 8388608 -trace_stat -stf stat.csv \
+      -trace_rtt -rtt_freq 1000 -recv_timeout 5000 127.0.0.1:5370 > /dev/null 2>&1) &
+  uac=$!
+  while kill -0 "$uac" 2>/dev/null; do
+    rss=$(awk '/VmRSS/{print $2}' "/proc/$ss1/status"); [ "$rss" -gt "$peak" ] && peak=$rss
+    sleep 0.5
+  done
+  wait "$uac" || true
+  t1=$(ticks "$ss1"); r1=$(metric 'tandem_sip_responses_sent_total{site="ss1",status="503"}')
+  last=$(tail -1 "$work/stat.csv")
+  col() { head -1 "$work/stat.csv" | tr ';' '\n' | grep -n "^$1\$" | head -1 | cut -d: -f1; }
+  ok=$(echo "$last" | cut -d';' -f"$(col SuccessfulCall\(C\))"); failed=$(echo "$last" | cut -d';' -f"$(col FailedCall\(C\))")
+  read -r p50 p99 < <(cat "$work"/*_rtt.csv 2>/dev/null | awk -F';' '$3==1{print $2}' | sort -n |
+    awk '{v[NR]=$1} END{ if(NR==0){print "na na"; exit} i50=int(0.50*NR+0.5); if(i50<1)i50=1; i99=int(0.99*NR+0.5); if(i99<1)i99=1; printf "%g %g\n", v[i50], v[i99]}')
+  rm -f "$work"/*_rtt.csv "$work"/stat.csv
+  cpu=$(echo "($t1 - $t0) / $hz / $dur * 100" | bc -l | xargs printf "%.0f")
+  end=$(awk '/VmRSS/{print $2}' "/proc/$ss1/status")
+  lost=$(cat "$work/ss1.log" "$work/ss2.log" | grep -c "trunk out of service" || true)
+  echo "$rate $total $ok $failed $((ok / dur)) $p50 $p99 ${cpu}% $((peak / 1024)) $((end / 1024)) $((r1 - r0)) $lost"
+  sleep "${SETTLE:-40}"   # finished transactions (32 s) and the phone's timewait drain
+done
