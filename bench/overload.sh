@@ -58,9 +58,11 @@ for rate in $rates; do
   read -r p50 p99 < <(cat "$work"/*_rtt.csv 2>/dev/null | awk -F';' '$3==1{print $2}' | sort -n |
     awk '{v[NR]=$1} END{ if(NR==0){print "na na"; exit} i50=int(0.50*NR+0.5); if(i50<1)i50=1; i99=int(0.99*NR+0.5); if(i99<1)i99=1; printf "%g %g\n", v[i50], v[i99]}')
   rm -f "$work"/*_rtt.csv "$work"/stat.csv
-  cpu=$(echo "($t1 - $t0) / $hz / $dur * 100" | bc -l | xargs printf "%.0f")
+  cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$hz" -v d="$dur" 'BEGIN { printf "%.0f", (b - a) / hz / d * 100 }')
   end=$(awk '/VmRSS/{print $2}' "/proc/$ss1/status")
   lost=$(cat "$work/ss1.log" "$work/ss2.log" | grep -c "trunk out of service" || true)
   echo "$rate $total $ok $failed $((ok / dur)) $p50 $p99 ${cpu}% $((peak / 1024)) $((end / 1024)) $((r1 - r0)) $lost"
   sleep "${SETTLE:-40}"   # finished transactions (32 s) and the phone's timewait drain
 done
+echo "ss1 RSS after the last rate settled: $(($(awk '/VmRSS/{print $2}' "/proc/$ss1/status") / 1024)) MiB"
+[ "$(cat "$work/ss1.log" "$work/ss2.log" | grep -c 'trunk out of service' || true)" = 0 ] || { echo "!! the DR peer trunk went out of service"; exit 1; }

@@ -476,3 +476,38 @@ fn tandem_shutdown_drains_and_stops_the_peer() {
     }
     assert!(exited, "with no call left the peer process exits");
 }
+
+/// Issue 8: TCP connections are capped per address, silent ones are closed, and the
+/// site goes on serving the ones within the limits.
+#[test]
+fn tcp_connections_are_capped_per_address_and_silent_ones_closed() {
+    if !enabled() {
+        return;
+    }
+    let config = format!("{SITE}[site.limits]\ntcp_per_address = 4\ntcp_idle_timeout = 2\n");
+    let t = Tandem::start_with("tcp-limits", &config);
+    let mut conns: Vec<TcpStream> = (0..5).map(|_| TcpStream::connect(t.tcp).expect("connect")).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut buf = [0u8; 2048];
+    // The fifth is closed at once: the server ends it without a word.
+    conns[4].set_read_timeout(Some(Duration::from_secs(1))).expect("timeout");
+    assert_eq!(conns[4].read(&mut buf).expect("closed, not timed out"), 0, "fifth connection closed");
+    // The first four are served.
+    for (i, c) in conns.iter_mut().take(4).enumerate() {
+        c.write_all(valid(2000 + i).replace("UDP", "TCP").as_bytes()).expect("write");
+        c.set_read_timeout(Some(Duration::from_secs(1))).expect("timeout");
+        let n = c.read(&mut buf).expect("an answer");
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("SIP/2.0 200"));
+    }
+    // Then silence: after the 2 s idle timeout each is closed by the server.
+    for c in &mut conns[..4] {
+        c.set_read_timeout(Some(Duration::from_secs(4))).expect("timeout");
+        assert_eq!(c.read(&mut buf).expect("closed, not timed out"), 0, "idle connection closed");
+    }
+    // The slots are free again.
+    let mut again = TcpStream::connect(t.tcp).expect("connect");
+    again.write_all(valid(2010).replace("UDP", "TCP").as_bytes()).expect("write");
+    again.set_read_timeout(Some(Duration::from_secs(1))).expect("timeout");
+    let n = again.read(&mut buf).expect("an answer");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("SIP/2.0 200"));
+}
