@@ -97,6 +97,8 @@ impl ClientTx {
                 let wait = if self.reliable { Duration::ZERO } else { cfg.timer_d };
                 self.timers.arm_expire(now, TimerName::D, wait);
                 self.ack = build_ack(&self.request, response).map(Arc::from);
+                // From here on only the ACK is resent: let the INVITE's bytes go.
+                self.request = Arc::from(&[][..]);
                 (ResponseVerdict::Deliver, self.ack.clone())
             }
             (ClientState::Completed, 300..) if self.invite => (ResponseVerdict::Absorb, self.ack.clone()),
