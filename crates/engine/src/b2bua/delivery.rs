@@ -38,7 +38,7 @@ impl B2bua {
         call.b = vec![leg];
         tracing::debug!(trunk, user, "call through trunk");
         let no_answer = ctx.config.options.no_answer_timeout;
-        self.timers.insert((ctx.now + no_answer, id, CallTimer::NoAnswer), ());
+        self.timers.set(ctx.now + no_answer, id, CallTimer::NoAnswer);
         ctx.events.push(DomainEvent::CallRinging {
             conn_id: call.conn_id,
             dn: shown.to_owned(),
@@ -78,7 +78,7 @@ impl B2bua {
             .get(dn)
             .and_then(|d| d.options.no_answer_timeout)
             .unwrap_or(ctx.config.options.no_answer_timeout);
-        self.timers.insert((ctx.now + no_answer, id, CallTimer::NoAnswer), ());
+        self.timers.set(ctx.now + no_answer, id, CallTimer::NoAnswer);
         ctx.events.push(DomainEvent::CallRinging {
             conn_id: call.conn_id,
             dn: dn.to_owned(),

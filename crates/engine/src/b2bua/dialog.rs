@@ -25,7 +25,7 @@ impl B2bua {
                     if let Some(call) = self.calls.get_mut(&id) {
                         call.a_2xx = None;
                     }
-                    self.timers.retain(|k, _| !(k.1 == id && k.2 == CallTimer::Retransmit2xx));
+                    self.timers.cancel(id, CallTimer::Retransmit2xx);
                 }
                 true
             }

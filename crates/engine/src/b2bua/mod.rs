@@ -15,8 +15,9 @@ mod dialog;
 mod leg;
 mod routing;
 mod third_party;
+mod timers;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,6 +34,7 @@ use crate::NodeConfig;
 pub(crate) use build::Local;
 use build::{b_invite, cancel, copy_body, in_dialog, talk_notify, NewInvite, USER_DATA_HEADER};
 use leg::{strip_tag, Leg, LegState};
+use timers::CallTimers;
 
 /// Everything the B2BUA borrows from the node for one input.
 pub(crate) struct Ctx<'a> {
@@ -157,7 +159,7 @@ pub(crate) struct B2bua {
     by_conn: HashMap<u64, CallId>,
     /// DN -> the calls offered to it.
     busy: HashMap<String, Vec<CallId>>,
-    timers: BTreeMap<(Instant, CallId, CallTimer), ()>,
+    timers: CallTimers,
     next_call: CallId,
     /// Calls waiting, per Routing Point, and in all.
     parked: HashMap<String, usize>,
@@ -176,7 +178,7 @@ impl B2bua {
     }
 
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.first_key_value().map(|(k, _)| k.0)
+        self.timers.next()
     }
 
     /// A new INVITE (outside any dialog) for a DN of this site.
@@ -388,7 +390,7 @@ impl B2bua {
                 send_cancel(ctx, &mut self.pending, other);
             }
         }
-        self.timers.retain(|k, _| !(k.1 == id && k.2 == CallTimer::NoAnswer));
+        self.timers.cancel(id, CallTimer::NoAnswer);
         if call.third_party.is_some() {
             // The callee's answer completes the origin phone's offer: it goes in our ACK.
             let branch = ctx.branch();
@@ -400,7 +402,7 @@ impl B2bua {
             if let Some(bytes) = answer_caller(ctx, &call.a, 200, "OK", Some(resp)) {
                 let t1 = ctx.tx.config().t1;
                 call.a_2xx = Some((bytes, t1, ctx.now + t1 * 64));
-                self.timers.insert((ctx.now + t1, id, CallTimer::Retransmit2xx), ());
+                self.timers.set(ctx.now + t1, id, CallTimer::Retransmit2xx);
             }
         }
         ctx.events.push(DomainEvent::CallEstablished {
@@ -473,7 +475,7 @@ impl B2bua {
                 }
             }
         }
-        self.timers.retain(|k, _| k.1 != id);
+        self.timers.cancel_all(id);
         Some(call)
     }
 
@@ -506,11 +508,7 @@ impl B2bua {
 
     /// Fires the call timers due at `now`.
     pub(crate) fn on_timeout(&mut self, ctx: &mut Ctx<'_>) {
-        while let Some((&(at, id, timer), _)) = self.timers.first_key_value() {
-            if at > ctx.now {
-                break;
-            }
-            self.timers.remove(&(at, id, timer));
+        while let Some((id, timer)) = self.timers.pop_due(ctx.now) {
             match timer {
                 CallTimer::NoAnswer => self.fail_call(ctx, id, 480, "Temporarily Unavailable - No Answer"),
                 CallTimer::RouterTimeout => self.default_route(ctx, id),
@@ -536,7 +534,7 @@ impl B2bua {
         ctx.tx.respond(ctx.now, &call.a.invite_tx, 200, bytes.clone());
         let next = (interval * 2).min(ctx.tx.config().t2);
         call.a_2xx = Some((bytes, next, give_up));
-        self.timers.insert((ctx.now + next, id, CallTimer::Retransmit2xx), ());
+        self.timers.set(ctx.now + next, id, CallTimer::Retransmit2xx);
     }
 
     fn hang_up_both(&mut self, ctx: &mut Ctx<'_>, id: CallId) {

@@ -19,7 +19,7 @@ impl B2bua {
             call_type: call.call_type,
         };
         ctx.events.push(event);
-        self.timers.insert((ctx.now + ctx.config.options.queue_max_wait, id, CallTimer::QueueMaxWait), ());
+        self.timers.set(ctx.now + ctx.config.options.queue_max_wait, id, CallTimer::QueueMaxWait);
         if (ctx.router_watching)(rp) {
             let timeout = ctx
                 .config
@@ -27,7 +27,7 @@ impl B2bua {
                 .get(rp)
                 .and_then(|d| d.options.router_timeout)
                 .unwrap_or(ctx.config.options.router_timeout);
-            self.timers.insert((ctx.now + timeout, id, CallTimer::RouterTimeout), ());
+            self.timers.set(ctx.now + timeout, id, CallTimer::RouterTimeout);
         } else {
             // No router is listening: default routing at once.
             self.default_route(ctx, id);
@@ -116,7 +116,8 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&id) else { return };
         let rp = call.rp.take().unwrap_or_default();
         call.acd = true;
-        self.timers.retain(|k, _| !(k.1 == id && matches!(k.2, CallTimer::RouterTimeout | CallTimer::QueueMaxWait)));
+        self.timers.cancel(id, CallTimer::RouterTimeout);
+        self.timers.cancel(id, CallTimer::QueueMaxWait);
         ctx.events.push(DomainEvent::RouteUsed {
             conn_id: call.conn_id,
             rp: rp.clone(),

@@ -127,7 +127,7 @@ impl B2bua {
         };
         self.by_conn.insert(conn_id, id);
         self.busy.entry(origin.to_owned()).or_default().push(id);
-        self.timers.insert((ctx.now + ctx.config.options.no_answer_timeout, id, CallTimer::NoAnswer), ());
+        self.timers.set(ctx.now + ctx.config.options.no_answer_timeout, id, CallTimer::NoAnswer);
         self.calls.insert(id, call);
         Ok(conn_id)
     }
@@ -150,7 +150,7 @@ impl B2bua {
                 call.a.learn_from_response(resp);
                 call.a.state = LegState::Confirmed;
                 let target = call.dn.clone();
-                self.timers.retain(|k, _| !(k.1 == id && k.2 == CallTimer::NoAnswer));
+                self.timers.cancel(id, CallTimer::NoAnswer);
                 match ctx.config.dns.kind(&target) {
                     // The target's agent is at the DR peer: over the trunk (BC-16, BC-29).
                     Some(kind) if kind.is_agent_line() && (ctx.forward_to_peer)(&target).is_some() => {
