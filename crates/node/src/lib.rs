@@ -12,6 +12,7 @@ mod config;
 mod cti_client;
 mod cti_server;
 mod metrics;
+mod probe;
 mod site;
 mod tcp;
 mod udp_intake;

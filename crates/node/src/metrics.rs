@@ -22,6 +22,7 @@ pub(crate) struct Snapshot {
     pub(crate) cti_clients: u64,
     pub(crate) cti_dropped_events: u64,
     pub(crate) cti_slow_disconnects: u64,
+    pub(crate) wake: crate::probe::WakeLatency,
 }
 
 type Labels = Vec<(String, String)>;
@@ -112,6 +113,29 @@ pub(crate) fn render(site: &str, s: &Snapshot) -> String {
         "cti_slow_disconnects",
         "CTI clients disconnected for being too slow",
         s.cti_slow_disconnects,
+    );
+    let wakes = Family::<Labels, Counter<u64>>::default();
+    for (bound, n) in crate::probe::BOUNDS_US.iter().zip(s.wake.le) {
+        wakes.get_or_create(&vec![("le_us".into(), bound.to_string())]).inc_by(n);
+    }
+    wakes.get_or_create(&vec![("le_us".into(), "+Inf".into())]).inc_by(s.wake.count);
+    registry.register(
+        "engine_wakes",
+        "Engine task wake-ups (one input or UDP batch and its flush), by duration",
+        wakes,
+    );
+    counter(
+        &mut registry,
+        "engine_wake_microseconds",
+        "Time the engine task spent busy, in microseconds",
+        s.wake.sum_us,
+    );
+    gauge(&mut registry, "engine_wake_max_microseconds", "Longest wake-up since start", s.wake.max_us);
+    gauge(
+        &mut registry,
+        "engine_wake_last_second_max_microseconds",
+        "Longest wake-up in the last whole second",
+        s.wake.last_second_max_us,
     );
     let mut text = String::new();
     if encode(&mut text, &registry).is_err() {

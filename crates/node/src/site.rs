@@ -14,6 +14,7 @@ use crate::clock;
 use crate::config::SiteConfig;
 use crate::cti_server::{self, DeskMsg};
 use crate::metrics::{self, Snapshot};
+use crate::probe::WakeLatency;
 use crate::tcp::{self, ConnControl, StreamMessage};
 use crate::udp_intake::UdpIntake;
 
@@ -175,15 +176,19 @@ impl BoundSite {
         let udp = self.udp;
         let peer_udp = self.peer_udp;
         tracing::info!(site, "site running");
+        let mut wake = WakeLatency::default();
         loop {
             let deadline = node.poll_timeout().map(tokio::time::Instant::from_std);
+            let woke;
             tokio::select! {
                 ready = readable(peer_udp.as_ref()) => {
+                    woke = clock::now();
                     if let (Ok(()), Some(socket)) = (ready, peer_udp.as_ref()) {
                         intake.drain_peer(socket, &mut node);
                     }
                 }
                 ready = readable(udp.as_ref()) => {
+                    woke = clock::now();
                     // The peer link first, whenever the main socket is served.
                     if let Some(socket) = peer_udp.as_ref() {
                         intake.drain_peer(socket, &mut node);
@@ -193,6 +198,7 @@ impl BoundSite {
                     }
                 }
                 Some(msg) = stream_rx.recv() => {
+                    woke = clock::now();
                     // A connection's Opened is queued before its first message: apply
                     // pending control first so the answer finds the connection's writer.
                     while let Ok(control) = control_rx.try_recv() {
@@ -200,17 +206,32 @@ impl BoundSite {
                     }
                     node.handle_input(Input::Stream { at: clock::now(), conn: msg.conn, remote: msg.remote, bytes: &msg.bytes });
                 }
-                Some(control) = control_rx.recv() => apply_control(&mut writers, control),
-                () = sleep_until(deadline) => node.handle_input(Input::Timeout(clock::now())),
-                Some(config) = reload.recv() => { node.reconfigure(clock::now(), config); }
-                Some(msg) = desk_rx.recv() => desks.handle(&mut node, msg, &admin),
+                Some(control) = control_rx.recv() => {
+                    woke = clock::now();
+                    apply_control(&mut writers, control);
+                }
+                () = sleep_until(deadline) => {
+                    woke = clock::now();
+                    node.handle_input(Input::Timeout(woke));
+                }
+                Some(config) = reload.recv() => {
+                    woke = clock::now();
+                    node.reconfigure(woke, config);
+                }
+                Some(msg) = desk_rx.recv() => {
+                    woke = clock::now();
+                    desks.handle(&mut node, msg, &admin);
+                }
                 _ = tick.tick() => {
-                    let _ = snapshot_tx.send(desks.snapshot(&node));
+                    woke = clock::now();
+                    wake.tick();
+                    let _ = snapshot_tx.send(Snapshot { wake: wake.clone(), ..desks.snapshot(&node) });
                 }
                 _ = shutdown.changed() => break,
             }
             flush(&mut node, udp.as_ref(), &writers).await;
             desks.flush(&mut node);
+            wake.observe(clock::now().saturating_duration_since(woke));
             if node.is_drained() {
                 tracing::warn!(site, "graceful shutdown complete: no call left");
                 break;
@@ -357,6 +378,7 @@ impl DeskLinks {
             cti_clients: self.links.len() as u64,
             cti_dropped_events: self.dropped_events,
             cti_slow_disconnects: self.slow_disconnects,
+            wake: Default::default(),
         }
     }
 }
