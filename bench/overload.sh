@@ -7,7 +7,8 @@
 # Optional: TANDEM=path/to/tandem to measure another build (e.g. an older commit).
 # Prints per rate: attempted, successful, failed, goodput (successful calls/s), INVITE->200
 # p50/p99 of successful calls (ms; sipp's clock ticks in 4 ms), ss1 CPU %, ss1 peak and end
-# RSS (MiB), 503s sent, and whether either peer logged its DR peer trunk out of service.
+# RSS (MiB), 503s sent, whether either peer logged its DR peer trunk out of service, and
+# how many engine wake-ups took over 5 ms (the probe in /metrics; a build without it: 0).
 # Every process it starts is stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,10 +38,11 @@ sipp -sf tests/sipp/register-contact.xml -inf "$work/reg.csv" -m 1000 -r 1000 -i
 sleep 3
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 metric() { curl -s "127.0.0.1:9370/metrics" | awk -v m="$1" 'index($0, m) == 1 {s += $NF} END {print s + 0}'; }
-echo "rate attempted ok failed goodput p50_ms p99_ms ss1_cpu peak_rss_mib end_rss_mib 503s trunk_lost"
+echo "rate attempted ok failed goodput p50_ms p99_ms ss1_cpu peak_rss_mib end_rss_mib 503s trunk_lost wakes_over_5ms"
 for rate in $rates; do
   total=$((rate * dur))
   t0=$(ticks "$ss1"); r0=$(metric 'tandem_sip_responses_sent_total{site="ss1",status="503"}')
+  w0=$(metric 'tandem_engine_wakes_total{site="ss1",le_us="+Inf"}'); f0=$(metric 'tandem_engine_wakes_total{site="ss1",le_us="5000"}')
   peak=0
   (cd "$work" && timeout $((dur + 60)) sipp -sf "$OLDPWD/tests/sipp/gateway-call.xml" -inf calls.csv -m "$total" -r "$rate" \
       -l $((rate * 2)) -i 127.0.0.1 -p 0 -nostdin -timeout $((dur + 30)) -buff_size 8388608 -trace_stat -stf stat.csv \
@@ -52,6 +54,7 @@ for rate in $rates; do
   done
   wait "$uac" || true
   t1=$(ticks "$ss1"); r1=$(metric 'tandem_sip_responses_sent_total{site="ss1",status="503"}')
+  w1=$(metric 'tandem_engine_wakes_total{site="ss1",le_us="+Inf"}'); f1=$(metric 'tandem_engine_wakes_total{site="ss1",le_us="5000"}')
   last=$(tail -1 "$work/stat.csv")
   col() { head -1 "$work/stat.csv" | tr ';' '\n' | grep -n "^$1\$" | head -1 | cut -d: -f1; }
   ok=$(echo "$last" | cut -d';' -f"$(col SuccessfulCall\(C\))"); failed=$(echo "$last" | cut -d';' -f"$(col FailedCall\(C\))")
@@ -61,7 +64,7 @@ for rate in $rates; do
   cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$hz" -v d="$dur" 'BEGIN { printf "%.0f", (b - a) / hz / d * 100 }')
   end=$(awk '/VmRSS/{print $2}' "/proc/$ss1/status")
   lost=$(cat "$work/ss1.log" "$work/ss2.log" | grep -c "trunk out of service" || true)
-  echo "$rate $total $ok $failed $((ok / dur)) $p50 $p99 ${cpu}% $((peak / 1024)) $((end / 1024)) $((r1 - r0)) $lost"
+  echo "$rate $total $ok $failed $((ok / dur)) $p50 $p99 ${cpu}% $((peak / 1024)) $((end / 1024)) $((r1 - r0)) $lost $(( (w1 - w0) - (f1 - f0) ))"
   sleep "${SETTLE:-40}"   # finished transactions (32 s) and the phone's timewait drain
 done
 echo "ss1 RSS after the last rate settled: $(($(awk '/VmRSS/{print $2}' "/proc/$ss1/status") / 1024)) MiB"

@@ -18,3 +18,15 @@ mod tcp;
 mod udp_intake;
 
 pub use cli::run;
+
+/// A panic anywhere (a site's engine task, a connection task) ends the whole process with
+/// a non-zero status, so a supervisor restarts it: a live process with a dead site would
+/// look healthy while it loses calls. Tokio would otherwise catch the panic in the task.
+pub fn exit_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        tracing::error!("a task panicked ({info}); exiting so that a supervisor restarts the process");
+        std::process::exit(70);
+    }));
+}

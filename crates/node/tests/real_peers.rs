@@ -511,3 +511,25 @@ fn tcp_connections_are_capped_per_address_and_silent_ones_closed() {
     let n = again.read(&mut buf).expect("an answer");
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("SIP/2.0 200"));
 }
+
+/// Issue 8: a panic in any task ends the whole process with status 70, so a supervisor
+/// restarts it (tokio alone would keep a process with a dead site running). The test
+/// runs itself again as a child that installs the hook and panics in a spawned task.
+#[test]
+fn a_panicking_task_ends_the_process_with_status_70() {
+    if std::env::var_os("TANDEM_PANIC_CHILD").is_some() {
+        node::exit_on_panic();
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(async {
+            let _ = tokio::spawn(async { panic!("a site task fails") }).await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        });
+        return; // still alive: the parent sees status 0 and fails
+    }
+    let child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["a_panicking_task_ends_the_process_with_status_70", "--exact", "--nocapture", "--test-threads=1"])
+        .env("TANDEM_PANIC_CHILD", "1")
+        .output()
+        .expect("child runs");
+    assert_eq!(child.status.code(), Some(70), "{}", String::from_utf8_lossy(&child.stderr));
+}
