@@ -526,7 +526,7 @@ fn a_panicking_task_ends_the_process_with_status_70() {
         });
         return; // still alive: the parent sees status 0 and fails
     }
-    let child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+    let child = Command::new(std::env::current_exe().expect("test binary"))
         .args(["a_panicking_task_ends_the_process_with_status_70", "--exact", "--nocapture", "--test-threads=1"])
         .env("TANDEM_PANIC_CHILD", "1")
         .output()
