@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{register, Sent, Site};
 use engine::{Capacity, Dn, DnKind, DnOptions, Input, NodeConfig, Pressure, Trunk};
-use sipmsg::{MessageBuilder, Method, ViaStamp};
+use sipmsg::{MessageBuilder, ViaStamp};
 
 const GW: &str = "127.0.0.1:5080";
 const PEER: &str = "127.0.0.1:5062";
@@ -34,14 +34,7 @@ fn config(capacity: Capacity) -> NodeConfig {
 }
 
 fn invite(dn: &str, call: &str) -> Vec<u8> {
-    let mut b = MessageBuilder::request(Method::Invite, &format!("sip:{dn}@127.0.0.1:5060"));
-    b.header_fmt("Via", format_args!("SIP/2.0/UDP {GW};branch=z9hG4bK{call}"));
-    b.header("From", "<sip:+12025550147@127.0.0.1:5080>;tag=gw");
-    b.header_fmt("To", format_args!("<sip:{dn}@127.0.0.1:5060>"));
-    b.header_fmt("Call-ID", format_args!("{call}@gw"));
-    b.header("CSeq", "1 INVITE");
-    b.header("Contact", "<sip:gw@127.0.0.1:5080>");
-    b.finish(Some("application/sdp"), b"v=0\r\n")
+    common::gateway_invite(dn, call)
 }
 
 fn first_lines(sent: &[Sent]) -> Vec<String> {

@@ -156,3 +156,15 @@ pub fn names(events: &[(u64, cti::Event)]) -> Vec<String> {
         })
         .collect()
 }
+
+/// A gateway's INVITE (from 127.0.0.1:5080) for `dn`, Call-ID `{call}@gw`, a small SDP.
+pub fn gateway_invite(dn: &str, call: &str) -> Vec<u8> {
+    let mut b = sipmsg::MessageBuilder::request(sipmsg::Method::Invite, &format!("sip:{dn}@127.0.0.1:5060"));
+    b.header_fmt("Via", format_args!("SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bK{call}"));
+    b.header("From", "<sip:+12025550147@127.0.0.1:5080>;tag=gw");
+    b.header_fmt("To", format_args!("<sip:{dn}@127.0.0.1:5060>"));
+    b.header_fmt("Call-ID", format_args!("{call}@gw"));
+    b.header("CSeq", "1 INVITE");
+    b.header("Contact", "<sip:gw@127.0.0.1:5080>");
+    b.finish(Some("application/sdp"), b"v=0\r\n")
+}
