@@ -33,6 +33,19 @@ pub struct NodeConfig {
     pub local: SocketAddr,
 }
 
+impl NodeConfig {
+    /// The DR peer's SIP address (the `dr-peer-trunk` Trunk DN's contact), if any.
+    pub fn dr_peer_contact(&self) -> Option<SocketAddr> {
+        let name = self.options.dr_peer_trunk.as_deref()?;
+        self.dns.get(name)?.trunk.as_ref().map(|t| t.contact)
+    }
+
+    /// True when `addr` is the DR peer's SIP address.
+    pub fn is_dr_peer(&self, addr: SocketAddr) -> bool {
+        self.dr_peer_contact() == Some(addr)
+    }
+}
+
 /// Call handling limits (the `TServer` timing options live in [`Options`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CallConfig {

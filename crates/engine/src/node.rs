@@ -410,28 +410,31 @@ impl Node {
     /// unless they come from the DR peer or retransmit a request already taken.
     fn admit(&mut self, now: Instant, req: &Message<'_>, peer: Peer) -> bool {
         let capacity = self.config.capacity;
-        let from_trunk = self.config.dns.trunk_at(peer.addr).is_some();
-        if !from_trunk && !self.admission.within_rate(now, peer.addr.ip(), capacity.per_source_rate) {
+        let rate = capacity.per_source_rate;
+        if rate > 0
+            && self.config.dns.trunk_at(peer.addr).is_none()
+            && !self.admission.within_rate(now, peer.addr.ip(), rate)
+        {
             self.stats.flood_dropped += 1;
             return false;
         }
         let new_work = matches!(req.method(), Some(Method::Invite | Method::Register))
             && req.to().is_some_and(|t| t.tag().is_none());
-        if !new_work || self.is_dr_peer(peer) || intake::check(req).is_err() {
+        if !new_work {
             return true;
         }
         let full = (req.method() == Some(Method::Invite) && self.b2bua.len() >= capacity.max_calls)
             || self.transactions.stats().live >= capacity.max_transactions as u64;
-        if (self.admission.pressure == Pressure::Normal && !full) || self.transactions.knows_request(req) {
+        if self.admission.pressure == Pressure::Normal && !full {
+            return true;
+        }
+        // About to shed: the DR peer, retransmissions of accepted work and what intake
+        // refuses anyway (with its own answer) pass on.
+        if self.config.is_dr_peer(peer.addr) || self.transactions.knows_request(req) || intake::check(req).is_err() {
             return true;
         }
         self.refuse_overloaded(req, peer);
         false
-    }
-
-    fn is_dr_peer(&self, peer: Peer) -> bool {
-        let trunk = self.config.options.dr_peer_trunk.as_deref();
-        trunk.is_some() && self.config.dns.trunk_at(peer.addr) == trunk
     }
 
     /// A stateless 503 with `Retry-After` jittered by +-50 % so refused callers do not all
@@ -595,13 +598,7 @@ impl Node {
     /// a redirect to the DR peer (BC-55, BC-56).
     fn shutdown_answer(&self, req: &Message<'_>) -> Answer {
         let code = self.config.options.shutdown_sip_reject_code;
-        let peer = self
-            .config
-            .options
-            .dr_peer_trunk
-            .as_ref()
-            .and_then(|n| self.config.dns.get(n)?.trunk.as_ref())
-            .map(|t| t.contact);
+        let peer = self.config.dr_peer_contact();
         match (code, peer) {
             (300..=302, Some(contact)) => {
                 let dn = req.request_uri().and_then(Uri::parse).and_then(|u| u.user()).unwrap_or("").to_owned();

@@ -43,7 +43,7 @@ pub(crate) enum AdminRequest {
 /// Binds the site's sockets and prints one `endpoint` line per listener.
 pub(crate) async fn bind(mut config: SiteConfig) -> anyhow::Result<BoundSite> {
     let name = config.node.site.clone();
-    let peer = dr_peer_contact(&config.node);
+    let peer = config.node.dr_peer_contact();
     let udp = match config.sip_udp {
         Some(addr) => {
             Some(bind_udp(addr, peer.is_some()).with_context(|| format!("site {name}: binding sip-udp {addr}"))?)
@@ -88,12 +88,6 @@ pub(crate) async fn bind(mut config: SiteConfig) -> anyhow::Result<BoundSite> {
         announce(&name, "http", l.local_addr()?);
     }
     Ok(BoundSite { config, udp, peer_udp, tcp, cti, http })
-}
-
-/// The DR peer's SIP address, from `dr-peer-trunk`.
-fn dr_peer_contact(node: &engine::NodeConfig) -> Option<SocketAddr> {
-    let trunk = node.options.dr_peer_trunk.as_deref()?;
-    node.dns.get(trunk)?.trunk.as_ref().map(|t| t.contact)
 }
 
 #[allow(clippy::print_stdout)]

@@ -72,7 +72,7 @@ impl UdpIntake {
     }
 
     fn feed(&self, node: &mut Node) {
-        let peer = dr_peer(node);
+        let peer = node.config().dr_peer_contact();
         for new_work in [false, true] {
             for (i, &(len, remote)) in self.received.iter().enumerate() {
                 let bytes = &self.buffers[i][..len];
@@ -100,13 +100,6 @@ impl UdpIntake {
             node.handle_input(Input::Pressure { at: now, pressure });
         }
     }
-}
-
-/// The DR peer's SIP address, when the site has one.
-pub(crate) fn dr_peer(node: &Node) -> Option<SocketAddr> {
-    let config = node.config();
-    let trunk = config.options.dr_peer_trunk.as_deref()?;
-    config.dns.get(trunk)?.trunk.as_ref().map(|t| t.contact)
 }
 
 /// A request that starts new work (an INVITE or REGISTER not from the DR peer). A

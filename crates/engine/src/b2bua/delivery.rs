@@ -112,8 +112,7 @@ impl B2bua {
         };
         let to = format!("<sip:{dn}@{}>", ctx.local.addr);
         // UserData goes to the DR peer (JSON has no CR/LF once serialised), never to phones.
-        let to_peer =
-            ctx.config.options.dr_peer_trunk.as_deref().is_some_and(|t| ctx.config.dns.trunk_at(peer.addr) == Some(t));
+        let to_peer = ctx.config.is_dr_peer(peer.addr);
         let user_data = self
             .calls
             .get(&id)

@@ -221,12 +221,7 @@ impl B2bua {
             .and_then(sipmsg::Uri::parse)
             .and_then(|u| u.as_sip().map(|s| s.params.contains("x-dr-fwd")))
             .unwrap_or(false)
-            || ctx
-                .config
-                .options
-                .dr_peer_trunk
-                .as_deref()
-                .is_some_and(|t| ctx.config.dns.trunk_at(peer.addr) == Some(t));
+            || ctx.config.is_dr_peer(peer.addr);
         let mut via_peer = None;
         if kind.is_agent_line() && !forwarded && caller_is_local {
             // An internal call for an agent at the DR peer goes over the inter-site trunk,
@@ -254,8 +249,7 @@ impl B2bua {
             (false, _) => CallType::Inbound,
         };
         // One call UUID across the peers (BC-68): keep the one the peer sent.
-        let from_peer_trunk =
-            ctx.config.options.dr_peer_trunk.as_deref().is_some_and(|t| ctx.config.dns.trunk_at(peer.addr) == Some(t));
+        let from_peer_trunk = ctx.config.is_dr_peer(peer.addr);
         let peer_header = |name: &str| {
             req.headers().iter().find(|h| from_peer_trunk && h.raw_name.eq_ignore_ascii_case(name)).map(|h| h.value)
         };
