@@ -7,7 +7,7 @@
 # Optional: TANDEM=path/to/tandem to measure another build (e.g. an older commit).
 # Prints per rate: attempted, successful, failed, goodput (successful calls/s), INVITE->200
 # p50/p99 of successful calls (ms; sipp's clock ticks in 4 ms), ss1 CPU %, ss1 peak and end
-# RSS (MiB), 503s sent, whether either peer logged its DR peer trunk out of service, and
+# RSS (MiB), the CPU of the sipp caller and of the sipp phone (they share the 2 cores), 503s sent, whether either peer logged its DR peer trunk out of service, and
 # how many engine wake-ups took over 5 ms (the probe in /metrics; a build without it: 0).
 # Every process it starts is stopped by PID.
 set -euo pipefail
@@ -38,18 +38,22 @@ sipp -sf tests/sipp/register-contact.xml -inf "$work/reg.csv" -m 1000 -r 1000 -i
 sleep 3
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 metric() { curl -s "127.0.0.1:9370/metrics" | awk -v m="$1" 'index($0, m) == 1 {s += $NF} END {print s + 0}'; }
-echo "rate attempted ok failed goodput p50_ms p99_ms ss1_cpu peak_rss_mib end_rss_mib 503s trunk_lost wakes_over_5ms"
+phone=${pids[2]}
+echo "ss1 RSS idle, 1,000 phones registered: $(($(awk '/VmRSS/{print $2}' "/proc/$ss1/status") / 1024)) MiB"
+echo "rate attempted ok failed goodput p50_ms p99_ms ss1_cpu uac_cpu phone_cpu peak_rss_mib end_rss_mib 503s trunk_lost wakes_over_5ms"
 for rate in $rates; do
   total=$((rate * dur))
   t0=$(ticks "$ss1"); r0=$(metric 'tandem_sip_responses_sent_total{site="ss1",status="503"}')
   w0=$(metric 'tandem_engine_wakes_total{site="ss1",le_us="+Inf"}'); f0=$(metric 'tandem_engine_wakes_total{site="ss1",le_us="5000"}')
   peak=0
-  (cd "$work" && timeout $((dur + 60)) sipp -sf "$OLDPWD/tests/sipp/gateway-call.xml" -inf calls.csv -m "$total" -r "$rate" \
+  p0=$(ticks "$phone"); u=0
+  (cd "$work" && exec timeout $((dur + 60)) sipp -sf "$OLDPWD/tests/sipp/gateway-call.xml" -inf calls.csv -m "$total" -r "$rate" \
       -l $((rate * 2)) -i 127.0.0.1 -p 0 -nostdin -timeout $((dur + 30)) -buff_size 8388608 -trace_stat -stf stat.csv \
       -trace_rtt -rtt_freq 1000 -recv_timeout 5000 127.0.0.1:5370 > /dev/null 2>&1) &
   uac=$!
   while kill -0 "$uac" 2>/dev/null; do
     rss=$(awk '/VmRSS/{print $2}' "/proc/$ss1/status"); [ "$rss" -gt "$peak" ] && peak=$rss
+    s=$(pgrep -P "$uac" | head -1 || true); [ -n "$s" ] && u=$(ticks "$s" 2>/dev/null || echo "$u")
     sleep 0.5
   done
   wait "$uac" || true
@@ -61,10 +65,11 @@ for rate in $rates; do
   read -r p50 p99 < <(cat "$work"/*_rtt.csv 2>/dev/null | awk -F';' '$3==1{print $2}' | sort -n |
     awk '{v[NR]=$1} END{ if(NR==0){print "na na"; exit} i50=int(0.50*NR+0.5); if(i50<1)i50=1; i99=int(0.99*NR+0.5); if(i99<1)i99=1; printf "%g %g\n", v[i50], v[i99]}')
   rm -f "$work"/*_rtt.csv "$work"/stat.csv
-  cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$hz" -v d="$dur" 'BEGIN { printf "%.0f", (b - a) / hz / d * 100 }')
+  pct() { awk -v a="$1" -v b="$2" -v hz="$hz" -v d="$dur" 'BEGIN { printf "%.0f", (b - a) / hz / d * 100 }'; }
+  cpu=$(pct "$t0" "$t1"); ucpu=$(pct 0 "$u"); pcpu=$(pct "$p0" "$(ticks "$phone")")
   end=$(awk '/VmRSS/{print $2}' "/proc/$ss1/status")
   lost=$(cat "$work/ss1.log" "$work/ss2.log" | grep -c "trunk out of service" || true)
-  echo "$rate $total $ok $failed $((ok / dur)) $p50 $p99 ${cpu}% $((peak / 1024)) $((end / 1024)) $((r1 - r0)) $lost $(( (w1 - w0) - (f1 - f0) ))"
+  echo "$rate $total $ok $failed $((ok / dur)) $p50 $p99 ${cpu}% ${ucpu}% ${pcpu}% $((peak / 1024)) $((end / 1024)) $((r1 - r0)) $lost $(( (w1 - w0) - (f1 - f0) ))"
   sleep "${SETTLE:-40}"   # finished transactions (32 s) and the phone's timewait drain
 done
 echo "ss1 RSS after the last rate settled: $(($(awk '/VmRSS/{print $2}' "/proc/$ss1/status") / 1024)) MiB"

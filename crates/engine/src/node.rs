@@ -176,10 +176,10 @@ impl Node {
             }
             Input::Pressure { at, pressure } => {
                 self.last_now = at;
-                if self.admission.pressure != pressure {
+                if self.admission.pressure() != pressure {
                     tracing::warn!(site = %self.config.site, ?pressure, "input pressure changed");
                 }
-                self.admission.pressure = pressure;
+                self.admission.set_pressure(at, pressure);
             }
             Input::DeskClosed { at, desk } => {
                 self.last_now = at;
@@ -302,6 +302,7 @@ impl Node {
         s.binding_expiry_entries = self.registrar.bindings.expiry_entries() as u64;
         s.transactions = self.transactions.stats();
         s.active_calls = self.b2bua.len() as u64;
+        s.new_work_limit = self.admission.new_work_limit().map_or(0, |l| l.round() as u64);
         s.agents_ready = self.desks.agents_in(cti::AgentState::Ready).count() as u64;
         s.agents_logged_in =
             [cti::AgentState::Ready, cti::AgentState::NotReady, cti::AgentState::Busy, cti::AgentState::AfterCallWork]
@@ -425,12 +426,16 @@ impl Node {
         }
         let full = (req.method() == Some(Method::Invite) && self.b2bua.len() >= capacity.max_calls)
             || self.transactions.stats().live >= capacity.max_transactions as u64;
-        if self.admission.pressure == Pressure::Normal && !full {
-            return true;
+        let unlimited = self.admission.pressure() == Pressure::Normal && self.admission.new_work_limit().is_none();
+        if unlimited && !full {
+            return self.admission.admit_new_work(now);
         }
         // About to shed: the DR peer, retransmissions of accepted work and what intake
-        // refuses anyway (with its own answer) pass on.
+        // refuses anyway (with its own answer) pass on without counting as new work.
         if self.config.is_dr_peer(peer.addr) || self.transactions.knows_request(req) || intake::check(req).is_err() {
+            return true;
+        }
+        if !full && self.admission.admit_new_work(now) {
             return true;
         }
         self.refuse_overloaded(req, peer);

@@ -21,6 +21,8 @@ pub struct NodeStats {
     pub overload_rejected: u64,
     /// Requests dropped because their source sent more than `per-source-rate`.
     pub flood_dropped: u64,
+    /// New INVITEs and REGISTERs per second admitted while shedding (0: no limit in force).
+    pub new_work_limit: u64,
     /// Current bindings across all DNs.
     pub bindings: u64,
     /// Entries in the registrar's expiry index (one per binding).

@@ -99,6 +99,12 @@ pub(crate) fn render(site: &str, s: &Snapshot) -> String {
         "New INVITEs and REGISTERs refused with 503 under overload or at a capacity cap",
         st.overload_rejected,
     );
+    gauge(
+        &mut registry,
+        "sip_new_work_limit",
+        "New INVITEs and REGISTERs per second admitted while shedding (0: no limit)",
+        st.new_work_limit,
+    );
     counter(&mut registry, "sip_flood_dropped", "Requests dropped for exceeding per-source-rate", st.flood_dropped);
     let t = &st.transactions;
     counter(&mut registry, "transactions_server", "Server transactions created", t.server_created);

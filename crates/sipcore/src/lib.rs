@@ -9,10 +9,12 @@
 //! call, drain `poll_transmit` and `poll_event`, then sleep until `poll_timeout`.
 
 mod framing;
+mod memory;
 mod peer;
 pub mod transaction;
 
 pub use framing::{StreamError, StreamFramer};
+pub use memory::shrink_sparse;
 pub use peer::{ConnId, Peer, Transport};
 pub use transaction::{
     ClientOutcome, RequestOutcome, TimerName, TransactionConfig, TransactionEvent, TransactionLayer, TransactionStats,

@@ -470,6 +470,10 @@ impl B2bua {
             }
         }
         self.timers.cancel_all(id);
+        sipcore::shrink_sparse(&mut self.calls);
+        sipcore::shrink_sparse(&mut self.dialogs);
+        sipcore::shrink_sparse(&mut self.by_a_tx);
+        sipcore::shrink_sparse(&mut self.by_conn);
         Some(call)
     }
 
@@ -498,6 +502,7 @@ impl B2bua {
     /// A client transaction of ours ended; forget what it was for.
     pub(crate) fn on_transaction_ended(&mut self, key: &TxKey) {
         self.pending.remove(key);
+        sipcore::shrink_sparse(&mut self.pending);
     }
 
     /// Fires the call timers due at `now`.

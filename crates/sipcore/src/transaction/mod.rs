@@ -361,6 +361,7 @@ impl TransactionLayer {
         };
         if terminated {
             self.entries.remove(key);
+            crate::shrink_sparse(&mut self.entries);
             if !key.server {
                 self.events.push_back(TransactionEvent::Ended(key.clone()));
             }
