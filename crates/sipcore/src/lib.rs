@@ -11,11 +11,13 @@
 mod framing;
 mod memory;
 mod peer;
+mod spread_map;
 pub mod transaction;
 
 pub use framing::{StreamError, StreamFramer};
 pub use memory::shrink_sparse;
 pub use peer::{ConnId, Peer, Transport};
+pub use spread_map::SpreadMap;
 pub use transaction::{
     ClientOutcome, RequestOutcome, TimerName, TransactionConfig, TransactionEvent, TransactionLayer, TransactionStats,
     Transmit, TxKey,

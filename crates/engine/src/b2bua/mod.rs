@@ -149,12 +149,12 @@ impl Call {
 /// All calls of a node.
 #[derive(Debug, Default)]
 pub(crate) struct B2bua {
-    calls: HashMap<CallId, Call>,
+    calls: sipcore::SpreadMap<CallId, Call>,
     /// (Call-ID, our tag) of every dialog -> call and side.
-    dialogs: HashMap<(String, String), (CallId, Side)>,
+    dialogs: sipcore::SpreadMap<(String, String), (CallId, Side)>,
     /// The caller's INVITE transaction -> call (for CANCEL).
-    by_a_tx: HashMap<TxKey, CallId>,
-    pending: HashMap<TxKey, Pending>,
+    by_a_tx: sipcore::SpreadMap<TxKey, CallId>,
+    pending: sipcore::SpreadMap<TxKey, Pending>,
     /// ConnID -> call.
     by_conn: HashMap<u64, CallId>,
     /// DN -> the calls offered to it.
@@ -470,9 +470,6 @@ impl B2bua {
             }
         }
         self.timers.cancel_all(id);
-        sipcore::shrink_sparse(&mut self.calls);
-        sipcore::shrink_sparse(&mut self.dialogs);
-        sipcore::shrink_sparse(&mut self.by_a_tx);
         sipcore::shrink_sparse(&mut self.by_conn);
         Some(call)
     }
@@ -502,7 +499,6 @@ impl B2bua {
     /// A client transaction of ours ended; forget what it was for.
     pub(crate) fn on_transaction_ended(&mut self, key: &TxKey) {
         self.pending.remove(key);
-        sipcore::shrink_sparse(&mut self.pending);
     }
 
     /// Fires the call timers due at `now`.
@@ -562,7 +558,7 @@ impl Ctx<'_> {
 }
 
 /// Sends a BYE inside `leg`'s dialog; its answer is not awaited.
-fn send_bye(ctx: &mut Ctx<'_>, pending: &mut HashMap<TxKey, Pending>, leg: &mut Leg) {
+fn send_bye(ctx: &mut Ctx<'_>, pending: &mut sipcore::SpreadMap<TxKey, Pending>, leg: &mut Leg) {
     let cseq = leg.next_cseq();
     let branch = ctx.branch();
     let bye: Arc<[u8]> = in_dialog(&ctx.local, leg, Method::Bye, cseq, &branch, None).into();
@@ -571,7 +567,7 @@ fn send_bye(ctx: &mut Ctx<'_>, pending: &mut HashMap<TxKey, Pending>, leg: &mut 
 }
 
 /// CANCELs the INVITE we sent on `leg` (same branch, RFC 3261 section 9.1).
-fn send_cancel(ctx: &mut Ctx<'_>, pending: &mut HashMap<TxKey, Pending>, leg: &Leg) {
+fn send_cancel(ctx: &mut Ctx<'_>, pending: &mut sipcore::SpreadMap<TxKey, Pending>, leg: &Leg) {
     let bytes = cancel(&ctx.local, leg);
     let key = ctx.tx.send_request(ctx.now, &leg.invite_tx.branch, Method::Cancel, leg.peer, bytes.into());
     pending.insert(key, Pending::Fire);

@@ -15,7 +15,7 @@ mod client;
 mod server;
 mod timer;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -139,7 +139,7 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct TransactionLayer {
     config: TransactionConfig,
-    entries: HashMap<TxKey, Entry>,
+    entries: crate::SpreadMap<TxKey, Entry>,
     timers: BTreeMap<(Instant, u64), TxKey>,
     next_timer_id: u64,
     transmits: VecDeque<Transmit>,
@@ -361,7 +361,6 @@ impl TransactionLayer {
         };
         if terminated {
             self.entries.remove(key);
-            crate::shrink_sparse(&mut self.entries);
             if !key.server {
                 self.events.push_back(TransactionEvent::Ended(key.clone()));
             }
