@@ -247,6 +247,30 @@ fn make_call_rings_the_origin_then_calls_the_target_with_its_offer() {
     assert_eq!(error_code(&events), Some(cti::ErrorCode::InvalidState));
 }
 
+#[test]
+fn make_call_with_user_data_or_a_number_too_long_for_sip_is_refused_and_nothing_is_sent() {
+    let mut site = Site::with_config(config());
+    registered_phone(&mut site, "1001");
+    site.send(&register("1002", "reg1002", 1, "<sip:1002@127.0.0.1:6002>", None));
+    site.desk(1, r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#);
+    site.desk_events();
+    site.drain_sent();
+    let make_call = |other: &str, data: usize| {
+        format!(
+            r#"{{"message":"RequestMakeCall","ThisDN":"1001","OtherDN":"{other}","UserData":{{"note":"{}"}}}}"#,
+            "x".repeat(data)
+        )
+    };
+    for request in [make_call("1002", 5_000), make_call(&"9".repeat(200), 10)] {
+        let events = site.desk(1, &request);
+        assert_eq!(error_code(&events), Some(cti::ErrorCode::InvalidRequest), "{events:?}");
+        assert!(site.drain_sent().is_empty(), "nothing sent");
+    }
+    let events = site.desk(1, &make_call("1002", 4_000));
+    assert!(events.is_empty(), "4,000 bytes of UserData fit: {events:?}");
+    assert!(site.drain_sent().iter().any(|s| s.first_line().starts_with("INVITE")));
+}
+
 /// A Routing Point with no default target and a 30 s maximum wait.
 fn config_without_default() -> NodeConfig {
     let mut c = config();

@@ -143,6 +143,18 @@ pub(crate) fn render(site: &str, s: &Snapshot) -> String {
         "Longest wake-up in the last whole second",
         s.wake.last_second_max_us,
     );
+    gauge(
+        &mut registry,
+        "engine_wake_max_cpu_microseconds",
+        "Most CPU time one wake-up used since start",
+        s.wake.max_cpu_us,
+    );
+    counter(
+        &mut registry,
+        "engine_wakes_descheduled",
+        "Wake-ups over 5 ms that used less than half of it on the CPU (the thread waited for a core)",
+        s.wake.descheduled,
+    );
     let mut text = String::new();
     if encode(&mut text, &registry).is_err() {
         let _ = writeln!(text, "# encoding failed");

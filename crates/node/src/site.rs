@@ -174,15 +174,18 @@ impl BoundSite {
         loop {
             let deadline = node.poll_timeout().map(tokio::time::Instant::from_std);
             let woke;
+            let cpu_at_wake;
             tokio::select! {
                 ready = readable(peer_udp.as_ref()) => {
                     woke = clock::now();
+                    cpu_at_wake = crate::probe::thread_cpu();
                     if let (Ok(()), Some(socket)) = (ready, peer_udp.as_ref()) {
                         intake.drain_peer(socket, &mut node);
                     }
                 }
                 ready = readable(udp.as_ref()) => {
                     woke = clock::now();
+                    cpu_at_wake = crate::probe::thread_cpu();
                     // The peer link first, whenever the main socket is served.
                     if let Some(socket) = peer_udp.as_ref() {
                         intake.drain_peer(socket, &mut node);
@@ -193,6 +196,7 @@ impl BoundSite {
                 }
                 Some(msg) = stream_rx.recv() => {
                     woke = clock::now();
+                    cpu_at_wake = crate::probe::thread_cpu();
                     // A connection's Opened is queued before its first message: apply
                     // pending control first so the answer finds the connection's writer.
                     while let Ok(control) = control_rx.try_recv() {
@@ -202,22 +206,27 @@ impl BoundSite {
                 }
                 Some(control) = control_rx.recv() => {
                     woke = clock::now();
+                    cpu_at_wake = crate::probe::thread_cpu();
                     apply_control(&mut writers, control);
                 }
                 () = sleep_until(deadline) => {
                     woke = clock::now();
+                    cpu_at_wake = crate::probe::thread_cpu();
                     node.handle_input(Input::Timeout(woke));
                 }
                 Some(config) = reload.recv() => {
                     woke = clock::now();
+                    cpu_at_wake = crate::probe::thread_cpu();
                     node.reconfigure(woke, config);
                 }
                 Some(msg) = desk_rx.recv() => {
                     woke = clock::now();
+                    cpu_at_wake = crate::probe::thread_cpu();
                     desks.handle(&mut node, msg, &admin);
                 }
                 _ = tick.tick() => {
                     woke = clock::now();
+                    cpu_at_wake = crate::probe::thread_cpu();
                     wake.tick();
                     let _ = snapshot_tx.send(Snapshot { wake: wake.clone(), ..desks.snapshot(&node) });
                 }
@@ -225,7 +234,10 @@ impl BoundSite {
             }
             flush(&mut node, udp.as_ref(), &writers).await;
             desks.flush(&mut node);
-            wake.observe(clock::now().saturating_duration_since(woke));
+            wake.observe(
+                clock::now().saturating_duration_since(woke),
+                crate::probe::thread_cpu().saturating_sub(cpu_at_wake),
+            );
             if node.is_drained() {
                 tracing::warn!(site, "graceful shutdown complete: no call left");
                 break;

@@ -57,6 +57,9 @@ impl Node {
                 Ok(())
             }
             cti::Request::RequestMakeCall { .. } if self.shutting_down => Err(cti::ErrorCode::ShuttingDown),
+            cti::Request::RequestMakeCall { other_dn, user_data, .. } if !fits_in_sip(other_dn, user_data.as_ref()) => {
+                Err(cti::ErrorCode::InvalidRequest)
+            }
             cti::Request::RequestMakeCall { this_dn, other_dn, user_data, .. } => {
                 self.with_b2bua(now, |b, ctx| b.make_call(ctx, this_dn, other_dn, user_data.as_ref())).map(|_| ())
             }
@@ -67,7 +70,9 @@ impl Node {
                 cti::ErrorCode::NoSuchCall => "no such call on ThisDN",
                 cti::ErrorCode::UnknownDN => "a DN of the request is not reachable from this site",
                 cti::ErrorCode::InvalidState => "no phone in a state to do this (not registered, or not ringing yet)",
-                cti::ErrorCode::InvalidRequest => "OtherDN is required",
+                cti::ErrorCode::InvalidRequest => {
+                    "OtherDN is required, of at most 128 characters, and UserData at most 4,096 bytes of JSON"
+                }
                 cti::ErrorCode::ShuttingDown => "the site is shutting down",
                 _ => "not supported by this site yet",
             };
@@ -75,6 +80,17 @@ impl Node {
         }
         self.collect();
     }
+}
+
+/// Longest OtherDN a desk may dial: it becomes the user part of SIP URIs.
+const MAX_DIALED: usize = 128;
+
+/// True when a MakeCall's OtherDN and UserData fit in the SIP messages they go into
+/// (UserData travels to the DR peer as one header line, whose value the peer refuses
+/// over [`crate::intake::MAX_COPIED_FIELD`]).
+fn fits_in_sip(other_dn: &str, user_data: Option<&cti::KvList>) -> bool {
+    let data_len = user_data.and_then(|d| serde_json::to_string(d).ok()).map_or(0, |j| j.len());
+    other_dn.len() <= MAX_DIALED && data_len <= crate::intake::MAX_COPIED_FIELD
 }
 
 /// What desk requests may read of the node.
