@@ -15,6 +15,11 @@ use crate::config::SiteConfig;
 use crate::cti_server::{self, DeskMsg};
 use crate::metrics::{self, Snapshot};
 use crate::probe::WakeLatency;
+
+/// A wake-up this long is logged (at most once per [`SLOW_WAKE_LOG_EVERY`]) with the input
+/// that caused it and how its time split between handling and sending.
+const SLOW_WAKE: std::time::Duration = std::time::Duration::from_millis(5);
+const SLOW_WAKE_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 use crate::tcp::{self, ConnControl, StreamMessage};
 use crate::udp_intake::UdpIntake;
 
@@ -171,14 +176,17 @@ impl BoundSite {
         let peer_udp = self.peer_udp;
         tracing::info!(site, "site running");
         let mut wake = WakeLatency::default();
+        let mut slow_logged: Option<std::time::Instant> = None;
         loop {
             let deadline = node.poll_timeout().map(tokio::time::Instant::from_std);
             let woke;
             let cpu_at_wake;
+            let arm: &'static str;
             tokio::select! {
                 ready = readable(peer_udp.as_ref()) => {
                     woke = clock::now();
                     cpu_at_wake = crate::probe::thread_cpu();
+                    arm = "peer-udp";
                     if let (Ok(()), Some(socket)) = (ready, peer_udp.as_ref()) {
                         intake.drain_peer(socket, &mut node);
                     }
@@ -186,6 +194,7 @@ impl BoundSite {
                 ready = readable(udp.as_ref()) => {
                     woke = clock::now();
                     cpu_at_wake = crate::probe::thread_cpu();
+                    arm = "udp";
                     // The peer link first, whenever the main socket is served.
                     if let Some(socket) = peer_udp.as_ref() {
                         intake.drain_peer(socket, &mut node);
@@ -197,6 +206,7 @@ impl BoundSite {
                 Some(msg) = stream_rx.recv() => {
                     woke = clock::now();
                     cpu_at_wake = crate::probe::thread_cpu();
+                    arm = "stream";
                     // A connection's Opened is queued before its first message: apply
                     // pending control first so the answer finds the connection's writer.
                     while let Ok(control) = control_rx.try_recv() {
@@ -207,37 +217,54 @@ impl BoundSite {
                 Some(control) = control_rx.recv() => {
                     woke = clock::now();
                     cpu_at_wake = crate::probe::thread_cpu();
+                    arm = "conn-control";
                     apply_control(&mut writers, control);
                 }
                 () = sleep_until(deadline) => {
                     woke = clock::now();
                     cpu_at_wake = crate::probe::thread_cpu();
+                    arm = "timer";
                     node.handle_input(Input::Timeout(woke));
                 }
                 Some(config) = reload.recv() => {
                     woke = clock::now();
                     cpu_at_wake = crate::probe::thread_cpu();
+                    arm = "reload";
                     node.reconfigure(woke, config);
                 }
                 Some(msg) = desk_rx.recv() => {
                     woke = clock::now();
                     cpu_at_wake = crate::probe::thread_cpu();
+                    arm = "desk";
                     desks.handle(&mut node, msg, &admin);
                 }
                 _ = tick.tick() => {
                     woke = clock::now();
                     cpu_at_wake = crate::probe::thread_cpu();
+                    arm = "tick";
                     wake.tick();
                     let _ = snapshot_tx.send(Snapshot { wake: wake.clone(), ..desks.snapshot(&node) });
                 }
                 _ = shutdown.changed() => break,
             }
+            let handled = clock::now();
             flush(&mut node, udp.as_ref(), &writers).await;
             desks.flush(&mut node);
-            wake.observe(
-                clock::now().saturating_duration_since(woke),
-                crate::probe::thread_cpu().saturating_sub(cpu_at_wake),
-            );
+            let done = clock::now();
+            let took = done.saturating_duration_since(woke);
+            wake.observe(took, crate::probe::thread_cpu().saturating_sub(cpu_at_wake));
+            if took >= SLOW_WAKE
+                && slow_logged.is_none_or(|at| done.saturating_duration_since(at) >= SLOW_WAKE_LOG_EVERY)
+            {
+                slow_logged = Some(done);
+                tracing::warn!(
+                    site,
+                    arm,
+                    handle_us = handled.saturating_duration_since(woke).as_micros() as u64,
+                    flush_us = done.saturating_duration_since(handled).as_micros() as u64,
+                    "slow engine wake-up"
+                );
+            }
             if node.is_drained() {
                 tracing::warn!(site, "graceful shutdown complete: no call left");
                 break;

@@ -14,8 +14,9 @@ use std::hash::Hash;
 
 /// Entries moved from the old table per insert while a resize is under way. Each step
 /// also scans past the slots already emptied (std gives no cursor), so fewer, larger
-/// steps cost less in all: 256 keeps one step near 20-40 us on a table of 100,000s.
-const MOVE_PER_OP: usize = 256;
+/// steps cost less in all; but each moved entry may touch a fresh page of the new table
+/// (a page fault, several microseconds in a VM), so not too large either.
+const MOVE_PER_OP: usize = 64;
 /// Tables are never shrunk below this many entries of capacity.
 const MIN_CAPACITY: usize = 1_024;
 

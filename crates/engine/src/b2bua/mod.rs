@@ -149,7 +149,8 @@ impl Call {
 /// All calls of a node.
 #[derive(Debug, Default)]
 pub(crate) struct B2bua {
-    calls: sipcore::SpreadMap<CallId, Call>,
+    /// Boxed: a call is large; the table's slots stay small (see `sipcore::SpreadMap`).
+    calls: sipcore::SpreadMap<CallId, Box<Call>>,
     /// (Call-ID, our tag) of every dialog -> call and side.
     dialogs: sipcore::SpreadMap<(String, String), (CallId, Side)>,
     /// The caller's INVITE transaction -> call (for CANCEL).
@@ -280,7 +281,7 @@ impl B2bua {
         self.dialogs.insert((call.a.call_id.clone(), call.a.local_tag.clone()), (id, Side::A));
         self.by_a_tx.insert(key, id);
         self.by_conn.insert(call.conn_id, id);
-        self.calls.insert(id, call);
+        self.calls.insert(id, Box::new(call));
         match (kind, trunk, via_peer) {
             (DnKind::RoutingPoint, ..) => self.queue(ctx, id, &dn),
             (DnKind::Trunk, Some((name, contact)), _) => self.deliver_to_trunk(ctx, id, &dn, &dn, &name, contact),
@@ -450,7 +451,7 @@ impl B2bua {
         });
     }
 
-    fn remove_call(&mut self, id: CallId) -> Option<Call> {
+    fn remove_call(&mut self, id: CallId) -> Option<Box<Call>> {
         let call = self.calls.remove(&id)?;
         if let Some(rp) = &call.rp {
             self.unpark(rp);

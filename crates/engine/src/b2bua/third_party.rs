@@ -128,7 +128,7 @@ impl B2bua {
         self.by_conn.insert(conn_id, id);
         self.busy.entry(origin.to_owned()).or_default().push(id);
         self.timers.set(ctx.now + ctx.config.options.no_answer_timeout, id, CallTimer::NoAnswer);
-        self.calls.insert(id, call);
+        self.calls.insert(id, Box::new(call));
         Ok(conn_id)
     }
 
