@@ -34,10 +34,21 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
+    /// The DR peer trunk (`dr-peer-trunk`): its name and settings, if configured.
+    pub fn dr_peer_trunk(&self) -> Option<(&str, &crate::Trunk)> {
+        let name = self.options.dr_peer_trunk.as_deref()?;
+        Some((name, self.dns.get(name)?.trunk.as_ref()?))
+    }
+
     /// The DR peer's SIP address (the `dr-peer-trunk` Trunk DN's contact), if any.
     pub fn dr_peer_contact(&self) -> Option<SocketAddr> {
-        let name = self.options.dr_peer_trunk.as_deref()?;
-        self.dns.get(name)?.trunk.as_ref().map(|t| t.contact)
+        self.dr_peer_trunk().map(|(_, t)| t.contact)
+    }
+
+    /// A DN's own value of an option (`pick` chooses it), when the DN overrides the
+    /// site's; callers fall back to the site's value with `unwrap_or(options.X)`.
+    pub fn dn_option<T>(&self, dn: &str, pick: impl FnOnce(&crate::DnOptions) -> Option<T>) -> Option<T> {
+        self.dns.get(dn).and_then(|d| pick(&d.options))
     }
 
     /// True when `addr` is the DR peer's SIP address.

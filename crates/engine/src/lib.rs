@@ -41,6 +41,7 @@ mod overload;
 mod peering;
 mod registrar;
 mod reply;
+mod site_view;
 mod stats;
 mod switch;
 mod trunks;

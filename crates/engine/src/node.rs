@@ -13,8 +13,6 @@ use sipmsg::{Framing, HeaderName, Message, Method, ParseError, Uri};
 mod desk_requests;
 mod dr_peer;
 
-use dr_peer::dr_forward_target;
-
 use crate::b2bua::{B2bua, Ctx, Local};
 use crate::desks::{DeskId, Desks};
 use crate::intake;
@@ -22,6 +20,7 @@ use crate::overload::{Admission, Pressure};
 use crate::peering::Peering;
 use crate::registrar::{RegisterReply, Registrar};
 use crate::reply::{response, stateless_reject};
+use crate::site_view::SiteView;
 use crate::trunks::TrunkMonitor;
 use crate::{DomainEvent, NodeConfig, NodeStats};
 
@@ -207,12 +206,13 @@ impl Node {
 
     /// Runs `f` on the B2BUA with a context borrowing the rest of the node.
     fn with_b2bua<R>(&mut self, now: Instant, f: impl FnOnce(&mut B2bua, &mut Ctx<'_>) -> R) -> R {
-        let desks = &self.desks;
-        let router_watching = |rp: &str| desks.watchers(rp) > 0;
-        let trunks = &self.trunks;
-        let trunk_usable = |name: &str| trunks.usable(name);
-        let (config, peering, bindings) = (&self.config, &self.peering, &self.registrar.bindings);
-        let forward_to_peer = |dn: &str| dr_forward_target(config, trunks, peering, desks, bindings, dn);
+        let view = SiteView {
+            config: &self.config,
+            desks: &self.desks,
+            trunks: &self.trunks,
+            peering: &self.peering,
+            bindings: &self.registrar.bindings,
+        };
         let mut ctx = Ctx {
             now,
             tx: &mut self.transactions,
@@ -221,9 +221,7 @@ impl Node {
             config: &self.config,
             events: &mut self.events,
             local: Local { addr: self.config.local },
-            router_watching: &router_watching,
-            trunk_usable: &trunk_usable,
-            forward_to_peer: &forward_to_peer,
+            view,
         };
         f(&mut self.b2bua, &mut ctx)
     }

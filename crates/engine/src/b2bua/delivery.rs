@@ -8,9 +8,8 @@ impl B2bua {
     /// Tandem staying in the path (BC-29); desks here see the peer's access number + the DN
     /// as OtherDN (BC-30).
     pub(super) fn deliver_via_peer(&mut self, ctx: &mut Ctx<'_>, id: CallId, dn: &str, to: std::net::SocketAddr) {
-        let name = ctx.config.options.dr_peer_trunk.clone().unwrap_or_default();
-        let prefix =
-            ctx.config.dns.get(&name).and_then(|d| d.trunk.as_ref()).map(|t| t.prefix.clone()).unwrap_or_default();
+        let (name, prefix) =
+            ctx.config.dr_peer_trunk().map(|(n, t)| (n.to_owned(), t.prefix.clone())).unwrap_or_default();
         self.deliver_to_trunk(ctx, id, dn, &format!("{prefix}{dn}"), &name, to);
     }
     /// An outbound call: one B-leg to the trunk's contact, Request-URI = the digits.
@@ -72,12 +71,8 @@ impl B2bua {
         call.dn = dn.to_owned();
         call.b = legs;
         self.busy.entry(dn.to_owned()).or_default().push(id);
-        let no_answer = ctx
-            .config
-            .dns
-            .get(dn)
-            .and_then(|d| d.options.no_answer_timeout)
-            .unwrap_or(ctx.config.options.no_answer_timeout);
+        let no_answer =
+            ctx.config.dn_option(dn, |o| o.no_answer_timeout).unwrap_or(ctx.config.options.no_answer_timeout);
         self.timers.set(ctx.now + no_answer, id, CallTimer::NoAnswer);
         ctx.events.push(DomainEvent::CallRinging {
             conn_id: call.conn_id,

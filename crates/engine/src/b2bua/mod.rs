@@ -13,6 +13,7 @@ mod build;
 mod delivery;
 mod dialog;
 mod leg;
+mod placement;
 mod routing;
 mod third_party;
 mod timers;
@@ -29,11 +30,13 @@ use sipmsg::{Framing, HeaderName, Message, Method};
 use crate::event::{CallType, DomainEvent, ReleasedBy};
 use crate::registrar::Bindings;
 use crate::reply::response;
+use crate::site_view::SiteView;
 use crate::switch::DnKind;
 use crate::NodeConfig;
 pub(crate) use build::Local;
 use build::{b_invite, cancel, copy_body, in_dialog, talk_notify, NewInvite, USER_DATA_HEADER};
 use leg::{strip_tag, Leg, LegState};
+use placement::{Arrival, Placement};
 use timers::CallTimers;
 
 /// Everything the B2BUA borrows from the node for one input.
@@ -45,12 +48,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) config: &'a NodeConfig,
     pub(crate) events: &'a mut Vec<DomainEvent>,
     pub(crate) local: Local,
-    /// True when a router (a CTI client) watches the Routing Point.
-    pub(crate) router_watching: &'a dyn Fn(&str) -> bool,
-    /// True when a trunk is in service (not failed by OPTIONS polling).
-    pub(crate) trunk_usable: &'a dyn Fn(&str) -> bool,
-    /// The DR peer's address when a direct call to this DN should be redirected there.
-    pub(crate) forward_to_peer: &'a dyn Fn(&str) -> Option<std::net::SocketAddr>,
+    /// What the B2BUA may read of the rest of the site (routers, trunks, the DR peer).
+    pub(crate) view: SiteView<'a>,
 }
 
 impl Ctx<'_> {
@@ -184,109 +183,52 @@ impl B2bua {
 
     /// A new INVITE (outside any dialog) for a DN of this site.
     pub(crate) fn on_invite(&mut self, ctx: &mut Ctx<'_>, key: TxKey, req: &Message<'_>, peer: Peer) {
+        let arrival = placement::classify(req, peer, ctx.config);
+        let facts = placement::Facts::gather(&arrival, ctx.view, |rp| self.queue_full(ctx.config, rp));
         let tag = ctx.token(4);
-        let dn = req.request_uri().and_then(sipmsg::Uri::parse).and_then(|u| u.user()).unwrap_or("").to_owned();
-        let refuse = |ctx: &mut Ctx<'_>, code: u16, reason: &str| {
-            let bytes = response(req, code, reason, &tag, peer.addr).finish(None, b"");
-            ctx.tx.respond(ctx.now, &key, code, bytes.into());
-            ctx.events.push(DomainEvent::CallFailed { conn_id: 0, dn: dn.clone(), caller_dn: None, code });
-        };
-        if req.max_forwards() == Some(0) {
-            return refuse(ctx, 483, "Too Many Hops");
-        }
-        let caller = req.from().and_then(|f| f.uri.user()).unwrap_or("").to_owned();
-        let from_trunk = ctx.config.dns.trunk_at(peer.addr).is_some();
-        let caller_is_local = !from_trunk && ctx.config.dns.kind(&caller).is_some_and(DnKind::is_agent_line);
-        let found = ctx.config.dns.kind(&dn);
-        // Dialled digits that are no DN of ours leave through a trunk (BC-32), for local phones only.
-        let trunk = match found {
-            None if caller_is_local => ctx
-                .config
-                .dns
-                .trunk_for(&dn, |name| (ctx.trunk_usable)(name))
-                .map(|(name, t)| (name.to_owned(), t.contact)),
-            _ => None,
-        };
-        let kind = match (found, &trunk) {
-            (Some(DnKind::Trunk), _) | (None, None) => return refuse(ctx, 404, "Not Found"),
-            (Some(kind), _) => kind,
-            (None, Some(_)) => DnKind::Trunk,
-        };
-        if kind == DnKind::RoutingPoint && self.queue_full(ctx, &dn) {
-            return refuse(ctx, 503, "Service Unavailable - Queue Full");
-        }
-        // Business Continuity (BC-17..25): a call already forwarded by the DR peer (our
-        // marker in the Request-URI, or arrival on the peer trunk) is never sent back.
-        let forwarded = req
-            .request_uri()
-            .and_then(sipmsg::Uri::parse)
-            .and_then(|u| u.as_sip().map(|s| s.params.contains("x-dr-fwd")))
-            .unwrap_or(false)
-            || ctx.config.is_dr_peer(peer.addr);
-        let mut via_peer = None;
-        if kind.is_agent_line() && !forwarded && caller_is_local {
-            // An internal call for an agent at the DR peer goes over the inter-site trunk,
-            // with Tandem staying in the path (BC-29, OQ-14).
-            via_peer = (ctx.forward_to_peer)(&dn);
-        } else if kind.is_agent_line() && !forwarded {
-            if let Some(to) = (ctx.forward_to_peer)(&dn) {
+        let placement = placement::place(&arrival, &facts);
+        match placement {
+            Placement::Refuse(code, reason) => refuse_invite(ctx, &key, req, peer, &tag, &arrival.dn, code, reason),
+            Placement::RedirectToPeer(to) => {
+                let dn = arrival.dn;
                 let mut b = response(req, 302, "Moved Temporarily", &tag, peer.addr);
                 b.header_fmt("Contact", format_args!("<sip:{dn}@{to};x-dr-fwd=1>"));
                 ctx.tx.respond(ctx.now, &key, 302, b.finish(None, b"").into());
                 tracing::info!(dn = %dn, peer = %to, "direct call redirected to the DR peer");
                 ctx.events.push(DomainEvent::CallRedirected { dn, to });
-                return;
+            }
+            placement => {
+                let raw: Arc<[u8]> = Arc::from(req.as_bytes());
+                let Some(a) = Leg::from_incoming(req, raw, key.clone(), peer, tag.clone()) else {
+                    return refuse_invite(ctx, &key, req, peer, &tag, &arrival.dn, 400, "Bad Request");
+                };
+                let trying = response(req, 100, "Trying", &tag, peer.addr).finish(None, b"");
+                ctx.tx.respond(ctx.now, &key, 100, trying.into());
+                let call = new_call(ctx, req, &arrival, &placement, a);
+                let id = self.admit(key, call);
+                self.place_call(ctx, id, &arrival.dn, placement);
             }
         }
-        let raw: Arc<[u8]> = Arc::from(req.as_bytes());
-        let Some(a) = Leg::from_incoming(req, raw, key.clone(), peer, tag.clone()) else {
-            return refuse(ctx, 400, "Bad Request");
-        };
-        let caller_dn = caller_is_local.then(|| caller.clone());
-        let call_type = match (caller_is_local, kind) {
-            (true, DnKind::Trunk) => CallType::Outbound,
-            (true, _) if via_peer.is_some() => CallType::Outbound, // BC-30
-            (true, _) => CallType::Internal,
-            (false, _) => CallType::Inbound,
-        };
-        // One call UUID across the peers (BC-68): keep the one the peer sent.
-        let from_peer_trunk = ctx.config.is_dr_peer(peer.addr);
-        let peer_header = |name: &str| {
-            req.headers().iter().find(|h| from_peer_trunk && h.raw_name.eq_ignore_ascii_case(name)).map(|h| h.value)
-        };
-        let uuid = peer_header("X-Genesys-CallUUID").map(str::to_owned).unwrap_or_else(|| ctx.token(16));
-        let user_data = peer_header(USER_DATA_HEADER).and_then(|v| serde_json::from_str::<cti::KvList>(v).ok());
+    }
+
+    /// Files a new call under its keys; returns its id.
+    fn admit(&mut self, key: TxKey, call: Call) -> CallId {
         let id = self.next_call;
         self.next_call += 1;
-        let call = Call {
-            conn_id: ctx.rng.gen::<u64>() | 1,
-            uuid,
-            user_data,
-            dn: dn.clone(),
-            caller,
-            caller_dn,
-            call_type,
-            a,
-            b: Vec::new(),
-            answered: None,
-            a_2xx: None,
-            ringing_sent: false,
-            rp: None,
-            acd: false,
-            redirections: 0,
-            third_party: None,
-        };
-        let trying = response(req, 100, "Trying", &tag, peer.addr).finish(None, b"");
-        ctx.tx.respond(ctx.now, &key, 100, trying.into());
         self.dialogs.insert((call.a.call_id.clone(), call.a.local_tag.clone()), (id, Side::A));
         self.by_a_tx.insert(key, id);
         self.by_conn.insert(call.conn_id, id);
         self.calls.insert(id, Box::new(call));
-        match (kind, trunk, via_peer) {
-            (DnKind::RoutingPoint, ..) => self.queue(ctx, id, &dn),
-            (DnKind::Trunk, Some((name, contact)), _) => self.deliver_to_trunk(ctx, id, &dn, &dn, &name, contact),
-            (_, _, Some(to)) => self.deliver_via_peer(ctx, id, &dn, to),
-            _ => self.deliver(ctx, id, &dn),
+        id
+    }
+
+    /// Starts call `id` where [`placement::place`] put it.
+    fn place_call(&mut self, ctx: &mut Ctx<'_>, id: CallId, dn: &str, placement: Placement) {
+        match placement {
+            Placement::RoutingPoint => self.queue(ctx, id, dn),
+            Placement::Trunk(name, contact) => self.deliver_to_trunk(ctx, id, dn, dn, &name, contact),
+            Placement::ViaPeer(to) => self.deliver_via_peer(ctx, id, dn, to),
+            Placement::Local | Placement::Refuse(..) | Placement::RedirectToPeer(_) => self.deliver(ctx, id, dn),
         }
     }
 
@@ -630,4 +572,54 @@ fn answer_caller(
     .into();
     ctx.tx.respond(ctx.now, &a.invite_tx, code, bytes.clone());
     Some(bytes)
+}
+
+/// A final answer to a new INVITE that starts no call.
+#[allow(clippy::too_many_arguments)]
+fn refuse_invite(
+    ctx: &mut Ctx<'_>,
+    key: &TxKey,
+    req: &Message<'_>,
+    peer: Peer,
+    tag: &str,
+    dn: &str,
+    code: u16,
+    reason: &str,
+) {
+    let bytes = response(req, code, reason, tag, peer.addr).finish(None, b"");
+    ctx.tx.respond(ctx.now, key, code, bytes.into());
+    ctx.events.push(DomainEvent::CallFailed { conn_id: 0, dn: dn.to_owned(), caller_dn: None, code });
+}
+
+/// The call record for a new INVITE: its type as this site sees it, the caller, and the
+/// call UUID and UserData the DR peer sent with it (BC-68), if it came from the peer.
+fn new_call(ctx: &mut Ctx<'_>, req: &Message<'_>, arrival: &Arrival, placement: &Placement, a: Leg) -> Call {
+    let call_type = match (arrival.caller_is_local, placement) {
+        (true, Placement::Trunk(..) | Placement::ViaPeer(_)) => CallType::Outbound, // BC-30
+        (true, _) => CallType::Internal,
+        (false, _) => CallType::Inbound,
+    };
+    let peer_header = |name: &str| {
+        req.headers().iter().find(|h| arrival.from_dr_peer && h.raw_name.eq_ignore_ascii_case(name)).map(|h| h.value)
+    };
+    let uuid = peer_header("X-Genesys-CallUUID").map(str::to_owned).unwrap_or_else(|| ctx.token(16));
+    let user_data = peer_header(USER_DATA_HEADER).and_then(|v| serde_json::from_str::<cti::KvList>(v).ok());
+    Call {
+        conn_id: ctx.rng.gen::<u64>() | 1,
+        uuid,
+        user_data,
+        dn: arrival.dn.clone(),
+        caller: arrival.caller.clone(),
+        caller_dn: arrival.caller_is_local.then(|| arrival.caller.clone()),
+        call_type,
+        a,
+        b: Vec::new(),
+        answered: None,
+        a_2xx: None,
+        ringing_sent: false,
+        rp: None,
+        acd: false,
+        redirections: 0,
+        third_party: None,
+    }
 }

@@ -20,13 +20,8 @@ impl B2bua {
         };
         ctx.events.push(event);
         self.timers.set(ctx.now + ctx.config.options.queue_max_wait, id, CallTimer::QueueMaxWait);
-        if (ctx.router_watching)(rp) {
-            let timeout = ctx
-                .config
-                .dns
-                .get(rp)
-                .and_then(|d| d.options.router_timeout)
-                .unwrap_or(ctx.config.options.router_timeout);
+        if ctx.view.router_watching(rp) {
+            let timeout = ctx.config.dn_option(rp, |o| o.router_timeout).unwrap_or(ctx.config.options.router_timeout);
             self.timers.set(ctx.now + timeout, id, CallTimer::RouterTimeout);
         } else {
             // No router is listening: default routing at once.
@@ -55,8 +50,8 @@ impl B2bua {
     }
 
     /// True when `rp` (or all Routing Points together) hold as many calls as allowed.
-    pub(super) fn queue_full(&self, ctx: &Ctx<'_>, rp: &str) -> bool {
-        let cap = ctx.config.capacity;
+    pub(super) fn queue_full(&self, config: &NodeConfig, rp: &str) -> bool {
+        let cap = config.capacity;
         self.parked_total >= cap.max_parked || self.parked.get(rp).is_some_and(|n| *n >= cap.max_parked_per_rp)
     }
 

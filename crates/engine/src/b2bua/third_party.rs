@@ -60,8 +60,7 @@ impl B2bua {
             return Err(cti::ErrorCode::UnknownDN);
         }
         let reachable = ctx.config.dns.kind(target).is_some_and(DnKind::is_agent_line)
-            || (ctx.config.dns.kind(target).is_none()
-                && ctx.config.dns.trunk_for(target, |n| (ctx.trunk_usable)(n)).is_some());
+            || (ctx.config.dns.kind(target).is_none() && ctx.view.trunk_for(target).is_some());
         if !reachable {
             return Err(cti::ErrorCode::UnknownDN);
         }
@@ -153,17 +152,12 @@ impl B2bua {
                 self.timers.cancel(id, CallTimer::NoAnswer);
                 match ctx.config.dns.kind(&target) {
                     // The target's agent is at the DR peer: over the trunk (BC-16, BC-29).
-                    Some(kind) if kind.is_agent_line() && (ctx.forward_to_peer)(&target).is_some() => {
-                        let to = (ctx.forward_to_peer)(&target).unwrap_or(ctx.local.addr);
+                    Some(kind) if kind.is_agent_line() && ctx.view.forward_target(&target).is_some() => {
+                        let to = ctx.view.forward_target(&target).unwrap_or(ctx.local.addr);
                         self.deliver_via_peer(ctx, id, &target, to);
                     }
                     Some(_) => self.deliver(ctx, id, &target),
-                    None => match ctx
-                        .config
-                        .dns
-                        .trunk_for(&target, |n| (ctx.trunk_usable)(n))
-                        .map(|(n, t)| (n.to_owned(), t.contact))
-                    {
+                    None => match ctx.view.trunk_for(&target) {
                         Some((name, contact)) => self.deliver_to_trunk(ctx, id, &target, &target, &name, contact),
                         None => self.fail_call(ctx, id, 404, "Not Found"),
                     },

@@ -7,11 +7,7 @@ use sipcore::Peer;
 use sipmsg::{HeaderName, Message};
 
 use super::{Answer, Node};
-use crate::desks::Desks;
-use crate::peering::{DoubleLogin, Peering, PRESENCE_TYPE};
-use crate::switch::DrForward;
-use crate::trunks::TrunkMonitor;
-use crate::NodeConfig;
+use crate::peering::{DoubleLogin, PRESENCE_TYPE};
 
 impl Node {
     /// In BC mode, tells the DR peer our agents' logins when they changed or at heartbeat.
@@ -38,20 +34,12 @@ impl Node {
     }
     /// The DR peer's address while BC mode holds (`dr-peer-trunk` set and in service).
     pub(super) fn peer_contact(&self) -> Option<SocketAddr> {
-        let name = self.config.options.dr_peer_trunk.as_ref()?;
-        let contact = self.config.dns.get(name)?.trunk.as_ref()?.contact;
-        self.trunks.usable(name).then_some(contact)
+        let (name, trunk) = self.config.dr_peer_trunk()?;
+        self.trunks.usable(name).then_some(trunk.contact)
     }
     /// A MESSAGE: the DR peer's presence snapshot, accepted only from the peer trunk.
     pub(super) fn peer_message(&mut self, req: &Message<'_>, peer: Peer) -> Answer {
-        let from_peer = self
-            .config
-            .options
-            .dr_peer_trunk
-            .as_ref()
-            .and_then(|name| self.config.dns.get(name)?.trunk.as_ref())
-            .is_some_and(|t| t.contact == peer.addr);
-        if !from_peer {
+        if !self.config.is_dr_peer(peer.addr) {
             return Answer::Status(403, "Forbidden - Not From The DR Peer");
         }
         let is_presence =
@@ -95,27 +83,5 @@ impl Node {
             }
         }
         self.desk_out.extend(self.desks.drain());
-    }
-}
-
-/// The `dr-forward` decision for a direct call to `dn` (BC-18..21, BC-26): the peer's
-/// address when the call should be redirected there, `None` to deliver here.
-pub(super) fn dr_forward_target(
-    config: &NodeConfig,
-    trunks: &TrunkMonitor,
-    peering: &Peering,
-    desks: &Desks,
-    bindings: &crate::registrar::Bindings,
-    dn: &str,
-) -> Option<SocketAddr> {
-    let name = config.options.dr_peer_trunk.as_ref()?;
-    let contact = config.dns.get(name)?.trunk.as_ref()?.contact;
-    if !trunks.usable(name) {
-        return None;
-    }
-    match config.dns.get(dn).and_then(|d| d.options.dr_forward).unwrap_or(config.options.dr_forward) {
-        DrForward::Off => None,
-        DrForward::NoAgent => (desks.agent_on(dn).is_none() && peering.agent_on(dn).is_some()).then_some(contact),
-        DrForward::Oos => bindings.of(dn).is_empty().then_some(contact),
     }
 }

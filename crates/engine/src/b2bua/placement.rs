@@ -1,0 +1,173 @@
+//! Where a new INVITE goes, decided once: the INVITE is classified into an [`Arrival`]
+//! (what was dialled, by whom, from where), the few facts the decision needs are read off
+//! the site into [`Facts`], and [`place`], a pure function of the two, names the
+//! [`Placement`]: refuse, 302 to the DR peer, deliver here, over the peer trunk, out of a
+//! trunk, or park on a Routing Point.
+
+use std::net::SocketAddr;
+
+use sipcore::Peer;
+use sipmsg::Message;
+
+use crate::site_view::SiteView;
+use crate::switch::DnKind;
+use crate::NodeConfig;
+
+/// What an INVITE says about itself and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Arrival {
+    /// The dialled DN (the Request-URI's user part).
+    pub(crate) dn: String,
+    /// The caller (the From user part).
+    pub(crate) caller: String,
+    /// The caller is one of our agent lines calling from a phone (not through a trunk).
+    pub(crate) caller_is_local: bool,
+    /// It came from the DR peer's address.
+    pub(crate) from_dr_peer: bool,
+    /// The DR peer forwarded it already (our marker in the Request-URI, or arrival from
+    /// the peer): it is never sent back (BC-17..25).
+    pub(crate) forwarded: bool,
+    /// Max-Forwards was 0.
+    pub(crate) out_of_hops: bool,
+}
+
+/// Classifies an INVITE once.
+pub(crate) fn classify(req: &Message<'_>, peer: Peer, config: &NodeConfig) -> Arrival {
+    let uri = req.request_uri().and_then(sipmsg::Uri::parse);
+    let dn = uri.as_ref().and_then(|u| u.user()).unwrap_or("").to_owned();
+    let caller = req.from().and_then(|f| f.uri.user()).unwrap_or("").to_owned();
+    let from_trunk = config.dns.trunk_at(peer.addr).is_some();
+    let from_dr_peer = config.is_dr_peer(peer.addr);
+    let marked = uri.as_ref().and_then(|u| u.as_sip().map(|s| s.params.contains("x-dr-fwd"))).unwrap_or(false);
+    Arrival {
+        caller_is_local: !from_trunk && config.dns.kind(&caller).is_some_and(DnKind::is_agent_line),
+        dn,
+        caller,
+        from_dr_peer,
+        forwarded: marked || from_dr_peer,
+        out_of_hops: req.max_forwards() == Some(0),
+    }
+}
+
+/// What the site knows that the decision needs, read once per INVITE.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Facts {
+    /// The dialled DN's kind, if it is one of ours.
+    pub(crate) kind: Option<DnKind>,
+    /// A usable trunk for digits that are no DN of ours (looked up for local callers only).
+    pub(crate) trunk: Option<(String, SocketAddr)>,
+    /// Where the DR peer would take a call to the DN (`dr-forward`).
+    pub(crate) peer_target: Option<SocketAddr>,
+    /// The Routing Point holds as many calls as it may.
+    pub(crate) queue_full: bool,
+}
+
+impl Facts {
+    /// Reads the facts for `arrival` off the site; `queue_full` comes from the B2BUA.
+    pub(crate) fn gather(arrival: &Arrival, view: SiteView<'_>, queue_full: impl FnOnce(&str) -> bool) -> Self {
+        let kind = view.config.dns.kind(&arrival.dn);
+        let trunk = match kind {
+            None if arrival.caller_is_local => view.trunk_for(&arrival.dn),
+            _ => None,
+        };
+        let wanted = kind.is_some_and(DnKind::is_agent_line) && !arrival.forwarded;
+        let peer_target = wanted.then(|| view.forward_target(&arrival.dn)).flatten();
+        let queue_full = kind == Some(DnKind::RoutingPoint) && queue_full(&arrival.dn);
+        Self { kind, trunk, peer_target, queue_full }
+    }
+}
+
+/// Where a new call goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Placement {
+    /// A final answer, no call.
+    Refuse(u16, &'static str),
+    /// `302` to the DR peer, where the agent is (a direct call from outside).
+    RedirectToPeer(SocketAddr),
+    /// Ring the DN's phones here.
+    Local,
+    /// An internal call for an agent at the DR peer: over the peer trunk, Tandem staying
+    /// in the path (BC-29, OQ-14).
+    ViaPeer(SocketAddr),
+    /// Dialled digits that leave through a trunk (BC-32).
+    Trunk(String, SocketAddr),
+    /// Park on the Routing Point for a router.
+    RoutingPoint,
+}
+
+/// The decision: a pure function of the INVITE's classification and the site's facts.
+pub(crate) fn place(arrival: &Arrival, facts: &Facts) -> Placement {
+    if arrival.out_of_hops {
+        return Placement::Refuse(483, "Too Many Hops");
+    }
+    let kind = match (facts.kind, &facts.trunk) {
+        (Some(DnKind::Trunk), _) | (None, None) => return Placement::Refuse(404, "Not Found"),
+        (None, Some((name, contact))) => return Placement::Trunk(name.clone(), *contact),
+        (Some(kind), _) => kind,
+    };
+    if kind == DnKind::RoutingPoint {
+        return if facts.queue_full {
+            Placement::Refuse(503, "Service Unavailable - Queue Full")
+        } else {
+            Placement::RoutingPoint
+        };
+    }
+    match facts.peer_target {
+        Some(to) if kind.is_agent_line() && !arrival.forwarded && arrival.caller_is_local => Placement::ViaPeer(to),
+        Some(to) if kind.is_agent_line() && !arrival.forwarded => Placement::RedirectToPeer(to),
+        _ => Placement::Local,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arrival(caller_is_local: bool, forwarded: bool) -> Arrival {
+        Arrival {
+            dn: "1001".into(),
+            caller: "1002".into(),
+            caller_is_local,
+            from_dr_peer: forwarded,
+            forwarded,
+            out_of_hops: false,
+        }
+    }
+
+    fn facts(kind: Option<DnKind>, peer: bool) -> Facts {
+        Facts { kind, peer_target: peer.then(|| "127.0.0.1:5062".parse().expect("addr")), ..Facts::default() }
+    }
+
+    #[test]
+    fn an_agent_at_the_peer_gets_a_302_for_outside_callers_and_the_trunk_for_local_ones() {
+        let peer: SocketAddr = "127.0.0.1:5062".parse().expect("addr");
+        let agent = Some(DnKind::Extension);
+        assert_eq!(place(&arrival(false, false), &facts(agent, true)), Placement::RedirectToPeer(peer));
+        assert_eq!(place(&arrival(true, false), &facts(agent, true)), Placement::ViaPeer(peer));
+        assert_eq!(place(&arrival(false, true), &facts(agent, true)), Placement::Local, "never sent back");
+        assert_eq!(place(&arrival(true, true), &facts(agent, true)), Placement::Local);
+        assert_eq!(place(&arrival(false, false), &facts(agent, false)), Placement::Local);
+    }
+
+    #[test]
+    fn unknown_digits_leave_by_trunk_only_when_one_was_found_and_trunk_dns_are_not_dialled() {
+        let contact: SocketAddr = "127.0.0.1:5080".parse().expect("addr");
+        let out = Facts { trunk: Some(("GW".into(), contact)), ..Facts::default() };
+        assert_eq!(place(&arrival(true, false), &out), Placement::Trunk("GW".into(), contact));
+        assert_eq!(place(&arrival(false, false), &Facts::default()), Placement::Refuse(404, "Not Found"));
+        assert_eq!(
+            place(&arrival(true, false), &facts(Some(DnKind::Trunk), false)),
+            Placement::Refuse(404, "Not Found")
+        );
+    }
+
+    #[test]
+    fn routing_points_park_unless_full_and_hops_run_out_first() {
+        let rp = Some(DnKind::RoutingPoint);
+        assert_eq!(place(&arrival(false, false), &facts(rp, false)), Placement::RoutingPoint);
+        let full = Facts { queue_full: true, ..facts(rp, false) };
+        assert_eq!(place(&arrival(false, false), &full), Placement::Refuse(503, "Service Unavailable - Queue Full"));
+        let hops = Arrival { out_of_hops: true, ..arrival(false, false) };
+        assert_eq!(place(&hops, &facts(Some(DnKind::Extension), false)), Placement::Refuse(483, "Too Many Hops"));
+    }
+}
