@@ -16,6 +16,7 @@
 //! This crate is types only: no I/O. `docs/cti.md` documents every message with an
 //! example; [`schema`] generates the machine-readable JSON Schema from these types.
 
+#![cfg_attr(not(test), deny(clippy::expect_used))]
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;

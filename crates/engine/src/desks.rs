@@ -4,7 +4,7 @@
 //! Agent state belongs to the agent, not to the desktop connection: a desktop that
 //! reconnects registers its DN again and finds its agent as it left it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
 use cti::{AgentState, AgentWorkMode, ErrorCode, Event, Request};
@@ -33,8 +33,8 @@ struct Agent {
 pub(crate) struct Desks {
     by_dn: HashMap<String, BTreeSet<DeskId>>,
     by_desk: HashMap<DeskId, BTreeSet<String>>,
-    agents: HashMap<String, Agent>,
-    dn_agent: HashMap<String, String>,
+    agents: BTreeMap<String, Agent>,
+    dn_agent: BTreeMap<String, String>,
     out: Vec<(DeskId, Event)>,
     /// Bumped on every login and logout (what the DR peer must hear about).
     version: u64,

@@ -31,6 +31,7 @@
 //! answered with a 4xx naming the fault (or dropped when no answer can be routed) and
 //! counted in [`NodeStats`].
 
+#![cfg_attr(not(test), deny(clippy::expect_used))]
 mod b2bua;
 mod config;
 mod desks;

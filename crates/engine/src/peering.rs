@@ -217,6 +217,7 @@ impl Peering {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests pick their own starting instant; the code under test never reads a clock
 mod tests {
     use super::*;
 

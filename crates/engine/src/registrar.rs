@@ -156,7 +156,9 @@ impl Bindings {
 
     /// Keeps only the bindings of DNs `keep` accepts; returns how many were removed.
     pub(crate) fn retain_dns(&mut self, keep: impl Fn(&str) -> bool, events: &mut Vec<DomainEvent>) -> usize {
-        let gone: Vec<String> = self.by_dn.keys().filter(|dn| !keep(dn)).cloned().collect();
+        #[allow(clippy::disallowed_methods)] // sorted at once: the Unregistered events go out in DN order
+        let mut gone: Vec<String> = self.by_dn.keys().filter(|dn| !keep(dn)).cloned().collect();
+        gone.sort_unstable();
         let mut removed = 0;
         for dn in gone {
             for b in self.by_dn.remove(&dn).unwrap_or_default() {

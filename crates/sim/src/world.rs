@@ -27,6 +27,8 @@ pub struct World {
     pub others: BTreeMap<SocketAddr, Node>,
     /// Events of desktops connected to the other sites, by (site, desk).
     pub other_desks: BTreeMap<(SocketAddr, u64), Vec<cti::Event>>,
+    /// Every datagram a site sent, in order: (from, to, bytes). Same seed, same transcript.
+    pub sent: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
     start: Instant,
 }
 
@@ -45,6 +47,7 @@ impl World {
             desks: BTreeMap::new(),
             others: BTreeMap::new(),
             other_desks: BTreeMap::new(),
+            sent: Vec::new(),
         }
     }
 
@@ -147,6 +150,7 @@ impl World {
     /// Moves everything queued onto the network and into the desktops' logs.
     fn flush(&mut self) {
         while let Some(t) = self.site.poll_transmit() {
+            self.sent.push((self.site_addr, t.to.addr, t.bytes.to_vec()));
             self.net.send(self.now, self.site_addr, t.to.addr, t.bytes.to_vec());
         }
         while self.site.poll_event().is_some() {}
@@ -156,6 +160,7 @@ impl World {
         let now = self.now;
         for (addr, node) in &mut self.others {
             while let Some(t) = node.poll_transmit() {
+                self.sent.push((*addr, t.to.addr, t.bytes.to_vec()));
                 self.net.send(now, *addr, t.to.addr, t.bytes.to_vec());
             }
             while node.poll_event().is_some() {}

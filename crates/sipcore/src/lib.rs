@@ -8,6 +8,7 @@
 //! The run-loop contract is the same as every Tandem core's: after any `handle_*`
 //! call, drain `poll_transmit` and `poll_event`, then sleep until `poll_timeout`.
 
+#![cfg_attr(not(test), deny(clippy::expect_used))]
 mod framing;
 mod memory;
 mod peer;

@@ -17,6 +17,7 @@
 //! cases (accepting a bad Content-Length, rejecting the valid `wsinv`). This
 //! crate does no I/O, reads no clock and has no async dependency.
 
+#![cfg_attr(not(test), deny(clippy::expect_used))]
 mod builder;
 mod cseq;
 mod error;

@@ -34,12 +34,8 @@ impl B2bua {
     pub(super) fn default_route(&mut self, ctx: &mut Ctx<'_>, id: CallId) {
         let Some(call) = self.calls.get_mut(&id) else { return };
         let Some(rp) = call.rp.clone() else { return };
-        let target = ctx
-            .config
-            .dns
-            .get(&rp)
-            .and_then(|d| d.options.default_dn.clone())
-            .or_else(|| ctx.config.options.default_dn.clone());
+        let target =
+            ctx.config.dn_option(&rp, |o| o.default_dn.clone()).or_else(|| ctx.config.options.default_dn.clone());
         let limit = ctx.config.options.default_redirection_limit;
         let Some(target) = target.filter(|_| call.redirections < limit) else {
             tracing::warn!(rp = %rp, conn_id = call.conn_id, "no default routing possible; the call stays queued");
