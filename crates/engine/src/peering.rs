@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 use sipcore::{Peer, TransactionLayer};
 use sipmsg::{MessageBuilder, Method};
 
@@ -31,6 +32,28 @@ const SAME_TIME: Duration = Duration::from_secs(2);
 const YIELD_NOTICE: Duration = Duration::from_secs(30);
 
 /// Which login of an agent logged in at both peers stays (OQ-3).
+/// The presence snapshot one peer sends the other: the body of a MESSAGE of
+/// [`PRESENCE_TYPE`]. Fields in alphabetical order, so the JSON reads as it always has.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct PresenceSnapshot {
+    /// Milliseconds each DN's login has lasted, by DN.
+    #[serde(default)]
+    age_ms: BTreeMap<String, u64>,
+    /// The AgentID logged in on each DN.
+    agents: BTreeMap<String, String>,
+    /// Random per start of the sender; with `seq`, orders snapshots.
+    #[serde(default)]
+    boot: u64,
+    #[serde(default)]
+    seq: u64,
+    /// The sender's site name.
+    #[serde(default)]
+    site: String,
+    /// Agents the sender logged out in favour of our login (OQ-3).
+    #[serde(default)]
+    yielded: Vec<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DoubleLogin {
     /// Ours is the newer one: it stays and the peer logs its own out.
@@ -126,34 +149,25 @@ impl Peering {
 
     /// A presence snapshot from the peer, received at `now`; `false` when the body is not one.
     pub(crate) fn apply(&mut self, now: Instant, body: &[u8]) -> bool {
-        let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else { return false };
-        let Some(agents) = value.get("agents").and_then(|a| a.as_object()) else { return false };
-        let stamp = (
-            value.get("boot").and_then(|b| b.as_u64()).unwrap_or(0),
-            value.get("seq").and_then(|s| s.as_u64()).unwrap_or(0),
-        );
+        let Ok(snapshot) = serde_json::from_slice::<PresenceSnapshot>(body) else { return false };
         if let Some((boot, seq)) = self.remote_seq {
-            if stamp.0 == boot && stamp.1 <= seq {
+            if snapshot.boot == boot && snapshot.seq <= seq {
                 return true; // an older snapshot, delivered late: ignore it
             }
         }
-        self.remote_seq = Some(stamp);
-        let remote: BTreeMap<String, String> =
-            agents.iter().filter_map(|(dn, a)| a.as_str().map(|a| (dn.clone(), a.to_owned()))).collect();
-        let ages = value.get("age_ms").and_then(|a| a.as_object());
-        self.remote_since = remote
+        self.remote_seq = Some((snapshot.boot, snapshot.seq));
+        let ages = &snapshot.age_ms;
+        self.remote_since = snapshot
+            .agents
             .iter()
             .map(|(dn, agent)| {
-                let age = ages.and_then(|a| a.get(dn)).and_then(serde_json::Value::as_u64).unwrap_or(0);
+                let age = ages.get(dn).copied().unwrap_or(0);
                 (agent.clone(), now.checked_sub(Duration::from_millis(age)).unwrap_or(now))
             })
             .collect();
-        self.remote_site = value.get("site").and_then(|s| s.as_str()).unwrap_or_default().to_owned();
-        self.remote_yielded = value
-            .get("yielded")
-            .and_then(|y| y.as_array())
-            .map(|y| y.iter().filter_map(|a| a.as_str().map(str::to_owned)).collect())
-            .unwrap_or_default();
+        self.remote_site = snapshot.site;
+        self.remote_yielded = snapshot.yielded.into_iter().collect();
+        let remote = snapshot.agents;
         let (since, yielded) = (&self.remote_since, &self.remote_yielded);
         self.told.retain(|agent| since.contains_key(agent) || yielded.contains(agent));
         if remote != self.remote {
@@ -182,20 +196,19 @@ impl Peering {
         if self.sent_version == Some(version) && !due {
             return;
         }
-        let (mut agents, mut ages) = (serde_json::Map::new(), serde_json::Map::new());
+        let mut snapshot = PresenceSnapshot { site: site.to_owned(), ..PresenceSnapshot::default() };
         for (dn, agent, since) in presence {
             let age = u64::try_from(now.saturating_duration_since(since).as_millis()).unwrap_or(u64::MAX);
-            ages.insert(dn.clone(), age.into());
-            agents.insert(dn, agent.into());
+            snapshot.age_ms.insert(dn.clone(), age);
+            snapshot.agents.insert(dn, agent);
         }
         if self.boot == 0 {
             self.boot = rng.gen::<u64>() | 1;
         }
         self.seq += 1;
-        let body =
-            serde_json::json!({ "site": site, "boot": self.boot, "seq": self.seq, "agents": agents, "age_ms": ages,
-                            "yielded": self.yielded.keys().collect::<Vec<_>>() })
-            .to_string();
+        (snapshot.boot, snapshot.seq) = (self.boot, self.seq);
+        snapshot.yielded = self.yielded.keys().cloned().collect();
+        let body = serde_json::to_string(&snapshot).unwrap_or_default();
         let branch = format!("z9hG4bKdr{:016x}", rng.gen::<u64>());
         let mut b = MessageBuilder::request(Method::Message, &format!("sip:presence@{contact}"));
         b.header_fmt("Via", format_args!("SIP/2.0/UDP {local};branch={branch};rport"));
