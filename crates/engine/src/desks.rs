@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use cti::{AgentState, AgentWorkMode, ErrorCode, Event, Request};
 
-use crate::event::{CallType, DomainEvent};
+use crate::event::DomainEvent;
 use crate::NodeConfig;
 
 /// Identifies one desktop (CTI client connection) inside the shell.
@@ -443,14 +443,14 @@ impl Desks {
                         this_dn: caller.clone(),
                         other_dn: dn.clone(),
                         conn_id: conn.clone(),
-                        call_type: cti_call_type(*call_type),
+                        call_type: *call_type,
                     });
                 }
                 self.broadcast(Event::EventRinging {
                     this_dn: dn.clone(),
                     other_dn: other.clone(),
                     conn_id: conn,
-                    call_type: cti_call_type(*call_type),
+                    call_type: *call_type,
                     user_data: user_data.clone(),
                 });
                 if *acd {
@@ -500,7 +500,7 @@ impl Desks {
                     this_queue: rp.clone(),
                     other_dn: other.clone(),
                     conn_id: cti::conn_id_text(*conn_id),
-                    call_type: cti_call_type(*call_type),
+                    call_type: *call_type,
                     server: config.site.clone(),
                 });
             }
@@ -511,7 +511,7 @@ impl Desks {
                     this_queue: rp.clone(),
                     other_dn: target.clone(),
                     conn_id: cti::conn_id_text(*conn_id),
-                    call_type: cti_call_type(*call_type),
+                    call_type: *call_type,
                 };
                 self.broadcast(event);
             }
@@ -569,15 +569,6 @@ fn double_login_reason(code: &str, peer_site: &str) -> cti::KvList {
 
 fn shutdown_reason() -> cti::KvList {
     [("ReasonCode".to_owned(), serde_json::Value::from("GracefulShutdown"))].into_iter().collect()
-}
-
-fn cti_call_type(t: CallType) -> cti::CallType {
-    match t {
-        CallType::Unknown => cti::CallType::Unknown,
-        CallType::Internal => cti::CallType::Internal,
-        CallType::Inbound => cti::CallType::Inbound,
-        CallType::Outbound => cti::CallType::Outbound,
-    }
 }
 
 fn without_reference(mut event: Event) -> Event {

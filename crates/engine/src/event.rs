@@ -2,18 +2,9 @@
 
 use std::time::Duration;
 
-/// How a call relates to this switch (T-Library TCallType, judged per site).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallType {
-    /// Unknown.
-    Unknown,
-    /// Between two DNs of this site.
-    Internal,
-    /// From outside (a trunk or an unknown party) to a DN of this site.
-    Inbound,
-    /// From a DN of this site to the outside.
-    Outbound,
-}
+/// How a call relates to this switch (T-Library TCallType, judged per site): the CTI
+/// model's own type, so domain events and desk events cannot disagree.
+pub use cti::CallType;
 
 /// Why a call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
