@@ -1,45 +1,32 @@
-//! The CTI server's state: which desktop registered which DN, which agent is logged in
-//! where and in what state, and how domain events become T-Library events.
+//! The CTI server's sessions: which desktop registered which DN, the agent requests they
+//! make (checked here, applied to the agent model in [`agents`]), and how domain events
+//! become T-Library events for the desktops watching a DN.
 //!
 //! Agent state belongs to the agent, not to the desktop connection: a desktop that
 //! reconnects registers its DN again and finds its agent as it left it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
 use cti::{AgentState, AgentWorkMode, ErrorCode, Event, Request};
 
-use crate::event::DomainEvent;
 use crate::NodeConfig;
+use agents::{Agent, Agents};
+
+mod agents;
+mod translate;
 
 /// Identifies one desktop (CTI client connection) inside the shell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DeskId(pub u64);
-
-/// One logged-in agent.
-#[derive(Debug, Clone)]
-struct Agent {
-    dn: String,
-    state: AgentState,
-    work_mode: AgentWorkMode,
-    /// When AfterCallWork ends.
-    acw_until: Option<Instant>,
-    /// When the agent logged in (decides a double login after a link split, OQ-3).
-    since: Instant,
-}
 
 /// Registrations, agents and the events to send.
 #[derive(Debug, Default)]
 pub(crate) struct Desks {
     by_dn: HashMap<String, BTreeSet<DeskId>>,
     by_desk: HashMap<DeskId, BTreeSet<String>>,
-    agents: BTreeMap<String, Agent>,
-    dn_agent: BTreeMap<String, String>,
+    agents: Agents,
     out: Vec<(DeskId, Event)>,
-    /// Bumped on every login and logout (what the DR peer must hear about).
-    version: u64,
-    /// DNs whose agent is logged out when their call ends (graceful shutdown).
-    logout_after_call: BTreeSet<String>,
 }
 
 /// What a desk request needs from the rest of the node.
@@ -58,12 +45,12 @@ impl Desks {
 
     /// Changes with every login and logout.
     pub(crate) fn presence_version(&self) -> u64 {
-        self.version
+        self.agents.version()
     }
 
     /// Every logged-in agent as (DN, AgentID, logged in since).
     pub(crate) fn presence(&self) -> impl Iterator<Item = (String, String, Instant)> + '_ {
-        self.dn_agent.iter().filter_map(|(dn, a)| self.agents.get(a).map(|agent| (dn.clone(), a.clone(), agent.since)))
+        self.agents.presence()
     }
 
     /// OQ-3: `agent` on `dn` was also logged in at the peer during a link split and the
@@ -84,12 +71,12 @@ impl Desks {
 
     /// The agent logged in on `dn`, if any.
     pub(crate) fn agent_on(&self, dn: &str) -> Option<&str> {
-        self.dn_agent.get(dn).map(String::as_str)
+        self.agents.on(dn)
     }
 
     /// Agents in `state`, as (agent, DN).
     pub(crate) fn agents_in(&self, state: AgentState) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.agents.iter().filter(move |(_, a)| a.state == state).map(|(id, a)| (id.as_str(), a.dn.as_str()))
+        self.agents.in_state(state)
     }
 
     /// Desks registered on `dn`.
@@ -146,9 +133,9 @@ impl Desks {
                 }
                 self.by_dn.entry(this_dn.clone()).or_default().insert(desk);
                 self.by_desk.entry(desk).or_default().insert(this_dn.clone());
-                let agent = self.dn_agent.get(this_dn).cloned();
-                let agent_state =
-                    agent.as_ref().and_then(|a| self.agents.get(a)).map_or(AgentState::LoggedOut, |a| a.state);
+                let at = self.agents.at(this_dn);
+                let agent_state = at.map_or(AgentState::LoggedOut, |(_, a)| a.state);
+                let agent = at.map(|(id, _)| id.to_owned());
                 let event = Event::EventRegistered {
                     reference_id,
                     this_dn: this_dn.clone(),
@@ -168,13 +155,13 @@ impl Desks {
                 self.out.push((desk, Event::EventUnregistered { reference_id, this_dn: this_dn.clone() }));
             }
             Request::RequestQueryAddress { this_dn, .. } => {
-                let agent = self.dn_agent.get(this_dn).cloned();
-                let a = agent.as_ref().and_then(|a| self.agents.get(a));
+                let at = self.agents.at(this_dn);
+                let a = at.map(|(_, a)| a);
                 let event = Event::EventAddressInfo {
                     reference_id,
                     this_dn: this_dn.clone(),
                     in_service: world.in_service(this_dn),
-                    agent_id: agent.clone(),
+                    agent_id: at.map(|(id, _)| id.to_owned()),
                     agent_state: a.map_or(AgentState::LoggedOut, |a| a.state),
                     work_mode: a.map_or(AgentWorkMode::Unknown, |a| a.work_mode),
                 };
@@ -185,9 +172,7 @@ impl Desks {
             }
             Request::RequestAgentLogout { this_dn, reasons, .. } => {
                 let agent_id = self.registered_agent(desk, req, this_dn)?;
-                self.agents.remove(&agent_id);
-                self.dn_agent.remove(this_dn);
-                self.version += 1;
+                self.agents.log_out(this_dn, &agent_id);
                 let event = Event::EventAgentLogout {
                     reference_id,
                     this_dn: this_dn.clone(),
@@ -278,7 +263,7 @@ impl Desks {
                 "register ThisDN first (RequestRegisterAddress)",
             );
         }
-        match self.dn_agent.get(dn) {
+        match self.agents.on(dn) {
             Some(other) if other != agent_id => {
                 return self.error(desk, req, Some(dn), ErrorCode::DNInUse, "another agent is logged in on this DN")
             }
@@ -297,12 +282,8 @@ impl Desks {
         let ready = matches!(mode, AgentWorkMode::ManualIn | AgentWorkMode::AutoIn);
         let state = if ready { AgentState::Ready } else { AgentState::NotReady };
         let work_mode = if ready { mode } else { AgentWorkMode::AuxWork };
-        self.agents.insert(
-            agent_id.to_owned(),
-            Agent { dn: dn.to_owned(), state, work_mode, acw_until: None, since: world.now() },
-        );
-        self.dn_agent.insert(dn.to_owned(), agent_id.to_owned());
-        self.version += 1;
+        self.agents
+            .log_in(agent_id, Agent { dn: dn.to_owned(), state, work_mode, acw_until: None, since: world.now() });
         let reference_id = req.reference_id();
         self.answer_and_broadcast(
             desk,
@@ -332,7 +313,7 @@ impl Desks {
             self.error(desk, req, Some(dn), ErrorCode::NotRegistered, "register ThisDN first (RequestRegisterAddress)");
             return None;
         }
-        let agent = self.dn_agent.get(dn).cloned();
+        let agent = self.agents.on(dn).map(str::to_owned);
         if agent.is_none() {
             self.error(desk, req, Some(dn), ErrorCode::NoAgentLoggedIn, "no agent is logged in on this DN");
         }
@@ -340,21 +321,16 @@ impl Desks {
     }
 
     fn set_state(&mut self, agent_id: &str, state: AgentState, mode: AgentWorkMode, acw_until: Option<Instant>) {
-        if let Some(a) = self.agents.get_mut(agent_id) {
-            a.state = state;
-            a.work_mode = mode;
-            a.acw_until = acw_until;
-        }
+        self.agents.set_state(agent_id, state, mode, acw_until);
     }
 
     /// Graceful shutdown (BC-58): idle agents are logged out at once; agents on a call are
     /// made NotReady and logged out when it ends.
     pub(crate) fn begin_shutdown(&mut self, on_call: impl Fn(&str) -> bool) {
-        let agents: Vec<(String, String)> = self.dn_agent.iter().map(|(dn, a)| (dn.clone(), a.clone())).collect();
-        for (dn, agent_id) in agents {
+        for (dn, agent_id) in self.agents.logins() {
             if on_call(&dn) {
                 self.set_state(&agent_id, AgentState::NotReady, AgentWorkMode::AuxWork, None);
-                self.logout_after_call.insert(dn.clone());
+                self.agents.log_out_after_call(&dn);
                 let event = Event::EventAgentNotReady {
                     reference_id: None,
                     this_dn: dn,
@@ -371,10 +347,7 @@ impl Desks {
 
     /// Logs the agent out on the server's initiative, telling the desktops why.
     fn logout(&mut self, dn: &str, agent_id: &str, reasons: cti::KvList) {
-        self.agents.remove(agent_id);
-        self.dn_agent.remove(dn);
-        self.logout_after_call.remove(dn);
-        self.version += 1;
+        self.agents.log_out(dn, agent_id);
         self.broadcast(Event::EventAgentLogout {
             reference_id: None,
             this_dn: dn.to_owned(),
@@ -385,8 +358,8 @@ impl Desks {
 
     /// A call of `dn` ended: an agent waiting to be logged out for the shutdown goes now.
     fn call_ended(&mut self, dn: &str) {
-        if self.logout_after_call.contains(dn) {
-            if let Some(agent_id) = self.dn_agent.get(dn).cloned() {
+        if self.agents.waits_for_logout(dn) {
+            if let Some(agent_id) = self.agents.on(dn).map(str::to_owned) {
                 self.logout(dn, &agent_id, shutdown_reason());
             }
         }
@@ -394,18 +367,12 @@ impl Desks {
 
     /// When the next AfterCallWork ends.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.agents.values().filter_map(|a| a.acw_until).min()
+        self.agents.next_acw_end()
     }
 
     /// Ends AfterCallWork that is due: the agent is Ready again.
     pub(crate) fn on_timeout(&mut self, now: Instant) {
-        let due: Vec<(String, String)> = self
-            .agents
-            .iter()
-            .filter(|(_, a)| a.acw_until.is_some_and(|t| t <= now))
-            .map(|(id, a)| (id.clone(), a.dn.clone()))
-            .collect();
-        for (agent_id, dn) in due {
+        for (agent_id, dn) in self.agents.acw_due(now) {
             self.set_state(&agent_id, AgentState::Ready, AgentWorkMode::ManualIn, None);
             self.broadcast(Event::EventAgentReady {
                 reference_id: None,
@@ -413,147 +380,6 @@ impl Desks {
                 agent_id,
                 work_mode: AgentWorkMode::ManualIn,
             });
-        }
-    }
-
-    /// Turns a domain event into the T-Library events desks see, and moves agent state.
-    pub(crate) fn on_domain_event(&mut self, now: Instant, config: &NodeConfig, event: &DomainEvent) {
-        self.translate(now, config, event);
-        if !self.logout_after_call.is_empty() {
-            match event {
-                DomainEvent::CallReleased { dn, caller_dn, .. } | DomainEvent::CallFailed { dn, caller_dn, .. } => {
-                    self.call_ended(dn);
-                    if let Some(c) = caller_dn {
-                        self.call_ended(c);
-                    }
-                }
-                DomainEvent::CallAbandoned { dn, .. } => self.call_ended(dn),
-                _ => {}
-            }
-        }
-    }
-
-    fn translate(&mut self, now: Instant, config: &NodeConfig, event: &DomainEvent) {
-        match event {
-            DomainEvent::CallRinging { conn_id, dn, other, call_type, caller_dn, acd, user_data } => {
-                let conn = cti::conn_id_text(*conn_id);
-                if let Some(caller) = caller_dn {
-                    self.broadcast(Event::EventDialing {
-                        reference_id: None,
-                        this_dn: caller.clone(),
-                        other_dn: dn.clone(),
-                        conn_id: conn.clone(),
-                        call_type: *call_type,
-                    });
-                }
-                self.broadcast(Event::EventRinging {
-                    this_dn: dn.clone(),
-                    other_dn: other.clone(),
-                    conn_id: conn,
-                    call_type: *call_type,
-                    user_data: user_data.clone(),
-                });
-                if *acd {
-                    self.busy(dn);
-                }
-            }
-            DomainEvent::CallEstablished { conn_id, dn, other, caller_dn } => {
-                let conn = cti::conn_id_text(*conn_id);
-                self.broadcast(Event::EventEstablished {
-                    this_dn: dn.clone(),
-                    other_dn: other.clone(),
-                    conn_id: conn.clone(),
-                });
-                if let Some(caller) = caller_dn {
-                    self.broadcast(Event::EventEstablished {
-                        this_dn: caller.clone(),
-                        other_dn: dn.clone(),
-                        conn_id: conn,
-                    });
-                }
-            }
-            DomainEvent::CallReleased { conn_id, dn, caller_dn, acd, .. } => {
-                let conn = cti::conn_id_text(*conn_id);
-                self.broadcast(Event::EventReleased { reference_id: None, this_dn: dn.clone(), conn_id: conn.clone() });
-                if let Some(caller) = caller_dn {
-                    self.broadcast(Event::EventReleased { reference_id: None, this_dn: caller.clone(), conn_id: conn });
-                }
-                if *acd {
-                    self.after_call(now, config, dn);
-                }
-            }
-            DomainEvent::CallAbandoned { conn_id, dn } => {
-                self.broadcast(Event::EventAbandoned { this_dn: dn.clone(), conn_id: cti::conn_id_text(*conn_id) });
-                self.after_call(now, config, dn);
-            }
-            DomainEvent::CallFailed { conn_id, dn, .. } if *conn_id != 0 => {
-                self.broadcast(Event::EventReleased {
-                    reference_id: None,
-                    this_dn: dn.clone(),
-                    conn_id: cti::conn_id_text(*conn_id),
-                });
-                self.after_call(now, config, dn);
-            }
-            DomainEvent::RouteRequest { conn_id, rp, other, call_type } => {
-                self.broadcast(Event::EventRouteRequest {
-                    this_dn: rp.clone(),
-                    this_queue: rp.clone(),
-                    other_dn: other.clone(),
-                    conn_id: cti::conn_id_text(*conn_id),
-                    call_type: *call_type,
-                    server: config.site.clone(),
-                });
-            }
-            DomainEvent::RouteUsed { conn_id, rp, target, call_type, reference_id } => {
-                let event = Event::EventRouteUsed {
-                    reference_id: *reference_id,
-                    this_dn: rp.clone(),
-                    this_queue: rp.clone(),
-                    other_dn: target.clone(),
-                    conn_id: cti::conn_id_text(*conn_id),
-                    call_type: *call_type,
-                };
-                self.broadcast(event);
-            }
-            DomainEvent::DnOutOfService { dn } => self.broadcast(Event::EventDNOutOfService { this_dn: dn.clone() }),
-            DomainEvent::DnBackInService { dn } => self.broadcast(Event::EventDNBackInService { this_dn: dn.clone() }),
-            _ => {}
-        }
-    }
-
-    fn busy(&mut self, dn: &str) {
-        if let Some(agent) = self.dn_agent.get(dn).cloned() {
-            if let Some(a) = self.agents.get_mut(&agent) {
-                a.state = AgentState::Busy;
-            }
-        }
-    }
-
-    /// After an ACD call: AfterCallWork for `wrap-up-time`, or straight back to Ready.
-    fn after_call(&mut self, now: Instant, config: &NodeConfig, dn: &str) {
-        let Some(agent_id) = self.dn_agent.get(dn).cloned() else { return };
-        if self.agents.get(&agent_id).map(|a| a.state) != Some(AgentState::Busy) {
-            return;
-        }
-        let wrap = config.options.wrap_up_time;
-        if wrap.is_zero() {
-            self.set_state(&agent_id, AgentState::Ready, AgentWorkMode::ManualIn, None);
-            self.broadcast(Event::EventAgentReady {
-                reference_id: None,
-                this_dn: dn.to_owned(),
-                agent_id,
-                work_mode: AgentWorkMode::ManualIn,
-            });
-        } else {
-            self.set_state(&agent_id, AgentState::AfterCallWork, AgentWorkMode::AfterCallWork, Some(now + wrap));
-            let event = Event::EventAgentNotReady {
-                reference_id: None,
-                this_dn: dn.to_owned(),
-                agent_id,
-                work_mode: AgentWorkMode::AfterCallWork,
-                reasons: None,
-            };
-            self.broadcast(event);
         }
     }
 }

@@ -1,0 +1,151 @@
+//! How domain events become the T-Library events desktops see (EventRinging,
+//! EventEstablished, EventRouteRequest...), and the agent state they move: an ACD call
+//! makes its agent Busy, its end AfterCallWork or Ready.
+
+use std::time::Instant;
+
+use cti::{AgentState, AgentWorkMode, Event};
+
+use super::Desks;
+use crate::event::DomainEvent;
+use crate::NodeConfig;
+
+impl Desks {
+    /// Turns a domain event into the T-Library events desks see, and moves agent state.
+    pub(crate) fn on_domain_event(&mut self, now: Instant, config: &NodeConfig, event: &DomainEvent) {
+        self.translate(now, config, event);
+        if self.agents.any_waiting_for_logout() {
+            match event {
+                DomainEvent::CallReleased { dn, caller_dn, .. } | DomainEvent::CallFailed { dn, caller_dn, .. } => {
+                    self.call_ended(dn);
+                    if let Some(c) = caller_dn {
+                        self.call_ended(c);
+                    }
+                }
+                DomainEvent::CallAbandoned { dn, .. } => self.call_ended(dn),
+                _ => {}
+            }
+        }
+    }
+
+    fn translate(&mut self, now: Instant, config: &NodeConfig, event: &DomainEvent) {
+        match event {
+            DomainEvent::CallRinging { conn_id, dn, other, call_type, caller_dn, acd, user_data } => {
+                let conn = cti::conn_id_text(*conn_id);
+                if let Some(caller) = caller_dn {
+                    self.broadcast(Event::EventDialing {
+                        reference_id: None,
+                        this_dn: caller.clone(),
+                        other_dn: dn.clone(),
+                        conn_id: conn.clone(),
+                        call_type: *call_type,
+                    });
+                }
+                self.broadcast(Event::EventRinging {
+                    this_dn: dn.clone(),
+                    other_dn: other.clone(),
+                    conn_id: conn,
+                    call_type: *call_type,
+                    user_data: user_data.clone(),
+                });
+                if *acd {
+                    self.busy(dn);
+                }
+            }
+            DomainEvent::CallEstablished { conn_id, dn, other, caller_dn } => {
+                let conn = cti::conn_id_text(*conn_id);
+                self.broadcast(Event::EventEstablished {
+                    this_dn: dn.clone(),
+                    other_dn: other.clone(),
+                    conn_id: conn.clone(),
+                });
+                if let Some(caller) = caller_dn {
+                    self.broadcast(Event::EventEstablished {
+                        this_dn: caller.clone(),
+                        other_dn: dn.clone(),
+                        conn_id: conn,
+                    });
+                }
+            }
+            DomainEvent::CallReleased { conn_id, dn, caller_dn, acd, .. } => {
+                let conn = cti::conn_id_text(*conn_id);
+                self.broadcast(Event::EventReleased { reference_id: None, this_dn: dn.clone(), conn_id: conn.clone() });
+                if let Some(caller) = caller_dn {
+                    self.broadcast(Event::EventReleased { reference_id: None, this_dn: caller.clone(), conn_id: conn });
+                }
+                if *acd {
+                    self.after_call(now, config, dn);
+                }
+            }
+            DomainEvent::CallAbandoned { conn_id, dn } => {
+                self.broadcast(Event::EventAbandoned { this_dn: dn.clone(), conn_id: cti::conn_id_text(*conn_id) });
+                self.after_call(now, config, dn);
+            }
+            DomainEvent::CallFailed { conn_id, dn, .. } if *conn_id != 0 => {
+                self.broadcast(Event::EventReleased {
+                    reference_id: None,
+                    this_dn: dn.clone(),
+                    conn_id: cti::conn_id_text(*conn_id),
+                });
+                self.after_call(now, config, dn);
+            }
+            DomainEvent::RouteRequest { conn_id, rp, other, call_type } => {
+                self.broadcast(Event::EventRouteRequest {
+                    this_dn: rp.clone(),
+                    this_queue: rp.clone(),
+                    other_dn: other.clone(),
+                    conn_id: cti::conn_id_text(*conn_id),
+                    call_type: *call_type,
+                    server: config.site.clone(),
+                });
+            }
+            DomainEvent::RouteUsed { conn_id, rp, target, call_type, reference_id } => {
+                let event = Event::EventRouteUsed {
+                    reference_id: *reference_id,
+                    this_dn: rp.clone(),
+                    this_queue: rp.clone(),
+                    other_dn: target.clone(),
+                    conn_id: cti::conn_id_text(*conn_id),
+                    call_type: *call_type,
+                };
+                self.broadcast(event);
+            }
+            DomainEvent::DnOutOfService { dn } => self.broadcast(Event::EventDNOutOfService { this_dn: dn.clone() }),
+            DomainEvent::DnBackInService { dn } => self.broadcast(Event::EventDNBackInService { this_dn: dn.clone() }),
+            _ => {}
+        }
+    }
+
+    fn busy(&mut self, dn: &str) {
+        self.agents.make_busy(dn);
+    }
+
+    /// After an ACD call: AfterCallWork for `wrap-up-time`, or straight back to Ready.
+    fn after_call(&mut self, now: Instant, config: &NodeConfig, dn: &str) {
+        let Some((agent_id, agent)) = self.agents.at(dn) else { return };
+        if agent.state != AgentState::Busy {
+            return;
+        }
+        let agent_id = agent_id.to_owned();
+        let wrap = config.options.wrap_up_time;
+        if wrap.is_zero() {
+            self.set_state(&agent_id, AgentState::Ready, AgentWorkMode::ManualIn, None);
+            self.broadcast(Event::EventAgentReady {
+                reference_id: None,
+                this_dn: dn.to_owned(),
+                agent_id,
+                work_mode: AgentWorkMode::ManualIn,
+            });
+        } else {
+            self.set_state(&agent_id, AgentState::AfterCallWork, AgentWorkMode::AfterCallWork, Some(now + wrap));
+            let event = Event::EventAgentNotReady {
+                reference_id: None,
+                this_dn: dn.to_owned(),
+                agent_id,
+                work_mode: AgentWorkMode::AfterCallWork,
+                reasons: None,
+            };
+            self.broadcast(event);
+        }
+    }
+}
