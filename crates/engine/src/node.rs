@@ -78,6 +78,20 @@ pub enum Input<'a> {
     },
 }
 
+impl Input<'_> {
+    /// When the input happened: the only clock the engine knows.
+    pub fn at(&self) -> Instant {
+        match self {
+            Input::Datagram { at, .. }
+            | Input::Stream { at, .. }
+            | Input::Desk { at, .. }
+            | Input::DeskClosed { at, .. }
+            | Input::Pressure { at, .. } => *at,
+            Input::Timeout(at) => *at,
+        }
+    }
+}
+
 /// One site's SIP brain: registrar and dispatcher over a transaction layer.
 ///
 /// Inputs go in with [`Node::handle_input`]; then drain [`Node::poll_transmit`] and
@@ -102,7 +116,6 @@ pub struct Node {
     stats: NodeStats,
     tag: String,
     /// Time of the input being handled (for transaction events raised while collecting).
-    last_now: Instant,
     /// Graceful shutdown in progress (BC-54..58).
     shutting_down: bool,
     /// Overload state and per-source limits.
@@ -132,7 +145,6 @@ impl Node {
             events_out: VecDeque::new(),
             stats: NodeStats::default(),
             tag: String::with_capacity(16),
-            last_now: now,
             shutting_down: false,
             admission: Admission::default(),
         }
@@ -154,14 +166,14 @@ impl Node {
         let dropped = self.registrar.bindings.retain_dns(|dn| config.dns.contains(dn), &mut self.events);
         self.trunks.reset(now, &config.dns);
         self.config = config;
-        self.last_now = now;
-        self.collect();
+        self.collect(now);
         tracing::info!(site = %self.config.site, dropped_bindings = dropped, "configuration reloaded");
         dropped
     }
 
     /// Feeds one input. Never fails: bad network input is answered or dropped, and counted.
     pub fn handle_input(&mut self, input: Input<'_>) {
+        let now = input.at();
         match input {
             Input::Datagram { at, remote, bytes } => {
                 self.handle_message(at, Peer::udp(remote), bytes, Framing::Datagram)
@@ -170,22 +182,18 @@ impl Node {
                 self.handle_message(at, Peer::tcp(remote, conn), bytes, Framing::Stream)
             }
             Input::Desk { at, desk, request } => {
-                self.last_now = at;
                 self.handle_desk(at, desk, request);
             }
             Input::Pressure { at, pressure } => {
-                self.last_now = at;
                 if self.admission.pressure() != pressure {
                     tracing::warn!(site = %self.config.site, ?pressure, "input pressure changed");
                 }
                 self.admission.set_pressure(at, pressure);
             }
-            Input::DeskClosed { at, desk } => {
-                self.last_now = at;
+            Input::DeskClosed { desk, .. } => {
                 self.desks.closed(desk);
             }
             Input::Timeout(now) => {
-                self.last_now = now;
                 self.transactions.handle_timeout(now);
                 self.registrar.bindings.expire(now, &mut self.events);
                 self.with_b2bua(now, |b, ctx| b.on_timeout(ctx));
@@ -201,7 +209,7 @@ impl Node {
                 );
             }
         }
-        self.collect();
+        self.collect(now);
     }
 
     /// Runs `f` on the B2BUA with a context borrowing the rest of the node.
@@ -235,11 +243,10 @@ impl Node {
             return;
         }
         self.shutting_down = true;
-        self.last_now = now;
         tracing::warn!(site = %self.config.site, calls = self.b2bua.len(), "graceful shutdown started");
         let b2bua = &self.b2bua;
         self.desks.begin_shutdown(|dn| b2bua.in_call(dn));
-        self.collect();
+        self.collect(now);
     }
 
     /// True once a graceful shutdown has started and no call is left.
@@ -315,7 +322,7 @@ impl Node {
         self.registrar.bindings.of(dn)
     }
 
-    fn collect(&mut self) {
+    fn collect(&mut self, now: Instant) {
         // Transaction events can make the B2BUA send more, so loop until quiet.
         loop {
             while let Some(t) = self.transactions.poll_transmit() {
@@ -324,7 +331,6 @@ impl Node {
             let Some(event) = self.transactions.poll_event() else {
                 break;
             };
-            let now = self.last_now;
             match event {
                 TransactionEvent::TimedOut(key) => self.with_b2bua(now, |b, ctx| b.on_transaction_timeout(ctx, &key)),
                 TransactionEvent::Ended(key) => self.b2bua.on_transaction_ended(&key),
@@ -335,12 +341,12 @@ impl Node {
             for event in std::mem::take(&mut self.events) {
                 self.count(&event);
                 self.track_service(&event);
-                self.desks.on_domain_event(self.last_now, &self.config, &event);
+                self.desks.on_domain_event(now, &self.config, &event);
                 self.events_out.push_back(event);
             }
         }
         self.desk_out.extend(self.desks.drain());
-        self.send_presence();
+        self.send_presence(now);
     }
 
     fn count(&mut self, event: &DomainEvent) {
@@ -374,7 +380,6 @@ impl Node {
     }
 
     fn handle_message(&mut self, now: Instant, peer: Peer, bytes: &[u8], framing: Framing) {
-        self.last_now = now;
         match Message::parse(bytes, framing) {
             Ok(msg) if msg.is_request() => {
                 self.stats.requests_in += 1;
@@ -468,7 +473,6 @@ impl Node {
     }
 
     fn handle_request(&mut self, now: Instant, req: &Message<'_>, peer: Peer) {
-        self.last_now = now;
         let key = match self.transactions.handle_request(now, req, peer) {
             RequestOutcome::New(key) => key,
             RequestOutcome::AckForTu => {
@@ -528,7 +532,7 @@ impl Node {
         match method {
             Method::Options => Answer::Options,
             Method::Cancel => Answer::Cancel,
-            Method::Message => self.peer_message(req, peer),
+            Method::Message => self.peer_message(now, req, peer),
             Method::Invite if self.shutting_down => self.shutdown_answer(req),
             Method::Invite => match unacceptable_body(req) {
                 Some(answer) => answer,

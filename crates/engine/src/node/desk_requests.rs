@@ -78,7 +78,7 @@ impl Node {
             };
             self.desk_out.push_back((desk, cti::Event::error(request, request_dn(request), code, text)));
         }
-        self.collect();
+        self.collect(now);
     }
 }
 

@@ -2,6 +2,7 @@
 //! out and in, settling double logins after a split, and the `dr-forward` decision.
 
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use sipcore::Peer;
 use sipmsg::{HeaderName, Message};
@@ -11,7 +12,7 @@ use crate::peering::{DoubleLogin, PRESENCE_TYPE};
 
 impl Node {
     /// In BC mode, tells the DR peer our agents' logins when they changed or at heartbeat.
-    pub(super) fn send_presence(&mut self) {
+    pub(super) fn send_presence(&mut self, now: Instant) {
         let Some(contact) = self.peer_contact() else {
             self.peering.idle();
             return;
@@ -19,7 +20,7 @@ impl Node {
         let version = self.desks.presence_version();
         let (site, local) = (self.config.site.clone(), self.config.local);
         self.peering.maybe_send(
-            self.last_now,
+            now,
             &site,
             local,
             contact,
@@ -38,14 +39,14 @@ impl Node {
         self.trunks.usable(name).then_some(trunk.contact)
     }
     /// A MESSAGE: the DR peer's presence snapshot, accepted only from the peer trunk.
-    pub(super) fn peer_message(&mut self, req: &Message<'_>, peer: Peer) -> Answer {
+    pub(super) fn peer_message(&mut self, now: Instant, req: &Message<'_>, peer: Peer) -> Answer {
         if !self.config.is_dr_peer(peer.addr) {
             return Answer::Status(403, "Forbidden - Not From The DR Peer");
         }
         let is_presence =
             req.header(HeaderName::ContentType).is_some_and(|ct| ct.trim().eq_ignore_ascii_case(PRESENCE_TYPE));
-        if is_presence && self.peering.apply(self.last_now, req.body()) {
-            self.resolve_double_logins();
+        if is_presence && self.peering.apply(now, req.body()) {
+            self.resolve_double_logins(now);
             Answer::Status(200, "OK")
         } else {
             Answer::Status(415, "Unsupported Media Type")
@@ -53,7 +54,7 @@ impl Node {
     }
     /// OQ-3: agents logged in both here and at the peer (a login accepted at each side
     /// while the link was down) keep only their newer login; both desktops are told.
-    pub(super) fn resolve_double_logins(&mut self) {
+    pub(super) fn resolve_double_logins(&mut self, now: Instant) {
         let site = self.config.site.clone();
         let peering = &self.peering;
         let doubles: Vec<(String, String, DoubleLogin)> = self
@@ -72,7 +73,7 @@ impl Node {
             match verdict {
                 DoubleLogin::OursGoes => {
                     tracing::warn!(%agent, %dn, peer = %peer_site, "double login: ours was older, logged out");
-                    self.peering.yield_agent(self.last_now, &agent);
+                    self.peering.yield_agent(now, &agent);
                     self.desks.lose_double_login(&dn, &agent, &peer_site);
                 }
                 DoubleLogin::OursStays if self.peering.tell_winner_once(&agent) => {
