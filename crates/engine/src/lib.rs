@@ -1,9 +1,10 @@
 //! The sans-IO brain of one Tandem site.
 //!
 //! [`Node`] takes network input and the current time, and produces bytes to send,
-//! domain events and its next deadline. Today it is a registrar that also answers
-//! OPTIONS keep-alives and delivers calls as a signalling-only B2BUA; agents, CTI,
-//! routing and peering slot in behind the same dispatcher ([`node`]).
+//! domain events and its next deadline: the registrar, the signalling-only B2BUA (a new
+//! INVITE is classified once and placed by a pure function, `b2bua/placement.rs`), the
+//! CTI sessions and agent model (`desks`), DR peering, trunk monitoring and overload
+//! control, all behind one dispatcher ([`node`]).
 //!
 //! # Run-loop contract
 //!

@@ -188,7 +188,7 @@ impl B2bua {
         let tag = ctx.token(4);
         let placement = placement::place(&arrival, &facts);
         match placement {
-            Placement::Refuse(code, reason) => refuse_invite(ctx, &key, req, peer, &tag, &arrival.dn, code, reason),
+            Placement::Refuse(code, reason) => refuse_invite(ctx, &key, req, peer, &tag, &arrival.dn, (code, reason)),
             Placement::RedirectToPeer(to) => {
                 let dn = arrival.dn;
                 let mut b = response(req, 302, "Moved Temporarily", &tag, peer.addr);
@@ -200,7 +200,7 @@ impl B2bua {
             placement => {
                 let raw: Arc<[u8]> = Arc::from(req.as_bytes());
                 let Some(a) = Leg::from_incoming(req, raw, key.clone(), peer, tag.clone()) else {
-                    return refuse_invite(ctx, &key, req, peer, &tag, &arrival.dn, 400, "Bad Request");
+                    return refuse_invite(ctx, &key, req, peer, &tag, &arrival.dn, (400, "Bad Request"));
                 };
                 let trying = response(req, 100, "Trying", &tag, peer.addr).finish(None, b"");
                 ctx.tx.respond(ctx.now, &key, 100, trying.into());
@@ -574,8 +574,7 @@ fn answer_caller(
     Some(bytes)
 }
 
-/// A final answer to a new INVITE that starts no call.
-#[allow(clippy::too_many_arguments)]
+/// A final answer (`code`, reason) to a new INVITE that starts no call.
 fn refuse_invite(
     ctx: &mut Ctx<'_>,
     key: &TxKey,
@@ -583,8 +582,7 @@ fn refuse_invite(
     peer: Peer,
     tag: &str,
     dn: &str,
-    code: u16,
-    reason: &str,
+    (code, reason): (u16, &str),
 ) {
     let bytes = response(req, code, reason, tag, peer.addr).finish(None, b"");
     ctx.tx.respond(ctx.now, key, code, bytes.into());
