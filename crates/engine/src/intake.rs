@@ -8,6 +8,7 @@
 //! message that no SIP parser (ours included) accepts. Checking once here, with room to
 //! spare, keeps every derived message within the limits; nothing downstream re-checks.
 
+use crate::Status;
 use sipmsg::{Limits, Message};
 
 /// Longest header value (or Request-URI) we accept in anything we may copy: half a line
@@ -29,12 +30,12 @@ pub(crate) enum Oversized {
 }
 
 impl Oversized {
-    /// Status code and reason phrase.
-    pub(crate) fn status(self) -> (u16, &'static str) {
+    /// The answer on the wire.
+    pub(crate) fn status(self) -> Status {
         match self {
-            Self::RequestUri => (414, "Request-URI Too Long"),
-            Self::Header => (400, "Bad Request - Header Too Long"),
-            Self::Message => (513, "Message Too Large"),
+            Self::RequestUri => Status::RequestUriTooLong,
+            Self::Header => Status::HeaderTooLong,
+            Self::Message => Status::MessageTooLarge,
         }
     }
 

@@ -45,6 +45,7 @@ mod registrar;
 mod reply;
 mod site_view;
 mod stats;
+mod status;
 mod switch;
 mod trunks;
 
@@ -56,4 +57,5 @@ pub use overload::{Capacity, Pressure};
 pub use registrar::{Binding, RegisterReply};
 pub use sipcore::{ConnId, Peer, Transmit, Transport};
 pub use stats::NodeStats;
+pub use status::Status;
 pub use switch::{AgentLogin, Dn, DnKind, DnOptions, DnPlan, DnRange, DrForward, Options, Trunk};

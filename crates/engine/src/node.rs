@@ -19,9 +19,11 @@ use crate::intake;
 use crate::overload::{Admission, Pressure};
 use crate::peering::Peering;
 use crate::registrar::{RegisterReply, Registrar};
+use crate::reply::reply_with;
 use crate::reply::{response, stateless_reject};
 use crate::site_view::SiteView;
 use crate::trunks::TrunkMonitor;
+use crate::Status;
 use crate::{DomainEvent, NodeConfig, NodeStats};
 
 /// Methods this node answers; others of RFC 3261's family get 405.
@@ -451,7 +453,7 @@ impl Node {
         let base = self.config.capacity.retry_after.as_secs().max(2);
         let retry_after = self.rng.gen_range(base / 2..=base + base / 2);
         self.new_tag();
-        let mut b = response(req, 503, "Service Unavailable", &self.tag, peer.addr);
+        let mut b = reply_with(req, Status::ServiceUnavailable, &self.tag, peer.addr);
         b.header_fmt("Retry-After", format_args!("{retry_after}"));
         self.transmits.push_back(Transmit { to: peer, bytes: b.finish(None, b"").into() });
         *self.stats.responses_out.entry(503).or_default() += 1;
@@ -481,16 +483,15 @@ impl Node {
             }
             RequestOutcome::Retransmission | RequestOutcome::AckAbsorbed => return,
         };
-        let answer = self.decide(now, req, peer);
-        match answer {
-            Answer::InDialog => {
+        match self.decide(now, req, peer) {
+            Decision::InDialog => {
                 if !self.with_b2bua(now, |b, ctx| b.on_in_dialog(ctx, Some(key.clone()), req, peer)) {
-                    self.answer(now, &key, req, peer, &Answer::Status(481, "Call/Transaction Does Not Exist"));
+                    self.answer(now, &key, req, peer, &Answer::Final(Status::NoSuchTransaction));
                 }
             }
-            Answer::Cancel => self.cancel(now, &key, req, peer),
-            Answer::Invite => self.with_b2bua(now, |b, ctx| b.on_invite(ctx, key, req, peer)),
-            _ => self.answer(now, &key, req, peer, &answer),
+            Decision::Cancel => self.cancel(now, &key, req, peer),
+            Decision::Invite => self.with_b2bua(now, |b, ctx| b.on_invite(ctx, key, req, peer)),
+            Decision::Answer(answer) => self.answer(now, &key, req, peer, &answer),
         }
     }
 
@@ -498,54 +499,52 @@ impl Node {
     fn cancel(&mut self, now: Instant, key: &TxKey, req: &Message<'_>, peer: Peer) {
         let invite_key = TxKey { server: true, branch: key.branch.clone(), method: "INVITE".into() };
         let found = self.with_b2bua(now, |b, ctx| b.on_cancel(ctx, &invite_key));
-        let answer =
-            if found { Answer::Status(200, "OK") } else { Answer::Status(481, "Call/Transaction Does Not Exist") };
+        let answer = if found { Answer::Final(Status::Ok) } else { Answer::Final(Status::NoSuchTransaction) };
         self.answer(now, key, req, peer, &answer);
     }
 
     /// How a new request is answered, checked in RFC 3261 section 8.2 order.
-    fn decide(&mut self, now: Instant, req: &Message<'_>, peer: Peer) -> Answer {
+    fn decide(&mut self, now: Instant, req: &Message<'_>, peer: Peer) -> Decision {
         let Some(method) = req.method() else {
-            return Answer::Status(400, "Bad Request");
+            return Decision::Answer(Answer::Final(Status::BadRequest));
         };
         if !method.is_known() {
-            return Answer::Status(501, "Not Implemented");
+            return Decision::Answer(Answer::Final(Status::NotImplemented));
         }
         if let Err(e) = req.validate() {
             *self.stats.parse_errors.entry(e.kind()).or_default() += 1;
             let (code, reason) = e.status();
-            return Answer::Status(code, reason);
+            return Decision::Answer(Answer::Final(Status::Invalid(code, reason)));
         }
         if let Err(too_big) = intake::check(req) {
             *self.stats.parse_errors.entry(too_big.kind()).or_default() += 1;
-            return Answer::Oversized(too_big);
+            return Decision::Answer(Answer::Oversized(too_big));
         }
         if !matches!(req.request_uri().and_then(Uri::parse), Some(Uri::Sip(_))) {
-            return Answer::Status(416, "Unsupported URI Scheme");
+            return Decision::Answer(Answer::Final(Status::UnsupportedUriScheme));
         }
         if req.header(HeaderName::Require).is_some() {
-            return Answer::BadExtension;
+            return Decision::Answer(Answer::BadExtension);
         }
         if req.to().and_then(|t| t.tag()).is_some() {
-            return Answer::InDialog;
+            return Decision::InDialog;
         }
-        match method {
-            Method::Options => Answer::Options,
-            Method::Cancel => Answer::Cancel,
-            Method::Message => self.peer_message(now, req, peer),
-            Method::Invite if self.shutting_down => self.shutdown_answer(req),
-            Method::Invite => match unacceptable_body(req) {
+        let answer = match method {
+            Method::Cancel => return Decision::Cancel,
+            Method::Invite if !self.shutting_down => match unacceptable_body(req) {
                 Some(answer) => answer,
-                None => Answer::Invite,
+                None => return Decision::Invite,
             },
-            Method::Bye | Method::Update | Method::Info | Method::Prack => {
-                Answer::Status(481, "Call/Transaction Does Not Exist")
-            }
+            Method::Invite => self.shutdown_answer(req),
+            Method::Options => Answer::Options,
+            Method::Message => self.peer_message(now, req, peer),
+            Method::Bye | Method::Update | Method::Info | Method::Prack => Answer::Final(Status::NoSuchTransaction),
             Method::Register => {
                 Answer::Register(self.registrar.register(now, &self.config.dns, req, peer, &mut self.events))
             }
-            _ => Answer::Status(405, "Method Not Allowed"),
-        }
+            _ => Answer::Final(Status::MethodNotAllowed),
+        };
+        Decision::Answer(answer)
     }
 
     fn answer(&mut self, now: Instant, key: &TxKey, req: &Message<'_>, peer: Peer, answer: &Answer) {
@@ -566,10 +565,10 @@ impl Node {
                 b.header("Allow", ALLOW);
                 b.header("Accept", "application/sdp");
             }
-            Answer::Status(405, _) => {
+            Answer::Final(Status::MethodNotAllowed) => {
                 b.header("Allow", ALLOW);
             }
-            Answer::Status(415, _) => {
+            Answer::Final(Status::UnsupportedMediaType) => {
                 b.header("Accept", "application/sdp");
             }
             Answer::BadExtension => {
@@ -588,12 +587,7 @@ impl Node {
             Answer::Redirect(_, contact) => {
                 b.header("Contact", contact);
             }
-            Answer::Register(_)
-            | Answer::Status(..)
-            | Answer::Oversized(_)
-            | Answer::InDialog
-            | Answer::Cancel
-            | Answer::Invite => {}
+            Answer::Register(_) | Answer::Final(_) | Answer::Oversized(_) => {}
         }
         b.header("Server", "Tandem");
         let bytes: Arc<[u8]> = b.finish(None, b"").into();
@@ -611,8 +605,8 @@ impl Node {
                 let dn = req.request_uri().and_then(Uri::parse).and_then(|u| u.user()).unwrap_or("").to_owned();
                 Answer::Redirect(code, format!("<sip:{dn}@{contact};x-dr-fwd=1>"))
             }
-            (300..=302, None) => Answer::Status(603, "Decline - Shutting Down"),
-            _ => Answer::Status(code, "Shutting Down"),
+            (300..=302, None) => Answer::Final(Status::DeclineShuttingDown),
+            _ => Answer::Final(Status::ShuttingDown(code)),
         }
     }
 
@@ -624,21 +618,28 @@ impl Node {
     }
 }
 
-/// The decision for one new request; [`Answer::status`] maps it to the wire.
+/// What happens to one new request: answered here, or handed to the B2BUA.
 #[derive(Debug)]
-enum Answer {
-    Status(u16, &'static str),
-    /// Refused at intake: a field too long to copy into what we would build.
-    Oversized(intake::Oversized),
-    Options,
-    BadExtension,
-    Register(RegisterReply),
+enum Decision {
+    /// Answered by the node.
+    Answer(Answer),
     /// Belongs to a dialog: the B2BUA answers.
     InDialog,
     /// CANCEL of a pending INVITE.
     Cancel,
     /// A new call: the B2BUA answers.
     Invite,
+}
+
+/// The node's own answer to a new request; [`Answer::status`] maps it to the wire.
+#[derive(Debug)]
+enum Answer {
+    Final(Status),
+    /// Refused at intake: a field too long to copy into what we would build.
+    Oversized(intake::Oversized),
+    Options,
+    BadExtension,
+    Register(RegisterReply),
     /// 3xx with this Contact.
     Redirect(u16, String),
 }
@@ -646,13 +647,12 @@ enum Answer {
 impl Answer {
     fn status(&self) -> (u16, &'static str) {
         match self {
-            Self::Status(code, reason) => (*code, reason),
-            Self::Oversized(too_big) => too_big.status(),
-            Self::Options => (200, "OK"),
-            Self::BadExtension => (420, "Bad Extension"),
-            Self::Register(reply) => reply.status(),
+            Self::Final(status) => status.wire(),
+            Self::Oversized(too_big) => too_big.status().wire(),
+            Self::Options => Status::Ok.wire(),
+            Self::BadExtension => Status::BadExtension.wire(),
+            Self::Register(reply) => reply.status().wire(),
             Self::Redirect(code, _) => (*code, "Moved Temporarily"),
-            Self::InDialog | Self::Cancel | Self::Invite => (500, "Server Internal Error"),
         }
     }
 }
@@ -665,7 +665,7 @@ fn unacceptable_body(req: &Message<'_>) -> Option<Answer> {
         ct.starts_with("application/sdp") || ct.starts_with("multipart/")
     };
     if !req.body().is_empty() && !req.header(HeaderName::ContentType).is_some_and(is_sdp_or_multipart) {
-        return Some(Answer::Status(415, "Unsupported Media Type"));
+        return Some(Answer::Final(Status::UnsupportedMediaType));
     }
     let accepts_sdp = |v: &str| {
         let v = v.trim().to_ascii_lowercase();
@@ -673,7 +673,7 @@ fn unacceptable_body(req: &Message<'_>) -> Option<Answer> {
     };
     let mut accepts = req.values(HeaderName::Accept).peekable();
     if accepts.peek().is_some() && !accepts.any(accepts_sdp) {
-        return Some(Answer::Status(406, "Not Acceptable"));
+        return Some(Answer::Final(Status::NotAcceptable));
     }
     None
 }

@@ -14,6 +14,7 @@ use sipmsg::{Contact, Message};
 use crate::config::RegistrarConfig;
 use crate::switch::DnPlan;
 use crate::DomainEvent;
+use crate::Status;
 
 /// One contact bound to a DN.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,17 +76,17 @@ pub enum RegisterReply {
 }
 
 impl RegisterReply {
-    /// Status code and reason phrase.
-    pub fn status(&self) -> (u16, &'static str) {
+    /// The answer on the wire.
+    pub fn status(&self) -> Status {
         match self {
-            Self::Ok(_) => (200, "OK"),
-            Self::UnknownDn => (404, "Not Found"),
-            Self::UnsupportedScheme => (416, "Unsupported URI Scheme"),
-            Self::IntervalTooBrief(_) => (423, "Interval Too Brief"),
-            Self::BadContact => (400, "Bad Request - Malformed Contact"),
-            Self::TooManyContacts => (403, "Forbidden - Too Many Contacts"),
-            Self::OutOfOrder => (500, "Server Internal Error - CSeq Out Of Order"),
-            Self::Full => (503, "Service Unavailable - Registrar Full"),
+            Self::Ok(_) => Status::Ok,
+            Self::UnknownDn => Status::NotFound,
+            Self::UnsupportedScheme => Status::UnsupportedUriScheme,
+            Self::IntervalTooBrief(_) => Status::IntervalTooBrief,
+            Self::BadContact => Status::MalformedContact,
+            Self::TooManyContacts => Status::TooManyContacts,
+            Self::OutOfOrder => Status::CSeqOutOfOrder,
+            Self::Full => Status::RegistrarFull,
         }
     }
 }

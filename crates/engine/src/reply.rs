@@ -18,7 +18,19 @@ pub(crate) fn stamp_for(via: Option<&Via<'_>>, source: SocketAddr, ip_text: &mut
     (differs || rport.is_some(), rport)
 }
 
-/// Builds a response to `req` with the node's To tag and the Via stamp.
+/// Builds our answer `status` to `req` with the node's To tag and the Via stamp.
+pub(crate) fn reply_with(
+    req: &Message<'_>,
+    status: crate::Status,
+    tag: &str,
+    source: SocketAddr,
+) -> sipmsg::MessageBuilder {
+    let (code, reason) = status.wire();
+    response(req, code, reason, tag, source)
+}
+
+/// Builds a response to `req` with the node's To tag and the Via stamp; `code` and
+/// `reason` as given (a relayed answer keeps the callee's reason phrase).
 pub(crate) fn response(
     req: &Message<'_>,
     code: u16,

@@ -2,6 +2,7 @@
 //! B-leg to a trunk, or over the DR peer trunk when the agent is at the other site.
 
 use super::*;
+use crate::Status;
 
 impl B2bua {
     /// Delivers call `id` for `dn`, whose agent is at the DR peer, over the peer trunk with
@@ -52,16 +53,16 @@ impl B2bua {
     pub(super) fn deliver(&mut self, ctx: &mut Ctx<'_>, id: CallId, dn: &str) {
         let max = ctx.config.calls.max_per_dn;
         if max > 0 && self.busy.get(dn).is_some_and(|calls| calls.len() >= max) {
-            return self.fail_call(ctx, id, 486, "Busy Here");
+            return self.fail_call(ctx, id, Status::BusyHere);
         }
         let contacts: Vec<(String, Peer)> = ctx.bindings.of(dn).iter().map(|b| (b.contact.clone(), b.target)).collect();
         if contacts.is_empty() {
-            return self.fail_call(ctx, id, 480, "Temporarily Unavailable");
+            return self.fail_call(ctx, id, Status::TemporarilyUnavailable);
         }
         let Some(call) = self.calls.get(&id) else { return };
         let a_bytes = call.offer_source();
         let uuid = call.uuid.clone();
-        let Some(a) = reparse(&a_bytes) else { return self.fail_call(ctx, id, 500, "Server Internal Error") };
+        let Some(a) = reparse(&a_bytes) else { return self.fail_call(ctx, id, Status::ServerError) };
         let max_forwards = a.max_forwards().unwrap_or(70).saturating_sub(1);
         let mut legs = Vec::new();
         for (i, (contact, target)) in contacts.into_iter().enumerate() {

@@ -2,6 +2,7 @@
 //! re-INVITE / UPDATE / INFO relayed to the other leg with their answers relayed back.
 
 use super::*;
+use crate::Status;
 
 impl B2bua {
     /// A request inside one of our dialogs, found by Call-ID and our tag. Returns false
@@ -56,7 +57,7 @@ impl B2bua {
         req: &Message<'_>,
         peer: Peer,
     ) {
-        let ok = response(req, 200, "OK", "", peer.addr).finish(None, b"");
+        let ok = reply_with(req, Status::Ok, "", peer.addr).finish(None, b"");
         ctx.tx.respond(ctx.now, key, 200, ok.into());
         let Some(mut call) = self.remove_call(id) else {
             return;
@@ -105,7 +106,7 @@ impl B2bua {
             Side::B(_) => Some(&mut call.a),
         };
         let Some(leg) = target.filter(|l| l.state == LegState::Confirmed) else {
-            let bytes = response(req, 491, "Request Pending", "", peer.addr).finish(None, b"");
+            let bytes = reply_with(req, Status::RequestPending, "", peer.addr).finish(None, b"");
             ctx.tx.respond(ctx.now, &key, 491, bytes.into());
             return;
         };

@@ -7,7 +7,7 @@
 //! [`B2bua::on_response`]; in-dialog requests (ACK, BYE, re-INVITE, UPDATE, INFO) in
 //! [`B2bua::on_in_dialog`]; CANCEL in [`B2bua::on_cancel`]; timers in
 //! [`B2bua::on_timeout`]. What the caller hears when callees fail is decided in one
-//! place, [`caller_status`].
+//! place, [`Status::for_caller`].
 
 mod build;
 mod delivery;
@@ -29,10 +29,12 @@ use sipmsg::{Framing, HeaderName, Message, Method};
 
 use crate::event::{CallType, DomainEvent, ReleasedBy};
 use crate::registrar::Bindings;
+use crate::reply::reply_with;
 use crate::reply::response;
 use crate::site_view::SiteView;
 use crate::switch::DnKind;
 use crate::NodeConfig;
+use crate::Status;
 pub(crate) use build::Local;
 use build::{b_invite, cancel, copy_body, in_dialog, talk_notify, NewInvite, USER_DATA_HEADER};
 use leg::{strip_tag, Leg, LegState};
@@ -188,10 +190,10 @@ impl B2bua {
         let tag = ctx.token(4);
         let placement = placement::place(&arrival, &facts);
         match placement {
-            Placement::Refuse(code, reason) => refuse_invite(ctx, &key, req, peer, &tag, &arrival.dn, (code, reason)),
+            Placement::Refuse(status) => refuse_invite(ctx, &key, req, peer, &tag, &arrival.dn, status),
             Placement::RedirectToPeer(to) => {
                 let dn = arrival.dn;
-                let mut b = response(req, 302, "Moved Temporarily", &tag, peer.addr);
+                let mut b = reply_with(req, Status::MovedTemporarily, &tag, peer.addr);
                 b.header_fmt("Contact", format_args!("<sip:{dn}@{to};x-dr-fwd=1>"));
                 ctx.tx.respond(ctx.now, &key, 302, b.finish(None, b"").into());
                 tracing::info!(dn = %dn, peer = %to, "direct call redirected to the DR peer");
@@ -200,9 +202,9 @@ impl B2bua {
             placement => {
                 let raw: Arc<[u8]> = Arc::from(req.as_bytes());
                 let Some(a) = Leg::from_incoming(req, raw, key.clone(), peer, tag.clone()) else {
-                    return refuse_invite(ctx, &key, req, peer, &tag, &arrival.dn, (400, "Bad Request"));
+                    return refuse_invite(ctx, &key, req, peer, &tag, &arrival.dn, Status::BadRequest);
                 };
-                let trying = response(req, 100, "Trying", &tag, peer.addr).finish(None, b"");
+                let trying = reply_with(req, Status::Trying, &tag, peer.addr).finish(None, b"");
                 ctx.tx.respond(ctx.now, &key, 100, trying.into());
                 let call = new_call(ctx, req, &arrival, &placement, a);
                 let id = self.admit(key, call);
@@ -242,7 +244,7 @@ impl B2bua {
         if call.answered.is_some() {
             self.hang_up_both(ctx, id);
         } else {
-            self.fail_call(ctx, id, 480, "Temporarily Unavailable - Released");
+            self.fail_call(ctx, id, Status::Released);
         }
         Ok(())
     }
@@ -289,8 +291,7 @@ impl B2bua {
                 self.dialogs.remove(&(call.b[index].call_id.clone(), call.b[index].local_tag.clone()));
                 let all_failed = call.b.iter().all(|l| l.state == LegState::Ended);
                 if all_failed && call.answered.is_none() {
-                    let (status, reason) = caller_status(code);
-                    self.fail_call(ctx, id, status, reason);
+                    self.fail_call(ctx, id, Status::for_caller(code));
                 }
             }
         }
@@ -363,7 +364,7 @@ impl B2bua {
             return true;
         }
         let (conn_id, dn) = (call.conn_id, call.dn.clone());
-        self.fail_call(ctx, id, 487, "Request Terminated");
+        self.fail_call(ctx, id, Status::RequestTerminated);
         if let Some(DomainEvent::CallFailed { .. }) = ctx.events.last() {
             ctx.events.pop();
         }
@@ -371,8 +372,9 @@ impl B2bua {
         true
     }
 
-    /// Ends an unanswered call: final `code` to the caller, CANCEL to ringing callees.
-    fn fail_call(&mut self, ctx: &mut Ctx<'_>, id: CallId, code: u16, reason: &str) {
+    /// Ends an unanswered call: final `status` to the caller, CANCEL to ringing callees.
+    fn fail_call(&mut self, ctx: &mut Ctx<'_>, id: CallId, status: Status) {
+        let (code, reason) = status.wire();
         let Some(mut call) = self.remove_call(id) else {
             return;
         };
@@ -426,7 +428,7 @@ impl B2bua {
             if let Some(c) = self.calls.get_mut(&call) {
                 c.a.state = LegState::Ended;
             }
-            return self.fail_call(ctx, call, 408, "Request Timeout");
+            return self.fail_call(ctx, call, Status::RequestTimeout);
         }
         if let Pending::BInvite { call, leg } = pending {
             let Some(c) = self.calls.get_mut(&call) else {
@@ -434,7 +436,7 @@ impl B2bua {
             };
             c.b[leg].state = LegState::Ended;
             if c.answered.is_none() && c.b.iter().all(|l| l.state == LegState::Ended) {
-                self.fail_call(ctx, call, 408, "Request Timeout");
+                self.fail_call(ctx, call, Status::RequestTimeout);
             }
         }
     }
@@ -448,7 +450,7 @@ impl B2bua {
     pub(crate) fn on_timeout(&mut self, ctx: &mut Ctx<'_>) {
         while let Some((id, timer)) = self.timers.pop_due(ctx.now) {
             match timer {
-                CallTimer::NoAnswer => self.fail_call(ctx, id, 480, "Temporarily Unavailable - No Answer"),
+                CallTimer::NoAnswer => self.fail_call(ctx, id, Status::NoAnswer),
                 CallTimer::RouterTimeout => self.default_route(ctx, id),
                 CallTimer::QueueMaxWait => self.queue_timeout(ctx, id),
                 CallTimer::Retransmit2xx => self.retransmit_2xx(ctx, id),
@@ -516,20 +518,6 @@ fn send_cancel(ctx: &mut Ctx<'_>, pending: &mut sipcore::SpreadMap<TxKey, Pendin
     pending.insert(key, Pending::Fire);
 }
 
-/// What the caller hears when the last callee leg fails with `code`.
-pub(crate) fn caller_status(code: u16) -> (u16, &'static str) {
-    match code {
-        486 | 600 => (486, "Busy Here"),
-        408 | 480 => (480, "Temporarily Unavailable"),
-        487 => (487, "Request Terminated"),
-        603 => (603, "Decline"),
-        404 | 604 => (404, "Not Found"),
-        300..=399 => (480, "Temporarily Unavailable"),
-        500..=599 => (503, "Service Unavailable"),
-        _ => (480, "Temporarily Unavailable"),
-    }
-}
-
 fn reason_of<'a>(resp: &Message<'a>) -> &'a str {
     match resp.start_line() {
         sipmsg::StartLine::Response { reason, .. } if !reason.is_empty() => reason,
@@ -574,16 +562,9 @@ fn answer_caller(
     Some(bytes)
 }
 
-/// A final answer (`code`, reason) to a new INVITE that starts no call.
-fn refuse_invite(
-    ctx: &mut Ctx<'_>,
-    key: &TxKey,
-    req: &Message<'_>,
-    peer: Peer,
-    tag: &str,
-    dn: &str,
-    (code, reason): (u16, &str),
-) {
+/// A final answer to a new INVITE that starts no call.
+fn refuse_invite(ctx: &mut Ctx<'_>, key: &TxKey, req: &Message<'_>, peer: Peer, tag: &str, dn: &str, status: Status) {
+    let (code, reason) = status.wire();
     let bytes = response(req, code, reason, tag, peer.addr).finish(None, b"");
     ctx.tx.respond(ctx.now, key, code, bytes.into());
     ctx.events.push(DomainEvent::CallFailed { conn_id: 0, dn: dn.to_owned(), caller_dn: None, code });

@@ -12,6 +12,7 @@ use sipmsg::Message;
 use crate::site_view::SiteView;
 use crate::switch::DnKind;
 use crate::NodeConfig;
+use crate::Status;
 
 /// What an INVITE says about itself and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +82,7 @@ impl Facts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Placement {
     /// A final answer, no call.
-    Refuse(u16, &'static str),
+    Refuse(Status),
     /// `302` to the DR peer, where the agent is (a direct call from outside).
     RedirectToPeer(SocketAddr),
     /// Ring the DN's phones here.
@@ -98,19 +99,15 @@ pub(crate) enum Placement {
 /// The decision: a pure function of the INVITE's classification and the site's facts.
 pub(crate) fn place(arrival: &Arrival, facts: &Facts) -> Placement {
     if arrival.out_of_hops {
-        return Placement::Refuse(483, "Too Many Hops");
+        return Placement::Refuse(Status::TooManyHops);
     }
     let kind = match (facts.kind, &facts.trunk) {
-        (Some(DnKind::Trunk), _) | (None, None) => return Placement::Refuse(404, "Not Found"),
+        (Some(DnKind::Trunk), _) | (None, None) => return Placement::Refuse(Status::NotFound),
         (None, Some((name, contact))) => return Placement::Trunk(name.clone(), *contact),
         (Some(kind), _) => kind,
     };
     if kind == DnKind::RoutingPoint {
-        return if facts.queue_full {
-            Placement::Refuse(503, "Service Unavailable - Queue Full")
-        } else {
-            Placement::RoutingPoint
-        };
+        return if facts.queue_full { Placement::Refuse(Status::QueueFull) } else { Placement::RoutingPoint };
     }
     match facts.peer_target {
         Some(to) if kind.is_agent_line() && !arrival.forwarded && arrival.caller_is_local => Placement::ViaPeer(to),
@@ -154,10 +151,10 @@ mod tests {
         let contact: SocketAddr = "127.0.0.1:5080".parse().expect("addr");
         let out = Facts { trunk: Some(("GW".into(), contact)), ..Facts::default() };
         assert_eq!(place(&arrival(true, false), &out), Placement::Trunk("GW".into(), contact));
-        assert_eq!(place(&arrival(false, false), &Facts::default()), Placement::Refuse(404, "Not Found"));
+        assert_eq!(place(&arrival(false, false), &Facts::default()), Placement::Refuse(Status::NotFound));
         assert_eq!(
             place(&arrival(true, false), &facts(Some(DnKind::Trunk), false)),
-            Placement::Refuse(404, "Not Found")
+            Placement::Refuse(Status::NotFound)
         );
     }
 
@@ -166,8 +163,8 @@ mod tests {
         let rp = Some(DnKind::RoutingPoint);
         assert_eq!(place(&arrival(false, false), &facts(rp, false)), Placement::RoutingPoint);
         let full = Facts { queue_full: true, ..facts(rp, false) };
-        assert_eq!(place(&arrival(false, false), &full), Placement::Refuse(503, "Service Unavailable - Queue Full"));
+        assert_eq!(place(&arrival(false, false), &full), Placement::Refuse(Status::QueueFull));
         let hops = Arrival { out_of_hops: true, ..arrival(false, false) };
-        assert_eq!(place(&hops, &facts(Some(DnKind::Extension), false)), Placement::Refuse(483, "Too Many Hops"));
+        assert_eq!(place(&hops, &facts(Some(DnKind::Extension), false)), Placement::Refuse(Status::TooManyHops));
     }
 }

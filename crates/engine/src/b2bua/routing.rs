@@ -3,6 +3,7 @@
 //! it when the router is silent, within `default-redirection-limit`.
 
 use super::*;
+use crate::Status;
 
 impl B2bua {
     /// Parks a call on Routing Point `rp` and asks for a routing decision (BC-36, BC-39).
@@ -68,7 +69,7 @@ impl B2bua {
         self.default_route(ctx, id);
         if let Some(call) = self.calls.get(&id).filter(|c| c.rp.is_some()) {
             tracing::warn!(conn_id = call.conn_id, "call waited queue-max-wait on its Routing Point");
-            self.fail_call(ctx, id, 480, "Temporarily Unavailable - Queue Timeout");
+            self.fail_call(ctx, id, Status::QueueTimeout);
         }
     }
 
@@ -99,7 +100,7 @@ impl B2bua {
         if self.calls.get(&id).and_then(|c| c.rp.as_deref()) != Some(rp) {
             return Err(cti::ErrorCode::NoSuchCall);
         }
-        self.fail_call(ctx, id, 603, "Decline");
+        self.fail_call(ctx, id, Status::Decline);
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 //! ACK) and RequestAnswerCall (NOTIFY `Event: talk` to ringing phones).
 
 use super::*;
+use crate::Status;
 
 impl B2bua {
     /// RequestAnswerCall: asks the phones ringing `dn` for call `conn_id` to answer
@@ -159,13 +160,13 @@ impl B2bua {
                     Some(_) => self.deliver(ctx, id, &target),
                     None => match ctx.view.trunk_for(&target) {
                         Some((name, contact)) => self.deliver_to_trunk(ctx, id, &target, &target, &name, contact),
-                        None => self.fail_call(ctx, id, 404, "Not Found"),
+                        None => self.fail_call(ctx, id, Status::NotFound),
                     },
                 }
             }
             _ => {
                 call.a.state = LegState::Ended;
-                self.fail_call(ctx, id, code, "Origin Refused");
+                self.fail_call(ctx, id, Status::OriginRefused(code));
             }
         }
     }

@@ -9,6 +9,7 @@ use sipmsg::{HeaderName, Message};
 
 use super::{Answer, Node};
 use crate::peering::{DoubleLogin, PRESENCE_TYPE};
+use crate::Status;
 
 impl Node {
     /// In BC mode, tells the DR peer our agents' logins when they changed or at heartbeat.
@@ -41,15 +42,15 @@ impl Node {
     /// A MESSAGE: the DR peer's presence snapshot, accepted only from the peer trunk.
     pub(super) fn peer_message(&mut self, now: Instant, req: &Message<'_>, peer: Peer) -> Answer {
         if !self.config.is_dr_peer(peer.addr) {
-            return Answer::Status(403, "Forbidden - Not From The DR Peer");
+            return Answer::Final(Status::NotFromDrPeer);
         }
         let is_presence =
             req.header(HeaderName::ContentType).is_some_and(|ct| ct.trim().eq_ignore_ascii_case(PRESENCE_TYPE));
         if is_presence && self.peering.apply(now, req.body()) {
             self.resolve_double_logins(now);
-            Answer::Status(200, "OK")
+            Answer::Final(Status::Ok)
         } else {
-            Answer::Status(415, "Unsupported Media Type")
+            Answer::Final(Status::UnsupportedMediaType)
         }
     }
     /// OQ-3: agents logged in both here and at the peer (a login accepted at each side
