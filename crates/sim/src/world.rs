@@ -30,6 +30,8 @@ pub struct World {
     /// Every datagram a site sent, in order: (from, to, bytes). Same seed, same transcript.
     pub sent: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
     start: Instant,
+    /// Any ERROR log on this thread fails the test while the world lives.
+    _errors_fail: tracing::subscriber::DefaultGuard,
 }
 
 impl World {
@@ -48,6 +50,7 @@ impl World {
             others: BTreeMap::new(),
             other_desks: BTreeMap::new(),
             sent: Vec::new(),
+            _errors_fail: crate::deny_error_logs(),
         }
     }
 
