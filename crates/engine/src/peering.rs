@@ -31,7 +31,6 @@ const SAME_TIME: Duration = Duration::from_secs(2);
 /// How long our snapshots keep naming an agent we logged out in favour of the peer.
 const YIELD_NOTICE: Duration = Duration::from_secs(30);
 
-/// Which login of an agent logged in at both peers stays (OQ-3).
 /// The presence snapshot one peer sends the other: the body of a MESSAGE of
 /// [`PRESENCE_TYPE`]. Fields in alphabetical order, so the JSON reads as it always has.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +53,7 @@ struct PresenceSnapshot {
     yielded: Vec<String>,
 }
 
+/// Which login of an agent logged in at both peers stays (OQ-3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DoubleLogin {
     /// Ours is the newer one: it stays and the peer logs its own out.
