@@ -1,4 +1,7 @@
-//! The world: one site, user agents and desktops on one lossy network and one clock.
+//! The world: any number of sites (all alike), user agents and desktops on one lossy
+//! network and one clock. The site [`World::new`] starts with is the "home" site that the
+//! shorthands ([`World::site`], [`World::desk`], [`World::call`]...) address; every site
+//! is stepped, flushed and recorded the same way.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -9,24 +12,20 @@ use netem::{LinkConfig, Network};
 
 use crate::ua::Ua;
 
-/// A site, its UAs and desktops.
+/// Sites, their UAs and desktops.
 pub struct World {
     /// Virtual now.
     pub now: Instant,
-    /// The site under test.
-    pub site: Node,
-    /// The site's SIP address.
-    pub site_addr: SocketAddr,
+    /// The sites, by SIP address.
+    pub sites: BTreeMap<SocketAddr, Node>,
+    /// The site the shorthands address (the one [`World::new`] started with).
+    pub home: SocketAddr,
     /// The network between everybody.
     pub net: Network<SocketAddr>,
     /// UAs by address.
     pub uas: BTreeMap<SocketAddr, Ua>,
-    /// Every event each desktop received, in order.
-    pub desks: BTreeMap<u64, Vec<cti::Event>>,
-    /// More sites (a DR peer), by address.
-    pub others: BTreeMap<SocketAddr, Node>,
-    /// Events of desktops connected to the other sites, by (site, desk).
-    pub other_desks: BTreeMap<(SocketAddr, u64), Vec<cti::Event>>,
+    /// Every event each desktop received, in order, by (site, desk).
+    pub desks: BTreeMap<(SocketAddr, u64), Vec<cti::Event>>,
     /// Every datagram a site sent, in order: (from, to, bytes). Same seed, same transcript.
     pub sent: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
     start: Instant,
@@ -35,47 +34,53 @@ pub struct World {
 }
 
 impl World {
-    /// A world with `config`'s site at `config.local`, randomness from `seed`.
+    /// A world with `config`'s site (at `config.local`) as home, randomness from `seed`.
     pub fn new(seed: u64, config: NodeConfig, link: LinkConfig) -> Self {
         let now = Instant::now();
-        let site_addr = config.local;
-        Self {
+        let home = config.local;
+        let mut world = Self {
             now,
             start: now,
-            site: Node::new(config, seed, now),
-            site_addr,
+            sites: BTreeMap::new(),
+            home,
             net: Network::new(seed, link),
             uas: BTreeMap::new(),
             desks: BTreeMap::new(),
-            others: BTreeMap::new(),
-            other_desks: BTreeMap::new(),
             sent: Vec::new(),
             _errors_fail: crate::deny_error_logs(),
-        }
+        };
+        world.add_site(config, seed);
+        world
     }
 
-    /// Adds another site (at `config.local`), e.g. the DR peer.
+    /// Adds a site (at `config.local`), e.g. the DR peer.
     pub fn add_site(&mut self, config: NodeConfig, seed: u64) -> SocketAddr {
         let addr = config.local;
-        self.others.insert(addr, Node::new(config, seed, self.now));
+        self.sites.insert(addr, Node::new(config, seed, self.now));
         addr
     }
 
-    /// The site at `addr` (the first one or an added one).
-    pub fn site_at(&mut self, addr: SocketAddr) -> &mut Node {
-        if addr == self.site_addr {
-            return &mut self.site;
-        }
+    /// The home site.
+    pub fn site(&self) -> &Node {
+        self.site_ref(self.home)
+    }
+
+    /// The site at `addr`.
+    pub fn site_ref(&self, addr: SocketAddr) -> &Node {
         // Invariant: tests only ask for sites they added.
         #[allow(clippy::expect_used)]
-        self.others.get_mut(&addr).expect("a site of this world")
+        self.sites.get(&addr).expect("a site of this world")
+    }
+
+    /// The site at `addr`, to feed.
+    pub fn site_at(&mut self, addr: SocketAddr) -> &mut Node {
+        // Invariant: tests only ask for sites they added.
+        #[allow(clippy::expect_used)]
+        self.sites.get_mut(&addr).expect("a site of this world")
     }
 
     /// Sends a CTI request from desktop `desk` of the site at `site`.
     pub fn desk_at(&mut self, site: SocketAddr, desk: u64, json: &str) {
-        if site == self.site_addr {
-            return self.desk(desk, json);
-        }
         // Invariant: tests write valid requests.
         #[allow(clippy::expect_used)]
         let request: cti::Request = serde_json_from(json).expect("a valid CTI request");
@@ -86,10 +91,12 @@ impl World {
 
     /// The `message` names desktop `desk` of the site at `site` received.
     pub fn desk_names_at(&self, site: SocketAddr, desk: u64) -> Vec<String> {
-        if site == self.site_addr {
-            return self.desk_names(desk);
-        }
-        self.other_desks.get(&(site, desk)).map(|events| events.iter().map(event_name).collect()).unwrap_or_default()
+        self.desks.get(&(site, desk)).map(|events| events.iter().map(event_name).collect()).unwrap_or_default()
+    }
+
+    /// What desktop `desk` of the home site received.
+    pub fn desk_events(&self, desk: u64) -> &[cti::Event] {
+        self.desks.get(&(self.home, desk)).map_or(&[], Vec::as_slice)
     }
 
     /// Virtual time since the start.
@@ -113,62 +120,50 @@ impl World {
 
     /// The UA at `from` registers at the site.
     pub fn register(&mut self, from: SocketAddr) {
-        let (now, site) = (self.now, self.site_addr);
+        let (now, site) = (self.now, self.home);
         self.ua(from).register(now, site);
     }
 
     /// The UA at `from` calls `dn` at the site; returns the Call-ID.
     pub fn call(&mut self, from: SocketAddr, dn: &str) -> String {
-        let (now, site) = (self.now, self.site_addr);
+        let (now, site) = (self.now, self.home);
         self.ua(from).call(now, site, dn)
     }
 
     /// The UA at `from` hangs up `call`.
     pub fn hang_up(&mut self, from: SocketAddr, call: &str) {
-        let (now, site) = (self.now, self.site_addr);
+        let (now, site) = (self.now, self.home);
         self.ua(from).hang_up(now, site, call);
     }
 
     /// The UA at `from` cancels its ringing `call`.
     pub fn cancel(&mut self, from: SocketAddr, call: &str) {
-        let (now, site) = (self.now, self.site_addr);
+        let (now, site) = (self.now, self.home);
         self.ua(from).cancel(now, site, call);
     }
 
     /// The UA at `from` re-INVITEs inside `call`.
     pub fn re_invite(&mut self, from: SocketAddr, call: &str) {
-        let (now, site) = (self.now, self.site_addr);
+        let (now, site) = (self.now, self.home);
         self.ua(from).re_invite(now, site, call);
     }
 
-    /// Sends a CTI request from desktop `desk` (JSON text).
+    /// Sends a CTI request from desktop `desk` of the home site (JSON text).
     pub fn desk(&mut self, desk: u64, json: &str) {
-        // Invariant: tests write valid requests.
-        #[allow(clippy::expect_used)]
-        let request: cti::Request = serde_json_from(json).expect("a valid CTI request");
-        self.site.handle_input(Input::Desk { at: self.now, desk: DeskId(desk), request: &request });
-        self.flush();
+        self.desk_at(self.home, desk, json);
     }
 
     /// Moves everything queued onto the network and into the desktops' logs.
     fn flush(&mut self) {
-        while let Some(t) = self.site.poll_transmit() {
-            self.sent.push((self.site_addr, t.to.addr, t.bytes.to_vec()));
-            self.net.send(self.now, self.site_addr, t.to.addr, t.bytes.to_vec());
-        }
-        while self.site.poll_event().is_some() {}
-        while let Some((desk, event)) = self.site.poll_desk() {
-            self.desks.entry(desk.0).or_default().push(event);
-        }
         let now = self.now;
-        for (addr, node) in &mut self.others {
+        for (addr, node) in &mut self.sites {
             while let Some(t) = node.poll_transmit() {
                 self.sent.push((*addr, t.to.addr, t.bytes.to_vec()));
                 self.net.send(now, *addr, t.to.addr, t.bytes.to_vec());
             }
             while node.poll_event().is_some() {}
             while let Some((desk, event)) = node.poll_desk() {
-                self.other_desks.entry((*addr, desk.0)).or_default().push(event);
+                self.desks.entry((*addr, desk.0)).or_default().push(event);
             }
         }
         for ua in self.uas.values_mut() {
@@ -183,8 +178,7 @@ impl World {
         self.flush();
         let next = [
             self.net.next_delivery(),
-            self.site.poll_timeout(),
-            self.others.values().filter_map(Node::poll_timeout).min(),
+            self.sites.values().filter_map(Node::poll_timeout).min(),
             self.uas.values().filter_map(Ua::poll_timeout).min(),
         ]
         .into_iter()
@@ -196,18 +190,15 @@ impl World {
         };
         self.now = self.now.max(next);
         while let Some(p) = self.net.poll_deliver(self.now) {
-            if p.to == self.site_addr {
-                self.site.handle_input(Input::Datagram { at: self.now, remote: p.from, bytes: &p.bytes });
-            } else if let Some(node) = self.others.get_mut(&p.to) {
+            if let Some(node) = self.sites.get_mut(&p.to) {
                 node.handle_input(Input::Datagram { at: self.now, remote: p.from, bytes: &p.bytes });
             } else if let Some(ua) = self.uas.get_mut(&p.to) {
                 ua.handle(self.now, p.from, &p.bytes);
             }
             self.flush();
         }
-        self.site.handle_input(Input::Timeout(self.now));
         let now = self.now;
-        for node in self.others.values_mut() {
+        for node in self.sites.values_mut() {
             node.handle_input(Input::Timeout(now));
         }
         for ua in self.uas.values_mut() {
@@ -228,9 +219,9 @@ impl World {
         panic!("livelock: a million steps without reaching the end of the span");
     }
 
-    /// The `message` names a desktop received, in order.
+    /// The `message` names desktop `desk` of the home site received, in order.
     pub fn desk_names(&self, desk: u64) -> Vec<String> {
-        self.desks.get(&desk).map(|events| events.iter().map(event_name).collect()).unwrap_or_default()
+        self.desk_names_at(self.home, desk)
     }
 }
 

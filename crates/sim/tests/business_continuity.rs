@@ -123,7 +123,7 @@ fn f2_local_delivery_at_the_agents_peer() {
     call_from_gw(&mut w, SS1, "sip:1001@127.0.0.1:5060");
     w.run_for(Duration::from_secs(30));
     assert_eq!(finals(&mut w), vec![200]);
-    let ringing = w.desks.get(&9).and_then(|events| {
+    let ringing = w.desks.get(&(addr(SS1), 9)).and_then(|events| {
         events
             .iter()
             .find_map(|e| if let cti::Event::EventRinging { call_type, .. } = e { Some(*call_type) } else { None })
@@ -262,7 +262,7 @@ fn f6_internal_call_across_peers_goes_over_the_trunk() {
     let answered = w.ua(addr(PH1002)).events.iter().any(|e| matches!(e, UaEvent::Final { code: 200, .. }));
     assert!(answered, "the call was answered: {:?}", w.ua(addr(PH1002)).events);
     assert!(w.ua(addr(PH1001)).events.iter().any(|e| matches!(e, UaEvent::Incoming { .. })));
-    let dialing = w.other_desks.get(&(addr(SS2), 2)).and_then(|events| {
+    let dialing = w.desks.get(&(addr(SS2), 2)).and_then(|events| {
         events.iter().find_map(|e| {
             if let cti::Event::EventDialing { other_dn, call_type, .. } = e {
                 Some((other_dn.clone(), *call_type))
@@ -272,7 +272,7 @@ fn f6_internal_call_across_peers_goes_over_the_trunk() {
         })
     });
     assert_eq!(dialing, Some(("99011001".to_owned(), cti::CallType::Outbound)), "BC-30 on the originating peer");
-    let ringing = w.desks.get(&9).and_then(|events| {
+    let ringing = w.desks.get(&(addr(SS1), 9)).and_then(|events| {
         events
             .iter()
             .find_map(|e| if let cti::Event::EventRinging { call_type, .. } = e { Some(*call_type) } else { None })
@@ -303,7 +303,7 @@ fn make_call_to_an_agent_at_the_peer_goes_over_the_trunk_with_its_user_data() {
     );
     w.run_for(Duration::from_secs(30));
     assert!(w.ua(addr(PH1001)).events.iter().any(|e| matches!(e, UaEvent::Incoming { .. })), "1001 rang");
-    let ringing = w.desks.get(&9).and_then(|events| {
+    let ringing = w.desks.get(&(addr(SS1), 9)).and_then(|events| {
         events.iter().find_map(|e| match e {
             cti::Event::EventRinging { call_type, user_data, .. } => Some((*call_type, user_data.clone())),
             _ => None,
@@ -337,7 +337,7 @@ fn f12_graceful_shutdown_redirects_new_calls_and_keeps_the_established_one() {
     w.run_for(Duration::from_secs(10));
     assert_eq!(finals(&mut w), vec![200]);
     w.desk_at(addr(SS2), 1, r#"{"message":"RequestPrivateService","ReferenceID":5,"ServiceID":3019}"#);
-    let events = w.other_desks.get(&(addr(SS2), 1)).cloned().unwrap_or_default();
+    let events = w.desks.get(&(addr(SS2), 1)).cloned().unwrap_or_default();
     assert!(events
         .iter()
         .any(|e| matches!(e, cti::Event::EventPrivateInfo { reference_id: Some(5), service_id: 3019, .. })));
@@ -354,7 +354,7 @@ fn f12_graceful_shutdown_redirects_new_calls_and_keeps_the_established_one() {
     w.run_for(Duration::from_secs(10));
     assert_eq!(finals(&mut w), vec![200, 302, 200], "new call redirected to SS1 and answered there");
     w.desk_at(addr(SS2), 1, r#"{"message":"RequestMakeCall","ThisDN":"1001","OtherDN":"1002"}"#);
-    let last = w.other_desks.get(&(addr(SS2), 1)).and_then(|e| e.last().cloned());
+    let last = w.desks.get(&(addr(SS2), 1)).and_then(|e| e.last().cloned());
     assert!(matches!(last, Some(cti::Event::EventError { error_code: cti::ErrorCode::ShuttingDown, .. })));
     assert!(!w.site_at(addr(SS2)).is_drained(), "the established call goes on");
     let now = w.now;
@@ -446,7 +446,7 @@ fn one_scenario_twice_gives_the_same_transcript_byte_for_byte() {
         w.run_for(Duration::from_secs(3));
         w.desk_at(addr(SS1), 1, r#"{"message":"RequestPrivateService","ServiceID":3019}"#);
         w.run_for(Duration::from_secs(10));
-        let desks = format!("{:?}{:?}", w.desks, w.other_desks);
+        let desks = format!("{:?}", w.desks);
         (w.sent, desks)
     };
     let (first, second) = (run(), run());

@@ -64,8 +64,8 @@ fn answered_call(seed: u64) {
         w.ua(addr(PHONE)).events.iter().any(|e| matches!(e, UaEvent::ByeReceived { .. })),
         "seed {seed}: the phone got the BYE"
     );
-    assert_eq!(w.site.active_calls(), 0, "seed {seed}: the call is gone");
-    assert_eq!(w.site.stats().calls_answered, 1, "seed {seed}");
+    assert_eq!(w.site().active_calls(), 0, "seed {seed}: the call is gone");
+    assert_eq!(w.site().stats().calls_answered, 1, "seed {seed}");
 }
 
 #[test]
@@ -81,7 +81,7 @@ fn busy_phone() {
     w.call(addr(GW), "1001");
     w.run_for(Duration::from_secs(40));
     assert_eq!(finals(&mut w, GW), vec![486]);
-    assert_eq!(w.site.active_calls(), 0);
+    assert_eq!(w.site().active_calls(), 0);
 }
 
 #[test]
@@ -102,7 +102,7 @@ fn caller_cancel_reaches_the_phone() {
     w.run_for(Duration::from_secs(40));
     assert_eq!(finals(&mut w, GW), vec![487]);
     assert!(w.ua(addr(PHONE)).events.iter().any(|e| matches!(e, UaEvent::Cancelled { .. })));
-    assert_eq!(w.site.stats().calls_abandoned, 1);
+    assert_eq!(w.site().stats().calls_abandoned, 1);
 }
 
 #[test]
@@ -124,12 +124,12 @@ fn routed_call_makes_the_agent_busy_then_after_call_work_then_ready() {
     let call = w.call(addr(GW), "5000");
     w.run_for(Duration::from_secs(40));
     assert_eq!(finals(&mut w, GW), vec![200]);
-    assert_eq!(w.site.agents_in(cti::AgentState::Busy), 1);
+    assert_eq!(w.site().agents_in(cti::AgentState::Busy), 1);
     w.hang_up(addr(GW), &call);
     w.run_for(Duration::from_secs(1));
-    assert_eq!(w.site.agents_in(cti::AgentState::AfterCallWork), 1);
+    assert_eq!(w.site().agents_in(cti::AgentState::AfterCallWork), 1);
     w.run_for(Duration::from_secs(5));
-    assert_eq!(w.site.agents_in(cti::AgentState::Ready), 1);
+    assert_eq!(w.site().agents_in(cti::AgentState::Ready), 1);
     let names = w.desk_names(1);
     for expected in ["EventAgentLogin", "EventRinging", "EventEstablished", "EventReleased", "EventAgentNotReady"] {
         assert!(names.iter().any(|n| n == expected), "{expected} missing in {names:?}");
@@ -155,7 +155,7 @@ fn third_party_make_call_connects_two_phones_under_loss() {
             w.ua(addr("127.0.0.1:6002")).events.iter().any(|e| matches!(e, UaEvent::Incoming { .. })),
             "seed {seed}: target rang"
         );
-        assert_eq!(w.site.stats().calls_answered, 1, "seed {seed}");
+        assert_eq!(w.site().stats().calls_answered, 1, "seed {seed}");
         let names = w.desk_names(1);
         assert!(
             names.iter().any(|n| n == "EventDialing") && names.iter().any(|n| n == "EventEstablished"),
@@ -170,9 +170,7 @@ fn answer_call_from_the_desktop_answers_the_ringing_phone() {
     w.desk(1, r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#);
     w.call(addr(GW), "1001");
     w.run_for(Duration::from_secs(2));
-    let conn = w
-        .desks
-        .get(&1)
+    let conn = Some(w.desk_events(1))
         .and_then(|events| {
             events.iter().find_map(|e| {
                 if let cti::Event::EventRinging { conn_id, .. } = e {
