@@ -52,7 +52,7 @@ mod trunks;
 pub use config::{CallConfig, NodeConfig, RegistrarConfig};
 pub use desks::DeskId;
 pub use event::{CallType, DomainEvent, ReleasedBy};
-pub use node::{Input, Node};
+pub use node::{Input, Node, Wake};
 pub use overload::{Capacity, Pressure};
 pub use registrar::{Binding, RegisterReply};
 pub use sipcore::{ConnId, Peer, Transmit, Transport};

@@ -80,6 +80,23 @@ pub enum Input<'a> {
     },
 }
 
+/// Whose deadline wakes the engine next ([`Node::next_deadline`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// A transaction timer (RFC 3261 A-M: retransmission, timeout, wait).
+    Transaction,
+    /// A registration expires.
+    Registration,
+    /// A call timer: no answer, router timeout, queue max wait, 2xx retransmission.
+    Call,
+    /// An agent's AfterCallWork ends.
+    AfterCallWork,
+    /// A trunk's OPTIONS poll is due or overdue.
+    TrunkPoll,
+    /// The presence heartbeat to the DR peer.
+    PresenceHeartbeat,
+}
+
 impl Input<'_> {
     /// When the input happened: the only clock the engine knows.
     pub fn at(&self) -> Instant {
@@ -288,17 +305,23 @@ impl Node {
 
     /// When the node next needs [`Input::Timeout`].
     pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_deadline().map(|(at, _)| at)
+    }
+
+    /// The next deadline and whose it is (the earliest wins; ties go to the first listed
+    /// in [`Wake`]).
+    pub fn next_deadline(&self) -> Option<(Instant, Wake)> {
         [
-            self.transactions.poll_timeout(),
-            self.registrar.bindings.next_expiry(),
-            self.b2bua.poll_timeout(),
-            self.desks.poll_timeout(),
-            self.trunks.poll_timeout(),
-            self.peering.poll_timeout(),
+            (self.transactions.poll_timeout(), Wake::Transaction),
+            (self.registrar.bindings.next_expiry(), Wake::Registration),
+            (self.b2bua.poll_timeout(), Wake::Call),
+            (self.desks.poll_timeout(), Wake::AfterCallWork),
+            (self.trunks.poll_timeout(), Wake::TrunkPoll),
+            (self.peering.poll_timeout(), Wake::PresenceHeartbeat),
         ]
         .into_iter()
-        .flatten()
-        .min()
+        .filter_map(|(at, wake)| at.map(|at| (at, wake)))
+        .min_by_key(|(at, _)| *at)
     }
 
     /// Counters so far.

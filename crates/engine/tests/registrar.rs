@@ -188,3 +188,17 @@ fn refreshes_keep_one_expiry_entry_per_binding() {
     assert_eq!(site.node.stats().bindings, 0);
     assert_eq!(site.node.stats().binding_expiry_entries, 0);
 }
+
+#[test]
+fn the_engine_says_whose_deadline_wakes_it() {
+    let mut site = Site::with_config(engine::NodeConfig::for_tests());
+    assert_eq!(site.node.next_deadline(), None, "an idle site sleeps");
+    let out = site.send(&register("1001", "reg1", 1, "<sip:1001@127.0.0.1:6001>", Some(60)));
+    assert!(out[0].starts_with(b"SIP/2.0 200"));
+    let (_, first) = site.node.next_deadline().expect("a deadline");
+    assert_eq!(first, engine::Wake::Transaction, "timer J of the REGISTER comes first (32 s)");
+    site.advance(Duration::from_secs(33));
+    let (at, next) = site.node.next_deadline().expect("a deadline");
+    assert_eq!(next, engine::Wake::Registration);
+    assert_eq!(at.saturating_duration_since(site.now), Duration::from_secs(27), "60 s after the REGISTER");
+}

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use engine::{Input, Node, Transmit};
+use engine::{Input, Node, Transmit, Wake};
 use sipcore::{ConnId, Transport};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch};
@@ -178,7 +178,8 @@ impl BoundSite {
         let mut wake = WakeLatency::default();
         let mut slow_logged: Option<std::time::Instant> = None;
         loop {
-            let deadline = node.poll_timeout().map(tokio::time::Instant::from_std);
+            let next = node.next_deadline();
+            let deadline = next.map(|(at, _)| tokio::time::Instant::from_std(at));
             let woke;
             let cpu_at_wake;
             let arm: &'static str;
@@ -223,7 +224,15 @@ impl BoundSite {
                 () = sleep_until(deadline) => {
                     woke = clock::now();
                     cpu_at_wake = crate::probe::thread_cpu();
-                    arm = "timer";
+                    arm = match next.map(|(_, wake)| wake) {
+                        Some(Wake::Transaction) => "timer:transaction",
+                        Some(Wake::Registration) => "timer:registration",
+                        Some(Wake::Call) => "timer:call",
+                        Some(Wake::AfterCallWork) => "timer:after-call-work",
+                        Some(Wake::TrunkPoll) => "timer:trunk-poll",
+                        Some(Wake::PresenceHeartbeat) => "timer:presence",
+                        None => "timer",
+                    };
                     node.handle_input(Input::Timeout(woke));
                 }
                 Some(config) = reload.recv() => {
