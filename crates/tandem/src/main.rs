@@ -14,12 +14,12 @@ fn main() -> std::process::ExitCode {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .init();
-    node::exit_on_panic();
+    tandem::exit_on_panic();
     #[cfg(not(target_env = "msvc"))]
     if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
         tracing::warn!(error = %e, "jemalloc background thread not started: freed memory is returned only on allocation");
     }
-    match node::run() {
+    match tandem::run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

@@ -518,7 +518,7 @@ fn tcp_connections_are_capped_per_address_and_silent_ones_closed() {
 #[test]
 fn a_panicking_task_ends_the_process_with_status_70() {
     if std::env::var_os("TANDEM_PANIC_CHILD").is_some() {
-        node::exit_on_panic();
+        tandem::exit_on_panic();
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         runtime.block_on(async {
             let _ = tokio::spawn(async { panic!("a site task fails") }).await;
