@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use sipcore::TransactionConfig;
 
+use crate::dn_plan::{AgentLogin, DnKind, DnPlan, DnRange, Options};
 use crate::overload::Capacity;
-use crate::switch::{AgentLogin, DnKind, DnPlan, DnRange, Options};
 
 /// Everything one site's [`crate::Node`] needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +78,7 @@ impl NodeConfig {
                     .map(|n| {
                         (
                             n.to_owned(),
-                            crate::switch::Dn { kind: DnKind::Extension, options: Default::default(), trunk: None },
+                            crate::dn_plan::Dn { kind: DnKind::Extension, options: Default::default(), trunk: None },
                         )
                     })
                     .collect(),

@@ -36,6 +36,7 @@
 mod b2bua;
 mod config;
 mod desks;
+mod dn_plan;
 mod event;
 mod intake;
 mod node;
@@ -46,11 +47,11 @@ mod reply;
 mod site_view;
 mod stats;
 mod status;
-mod switch;
 mod trunks;
 
 pub use config::{CallConfig, NodeConfig, RegistrarConfig};
 pub use desks::DeskId;
+pub use dn_plan::{AgentLogin, Dn, DnKind, DnOptions, DnPlan, DnRange, DrForward, Options, Trunk};
 pub use event::{CallType, DomainEvent, ReleasedBy};
 pub use node::{Input, Node, Wake};
 pub use overload::{Capacity, Pressure};
@@ -58,4 +59,3 @@ pub use registrar::{Binding, RegisterReply};
 pub use sipcore::{ConnId, Peer, Transmit, Transport};
 pub use stats::NodeStats;
 pub use status::Status;
-pub use switch::{AgentLogin, Dn, DnKind, DnOptions, DnPlan, DnRange, DrForward, Options, Trunk};

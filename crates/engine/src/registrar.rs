@@ -12,7 +12,7 @@ use sipcore::Peer;
 use sipmsg::{Contact, Message};
 
 use crate::config::RegistrarConfig;
-use crate::switch::DnPlan;
+use crate::dn_plan::DnPlan;
 use crate::DomainEvent;
 use crate::Status;
 

@@ -6,9 +6,9 @@
 use std::net::SocketAddr;
 
 use crate::desks::Desks;
+use crate::dn_plan::DrForward;
 use crate::peering::Peering;
 use crate::registrar::Bindings;
-use crate::switch::DrForward;
 use crate::trunks::TrunkMonitor;
 use crate::NodeConfig;
 

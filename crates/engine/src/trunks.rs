@@ -14,8 +14,8 @@ use rand_chacha::ChaCha8Rng;
 use sipcore::{Peer, TransactionLayer, TxKey};
 use sipmsg::{MessageBuilder, Method};
 
+use crate::dn_plan::DnPlan;
 use crate::event::DomainEvent;
-use crate::switch::DnPlan;
 
 #[derive(Debug)]
 struct Watch {

@@ -10,5 +10,5 @@ mod ua;
 mod world;
 
 pub use logs::deny_error_logs;
-pub use ua::{Answer, Ua, UaEvent};
+pub use ua::{Pickup, Ua, UaEvent};
 pub use world::World;

@@ -11,7 +11,7 @@ use sipmsg::{Framing, HeaderName, Message, MessageBuilder, Method, ViaStamp};
 
 /// How a UA answers an incoming INVITE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
+pub enum Pickup {
     /// 180, then 200 after this long.
     After(Duration),
     /// 486 Busy Here at once.
@@ -76,7 +76,7 @@ pub struct Ua {
     /// Its DN / user.
     pub user: String,
     /// How it answers calls.
-    pub answer: Answer,
+    pub answer: Pickup,
     /// Follows 3xx redirects (as media gateways do). Default true.
     pub follow_redirects: bool,
     tx: TransactionLayer,
@@ -97,7 +97,7 @@ const SDP: &[u8] =
 
 impl Ua {
     /// A UA for `user` at `addr`.
-    pub fn new(user: &str, addr: SocketAddr, answer: Answer) -> Self {
+    pub fn new(user: &str, addr: SocketAddr, answer: Pickup) -> Self {
         Self {
             addr,
             user: user.into(),
@@ -329,14 +329,14 @@ impl Ua {
             Some(Method::Invite) => {
                 self.events.push(UaEvent::Incoming { call: call.clone() });
                 match self.answer {
-                    Answer::Busy => {
+                    Pickup::Busy => {
                         respond(self, 486, false);
                     }
-                    Answer::Never => {
+                    Pickup::Never => {
                         respond(self, 180, false);
                         self.incoming.insert(call, (Arc::from(msg.as_bytes()), key.clone()));
                     }
-                    Answer::After(delay) => {
+                    Pickup::After(delay) => {
                         respond(self, 180, false);
                         self.incoming.insert(call.clone(), (Arc::from(msg.as_bytes()), key.clone()));
                         self.answers.push((now + delay, call, key.clone()));

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use engine::{AgentLogin, Dn, DnKind, DnOptions, DrForward, NodeConfig, Trunk};
 use netem::LinkConfig;
-use sim::{Answer, Ua, UaEvent, World};
+use sim::{Pickup, Ua, UaEvent, World};
 
 const SS1: &str = "127.0.0.1:5060";
 const SS2: &str = "127.0.0.1:5062";
@@ -57,9 +57,9 @@ fn link() -> LinkConfig {
 fn world(seed: u64) -> World {
     let mut w = World::new(seed, peer(SS1, SS2, "TO_SS2", "9902"), link());
     w.add_site(peer(SS2, SS1, "TO_SS1", "9901"), seed + 1000);
-    w.add(Ua::new("gw", addr(GW), Answer::Never));
-    w.add(Ua::new("1001", addr(PH1001), Answer::After(Duration::from_millis(200))));
-    w.add(Ua::new("1002", addr(PH1002), Answer::After(Duration::from_millis(200))));
+    w.add(Ua::new("gw", addr(GW), Pickup::Never));
+    w.add(Ua::new("1001", addr(PH1001), Pickup::After(Duration::from_millis(200))));
+    w.add(Ua::new("1002", addr(PH1002), Pickup::After(Duration::from_millis(200))));
     let now = w.now;
     w.ua(addr(PH1001)).register(now, addr(SS1));
     w.ua(addr(PH1001)).register(now, addr(SS2));
@@ -324,9 +324,9 @@ fn f12_graceful_shutdown_redirects_new_calls_and_keeps_the_established_one() {
     let mut ss2 = peer(SS2, SS1, "TO_SS1", "9901");
     ss2.options.shutdown_sip_reject_code = 302;
     w.add_site(ss2, 1019);
-    w.add(Ua::new("gw", addr(GW), Answer::Never));
-    w.add(Ua::new("1001", addr(PH1001), Answer::After(Duration::from_millis(200))));
-    w.add(Ua::new("1002", addr(PH1002), Answer::After(Duration::from_millis(200))));
+    w.add(Ua::new("gw", addr(GW), Pickup::Never));
+    w.add(Ua::new("1001", addr(PH1001), Pickup::After(Duration::from_millis(200))));
+    w.add(Ua::new("1002", addr(PH1002), Pickup::After(Duration::from_millis(200))));
     let now = w.now;
     w.ua(addr(PH1001)).register(now, addr(SS2));
     w.ua(addr(PH1002)).register(now, addr(SS1));
@@ -433,8 +433,8 @@ fn one_scenario_twice_gives_the_same_transcript_byte_for_byte() {
         }
         let mut w = World::new(7, a, link());
         w.add_site(b, 1007);
-        w.add(Ua::new("gw", addr(GW), Answer::Never));
-        w.add(Ua::new("1001", addr(PH1001), Answer::After(Duration::from_millis(200))));
+        w.add(Ua::new("gw", addr(GW), Pickup::Never));
+        w.add(Ua::new("1001", addr(PH1001), Pickup::After(Duration::from_millis(200))));
         let now = w.now;
         w.ua(addr(PH1001)).register(now, addr(SS1));
         w.run_for(Duration::from_secs(5));

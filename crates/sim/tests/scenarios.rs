@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use engine::{AgentLogin, Dn, DnKind, DnOptions, NodeConfig};
 use netem::LinkConfig;
-use sim::{Answer, Ua, UaEvent, World};
+use sim::{Pickup, Ua, UaEvent, World};
 
 const GW: &str = "127.0.0.1:5080";
 const PHONE: &str = "127.0.0.1:6001";
@@ -33,9 +33,9 @@ fn lossy() -> LinkConfig {
 }
 
 /// A world with a gateway and a phone for 1001 that answers after `answer`.
-fn world(seed: u64, link: LinkConfig, answer: Answer) -> World {
+fn world(seed: u64, link: LinkConfig, answer: Pickup) -> World {
     let mut w = World::new(seed, config(), link);
-    w.add(Ua::new("gw", addr(GW), Answer::Never));
+    w.add(Ua::new("gw", addr(GW), Pickup::Never));
     w.add(Ua::new("1001", addr(PHONE), answer));
     w.register(addr(PHONE));
     w.run_for(Duration::from_secs(40));
@@ -54,7 +54,7 @@ fn finals(w: &mut World, ua: &str) -> Vec<u16> {
 /// Delivery, answer and hang-up under loss, for one seed: every seed ends with one 200
 /// for the gateway, a BYE at the phone, and no call or transaction left at the site.
 fn answered_call(seed: u64) {
-    let mut w = world(seed, lossy(), Answer::After(Duration::from_millis(300)));
+    let mut w = world(seed, lossy(), Pickup::After(Duration::from_millis(300)));
     let call = w.call(addr(GW), "1001");
     w.run_for(Duration::from_secs(40));
     assert_eq!(finals(&mut w, GW), vec![200], "seed {seed}");
@@ -77,7 +77,7 @@ fn answered_call_survives_loss_across_200_seeds() {
 
 #[test]
 fn busy_phone() {
-    let mut w = world(1, lossy(), Answer::Busy);
+    let mut w = world(1, lossy(), Pickup::Busy);
     w.call(addr(GW), "1001");
     w.run_for(Duration::from_secs(40));
     assert_eq!(finals(&mut w, GW), vec![486]);
@@ -86,7 +86,7 @@ fn busy_phone() {
 
 #[test]
 fn no_answer_ends_with_480_and_the_phone_is_cancelled() {
-    let mut w = world(2, lossy(), Answer::Never);
+    let mut w = world(2, lossy(), Pickup::Never);
     w.call(addr(GW), "1001");
     w.run_for(Duration::from_secs(60));
     assert_eq!(finals(&mut w, GW), vec![480]);
@@ -95,7 +95,7 @@ fn no_answer_ends_with_480_and_the_phone_is_cancelled() {
 
 #[test]
 fn caller_cancel_reaches_the_phone() {
-    let mut w = world(3, lossy(), Answer::Never);
+    let mut w = world(3, lossy(), Pickup::Never);
     let call = w.call(addr(GW), "1001");
     w.run_for(Duration::from_secs(2));
     w.cancel(addr(GW), &call);
@@ -107,7 +107,7 @@ fn caller_cancel_reaches_the_phone() {
 
 #[test]
 fn re_invite_is_relayed_and_answered() {
-    let mut w = world(4, lossy(), Answer::After(Duration::from_millis(100)));
+    let mut w = world(4, lossy(), Pickup::After(Duration::from_millis(100)));
     let call = w.call(addr(GW), "1001");
     w.run_for(Duration::from_secs(40));
     w.re_invite(addr(GW), &call);
@@ -117,7 +117,7 @@ fn re_invite_is_relayed_and_answered() {
 
 #[test]
 fn routed_call_makes_the_agent_busy_then_after_call_work_then_ready() {
-    let mut w = world(5, lossy(), Answer::After(Duration::from_millis(200)));
+    let mut w = world(5, lossy(), Pickup::After(Duration::from_millis(200)));
     w.desk(1, r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#);
     w.desk(1, r#"{"message":"RequestAgentLogin","ThisDN":"1001","AgentID":"A1001","AgentWorkMode":"ManualIn"}"#);
     // Nobody routes on 5000: default routing to 1001 after router-timeout (no router watching: at once).
@@ -140,8 +140,8 @@ fn routed_call_makes_the_agent_busy_then_after_call_work_then_ready() {
 #[test]
 fn third_party_make_call_connects_two_phones_under_loss() {
     for seed in 0..50 {
-        let mut w = world(seed, lossy(), Answer::After(Duration::from_millis(100)));
-        w.add(Ua::new("1002", addr("127.0.0.1:6002"), Answer::After(Duration::from_millis(200))));
+        let mut w = world(seed, lossy(), Pickup::After(Duration::from_millis(100)));
+        w.add(Ua::new("1002", addr("127.0.0.1:6002"), Pickup::After(Duration::from_millis(200))));
         w.register(addr("127.0.0.1:6002"));
         w.run_for(Duration::from_secs(40));
         w.desk(1, r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#);
@@ -166,7 +166,7 @@ fn third_party_make_call_connects_two_phones_under_loss() {
 
 #[test]
 fn answer_call_from_the_desktop_answers_the_ringing_phone() {
-    let mut w = world(9, lossy(), Answer::Never);
+    let mut w = world(9, lossy(), Pickup::Never);
     w.desk(1, r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#);
     w.call(addr(GW), "1001");
     w.run_for(Duration::from_secs(2));

@@ -27,12 +27,12 @@ use rand_chacha::ChaCha8Rng;
 use sipcore::{Peer, TransactionLayer, TxKey};
 use sipmsg::{Framing, HeaderName, Message, Method};
 
+use crate::dn_plan::DnKind;
 use crate::event::{CallType, DomainEvent, ReleasedBy};
 use crate::registrar::Bindings;
 use crate::reply::reply_with;
 use crate::reply::response;
 use crate::site_view::SiteView;
-use crate::switch::DnKind;
 use crate::NodeConfig;
 use crate::Status;
 pub(crate) use build::Local;

@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use sipcore::Peer;
 use sipmsg::Message;
 
+use crate::dn_plan::DnKind;
 use crate::site_view::SiteView;
-use crate::switch::DnKind;
 use crate::NodeConfig;
 use crate::Status;
 

@@ -12,7 +12,7 @@ use crate::NodeConfig;
 
 impl Node {
     pub(super) fn handle_desk(&mut self, now: Instant, desk: DeskId, request: &cti::Request) {
-        let world = World {
+        let world = DeskView {
             config: &self.config,
             registrar: &self.registrar,
             trunks: &self.trunks,
@@ -94,7 +94,7 @@ fn fits_in_sip(other_dn: &str, user_data: Option<&cti::KvList>) -> bool {
 }
 
 /// What desk requests may read of the node.
-struct World<'a> {
+struct DeskView<'a> {
     config: &'a NodeConfig,
     registrar: &'a Registrar,
     trunks: &'a TrunkMonitor,
@@ -102,7 +102,7 @@ struct World<'a> {
     now: Instant,
 }
 
-impl DeskWorld for World<'_> {
+impl DeskWorld for DeskView<'_> {
     fn config(&self) -> &NodeConfig {
         self.config
     }

@@ -1,4 +1,4 @@
-//! The switch a site controls: its DNs (Extension, ACD Position, Routing Point, Trunk),
+//! The DN plan a site controls: its DNs (Extension, ACD Position, Routing Point, Trunk),
 //! agent logins, and the `TServer` options with their DN-level overrides.
 
 use std::collections::BTreeMap;
