@@ -53,6 +53,17 @@ struct PresenceSnapshot {
     yielded: Vec<String>,
 }
 
+/// The two ends of the DR peer link, for sending presence.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Link<'a> {
+    /// Our site's name.
+    pub(crate) site: &'a str,
+    /// Our SIP address.
+    pub(crate) local: SocketAddr,
+    /// The DR peer's SIP address.
+    pub(crate) contact: SocketAddr,
+}
+
 /// Which login of an agent logged in at both peers stays (OQ-3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DoubleLogin {
@@ -179,18 +190,16 @@ impl Peering {
 
     /// Sends our presence to the peer at `contact` when it changed (`version`) or the
     /// heartbeat is due.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn maybe_send(
         &mut self,
         now: Instant,
-        site: &str,
-        local: SocketAddr,
-        contact: SocketAddr,
+        link: Link<'_>,
         version: u64,
         presence: impl Iterator<Item = (String, String, Instant)>,
         tx: &mut TransactionLayer,
         rng: &mut ChaCha8Rng,
     ) {
+        let Link { site, local, contact } = link;
         self.yielded.retain(|_, at| now.saturating_duration_since(*at) < YIELD_NOTICE);
         let due = self.next_heartbeat.is_none_or(|t| t <= now);
         if self.sent_version == Some(version) && !due {

@@ -167,9 +167,7 @@ impl Desks {
                 };
                 self.out.push((desk, event));
             }
-            Request::RequestAgentLogin { this_dn, agent_id, password, work_mode, .. } => {
-                self.login(world, desk, req, this_dn, agent_id, password.as_deref(), *work_mode);
-            }
+            Request::RequestAgentLogin { .. } => self.login(world, desk, req),
             Request::RequestAgentLogout { this_dn, reasons, .. } => {
                 let agent_id = self.registered_agent(desk, req, this_dn)?;
                 self.agents.log_out(this_dn, &agent_id);
@@ -227,17 +225,13 @@ impl Desks {
         None
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn login(
-        &mut self,
-        world: &impl DeskWorld,
-        desk: DeskId,
-        req: &Request,
-        dn: &str,
-        agent_id: &str,
-        password: Option<&str>,
-        mode: AgentWorkMode,
-    ) {
+    /// RequestAgentLogin: checked against the agent logins, the DN, the desk's
+    /// registrations and the DR peer's presence, then applied and told.
+    fn login(&mut self, world: &impl DeskWorld, desk: DeskId, req: &Request) {
+        let Request::RequestAgentLogin { this_dn: dn, agent_id, password, work_mode: mode, .. } = req else {
+            return;
+        };
+        let (dn, agent_id, password, mode) = (dn.as_str(), agent_id.as_str(), password.as_deref(), *mode);
         let config = world.config();
         let Some(login) = config.agents.get(agent_id) else {
             return self.error(desk, req, Some(dn), ErrorCode::UnknownAgent, "no such agent login at this site");

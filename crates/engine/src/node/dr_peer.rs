@@ -8,7 +8,7 @@ use sipcore::Peer;
 use sipmsg::{HeaderName, Message};
 
 use super::{Answer, Node};
-use crate::peering::{DoubleLogin, PRESENCE_TYPE};
+use crate::peering::{DoubleLogin, Link, PRESENCE_TYPE};
 use crate::Status;
 
 impl Node {
@@ -19,17 +19,8 @@ impl Node {
             return;
         };
         let version = self.desks.presence_version();
-        let (site, local) = (self.config.site.clone(), self.config.local);
-        self.peering.maybe_send(
-            now,
-            &site,
-            local,
-            contact,
-            version,
-            self.desks.presence(),
-            &mut self.transactions,
-            &mut self.rng,
-        );
+        let link = Link { site: &self.config.site, local: self.config.local, contact };
+        self.peering.maybe_send(now, link, version, self.desks.presence(), &mut self.transactions, &mut self.rng);
         while let Some(t) = self.transactions.poll_transmit() {
             self.transmits.push_back(t);
         }
