@@ -44,6 +44,7 @@ mod overload;
 mod peering;
 mod registrar;
 mod reply;
+mod request_head;
 mod site_view;
 mod stats;
 mod status;

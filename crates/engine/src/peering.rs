@@ -20,7 +20,9 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use sipcore::{Peer, TransactionLayer};
-use sipmsg::{MessageBuilder, Method};
+use sipmsg::Method;
+
+use crate::request_head::{out_of_dialog, Ends};
 
 /// Content type of presence snapshots.
 pub(crate) const PRESENCE_TYPE: &str = "application/vnd.tandem.presence+json";
@@ -219,13 +221,8 @@ impl Peering {
         snapshot.yielded = self.yielded.keys().cloned().collect();
         let body = serde_json::to_string(&snapshot).unwrap_or_default();
         let branch = format!("z9hG4bKdr{:016x}", rng.gen::<u64>());
-        let mut b = MessageBuilder::request(Method::Message, &format!("sip:presence@{contact}"));
-        b.header_fmt("Via", format_args!("SIP/2.0/UDP {local};branch={branch};rport"));
-        b.header("Max-Forwards", "70");
-        b.header_fmt("From", format_args!("<sip:{site}@{local}>;tag={:08x}", rng.gen::<u32>()));
-        b.header_fmt("To", format_args!("<sip:presence@{contact}>"));
-        b.header_fmt("Call-ID", format_args!("{:016x}@tandem", rng.gen::<u64>()));
-        b.header("CSeq", "1 MESSAGE");
+        let target = format!("sip:presence@{contact}");
+        let b = out_of_dialog(Method::Message, &Ends { local, from_user: site, target: &target }, &branch, rng);
         let bytes: Arc<[u8]> = b.finish(Some(PRESENCE_TYPE), body.as_bytes()).into();
         tx.send_request(now, &branch, Method::Message, Peer::udp(contact), bytes);
         self.sent_version = Some(version);

@@ -12,7 +12,9 @@ use std::time::Instant;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use sipcore::{Peer, TransactionLayer, TxKey};
-use sipmsg::{MessageBuilder, Method};
+use sipmsg::Method;
+
+use crate::request_head::{out_of_dialog, Ends};
 
 use crate::dn_plan::DnPlan;
 use crate::event::DomainEvent;
@@ -80,13 +82,9 @@ impl TrunkMonitor {
             }
             if w.next_poll <= now && w.waiting.is_none() {
                 let branch = format!("z9hG4bKoos{:016x}", rng.gen::<u64>());
-                let mut b = MessageBuilder::request(Method::Options, &format!("sip:{}", trunk.contact));
-                b.header_fmt("Via", format_args!("SIP/2.0/UDP {local};branch={branch};rport"));
-                b.header("Max-Forwards", "70");
-                b.header_fmt("From", format_args!("<sip:tandem@{local}>;tag={:08x}", rng.gen::<u32>()));
-                b.header_fmt("To", format_args!("<sip:{}>", trunk.contact));
-                b.header_fmt("Call-ID", format_args!("{:016x}@tandem", rng.gen::<u64>()));
-                b.header("CSeq", "1 OPTIONS");
+                let target = format!("sip:{}", trunk.contact);
+                let ends = Ends { local, from_user: "tandem", target: &target };
+                let b = out_of_dialog(Method::Options, &ends, &branch, rng);
                 let bytes: Arc<[u8]> = b.finish(None, b"").into();
                 let key = tx.send_request(now, &branch, Method::Options, Peer::udp(trunk.contact), bytes);
                 self.polls.insert(key.clone(), name.clone());
