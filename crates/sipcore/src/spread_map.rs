@@ -80,7 +80,8 @@ impl<K: Eq + Hash, V> SpreadMap<K, V> {
     /// Inserts `value` under `key`, returning the value it replaces.
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
         self.step();
-        let old = self.draining.remove(&key);
+        // Most inserts happen with no resize under way: skip hashing the key twice then.
+        let old = if self.draining.is_empty() { None } else { self.draining.remove(&key) };
         if self.draining.is_empty() && self.current.len() >= self.current.capacity() && !self.current.contains_key(&key)
         {
             let grown = (self.current.capacity() * 2).max(MIN_CAPACITY);
@@ -95,7 +96,10 @@ impl<K: Eq + Hash, V> SpreadMap<K, V> {
         K: Borrow<Q>,
     {
         self.step();
-        let removed = self.current.remove(key).or_else(|| self.draining.remove(key));
+        let removed = match self.current.remove(key) {
+            None if !self.draining.is_empty() => self.draining.remove(key),
+            found => found,
+        };
         if self.draining.is_empty()
             && self.current.capacity() > MIN_CAPACITY * 4
             && self.current.len() * 4 < self.current.capacity()
