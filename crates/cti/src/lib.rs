@@ -96,6 +96,17 @@ pub enum RouteType {
     Reject,
 }
 
+/// T-Library `TRegisterMode`: how a client registers a DN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub enum RegisterMode {
+    /// A desktop or a router: it may act on the DN (a router on a Routing Point counts as
+    /// "a router is listening", so default routing waits for it).
+    #[default]
+    ModeShare,
+    /// Watch only (a stat service or wallboard): events, no say in routing.
+    ModeMonitor,
+}
+
 /// What a desktop (or router) asks of the site.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "message")]
@@ -107,6 +118,8 @@ pub enum Request {
         reference_id: Option<u64>,
         #[serde(rename = "ThisDN")]
         this_dn: String,
+        #[serde(rename = "RegisterMode", default)]
+        register_mode: RegisterMode,
     },
     /// Stop receiving a DN's events (`TUnregisterAddress`).
     RequestUnregisterAddress {
@@ -201,6 +214,22 @@ pub enum Request {
         #[serde(rename = "Location", default)]
         location: Option<String>,
     },
+    /// Reserve the agent on ThisDN for this client (`TReserveAgent`, BC-43..46): asked of
+    /// the site holding the agent's login; requests are collected for
+    /// `request-collection-time`, the highest Priority wins. Duration in seconds: -1 =
+    /// `reservation-time`, 0 cancels this client's reservation.
+    RequestReserveAgent {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "AgentID", default)]
+        agent_id: Option<String>,
+        #[serde(rename = "Priority", default)]
+        priority: i32,
+        #[serde(rename = "Duration", default = "default_duration")]
+        duration: i64,
+    },
     /// Ask for the state of a DN (`TQueryAddress`).
     RequestQueryAddress {
         #[serde(rename = "ReferenceID", default)]
@@ -236,6 +265,7 @@ impl Request {
             | Self::RequestAnswerCall { reference_id, .. }
             | Self::RequestReleaseCall { reference_id, .. }
             | Self::RequestRouteCall { reference_id, .. }
+            | Self::RequestReserveAgent { reference_id, .. }
             | Self::RequestQueryAddress { reference_id, .. }
             | Self::RequestReloadConfig { reference_id }
             | Self::RequestPrivateService { reference_id, .. } => *reference_id,
@@ -255,11 +285,16 @@ impl Request {
             Self::RequestAnswerCall { .. } => "RequestAnswerCall",
             Self::RequestReleaseCall { .. } => "RequestReleaseCall",
             Self::RequestRouteCall { .. } => "RequestRouteCall",
+            Self::RequestReserveAgent { .. } => "RequestReserveAgent",
             Self::RequestQueryAddress { .. } => "RequestQueryAddress",
             Self::RequestReloadConfig { .. } => "RequestReloadConfig",
             Self::RequestPrivateService { .. } => "RequestPrivateService",
         }
     }
+}
+
+fn default_duration() -> i64 {
+    -1
 }
 
 /// Error codes of [`Event::EventError`], sorted by who is at fault.
@@ -291,6 +326,8 @@ pub enum ErrorCode {
     NotSupported,
     /// The site is shutting down.
     ShuttingDown,
+    /// The agent is reserved by another client, or another request won the collection.
+    AgentReserved,
 }
 
 /// What the site tells desktops.
@@ -476,6 +513,48 @@ pub enum Event {
         #[serde(rename = "CallType")]
         call_type: CallType,
     },
+    /// The agent on ThisDN is reserved for the client that asked (`RequestReserveAgent`).
+    EventAgentReserved {
+        #[serde(rename = "ReferenceID", skip_serializing_if = "Option::is_none", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "AgentID")]
+        agent_id: String,
+        /// Seconds the reservation holds.
+        #[serde(rename = "Duration")]
+        duration: u64,
+    },
+    /// A call routed from Routing Point ThisDN to the other site (ISCC) was answered there.
+    EventRemoteConnectionSuccess {
+        #[serde(rename = "ReferenceID", skip_serializing_if = "Option::is_none", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "OtherDN")]
+        other_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+        #[serde(rename = "Location")]
+        location: String,
+    },
+    /// A call routed from Routing Point ThisDN to the other site (ISCC) failed there; the
+    /// call is back on the Routing Point (a new EventRouteRequest follows).
+    EventRemoteConnectionFailure {
+        #[serde(rename = "ReferenceID", skip_serializing_if = "Option::is_none", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "OtherDN")]
+        other_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+        #[serde(rename = "Location")]
+        location: String,
+        /// The SIP status the other site answered (408 when it did not answer).
+        #[serde(rename = "Cause")]
+        cause: u16,
+    },
     /// ThisDN lost its last registration or stopped answering.
     EventDNOutOfService {
         #[serde(rename = "ThisDN")]
@@ -536,6 +615,9 @@ impl Event {
             | Self::EventAbandoned { this_dn, .. }
             | Self::EventRouteRequest { this_dn, .. }
             | Self::EventRouteUsed { this_dn, .. }
+            | Self::EventAgentReserved { this_dn, .. }
+            | Self::EventRemoteConnectionSuccess { this_dn, .. }
+            | Self::EventRemoteConnectionFailure { this_dn, .. }
             | Self::EventDNOutOfService { this_dn }
             | Self::EventDNBackInService { this_dn } => Some(this_dn),
         }

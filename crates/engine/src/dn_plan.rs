@@ -110,6 +110,11 @@ pub struct Options {
     /// `shutdown-sip-reject-code`: the answer to new INVITEs during graceful shutdown,
     /// 300-603; 300-302 redirect to the `dr-peer-trunk` contact. Default 603.
     pub shutdown_sip_reject_code: u16,
+    /// `request-collection-time`: how long RequestReserveAgent requests for one agent are
+    /// gathered before the highest priority wins (BC-43). Default 100 ms.
+    pub request_collection_time: Duration,
+    /// `reservation-time`: how long a reservation with Duration -1 holds (OQ-15). Default 10 s.
+    pub reservation_time: Duration,
 }
 
 impl Default for Options {
@@ -124,6 +129,8 @@ impl Default for Options {
             dr_peer_trunk: None,
             dr_forward: DrForward::Off,
             shutdown_sip_reject_code: 603,
+            request_collection_time: Duration::from_millis(100),
+            reservation_time: Duration::from_secs(10),
         }
     }
 }

@@ -108,6 +108,36 @@ pub enum DomainEvent {
         /// The RequestRouteCall's ReferenceID, for default routing `None`.
         reference_id: Option<u64>,
     },
+    /// A routed call was not answered where it was routed (no answer, busy, unreachable,
+    /// or the other site refused it): it is back on its Routing Point (a new
+    /// [`DomainEvent::RouteRequest`] follows) and the router tries another agent.
+    RouteFailed {
+        /// Connection ID.
+        conn_id: u64,
+        /// The Routing Point the call is back on.
+        rp: String,
+        /// The DN the call was routed to.
+        target: String,
+        /// Set when the call was routed to the DR peer (ISCC): the peer's name.
+        location: Option<String>,
+        /// The RequestRouteCall's ReferenceID.
+        reference_id: Option<u64>,
+        /// The SIP status that ended the attempt (408 when nobody answered).
+        cause: u16,
+    },
+    /// A call routed to the DR peer (ISCC) was answered there.
+    RemoteConnected {
+        /// Connection ID.
+        conn_id: u64,
+        /// The Routing Point it came from.
+        rp: String,
+        /// The DN it was routed to.
+        target: String,
+        /// The peer's name.
+        location: String,
+        /// The RequestRouteCall's ReferenceID.
+        reference_id: Option<u64>,
+    },
     /// A direct call was redirected to the DR peer with 302 (OOSP transfer, BC-22). No CTI
     /// event is raised for it on this peer (OQ-13).
     CallRedirected {

@@ -96,6 +96,8 @@ pub enum Wake {
     TrunkPoll,
     /// The presence heartbeat to the DR peer.
     PresenceHeartbeat,
+    /// A RequestReserveAgent collection window closes.
+    Reservation,
 }
 
 impl Input<'_> {
@@ -218,6 +220,8 @@ impl Node {
                 self.registrar.bindings.expire(now, &mut self.events);
                 self.with_b2bua(now, |b, ctx| b.on_timeout(ctx));
                 self.desks.on_timeout(now);
+                let rng = &mut self.rng;
+                self.desks.close_reservations(now, |n| rng.gen_range(0..n.max(1)));
                 let local = self.config.local;
                 self.trunks.on_timeout(
                     now,
@@ -319,6 +323,7 @@ impl Node {
             (self.desks.poll_timeout(), Wake::AfterCallWork),
             (self.trunks.poll_timeout(), Wake::TrunkPoll),
             (self.peering.poll_timeout(), Wake::PresenceHeartbeat),
+            (self.desks.reservation_deadline(), Wake::Reservation),
         ]
         .into_iter()
         .filter_map(|(at, wake)| at.map(|at| (at, wake)))

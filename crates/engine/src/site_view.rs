@@ -23,9 +23,18 @@ pub(crate) struct SiteView<'a> {
 }
 
 impl SiteView<'_> {
-    /// True when a router (a CTI client) watches the Routing Point.
+    /// True when a router (a CTI client registered in share mode, not a monitor) watches
+    /// the Routing Point.
     pub(crate) fn router_watching(&self, rp: &str) -> bool {
-        self.desks.watchers(rp) > 0
+        self.desks.routers(rp) > 0
+    }
+
+    /// The DR peer's address when `location` names it (its site name as its presence
+    /// reports it, or the DR peer trunk's DN) and its trunk is in service.
+    pub(crate) fn peer_location(&self, location: &str) -> Option<SocketAddr> {
+        let (name, trunk) = self.config.dr_peer_trunk()?;
+        let named = location == name || (!location.is_empty() && location == self.peering.remote_site());
+        (named && self.trunks.usable(name)).then_some(trunk.contact)
     }
 
     /// True when a trunk is in service (not failed by OPTIONS polling).

@@ -144,7 +144,7 @@ fn call_events_reach_only_the_desks_registered_on_the_dn() {
 }
 
 #[test]
-fn routing_point_route_request_route_call_and_acd_busy_then_acw() {
+fn routing_point_route_request_route_call_and_acd_busy_then_ready_when_not_taken() {
     let mut site = Site::with_config(config());
     registered_phone(&mut site, "1002");
     site.desk(1, r#"{"message":"RequestRegisterAddress","ThisDN":"5000"}"#);
@@ -170,13 +170,13 @@ fn routing_point_route_request_route_call_and_acd_busy_then_acw() {
         site.drain_sent().iter().any(|s| s.first_line().starts_with("INVITE sip:1002@")),
         "the routed call rings 1002"
     );
-    // The caller hangs up while ringing: abandoned, then AfterCallWork for wrap-up-time, then Ready.
+    // Released while ringing: a call never taken leaves no wrap-up, the agent is Ready at
+    // once (AfterCallWork after an answered ACD call: sim `routed_call_makes_the_agent_busy...`).
     let json = format!(r#"{{"message":"RequestReleaseCall","ThisDN":"1002","ConnID":"{conn_id}"}}"#);
-    site.desk(2, &json);
-    assert_eq!(site.node.agents_in(cti::AgentState::AfterCallWork), 1);
-    site.advance(Duration::from_secs(6));
+    let events = site.desk(2, &json);
     assert_eq!(site.node.agents_in(cti::AgentState::Ready), 1);
-    assert!(names(&site.desk_events()).contains(&"2:EventAgentReady".to_owned()));
+    assert_eq!(site.node.agents_in(cti::AgentState::AfterCallWork), 0);
+    assert!(names(&events).contains(&"2:EventAgentReady".to_owned()), "{events:?}");
 }
 
 #[test]

@@ -209,6 +209,10 @@ struct OptionsFile {
     /// Answer to new INVITEs during graceful shutdown, 300-603 (300-302 redirect to the DR
     /// peer). Default 603.
     shutdown_sip_reject_code: u16,
+    /// Milliseconds RequestReserveAgent requests for one agent are gathered, 0-5000. Default 100.
+    request_collection_time: u32,
+    /// Seconds a reservation with Duration -1 holds, 1-600. Default 10.
+    reservation_time: u32,
 }
 
 impl Default for OptionsFile {
@@ -223,6 +227,8 @@ impl Default for OptionsFile {
             dr_peer_trunk: None,
             dr_forward: None,
             shutdown_sip_reject_code: 603,
+            request_collection_time: 100,
+            reservation_time: 10,
         }
     }
 }
@@ -501,6 +507,12 @@ impl OptionsFile {
         if !(300..=603).contains(&self.shutdown_sip_reject_code) {
             return Err((0, "`options.shutdown-sip-reject-code` must be 300-603".into()));
         }
+        if self.request_collection_time > 5000 {
+            return Err((0, "`options.request-collection-time` must be 0-5000 milliseconds".into()));
+        }
+        if !(1..=600).contains(&self.reservation_time) {
+            return Err((0, "`options.reservation-time` must be 1-600 seconds".into()));
+        }
         Ok(Options {
             shutdown_sip_reject_code: self.shutdown_sip_reject_code,
             dr_peer_trunk,
@@ -511,6 +523,8 @@ impl OptionsFile {
             queue_max_wait: Duration::from_secs(self.queue_max_wait.into()),
             wrap_up_time: Duration::from_secs(self.wrap_up_time.into()),
             no_answer_timeout: Duration::from_secs(self.no_answer_timeout.into()),
+            request_collection_time: Duration::from_millis(self.request_collection_time.into()),
+            reservation_time: Duration::from_secs(self.reservation_time.into()),
         })
     }
 }

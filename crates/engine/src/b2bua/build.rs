@@ -38,7 +38,22 @@ pub(crate) struct NewInvite<'a> {
     pub(crate) transport: Transport,
     /// The call's attached data as JSON, sent to the DR peer only.
     pub(crate) user_data: Option<&'a str>,
+    /// What only the DR peer is told: the call's ConnID and, for a routed call, its
+    /// Routing Point (the call is an ACD call there too).
+    pub(crate) to_peer: Option<PeerFacts<'a>>,
 }
+
+/// Call facts carried to the DR peer (ISCC: the ConnID travels with the call, BC-34).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PeerFacts<'a> {
+    pub(crate) conn_id: u64,
+    pub(crate) routed_from: Option<&'a str>,
+}
+
+/// Header carrying the call's ConnID over the DR peer trunk.
+pub(crate) const CONN_ID_HEADER: &str = "X-Tandem-ConnID";
+/// Header naming the Routing Point a call was routed from (over the DR peer trunk).
+pub(crate) const ROUTED_FROM_HEADER: &str = "X-Tandem-Routed-From";
 
 /// Header carrying a call's UserData (a JSON object) over the DR peer trunk.
 pub(crate) const USER_DATA_HEADER: &str = "X-Tandem-UserData";
@@ -62,6 +77,12 @@ fn invite_head(local: &Local, n: &NewInvite<'_>) -> MessageBuilder {
     b.header("X-Genesys-CallUUID", n.uuid);
     if let Some(json) = n.user_data {
         b.header(USER_DATA_HEADER, json);
+    }
+    if let Some(facts) = n.to_peer {
+        b.header(CONN_ID_HEADER, &cti::conn_id_text(facts.conn_id));
+        if let Some(rp) = facts.routed_from {
+            b.header(ROUTED_FROM_HEADER, rp);
+        }
     }
     b.header("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO");
     b

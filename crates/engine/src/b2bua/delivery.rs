@@ -53,11 +53,11 @@ impl B2bua {
     pub(super) fn deliver(&mut self, ctx: &mut Ctx<'_>, id: CallId, dn: &str) {
         let max = ctx.config.calls.max_per_dn;
         if max > 0 && self.busy.get(dn).is_some_and(|calls| calls.len() >= max) {
-            return self.fail_call(ctx, id, Status::BusyHere);
+            return self.callee_failed(ctx, id, 486, Status::BusyHere);
         }
         let contacts: Vec<(String, Peer)> = ctx.bindings.of(dn).iter().map(|b| (b.contact.clone(), b.target)).collect();
         if contacts.is_empty() {
-            return self.fail_call(ctx, id, Status::TemporarilyUnavailable);
+            return self.callee_failed(ctx, id, 480, Status::TemporarilyUnavailable);
         }
         let Some(call) = self.calls.get(&id) else { return };
         let a_bytes = call.offer_source();
@@ -115,8 +115,13 @@ impl B2bua {
             .and_then(|c| c.user_data.as_ref())
             .filter(|_| to_peer)
             .and_then(|d| serde_json::to_string(d).ok());
+        let to_peer = to_peer
+            .then(|| self.calls.get(&id))
+            .flatten()
+            .map(|c| build::PeerFacts { conn_id: c.conn_id, routed_from: c.routed.as_ref().map(|r| r.rp.as_str()) });
         let invite = NewInvite {
             user_data: user_data.as_deref(),
+            to_peer,
             target: contact,
             from: &format!("{from};tag={local_tag}"),
             to: &to,

@@ -39,6 +39,7 @@ pub(crate) use build::Local;
 use build::{b_invite, cancel, copy_body, in_dialog, talk_notify, NewInvite, USER_DATA_HEADER};
 use leg::{strip_tag, Leg, LegState};
 use placement::{Arrival, Placement};
+pub(crate) use routing::RouteOrder;
 use timers::CallTimers;
 
 /// Everything the B2BUA borrows from the node for one input.
@@ -103,6 +104,16 @@ enum CallTimer {
     Retransmit2xx,
 }
 
+/// A RequestRouteCall in progress: the call left Routing Point `rp` for `target`.
+#[derive(Debug, Clone)]
+struct Routed {
+    rp: String,
+    target: String,
+    reference_id: Option<u64>,
+    /// The DR peer's name when routed there (ISCC).
+    location: Option<String>,
+}
+
 #[derive(Debug, Default)]
 struct ThirdParty {
     /// The origin phone's 200 (its SDP offer), once it answered.
@@ -128,6 +139,11 @@ struct Call {
     acd: bool,
     /// Default routings so far (capped by `default-redirection-limit`).
     redirections: u32,
+    /// Where a router sent the call: it goes back to its Routing Point if not answered there.
+    routed: Option<Routed>,
+    /// When the call first parked on a Routing Point (`queue-max-wait` counts from here,
+    /// across routing attempts).
+    queued_since: Option<Instant>,
     /// RequestMakeCall: the A-leg is ours (UAC) to the origin phone; its 200 carries the
     /// offer the callee gets, and the callee's answer goes back in our ACK (RFC 3725).
     third_party: Option<ThirdParty>,
@@ -207,14 +223,18 @@ impl B2bua {
                 let trying = reply_with(req, Status::Trying, &tag, peer.addr).finish(None, b"");
                 ctx.tx.respond(ctx.now, &key, 100, trying.into());
                 let call = new_call(ctx, req, &arrival, &placement, a);
-                let id = self.admit(key, call);
+                let id = self.admit(ctx, key, call);
                 self.place_call(ctx, id, &arrival.dn, placement);
             }
         }
     }
 
-    /// Files a new call under its keys; returns its id.
-    fn admit(&mut self, key: TxKey, call: Call) -> CallId {
+    /// Files a new call under its keys; returns its id. A ConnID already in use (one the
+    /// DR peer sent twice) is replaced by a fresh one.
+    fn admit(&mut self, ctx: &mut Ctx<'_>, key: TxKey, mut call: Call) -> CallId {
+        while self.by_conn.contains_key(&call.conn_id) {
+            call.conn_id = ctx.rng.gen::<u64>() | 1;
+        }
         let id = self.next_call;
         self.next_call += 1;
         self.dialogs.insert((call.a.call_id.clone(), call.a.local_tag.clone()), (id, Side::A));
@@ -291,7 +311,7 @@ impl B2bua {
                 self.dialogs.remove(&(call.b[index].call_id.clone(), call.b[index].local_tag.clone()));
                 let all_failed = call.b.iter().all(|l| l.state == LegState::Ended);
                 if all_failed && call.answered.is_none() {
-                    self.fail_call(ctx, id, Status::for_caller(code));
+                    self.callee_failed(ctx, id, code, Status::for_caller(code));
                 }
             }
         }
@@ -343,6 +363,10 @@ impl B2bua {
                 self.timers.set(ctx.now + t1, id, CallTimer::Retransmit2xx);
             }
         }
+        if let Some(Routed { rp, target, reference_id, location: Some(location) }) = call.routed.clone() {
+            let conn_id = call.conn_id;
+            ctx.events.push(DomainEvent::RemoteConnected { conn_id, rp, target, location, reference_id });
+        }
         ctx.events.push(DomainEvent::CallEstablished {
             conn_id: call.conn_id,
             dn: call.dn.clone(),
@@ -370,6 +394,18 @@ impl B2bua {
         }
         ctx.events.push(DomainEvent::CallAbandoned { conn_id, dn });
         true
+    }
+
+    /// Every callee of call `id` failed (`cause`: the callee's status, 408 when none
+    /// answered): a routed call goes back to its Routing Point, any other call fails with
+    /// `status`.
+    fn callee_failed(&mut self, ctx: &mut Ctx<'_>, id: CallId, cause: u16, status: Status) {
+        let routed = self.calls.get(&id).is_some_and(|c| c.routed.is_some());
+        if routed {
+            self.return_to_routing_point(ctx, id, cause);
+        } else {
+            self.fail_call(ctx, id, status);
+        }
     }
 
     /// Ends an unanswered call: final `status` to the caller, CANCEL to ringing callees.
@@ -407,16 +443,21 @@ impl B2bua {
         self.by_a_tx.remove(&call.a.invite_tx);
         self.by_conn.remove(&call.conn_id);
         for dn in [&call.dn, &call.caller] {
-            if let Some(calls) = self.busy.get_mut(dn) {
-                calls.retain(|c| *c != id);
-                if calls.is_empty() {
-                    self.busy.remove(dn);
-                }
-            }
+            self.no_longer_busy(dn, id);
         }
         self.timers.cancel_all(id);
         sipcore::shrink_sparse(&mut self.by_conn);
         Some(call)
+    }
+
+    /// Call `id` no longer occupies `dn`.
+    fn no_longer_busy(&mut self, dn: &str, id: CallId) {
+        if let Some(calls) = self.busy.get_mut(dn) {
+            calls.retain(|c| *c != id);
+            if calls.is_empty() {
+                self.busy.remove(dn);
+            }
+        }
     }
 
     /// A client transaction of ours got no final response.
@@ -436,7 +477,7 @@ impl B2bua {
             };
             c.b[leg].state = LegState::Ended;
             if c.answered.is_none() && c.b.iter().all(|l| l.state == LegState::Ended) {
-                self.fail_call(ctx, call, Status::RequestTimeout);
+                self.callee_failed(ctx, call, 408, Status::RequestTimeout);
             }
         }
     }
@@ -450,7 +491,7 @@ impl B2bua {
     pub(crate) fn on_timeout(&mut self, ctx: &mut Ctx<'_>) {
         while let Some((id, timer)) = self.timers.pop_due(ctx.now) {
             match timer {
-                CallTimer::NoAnswer => self.fail_call(ctx, id, Status::NoAnswer),
+                CallTimer::NoAnswer => self.callee_failed(ctx, id, 408, Status::NoAnswer),
                 CallTimer::RouterTimeout => self.default_route(ctx, id),
                 CallTimer::QueueMaxWait => self.queue_timeout(ctx, id),
                 CallTimer::Retransmit2xx => self.retransmit_2xx(ctx, id),
@@ -583,8 +624,11 @@ fn new_call(ctx: &mut Ctx<'_>, req: &Message<'_>, arrival: &Arrival, placement: 
     };
     let uuid = peer_header("X-Genesys-CallUUID").map(str::to_owned).unwrap_or_else(|| ctx.token(16));
     let user_data = peer_header(USER_DATA_HEADER).and_then(|v| serde_json::from_str::<cti::KvList>(v).ok());
+    // ISCC: a call from the DR peer keeps its ConnID; one routed there is an ACD call here.
+    let conn_id = peer_header(build::CONN_ID_HEADER).and_then(cti::parse_conn_id).filter(|c| *c != 0);
+    let acd = peer_header(build::ROUTED_FROM_HEADER).is_some();
     Call {
-        conn_id: ctx.rng.gen::<u64>() | 1,
+        conn_id: conn_id.unwrap_or_else(|| ctx.rng.gen::<u64>() | 1),
         uuid,
         user_data,
         dn: arrival.dn.clone(),
@@ -597,8 +641,10 @@ fn new_call(ctx: &mut Ctx<'_>, req: &Message<'_>, arrival: &Arrival, placement: 
         a_2xx: None,
         ringing_sent: false,
         rp: None,
-        acd: false,
+        acd,
         redirections: 0,
+        routed: None,
+        queued_since: None,
         third_party: None,
     }
 }

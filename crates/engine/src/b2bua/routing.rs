@@ -1,6 +1,14 @@
 //! Routing Points (spec BC-36..39): a call parks on a Routing Point, desktops get
 //! EventRouteRequest, RequestRouteCall sends it on; `router-timeout` and `default-dn` do
-//! it when the router is silent, within `default-redirection-limit`.
+//! it when the router is silent, within `default-redirection-limit`. A routed call that
+//! is not answered where it was sent (busy, no answer, the other site refused it) comes
+//! back to its Routing Point with a new EventRouteRequest, so the router tries another
+//! agent; `queue-max-wait` counts from the first arrival.
+//!
+//! A RequestRouteCall whose `Location` names the DR peer carries the call over the peer
+//! trunk (ISCC "route", BC-33..35, BC-37): Tandem stays in the path, the ConnID, call
+//! UUID and UserData travel, the peer treats it as an ACD call, and the Routing Point's
+//! clients hear EventRemoteConnectionSuccess or ...Failure.
 
 use super::*;
 use crate::Status;
@@ -11,6 +19,7 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&id) else { return };
         call.rp = Some(rp.to_owned());
         call.dn = rp.to_owned();
+        let since = *call.queued_since.get_or_insert(ctx.now);
         *self.parked.entry(rp.to_owned()).or_default() += 1;
         self.parked_total += 1;
         let event = DomainEvent::RouteRequest {
@@ -20,7 +29,7 @@ impl B2bua {
             call_type: call.call_type,
         };
         ctx.events.push(event);
-        self.timers.set(ctx.now + ctx.config.options.queue_max_wait, id, CallTimer::QueueMaxWait);
+        self.timers.set(since + ctx.config.options.queue_max_wait, id, CallTimer::QueueMaxWait);
         if ctx.view.router_watching(rp) {
             let timeout = ctx.config.dn_option(rp, |o| o.router_timeout).unwrap_or(ctx.config.options.router_timeout);
             self.timers.set(ctx.now + timeout, id, CallTimer::RouterTimeout);
@@ -73,25 +82,86 @@ impl B2bua {
         }
     }
 
-    /// The router's RequestRouteCall for the call `conn_id` on Routing Point `rp`.
-    pub(crate) fn route(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        conn_id: u64,
-        rp: &str,
-        target: &str,
-        reference_id: Option<u64>,
-    ) -> Result<(), cti::ErrorCode> {
-        let id = *self.by_conn.get(&conn_id).ok_or(cti::ErrorCode::NoSuchCall)?;
+    /// The router's RequestRouteCall for the call `conn_id` on Routing Point `rp`; with
+    /// a `location` naming the DR peer, over the peer trunk (ISCC).
+    pub(crate) fn route(&mut self, ctx: &mut Ctx<'_>, order: RouteOrder<'_>) -> Result<(), cti::ErrorCode> {
+        let id = *self.by_conn.get(&order.conn_id).ok_or(cti::ErrorCode::NoSuchCall)?;
         let call = self.calls.get(&id).ok_or(cti::ErrorCode::NoSuchCall)?;
-        if call.rp.as_deref() != Some(rp) {
+        if call.rp.as_deref() != Some(order.rp) {
             return Err(cti::ErrorCode::NoSuchCall);
         }
-        if !ctx.config.dns.kind(target).is_some_and(DnKind::is_agent_line) {
+        if !ctx.config.dns.kind(order.target).is_some_and(DnKind::is_agent_line) {
             return Err(cti::ErrorCode::UnknownDN);
         }
-        self.route_to(ctx, id, target, reference_id);
+        let routed = Routed {
+            rp: order.rp.to_owned(),
+            target: order.target.to_owned(),
+            reference_id: order.reference_id,
+            location: None,
+        };
+        match order.location.filter(|l| *l != ctx.config.site) {
+            None => {
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.routed = Some(routed);
+                }
+                self.route_to(ctx, id, order.target, order.reference_id);
+            }
+            Some(location) => {
+                let to = ctx.view.peer_location(location).ok_or(cti::ErrorCode::InvalidState)?;
+                let routed = Routed { location: Some(location.to_owned()), ..routed };
+                self.route_to_peer(ctx, id, routed, to);
+            }
+        }
         Ok(())
+    }
+
+    /// ISCC route: the call leaves its Routing Point for `routed.target` at the DR peer.
+    fn route_to_peer(&mut self, ctx: &mut Ctx<'_>, id: CallId, routed: Routed, to: std::net::SocketAddr) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let rp = call.rp.take().unwrap_or_default();
+        self.timers.cancel(id, CallTimer::RouterTimeout);
+        self.timers.cancel(id, CallTimer::QueueMaxWait);
+        ctx.events.push(DomainEvent::RouteUsed {
+            conn_id: call.conn_id,
+            rp: rp.clone(),
+            target: routed.target.clone(),
+            call_type: call.call_type,
+            reference_id: routed.reference_id,
+        });
+        call.redirections = 0;
+        let target = routed.target.clone();
+        call.routed = Some(routed);
+        self.unpark(&rp);
+        self.deliver_via_peer(ctx, id, &target, to);
+    }
+
+    /// A routed call was not answered where it went (`cause`): its ringing legs are
+    /// cancelled and it parks on its Routing Point again.
+    pub(super) fn return_to_routing_point(&mut self, ctx: &mut Ctx<'_>, id: CallId, cause: u16) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let Some(routed) = call.routed.take() else { return };
+        let rang = std::mem::replace(&mut call.dn, routed.rp.clone());
+        let conn_id = call.conn_id;
+        for leg in call.b.iter_mut().filter(|l| l.state == LegState::Early) {
+            leg.state = LegState::Ended;
+            send_cancel(ctx, &mut self.pending, leg);
+        }
+        for leg in std::mem::take(&mut call.b) {
+            self.dialogs.remove(&(leg.call_id.clone(), leg.local_tag.clone()));
+        }
+        call.acd = false;
+        self.timers.cancel(id, CallTimer::NoAnswer);
+        self.no_longer_busy(&rang, id);
+        tracing::info!(conn_id, rp = %routed.rp, target = %routed.target, cause, "routed call not answered; back on its Routing Point");
+        ctx.events.push(DomainEvent::RouteFailed {
+            conn_id,
+            rp: routed.rp.clone(),
+            target: if routed.location.is_some() { routed.target.clone() } else { rang },
+            location: routed.location,
+            reference_id: routed.reference_id,
+            cause,
+        });
+        self.queue(ctx, id, &routed.rp);
     }
 
     /// The router rejects the queued call (RouteTypeReject).
@@ -108,6 +178,10 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&id) else { return };
         let rp = call.rp.take().unwrap_or_default();
         call.acd = true;
+        if reference_id.is_some() {
+            // A routing instruction resets the default-routing counter (BC-39).
+            call.redirections = 0;
+        }
         self.timers.cancel(id, CallTimer::RouterTimeout);
         self.timers.cancel(id, CallTimer::QueueMaxWait);
         ctx.events.push(DomainEvent::RouteUsed {
@@ -120,4 +194,15 @@ impl B2bua {
         self.unpark(&rp);
         self.deliver(ctx, id, target);
     }
+}
+
+/// A RequestRouteCall as the B2BUA takes it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RouteOrder<'a> {
+    pub(crate) conn_id: u64,
+    pub(crate) rp: &'a str,
+    pub(crate) target: &'a str,
+    pub(crate) reference_id: Option<u64>,
+    /// `Location`: our site, the DR peer's name, or absent (here).
+    pub(crate) location: Option<&'a str>,
 }

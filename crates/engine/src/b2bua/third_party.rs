@@ -84,6 +84,7 @@ impl B2bua {
             uuid: &uuid,
             transport: phone.1.transport,
             user_data: None,
+            to_peer: None,
         };
         let bytes: Arc<[u8]> = build::offerless_invite(&ctx.local, &invite).into();
         let key = ctx.tx.send_request(ctx.now, &branch, Method::Invite, phone.1, bytes.clone());
@@ -123,6 +124,8 @@ impl B2bua {
             rp: None,
             acd: false,
             redirections: 0,
+            routed: None,
+            queued_since: None,
             third_party: Some(ThirdParty::default()),
         };
         self.by_conn.insert(conn_id, id);

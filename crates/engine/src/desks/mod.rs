@@ -8,12 +8,13 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
-use cti::{AgentState, AgentWorkMode, ErrorCode, Event, Request};
+use cti::{AgentState, AgentWorkMode, ErrorCode, Event, RegisterMode, Request};
 
 use crate::NodeConfig;
 use agents::{Agent, Agents};
 
 mod agents;
+mod reservations;
 mod translate;
 
 /// Identifies one desktop (CTI client connection) inside the shell.
@@ -25,7 +26,10 @@ pub struct DeskId(pub u64);
 pub(crate) struct Desks {
     by_dn: HashMap<String, BTreeSet<DeskId>>,
     by_desk: HashMap<DeskId, BTreeSet<String>>,
+    /// Registrations in monitor mode (stat services, wallboards): not routers.
+    monitors: BTreeSet<(String, DeskId)>,
     agents: Agents,
+    reservations: reservations::Reservations,
     out: Vec<(DeskId, Event)>,
 }
 
@@ -79,14 +83,18 @@ impl Desks {
         self.agents.in_state(state)
     }
 
-    /// Desks registered on `dn`.
-    pub(crate) fn watchers(&self, dn: &str) -> usize {
-        self.by_dn.get(dn).map_or(0, BTreeSet::len)
+    /// Desks registered on `dn` in share mode (on a Routing Point: its routers).
+    pub(crate) fn routers(&self, dn: &str) -> usize {
+        let all = self.by_dn.get(dn).map_or(0, BTreeSet::len);
+        let monitors = self.monitors.range((dn.to_owned(), DeskId(0))..=(dn.to_owned(), DeskId(u64::MAX))).count();
+        all - monitors
     }
 
     /// A desktop went away: its registrations go, its agents stay logged in.
     pub(crate) fn closed(&mut self, desk: DeskId) {
+        self.reservations.forget_desk(desk);
         for dn in self.by_desk.remove(&desk).unwrap_or_default() {
+            self.monitors.remove(&(dn.clone(), desk));
             if let Some(set) = self.by_dn.get_mut(&dn) {
                 set.remove(&desk);
                 if set.is_empty() {
@@ -126,10 +134,15 @@ impl Desks {
     pub(crate) fn handle<'r>(&mut self, world: &impl DeskWorld, desk: DeskId, req: &'r Request) -> Option<&'r Request> {
         let reference_id = req.reference_id();
         match req {
-            Request::RequestRegisterAddress { this_dn, .. } => {
+            Request::RequestRegisterAddress { this_dn, register_mode, .. } => {
                 if !world.config().dns.contains(this_dn) {
                     self.error(desk, req, Some(this_dn), ErrorCode::UnknownDN, "DN is not provisioned at this site");
                     return None;
+                }
+                if *register_mode == RegisterMode::ModeMonitor {
+                    self.monitors.insert((this_dn.clone(), desk));
+                } else {
+                    self.monitors.remove(&(this_dn.clone(), desk));
                 }
                 self.by_dn.entry(this_dn.clone()).or_default().insert(desk);
                 self.by_desk.entry(desk).or_default().insert(this_dn.clone());
@@ -146,6 +159,7 @@ impl Desks {
                 self.out.push((desk, event));
             }
             Request::RequestUnregisterAddress { this_dn, .. } => {
+                self.monitors.remove(&(this_dn.clone(), desk));
                 if let Some(set) = self.by_dn.get_mut(this_dn) {
                     set.remove(&desk);
                 }
@@ -171,6 +185,7 @@ impl Desks {
             Request::RequestAgentLogout { this_dn, reasons, .. } => {
                 let agent_id = self.registered_agent(desk, req, this_dn)?;
                 self.agents.log_out(this_dn, &agent_id);
+                self.reservations.release(&agent_id);
                 let event = Event::EventAgentLogout {
                     reference_id,
                     this_dn: this_dn.clone(),
@@ -220,6 +235,7 @@ impl Desks {
                 }
                 return Some(req);
             }
+            Request::RequestReserveAgent { .. } => self.reserve(world, desk, req),
             Request::RequestReloadConfig { .. } | Request::RequestPrivateService { .. } => return Some(req),
         }
         None
@@ -342,6 +358,7 @@ impl Desks {
     /// Logs the agent out on the server's initiative, telling the desktops why.
     fn logout(&mut self, dn: &str, agent_id: &str, reasons: cti::KvList) {
         self.agents.log_out(dn, agent_id);
+        self.reservations.release(agent_id);
         self.broadcast(Event::EventAgentLogout {
             reference_id: None,
             this_dn: dn.to_owned(),
@@ -399,7 +416,9 @@ fn without_reference(mut event: Event) -> Event {
         | Event::EventAgentNotReady { reference_id, .. }
         | Event::EventDialing { reference_id, .. }
         | Event::EventReleased { reference_id, .. }
-        | Event::EventRouteUsed { reference_id, .. } => *reference_id = None,
+        | Event::EventRouteUsed { reference_id, .. }
+        | Event::EventRemoteConnectionSuccess { reference_id, .. }
+        | Event::EventRemoteConnectionFailure { reference_id, .. } => *reference_id = None,
         _ => {}
     }
     event

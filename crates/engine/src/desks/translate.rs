@@ -50,6 +50,7 @@ impl Desks {
                 });
                 if *acd {
                     self.busy(dn);
+                    self.reservation_used(dn);
                 }
             }
             DomainEvent::CallEstablished { conn_id, dn, other, caller_dn } => {
@@ -79,7 +80,7 @@ impl Desks {
             }
             DomainEvent::CallAbandoned { conn_id, dn } => {
                 self.broadcast(Event::EventAbandoned { this_dn: dn.clone(), conn_id: cti::conn_id_text(*conn_id) });
-                self.after_call(now, config, dn);
+                self.unanswered(dn);
             }
             DomainEvent::CallFailed { conn_id, dn, .. } if *conn_id != 0 => {
                 self.broadcast(Event::EventReleased {
@@ -87,7 +88,7 @@ impl Desks {
                     this_dn: dn.clone(),
                     conn_id: cti::conn_id_text(*conn_id),
                 });
-                self.after_call(now, config, dn);
+                self.unanswered(dn);
             }
             DomainEvent::RouteRequest { conn_id, rp, other, call_type } => {
                 self.broadcast(Event::EventRouteRequest {
@@ -110,6 +111,32 @@ impl Desks {
                 };
                 self.broadcast(event);
             }
+            DomainEvent::RouteFailed { conn_id, rp, target, location, reference_id, cause } => {
+                let conn_id = cti::conn_id_text(*conn_id);
+                match location {
+                    Some(location) => self.broadcast(Event::EventRemoteConnectionFailure {
+                        reference_id: *reference_id,
+                        this_dn: rp.clone(),
+                        other_dn: target.clone(),
+                        conn_id,
+                        location: location.clone(),
+                        cause: *cause,
+                    }),
+                    None => {
+                        self.broadcast(Event::EventReleased { reference_id: None, this_dn: target.clone(), conn_id });
+                        self.unanswered(target);
+                    }
+                }
+            }
+            DomainEvent::RemoteConnected { conn_id, rp, target, location, reference_id } => {
+                self.broadcast(Event::EventRemoteConnectionSuccess {
+                    reference_id: *reference_id,
+                    this_dn: rp.clone(),
+                    other_dn: target.clone(),
+                    conn_id: cti::conn_id_text(*conn_id),
+                    location: location.clone(),
+                });
+            }
             DomainEvent::DnOutOfService { dn } => self.broadcast(Event::EventDNOutOfService { this_dn: dn.clone() }),
             DomainEvent::DnBackInService { dn } => self.broadcast(Event::EventDNBackInService { this_dn: dn.clone() }),
             _ => {}
@@ -118,6 +145,23 @@ impl Desks {
 
     fn busy(&mut self, dn: &str) {
         self.agents.make_busy(dn);
+    }
+
+    /// A routed call rang the agent on `dn` and was not answered: Ready again (no
+    /// AfterCallWork for a call never taken; the router decides about repeated misses).
+    fn unanswered(&mut self, dn: &str) {
+        let Some((agent_id, agent)) = self.agents.at(dn) else { return };
+        if agent.state != AgentState::Busy {
+            return;
+        }
+        let agent_id = agent_id.to_owned();
+        self.set_state(&agent_id, AgentState::Ready, AgentWorkMode::ManualIn, None);
+        self.broadcast(Event::EventAgentReady {
+            reference_id: None,
+            this_dn: dn.to_owned(),
+            agent_id,
+            work_mode: AgentWorkMode::ManualIn,
+        });
     }
 
     /// After an ACD call: AfterCallWork for `wrap-up-time`, or straight back to Ready.

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use super::Node;
+use crate::b2bua::RouteOrder;
 use crate::desks::{DeskId, DeskWorld};
 use crate::peering::Peering;
 use crate::registrar::Registrar;
@@ -25,16 +26,28 @@ impl Node {
                 Some(conn) => self.with_b2bua(now, |b, ctx| b.release(ctx, conn, this_dn)),
                 None => Err(cti::ErrorCode::NoSuchCall),
             },
-            cti::Request::RequestRouteCall { this_dn, conn_id, other_dn, route_type, reference_id, .. } => {
+            cti::Request::RequestRouteCall { this_dn, conn_id, other_dn, route_type, reference_id, location } => {
                 let conn = cti::parse_conn_id(conn_id);
                 match (conn, route_type, other_dn) {
                     (None, ..) => Err(cti::ErrorCode::NoSuchCall),
                     (Some(conn), cti::RouteType::Reject, _) => {
                         self.with_b2bua(now, |b, ctx| b.reject_routed(ctx, conn, this_dn))
                     }
-                    (Some(conn), _, Some(target)) => {
-                        let reference = *reference_id;
-                        self.with_b2bua(now, |b, ctx| b.route(ctx, conn, this_dn, target, reference))
+                    (Some(_), _, Some(target))
+                        if location.as_deref().is_none_or(|l| l == self.config.site)
+                            && self.desks.reserved_for_other(target, desk, now) =>
+                    {
+                        Err(cti::ErrorCode::AgentReserved)
+                    }
+                    (Some(conn_id), _, Some(target)) => {
+                        let order = RouteOrder {
+                            conn_id,
+                            rp: this_dn,
+                            target,
+                            reference_id: *reference_id,
+                            location: location.as_deref(),
+                        };
+                        self.with_b2bua(now, |b, ctx| b.route(ctx, order))
                     }
                     (Some(_), _, None) => Err(cti::ErrorCode::InvalidRequest),
                 }
@@ -69,11 +82,15 @@ impl Node {
             let text = match code {
                 cti::ErrorCode::NoSuchCall => "no such call on ThisDN",
                 cti::ErrorCode::UnknownDN => "a DN of the request is not reachable from this site",
+                cti::ErrorCode::InvalidState if is_remote_route(request) => {
+                    "Location names no DR peer whose trunk is in service"
+                }
                 cti::ErrorCode::InvalidState => "no phone in a state to do this (not registered, or not ringing yet)",
                 cti::ErrorCode::InvalidRequest => {
                     "OtherDN is required, of at most 128 characters, and UserData at most 4,096 bytes of JSON"
                 }
                 cti::ErrorCode::ShuttingDown => "the site is shutting down",
+                cti::ErrorCode::AgentReserved => "the agent is reserved by another client",
                 _ => "not supported by this site yet",
             };
             self.desk_out.push_back((desk, cti::Event::error(request, request_dn(request), code, text)));
@@ -123,6 +140,10 @@ impl DeskWorld for DeskView<'_> {
     fn now(&self) -> Instant {
         self.now
     }
+}
+
+fn is_remote_route(request: &cti::Request) -> bool {
+    matches!(request, cti::Request::RequestRouteCall { location: Some(_), .. })
 }
 
 fn request_dn(request: &cti::Request) -> Option<&str> {
