@@ -214,6 +214,20 @@ pub enum Request {
         #[serde(rename = "Location", default)]
         location: Option<String>,
     },
+    /// The router has the call on Routing Point ThisDN in hand and will route it
+    /// (`TApplyTreatment`): `router-timeout` stops; the call waits for a RequestRouteCall
+    /// up to `queue-max-wait`. Tandem is signalling-only: the treatment itself (music,
+    /// ringback) is the gateway's.
+    RequestApplyTreatment {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+        #[serde(rename = "TreatmentType", default)]
+        treatment_type: Option<String>,
+    },
     /// Reserve the agent on ThisDN for this client (`TReserveAgent`, BC-43..46): asked of
     /// the site holding the agent's login; requests are collected for
     /// `request-collection-time`, the highest Priority wins. Duration in seconds: -1 =
@@ -266,6 +280,7 @@ impl Request {
             | Self::RequestReleaseCall { reference_id, .. }
             | Self::RequestRouteCall { reference_id, .. }
             | Self::RequestReserveAgent { reference_id, .. }
+            | Self::RequestApplyTreatment { reference_id, .. }
             | Self::RequestQueryAddress { reference_id, .. }
             | Self::RequestReloadConfig { reference_id }
             | Self::RequestPrivateService { reference_id, .. } => *reference_id,
@@ -286,6 +301,7 @@ impl Request {
             Self::RequestReleaseCall { .. } => "RequestReleaseCall",
             Self::RequestRouteCall { .. } => "RequestRouteCall",
             Self::RequestReserveAgent { .. } => "RequestReserveAgent",
+            Self::RequestApplyTreatment { .. } => "RequestApplyTreatment",
             Self::RequestQueryAddress { .. } => "RequestQueryAddress",
             Self::RequestReloadConfig { .. } => "RequestReloadConfig",
             Self::RequestPrivateService { .. } => "RequestPrivateService",
@@ -365,6 +381,9 @@ pub enum Event {
         agent_id: Option<String>,
         #[serde(rename = "AgentState")]
         agent_state: AgentState,
+        /// Milliseconds the agent has been in AgentState (a router's "longest idle").
+        #[serde(rename = "TimeInStateMs", skip_serializing_if = "Option::is_none", default)]
+        time_in_state_ms: Option<u64>,
     },
     /// ThisDN is no longer registered.
     EventUnregistered {
@@ -385,6 +404,9 @@ pub enum Event {
         agent_id: Option<String>,
         #[serde(rename = "AgentState")]
         agent_state: AgentState,
+        /// Milliseconds the agent has been in AgentState (a router's "longest idle").
+        #[serde(rename = "TimeInStateMs", skip_serializing_if = "Option::is_none", default)]
+        time_in_state_ms: Option<u64>,
         #[serde(rename = "AgentWorkMode")]
         work_mode: AgentWorkMode,
     },
@@ -513,6 +535,15 @@ pub enum Event {
         #[serde(rename = "CallType")]
         call_type: CallType,
     },
+    /// Answer to RequestApplyTreatment: the call waits for its router.
+    EventTreatmentApplied {
+        #[serde(rename = "ReferenceID", skip_serializing_if = "Option::is_none", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+    },
     /// The agent on ThisDN is reserved for the client that asked (`RequestReserveAgent`).
     EventAgentReserved {
         #[serde(rename = "ReferenceID", skip_serializing_if = "Option::is_none", default)]
@@ -616,6 +647,7 @@ impl Event {
             | Self::EventRouteRequest { this_dn, .. }
             | Self::EventRouteUsed { this_dn, .. }
             | Self::EventAgentReserved { this_dn, .. }
+            | Self::EventTreatmentApplied { this_dn, .. }
             | Self::EventRemoteConnectionSuccess { this_dn, .. }
             | Self::EventRemoteConnectionFailure { this_dn, .. }
             | Self::EventDNOutOfService { this_dn }

@@ -269,7 +269,7 @@ impl Node {
         self.shutting_down = true;
         tracing::warn!(site = %self.config.site, calls = self.b2bua.len(), "graceful shutdown started");
         let b2bua = &self.b2bua;
-        self.desks.begin_shutdown(|dn| b2bua.in_call(dn));
+        self.desks.begin_shutdown(now, |dn| b2bua.in_call(dn));
         self.collect(now);
     }
 
@@ -291,6 +291,11 @@ impl Node {
     /// The next event for a desktop.
     pub fn poll_desk(&mut self) -> Option<(DeskId, cti::Event)> {
         self.desk_out.pop_front()
+    }
+
+    /// Calls ringing or connected on `dn` at this site.
+    pub fn calls_on(&self, dn: &str) -> usize {
+        self.b2bua.calls_on(dn)
     }
 
     /// Calls in progress.

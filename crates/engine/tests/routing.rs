@@ -233,3 +233,27 @@ fn an_iscc_route_without_a_dr_peer_is_refused_and_the_call_stays() {
     assert_eq!(error_code(&site.desk(1, &json)), Some(ErrorCode::InvalidState));
     assert_eq!(site.node.active_calls(), 1);
 }
+
+#[test]
+fn apply_treatment_stops_router_timeout_but_not_queue_max_wait() {
+    let mut c = config();
+    c.options.queue_max_wait = Duration::from_secs(30);
+    let mut site = Site::with_config(c);
+    let out = site.send(&register("1999", "reg1999", 1, &format!("<sip:1999@{PHONE}>"), None));
+    assert!(out[0].starts_with(b"SIP/2.0 200"));
+    let conn_id = parked_call(&mut site, "tr1");
+    let json = format!(
+        r#"{{"message":"RequestApplyTreatment","ReferenceID":4,"ThisDN":"5000","ConnID":"{conn_id}","TreatmentType":"Music"}}"#
+    );
+    let events = site.desk(1, &json);
+    assert!(matches!(&events[0].1, Event::EventTreatmentApplied { reference_id: Some(4), .. }), "{events:?}");
+    let out = site.advance_sent(Duration::from_secs(10));
+    assert!(
+        out.iter().all(|s| !s.first_line().starts_with("INVITE sip:1999@")),
+        "router-timeout (5 s) no longer applies"
+    );
+    let out = site.advance_sent(Duration::from_secs(21));
+    assert!(out.iter().any(|s| s.first_line().starts_with("INVITE sip:1999@")), "queue-max-wait: default routing");
+    let bad = r#"{"message":"RequestApplyTreatment","ThisDN":"5000","ConnID":"00000000000000ff"}"#;
+    assert_eq!(error_code(&site.desk(1, bad)), Some(ErrorCode::NoSuchCall));
+}

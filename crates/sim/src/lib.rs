@@ -4,11 +4,14 @@
 //! that jumps to the next deadline. A 30-second call runs in microseconds, and the same
 //! seed replays the same run.
 
+mod client;
+pub mod fixtures;
 pub mod hostile;
 mod logs;
 mod ua;
 mod world;
 
+pub use client::{Client, StatClient};
 pub use logs::deny_error_logs;
 pub use ua::{Pickup, Ua, UaEvent};
 pub use world::World;

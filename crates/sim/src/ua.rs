@@ -87,6 +87,8 @@ pub struct Ua {
     /// Delayed answers: (when, call).
     answers: Vec<(Instant, String, TxKey)>,
     incoming: BTreeMap<String, (Arc<[u8]>, TxKey)>,
+    /// Incoming calls ringing or answered, not yet cancelled or hung up.
+    live: std::collections::BTreeSet<String>,
     seq: u64,
     /// Everything that happened, in order.
     pub events: Vec<UaEvent>,
@@ -109,6 +111,7 @@ impl Ua {
             unacked: BTreeMap::new(),
             answers: Vec::new(),
             incoming: BTreeMap::new(),
+            live: std::collections::BTreeSet::new(),
             seq: 0,
             events: Vec::new(),
         }
@@ -328,6 +331,9 @@ impl Ua {
             }
             Some(Method::Invite) => {
                 self.events.push(UaEvent::Incoming { call: call.clone() });
+                if self.answer != Pickup::Busy {
+                    self.live.insert(call.clone());
+                }
                 match self.answer {
                     Pickup::Busy => {
                         respond(self, 486, false);
@@ -357,6 +363,7 @@ impl Ua {
                         self.tx.respond(now, &invite_key, 487, b.finish(None, b"").into());
                     }
                     self.answers.retain(|a| a.1 != call);
+                    self.live.remove(&call);
                     self.events.push(UaEvent::Cancelled { call });
                 }
             }
@@ -376,6 +383,7 @@ impl Ua {
             Some(Method::Bye) => {
                 respond(self, 200, false);
                 self.unacked.remove(&call);
+                self.live.remove(&call);
                 self.events.push(UaEvent::ByeReceived { call });
             }
             _ => {
@@ -435,6 +443,11 @@ impl Ua {
     /// The next datagram to send: (to, bytes).
     pub fn poll_transmit(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
         self.tx.poll_transmit().map(|t| (t.to.addr, t.bytes.to_vec()))
+    }
+
+    /// Incoming calls ringing or answered here (not cancelled, not hung up).
+    pub fn live_calls(&self) -> usize {
+        self.live.len()
     }
 
     /// Calls in a confirmed dialog or waiting for an answer.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use engine::{DeskId, Input, Node, NodeConfig};
 use netem::{LinkConfig, Network};
 
+use crate::client::Client;
 use crate::ua::Ua;
 
 /// Sites, their UAs and desktops.
@@ -28,6 +29,10 @@ pub struct World {
     pub desks: BTreeMap<(SocketAddr, u64), Vec<cti::Event>>,
     /// Every datagram a site sent, in order: (from, to, bytes). Same seed, same transcript.
     pub sent: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
+    /// Sites in the order they were added: a [`Client`]'s `SiteId` indexes this.
+    pub site_order: Vec<SocketAddr>,
+    /// CTI clients of every site (routers, stat services), by the desk id they use.
+    clients: BTreeMap<u64, Box<dyn Client>>,
     start: Instant,
     /// Any ERROR log on this thread fails the test while the world lives.
     _errors_fail: tracing::subscriber::DefaultGuard,
@@ -47,6 +52,8 @@ impl World {
             uas: BTreeMap::new(),
             desks: BTreeMap::new(),
             sent: Vec::new(),
+            site_order: Vec::new(),
+            clients: BTreeMap::new(),
             _errors_fail: crate::deny_error_logs(),
         };
         world.add_site(config, seed);
@@ -57,7 +64,33 @@ impl World {
     pub fn add_site(&mut self, config: NodeConfig, seed: u64) -> SocketAddr {
         let addr = config.local;
         self.sites.insert(addr, Node::new(config, seed, self.now));
+        self.site_order.push(addr);
         addr
+    }
+
+    /// Connects a CTI client to every site, as desk `desk` at each.
+    pub fn add_client(&mut self, desk: u64, mut client: Box<dyn Client>) {
+        for site in 0..self.site_order.len() {
+            client.connected(self.now, site);
+        }
+        self.clients.insert(desk, client);
+        self.flush();
+    }
+
+    /// The client on desk `desk` stops (its connections close at every site).
+    pub fn remove_client(&mut self, desk: u64) -> Option<Box<dyn Client>> {
+        let client = self.clients.remove(&desk)?;
+        let now = self.now;
+        for node in self.sites.values_mut() {
+            node.handle_input(Input::DeskClosed { at: now, desk: DeskId(desk) });
+        }
+        self.flush();
+        Some(client)
+    }
+
+    /// The client on desk `desk`.
+    pub fn client(&self, desk: u64) -> Option<&dyn Client> {
+        self.clients.get(&desk).map(|c| &**c)
     }
 
     /// The home site.
@@ -156,14 +189,11 @@ impl World {
     /// Moves everything queued onto the network and into the desktops' logs.
     fn flush(&mut self) {
         let now = self.now;
-        for (addr, node) in &mut self.sites {
-            while let Some(t) = node.poll_transmit() {
-                self.sent.push((*addr, t.to.addr, t.bytes.to_vec()));
-                self.net.send(now, *addr, t.to.addr, t.bytes.to_vec());
-            }
-            while node.poll_event().is_some() {}
-            while let Some((desk, event)) = node.poll_desk() {
-                self.desks.entry((*addr, desk.0)).or_default().push(event);
+        // Bounded: clients answer events with requests that raise more events.
+        for _ in 0..10_000 {
+            self.flush_sites(now);
+            if !self.feed_clients(now) {
+                break;
             }
         }
         for ua in self.uas.values_mut() {
@@ -173,6 +203,36 @@ impl World {
         }
     }
 
+    fn flush_sites(&mut self, now: Instant) {
+        for (addr, node) in &mut self.sites {
+            while let Some(t) = node.poll_transmit() {
+                self.sent.push((*addr, t.to.addr, t.bytes.to_vec()));
+                self.net.send(now, *addr, t.to.addr, t.bytes.to_vec());
+            }
+            while node.poll_event().is_some() {}
+            while let Some((desk, event)) = node.poll_desk() {
+                if let Some(client) = self.clients.get_mut(&desk.0) {
+                    let site = self.site_order.iter().position(|a| a == addr).unwrap_or(0);
+                    client.on_event(now, site, &event);
+                }
+                self.desks.entry((*addr, desk.0)).or_default().push(event);
+            }
+        }
+    }
+
+    /// Hands the clients' requests to their sites; false when there were none.
+    fn feed_clients(&mut self, now: Instant) -> bool {
+        let mut any = false;
+        for (desk, client) in &mut self.clients {
+            while let Some((site, request)) = client.poll_request() {
+                any = true;
+                let Some(node) = self.site_order.get(site).and_then(|a| self.sites.get_mut(a)) else { continue };
+                node.handle_input(Input::Desk { at: now, desk: DeskId(*desk), request: &request });
+            }
+        }
+        any
+    }
+
     /// Advances to the next event, not beyond `end`; false when nothing is left before it.
     fn step(&mut self, end: Instant) -> bool {
         self.flush();
@@ -180,6 +240,7 @@ impl World {
             self.net.next_delivery(),
             self.sites.values().filter_map(Node::poll_timeout).min(),
             self.uas.values().filter_map(Ua::poll_timeout).min(),
+            self.clients.values().filter_map(|c| c.poll_timeout()).min(),
         ]
         .into_iter()
         .flatten()
@@ -203,6 +264,11 @@ impl World {
         }
         for ua in self.uas.values_mut() {
             ua.handle_timeout(now);
+        }
+        for client in self.clients.values_mut() {
+            if client.poll_timeout().is_some_and(|t| t <= now) {
+                client.on_timeout(now);
+            }
         }
         self.flush();
         true

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use engine::{AgentLogin, Dn, DnKind, DnOptions, DrForward, NodeConfig, Trunk};
+use engine::{AgentLogin, Dn, DnKind, DnOptions, DrForward, NodeConfig};
 use netem::LinkConfig;
 use sim::{Pickup, Ua, UaEvent, World};
 
@@ -22,20 +22,8 @@ fn addr(s: &str) -> SocketAddr {
 /// One peer: DNs 1000-1999, agents A1001/A1002, a trunk to the other peer named by
 /// `dr-peer-trunk`, `dr-forward=no-agent`, and DN 1002 with `dr-forward=oos`.
 fn peer(local: &str, other: &str, trunk: &str, prefix: &str) -> NodeConfig {
-    let mut c = NodeConfig::for_tests();
-    c.site = local.into();
-    c.local = addr(local);
-    for (id, dn) in [("A1001", "1001"), ("A1002", "1002")] {
-        c.agents.insert(id.into(), AgentLogin { id: id.into(), password: None, default_dn: Some(dn.into()) });
-    }
-    let t = Trunk {
-        contact: addr(other),
-        prefix: prefix.into(),
-        priority: 1,
-        oos_check: Duration::from_secs(2),
-        oos_force: Duration::from_secs(1),
-    };
-    c.dns.singles.insert(trunk.into(), Dn { kind: DnKind::Trunk, options: DnOptions::default(), trunk: Some(t) });
+    let mut c =
+        sim::fixtures::bc_peer(addr(local), addr(other), trunk, prefix, &[("A1001", "1001"), ("A1002", "1002")]);
     c.dns.singles.insert(
         "1002".into(),
         Dn {
@@ -44,8 +32,6 @@ fn peer(local: &str, other: &str, trunk: &str, prefix: &str) -> NodeConfig {
             trunk: None,
         },
     );
-    c.options.dr_peer_trunk = Some(trunk.into());
-    c.options.dr_forward = DrForward::NoAgent;
     c
 }
 

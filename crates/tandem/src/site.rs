@@ -231,6 +231,7 @@ impl BoundSite {
                         Some(Wake::AfterCallWork) => "timer:after-call-work",
                         Some(Wake::TrunkPoll) => "timer:trunk-poll",
                         Some(Wake::PresenceHeartbeat) => "timer:presence",
+                        Some(Wake::Reservation) => "timer:reservation",
                         None => "timer",
                     };
                     node.handle_input(Input::Timeout(woke));

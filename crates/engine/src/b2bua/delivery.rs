@@ -52,7 +52,10 @@ impl B2bua {
     /// Rings every registered contact of `dn` for call `id` (parallel fork).
     pub(super) fn deliver(&mut self, ctx: &mut Ctx<'_>, id: CallId, dn: &str) {
         let max = ctx.config.calls.max_per_dn;
-        if max > 0 && self.busy.get(dn).is_some_and(|calls| calls.len() >= max) {
+        let acd = self.calls.get(&id).is_some_and(|c| c.acd);
+        // An ACD call goes to a free agent only: a router's race ends here, not at the phone.
+        if (acd && self.busy.contains_key(dn)) || (max > 0 && self.busy.get(dn).is_some_and(|calls| calls.len() >= max))
+        {
             return self.callee_failed(ctx, id, 486, Status::BusyHere);
         }
         let contacts: Vec<(String, Peer)> = ctx.bindings.of(dn).iter().map(|b| (b.contact.clone(), b.target)).collect();

@@ -90,6 +90,9 @@ enum Pending {
     Relay { call: CallId, from: Side, server: TxKey, request: Arc<[u8]>, peer: Peer, cseq: u32 },
     /// BYE or CANCEL we sent; nothing to do with the answer.
     Fire,
+    /// The INVITE of a leg the call no longer has (a routed call went back to its Routing
+    /// Point): a late 2xx is ACKed and hung up, anything else ignored.
+    Orphan(Box<Leg>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -190,6 +193,11 @@ impl B2bua {
         self.busy.contains_key(dn)
     }
 
+    /// Calls offered to or held by `dn` (as callee or caller).
+    pub(crate) fn calls_on(&self, dn: &str) -> usize {
+        self.busy.get(dn).map_or(0, Vec::len)
+    }
+
     /// Active calls.
     pub(crate) fn len(&self) -> usize {
         self.calls.len()
@@ -288,6 +296,15 @@ impl B2bua {
                 self.relay_response(ctx, call, from, &server, &request, peer, cseq, resp);
             }
             Pending::Fire => {}
+            Pending::Orphan(mut leg) => {
+                if resp.status().is_some_and(|c| (200..300).contains(&c)) {
+                    leg.learn_from_response(resp);
+                    let branch = ctx.branch();
+                    let ack: Arc<[u8]> = in_dialog(&ctx.local, &leg, Method::Ack, 1, &branch, None).into();
+                    ctx.tx_send(leg.peer, ack);
+                    send_bye(ctx, &mut self.pending, &mut leg);
+                }
+            }
         }
     }
 
@@ -298,6 +315,7 @@ impl B2bua {
         };
         match code {
             100 => {}
+            _ if index >= call.b.len() => {}
             101..=199 => {
                 call.b[index].learn_from_response(resp);
                 if !call.ringing_sent || !resp.body().is_empty() {
@@ -321,7 +339,7 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let leg = &mut call.b[index];
+        let Some(leg) = call.b.get_mut(index) else { return };
         if leg.ack.is_some() {
             // A retransmitted 2xx: our ACK was lost.
             let ack = leg.ack.clone();
@@ -475,7 +493,8 @@ impl B2bua {
             let Some(c) = self.calls.get_mut(&call) else {
                 return;
             };
-            c.b[leg].state = LegState::Ended;
+            let Some(l) = c.b.get_mut(leg) else { return };
+            l.state = LegState::Ended;
             if c.answered.is_none() && c.b.iter().all(|l| l.state == LegState::Ended) {
                 self.callee_failed(ctx, call, 408, Status::RequestTimeout);
             }

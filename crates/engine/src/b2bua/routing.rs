@@ -148,6 +148,9 @@ impl B2bua {
         }
         for leg in std::mem::take(&mut call.b) {
             self.dialogs.remove(&(leg.call_id.clone(), leg.local_tag.clone()));
+            if let Some(p) = self.pending.get_mut(&leg.invite_tx) {
+                *p = Pending::Orphan(Box::new(leg));
+            }
         }
         call.acd = false;
         self.timers.cancel(id, CallTimer::NoAnswer);
@@ -162,6 +165,17 @@ impl B2bua {
             cause,
         });
         self.queue(ctx, id, &routed.rp);
+    }
+
+    /// RequestApplyTreatment: the router has the call in hand; `router-timeout` no longer
+    /// applies (`queue-max-wait` still does).
+    pub(crate) fn hold_for_router(&mut self, _ctx: &mut Ctx<'_>, conn_id: u64, rp: &str) -> Result<(), cti::ErrorCode> {
+        let id = *self.by_conn.get(&conn_id).ok_or(cti::ErrorCode::NoSuchCall)?;
+        if self.calls.get(&id).and_then(|c| c.rp.as_deref()) != Some(rp) {
+            return Err(cti::ErrorCode::NoSuchCall);
+        }
+        self.timers.cancel(id, CallTimer::RouterTimeout);
+        Ok(())
     }
 
     /// The router rejects the queued call (RouteTypeReject).

@@ -18,6 +18,8 @@ pub(crate) struct Agent {
     pub(crate) acw_until: Option<Instant>,
     /// When the agent logged in (decides a double login after a link split, OQ-3).
     pub(crate) since: Instant,
+    /// When the agent entered `state` (TimeInState for routers and stat services).
+    pub(crate) state_since: Instant,
 }
 
 /// Every agent logged in at this site, by AgentID and by DN.
@@ -85,12 +87,16 @@ impl Agents {
 
     pub(crate) fn set_state(
         &mut self,
+        now: Instant,
         agent_id: &str,
         state: AgentState,
         mode: AgentWorkMode,
         acw_until: Option<Instant>,
     ) {
         if let Some(a) = self.by_id.get_mut(agent_id) {
+            if a.state != state {
+                a.state_since = now;
+            }
             a.state = state;
             a.work_mode = mode;
             a.acw_until = acw_until;
@@ -98,8 +104,11 @@ impl Agents {
     }
 
     /// The agent on `dn` took an ACD call.
-    pub(crate) fn make_busy(&mut self, dn: &str) {
+    pub(crate) fn make_busy(&mut self, now: Instant, dn: &str) {
         if let Some(a) = self.by_dn.get(dn).and_then(|id| self.by_id.get_mut(id)) {
+            if a.state != AgentState::Busy {
+                a.state_since = now;
+            }
             a.state = AgentState::Busy;
         }
     }

@@ -155,6 +155,7 @@ impl Desks {
                     in_service: world.in_service(this_dn),
                     agent_id: agent,
                     agent_state,
+                    time_in_state_ms: at.map(|(_, a)| millis_since(world.now(), a.state_since)),
                 };
                 self.out.push((desk, event));
             }
@@ -177,6 +178,7 @@ impl Desks {
                     in_service: world.in_service(this_dn),
                     agent_id: at.map(|(id, _)| id.to_owned()),
                     agent_state: a.map_or(AgentState::LoggedOut, |a| a.state),
+                    time_in_state_ms: a.map(|a| millis_since(world.now(), a.state_since)),
                     work_mode: a.map_or(AgentWorkMode::Unknown, |a| a.work_mode),
                 };
                 self.out.push((desk, event));
@@ -201,7 +203,7 @@ impl Desks {
                 } else {
                     AgentWorkMode::ManualIn
                 };
-                self.set_state(&agent_id, AgentState::Ready, mode, None);
+                self.set_state(world.now(), &agent_id, AgentState::Ready, mode, None);
                 let event =
                     Event::EventAgentReady { reference_id, this_dn: this_dn.clone(), agent_id, work_mode: mode };
                 self.answer_and_broadcast(desk, event);
@@ -209,7 +211,7 @@ impl Desks {
             Request::RequestAgentNotReady { this_dn, work_mode, reasons, .. } => {
                 let agent_id = self.registered_agent(desk, req, this_dn)?;
                 let mode = if *work_mode == AgentWorkMode::Unknown { AgentWorkMode::AuxWork } else { *work_mode };
-                self.set_state(&agent_id, AgentState::NotReady, mode, None);
+                self.set_state(world.now(), &agent_id, AgentState::NotReady, mode, None);
                 let event = Event::EventAgentNotReady {
                     reference_id,
                     this_dn: this_dn.clone(),
@@ -222,7 +224,8 @@ impl Desks {
             Request::RequestMakeCall { this_dn, .. }
             | Request::RequestAnswerCall { this_dn, .. }
             | Request::RequestReleaseCall { this_dn, .. }
-            | Request::RequestRouteCall { this_dn, .. } => {
+            | Request::RequestRouteCall { this_dn, .. }
+            | Request::RequestApplyTreatment { this_dn, .. } => {
                 if !self.by_desk.get(&desk).is_some_and(|s| s.contains(this_dn)) {
                     self.error(
                         desk,
@@ -292,8 +295,17 @@ impl Desks {
         let ready = matches!(mode, AgentWorkMode::ManualIn | AgentWorkMode::AutoIn);
         let state = if ready { AgentState::Ready } else { AgentState::NotReady };
         let work_mode = if ready { mode } else { AgentWorkMode::AuxWork };
-        self.agents
-            .log_in(agent_id, Agent { dn: dn.to_owned(), state, work_mode, acw_until: None, since: world.now() });
+        self.agents.log_in(
+            agent_id,
+            Agent {
+                dn: dn.to_owned(),
+                state,
+                work_mode,
+                acw_until: None,
+                since: world.now(),
+                state_since: world.now(),
+            },
+        );
         let reference_id = req.reference_id();
         self.answer_and_broadcast(
             desk,
@@ -330,16 +342,23 @@ impl Desks {
         agent
     }
 
-    fn set_state(&mut self, agent_id: &str, state: AgentState, mode: AgentWorkMode, acw_until: Option<Instant>) {
-        self.agents.set_state(agent_id, state, mode, acw_until);
+    fn set_state(
+        &mut self,
+        now: Instant,
+        agent_id: &str,
+        state: AgentState,
+        mode: AgentWorkMode,
+        acw_until: Option<Instant>,
+    ) {
+        self.agents.set_state(now, agent_id, state, mode, acw_until);
     }
 
     /// Graceful shutdown (BC-58): idle agents are logged out at once; agents on a call are
     /// made NotReady and logged out when it ends.
-    pub(crate) fn begin_shutdown(&mut self, on_call: impl Fn(&str) -> bool) {
+    pub(crate) fn begin_shutdown(&mut self, now: Instant, on_call: impl Fn(&str) -> bool) {
         for (dn, agent_id) in self.agents.logins() {
             if on_call(&dn) {
-                self.set_state(&agent_id, AgentState::NotReady, AgentWorkMode::AuxWork, None);
+                self.set_state(now, &agent_id, AgentState::NotReady, AgentWorkMode::AuxWork, None);
                 self.agents.log_out_after_call(&dn);
                 let event = Event::EventAgentNotReady {
                     reference_id: None,
@@ -384,7 +403,7 @@ impl Desks {
     /// Ends AfterCallWork that is due: the agent is Ready again.
     pub(crate) fn on_timeout(&mut self, now: Instant) {
         for (agent_id, dn) in self.agents.acw_due(now) {
-            self.set_state(&agent_id, AgentState::Ready, AgentWorkMode::ManualIn, None);
+            self.set_state(now, &agent_id, AgentState::Ready, AgentWorkMode::ManualIn, None);
             self.broadcast(Event::EventAgentReady {
                 reference_id: None,
                 this_dn: dn,
@@ -406,6 +425,10 @@ fn double_login_reason(code: &str, peer_site: &str) -> cti::KvList {
 
 fn shutdown_reason() -> cti::KvList {
     [("ReasonCode".to_owned(), serde_json::Value::from("GracefulShutdown"))].into_iter().collect()
+}
+
+fn millis_since(now: Instant, then: Instant) -> u64 {
+    u64::try_from(now.saturating_duration_since(then).as_millis()).unwrap_or(u64::MAX)
 }
 
 fn without_reference(mut event: Event) -> Event {

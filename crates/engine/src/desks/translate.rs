@@ -49,7 +49,7 @@ impl Desks {
                     user_data: user_data.clone(),
                 });
                 if *acd {
-                    self.busy(dn);
+                    self.busy(now, dn);
                     self.reservation_used(dn);
                 }
             }
@@ -80,7 +80,7 @@ impl Desks {
             }
             DomainEvent::CallAbandoned { conn_id, dn } => {
                 self.broadcast(Event::EventAbandoned { this_dn: dn.clone(), conn_id: cti::conn_id_text(*conn_id) });
-                self.unanswered(dn);
+                self.unanswered(now, dn);
             }
             DomainEvent::CallFailed { conn_id, dn, .. } if *conn_id != 0 => {
                 self.broadcast(Event::EventReleased {
@@ -88,7 +88,7 @@ impl Desks {
                     this_dn: dn.clone(),
                     conn_id: cti::conn_id_text(*conn_id),
                 });
-                self.unanswered(dn);
+                self.unanswered(now, dn);
             }
             DomainEvent::RouteRequest { conn_id, rp, other, call_type } => {
                 self.broadcast(Event::EventRouteRequest {
@@ -124,7 +124,7 @@ impl Desks {
                     }),
                     None => {
                         self.broadcast(Event::EventReleased { reference_id: None, this_dn: target.clone(), conn_id });
-                        self.unanswered(target);
+                        self.unanswered(now, target);
                     }
                 }
             }
@@ -143,19 +143,19 @@ impl Desks {
         }
     }
 
-    fn busy(&mut self, dn: &str) {
-        self.agents.make_busy(dn);
+    fn busy(&mut self, now: Instant, dn: &str) {
+        self.agents.make_busy(now, dn);
     }
 
     /// A routed call rang the agent on `dn` and was not answered: Ready again (no
     /// AfterCallWork for a call never taken; the router decides about repeated misses).
-    fn unanswered(&mut self, dn: &str) {
+    fn unanswered(&mut self, now: Instant, dn: &str) {
         let Some((agent_id, agent)) = self.agents.at(dn) else { return };
         if agent.state != AgentState::Busy {
             return;
         }
         let agent_id = agent_id.to_owned();
-        self.set_state(&agent_id, AgentState::Ready, AgentWorkMode::ManualIn, None);
+        self.set_state(now, &agent_id, AgentState::Ready, AgentWorkMode::ManualIn, None);
         self.broadcast(Event::EventAgentReady {
             reference_id: None,
             this_dn: dn.to_owned(),
@@ -173,7 +173,7 @@ impl Desks {
         let agent_id = agent_id.to_owned();
         let wrap = config.options.wrap_up_time;
         if wrap.is_zero() {
-            self.set_state(&agent_id, AgentState::Ready, AgentWorkMode::ManualIn, None);
+            self.set_state(now, &agent_id, AgentState::Ready, AgentWorkMode::ManualIn, None);
             self.broadcast(Event::EventAgentReady {
                 reference_id: None,
                 this_dn: dn.to_owned(),
@@ -181,7 +181,7 @@ impl Desks {
                 work_mode: AgentWorkMode::ManualIn,
             });
         } else {
-            self.set_state(&agent_id, AgentState::AfterCallWork, AgentWorkMode::AfterCallWork, Some(now + wrap));
+            self.set_state(now, &agent_id, AgentState::AfterCallWork, AgentWorkMode::AfterCallWork, Some(now + wrap));
             let event = Event::EventAgentNotReady {
                 reference_id: None,
                 this_dn: dn.to_owned(),

@@ -52,6 +52,19 @@ impl Node {
                     (Some(_), _, None) => Err(cti::ErrorCode::InvalidRequest),
                 }
             }
+            cti::Request::RequestApplyTreatment { this_dn, conn_id, reference_id, .. } => {
+                match cti::parse_conn_id(conn_id) {
+                    Some(conn) => self.with_b2bua(now, |b, ctx| b.hold_for_router(ctx, conn, this_dn)).map(|()| {
+                        let event = cti::Event::EventTreatmentApplied {
+                            reference_id: *reference_id,
+                            this_dn: this_dn.clone(),
+                            conn_id: conn_id.clone(),
+                        };
+                        self.desk_out.push_back((desk, event));
+                    }),
+                    None => Err(cti::ErrorCode::NoSuchCall),
+                }
+            }
             cti::Request::RequestAnswerCall { this_dn, conn_id, .. } => match cti::parse_conn_id(conn_id) {
                 Some(conn) => self.with_b2bua(now, |b, ctx| b.answer_call(ctx, conn, this_dn)),
                 None => Err(cti::ErrorCode::NoSuchCall),
@@ -151,7 +164,8 @@ fn request_dn(request: &cti::Request) -> Option<&str> {
         cti::Request::RequestMakeCall { this_dn, .. }
         | cti::Request::RequestAnswerCall { this_dn, .. }
         | cti::Request::RequestReleaseCall { this_dn, .. }
-        | cti::Request::RequestRouteCall { this_dn, .. } => Some(this_dn),
+        | cti::Request::RequestRouteCall { this_dn, .. }
+        | cti::Request::RequestApplyTreatment { this_dn, .. } => Some(this_dn),
         _ => None,
     }
 }

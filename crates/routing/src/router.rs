@@ -1,0 +1,519 @@
+//! The router: a CTI client of every site that routes the calls waiting on Routing Points
+//! to agents at either site.
+//!
+//! For each waiting call, longest wait (plus the Routing Point's priority) first, it picks
+//! an available agent its plan admits ([`crate::config::Plan`], [`crate::strategy`]),
+//! reserves the agent at the site holding its login (`RequestReserveAgent`, BC-43..46),
+//! and only after `EventAgentReserved` sends `RequestRouteCall` to the call's site, with
+//! `Location` when the agent is at the other site (ISCC). Everything that can free an
+//! agent or a call (Ready, a call ending, a refused reservation, a call coming back
+//! unanswered, a tier widening) runs the matching again, so a call waits only while no
+//! admitted agent is free.
+//!
+//! Two routers (one per site) see both sites; each routes the calls of its own site at
+//! once and the other site's after `takeover-after-ms`, so with both alive each call has
+//! one router, and with one gone the other takes over. Reservations keep them from ever
+//! sending two calls to one agent.
+//!
+//! Sans-IO: events in with the time, requests out per site, [`Router::poll_timeout`].
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use cti::{AgentState, AgentWorkMode, ErrorCode, Event, RegisterMode, Request};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::{RoutingConfig, Strategy};
+use crate::model::{Change, Model, SiteId};
+use crate::strategy::{self, Candidate};
+
+/// Where one waiting call stands with this router.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    Waiting,
+    /// RequestReserveAgent sent for `agent`.
+    Reserving {
+        agent: String,
+    },
+    /// RequestRouteCall sent to `agent` (None: overflow).
+    Routing {
+        agent: Option<String>,
+    },
+}
+
+#[derive(Debug)]
+struct Pending {
+    phase: Phase,
+    /// Agents this call was offered to and not taken by.
+    excluded: BTreeSet<String>,
+    treated: bool,
+}
+
+/// What a ReferenceID of ours was for.
+#[derive(Debug, Clone)]
+enum Asked {
+    Reserve { conn: String, agent: String },
+    Route { conn: String, agent: Option<String> },
+}
+
+/// Counters a router keeps about itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouterStats {
+    pub routed: u64,
+    pub routed_remote: u64,
+    pub overflowed: u64,
+    pub reservations_refused: u64,
+    pub returned_unanswered: u64,
+    pub made_not_ready: u64,
+}
+
+/// One router.
+#[derive(Debug)]
+pub struct Router {
+    config: RoutingConfig,
+    home: SiteId,
+    sites: Vec<String>,
+    monitored: Vec<String>,
+    model: Model,
+    pending: BTreeMap<String, Pending>,
+    /// Agent -> (the call it is being reserved or routed for, until when).
+    held: BTreeMap<String, (String, Instant)>,
+    /// Agents a reservation was refused for, until when.
+    cooldown: BTreeMap<String, Instant>,
+    no_answer: BTreeMap<String, u32>,
+    /// Calls routed to an agent and not yet answered: ConnID -> (agent, when routed). A call
+    /// that comes back to its Routing Point was not taken by that agent.
+    routed: BTreeMap<String, (String, Instant)>,
+    /// The agents a routed call had been refused by, kept while it is away.
+    excluded_before: BTreeMap<String, BTreeSet<String>>,
+    /// Ready agents by when they became Ready (longest idle first).
+    ready: BTreeSet<(Instant, String)>,
+    ready_at: BTreeMap<String, Instant>,
+    last_chosen: BTreeMap<String, String>,
+    asked: BTreeMap<u64, Asked>,
+    next_reference: u64,
+    wakeups: BTreeSet<(Instant, String)>,
+    out: VecDeque<(SiteId, Request)>,
+    rng: ChaCha8Rng,
+    stats: RouterStats,
+}
+
+/// How long a routed call is remembered in case it comes back unanswered.
+const FORGET_ROUTED: Duration = Duration::from_secs(120);
+
+/// How long a refused agent is skipped.
+const COOLDOWN: Duration = Duration::from_millis(500);
+
+impl Router {
+    /// A router at site `home` of `sites` (their names, as `Location` names them), watching
+    /// the agent DNs `monitored`.
+    pub fn new(config: RoutingConfig, home: SiteId, sites: Vec<String>, monitored: Vec<String>, seed: u64) -> Self {
+        Self {
+            config,
+            home,
+            sites,
+            monitored,
+            model: Model::default(),
+            pending: BTreeMap::new(),
+            held: BTreeMap::new(),
+            cooldown: BTreeMap::new(),
+            no_answer: BTreeMap::new(),
+            routed: BTreeMap::new(),
+            excluded_before: BTreeMap::new(),
+            ready: BTreeSet::new(),
+            ready_at: BTreeMap::new(),
+            last_chosen: BTreeMap::new(),
+            asked: BTreeMap::new(),
+            next_reference: 1,
+            wakeups: BTreeSet::new(),
+            out: VecDeque::new(),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            stats: RouterStats::default(),
+        }
+    }
+
+    /// What the router has seen of both sites.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    pub fn stats(&self) -> &RouterStats {
+        &self.stats
+    }
+
+    /// The next request to send, and to which site.
+    pub fn poll_request(&mut self) -> Option<(SiteId, Request)> {
+        self.out.pop_front()
+    }
+
+    /// The CTI link to `site` is up: register the Routing Points (as a router) and the
+    /// agent DNs (as a monitor).
+    pub fn connected(&mut self, site: SiteId) {
+        let points: Vec<String> = self.config.points.keys().cloned().collect();
+        for dn in points {
+            self.register(site, dn, RegisterMode::ModeShare);
+        }
+        for dn in self.monitored.clone() {
+            self.register(site, dn, RegisterMode::ModeMonitor);
+        }
+    }
+
+    fn register(&mut self, site: SiteId, this_dn: String, register_mode: RegisterMode) {
+        let request = Request::RequestRegisterAddress { reference_id: None, this_dn, register_mode };
+        self.out.push_back((site, request));
+    }
+
+    /// The CTI link to `site` is down: what it said no longer holds.
+    pub fn disconnected(&mut self, now: Instant, site: SiteId) {
+        for change in self.model.site_lost(now, site) {
+            self.after_change(now, &change);
+        }
+        self.dispatch(now);
+    }
+
+    /// One event from `site`.
+    pub fn on_event(&mut self, now: Instant, site: SiteId, event: &Event) {
+        match event {
+            Event::EventAgentReserved { reference_id: Some(r), duration, .. } if *duration > 0 => {
+                self.reserved(now, *r);
+            }
+            Event::EventError { reference_id: Some(r), error_code, .. } => self.refused(now, *r, *error_code),
+            Event::EventRouteUsed { reference_id: Some(r), .. } => {
+                self.asked.remove(r);
+            }
+            Event::EventEstablished { conn_id, .. } => {
+                if let Some((agent, _)) = self.routed.remove(conn_id) {
+                    self.no_answer.remove(&agent);
+                }
+            }
+            // The caller left while the agent's phone rang. (A release on the agent's DN
+            // without an answer is the call going back to its Routing Point: kept.)
+            Event::EventAbandoned { conn_id, .. } if !self.model.waiting.contains_key(conn_id) => {
+                self.routed.remove(conn_id);
+                self.excluded_before.remove(conn_id);
+            }
+            _ => {}
+        }
+        let change = self.model.apply(now, site, event);
+        self.after_change(now, &change);
+        self.dispatch(now);
+    }
+
+    /// When the router next needs [`Router::on_timeout`].
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.wakeups.first().map(|(at, _)| *at)
+    }
+
+    /// Time passed: tiers widen, takeovers start, maximum waits end in overflow.
+    pub fn on_timeout(&mut self, now: Instant) {
+        while self.wakeups.first().is_some_and(|(at, _)| *at <= now) {
+            self.wakeups.pop_first();
+        }
+        self.held.retain(|_, (_, until)| *until > now);
+        self.cooldown.retain(|_, until| *until > now);
+        // A routed call is answered or back within the no-answer time; keep a bound anyway.
+        let stale = now.checked_sub(FORGET_ROUTED).unwrap_or(now);
+        let gone: Vec<String> = self.routed.iter().filter(|(_, (_, at))| *at < stale).map(|(c, _)| c.clone()).collect();
+        for conn in gone {
+            self.routed.remove(&conn);
+            self.excluded_before.remove(&conn);
+        }
+        self.overflow_due(now);
+        self.dispatch(now);
+    }
+
+    fn after_change(&mut self, now: Instant, change: &Change) {
+        match change {
+            Change::Agent(agent) => self.agent_changed(agent),
+            Change::Queued { conn } => self.queued(now, conn),
+            Change::Dequeued { conn, .. } => {
+                // A routed agent stays held until its phone rings (its DN turns busy) or
+                // the hold ends; the call is remembered in case it comes back unanswered.
+                if let Some(Pending { phase: Phase::Routing { agent: Some(agent) }, excluded, .. }) =
+                    self.pending.remove(conn)
+                {
+                    self.routed.insert(conn.clone(), (agent, now));
+                    self.excluded_before.insert(conn.clone(), excluded);
+                }
+            }
+            Change::Dn(_) | Change::Nothing => {}
+        }
+    }
+
+    fn agent_changed(&mut self, agent_id: &str) {
+        if let Some(at) = self.ready_at.remove(agent_id) {
+            self.ready.remove(&(at, agent_id.to_owned()));
+        }
+        let Some(agent) = self.model.agents.get(agent_id) else { return };
+        if self.model.dn_busy(&agent.dn) {
+            // The call it was held for reached it.
+            self.held.remove(agent_id);
+        }
+        if agent.logged_in() && agent.state == AgentState::Ready {
+            let at = agent.ready_since.unwrap_or(agent.since);
+            self.ready.insert((at, agent_id.to_owned()));
+            self.ready_at.insert(agent_id.to_owned(), at);
+        }
+    }
+
+    /// A call arrived on a Routing Point, or came back to it unanswered.
+    fn queued(&mut self, now: Instant, conn: &str) {
+        let Some(waiting) = self.model.waiting.get(conn) else { return };
+        let Some(plan) = self.config.points.get(&waiting.rp) else { return };
+        let (site, since) = (waiting.site, waiting.since);
+        let mut wake = vec![self.takes_over_at(site, since)];
+        wake.extend(plan.tiers.iter().map(|(after, _)| since + *after));
+        wake.extend(plan.max_wait.map(|w| since + w));
+        for at in wake.into_iter().filter(|at| *at > now) {
+            self.wakeups.insert((at, conn.to_owned()));
+        }
+        let excluded = self.excluded_before.remove(conn).unwrap_or_default();
+        let pending =
+            self.pending.entry(conn.to_owned()).or_insert(Pending { phase: Phase::Waiting, excluded, treated: false });
+        pending.phase = Phase::Waiting;
+        if let Some((agent, _)) = self.routed.remove(conn) {
+            // Offered and not taken: never this agent again for this call.
+            pending.excluded.insert(agent.clone());
+            self.held.remove(&agent);
+            self.stats.returned_unanswered += 1;
+            self.missed(&agent);
+        }
+    }
+
+    /// `agent` left a routed call unanswered: after `no-answer-limit` in a row, NotReady.
+    fn missed(&mut self, agent_id: &str) {
+        let limit = self.config.no_answer_limit;
+        let count = self.no_answer.entry(agent_id.to_owned()).or_default();
+        *count += 1;
+        if limit == 0 || *count < limit {
+            return;
+        }
+        self.no_answer.remove(agent_id);
+        let Some(agent) = self.model.agents.get(agent_id).filter(|a| a.logged_in()) else { return };
+        let (Some(site), dn) = (agent.site, agent.dn.clone()) else { return };
+        let reasons = [("ReasonCode".to_owned(), serde_json::Value::from("NoAnswer"))].into_iter().collect();
+        let request = Request::RequestAgentNotReady {
+            reference_id: None,
+            this_dn: dn,
+            work_mode: AgentWorkMode::AuxWork,
+            reasons: Some(reasons),
+        };
+        self.stats.made_not_ready += 1;
+        self.out.push_back((site, request));
+    }
+
+    /// When this router may route a call waiting at `site` since `since`.
+    fn takes_over_at(&self, site: SiteId, since: Instant) -> Instant {
+        if site == self.home {
+            since
+        } else {
+            since + self.config.takeover_after
+        }
+    }
+
+    fn reference(&mut self, asked: Asked) -> u64 {
+        let r = self.next_reference;
+        self.next_reference += 1;
+        self.asked.insert(r, asked);
+        r
+    }
+
+    /// Runs the matching: the longest-waiting calls first, each to the best free agent.
+    fn dispatch(&mut self, now: Instant) {
+        let mut order: Vec<(Instant, String)> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.phase == Phase::Waiting)
+            .filter_map(|(conn, _)| {
+                let w = self.model.waiting.get(conn)?;
+                let plan = self.config.points.get(&w.rp)?;
+                (self.takes_over_at(w.site, w.since) <= now)
+                    .then(|| (w.since.checked_sub(plan.priority).unwrap_or(w.since), conn.clone()))
+            })
+            .collect();
+        order.sort();
+        for (_, conn) in order {
+            self.treat(&conn);
+            if let Some(agent) = self.choose(now, &conn) {
+                self.reserve(now, &conn, agent);
+            }
+        }
+    }
+
+    /// The first time this router takes a call in hand: `router-timeout` stops.
+    fn treat(&mut self, conn: &str) {
+        let Some(w) = self.model.waiting.get(conn) else { return };
+        let Some(p) = self.pending.get_mut(conn).filter(|p| !p.treated) else { return };
+        p.treated = true;
+        let request = Request::RequestApplyTreatment {
+            reference_id: None,
+            this_dn: w.rp.clone(),
+            conn_id: conn.to_owned(),
+            treatment_type: Some("Music".into()),
+        };
+        self.out.push_back((w.site, request));
+    }
+
+    /// The agent call `conn` should go to now, if any is free and admitted.
+    fn choose(&mut self, now: Instant, conn: &str) -> Option<String> {
+        let w = self.model.waiting.get(conn)?;
+        let plan = self.config.points.get(&w.rp)?;
+        let waited = now.saturating_duration_since(w.since);
+        let excluded = &self.pending.get(conn)?.excluded;
+        let free = self.ready.iter().filter_map(|(ready_since, id)| {
+            let agent = self.model.agents.get(id)?;
+            let profile = self.config.agents.get(id)?;
+            let available = !self.held.contains_key(id)
+                && self.cooldown.get(id).is_none_or(|until| *until <= now)
+                && !excluded.contains(id)
+                && !self.model.dn_busy(&agent.dn)
+                && plan.admits(profile, waited);
+            available.then_some(Candidate {
+                id,
+                ready_since: *ready_since,
+                calls: agent.calls_handled,
+                talk: agent.talk_time,
+            })
+        });
+        let last = self.last_chosen.get(&w.rp).map(String::as_str);
+        let chosen = strategy::pick(plan.strategy, free, last, &mut self.rng)?;
+        if plan.strategy == Strategy::RoundRobin {
+            self.last_chosen.insert(w.rp.clone(), chosen.clone());
+        }
+        Some(chosen)
+    }
+
+    fn reserve(&mut self, now: Instant, conn: &str, agent_id: String) {
+        let Some(agent) = self.model.agents.get(&agent_id) else { return };
+        let (Some(site), dn) = (agent.site, agent.dn.clone()) else { return };
+        let hold = self.config.reservation;
+        self.held.insert(agent_id.clone(), (conn.to_owned(), now + hold));
+        self.wakeups.insert((now + hold, conn.to_owned()));
+        if let Some(p) = self.pending.get_mut(conn) {
+            p.phase = Phase::Reserving { agent: agent_id.clone() };
+        }
+        let reference_id = self.reference(Asked::Reserve { conn: conn.to_owned(), agent: agent_id.clone() });
+        let request = Request::RequestReserveAgent {
+            reference_id: Some(reference_id),
+            this_dn: dn,
+            agent_id: Some(agent_id),
+            priority: 1,
+            duration: i64::try_from(hold.as_secs()).unwrap_or(5),
+        };
+        self.out.push_back((site, request));
+    }
+
+    /// EventAgentReserved: route the call to the agent.
+    fn reserved(&mut self, now: Instant, reference: u64) {
+        let Some(Asked::Reserve { conn, agent }) = self.asked.remove(&reference) else { return };
+        let still_ours = self.pending.get(&conn).is_some_and(|p| p.phase == Phase::Reserving { agent: agent.clone() });
+        let target = self.model.agents.get(&agent).and_then(|a| Some((a.site?, a.dn.clone())));
+        let waiting = self.model.waiting.get(&conn).map(|w| (w.site, w.rp.clone()));
+        let free = target.as_ref().is_some_and(|(_, dn)| !self.model.dn_busy(dn));
+        let (true, true, Some((agent_site, dn)), Some((site, rp))) = (still_ours, free, target, waiting) else {
+            // The call went, or the agent took another call while we asked: try again.
+            self.give_back(&agent);
+            if let Some(p) =
+                self.pending.get_mut(&conn).filter(|p| p.phase == Phase::Reserving { agent: agent.clone() })
+            {
+                p.phase = Phase::Waiting;
+            }
+            return;
+        };
+        let location = (agent_site != site).then(|| self.sites.get(agent_site).cloned()).flatten();
+        if location.is_some() {
+            self.stats.routed_remote += 1;
+        }
+        self.stats.routed += 1;
+        let reference_id = self.reference(Asked::Route { conn: conn.clone(), agent: Some(agent.clone()) });
+        if let Some(p) = self.pending.get_mut(&conn) {
+            p.phase = Phase::Routing { agent: Some(agent.clone()) };
+        }
+        self.held.insert(agent, (conn.clone(), now + self.config.reservation));
+        let request = Request::RequestRouteCall {
+            reference_id: Some(reference_id),
+            this_dn: rp,
+            conn_id: conn,
+            other_dn: Some(dn),
+            route_type: cti::RouteType::Default,
+            location,
+        };
+        self.out.push_back((site, request));
+    }
+
+    /// Cancels our reservation of `agent` (Duration 0) and frees it here.
+    fn give_back(&mut self, agent_id: &str) {
+        self.held.remove(agent_id);
+        let Some(agent) = self.model.agents.get(agent_id) else { return };
+        let Some(site) = agent.site else { return };
+        let request = Request::RequestReserveAgent {
+            reference_id: None,
+            this_dn: agent.dn.clone(),
+            agent_id: Some(agent_id.to_owned()),
+            priority: 0,
+            duration: 0,
+        };
+        self.out.push_back((site, request));
+    }
+
+    /// EventError for one of our requests.
+    fn refused(&mut self, now: Instant, reference: u64, code: ErrorCode) {
+        match self.asked.remove(&reference) {
+            Some(Asked::Reserve { conn, agent }) => {
+                self.stats.reservations_refused += 1;
+                self.held.remove(&agent);
+                self.cooldown.insert(agent, now + COOLDOWN);
+                self.wakeups.insert((now + COOLDOWN, conn.clone()));
+                if let Some(p) = self.pending.get_mut(&conn) {
+                    p.phase = Phase::Waiting;
+                }
+            }
+            Some(Asked::Route { conn, agent }) => {
+                if let Some(agent) = &agent {
+                    self.give_back(agent);
+                }
+                if code == ErrorCode::NoSuchCall {
+                    // Routed by the other router, or the caller left.
+                    self.pending.remove(&conn);
+                } else if let Some(p) = self.pending.get_mut(&conn) {
+                    p.excluded.extend(agent);
+                    p.phase = Phase::Waiting;
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Calls that waited their Routing Point's `max-wait` go to its overflow target.
+    fn overflow_due(&mut self, now: Instant) {
+        let due: Vec<(String, SiteId, String, String)> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.phase == Phase::Waiting)
+            .filter_map(|(conn, _)| {
+                let w = self.model.waiting.get(conn)?;
+                let plan = self.config.points.get(&w.rp)?;
+                let (max_wait, target) = (plan.max_wait?, plan.overflow.clone()?);
+                let mine = self.takes_over_at(w.site, w.since) <= now;
+                (mine && w.since + max_wait <= now).then(|| (conn.clone(), w.site, w.rp.clone(), target))
+            })
+            .collect();
+        for (conn, site, rp, target) in due {
+            self.stats.overflowed += 1;
+            let reference_id = self.reference(Asked::Route { conn: conn.clone(), agent: None });
+            if let Some(p) = self.pending.get_mut(&conn) {
+                p.phase = Phase::Routing { agent: None };
+            }
+            let request = Request::RequestRouteCall {
+                reference_id: Some(reference_id),
+                this_dn: rp,
+                conn_id: conn,
+                other_dn: Some(target),
+                route_type: cti::RouteType::Default,
+                location: None,
+            };
+            self.out.push_back((site, request));
+        }
+    }
+}
