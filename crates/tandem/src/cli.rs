@@ -37,6 +37,36 @@ enum Command {
         #[arg(long)]
         site: String,
     },
+    /// Run the router of one site: connects to every site's CTI server, routes the calls on
+    /// the Routing Points named in `[routing]` to agents at either site.
+    Router {
+        /// Configuration file (its `[routing]` section and every site's `cti`).
+        #[arg(long)]
+        config: PathBuf,
+        /// The site this router belongs to (it routes that site's calls first).
+        #[arg(long)]
+        site: String,
+    },
+    /// Run the stat service of one site: figures from every site on the site's `stats` address.
+    StatServer {
+        /// Configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The site whose `stats` address to serve on.
+        #[arg(long)]
+        site: String,
+    },
+    /// Print a stat service's figures: agents by state per site and group, Routing Points.
+    Stats {
+        /// The stat service's WebSocket URL.
+        #[arg(long, default_value = "ws://127.0.0.1:9070/stats/ws")]
+        url: String,
+        /// Keep printing changes as they happen.
+        #[arg(long)]
+        watch: bool,
+        /// Statistics to show (`total`, `site/site1`, `rp/5000`, `group/sales`, `agent/A1001`); all by default.
+        names: Vec<String>,
+    },
     /// Gracefully shut a site down (CTI RequestPrivateService 3019): new calls go elsewhere,
     /// agents are logged out as their calls end, the site stops when no call is left.
     Shutdown {
@@ -100,17 +130,49 @@ pub fn run() -> anyhow::Result<()> {
             let request = vec!["RequestPrivateService ServiceID=3019 ReferenceID=1".to_owned()];
             runtime.block_on(crate::cti_client::run(&url, &token, &request, std::time::Duration::from_secs(1)))
         }
+        Command::Router { config, site } => {
+            let (deployment, home) = deployment_and_site(&config, &site)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(async move {
+                let (stop_tx, stop_rx) = watch::channel(false);
+                let router = tokio::spawn(crate::router_service::run(deployment, home, stop_rx));
+                Signals::new()?.until_stop().await;
+                let _ = stop_tx.send(true);
+                router.await?
+            })
+        }
+        Command::StatServer { config, site } => {
+            let (deployment, home) = deployment_and_site(&config, &site)?;
+            let addr = deployment.sites[home].stats.with_context(|| format!("site `{site}` has no `stats` address"))?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+                site::announce(&site, "stats", listener.local_addr()?);
+                let (stop_tx, stop_rx) = watch::channel(false);
+                let service = tokio::spawn(crate::stats_service::run(deployment, home, listener, stop_rx));
+                Signals::new()?.until_stop().await;
+                let _ = stop_tx.send(true);
+                service.await?
+            })
+        }
+        Command::Stats { url, watch, names } => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(crate::stats_client::run(&url, &names, watch))
+        }
         Command::Check { config } => {
             let sites = load_file(&config)?;
             tracing::info!(sites = sites.len(), "configuration is valid");
             Ok(())
         }
         Command::Up { config } => {
-            let sites = match &config {
-                Some(path) => load_file(path)?,
-                None => config::load(DEFAULT_CONFIG, "examples/two-sites.toml (embedded)")?,
+            let deployment = match &config {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                    config::load_deployment(&text, &path.display().to_string())?
+                }
+                None => config::load_deployment(DEFAULT_CONFIG, "examples/two-sites.toml (embedded)")?,
             };
-            serve(sites, config)
+            serve(deployment.sites.clone(), config, Some(deployment))
         }
         Command::Peer { config, site } => {
             let sites = load_file(&config)?;
@@ -119,9 +181,44 @@ pub fn run() -> anyhow::Result<()> {
                 .into_iter()
                 .find(|s| s.node.site == site)
                 .with_context(|| format!("no site `{site}` in {} (sites: {})", config.display(), names.join(", ")))?;
-            serve(vec![chosen], Some(config))
+            serve(vec![chosen], Some(config), None)
         }
     }
+}
+
+/// A router for every site, and a stat service for every site with a `stats` address.
+async fn start_services(deployment: &config::Deployment, stop: &watch::Receiver<bool>) -> anyhow::Result<()> {
+    for (home, site) in deployment.sites.iter().enumerate() {
+        let router = crate::router_service::run(deployment.clone(), home, stop.clone());
+        tokio::spawn(async move {
+            if let Err(e) = router.await {
+                tracing::error!(error = %e, "router failed");
+            }
+        });
+        if let Some(addr) = site.stats {
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+            site::announce(&site.node.site, "stats", listener.local_addr()?);
+            let service = crate::stats_service::run(deployment.clone(), home, listener, stop.clone());
+            tokio::spawn(async move {
+                if let Err(e) = service.await {
+                    tracing::error!(error = %e, "stat service failed");
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Loads a deployment and finds `site` in it (by name); returns its index too.
+fn deployment_and_site(path: &PathBuf, site: &str) -> anyhow::Result<(config::Deployment, usize)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let deployment = config::load_deployment(&text, &path.display().to_string())?;
+    let names = deployment.site_names();
+    let home = names
+        .iter()
+        .position(|n| n == site)
+        .with_context(|| format!("no site `{site}` in {} (sites: {})", path.display(), names.join(", ")))?;
+    Ok((deployment, home))
 }
 
 fn load_file(path: &PathBuf) -> anyhow::Result<Vec<SiteConfig>> {
@@ -129,7 +226,9 @@ fn load_file(path: &PathBuf) -> anyhow::Result<Vec<SiteConfig>> {
     Ok(config::load(&text, &path.display().to_string())?)
 }
 
-fn serve(sites: Vec<SiteConfig>, source: Option<PathBuf>) -> anyhow::Result<()> {
+/// Runs `sites` in this process; with `services` (a deployment with `[routing]`), also a
+/// router per site and a stat service per site that has a `stats` address.
+fn serve(sites: Vec<SiteConfig>, source: Option<PathBuf>, services: Option<config::Deployment>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let mut bound = Vec::new();
@@ -137,6 +236,9 @@ fn serve(sites: Vec<SiteConfig>, source: Option<PathBuf>) -> anyhow::Result<()> 
             bound.push(site::bind(site).await?);
         }
         let (stop_tx, stop_rx) = watch::channel(false);
+        if let Some(deployment) = services.filter(|d| d.routing.is_some()) {
+            start_services(&deployment, &stop_rx).await?;
+        }
         let mut tasks = Vec::new();
         let mut reloaders = Vec::new();
         let (admin_tx, mut admin_rx) = mpsc::channel::<site::AdminRequest>(16);
@@ -235,6 +337,15 @@ impl Signals {
     fn new() -> anyhow::Result<Self> {
         use tokio::signal::unix::{signal, SignalKind};
         Ok(Self { term: signal(SignalKind::terminate())?, hup: signal(SignalKind::hangup())? })
+    }
+
+    /// Waits for Ctrl-C or SIGTERM (SIGHUP is ignored here).
+    async fn until_stop(&mut self) {
+        loop {
+            if let Signal::Stop = self.next().await {
+                return;
+            }
+        }
     }
 
     async fn next(&mut self) -> Signal {

@@ -19,6 +19,8 @@ use toml::Spanned;
 pub(crate) struct FileConfig {
     /// The sites (at least one).
     site: Vec<SiteFile>,
+    /// Routing and statistics across the sites (a router and a stat service per site).
+    routing: Option<Spanned<routing::RoutingFile>>,
 }
 
 /// One `[[site]]`.
@@ -38,6 +40,9 @@ struct SiteFile {
     cti_tokens: Vec<String>,
     /// HTTP listen address for `/metrics` and admin requests. Optional.
     http: Option<Spanned<SocketAddr>>,
+    /// Where this site's stat service serves its API (`/stats`, WebSocket and HTTP).
+    /// Optional; needs `[routing]`.
+    stats: Option<Spanned<SocketAddr>>,
     /// Extensions: ranges `"1000-1999"` or single DNs `"operator"`.
     dns: Spanned<Vec<DnSpec>>,
     /// ACD Positions: ranges or single DNs, as `dns`. Default none.
@@ -333,7 +338,30 @@ pub(crate) struct SiteConfig {
     pub(crate) cti: Option<SocketAddr>,
     pub(crate) cti_tokens: Vec<String>,
     pub(crate) http: Option<SocketAddr>,
+    pub(crate) stats: Option<SocketAddr>,
     pub(crate) tcp: TcpLimits,
+}
+
+/// A whole deployment file: its sites and, when `[routing]` is present, the routing
+/// configuration their routers and stat services share.
+#[derive(Debug, Clone)]
+pub(crate) struct Deployment {
+    pub(crate) sites: Vec<SiteConfig>,
+    pub(crate) routing: Option<routing::RoutingConfig>,
+}
+
+impl Deployment {
+    /// The agent DNs routers and stat services watch: every agent login's DN, all sites.
+    pub(crate) fn agent_dns(&self) -> Vec<String> {
+        let dns: BTreeSet<String> =
+            self.sites.iter().flat_map(|s| s.node.agents.values().filter_map(|a| a.default_dn.clone())).collect();
+        dns.into_iter().collect()
+    }
+
+    /// The sites' names, in file order (a router's `SiteId` indexes this).
+    pub(crate) fn site_names(&self) -> Vec<String> {
+        self.sites.iter().map(|s| s.node.site.clone()).collect()
+    }
 }
 
 /// A configuration error with the line it points at.
@@ -347,6 +375,11 @@ pub(crate) struct ConfigError {
 
 /// Parses and validates a configuration file's text. `origin` names it in errors.
 pub(crate) fn load(text: &str, origin: &str) -> Result<Vec<SiteConfig>, ConfigError> {
+    load_deployment(text, origin).map(|d| d.sites)
+}
+
+/// Parses and validates a whole deployment file: sites and `[routing]`.
+pub(crate) fn load_deployment(text: &str, origin: &str) -> Result<Deployment, ConfigError> {
     let err = |offset: usize, message: String| ConfigError {
         origin: origin.to_owned(),
         line: line_of(text, offset),
@@ -401,10 +434,40 @@ pub(crate) fn load(text: &str, origin: &str) -> Result<Vec<SiteConfig>, ConfigEr
         if site.timers.t1_ms == 0 || site.timers.t2_ms < site.timers.t1_ms {
             return Err(err(site.name.span().start, "`timers`: need 0 < t1_ms <= t2_ms".into()));
         }
+        if let (Some(stats), None) = (&site.stats, &file.routing) {
+            return Err(err(stats.span().start, "`stats`: a stat service needs a [routing] section".into()));
+        }
         let site = site.into_site_config().map_err(|(offset, message)| err(offset, message))?;
         sites.push(site);
     }
-    Ok(sites)
+    let routing = match file.routing {
+        Some(r) => {
+            let at = r.span().start;
+            let compiled = r.into_inner().compile().map_err(|e| err(at, format!("[routing]: {e}")))?;
+            check_routing(&compiled, &sites).map_err(|m| err(at, format!("[routing]: {m}")))?;
+            Some(compiled)
+        }
+        None => None,
+    };
+    Ok(Deployment { sites, routing })
+}
+
+/// The routing section names Routing Points and agents the sites know.
+fn check_routing(routing: &routing::RoutingConfig, sites: &[SiteConfig]) -> Result<(), String> {
+    for dn in routing.points.keys() {
+        if !sites.iter().any(|s| s.node.dns.kind(dn) == Some(DnKind::RoutingPoint)) {
+            return Err(format!("point `{dn}` is no Routing Point of any site"));
+        }
+    }
+    for id in routing.agents.keys() {
+        if !sites.iter().any(|s| s.node.agents.contains_key(id)) {
+            return Err(format!("agent `{id}` is no agent login of any site ([[site.agent]])"));
+        }
+    }
+    if sites.iter().any(|s| s.cti.is_none()) {
+        return Err("every site needs a `cti` address: routers and stat services connect to all of them".into());
+    }
+    Ok(())
 }
 
 /// A validation failure: byte offset into the file and the message.
@@ -476,6 +539,7 @@ impl SiteFile {
             cti: self.cti.map(Spanned::into_inner),
             cti_tokens: self.cti_tokens,
             http: self.http.map(Spanned::into_inner),
+            stats: self.stats.map(Spanned::into_inner),
             tcp: self.limits.tcp(),
         })
     }

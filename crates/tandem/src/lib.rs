@@ -10,10 +10,14 @@ pub mod cli;
 mod clock;
 mod config;
 mod cti_client;
+mod cti_link;
 mod cti_server;
 mod metrics;
 mod probe;
+mod router_service;
 mod site;
+mod stats_client;
+mod stats_service;
 mod tcp;
 mod udp_intake;
 

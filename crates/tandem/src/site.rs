@@ -95,8 +95,9 @@ pub(crate) async fn bind(mut config: SiteConfig) -> anyhow::Result<BoundSite> {
     Ok(BoundSite { config, udp, peer_udp, tcp, cti, http })
 }
 
+/// Prints an `endpoint <site> <kind> <addr>` line (what scripts and tests read).
 #[allow(clippy::print_stdout)]
-fn announce(site: &str, kind: &str, addr: SocketAddr) {
+pub(crate) fn announce(site: &str, kind: &str, addr: SocketAddr) {
     println!("endpoint {site} {kind} {addr}");
 }
 

@@ -1,0 +1,137 @@
+//! A CTI client link to one site, kept up: what routers and stat services use to talk to
+//! every site of a deployment. Each link is a task that connects to the site's `/cti`
+//! WebSocket (retrying every second while the site is away), reports `Up`/`Down`, passes
+//! the site's events on, and sends the requests it is given while the link is up
+//! (requests given while it is down are dropped: on `Up` the service registers again).
+
+use std::time::Duration;
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::Message;
+
+use routing::SiteId;
+
+/// What a link reports to its service.
+#[derive(Debug)]
+pub(crate) enum LinkEvent {
+    Up(SiteId),
+    Down(SiteId),
+    Event(SiteId, cti::Event),
+}
+
+/// Requests waiting for a link before the service counts them as dropped.
+const REQUEST_QUEUE: usize = 16_384;
+
+/// Where a site's CTI server is and the token to show it.
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    pub(crate) site: SiteId,
+    pub(crate) url: String,
+    pub(crate) token: String,
+}
+
+/// Starts one link per endpoint; returns the senders for each site's requests.
+pub(crate) fn spawn(
+    endpoints: Vec<Endpoint>,
+    events: mpsc::Sender<LinkEvent>,
+    shutdown: &watch::Receiver<bool>,
+) -> Vec<mpsc::Sender<cti::Request>> {
+    endpoints
+        .into_iter()
+        .map(|endpoint| {
+            let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
+            tokio::spawn(keep_up(endpoint, rx, events.clone(), shutdown.clone()));
+            tx
+        })
+        .collect()
+}
+
+async fn keep_up(
+    endpoint: Endpoint,
+    mut requests: mpsc::Receiver<cti::Request>,
+    events: mpsc::Sender<LinkEvent>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let full = format!("{}?token={}", endpoint.url, endpoint.token);
+    loop {
+        match tokio_tungstenite::connect_async(full.as_str()).await {
+            Ok((ws, _)) => {
+                tracing::info!(url = %endpoint.url, "CTI link up");
+                // Requests queued while the link was down are stale.
+                while requests.try_recv().is_ok() {}
+                if events.send(LinkEvent::Up(endpoint.site)).await.is_err() {
+                    return;
+                }
+                let stop = run_link(endpoint.site, ws, &mut requests, &events, &mut shutdown).await;
+                tracing::warn!(url = %endpoint.url, "CTI link down");
+                if events.send(LinkEvent::Down(endpoint.site)).await.is_err() || stop {
+                    return;
+                }
+            }
+            Err(e) => tracing::debug!(url = %endpoint.url, error = %e, "CTI link: site not reachable yet"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Moves messages until the link breaks; true when the process is stopping.
+async fn run_link(
+    site: SiteId,
+    ws: Socket,
+    requests: &mut mpsc::Receiver<cti::Request>,
+    events: &mpsc::Sender<LinkEvent>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let (mut sink, mut stream) = ws.split();
+    loop {
+        tokio::select! {
+            request = requests.recv() => {
+                let Some(request) = request else { return true };
+                let Ok(json) = serde_json::to_string(&request) else { continue };
+                if sink.send(Message::Text(json)).await.is_err() {
+                    return false;
+                }
+            }
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Text(text))) => match serde_json::from_str::<cti::Event>(&text) {
+                    Ok(event) => {
+                        if events.send(LinkEvent::Event(site, event)).await.is_err() {
+                            return true;
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "CTI link: an event we cannot read"),
+                },
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return false,
+                Some(Ok(_)) => {}
+            },
+            _ = shutdown.changed() => return true,
+        }
+    }
+}
+
+/// The CTI endpoints of a deployment's sites, in file order.
+pub(crate) fn endpoints(deployment: &crate::config::Deployment) -> Vec<Endpoint> {
+    deployment
+        .sites
+        .iter()
+        .enumerate()
+        .filter_map(|(site, s)| {
+            let token = s.cti_tokens.iter().find(|t| !t.trim().is_empty())?.clone();
+            Some(Endpoint { site, url: format!("ws://{}/cti", s.cti?), token })
+        })
+        .collect()
+}
+
+/// Hands a service's request to its site's link without waiting; a full queue drops it.
+pub(crate) fn send(links: &[mpsc::Sender<cti::Request>], site: SiteId, request: cti::Request) {
+    let Some(link) = links.get(site) else { return };
+    if let Err(e) = link.try_send(request) {
+        tracing::warn!(site, error = %e, "CTI link queue full or closed; request dropped");
+    }
+}

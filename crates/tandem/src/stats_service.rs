@@ -1,0 +1,216 @@
+//! `tandem stat-server`: the stat service of one site ([`routing::stats::StatService`]),
+//! connected to every site, serving its figures on the site's `stats` address:
+//!
+//! - `GET /stats` — every statistic, as one JSON object `{name: value}`;
+//! - `GET /stats/<name>` — one statistic (e.g. `/stats/rp/5000`), 404 if unknown;
+//! - `GET /stats/ws` — WebSocket: send `{"subscribe": ["total", "rp/5000"]}` (or `["*"]`),
+//!   get each statistic's current value, then every change as
+//!   `{"stat": name, "value": {...}, "at_ms": unix-ms}`.
+//!
+//! One task owns the service; every event that changes a figure is pushed at once to the
+//! subscribers of that figure (a broadcast channel; a subscriber that falls behind gets
+//! its subscriptions' current values again). Waiting times grow without events, so the
+//! totals, sites and Routing Points are also pushed once a second. `docs/stats.md` has
+//! the schema.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket};
+use axum::extract::{Path, State, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Json;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use crate::clock;
+use crate::config::Deployment;
+use crate::cti_link::{self, LinkEvent};
+
+/// One changed figure.
+#[derive(Debug, Clone)]
+pub(crate) struct Update {
+    name: Arc<str>,
+    value: Arc<Value>,
+}
+
+/// A request for current values (names; `*` for all).
+struct Query {
+    names: Vec<String>,
+    reply: oneshot::Sender<Vec<(String, Value)>>,
+}
+
+#[derive(Clone)]
+struct Api {
+    queries: mpsc::Sender<Query>,
+    updates: broadcast::Sender<Update>,
+}
+
+/// Runs the stat service of site `home`, serving on `listener`, until shutdown.
+pub(crate) async fn run(
+    deployment: Deployment,
+    home: usize,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let Some(config) = deployment.routing.clone() else {
+        anyhow::bail!("the configuration has no [routing] section");
+    };
+    let name = deployment.site_names().get(home).cloned().unwrap_or_default();
+    let mut service =
+        routing::stats::StatService::new(clock::now(), config, deployment.site_names(), deployment.agent_dns());
+    let (events_tx, mut events) = mpsc::channel(4096);
+    let links = cti_link::spawn(cti_link::endpoints(&deployment), events_tx, &shutdown);
+    let (updates, _) = broadcast::channel(16_384);
+    let (queries_tx, mut queries) = mpsc::channel::<Query>(64);
+    let api = Api { queries: queries_tx, updates: updates.clone() };
+    tracing::info!(site = %name, addr = %listener.local_addr()?, "stat service started");
+    tokio::spawn(serve(listener, api, shutdown.clone()));
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let changed = tokio::select! {
+            event = events.recv() => {
+                let Some(event) = event else { break };
+                let now = clock::now();
+                match event {
+                    LinkEvent::Up(site) => service.connected(site),
+                    LinkEvent::Down(site) => service.disconnected(now, site),
+                    LinkEvent::Event(site, event) => service.on_event(now, site, &event),
+                }
+            }
+            Some(query) = queries.recv() => {
+                let names = if query.names.iter().any(|n| n == "*") { service.names() } else { query.names };
+                let now = clock::now();
+                let values = names.into_iter().filter_map(|n| service.value(now, &n).map(|v| (n, v))).collect();
+                let _ = query.reply.send(values);
+                Vec::new()
+            }
+            _ = tick.tick() => service.names().into_iter().filter(|n| !n.starts_with("agent/")).collect(),
+            _ = shutdown.changed() => break,
+        };
+        publish(&service, &updates, changed);
+        while let Some((site, request)) = service.poll_request() {
+            cti_link::send(&links, site, request);
+        }
+    }
+    Ok(())
+}
+
+fn publish(service: &routing::stats::StatService, updates: &broadcast::Sender<Update>, changed: Vec<String>) {
+    if updates.receiver_count() == 0 {
+        return;
+    }
+    let now = clock::now();
+    let unique: BTreeSet<String> = changed.into_iter().collect();
+    for name in unique {
+        if let Some(value) = service.value(now, &name) {
+            let _ = updates.send(Update { name: name.into(), value: Arc::new(value) });
+        }
+    }
+}
+
+async fn serve(listener: TcpListener, api: Api, mut shutdown: watch::Receiver<bool>) {
+    let app = axum::Router::new()
+        .route("/stats", get(all))
+        .route("/stats/ws", get(upgrade))
+        .route("/stats/*name", get(one))
+        .with_state(api);
+    let stop = async move {
+        let _ = shutdown.changed().await;
+    };
+    if let Err(e) = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(stop)
+        .await
+    {
+        tracing::error!(error = %e, "stats API failed");
+    }
+}
+
+async fn current(api: &Api, names: Vec<String>) -> Vec<(String, Value)> {
+    let (reply, answer) = oneshot::channel();
+    if api.queries.send(Query { names, reply }).await.is_err() {
+        return Vec::new();
+    }
+    answer.await.unwrap_or_default()
+}
+
+async fn all(State(api): State<Api>) -> Json<Value> {
+    let values = current(&api, vec!["*".into()]).await;
+    Json(Value::Object(values.into_iter().collect()))
+}
+
+async fn one(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    match current(&api, vec![name.clone()]).await.pop() {
+        Some((_, value)) => Json(value).into_response(),
+        None => (StatusCode::NOT_FOUND, format!("no statistic `{name}` (GET /stats lists them)")).into_response(),
+    }
+}
+
+async fn upgrade(ws: WebSocketUpgrade, State(api): State<Api>) -> Response {
+    ws.max_message_size(64 * 1024).on_upgrade(move |socket| subscriber(socket, api))
+}
+
+/// What a subscriber may send.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Subscription {
+    #[serde(default)]
+    subscribe: Vec<String>,
+    #[serde(default)]
+    unsubscribe: Vec<String>,
+}
+
+/// Names one subscriber may hold (a wallboard needs a few hundred at most).
+const MAX_SUBSCRIPTIONS: usize = 10_000;
+
+async fn subscriber(mut socket: WebSocket, api: Api) {
+    let mut updates = api.updates.subscribe();
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => {
+                let Some(Ok(Message::Text(text))) = incoming else { break };
+                let Ok(sub) = serde_json::from_str::<Subscription>(&text) else {
+                    let error = json!({ "error": "send {\"subscribe\": [names]} or {\"unsubscribe\": [names]}" });
+                    if socket.send(Message::Text(error.to_string())).await.is_err() { break }
+                    continue;
+                };
+                for n in &sub.unsubscribe {
+                    names.remove(n);
+                }
+                let new: Vec<String> = sub.subscribe.into_iter().filter(|n| !names.contains(n)).collect();
+                names.extend(new.iter().cloned());
+                if names.len() > MAX_SUBSCRIPTIONS {
+                    break;
+                }
+                if send_values(&mut socket, current(&api, new).await).await.is_err() { break }
+            }
+            update = updates.recv() => match update {
+                Ok(u) if names.contains("*") || names.contains(&*u.name) => {
+                    if send_values(&mut socket, vec![(u.name.to_string(), (*u.value).clone())]).await.is_err() { break }
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    // Fell behind: the current values of everything subscribed, once.
+                    let values = current(&api, names.iter().cloned().collect()).await;
+                    if send_values(&mut socket, values).await.is_err() { break }
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+        }
+    }
+}
+
+async fn send_values(socket: &mut WebSocket, values: Vec<(String, Value)>) -> Result<(), axum::Error> {
+    let at_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    for (name, value) in values {
+        let text = json!({ "stat": name, "value": value, "at_ms": at_ms as u64 }).to_string();
+        socket.send(Message::Text(text)).await?;
+    }
+    Ok(())
+}
