@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod model;
+mod pools;
 mod router;
 pub mod stats;
 mod strategy;

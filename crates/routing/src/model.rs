@@ -105,7 +105,7 @@ pub enum QueueExit {
 }
 
 /// Agents, DN calls and waiting calls of both sites.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Model {
     pub agents: BTreeMap<String, Agent>,
     /// (DN, site) -> AgentID logged in there.

@@ -26,7 +26,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::config::{RoutingConfig, Strategy};
 use crate::model::{Change, Model, SiteId};
+use crate::pools::{Pools, TargetId};
 use crate::strategy::{self, Candidate};
+use crate::target::{Profile, Target};
 
 /// Where one waiting call stands with this router.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,9 +44,11 @@ enum Phase {
     },
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Pending {
     phase: Phase,
+    /// Its place in the queue: when it arrived, less its Routing Point's priority.
+    score: Instant,
     /// Agents this call was offered to and not taken by.
     excluded: BTreeSet<String>,
     treated: bool,
@@ -69,7 +73,7 @@ pub struct RouterStats {
 }
 
 /// One router.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Router {
     config: RoutingConfig,
     home: SiteId,
@@ -87,9 +91,12 @@ pub struct Router {
     routed: BTreeMap<String, (String, Instant)>,
     /// The agents a routed call had been refused by, kept while it is away.
     excluded_before: BTreeMap<String, BTreeSet<String>>,
-    /// Ready agents by when they became Ready (longest idle first).
-    ready: BTreeSet<(Instant, String)>,
-    ready_at: BTreeMap<String, Instant>,
+    /// Free agents per target, longest idle first.
+    pools: Pools,
+    /// Per Routing Point: its tiers as (wait after which it applies, target in `pools`).
+    tiers: BTreeMap<String, Vec<(Duration, TargetId)>>,
+    /// Calls in the Waiting phase, in the order they are served: (since - priority, ConnID).
+    queue: BTreeSet<(Instant, String)>,
     last_chosen: BTreeMap<String, String>,
     asked: BTreeMap<u64, Asked>,
     next_reference: u64,
@@ -109,6 +116,23 @@ impl Router {
     /// A router at site `home` of `sites` (their names, as `Location` names them), watching
     /// the agent DNs `monitored`.
     pub fn new(config: RoutingConfig, home: SiteId, sites: Vec<String>, monitored: Vec<String>, seed: u64) -> Self {
+        let mut targets: Vec<Target> = Vec::new();
+        let mut tiers = BTreeMap::new();
+        for (rp, plan) in &config.points {
+            let ids = plan
+                .tiers
+                .iter()
+                .map(|(after, t)| {
+                    let id = targets.iter().position(|known| known == t).unwrap_or_else(|| {
+                        targets.push(t.clone());
+                        targets.len() - 1
+                    });
+                    (*after, id)
+                })
+                .collect();
+            tiers.insert(rp.clone(), ids);
+        }
+        let pools = Pools::new(targets);
         Self {
             config,
             home,
@@ -121,8 +145,9 @@ impl Router {
             no_answer: BTreeMap::new(),
             routed: BTreeMap::new(),
             excluded_before: BTreeMap::new(),
-            ready: BTreeSet::new(),
-            ready_at: BTreeMap::new(),
+            pools,
+            tiers,
+            queue: BTreeSet::new(),
             last_chosen: BTreeMap::new(),
             asked: BTreeMap::new(),
             next_reference: 1,
@@ -210,7 +235,11 @@ impl Router {
         while self.wakeups.first().is_some_and(|(at, _)| *at <= now) {
             self.wakeups.pop_first();
         }
-        self.held.retain(|_, (_, until)| *until > now);
+        let expired: Vec<String> =
+            self.held.iter().filter(|(_, (_, until))| *until <= now).map(|(a, _)| a.clone()).collect();
+        for agent in expired {
+            self.unhold(&agent);
+        }
         self.cooldown.retain(|_, until| *until > now);
         // A routed call is answered or back within the no-answer time; keep a bound anyway.
         let stale = now.checked_sub(FORGET_ROUTED).unwrap_or(now);
@@ -230,8 +259,7 @@ impl Router {
             Change::Dequeued { conn, .. } => {
                 // A routed agent stays held until its phone rings (its DN turns busy) or
                 // the hold ends; the call is remembered in case it comes back unanswered.
-                if let Some(Pending { phase: Phase::Routing { agent: Some(agent) }, excluded, .. }) =
-                    self.pending.remove(conn)
+                if let Some(Pending { phase: Phase::Routing { agent: Some(agent) }, excluded, .. }) = self.forget(conn)
                 {
                     self.routed.insert(conn.clone(), (agent, now));
                     self.excluded_before.insert(conn.clone(), excluded);
@@ -242,19 +270,56 @@ impl Router {
     }
 
     fn agent_changed(&mut self, agent_id: &str) {
-        if let Some(at) = self.ready_at.remove(agent_id) {
-            self.ready.remove(&(at, agent_id.to_owned()));
-        }
-        let Some(agent) = self.model.agents.get(agent_id) else { return };
-        if self.model.dn_busy(&agent.dn) {
+        let busy = self.model.agents.get(agent_id).is_some_and(|a| self.model.dn_busy(&a.dn));
+        if busy {
             // The call it was held for reached it.
             self.held.remove(agent_id);
         }
-        if agent.logged_in() && agent.state == AgentState::Ready {
-            let at = agent.ready_since.unwrap_or(agent.since);
-            self.ready.insert((at, agent_id.to_owned()));
-            self.ready_at.insert(agent_id.to_owned(), at);
+        self.refresh(agent_id);
+    }
+
+    /// Files `agent_id` as free (Ready, no call, not held) or not, in the pools.
+    fn refresh(&mut self, agent_id: &str) {
+        let free = self.model.agents.get(agent_id).and_then(|a| {
+            let free = a.logged_in()
+                && a.state == AgentState::Ready
+                && !self.model.dn_busy(&a.dn)
+                && !self.held.contains_key(agent_id);
+            free.then(|| a.ready_since.unwrap_or(a.since))
+        });
+        let no_profile = Profile::default();
+        let profile = self.config.agents.get(agent_id).unwrap_or(&no_profile);
+        self.pools.set(agent_id, profile, free);
+    }
+
+    /// Holds `agent_id` for call `conn` until `until` (reserving, then routing).
+    fn hold(&mut self, agent_id: &str, conn: &str, until: Instant) {
+        self.held.insert(agent_id.to_owned(), (conn.to_owned(), until));
+        self.refresh(agent_id);
+    }
+
+    fn unhold(&mut self, agent_id: &str) {
+        if self.held.remove(agent_id).is_some() {
+            self.refresh(agent_id);
         }
+    }
+
+    /// Moves call `conn` to `phase`, keeping the queue of waiting calls in step.
+    fn set_phase(&mut self, conn: &str, phase: Phase) {
+        let Some(p) = self.pending.get_mut(conn) else { return };
+        if phase == Phase::Waiting {
+            self.queue.insert((p.score, conn.to_owned()));
+        } else {
+            self.queue.remove(&(p.score, conn.to_owned()));
+        }
+        p.phase = phase;
+    }
+
+    /// Forgets call `conn`; returns what this router knew of it.
+    fn forget(&mut self, conn: &str) -> Option<Pending> {
+        let p = self.pending.remove(conn)?;
+        self.queue.remove(&(p.score, conn.to_owned()));
+        Some(p)
     }
 
     /// A call arrived on a Routing Point, or came back to it unanswered.
@@ -269,13 +334,20 @@ impl Router {
             self.wakeups.insert((at, conn.to_owned()));
         }
         let excluded = self.excluded_before.remove(conn).unwrap_or_default();
-        let pending =
-            self.pending.entry(conn.to_owned()).or_insert(Pending { phase: Phase::Waiting, excluded, treated: false });
-        pending.phase = Phase::Waiting;
+        let score = since.checked_sub(plan.priority).unwrap_or(since);
+        self.pending.entry(conn.to_owned()).or_insert(Pending {
+            phase: Phase::Waiting,
+            score,
+            excluded,
+            treated: false,
+        });
+        self.set_phase(conn, Phase::Waiting);
         if let Some((agent, _)) = self.routed.remove(conn) {
             // Offered and not taken: never this agent again for this call.
-            pending.excluded.insert(agent.clone());
-            self.held.remove(&agent);
+            if let Some(p) = self.pending.get_mut(conn) {
+                p.excluded.insert(agent.clone());
+            }
+            self.unhold(&agent);
             self.stats.returned_unanswered += 1;
             self.missed(&agent);
         }
@@ -321,19 +393,12 @@ impl Router {
 
     /// Runs the matching: the longest-waiting calls first, each to the best free agent.
     fn dispatch(&mut self, now: Instant) {
-        let mut order: Vec<(Instant, String)> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.phase == Phase::Waiting)
-            .filter_map(|(conn, _)| {
-                let w = self.model.waiting.get(conn)?;
-                let plan = self.config.points.get(&w.rp)?;
-                (self.takes_over_at(w.site, w.since) <= now)
-                    .then(|| (w.since.checked_sub(plan.priority).unwrap_or(w.since), conn.clone()))
-            })
-            .collect();
-        order.sort();
-        for (_, conn) in order {
+        let order: Vec<String> = self.queue.iter().map(|(_, conn)| conn.clone()).collect();
+        for conn in order {
+            let Some(w) = self.model.waiting.get(&conn) else { continue };
+            if self.takes_over_at(w.site, w.since) > now {
+                continue;
+            }
             self.treat(&conn);
             if let Some(agent) = self.choose(now, &conn) {
                 self.reserve(now, &conn, agent);
@@ -361,23 +426,35 @@ impl Router {
         let plan = self.config.points.get(&w.rp)?;
         let waited = now.saturating_duration_since(w.since);
         let excluded = &self.pending.get(conn)?.excluded;
-        let free = self.ready.iter().filter_map(|(ready_since, id)| {
-            let agent = self.model.agents.get(id)?;
-            let profile = self.config.agents.get(id)?;
-            let available = !self.held.contains_key(id)
-                && self.cooldown.get(id).is_none_or(|until| *until <= now)
-                && !excluded.contains(id)
-                && !self.model.dn_busy(&agent.dn)
-                && plan.admits(profile, waited);
-            available.then_some(Candidate {
+        let tiers = self.tiers.get(&w.rp)?;
+        let usable = |id: &str| !excluded.contains(id) && self.cooldown.get(id).is_none_or(|until| *until <= now);
+        let agents = &self.model.agents;
+        let candidate = |(ready_since, id): &(Instant, String)| {
+            let (id, agent) = agents.get_key_value(id)?;
+            usable(id).then_some(Candidate {
                 id,
                 ready_since: *ready_since,
                 calls: agent.calls_handled,
                 talk: agent.talk_time,
             })
-        });
+        };
+        let open: Vec<TargetId> = tiers.iter().filter(|(after, _)| *after <= waited).map(|(_, t)| *t).collect();
         let last = self.last_chosen.get(&w.rp).map(String::as_str);
-        let chosen = strategy::pick(plan.strategy, free, last, &mut self.rng)?;
+        let chosen = if plan.strategy == Strategy::LongestIdle {
+            // Each pool is in idle order: its first usable agent is its best.
+            open.iter()
+                .filter_map(|t| self.pools.free(*t).find_map(candidate))
+                .min_by_key(|c| c.ready_since)
+                .map(|c| c.id.to_owned())
+        } else {
+            let mut seen = BTreeSet::new();
+            let all = open
+                .iter()
+                .flat_map(|t| self.pools.free(*t))
+                .filter(|(_, id)| seen.insert(id.as_str()))
+                .filter_map(candidate);
+            strategy::pick(plan.strategy, all, last, &mut self.rng)
+        }?;
         if plan.strategy == Strategy::RoundRobin {
             self.last_chosen.insert(w.rp.clone(), chosen.clone());
         }
@@ -388,11 +465,9 @@ impl Router {
         let Some(agent) = self.model.agents.get(&agent_id) else { return };
         let (Some(site), dn) = (agent.site, agent.dn.clone()) else { return };
         let hold = self.config.reservation;
-        self.held.insert(agent_id.clone(), (conn.to_owned(), now + hold));
+        self.hold(&agent_id, conn, now + hold);
         self.wakeups.insert((now + hold, conn.to_owned()));
-        if let Some(p) = self.pending.get_mut(conn) {
-            p.phase = Phase::Reserving { agent: agent_id.clone() };
-        }
+        self.set_phase(conn, Phase::Reserving { agent: agent_id.clone() });
         let reference_id = self.reference(Asked::Reserve { conn: conn.to_owned(), agent: agent_id.clone() });
         let request = Request::RequestReserveAgent {
             reference_id: Some(reference_id),
@@ -427,10 +502,8 @@ impl Router {
         }
         self.stats.routed += 1;
         let reference_id = self.reference(Asked::Route { conn: conn.clone(), agent: Some(agent.clone()) });
-        if let Some(p) = self.pending.get_mut(&conn) {
-            p.phase = Phase::Routing { agent: Some(agent.clone()) };
-        }
-        self.held.insert(agent, (conn.clone(), now + self.config.reservation));
+        self.set_phase(&conn, Phase::Routing { agent: Some(agent.clone()) });
+        self.hold(&agent, &conn, now + self.config.reservation);
         let request = Request::RequestRouteCall {
             reference_id: Some(reference_id),
             this_dn: rp,
@@ -444,7 +517,7 @@ impl Router {
 
     /// Cancels our reservation of `agent` (Duration 0) and frees it here.
     fn give_back(&mut self, agent_id: &str) {
-        self.held.remove(agent_id);
+        self.unhold(agent_id);
         let Some(agent) = self.model.agents.get(agent_id) else { return };
         let Some(site) = agent.site else { return };
         let request = Request::RequestReserveAgent {
@@ -462,12 +535,10 @@ impl Router {
         match self.asked.remove(&reference) {
             Some(Asked::Reserve { conn, agent }) => {
                 self.stats.reservations_refused += 1;
-                self.held.remove(&agent);
+                self.unhold(&agent);
                 self.cooldown.insert(agent, now + COOLDOWN);
                 self.wakeups.insert((now + COOLDOWN, conn.clone()));
-                if let Some(p) = self.pending.get_mut(&conn) {
-                    p.phase = Phase::Waiting;
-                }
+                self.set_phase(&conn, Phase::Waiting);
             }
             Some(Asked::Route { conn, agent }) => {
                 if let Some(agent) = &agent {
@@ -475,10 +546,10 @@ impl Router {
                 }
                 if code == ErrorCode::NoSuchCall {
                     // Routed by the other router, or the caller left.
-                    self.pending.remove(&conn);
+                    self.forget(&conn);
                 } else if let Some(p) = self.pending.get_mut(&conn) {
                     p.excluded.extend(agent);
-                    p.phase = Phase::Waiting;
+                    self.set_phase(&conn, Phase::Waiting);
                 }
             }
             None => {}
@@ -488,10 +559,9 @@ impl Router {
     /// Calls that waited their Routing Point's `max-wait` go to its overflow target.
     fn overflow_due(&mut self, now: Instant) {
         let due: Vec<(String, SiteId, String, String)> = self
-            .pending
+            .queue
             .iter()
-            .filter(|(_, p)| p.phase == Phase::Waiting)
-            .filter_map(|(conn, _)| {
+            .filter_map(|(_, conn)| {
                 let w = self.model.waiting.get(conn)?;
                 let plan = self.config.points.get(&w.rp)?;
                 let (max_wait, target) = (plan.max_wait?, plan.overflow.clone()?);
@@ -502,9 +572,7 @@ impl Router {
         for (conn, site, rp, target) in due {
             self.stats.overflowed += 1;
             let reference_id = self.reference(Asked::Route { conn: conn.clone(), agent: None });
-            if let Some(p) = self.pending.get_mut(&conn) {
-                p.phase = Phase::Routing { agent: None };
-            }
+            self.set_phase(&conn, Phase::Routing { agent: None });
             let request = Request::RequestRouteCall {
                 reference_id: Some(reference_id),
                 this_dn: rp,
