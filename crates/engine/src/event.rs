@@ -107,6 +107,8 @@ pub enum DomainEvent {
         call_type: CallType,
         /// The RequestRouteCall's ReferenceID, for default routing `None`.
         reference_id: Option<u64>,
+        /// The desktop (router) whose RequestRouteCall it was: it alone gets the ReferenceID.
+        requester: Option<crate::DeskId>,
     },
     /// A routed call was not answered where it was routed (no answer, busy, unreachable,
     /// or the other site refused it): it is back on its Routing Point (a new
@@ -122,6 +124,8 @@ pub enum DomainEvent {
         location: Option<String>,
         /// The RequestRouteCall's ReferenceID.
         reference_id: Option<u64>,
+        /// The desktop (router) whose RequestRouteCall it was: it alone gets the ReferenceID.
+        requester: Option<crate::DeskId>,
         /// The SIP status that ended the attempt (408 when nobody answered).
         cause: u16,
     },
@@ -137,6 +141,8 @@ pub enum DomainEvent {
         location: String,
         /// The RequestRouteCall's ReferenceID.
         reference_id: Option<u64>,
+        /// The desktop (router) whose RequestRouteCall it was: it alone gets the ReferenceID.
+        requester: Option<crate::DeskId>,
     },
     /// A direct call was redirected to the DR peer with 302 (OOSP transfer, BC-22). No CTI
     /// event is raised for it on this peer (OQ-13).

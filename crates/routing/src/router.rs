@@ -49,6 +49,9 @@ struct Pending {
     phase: Phase,
     /// Its place in the queue: when it arrived, less its Routing Point's priority.
     score: Instant,
+    /// When it entered its phase (a reservation or route left unanswered too long is
+    /// given up, so a lost answer cannot hold a call forever).
+    phase_since: Instant,
     /// Agents this call was offered to and not taken by.
     excluded: BTreeSet<String>,
     treated: bool,
@@ -61,6 +64,14 @@ enum Asked {
     Route { conn: String, agent: Option<String> },
 }
 
+impl Asked {
+    fn conn(&self) -> &str {
+        match self {
+            Self::Reserve { conn, .. } | Self::Route { conn, .. } => conn,
+        }
+    }
+}
+
 /// Counters a router keeps about itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouterStats {
@@ -70,6 +81,8 @@ pub struct RouterStats {
     pub reservations_refused: u64,
     pub returned_unanswered: u64,
     pub made_not_ready: u64,
+    /// Reservations or routes of ours that got no answer in time (the call waits again).
+    pub gave_up_waiting_for_answer: u64,
 }
 
 /// One router.
@@ -204,9 +217,6 @@ impl Router {
                 self.reserved(now, *r);
             }
             Event::EventError { reference_id: Some(r), error_code, .. } => self.refused(now, *r, *error_code),
-            Event::EventRouteUsed { reference_id: Some(r), .. } => {
-                self.asked.remove(r);
-            }
             Event::EventEstablished { conn_id, .. } => {
                 if let Some((agent, _)) = self.routed.remove(conn_id) {
                     self.no_answer.remove(&agent);
@@ -241,6 +251,7 @@ impl Router {
             self.unhold(&agent);
         }
         self.cooldown.retain(|_, until| *until > now);
+        self.give_up_unanswered(now);
         // A routed call is answered or back within the no-answer time; keep a bound anyway.
         let stale = now.checked_sub(FORGET_ROUTED).unwrap_or(now);
         let gone: Vec<String> = self.routed.iter().filter(|(_, (_, at))| *at < stale).map(|(c, _)| c.clone()).collect();
@@ -257,6 +268,11 @@ impl Router {
             Change::Agent(agent) => self.agent_changed(agent),
             Change::Queued { conn } => self.queued(now, conn),
             Change::Dequeued { conn, .. } => {
+                // Our requests about the call are answered or moot. (ReferenceIDs are ours
+                // alone only in answers sent to us: a ReferenceID seen in a broadcast may be
+                // another router's.)
+                // Reservations for it still get their answer (then we give the agent back).
+                self.asked.retain(|_, a| !matches!(a, Asked::Route { .. }) || a.conn() != conn);
                 // A routed agent stays held until its phone rings (its DN turns busy) or
                 // the hold ends; the call is remembered in case it comes back unanswered.
                 if let Some(Pending { phase: Phase::Routing { agent: Some(agent) }, excluded, .. }) = self.forget(conn)
@@ -305,12 +321,15 @@ impl Router {
     }
 
     /// Moves call `conn` to `phase`, keeping the queue of waiting calls in step.
-    fn set_phase(&mut self, conn: &str, phase: Phase) {
+    fn set_phase(&mut self, now: Instant, conn: &str, phase: Phase) {
         let Some(p) = self.pending.get_mut(conn) else { return };
+        p.phase_since = now;
         if phase == Phase::Waiting {
             self.queue.insert((p.score, conn.to_owned()));
         } else {
             self.queue.remove(&(p.score, conn.to_owned()));
+            let give_up = now + self.config.reservation + Duration::from_secs(1);
+            self.wakeups.insert((give_up, conn.to_owned()));
         }
         p.phase = phase;
     }
@@ -338,10 +357,11 @@ impl Router {
         self.pending.entry(conn.to_owned()).or_insert(Pending {
             phase: Phase::Waiting,
             score,
+            phase_since: now,
             excluded,
             treated: false,
         });
-        self.set_phase(conn, Phase::Waiting);
+        self.set_phase(now, conn, Phase::Waiting);
         if let Some((agent, _)) = self.routed.remove(conn) {
             // Offered and not taken: never this agent again for this call.
             if let Some(p) = self.pending.get_mut(conn) {
@@ -350,6 +370,22 @@ impl Router {
             self.unhold(&agent);
             self.stats.returned_unanswered += 1;
             self.missed(&agent);
+        }
+    }
+
+    /// Calls whose reservation or route got no answer within the hold go back to waiting.
+    fn give_up_unanswered(&mut self, now: Instant) {
+        let limit = self.config.reservation + Duration::from_secs(1);
+        let stuck: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.phase != Phase::Waiting && now.saturating_duration_since(p.phase_since) >= limit)
+            .map(|(c, _)| c.clone())
+            .collect();
+        for conn in stuck {
+            self.stats.gave_up_waiting_for_answer += 1;
+            self.asked.retain(|_, a| a.conn() != conn);
+            self.set_phase(now, &conn, Phase::Waiting);
         }
     }
 
@@ -467,7 +503,7 @@ impl Router {
         let hold = self.config.reservation;
         self.hold(&agent_id, conn, now + hold);
         self.wakeups.insert((now + hold, conn.to_owned()));
-        self.set_phase(conn, Phase::Reserving { agent: agent_id.clone() });
+        self.set_phase(now, conn, Phase::Reserving { agent: agent_id.clone() });
         let reference_id = self.reference(Asked::Reserve { conn: conn.to_owned(), agent: agent_id.clone() });
         let request = Request::RequestReserveAgent {
             reference_id: Some(reference_id),
@@ -489,10 +525,8 @@ impl Router {
         let (true, true, Some((agent_site, dn)), Some((site, rp))) = (still_ours, free, target, waiting) else {
             // The call went, or the agent took another call while we asked: try again.
             self.give_back(&agent);
-            if let Some(p) =
-                self.pending.get_mut(&conn).filter(|p| p.phase == Phase::Reserving { agent: agent.clone() })
-            {
-                p.phase = Phase::Waiting;
+            if still_ours {
+                self.set_phase(now, &conn, Phase::Waiting);
             }
             return;
         };
@@ -502,7 +536,7 @@ impl Router {
         }
         self.stats.routed += 1;
         let reference_id = self.reference(Asked::Route { conn: conn.clone(), agent: Some(agent.clone()) });
-        self.set_phase(&conn, Phase::Routing { agent: Some(agent.clone()) });
+        self.set_phase(now, &conn, Phase::Routing { agent: Some(agent.clone()) });
         self.hold(&agent, &conn, now + self.config.reservation);
         let request = Request::RequestRouteCall {
             reference_id: Some(reference_id),
@@ -538,7 +572,7 @@ impl Router {
                 self.unhold(&agent);
                 self.cooldown.insert(agent, now + COOLDOWN);
                 self.wakeups.insert((now + COOLDOWN, conn.clone()));
-                self.set_phase(&conn, Phase::Waiting);
+                self.set_phase(now, &conn, Phase::Waiting);
             }
             Some(Asked::Route { conn, agent }) => {
                 if let Some(agent) = &agent {
@@ -549,7 +583,7 @@ impl Router {
                     self.forget(&conn);
                 } else if let Some(p) = self.pending.get_mut(&conn) {
                     p.excluded.extend(agent);
-                    self.set_phase(&conn, Phase::Waiting);
+                    self.set_phase(now, &conn, Phase::Waiting);
                 }
             }
             None => {}
@@ -572,7 +606,7 @@ impl Router {
         for (conn, site, rp, target) in due {
             self.stats.overflowed += 1;
             let reference_id = self.reference(Asked::Route { conn: conn.clone(), agent: None });
-            self.set_phase(&conn, Phase::Routing { agent: None });
+            self.set_phase(now, &conn, Phase::Routing { agent: None });
             let request = Request::RequestRouteCall {
                 reference_id: Some(reference_id),
                 this_dn: rp,

@@ -35,13 +35,17 @@ pub(crate) async fn run(
                 match event {
                     LinkEvent::Up(site) => router.connected(site),
                     LinkEvent::Down(site) => router.disconnected(now, site),
-                    LinkEvent::Event(site, event) => router.on_event(now, site, &event),
+                    LinkEvent::Event(site, event) => {
+                        tracing::debug!(site, ?event, "router: event");
+                        router.on_event(now, site, &event);
+                    }
                 }
             }
             () = sleep_or_forever(deadline) => router.on_timeout(clock::now()),
             _ = shutdown.changed() => break,
         }
         while let Some((site, request)) = router.poll_request() {
+            tracing::debug!(site, ?request, "router: request");
             cti_link::send(&links, site, request);
         }
     }

@@ -52,10 +52,12 @@ impl B2bua {
     /// Rings every registered contact of `dn` for call `id` (parallel fork).
     pub(super) fn deliver(&mut self, ctx: &mut Ctx<'_>, id: CallId, dn: &str) {
         let max = ctx.config.calls.max_per_dn;
-        let acd = self.calls.get(&id).is_some_and(|c| c.acd);
-        // An ACD call goes to a free agent only: a router's race ends here, not at the phone.
-        if (acd && self.busy.contains_key(dn)) || (max > 0 && self.busy.get(dn).is_some_and(|calls| calls.len() >= max))
-        {
+        let chosen_agent = self.calls.get(&id).is_some_and(|c| c.routed.is_some() || c.routed_by_peer);
+        // A router chose this agent as free: if it is not, the call goes back to its Routing
+        // Point (the router tries another) rather than ringing a busy phone; a race between
+        // two routers ends here. Default routing (an operator DN) may stack calls.
+        let full = max > 0 && self.busy.get(dn).is_some_and(|calls| calls.len() >= max);
+        if full || (chosen_agent && self.busy.contains_key(dn)) {
             return self.callee_failed(ctx, id, 486, Status::BusyHere);
         }
         let contacts: Vec<(String, Peer)> = ctx.bindings.of(dn).iter().map(|b| (b.contact.clone(), b.target)).collect();

@@ -113,6 +113,7 @@ struct Routed {
     rp: String,
     target: String,
     reference_id: Option<u64>,
+    requester: Option<crate::DeskId>,
     /// The DR peer's name when routed there (ISCC).
     location: Option<String>,
 }
@@ -144,6 +145,8 @@ struct Call {
     redirections: u32,
     /// Where a router sent the call: it goes back to its Routing Point if not answered there.
     routed: Option<Routed>,
+    /// The DR peer's router sent this call to an agent here (ISCC): ring only a free phone.
+    routed_by_peer: bool,
     /// When the call first parked on a Routing Point (`queue-max-wait` counts from here,
     /// across routing attempts).
     queued_since: Option<Instant>,
@@ -381,9 +384,9 @@ impl B2bua {
                 self.timers.set(ctx.now + t1, id, CallTimer::Retransmit2xx);
             }
         }
-        if let Some(Routed { rp, target, reference_id, location: Some(location) }) = call.routed.clone() {
+        if let Some(Routed { rp, target, reference_id, requester, location: Some(location) }) = call.routed.clone() {
             let conn_id = call.conn_id;
-            ctx.events.push(DomainEvent::RemoteConnected { conn_id, rp, target, location, reference_id });
+            ctx.events.push(DomainEvent::RemoteConnected { conn_id, rp, target, location, reference_id, requester });
         }
         ctx.events.push(DomainEvent::CallEstablished {
             conn_id: call.conn_id,
@@ -663,6 +666,7 @@ fn new_call(ctx: &mut Ctx<'_>, req: &Message<'_>, arrival: &Arrival, placement: 
         acd,
         redirections: 0,
         routed: None,
+        routed_by_peer: acd,
         queued_since: None,
         third_party: None,
     }

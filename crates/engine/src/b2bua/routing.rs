@@ -52,7 +52,7 @@ impl B2bua {
             return;
         };
         call.redirections += 1;
-        self.route_to(ctx, id, &target, None);
+        self.route_to(ctx, id, &target, None, None);
     }
 
     /// True when `rp` (or all Routing Points together) hold as many calls as allowed.
@@ -97,6 +97,7 @@ impl B2bua {
             rp: order.rp.to_owned(),
             target: order.target.to_owned(),
             reference_id: order.reference_id,
+            requester: order.requester,
             location: None,
         };
         match order.location.filter(|l| *l != ctx.config.site) {
@@ -104,7 +105,7 @@ impl B2bua {
                 if let Some(call) = self.calls.get_mut(&id) {
                     call.routed = Some(routed);
                 }
-                self.route_to(ctx, id, order.target, order.reference_id);
+                self.route_to(ctx, id, order.target, order.reference_id, order.requester);
             }
             Some(location) => {
                 let to = ctx.view.peer_location(location).ok_or(cti::ErrorCode::InvalidState)?;
@@ -127,6 +128,7 @@ impl B2bua {
             target: routed.target.clone(),
             call_type: call.call_type,
             reference_id: routed.reference_id,
+            requester: routed.requester,
         });
         call.redirections = 0;
         let target = routed.target.clone();
@@ -162,6 +164,7 @@ impl B2bua {
             target: if routed.location.is_some() { routed.target.clone() } else { rang },
             location: routed.location,
             reference_id: routed.reference_id,
+            requester: routed.requester,
             cause,
         });
         self.queue(ctx, id, &routed.rp);
@@ -188,7 +191,14 @@ impl B2bua {
         Ok(())
     }
 
-    pub(super) fn route_to(&mut self, ctx: &mut Ctx<'_>, id: CallId, target: &str, reference_id: Option<u64>) {
+    pub(super) fn route_to(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: CallId,
+        target: &str,
+        reference_id: Option<u64>,
+        requester: Option<crate::DeskId>,
+    ) {
         let Some(call) = self.calls.get_mut(&id) else { return };
         let rp = call.rp.take().unwrap_or_default();
         call.acd = true;
@@ -204,6 +214,7 @@ impl B2bua {
             target: target.to_owned(),
             call_type: call.call_type,
             reference_id,
+            requester,
         });
         self.unpark(&rp);
         self.deliver(ctx, id, target);
@@ -217,6 +228,8 @@ pub(crate) struct RouteOrder<'a> {
     pub(crate) rp: &'a str,
     pub(crate) target: &'a str,
     pub(crate) reference_id: Option<u64>,
+    /// The desktop that asked (it alone hears the ReferenceID back).
+    pub(crate) requester: Option<crate::DeskId>,
     /// `Location`: our site, the DR peer's name, or absent (here).
     pub(crate) location: Option<&'a str>,
 }

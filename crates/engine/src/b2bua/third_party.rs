@@ -125,6 +125,7 @@ impl B2bua {
             acd: false,
             redirections: 0,
             routed: None,
+            routed_by_peer: false,
             queued_since: None,
             third_party: Some(ThirdParty::default()),
         };

@@ -117,6 +117,17 @@ impl Desks {
         self.out.push((to, event));
     }
 
+    /// The answer to `requester`'s request (with its ReferenceID) to it, and without the
+    /// ReferenceID to the other desks on the DN; without a requester, to all as it is.
+    fn answer_or_broadcast(&mut self, requester: Option<DeskId>, event: Event) {
+        match requester {
+            Some(desk) if self.by_dn.get(event.this_dn().unwrap_or("")).is_some_and(|s| s.contains(&desk)) => {
+                self.answer_and_broadcast(desk, event);
+            }
+            _ => self.broadcast(without_reference(event)),
+        }
+    }
+
     fn broadcast(&mut self, event: Event) {
         let Some(dn) = event.this_dn() else { return };
         let desks: Vec<DeskId> = self.by_dn.get(dn).map(|s| s.iter().copied().collect()).unwrap_or_default();

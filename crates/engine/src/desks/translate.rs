@@ -100,7 +100,7 @@ impl Desks {
                     server: config.site.clone(),
                 });
             }
-            DomainEvent::RouteUsed { conn_id, rp, target, call_type, reference_id } => {
+            DomainEvent::RouteUsed { conn_id, rp, target, call_type, reference_id, requester } => {
                 let event = Event::EventRouteUsed {
                     reference_id: *reference_id,
                     this_dn: rp.clone(),
@@ -109,33 +109,39 @@ impl Desks {
                     conn_id: cti::conn_id_text(*conn_id),
                     call_type: *call_type,
                 };
-                self.broadcast(event);
+                self.answer_or_broadcast(*requester, event);
             }
-            DomainEvent::RouteFailed { conn_id, rp, target, location, reference_id, cause } => {
+            DomainEvent::RouteFailed { conn_id, rp, target, location, reference_id, requester, cause } => {
                 let conn_id = cti::conn_id_text(*conn_id);
                 match location {
-                    Some(location) => self.broadcast(Event::EventRemoteConnectionFailure {
-                        reference_id: *reference_id,
-                        this_dn: rp.clone(),
-                        other_dn: target.clone(),
-                        conn_id,
-                        location: location.clone(),
-                        cause: *cause,
-                    }),
+                    Some(location) => self.answer_or_broadcast(
+                        *requester,
+                        Event::EventRemoteConnectionFailure {
+                            reference_id: *reference_id,
+                            this_dn: rp.clone(),
+                            other_dn: target.clone(),
+                            conn_id,
+                            location: location.clone(),
+                            cause: *cause,
+                        },
+                    ),
                     None => {
                         self.broadcast(Event::EventReleased { reference_id: None, this_dn: target.clone(), conn_id });
                         self.unanswered(now, target);
                     }
                 }
             }
-            DomainEvent::RemoteConnected { conn_id, rp, target, location, reference_id } => {
-                self.broadcast(Event::EventRemoteConnectionSuccess {
-                    reference_id: *reference_id,
-                    this_dn: rp.clone(),
-                    other_dn: target.clone(),
-                    conn_id: cti::conn_id_text(*conn_id),
-                    location: location.clone(),
-                });
+            DomainEvent::RemoteConnected { conn_id, rp, target, location, reference_id, requester } => {
+                self.answer_or_broadcast(
+                    *requester,
+                    Event::EventRemoteConnectionSuccess {
+                        reference_id: *reference_id,
+                        this_dn: rp.clone(),
+                        other_dn: target.clone(),
+                        conn_id: cti::conn_id_text(*conn_id),
+                        location: location.clone(),
+                    },
+                );
             }
             DomainEvent::DnOutOfService { dn } => self.broadcast(Event::EventDNOutOfService { this_dn: dn.clone() }),
             DomainEvent::DnBackInService { dn } => self.broadcast(Event::EventDNBackInService { this_dn: dn.clone() }),

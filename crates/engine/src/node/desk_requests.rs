@@ -45,6 +45,7 @@ impl Node {
                             rp: this_dn,
                             target,
                             reference_id: *reference_id,
+                            requester: Some(desk),
                             location: location.as_deref(),
                         };
                         self.with_b2bua(now, |b, ctx| b.route(ctx, order))

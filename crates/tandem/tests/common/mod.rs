@@ -25,6 +25,11 @@ impl Tandem {
     }
 
     pub(crate) fn start_with(name: &str, config_text: &str) -> Self {
+        Self::start_site(name, config_text, "s1")
+    }
+
+    /// Starts site `site` of the deployment `config_text` as its own process.
+    pub(crate) fn start_site(name: &str, config_text: &str, site: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("tandem-test-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let config = dir.join("site.toml");
@@ -32,7 +37,7 @@ impl Tandem {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
             .args(["peer", "--config"])
             .arg(&config)
-            .args(["--site", "s1"])
+            .args(["--site", site])
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.join("stderr.log")).map(Stdio::from).unwrap_or_else(|_| Stdio::null()))
             .spawn()
@@ -45,10 +50,10 @@ impl Tandem {
             let line = lines.next().expect("endpoint lines").expect("utf-8");
             let parts: Vec<&str> = line.split_whitespace().collect();
             match parts.as_slice() {
-                ["endpoint", "s1", "sip-udp", a] => udp = Some(a.parse().expect("addr")),
-                ["endpoint", "s1", "sip-tcp", a] => tcp = Some(a.parse().expect("addr")),
-                ["endpoint", "s1", "cti-ws", a] => cti = Some(a.parse().expect("addr")),
-                ["endpoint", "s1", "http", a] => http = Some(a.parse().expect("addr")),
+                ["endpoint", s, "sip-udp", a] if *s == site => udp = Some(a.parse().expect("addr")),
+                ["endpoint", s, "sip-tcp", a] if *s == site => tcp = Some(a.parse().expect("addr")),
+                ["endpoint", s, "cti-ws", a] if *s == site => cti = Some(a.parse().expect("addr")),
+                ["endpoint", s, "http", a] if *s == site => http = Some(a.parse().expect("addr")),
                 _ => {}
             }
         }
@@ -148,6 +153,22 @@ pub(crate) fn sipp_phone(port: u16, server: SocketAddr) -> Background {
             .stderr(Stdio::null())
             .spawn()
             .expect("sipp phone"),
+    )
+}
+
+pub(crate) fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|s| s.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// A `tandem` subcommand run in the background (router, stat-server), stopped by PID.
+pub(crate) fn tandem_service(args: &[&str], log: &Path) -> Background {
+    Background(
+        Command::new(env!("CARGO_BIN_EXE_tandem"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).map(Stdio::from).unwrap_or_else(|_| Stdio::null()))
+            .spawn()
+            .expect("tandem service starts"),
     )
 }
 

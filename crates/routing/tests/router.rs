@@ -1,0 +1,100 @@
+//! The router on its own, fed CTI events by hand: what it asks of each site.
+#![allow(clippy::disallowed_methods)] // tests pick their own starting instant
+
+use std::time::{Duration, Instant};
+
+use cti::{AgentWorkMode, Event, Request};
+use routing::{Router, RoutingFile};
+
+fn router() -> Router {
+    let file: RoutingFile = toml::from_str(
+        r#"
+[[agent]]
+id = "A1"
+skills = { sales = 1 }
+[[agent]]
+id = "A2"
+skills = { sales = 1 }
+[[point]]
+dn = "5000"
+target = "sales"
+"#,
+    )
+    .expect("toml");
+    Router::new(file.compile().expect("valid"), 0, vec!["s1".into(), "s2".into()], vec![], 1)
+}
+
+fn ready(r: &mut Router, at: Instant, site: usize, dn: &str, agent: &str) {
+    r.on_event(at, site, &Event::EventAgentLogin { reference_id: None, this_dn: dn.into(), agent_id: agent.into() });
+    r.on_event(
+        at,
+        site,
+        &Event::EventAgentReady {
+            reference_id: None,
+            this_dn: dn.into(),
+            agent_id: agent.into(),
+            work_mode: AgentWorkMode::ManualIn,
+        },
+    );
+}
+
+fn route_request(conn: &str) -> Event {
+    Event::EventRouteRequest {
+        this_dn: "5000".into(),
+        this_queue: "5000".into(),
+        other_dn: "gw".into(),
+        conn_id: conn.into(),
+        call_type: cti::CallType::Inbound,
+        server: "s1".into(),
+    }
+}
+
+fn requests(r: &mut Router) -> Vec<(usize, Request)> {
+    std::iter::from_fn(|| r.poll_request()).collect()
+}
+
+fn reservation(reqs: &[(usize, Request)]) -> Option<(u64, String)> {
+    reqs.iter().find_map(|(_, q)| match q {
+        Request::RequestReserveAgent { reference_id: Some(r), this_dn, duration, .. } if *duration > 0 => {
+            Some((*r, this_dn.clone()))
+        }
+        _ => None,
+    })
+}
+
+#[test]
+fn a_reserved_agent_who_took_another_call_meanwhile_is_given_back_and_the_call_gets_the_next_agent() {
+    let t0 = Instant::now();
+    let mut r = router();
+    ready(&mut r, t0, 0, "1001", "A1");
+    requests(&mut r);
+    r.on_event(t0, 0, &route_request("c1"));
+    let (reference, dn) = reservation(&requests(&mut r)).expect("reserves A1");
+    assert_eq!(dn, "1001");
+    // Another router's call rings 1001 before our reservation is granted.
+    let ringing = Event::EventRinging {
+        this_dn: "1001".into(),
+        other_dn: "gw".into(),
+        conn_id: "other".into(),
+        call_type: cti::CallType::Inbound,
+        user_data: None,
+    };
+    r.on_event(t0, 0, &ringing);
+    let granted = Event::EventAgentReserved {
+        reference_id: Some(reference),
+        this_dn: "1001".into(),
+        agent_id: "A1".into(),
+        duration: 5,
+    };
+    r.on_event(t0 + Duration::from_millis(100), 0, &granted);
+    let reqs = requests(&mut r);
+    assert!(
+        reqs.iter().any(|(_, q)| matches!(q, Request::RequestReserveAgent { duration: 0, .. })),
+        "given back: {reqs:?}"
+    );
+    assert!(!reqs.iter().any(|(_, q)| matches!(q, Request::RequestRouteCall { .. })), "not routed to a busy agent");
+    // A2 turns Ready: the call gets it at once.
+    ready(&mut r, t0 + Duration::from_millis(200), 1, "1002", "A2");
+    let (_, dn) = reservation(&requests(&mut r)).expect("the waiting call reserves A2");
+    assert_eq!(dn, "1002");
+}
