@@ -29,10 +29,10 @@ impl Pools {
         Self { targets, members: BTreeMap::new(), free, since: BTreeMap::new() }
     }
 
-    /// Marks `agent` free since `idle_since`, or not free (`None`).
-    pub(crate) fn set(&mut self, agent: &str, profile: &Profile, idle_since: Option<Instant>) {
+    /// Marks `agent` free since `idle_since`, or not free (`None`); true if that changed.
+    pub(crate) fn set(&mut self, agent: &str, profile: &Profile, idle_since: Option<Instant>) -> bool {
         if self.since.get(agent).copied() == idle_since {
-            return;
+            return false;
         }
         let targets = &self.targets;
         let member_of = self
@@ -50,6 +50,17 @@ impl Pools {
             }
             self.since.insert(agent.to_owned(), at);
         }
+        true
+    }
+
+    /// No agent is free.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.since.is_empty()
+    }
+
+    /// How many distinct targets there are.
+    pub(crate) fn targets(&self) -> usize {
+        self.targets.len()
     }
 
     /// Free agents admitted by `target`, longest idle first.

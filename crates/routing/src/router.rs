@@ -18,6 +18,7 @@
 //! Sans-IO: events in with the time, requests out per site, [`Router::poll_timeout`].
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::ops::Bound;
 use std::time::{Duration, Instant};
 
 use cti::{AgentState, AgentWorkMode, ErrorCode, Event, RegisterMode, Request};
@@ -114,6 +115,10 @@ pub struct Router {
     asked: BTreeMap<u64, Asked>,
     next_reference: u64,
     wakeups: BTreeSet<(Instant, String)>,
+    /// Something that may let a waiting call have an agent changed since the last matching.
+    dirty: bool,
+    /// When the periodic clean-up (stale routes, unanswered requests) runs next.
+    next_sweep: Option<Instant>,
     out: VecDeque<(SiteId, Request)>,
     rng: ChaCha8Rng,
     stats: RouterStats,
@@ -121,6 +126,9 @@ pub struct Router {
 
 /// How long a routed call is remembered in case it comes back unanswered.
 const FORGET_ROUTED: Duration = Duration::from_secs(120);
+
+/// How often the clean-up runs.
+const SWEEP: Duration = Duration::from_millis(250);
 
 /// How long a refused agent is skipped.
 const COOLDOWN: Duration = Duration::from_millis(500);
@@ -165,6 +173,8 @@ impl Router {
             asked: BTreeMap::new(),
             next_reference: 1,
             wakeups: BTreeSet::new(),
+            dirty: false,
+            next_sweep: None,
             out: VecDeque::new(),
             rng: ChaCha8Rng::seed_from_u64(seed),
             stats: RouterStats::default(),
@@ -242,15 +252,40 @@ impl Router {
 
     /// Time passed: tiers widen, takeovers start, maximum waits end in overflow.
     pub fn on_timeout(&mut self, now: Instant) {
+        let mut due = BTreeSet::new();
         while self.wakeups.first().is_some_and(|(at, _)| *at <= now) {
-            self.wakeups.pop_first();
+            if let Some((_, conn)) = self.wakeups.pop_first() {
+                due.insert(conn);
+            }
         }
         let expired: Vec<String> =
             self.held.iter().filter(|(_, (_, until))| *until <= now).map(|(a, _)| a.clone()).collect();
         for agent in expired {
             self.unhold(&agent);
         }
-        self.cooldown.retain(|_, until| *until > now);
+        let cooled: Vec<String> =
+            self.cooldown.iter().filter(|(_, until)| **until <= now).map(|(a, _)| a.clone()).collect();
+        for agent in cooled {
+            self.cooldown.remove(&agent);
+            self.refresh(&agent);
+        }
+        if self.next_sweep.is_none_or(|at| at <= now) {
+            self.next_sweep = Some(now + SWEEP);
+            self.sweep(now);
+        }
+        for conn in &due {
+            self.overflow_if_due(now, conn);
+            if self.model.waiting.get(conn).is_some_and(|w| self.takes_over_at(w.site, w.since) <= now) {
+                self.treat(conn);
+            }
+        }
+        self.dirty = true;
+        self.dispatch(now);
+    }
+
+    /// Clean-up that need not run on every timer: requests never answered, routed calls
+    /// never heard of again.
+    fn sweep(&mut self, now: Instant) {
         self.give_up_unanswered(now);
         // A routed call is answered or back within the no-answer time; keep a bound anyway.
         let stale = now.checked_sub(FORGET_ROUTED).unwrap_or(now);
@@ -259,8 +294,6 @@ impl Router {
             self.routed.remove(&conn);
             self.excluded_before.remove(&conn);
         }
-        self.overflow_due(now);
-        self.dispatch(now);
     }
 
     fn after_change(&mut self, now: Instant, change: &Change) {
@@ -300,12 +333,15 @@ impl Router {
             let free = a.logged_in()
                 && a.state == AgentState::Ready
                 && !self.model.dn_busy(&a.dn)
-                && !self.held.contains_key(agent_id);
+                && !self.held.contains_key(agent_id)
+                && !self.cooldown.contains_key(agent_id);
             free.then(|| a.ready_since.unwrap_or(a.since))
         });
         let no_profile = Profile::default();
         let profile = self.config.agents.get(agent_id).unwrap_or(&no_profile);
-        self.pools.set(agent_id, profile, free);
+        if self.pools.set(agent_id, profile, free) && free.is_some() {
+            self.dirty = true;
+        }
     }
 
     /// Holds `agent_id` for call `conn` until `until` (reserving, then routing).
@@ -326,6 +362,7 @@ impl Router {
         p.phase_since = now;
         if phase == Phase::Waiting {
             self.queue.insert((p.score, conn.to_owned()));
+            self.dirty = true;
         } else {
             self.queue.remove(&(p.score, conn.to_owned()));
             let give_up = now + self.config.reservation + Duration::from_secs(1);
@@ -362,6 +399,9 @@ impl Router {
             treated: false,
         });
         self.set_phase(now, conn, Phase::Waiting);
+        if self.takes_over_at(site, since) <= now {
+            self.treat(conn);
+        }
         if let Some((agent, _)) = self.routed.remove(conn) {
             // Offered and not taken: never this agent again for this call.
             if let Some(p) = self.pending.get_mut(conn) {
@@ -428,18 +468,46 @@ impl Router {
     }
 
     /// Runs the matching: the longest-waiting calls first, each to the best free agent.
+    /// Runs only when something changed that could give a waiting call an agent, and
+    /// stops as soon as no free agent is left for the calls still waiting: under overload
+    /// (many calls, no agent) an event costs a lookup, not a pass over the queue.
     fn dispatch(&mut self, now: Instant) {
-        let order: Vec<String> = self.queue.iter().map(|(_, conn)| conn.clone()).collect();
-        for conn in order {
+        if !std::mem::take(&mut self.dirty) {
+            return;
+        }
+        // Targets with no free agent for a call without exclusions: no later call gets one.
+        let mut exhausted: BTreeSet<TargetId> = BTreeSet::new();
+        let mut cursor: Option<(Instant, String)> = None;
+        while !self.pools.is_empty() && exhausted.len() < self.pools.targets() {
+            let next = match &cursor {
+                None => self.queue.iter().next(),
+                Some(c) => self.queue.range((Bound::Excluded(c.clone()), Bound::Unbounded)).next(),
+            };
+            let Some(key) = next.cloned() else { break };
+            let conn = key.1.clone();
+            cursor = Some(key);
             let Some(w) = self.model.waiting.get(&conn) else { continue };
             if self.takes_over_at(w.site, w.since) > now {
                 continue;
             }
-            self.treat(&conn);
-            if let Some(agent) = self.choose(now, &conn) {
-                self.reserve(now, &conn, agent);
+            let open = self.open_targets(now, &conn);
+            if open.iter().all(|t| exhausted.contains(t)) {
+                continue;
+            }
+            match self.choose(now, &conn, &open) {
+                Some(agent) => self.reserve(now, &conn, agent),
+                None if self.pending.get(&conn).is_some_and(|p| p.excluded.is_empty()) => exhausted.extend(open),
+                None => {}
             }
         }
+    }
+
+    /// The targets whose agents may take call `conn` now (tiers widen with its wait).
+    fn open_targets(&self, now: Instant, conn: &str) -> Vec<TargetId> {
+        let Some(w) = self.model.waiting.get(conn) else { return Vec::new() };
+        let waited = now.saturating_duration_since(w.since);
+        let tiers = self.tiers.get(&w.rp).map(Vec::as_slice).unwrap_or_default();
+        tiers.iter().filter(|(after, _)| *after <= waited).map(|(_, t)| *t).collect()
     }
 
     /// The first time this router takes a call in hand: `router-timeout` stops.
@@ -457,12 +525,10 @@ impl Router {
     }
 
     /// The agent call `conn` should go to now, if any is free and admitted.
-    fn choose(&mut self, now: Instant, conn: &str) -> Option<String> {
+    fn choose(&mut self, now: Instant, conn: &str, open: &[TargetId]) -> Option<String> {
         let w = self.model.waiting.get(conn)?;
         let plan = self.config.points.get(&w.rp)?;
-        let waited = now.saturating_duration_since(w.since);
         let excluded = &self.pending.get(conn)?.excluded;
-        let tiers = self.tiers.get(&w.rp)?;
         let usable = |id: &str| !excluded.contains(id) && self.cooldown.get(id).is_none_or(|until| *until <= now);
         let agents = &self.model.agents;
         let candidate = |(ready_since, id): &(Instant, String)| {
@@ -474,7 +540,6 @@ impl Router {
                 talk: agent.talk_time,
             })
         };
-        let open: Vec<TargetId> = tiers.iter().filter(|(after, _)| *after <= waited).map(|(_, t)| *t).collect();
         let last = self.last_chosen.get(&w.rp).map(String::as_str);
         let chosen = if plan.strategy == Strategy::LongestIdle {
             // Each pool is in idle order: its first usable agent is its best.
@@ -569,8 +634,9 @@ impl Router {
         match self.asked.remove(&reference) {
             Some(Asked::Reserve { conn, agent }) => {
                 self.stats.reservations_refused += 1;
+                self.cooldown.insert(agent.clone(), now + COOLDOWN);
                 self.unhold(&agent);
-                self.cooldown.insert(agent, now + COOLDOWN);
+                self.refresh(&agent);
                 self.wakeups.insert((now + COOLDOWN, conn.clone()));
                 self.set_phase(now, &conn, Phase::Waiting);
             }
@@ -590,32 +656,31 @@ impl Router {
         }
     }
 
-    /// Calls that waited their Routing Point's `max-wait` go to its overflow target.
-    fn overflow_due(&mut self, now: Instant) {
-        let due: Vec<(String, SiteId, String, String)> = self
-            .queue
-            .iter()
-            .filter_map(|(_, conn)| {
-                let w = self.model.waiting.get(conn)?;
-                let plan = self.config.points.get(&w.rp)?;
-                let (max_wait, target) = (plan.max_wait?, plan.overflow.clone()?);
-                let mine = self.takes_over_at(w.site, w.since) <= now;
-                (mine && w.since + max_wait <= now).then(|| (conn.clone(), w.site, w.rp.clone(), target))
-            })
-            .collect();
-        for (conn, site, rp, target) in due {
-            self.stats.overflowed += 1;
-            let reference_id = self.reference(Asked::Route { conn: conn.clone(), agent: None });
-            self.set_phase(now, &conn, Phase::Routing { agent: None });
-            let request = Request::RequestRouteCall {
-                reference_id: Some(reference_id),
-                this_dn: rp,
-                conn_id: conn,
-                other_dn: Some(target),
-                route_type: cti::RouteType::Default,
-                location: None,
-            };
-            self.out.push_back((site, request));
+    /// Call `conn`, if it waited its Routing Point's `max-wait`, goes to the overflow
+    /// target (when it is waiting; while a reservation is out, it is looked at again later).
+    fn overflow_if_due(&mut self, now: Instant, conn: &str) {
+        let Some(w) = self.model.waiting.get(conn) else { return };
+        let Some(plan) = self.config.points.get(&w.rp) else { return };
+        let (Some(max_wait), Some(target)) = (plan.max_wait, plan.overflow.clone()) else { return };
+        if w.since + max_wait > now || self.takes_over_at(w.site, w.since) > now {
+            return;
         }
+        let (site, rp) = (w.site, w.rp.clone());
+        if self.pending.get(conn).is_none_or(|p| p.phase != Phase::Waiting) {
+            self.wakeups.insert((now + Duration::from_secs(1), conn.to_owned()));
+            return;
+        }
+        self.stats.overflowed += 1;
+        let reference_id = self.reference(Asked::Route { conn: conn.to_owned(), agent: None });
+        self.set_phase(now, conn, Phase::Routing { agent: None });
+        let request = Request::RequestRouteCall {
+            reference_id: Some(reference_id),
+            this_dn: rp,
+            conn_id: conn.to_owned(),
+            other_dn: Some(target),
+            route_type: cti::RouteType::Default,
+            location: None,
+        };
+        self.out.push_back((site, request));
     }
 }
