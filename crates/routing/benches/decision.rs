@@ -3,11 +3,33 @@
 //! Criterion reports the mean; the p50/p99 lines come from timing 2,000 single decisions.
 #![allow(clippy::disallowed_methods, clippy::print_stdout, clippy::expect_used)] // a benchmark reads the clock
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
 use cti::{AgentWorkMode, Event};
 use routing::{Router, RoutingFile};
+
+/// Counts live heap bytes, for memory per agent and per waiting call.
+struct Counting;
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: forwarding the caller's layout to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: ptr came from System.alloc with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 const AGENTS: usize = 10_000;
 const GROUPS: usize = 100;
@@ -90,9 +112,45 @@ fn percentiles(strategy: &str) {
     );
 }
 
+/// Heap bytes per logged-in Ready agent, and per call waiting with no agent free.
+fn memory() {
+    let start = Instant::now();
+    let before = LIVE.load(Ordering::Relaxed);
+    let mut r = ready_router("longest-idle", start);
+    let with_agents = LIVE.load(Ordering::Relaxed);
+    // Everyone busy: calls wait.
+    for i in 0..AGENTS {
+        let ringing = Event::EventRinging {
+            this_dn: format!("{}", 100_000 + i),
+            other_dn: "x".into(),
+            conn_id: format!("busy{i}"),
+            call_type: cti::CallType::Inbound,
+            user_data: None,
+        };
+        r.on_event(start, i % 2, &ringing);
+    }
+    while r.poll_request().is_some() {}
+    let busy = LIVE.load(Ordering::Relaxed);
+    let calls = 10_000;
+    for n in 0..calls {
+        r.on_event(start + Duration::from_secs(1), 0, &route_request(n));
+    }
+    while r.poll_request().is_some() {}
+    let waiting = LIVE.load(Ordering::Relaxed);
+    println!(
+        "router memory: {} bytes per logged-in agent ({AGENTS} agents, {GROUPS} groups), {} bytes per waiting call ({calls} calls)",
+        (with_agents - before) / AGENTS as isize,
+        (waiting - busy) / calls as isize
+    );
+    drop(r);
+}
+
 fn bench(c: &mut Criterion) {
     // `cargo test --all-targets` runs benchmarks once in test mode: no percentile runs then.
     let measuring = std::env::args().any(|a| a == "--bench");
+    if measuring {
+        memory();
+    }
     for strategy in ["longest-idle", "fewest-calls", "round-robin", "random"] {
         if measuring {
             percentiles(strategy);
