@@ -534,6 +534,10 @@ pub enum Event {
         conn_id: String,
         #[serde(rename = "CallType")]
         call_type: CallType,
+        /// Set when the call left by default routing (router-timeout, no router,
+        /// queue-max-wait), not by a RequestRouteCall.
+        #[serde(rename = "DefaultRouted", skip_serializing_if = "std::ops::Not::not", default)]
+        default_routed: bool,
     },
     /// Answer to RequestApplyTreatment: the call waits for its router.
     EventTreatmentApplied {

@@ -194,7 +194,7 @@ fn router_timeout_default_routes_and_no_router_routes_at_once() {
         "default-dn rings after router-timeout"
     );
     assert!(
-        matches!(&site.desk_events()[0].1, Event::EventRouteUsed { reference_id: None, other_dn, .. } if other_dn == "1999")
+        matches!(&site.desk_events()[0].1, Event::EventRouteUsed { reference_id: None, default_routed: true, other_dn, .. } if other_dn == "1999")
     );
 
     // Nobody watches the Routing Point: default routing at once.

@@ -173,14 +173,11 @@ impl Model {
                 self.waiting.insert(conn_id.clone(), Waiting { site, rp: this_dn.clone(), since });
                 Change::Queued { conn: conn_id.clone() }
             }
-            Event::EventRouteUsed { this_dn, conn_id, other_dn, reference_id, .. } => {
+            Event::EventRouteUsed { conn_id, other_dn, default_routed, .. } => {
                 let Some(w) = self.waiting.remove(conn_id) else { return Change::Nothing };
                 let target = other_dn.clone();
-                let outcome = match reference_id {
-                    Some(_) => QueueExit::Routed { target },
-                    None => QueueExit::DefaultRouted { target },
-                };
-                let _ = this_dn;
+                let outcome =
+                    if *default_routed { QueueExit::DefaultRouted { target } } else { QueueExit::Routed { target } };
                 Change::Dequeued { conn: conn_id.clone(), rp: w.rp, outcome }
             }
             _ => Change::Nothing,

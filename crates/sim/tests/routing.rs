@@ -327,6 +327,7 @@ fn the_stat_service_counts_an_agent_once_and_follows_the_queue() {
     assert_eq!(ss2["agents"]["logged_in"], 1);
     let rp = client.service.value(now, "rp/5000").expect("rp");
     assert_eq!((rp["offered"].as_u64(), rp["answered"].as_u64()), (Some(1), Some(1)), "{rp}");
+    assert_eq!(rp["default_routed"].as_u64(), Some(0), "routed by the router, not by default: {rp}");
     let agent = client.service.value(now, "agent/A1001").expect("agent");
     assert_eq!(agent["state"], "Busy");
     assert_eq!(agent["site"], SS1);

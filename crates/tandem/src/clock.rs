@@ -6,3 +6,9 @@ use std::time::Instant;
 pub(crate) fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
+
+/// Wall-clock time as Unix milliseconds (timestamps for people and other processes).
+pub(crate) fn unix_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}

@@ -207,9 +207,9 @@ async fn subscriber(mut socket: WebSocket, api: Api) {
 }
 
 async fn send_values(socket: &mut WebSocket, values: Vec<(String, Value)>) -> Result<(), axum::Error> {
-    let at_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let at_ms = clock::unix_ms();
     for (name, value) in values {
-        let text = json!({ "stat": name, "value": value, "at_ms": at_ms as u64 }).to_string();
+        let text = json!({ "stat": name, "value": value, "at_ms": at_ms }).to_string();
         socket.send(Message::Text(text)).await?;
     }
     Ok(())

@@ -108,6 +108,7 @@ impl Desks {
                     other_dn: target.clone(),
                     conn_id: cti::conn_id_text(*conn_id),
                     call_type: *call_type,
+                    default_routed: requester.is_none(),
                 };
                 self.answer_or_broadcast(*requester, event);
             }
