@@ -203,4 +203,12 @@ pub enum DeskOp {
     Release { conn: u8, dn: u8 },
     /// RequestQueryAddress.
     Query { dn: u8 },
+    /// RequestRouteCall to the other site (ISCC), `Location` picked from real and bogus names.
+    RouteRemote { conn: u8, rp: u8, target: u8, location: u8 },
+    /// RequestReserveAgent, any priority and duration (negative, zero, huge).
+    Reserve { dn: u8, priority: i8, duration: i16 },
+    /// RequestApplyTreatment of a seen ConnID.
+    Treat { conn: u8, rp: u8 },
+    /// RequestRegisterAddress in monitor mode.
+    Monitor { dn: u8 },
 }

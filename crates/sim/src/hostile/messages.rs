@@ -228,6 +228,9 @@ pub(super) fn callee_in_dialog(invite: &[u8], phone: SocketAddr, m: InDialog, ta
     Some(in_dialog(method(m), &target, phone, &from, to, inv.call_id()?, cseq))
 }
 
+/// `Location`s a router may name: both sites, the peer trunk, nothing, nonsense.
+const LOCATIONS: [&str; 5] = ["site1", "site2", "TO_PEER", "", "nowhere"];
+
 /// A CTI request as JSON; `dn` picks a DN, `conn` a ConnID seen so far.
 pub(super) fn desk_request(op: &DeskOp, dn: impl Fn(u8) -> &'static str, conn: impl Fn(u8) -> String) -> Value {
     match op {
@@ -252,5 +255,21 @@ pub(super) fn desk_request(op: &DeskOp, dn: impl Fn(u8) -> &'static str, conn: i
             json!({"message": "RequestReleaseCall", "ThisDN": dn(*d), "ConnID": conn(*c)})
         }
         DeskOp::Query { dn: d } => json!({"message": "RequestQueryAddress", "ThisDN": dn(*d)}),
+        DeskOp::RouteRemote { conn: c, rp, target, location } => {
+            let location = LOCATIONS[usize::from(*location) % LOCATIONS.len()];
+            json!({
+                "message": "RequestRouteCall", "ThisDN": dn(*rp), "ConnID": conn(*c), "OtherDN": dn(*target),
+                "Location": location
+            })
+        }
+        DeskOp::Reserve { dn: d, priority, duration } => json!({
+            "message": "RequestReserveAgent", "ThisDN": dn(*d), "Priority": priority, "Duration": duration
+        }),
+        DeskOp::Treat { conn: c, rp } => {
+            json!({"message": "RequestApplyTreatment", "ThisDN": dn(*rp), "ConnID": conn(*c)})
+        }
+        DeskOp::Monitor { dn: d } => {
+            json!({"message": "RequestRegisterAddress", "ThisDN": dn(*d), "RegisterMode": "ModeMonitor"})
+        }
     }
 }
