@@ -212,8 +212,12 @@ impl Node {
                 }
                 self.admission.set_pressure(at, pressure);
             }
-            Input::DeskClosed { desk, .. } => {
-                self.desks.closed(desk);
+            Input::DeskClosed { at, desk } => {
+                for dn in self.desks.closed(desk) {
+                    if self.config.dns.kind(&dn) == Some(crate::DnKind::RoutingPoint) {
+                        self.with_b2bua(at, |b, ctx| b.routers_gone(ctx, &dn));
+                    }
+                }
             }
             Input::Timeout(now) => {
                 self.transactions.handle_timeout(now);

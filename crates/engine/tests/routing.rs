@@ -257,3 +257,22 @@ fn apply_treatment_stops_router_timeout_but_not_queue_max_wait() {
     let bad = r#"{"message":"RequestApplyTreatment","ThisDN":"5000","ConnID":"00000000000000ff"}"#;
     assert_eq!(error_code(&site.desk(1, bad)), Some(ErrorCode::NoSuchCall));
 }
+
+#[test]
+fn when_the_last_router_leaves_its_treated_calls_are_default_routed_at_once() {
+    let mut site = Site::with_config(config());
+    let out = site.send(&register("1999", "reg1999", 1, &format!("<sip:1999@{PHONE}>"), None));
+    assert!(out[0].starts_with(b"SIP/2.0 200"));
+    site.desk(2, r#"{"message":"RequestRegisterAddress","ThisDN":"5000","RegisterMode":"ModeMonitor"}"#);
+    let conn_id = parked_call(&mut site, "gone1");
+    let json = format!(r#"{{"message":"RequestApplyTreatment","ThisDN":"5000","ConnID":"{conn_id}"}}"#);
+    site.desk(1, &json);
+    let out = site.advance_sent(Duration::from_secs(1));
+    assert!(out.iter().all(|s| !s.first_line().starts_with("INVITE")), "in the router's hands");
+    site.node.handle_input(engine::Input::DeskClosed { at: site.now, desk: engine::DeskId(1) });
+    let out = site.drain_sent();
+    assert!(
+        out.iter().any(|s| s.first_line().starts_with("INVITE sip:1999@")),
+        "no router left (a monitor is none): default-dn at once"
+    );
+}

@@ -5,7 +5,7 @@
 //!
 //! [`Model::apply`] takes one event from one site and says what it changed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use cti::{AgentState, AgentWorkMode, Event, KvList};
@@ -114,12 +114,19 @@ pub struct Model {
     pub calls: BTreeMap<String, BTreeMap<String, Leg>>,
     /// ConnID -> the waiting call.
     pub waiting: BTreeMap<String, Waiting>,
+    /// (DN, site) whose phone has no registration there (EventDNOutOfService).
+    out_of_service: BTreeSet<(String, SiteId)>,
 }
 
 impl Model {
     /// The agent logged in on `dn` at `site`, if any.
     pub fn agent_at(&self, site: SiteId, dn: &str) -> Option<&str> {
         self.at_dn.get(&(dn.to_owned(), site)).map(String::as_str)
+    }
+
+    /// True when `dn`'s phone is registered at `site` (as far as that site said).
+    pub fn in_service(&self, dn: &str, site: SiteId) -> bool {
+        !self.out_of_service.contains(&(dn.to_owned(), site))
     }
 
     /// True while `dn` has a call at any site.
@@ -130,10 +137,15 @@ impl Model {
     /// Applies one event from `site`.
     pub fn apply(&mut self, now: Instant, site: SiteId, event: &Event) -> Change {
         match event {
-            Event::EventRegistered { this_dn, agent_id, agent_state, time_in_state_ms, .. }
-            | Event::EventAddressInfo { this_dn, agent_id, agent_state, time_in_state_ms, .. } => {
+            Event::EventRegistered { this_dn, agent_id, agent_state, time_in_state_ms, in_service, .. }
+            | Event::EventAddressInfo { this_dn, agent_id, agent_state, time_in_state_ms, in_service, .. } => {
+                self.service(site, this_dn, *in_service);
                 let since = now.checked_sub(Duration::from_millis(time_in_state_ms.unwrap_or(0))).unwrap_or(now);
                 self.registered(since, site, this_dn, agent_id.as_deref(), *agent_state)
+            }
+            Event::EventDNOutOfService { this_dn } | Event::EventDNBackInService { this_dn } => {
+                self.service(site, this_dn, matches!(event, Event::EventDNBackInService { .. }));
+                self.dn_change(site, this_dn)
             }
             Event::EventAgentLogin { this_dn, agent_id, .. } => self.login(now, site, this_dn, agent_id),
             Event::EventAgentLogout { this_dn, agent_id, .. } => self.logout(now, site, this_dn, agent_id),
@@ -193,6 +205,7 @@ impl Model {
             calls.retain(|_, leg| leg.site != site);
         }
         self.calls.retain(|_, c| !c.is_empty());
+        self.out_of_service.retain(|(_, s)| *s != site);
         let lost: Vec<String> = self.waiting.iter().filter(|(_, w)| w.site == site).map(|(c, _)| c.clone()).collect();
         for conn in lost {
             if let Some(w) = self.waiting.remove(&conn) {
@@ -214,6 +227,14 @@ impl Model {
                 Some(stale) => self.logout(now, site, dn, &stale),
                 None => Change::Nothing,
             },
+        }
+    }
+
+    fn service(&mut self, site: SiteId, dn: &str, in_service: bool) {
+        if in_service {
+            self.out_of_service.remove(&(dn.to_owned(), site));
+        } else {
+            self.out_of_service.insert((dn.to_owned(), site));
         }
     }
 

@@ -330,7 +330,9 @@ impl Router {
     /// Files `agent_id` as free (Ready, no call, not held) or not, in the pools.
     fn refresh(&mut self, agent_id: &str) {
         let free = self.model.agents.get(agent_id).and_then(|a| {
+            let registered = a.site.is_some_and(|s| self.model.in_service(&a.dn, s));
             let free = a.logged_in()
+                && registered
                 && a.state == AgentState::Ready
                 && !self.model.dn_busy(&a.dn)
                 && !self.held.contains_key(agent_id)

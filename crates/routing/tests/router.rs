@@ -98,3 +98,15 @@ fn a_reserved_agent_who_took_another_call_meanwhile_is_given_back_and_the_call_g
     let (_, dn) = reservation(&requests(&mut r)).expect("the waiting call reserves A2");
     assert_eq!(dn, "1002");
 }
+
+#[test]
+fn an_agent_whose_phone_is_not_registered_at_its_site_is_never_chosen() {
+    let t0 = Instant::now();
+    let mut r = router();
+    ready(&mut r, t0, 0, "1001", "A1");
+    r.on_event(t0, 0, &Event::EventDNOutOfService { this_dn: "1001".into() });
+    r.on_event(t0, 0, &route_request("c1"));
+    assert_eq!(reservation(&requests(&mut r)), None, "A1's phone is gone");
+    r.on_event(t0, 0, &Event::EventDNBackInService { this_dn: "1001".into() });
+    assert_eq!(reservation(&requests(&mut r)).map(|(_, dn)| dn).as_deref(), Some("1001"), "back: at once");
+}

@@ -186,7 +186,7 @@ pub(crate) struct B2bua {
     timers: CallTimers,
     next_call: CallId,
     /// Calls waiting, per Routing Point, and in all.
-    parked: HashMap<String, usize>,
+    parked: std::collections::BTreeMap<String, std::collections::BTreeSet<CallId>>,
     parked_total: usize,
 }
 
@@ -455,7 +455,7 @@ impl B2bua {
     fn remove_call(&mut self, id: CallId) -> Option<Box<Call>> {
         let call = self.calls.remove(&id)?;
         if let Some(rp) = &call.rp {
-            self.unpark(rp);
+            self.unpark(rp, id);
         }
         self.dialogs.remove(&(call.a.call_id.clone(), call.a.local_tag.clone()));
         for leg in &call.b {

@@ -20,8 +20,9 @@ impl B2bua {
         call.rp = Some(rp.to_owned());
         call.dn = rp.to_owned();
         let since = *call.queued_since.get_or_insert(ctx.now);
-        *self.parked.entry(rp.to_owned()).or_default() += 1;
-        self.parked_total += 1;
+        if self.parked.entry(rp.to_owned()).or_default().insert(id) {
+            self.parked_total += 1;
+        }
         let event = DomainEvent::RouteRequest {
             conn_id: call.conn_id,
             rp: rp.to_owned(),
@@ -58,17 +59,31 @@ impl B2bua {
     /// True when `rp` (or all Routing Points together) hold as many calls as allowed.
     pub(super) fn queue_full(&self, config: &NodeConfig, rp: &str) -> bool {
         let cap = config.capacity;
-        self.parked_total >= cap.max_parked || self.parked.get(rp).is_some_and(|n| *n >= cap.max_parked_per_rp)
+        self.parked_total >= cap.max_parked || self.parked.get(rp).is_some_and(|c| c.len() >= cap.max_parked_per_rp)
     }
 
-    /// A call left Routing Point `rp`.
-    pub(super) fn unpark(&mut self, rp: &str) {
-        if let Some(n) = self.parked.get_mut(rp) {
-            *n -= 1;
-            self.parked_total -= 1;
-            if *n == 0 {
+    /// Call `id` left Routing Point `rp`.
+    pub(super) fn unpark(&mut self, rp: &str, id: CallId) {
+        if let Some(calls) = self.parked.get_mut(rp) {
+            if calls.remove(&id) {
+                self.parked_total -= 1;
+            }
+            if calls.is_empty() {
                 self.parked.remove(rp);
             }
+        }
+    }
+
+    /// The last router of Routing Point `rp` went away: its calls are default-routed now
+    /// (BC-39: no router, default routing at once) instead of waiting for a router that
+    /// took them in hand (`RequestApplyTreatment`) and is gone.
+    pub(crate) fn routers_gone(&mut self, ctx: &mut Ctx<'_>, rp: &str) {
+        let waiting: Vec<CallId> = self.parked.get(rp).map(|c| c.iter().copied().collect()).unwrap_or_default();
+        if !waiting.is_empty() {
+            tracing::warn!(rp, calls = waiting.len(), "the last router left; default routing the calls waiting");
+        }
+        for id in waiting {
+            self.default_route(ctx, id);
         }
     }
 
@@ -133,7 +148,7 @@ impl B2bua {
         call.redirections = 0;
         let target = routed.target.clone();
         call.routed = Some(routed);
-        self.unpark(&rp);
+        self.unpark(&rp, id);
         self.deliver_via_peer(ctx, id, &target, to);
     }
 
@@ -216,7 +231,7 @@ impl B2bua {
             reference_id,
             requester,
         });
-        self.unpark(&rp);
+        self.unpark(&rp, id);
         self.deliver(ctx, id, target);
     }
 }

@@ -90,18 +90,24 @@ impl Desks {
         all - monitors
     }
 
-    /// A desktop went away: its registrations go, its agents stay logged in.
-    pub(crate) fn closed(&mut self, desk: DeskId) {
+    /// A desktop went away: its registrations go, its agents stay logged in. Returns the
+    /// DNs it was the last router of (share-mode registrations).
+    pub(crate) fn closed(&mut self, desk: DeskId) -> Vec<String> {
         self.reservations.forget_desk(desk);
+        let mut orphaned = Vec::new();
         for dn in self.by_desk.remove(&desk).unwrap_or_default() {
-            self.monitors.remove(&(dn.clone(), desk));
+            let was_router = !self.monitors.remove(&(dn.clone(), desk));
             if let Some(set) = self.by_dn.get_mut(&dn) {
                 set.remove(&desk);
                 if set.is_empty() {
                     self.by_dn.remove(&dn);
                 }
             }
+            if was_router && self.routers(&dn) == 0 {
+                orphaned.push(dn);
+            }
         }
+        orphaned
     }
 
     /// Sends `event` to `to` (with its ReferenceID) and, without it, to every other desk
