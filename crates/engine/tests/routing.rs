@@ -276,3 +276,12 @@ fn when_the_last_router_leaves_its_treated_calls_are_default_routed_at_once() {
         "no router left (a monitor is none): default-dn at once"
     );
 }
+
+#[test]
+fn a_router_that_registers_late_hears_of_the_calls_already_waiting() {
+    let mut site = Site::with_config(config());
+    let conn_id = parked_call(&mut site, "late1");
+    let events = site.desk(9, r#"{"message":"RequestRegisterAddress","ThisDN":"5000"}"#);
+    assert_eq!(names(&events), vec!["9:EventRegistered", "9:EventRouteRequest"]);
+    assert!(matches!(&events[1].1, Event::EventRouteRequest { conn_id: c, .. } if *c == conn_id));
+}

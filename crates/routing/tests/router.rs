@@ -110,3 +110,86 @@ fn an_agent_whose_phone_is_not_registered_at_its_site_is_never_chosen() {
     r.on_event(t0, 0, &Event::EventDNBackInService { this_dn: "1001".into() });
     assert_eq!(reservation(&requests(&mut r)).map(|(_, dn)| dn).as_deref(), Some("1001"), "back: at once");
 }
+
+fn route_request_on(rp: &str, conn: &str) -> Event {
+    Event::EventRouteRequest {
+        this_dn: rp.into(),
+        this_queue: rp.into(),
+        other_dn: "gw".into(),
+        conn_id: conn.into(),
+        call_type: cti::CallType::Inbound,
+        server: "s1".into(),
+    }
+}
+
+#[test]
+fn the_longest_waiting_caller_across_routing_points_goes_first_and_priority_counts_as_waiting_time() {
+    let file: RoutingFile = toml::from_str(
+        r#"
+[[agent]]
+id = "A1"
+[[point]]
+dn = "5000"
+[[point]]
+dn = "5001"
+[[point]]
+dn = "5002"
+priority = 30
+"#,
+    )
+    .expect("toml");
+    let mut r = Router::new(file.compile().expect("valid"), 0, vec!["s1".into()], vec![], 1);
+    let t0 = Instant::now();
+    r.on_event(t0, 0, &route_request_on("5001", "early"));
+    r.on_event(t0 + Duration::from_secs(5), 0, &route_request_on("5000", "later"));
+    requests(&mut r);
+    ready(&mut r, t0 + Duration::from_secs(10), 0, "1001", "A1");
+    let reqs = requests(&mut r);
+    let asked = reqs.iter().filter(|(_, q)| matches!(q, Request::RequestReserveAgent { .. })).count();
+    assert_eq!(asked, 1, "one agent, one reservation: {reqs:?}");
+    // Which call it was for shows when the reservation is granted: the route names it.
+    let (reference, _) = reservation(&reqs).expect("reserved");
+    let granted = Event::EventAgentReserved {
+        reference_id: Some(reference),
+        this_dn: "1001".into(),
+        agent_id: "A1".into(),
+        duration: 5,
+    };
+    r.on_event(t0 + Duration::from_secs(10), 0, &granted);
+    let routed = requests(&mut r).into_iter().find_map(|(_, q)| match q {
+        Request::RequestRouteCall { conn_id, .. } => Some(conn_id),
+        _ => None,
+    });
+    assert_eq!(routed.as_deref(), Some("early"), "the call waiting longest, on the other Routing Point");
+
+    // Priority 30 s on 5002: a call arriving 20 s after another still goes first.
+    let mut r = Router::new(
+        toml::from_str::<RoutingFile>(
+            "[[agent]]\nid = \"A1\"\n[[point]]\ndn = \"5000\"\n[[point]]\ndn = \"5002\"\npriority = 30\n",
+        )
+        .expect("toml")
+        .compile()
+        .expect("valid"),
+        0,
+        vec!["s1".into()],
+        vec![],
+        1,
+    );
+    r.on_event(t0, 0, &route_request_on("5000", "plain"));
+    r.on_event(t0 + Duration::from_secs(20), 0, &route_request_on("5002", "vip"));
+    requests(&mut r);
+    ready(&mut r, t0 + Duration::from_secs(21), 0, "1001", "A1");
+    let (reference, _) = reservation(&requests(&mut r)).expect("reserved");
+    let granted = Event::EventAgentReserved {
+        reference_id: Some(reference),
+        this_dn: "1001".into(),
+        agent_id: "A1".into(),
+        duration: 5,
+    };
+    r.on_event(t0 + Duration::from_secs(21), 0, &granted);
+    let routed = requests(&mut r).into_iter().find_map(|(_, q)| match q {
+        Request::RequestRouteCall { conn_id, .. } => Some(conn_id),
+        _ => None,
+    });
+    assert_eq!(routed.as_deref(), Some("vip"));
+}

@@ -62,6 +62,14 @@ impl B2bua {
         self.parked_total >= cap.max_parked || self.parked.get(rp).is_some_and(|c| c.len() >= cap.max_parked_per_rp)
     }
 
+    /// The calls waiting on `rp`: (ConnID, caller, call type), oldest first.
+    pub(crate) fn waiting_on(&self, rp: &str) -> Vec<(u64, String, CallType)> {
+        let ids = self.parked.get(rp).into_iter().flatten();
+        let mut calls: Vec<&Call> = ids.filter_map(|id| self.calls.get(id)).map(|c| &**c).collect();
+        calls.sort_by_key(|c| (c.queued_since, c.conn_id));
+        calls.into_iter().map(|c| (c.conn_id, c.caller.clone(), c.call_type)).collect()
+    }
+
     /// Call `id` left Routing Point `rp`.
     pub(super) fn unpark(&mut self, rp: &str, id: CallId) {
         if let Some(calls) = self.parked.get_mut(rp) {

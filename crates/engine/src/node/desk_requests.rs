@@ -20,7 +20,10 @@ impl Node {
             peering: &self.peering,
             now,
         };
-        let Some(call_request) = self.desks.handle(&world, desk, request) else { return };
+        let Some(call_request) = self.desks.handle(&world, desk, request) else {
+            self.replay_waiting_calls(now, desk, request);
+            return;
+        };
         let result = match call_request {
             cti::Request::RequestReleaseCall { this_dn, conn_id, .. } => match cti::parse_conn_id(conn_id) {
                 Some(conn) => self.with_b2bua(now, |b, ctx| b.release(ctx, conn, this_dn)),
@@ -110,6 +113,29 @@ impl Node {
             self.desk_out.push_back((desk, cti::Event::error(request, request_dn(request), code, text)));
         }
         self.collect(now);
+    }
+}
+
+impl Node {
+    /// A client that registers a Routing Point (a router or stat service starting or
+    /// reconnecting) hears of the calls already waiting there, as EventRouteRequest.
+    fn replay_waiting_calls(&mut self, now: Instant, desk: DeskId, request: &cti::Request) {
+        let cti::Request::RequestRegisterAddress { this_dn, .. } = request else { return };
+        if self.config.dns.kind(this_dn) != Some(crate::DnKind::RoutingPoint) {
+            return;
+        }
+        self.collect(now); // EventRegistered first
+        for (conn_id, other, call_type) in self.b2bua.waiting_on(this_dn) {
+            let event = cti::Event::EventRouteRequest {
+                this_dn: this_dn.clone(),
+                this_queue: this_dn.clone(),
+                other_dn: other,
+                conn_id: cti::conn_id_text(conn_id),
+                call_type,
+                server: self.config.site.clone(),
+            };
+            self.desk_out.push_back((desk, event));
+        }
     }
 }
 
