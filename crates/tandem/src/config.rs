@@ -715,6 +715,25 @@ mod tests {
         assert!(e.starts_with("t.toml:8:") && e.contains("4444"), "{e}");
     }
 
+    #[test]
+    fn routing_errors_name_what_is_wrong() {
+        let site = "[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5060\"\ncti = \"127.0.0.1:7060\"\ncti_tokens = [\"t\"]\ndns = [\"1000-1999\"]\n[[site.dn]]\nnumber = \"5000\"\ntype = \"routing-point\"\n[[site.agent]]\nid = \"A1\"\ndn = \"1001\"\n";
+        let e = error_of(&format!("{site}[routing]\n[[routing.point]]\ndn = \"5009\"\n"));
+        assert!(e.contains("point `5009` is no Routing Point"), "{e}");
+        let e = error_of(&format!("{site}[routing]\n[[routing.agent]]\nid = \"A9\"\n"));
+        assert!(e.contains("agent `A9` is no agent login"), "{e}");
+        let e = error_of(&format!("{site}[routing]\n[[routing.point]]\ndn = \"5000\"\ntarget = \"sales >= lots\"\n"));
+        assert!(e.contains("`lots` is not a skill level"), "{e}");
+        let e = error_of(&format!("{site}[routing]\n[[routing.point]]\ndn = \"5000\"\nstrategy = \"fastest\"\n"));
+        assert!(e.starts_with("t.toml:16:") && e.contains("fastest"), "{e}");
+        let d = load_deployment(
+            &format!("{site}[routing]\n[[routing.point]]\ndn = \"5000\"\ntarget = \"sales\"\n"),
+            "t.toml",
+        )
+        .expect("valid");
+        assert_eq!(d.routing.map(|r| r.points.len()), Some(1));
+    }
+
     fn error_of(text: &str) -> String {
         load(text, "t.toml").expect_err("invalid").to_string()
     }
