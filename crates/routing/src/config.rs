@@ -119,6 +119,10 @@ pub struct RoutingFile {
     /// Seconds a reservation holds while the router routes. Default 5.
     #[serde(default = "five")]
     pub reservation: u64,
+    /// Seconds of the stat service's counting interval (offered, answered, service level
+    /// start again from zero at its end). Default 900 (15 minutes); 0 = never.
+    #[serde(default = "nine_hundred")]
+    pub stats_interval: u64,
 }
 
 fn three() -> u32 {
@@ -133,6 +137,9 @@ fn thousand() -> u64 {
 fn five() -> u64 {
     5
 }
+fn nine_hundred() -> u64 {
+    900
+}
 
 impl Default for RoutingFile {
     fn default() -> Self {
@@ -143,6 +150,7 @@ impl Default for RoutingFile {
             service_level: twenty(),
             takeover_after_ms: thousand(),
             reservation: five(),
+            stats_interval: nine_hundred(),
         }
     }
 }
@@ -169,6 +177,8 @@ pub struct RoutingConfig {
     pub service_level: Duration,
     pub takeover_after: Duration,
     pub reservation: Duration,
+    /// The stat service's counting interval; `None`: counters grow for ever.
+    pub stats_interval: Option<Duration>,
 }
 
 /// A `[routing]` section that does not make sense.
@@ -208,6 +218,7 @@ impl RoutingFile {
             service_level: Duration::from_secs(self.service_level),
             takeover_after: Duration::from_millis(self.takeover_after_ms),
             reservation: Duration::from_secs(self.reservation.max(1)),
+            stats_interval: (self.stats_interval > 0).then(|| Duration::from_secs(self.stats_interval)),
         })
     }
 }

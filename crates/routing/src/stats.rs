@@ -138,6 +138,17 @@ impl StatService {
         self.names_for(&change)
     }
 
+    /// Starts a new interval when the configured one has run out; returns the names of
+    /// the statistics that went back to zero (none if it has not).
+    pub fn tick(&mut self, now: Instant) -> Vec<String> {
+        let due = self.config.stats_interval.is_some_and(|i| now.saturating_duration_since(self.interval_start) >= i);
+        if !due {
+            return Vec::new();
+        }
+        self.new_interval(now);
+        self.points.keys().map(|rp| format!("rp/{rp}")).collect()
+    }
+
     /// Starts a new interval: the counters go back to zero.
     pub fn new_interval(&mut self, now: Instant) {
         self.interval_start = now;
@@ -327,6 +338,36 @@ impl StatService {
             "talk_time_s": round(a.talk_time.as_secs_f64()),
             "last_call_end_s_ago": a.last_call_end.map(|t| round(now.saturating_duration_since(t).as_secs_f64())),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::disallowed_methods)]
+    fn counters_start_again_when_the_interval_ends() {
+        let t0 = Instant::now();
+        let file: crate::RoutingFile = serde_json::from_value(json!({
+            "point": [{"dn": "5000"}], "stats-interval": 60
+        }))
+        .expect("config");
+        let mut s = StatService::new(t0, file.compile().expect("valid"), vec!["s1".into()], Vec::new());
+        let request = Event::EventRouteRequest {
+            this_dn: "5000".into(),
+            this_queue: "5000".into(),
+            other_dn: "gw".into(),
+            conn_id: "c1".into(),
+            call_type: cti::CallType::Inbound,
+            server: "s1".into(),
+        };
+        s.on_event(t0, 0, &request);
+        assert_eq!(s.point("5000").map(|c| c.offered), Some(1));
+        assert!(s.tick(t0 + Duration::from_secs(59)).is_empty());
+        assert_eq!(s.tick(t0 + Duration::from_secs(60)), vec!["rp/5000".to_owned()]);
+        assert_eq!(s.point("5000").map(|c| c.offered), Some(0));
+        assert_eq!(s.value(t0 + Duration::from_secs(61), "rp/5000").expect("rp")["calls_waiting"], 1, "still waiting");
     }
 }
 

@@ -90,7 +90,10 @@ pub(crate) async fn run(
                 let _ = query.reply.send(values);
                 Vec::new()
             }
-            _ = tick.tick() => service.names().into_iter().filter(|n| !n.starts_with("agent/")).collect(),
+            _ = tick.tick() => {
+                service.tick(clock::now());
+                service.names().into_iter().filter(|n| !n.starts_with("agent/")).collect()
+            }
             _ = shutdown.changed() => break,
         };
         publish(&service, &updates, changed);
