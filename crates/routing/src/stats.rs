@@ -341,6 +341,10 @@ impl StatService {
     }
 }
 
+fn round(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,8 +373,4 @@ mod tests {
         assert_eq!(s.point("5000").map(|c| c.offered), Some(0));
         assert_eq!(s.value(t0 + Duration::from_secs(61), "rp/5000").expect("rp")["calls_waiting"], 1, "still waiting");
     }
-}
-
-fn round(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0
 }
