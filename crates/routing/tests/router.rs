@@ -62,6 +62,25 @@ fn reservation(reqs: &[(usize, Request)]) -> Option<(u64, String)> {
     })
 }
 
+/// Site 0 grants reservation `reference` of A1 on 1001.
+fn granted(reference: u64) -> Event {
+    Event::EventAgentReserved {
+        reference_id: Some(reference),
+        this_dn: "1001".into(),
+        agent_id: "A1".into(),
+        duration: 5,
+    }
+}
+
+/// Grants reservation `reference`; returns the ConnID the router then routes.
+fn grant_and_route(r: &mut Router, at: Instant, reference: u64) -> Option<String> {
+    r.on_event(at, 0, &granted(reference));
+    requests(r).into_iter().find_map(|(_, q)| match q {
+        Request::RequestRouteCall { conn_id, .. } => Some(conn_id),
+        _ => None,
+    })
+}
+
 #[test]
 fn a_reserved_agent_who_took_another_call_meanwhile_is_given_back_and_the_call_gets_the_next_agent() {
     let t0 = Instant::now();
@@ -80,13 +99,7 @@ fn a_reserved_agent_who_took_another_call_meanwhile_is_given_back_and_the_call_g
         user_data: None,
     };
     r.on_event(t0, 0, &ringing);
-    let granted = Event::EventAgentReserved {
-        reference_id: Some(reference),
-        this_dn: "1001".into(),
-        agent_id: "A1".into(),
-        duration: 5,
-    };
-    r.on_event(t0 + Duration::from_millis(100), 0, &granted);
+    r.on_event(t0 + Duration::from_millis(100), 0, &granted(reference));
     let reqs = requests(&mut r);
     assert!(
         reqs.iter().any(|(_, q)| matches!(q, Request::RequestReserveAgent { duration: 0, .. })),
@@ -149,17 +162,7 @@ priority = 30
     assert_eq!(asked, 1, "one agent, one reservation: {reqs:?}");
     // Which call it was for shows when the reservation is granted: the route names it.
     let (reference, _) = reservation(&reqs).expect("reserved");
-    let granted = Event::EventAgentReserved {
-        reference_id: Some(reference),
-        this_dn: "1001".into(),
-        agent_id: "A1".into(),
-        duration: 5,
-    };
-    r.on_event(t0 + Duration::from_secs(10), 0, &granted);
-    let routed = requests(&mut r).into_iter().find_map(|(_, q)| match q {
-        Request::RequestRouteCall { conn_id, .. } => Some(conn_id),
-        _ => None,
-    });
+    let routed = grant_and_route(&mut r, t0 + Duration::from_secs(10), reference);
     assert_eq!(routed.as_deref(), Some("early"), "the call waiting longest, on the other Routing Point");
 
     // Priority 30 s on 5002: a call arriving 20 s after another still goes first.
@@ -180,16 +183,6 @@ priority = 30
     requests(&mut r);
     ready(&mut r, t0 + Duration::from_secs(21), 0, "1001", "A1");
     let (reference, _) = reservation(&requests(&mut r)).expect("reserved");
-    let granted = Event::EventAgentReserved {
-        reference_id: Some(reference),
-        this_dn: "1001".into(),
-        agent_id: "A1".into(),
-        duration: 5,
-    };
-    r.on_event(t0 + Duration::from_secs(21), 0, &granted);
-    let routed = requests(&mut r).into_iter().find_map(|(_, q)| match q {
-        Request::RequestRouteCall { conn_id, .. } => Some(conn_id),
-        _ => None,
-    });
+    let routed = grant_and_route(&mut r, t0 + Duration::from_secs(21), reference);
     assert_eq!(routed.as_deref(), Some("vip"));
 }

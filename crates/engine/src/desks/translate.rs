@@ -162,6 +162,11 @@ impl Desks {
             return;
         }
         let agent_id = agent_id.to_owned();
+        self.back_to_ready(now, agent_id, dn);
+    }
+
+    /// The agent is Ready again on its own (ManualIn), and its desks hear of it.
+    fn back_to_ready(&mut self, now: Instant, agent_id: String, dn: &str) {
         self.set_state(now, &agent_id, AgentState::Ready, AgentWorkMode::ManualIn, None);
         self.broadcast(Event::EventAgentReady {
             reference_id: None,
@@ -180,13 +185,7 @@ impl Desks {
         let agent_id = agent_id.to_owned();
         let wrap = config.options.wrap_up_time;
         if wrap.is_zero() {
-            self.set_state(now, &agent_id, AgentState::Ready, AgentWorkMode::ManualIn, None);
-            self.broadcast(Event::EventAgentReady {
-                reference_id: None,
-                this_dn: dn.to_owned(),
-                agent_id,
-                work_mode: AgentWorkMode::ManualIn,
-            });
+            self.back_to_ready(now, agent_id, dn);
         } else {
             self.set_state(now, &agent_id, AgentState::AfterCallWork, AgentWorkMode::AfterCallWork, Some(now + wrap));
             let event = Event::EventAgentNotReady {
