@@ -34,6 +34,9 @@ pub struct PointCounters {
     pub default_routed: u64,
     pub answered_in_service_level: u64,
     pub total_answer_wait: Duration,
+    /// Answered calls that ended, and their talk time (average handle time).
+    pub handled: u64,
+    pub total_handle_time: Duration,
 }
 
 /// A call offered on a Routing Point, followed until it is answered or lost.
@@ -53,6 +56,8 @@ pub struct StatService {
     model: Model,
     points: BTreeMap<String, PointCounters>,
     offered: BTreeMap<String, Offered>,
+    /// Answered calls from a Routing Point, until they end: ConnID -> (Routing Point, answered at).
+    talking: BTreeMap<String, (String, Instant)>,
     interval_start: Instant,
     out: VecDeque<(SiteId, Request)>,
 }
@@ -70,6 +75,7 @@ impl StatService {
             model: Model::default(),
             points,
             offered: BTreeMap::new(),
+            talking: BTreeMap::new(),
             interval_start: now,
             out: VecDeque::new(),
         }
@@ -132,10 +138,12 @@ impl StatService {
 
     /// One event from `site`; returns the names of the statistics it changed.
     pub fn on_event(&mut self, now: Instant, site: SiteId, event: &Event) -> Vec<String> {
-        self.follow_offered(now, event);
+        let answered_or_ended = self.follow_offered(now, event);
         let change = self.model.apply(now, site, event);
         self.count(now, &change);
-        self.names_for(&change)
+        let mut names = self.names_for(&change);
+        names.extend(answered_or_ended.map(|rp| format!("rp/{rp}")));
+        names
     }
 
     /// Starts a new interval when the configured one has run out; returns the names of
@@ -157,8 +165,9 @@ impl StatService {
         }
     }
 
-    /// An answered or abandoned call that was offered on a Routing Point.
-    fn follow_offered(&mut self, now: Instant, event: &Event) {
+    /// An answered, abandoned or ended call that was offered on a Routing Point; returns
+    /// that Routing Point.
+    fn follow_offered(&mut self, now: Instant, event: &Event) -> Option<String> {
         match event {
             Event::EventEstablished { conn_id, .. } => {
                 if let Some(o) = self.offered.remove(conn_id) {
@@ -170,18 +179,28 @@ impl StatService {
                             c.answered_in_service_level += 1;
                         }
                     }
+                    self.talking.insert(conn_id.clone(), (o.rp.clone(), now));
+                    return Some(o.rp);
                 }
+                None
+            }
+            Event::EventReleased { conn_id, .. } => {
+                let (rp, at) = self.talking.remove(conn_id)?;
+                if let Some(c) = self.points.get_mut(&rp) {
+                    c.handled += 1;
+                    c.total_handle_time += now.saturating_duration_since(at);
+                }
+                Some(rp)
             }
             // The caller hung up while an agent's phone rang.
-            Event::EventAbandoned { conn_id, this_dn } if !self.model.waiting.contains_key(conn_id) => {
-                if let Some(o) = self.offered.remove(conn_id) {
-                    let _ = this_dn;
-                    if let Some(c) = self.points.get_mut(&o.rp) {
-                        c.abandoned += 1;
-                    }
+            Event::EventAbandoned { conn_id, .. } if !self.model.waiting.contains_key(conn_id) => {
+                let o = self.offered.remove(conn_id)?;
+                if let Some(c) = self.points.get_mut(&o.rp) {
+                    c.abandoned += 1;
                 }
+                Some(o.rp)
             }
-            _ => {}
+            _ => None,
         }
     }
 
@@ -306,6 +325,7 @@ impl StatService {
         let longest = waiting.iter().min().map_or(0.0, |since| now.saturating_duration_since(*since).as_secs_f64());
         let service_level = (c.answered > 0).then(|| c.answered_in_service_level as f64 * 100.0 / c.answered as f64);
         let asa = (c.answered > 0).then(|| c.total_answer_wait.as_secs_f64() / c.answered as f64);
+        let aht = (c.handled > 0).then(|| c.total_handle_time.as_secs_f64() / c.handled as f64);
         Some(json!({
             "calls_waiting": waiting.len(),
             "longest_wait_s": round(longest),
@@ -316,6 +336,7 @@ impl StatService {
             "service_level_pct": service_level.map(round),
             "service_level_s": self.config.service_level.as_secs(),
             "average_speed_of_answer_s": asa.map(round),
+            "average_handle_time_s": aht.map(round),
             "interval_s": round(now.saturating_duration_since(self.interval_start).as_secs_f64()),
         }))
     }

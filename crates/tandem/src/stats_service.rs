@@ -3,6 +3,7 @@
 //!
 //! - `GET /stats` — every statistic, as one JSON object `{name: value}`;
 //! - `GET /stats/<name>` — one statistic (e.g. `/stats/rp/5000`), 404 if unknown;
+//! - `GET /wallboard` (and `/`) — the live wallboard page (both sites, queues, agent tiles);
 //! - `GET /stats/ws` — WebSocket: send `{"subscribe": ["total", "rp/5000"]}` (or `["*"]`),
 //!   get each statistic's current value, then every change as
 //!   `{"stat": name, "value": {...}, "at_ms": unix-ms}`.
@@ -119,6 +120,8 @@ fn publish(service: &routing::stats::StatService, updates: &broadcast::Sender<Up
 
 async fn serve(listener: TcpListener, api: Api, mut shutdown: watch::Receiver<bool>) {
     let app = axum::Router::new()
+        .route("/", get(|| async { axum::response::Redirect::temporary("/wallboard") }))
+        .route("/wallboard", get(wallboard))
         .route("/stats", get(all))
         .route("/stats/ws", get(upgrade))
         .route("/stats/*name", get(one))
@@ -132,6 +135,11 @@ async fn serve(listener: TcpListener, api: Api, mut shutdown: watch::Receiver<bo
     {
         tracing::error!(error = %e, "stats API failed");
     }
+}
+
+/// The wallboard page: one self-contained HTML file compiled into the binary (no CDN).
+async fn wallboard() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("../assets/wallboard.html"))
 }
 
 async fn current(api: &Api, names: Vec<String>) -> Vec<(String, Value)> {

@@ -1,0 +1,216 @@
+//! The wallboard in a real headless Chromium (driven over WebDriver by chromedriver):
+//! `tandem up` with a stat service, the page loads, shows an agent turning Ready and a
+//! call arriving within 1 s, and a screenshot is kept as `target/wallboard.png`.
+//!
+//! Needs Debian `chromium` and `chromium-driver`, and sipp; runs when TANDEM_REAL_PEERS=1.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn config(sip: [u16; 2], tcp: [u16; 2], cti: [u16; 2], stats: u16) -> String {
+    let site = |name: &str, i: usize, extra: &str| {
+        format!(
+            "[[site]]\nname = \"{name}\"\nsip_udp = \"127.0.0.1:{}\"\nsip_tcp = \"127.0.0.1:{}\"\ncti = \"127.0.0.1:{}\"\n{extra}\
+             cti_tokens = [\"t0ken\"]\ndns = [\"1000-1999\"]\n[[site.dn]]\nnumber = \"5000\"\ntype = \"routing-point\"\n\
+             [[site.agent]]\nid = \"A1001\"\ndn = \"1001\"\n",
+            sip[i], tcp[i], cti[i]
+        )
+    };
+    site("s1", 0, &format!("stats = \"127.0.0.1:{stats}\"\n"))
+        + &site("s2", 1, "")
+        + "[routing]\n[[routing.agent]]\nid = \"A1001\"\ngroups = [\"sales\"]\nskills = { sales = 1 }\n\
+           [[routing.point]]\ndn = \"5000\"\ntarget = \"sales\"\n"
+}
+
+/// One WebDriver command: `method` on `path` with a JSON body; the JSON answer's `value`.
+fn webdriver(port: u16, method: &str, path: &str, body: &serde_json::Value) -> serde_json::Value {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("chromedriver");
+    let body = body.to_string();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).and_then(|()| s.write_all(body.as_bytes())).expect("write");
+    // chromedriver keeps the connection open: read the head, then Content-Length bytes.
+    let mut reader = BufReader::new(s);
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).expect("read") == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).expect("body");
+    serde_json::from_slice::<serde_json::Value>(&body).map(|v| v["value"].clone()).unwrap_or_default()
+}
+
+fn script(port: u16, session: &str, js: &str) -> serde_json::Value {
+    webdriver(port, "POST", &format!("/session/{session}/execute/sync"), &serde_json::json!({"script": js, "args": []}))
+}
+
+/// Polls `js` every 25 ms until it returns true; how long that took, or None after `limit`.
+fn wait_for(port: u16, session: &str, js: &str, limit: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if script(port, session, js) == serde_json::Value::Bool(true) {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    None
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let sextets: Vec<u8> = text.bytes().filter_map(value).collect();
+    sextets
+        .chunks(4)
+        .flat_map(|c| {
+            let n = c.iter().enumerate().fold(0u32, |n, (i, s)| n | (u32::from(*s) << (18 - 6 * i)));
+            let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+            bytes.into_iter().take(c.len().saturating_sub(1)).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill(); // by PID
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_wallboard_shows_an_agent_turning_ready_and_a_call_arriving_within_a_second() {
+    if !enabled() {
+        return;
+    }
+    let (sip, tcp, cti, stats) =
+        ([free_udp_port(), free_udp_port()], [free_tcp_port(), free_tcp_port()], [free_tcp_port(), free_tcp_port()], free_tcp_port());
+    let dir = std::env::temp_dir().join(format!("tandem-wallboard-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("deployment.toml");
+    std::fs::write(&file, config(sip, tcp, cti, stats)).expect("config");
+    let mut up = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["up", "--config"])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tandem up");
+    let lines = BufReader::new(up.stdout.take().expect("stdout")).lines();
+    for line in lines.map_while(Result::ok) {
+        if line.contains(" stats ") {
+            break;
+        }
+    }
+    let _up = Killed(up);
+    eprintln!("tandem up is serving");
+    let driver_port = free_tcp_port();
+    let _driver = Killed(
+        Command::new("chromedriver")
+            .arg(format!("--port={driver_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (apt-get install chromium-driver)"),
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    let caps = serde_json::json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
+        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"]
+    }}}});
+    let created = webdriver(driver_port, "POST", "/session", &caps);
+    eprintln!("webdriver session: {created}");
+    let session = created["sessionId"].as_str().expect("a session").to_owned();
+    let url = format!("http://127.0.0.1:{stats}/wallboard");
+    webdriver(driver_port, "POST", &format!("/session/{session}/url"), &serde_json::json!({ "url": url }));
+    let live = wait_for(driver_port, &session, "return document.getElementById('status').textContent === 'live'", Duration::from_secs(10));
+    assert!(live.is_some(), "the page connects to the stat service");
+    assert!(
+        wait_for(driver_port, &session, "return !!document.getElementById('stat-site-s2')", Duration::from_secs(5)).is_some(),
+        "both sites are shown"
+    );
+
+    // A phone for 1001 at both sites; the agent logs in NotReady, then turns Ready.
+    let phone_port = free_udp_port();
+    let _phone = sipp_phone(phone_port, format!("127.0.0.1:{}", sip[0]).parse().expect("addr"));
+    let reg = dir.join("reg.csv");
+    std::fs::write(&reg, format!("SEQUENTIAL\n1001;127.0.0.1:{phone_port}\n")).expect("csv");
+    for port in sip {
+        let (ok, n, _) = sipp_with_file(format!("127.0.0.1:{port}").parse().expect("addr"), "register-contact.xml", &reg, &["-m", "1"]);
+        assert!(ok && n == 1, "registered at {port}");
+    }
+    let cti_url = format!("ws://127.0.0.1:{}/cti", cti[0]);
+    let desk = |requests: &[&str]| {
+        Killed(
+            Command::new(env!("CARGO_BIN_EXE_tandem"))
+                .args(["cti", "--url", &cti_url, "--token", "t0ken", "--wait", "0"])
+                .args(requests)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("tandem cti"),
+        )
+    };
+    let _login = desk(&["RequestRegisterAddress ThisDN=1001", "RequestAgentLogin ThisDN=1001 AgentID=A1001"]);
+    let has_class = |class: &str| {
+        format!("const t = document.getElementById('agent-A1001'); return !!t && t.classList.contains('{class}')")
+    };
+    assert!(wait_for(driver_port, &session, &has_class("NotReady"), Duration::from_secs(5)).is_some(), "the agent tile appears");
+    let _ready = desk(&["RequestRegisterAddress ThisDN=1001", "RequestAgentReady ThisDN=1001"]);
+    let took = wait_for(driver_port, &session, &has_class("Ready"), Duration::from_secs(3)).expect("the tile turns Ready");
+    eprintln!("agent Ready on the wallboard after {took:?} (including starting `tandem cti`)");
+    assert!(took < Duration::from_secs(1), "Ready shown within 1 s: {took:?}");
+
+    // A gateway call to the Routing Point: the router gives it to A1001, the tile turns Busy
+    // and the queue counts it.
+    let calls = dir.join("calls.csv");
+    std::fs::write(&calls, "SEQUENTIAL\n5000;\n").expect("csv");
+    let hold = scenario("gateway-call-hold.xml");
+    let mut gateway = sipp_command(format!("127.0.0.1:{}", sip[0]).parse().expect("addr"), &[
+        "-sf",
+        hold.to_str().expect("path"),
+        "-inf",
+        calls.to_str().expect("path"),
+        "-m",
+        "1",
+        "-d",
+        "3000",
+    ]);
+    let _gateway = Killed(gateway.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("sipp gateway"));
+    let took = wait_for(driver_port, &session, &has_class("Busy"), Duration::from_secs(3)).expect("the call reaches the tile");
+    eprintln!("call on the wallboard after {took:?} (including starting sipp)");
+    assert!(took < Duration::from_secs(1), "the call shown within 1 s: {took:?}");
+    let answered = "const q = document.getElementById('stat-rp-5000'); return !!q && q.textContent.includes('answered1')";
+    let took = wait_for(driver_port, &session, answered, Duration::from_secs(2)).expect("the queue counts the call");
+    assert!(took < Duration::from_secs(1), "the queue's answered count within 1 s: {took:?}");
+
+    let png = webdriver(driver_port, "GET", &format!("/session/{session}/screenshot"), &serde_json::json!({}));
+    let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/wallboard.png");
+    std::fs::write(&shot, base64_decode(png.as_str().unwrap_or(""))).expect("screenshot");
+    eprintln!("screenshot: {}", shot.display());
+    webdriver(driver_port, "DELETE", &format!("/session/{session}"), &serde_json::json!({}));
+    let _ = std::fs::remove_dir_all(&dir);
+}
