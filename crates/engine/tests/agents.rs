@@ -321,3 +321,16 @@ fn a_call_routed_within_queue_max_wait_is_not_cut_by_it() {
     assert_eq!(site.node.active_calls(), 1, "the answered call goes on");
     assert_eq!(site.node.stats().calls_answered, 1);
 }
+
+#[test]
+fn logging_in_again_on_the_same_dn_keeps_the_agents_state() {
+    let mut site = Site::with_config(config());
+    login(&mut site, 1, "1001", "A1001");
+    site.desk(1, r#"{"message":"RequestAgentReady","ThisDN":"1001"}"#);
+    site.desk_events();
+    let events = site.desk(2, r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#);
+    assert_eq!(names(&events), vec!["2:EventRegistered"]);
+    let events = site.desk(2, r#"{"message":"RequestAgentLogin","ReferenceID":5,"ThisDN":"1001","AgentID":"A1001"}"#);
+    assert_eq!(names(&events), vec!["2:EventAgentLogin", "2:EventAgentReady"], "confirmed, still Ready");
+    assert_eq!(site.node.agents_in(cti::AgentState::Ready), 1);
+}

@@ -10,10 +10,7 @@ use tracing_subscriber::EnvFilter;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging();
     tandem::exit_on_panic();
     #[cfg(not(target_env = "msvc"))]
     if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
@@ -22,9 +19,25 @@ fn main() -> std::process::ExitCode {
     match tandem::run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
+            // Once, to stderr, for people and supervisors alike.
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs go to stderr: `RUST_LOG` filters (default `info`); `TANDEM_LOG_FORMAT=json` writes
+/// one JSON object per line (for log shippers); colours only on a terminal and without
+/// `NO_COLOR`.
+fn init_logging() {
+    use std::io::IsTerminal as _;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("TANDEM_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.with_ansi(colour).init();
     }
 }

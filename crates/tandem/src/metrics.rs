@@ -35,12 +35,26 @@ pub(crate) async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let state = Arc::new((site, snapshots));
-    let app = Router::new().route("/metrics", get(scrape)).with_state(state);
+    let app = Router::new()
+        .route("/metrics", get(scrape))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .with_state(state);
     let stop = async move {
         let _ = shutdown.changed().await;
     };
     if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
         tracing::error!(error = %e, "metrics server failed");
+    }
+}
+
+/// Ready once the site's engine has published its first figures (it is running).
+async fn ready(State(state): State<Arc<(String, watch::Receiver<Snapshot>)>>) -> (axum::http::StatusCode, String) {
+    let (site, snapshots) = &*state;
+    if snapshots.has_changed().is_ok() {
+        (axum::http::StatusCode::OK, format!("site {site} ready\n"))
+    } else {
+        (axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("site {site} not running\n"))
     }
 }
 

@@ -297,7 +297,8 @@ impl Desks {
             Some(other) if other != agent_id => {
                 return self.error(desk, req, Some(dn), ErrorCode::DNInUse, "another agent is logged in on this DN")
             }
-            Some(_) => {}
+            // Already logged in here (a desktop reconnecting): confirm, keep the state.
+            Some(_) => return self.confirm_login(desk, req, dn, agent_id),
             None => {
                 if let Some(a) = self.agents.get(agent_id) {
                     let text = format!("agent is logged in on DN {}", a.dn);
@@ -345,6 +346,22 @@ impl Desks {
             }
         };
         self.broadcast(follow);
+    }
+
+    /// EventAgentLogin for an agent already logged in on `dn`, then its current state, to
+    /// the asking desk only: a repeated login changes nothing.
+    fn confirm_login(&mut self, desk: DeskId, req: &Request, dn: &str, agent_id: &str) {
+        let Some((_, agent)) = self.agents.at(dn) else { return };
+        let (state, work_mode) = (agent.state, agent.work_mode);
+        let (this_dn, agent_id) = (dn.to_owned(), agent_id.to_owned());
+        let login = Event::EventAgentLogin { reference_id: req.reference_id(), this_dn: this_dn.clone(), agent_id: agent_id.clone() };
+        self.out.push((desk, login));
+        let current = if state == AgentState::Ready {
+            Event::EventAgentReady { reference_id: None, this_dn, agent_id, work_mode }
+        } else {
+            Event::EventAgentNotReady { reference_id: None, this_dn, agent_id, work_mode, reasons: None }
+        };
+        self.out.push((desk, current));
     }
 
     fn registered_agent(&mut self, desk: DeskId, req: &Request, dn: &str) -> Option<String> {
