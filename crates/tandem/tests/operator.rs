@@ -44,7 +44,8 @@ fn a_fatal_error_is_printed_once() {
     let dir = std::env::temp_dir().join(format!("tandem-operator-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let bad = dir.join("bad.toml");
-    std::fs::write(&bad, "[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5060\"\ndns = [\"1000\"]\nbogus = 1\n").expect("write");
+    std::fs::write(&bad, "[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5060\"\ndns = [\"1000\"]\nbogus = 1\n")
+        .expect("write");
     let out = tandem(&["check", "--config", bad.to_str().expect("path")], &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());

@@ -107,8 +107,12 @@ fn the_wallboard_shows_an_agent_turning_ready_and_a_call_arriving_within_a_secon
     if !enabled() {
         return;
     }
-    let (sip, tcp, cti, stats) =
-        ([free_udp_port(), free_udp_port()], [free_tcp_port(), free_tcp_port()], [free_tcp_port(), free_tcp_port()], free_tcp_port());
+    let (sip, tcp, cti, stats) = (
+        [free_udp_port(), free_udp_port()],
+        [free_tcp_port(), free_tcp_port()],
+        [free_tcp_port(), free_tcp_port()],
+        free_tcp_port(),
+    );
     let dir = std::env::temp_dir().join(format!("tandem-wallboard-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let file = dir.join("deployment.toml");
@@ -146,10 +150,16 @@ fn the_wallboard_shows_an_agent_turning_ready_and_a_call_arriving_within_a_secon
     let session = created["sessionId"].as_str().expect("a session").to_owned();
     let url = format!("http://127.0.0.1:{stats}/wallboard");
     webdriver(driver_port, "POST", &format!("/session/{session}/url"), &serde_json::json!({ "url": url }));
-    let live = wait_for(driver_port, &session, "return document.getElementById('status').textContent === 'live'", Duration::from_secs(10));
+    let live = wait_for(
+        driver_port,
+        &session,
+        "return document.getElementById('status').textContent === 'live'",
+        Duration::from_secs(10),
+    );
     assert!(live.is_some(), "the page connects to the stat service");
     assert!(
-        wait_for(driver_port, &session, "return !!document.getElementById('stat-site-s2')", Duration::from_secs(5)).is_some(),
+        wait_for(driver_port, &session, "return !!document.getElementById('stat-site-s2')", Duration::from_secs(5))
+            .is_some(),
         "both sites are shown"
     );
 
@@ -159,7 +169,12 @@ fn the_wallboard_shows_an_agent_turning_ready_and_a_call_arriving_within_a_secon
     let reg = dir.join("reg.csv");
     std::fs::write(&reg, format!("SEQUENTIAL\n1001;127.0.0.1:{phone_port}\n")).expect("csv");
     for port in sip {
-        let (ok, n, _) = sipp_with_file(format!("127.0.0.1:{port}").parse().expect("addr"), "register-contact.xml", &reg, &["-m", "1"]);
+        let (ok, n, _) = sipp_with_file(
+            format!("127.0.0.1:{port}").parse().expect("addr"),
+            "register-contact.xml",
+            &reg,
+            &["-m", "1"],
+        );
         assert!(ok && n == 1, "registered at {port}");
     }
     let cti_url = format!("ws://127.0.0.1:{}/cti", cti[0]);
@@ -178,9 +193,13 @@ fn the_wallboard_shows_an_agent_turning_ready_and_a_call_arriving_within_a_secon
     let has_class = |class: &str| {
         format!("const t = document.getElementById('agent-A1001'); return !!t && t.classList.contains('{class}')")
     };
-    assert!(wait_for(driver_port, &session, &has_class("NotReady"), Duration::from_secs(5)).is_some(), "the agent tile appears");
+    assert!(
+        wait_for(driver_port, &session, &has_class("NotReady"), Duration::from_secs(5)).is_some(),
+        "the agent tile appears"
+    );
     let _ready = desk(&["RequestRegisterAddress ThisDN=1001", "RequestAgentReady ThisDN=1001"]);
-    let took = wait_for(driver_port, &session, &has_class("Ready"), Duration::from_secs(3)).expect("the tile turns Ready");
+    let took =
+        wait_for(driver_port, &session, &has_class("Ready"), Duration::from_secs(3)).expect("the tile turns Ready");
     eprintln!("agent Ready on the wallboard after {took:?} (including starting `tandem cti`)");
     assert!(took < Duration::from_secs(1), "Ready shown within 1 s: {took:?}");
 
@@ -189,21 +208,17 @@ fn the_wallboard_shows_an_agent_turning_ready_and_a_call_arriving_within_a_secon
     let calls = dir.join("calls.csv");
     std::fs::write(&calls, "SEQUENTIAL\n5000;\n").expect("csv");
     let hold = scenario("gateway-call-hold.xml");
-    let mut gateway = sipp_command(format!("127.0.0.1:{}", sip[0]).parse().expect("addr"), &[
-        "-sf",
-        hold.to_str().expect("path"),
-        "-inf",
-        calls.to_str().expect("path"),
-        "-m",
-        "1",
-        "-d",
-        "3000",
-    ]);
+    let mut gateway = sipp_command(
+        format!("127.0.0.1:{}", sip[0]).parse().expect("addr"),
+        &["-sf", hold.to_str().expect("path"), "-inf", calls.to_str().expect("path"), "-m", "1", "-d", "3000"],
+    );
     let _gateway = Killed(gateway.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("sipp gateway"));
-    let took = wait_for(driver_port, &session, &has_class("Busy"), Duration::from_secs(3)).expect("the call reaches the tile");
+    let took =
+        wait_for(driver_port, &session, &has_class("Busy"), Duration::from_secs(3)).expect("the call reaches the tile");
     eprintln!("call on the wallboard after {took:?} (including starting sipp)");
     assert!(took < Duration::from_secs(1), "the call shown within 1 s: {took:?}");
-    let answered = "const q = document.getElementById('stat-rp-5000'); return !!q && q.textContent.includes('answered1')";
+    let answered =
+        "const q = document.getElementById('stat-rp-5000'); return !!q && q.textContent.includes('answered1')";
     let took = wait_for(driver_port, &session, answered, Duration::from_secs(2)).expect("the queue counts the call");
     assert!(took < Duration::from_secs(1), "the queue's answered count within 1 s: {took:?}");
 

@@ -354,7 +354,11 @@ impl Desks {
         let Some((_, agent)) = self.agents.at(dn) else { return };
         let (state, work_mode) = (agent.state, agent.work_mode);
         let (this_dn, agent_id) = (dn.to_owned(), agent_id.to_owned());
-        let login = Event::EventAgentLogin { reference_id: req.reference_id(), this_dn: this_dn.clone(), agent_id: agent_id.clone() };
+        let login = Event::EventAgentLogin {
+            reference_id: req.reference_id(),
+            this_dn: this_dn.clone(),
+            agent_id: agent_id.clone(),
+        };
         self.out.push((desk, login));
         let current = if state == AgentState::Ready {
             Event::EventAgentReady { reference_id: None, this_dn, agent_id, work_mode }
