@@ -1,0 +1,213 @@
+//! What a desktop, router or stat service asks of a site: [`Request`], one variant per
+//! T-Library request.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{AgentWorkMode, KvList, RegisterMode, RouteType};
+
+/// What a desktop (or router) asks of the site.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "message")]
+#[allow(clippy::enum_variant_names)]
+pub enum Request {
+    /// Receive the events of a DN (`TRegisterAddress`).
+    RequestRegisterAddress {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "RegisterMode", default)]
+        register_mode: RegisterMode,
+    },
+    /// Stop receiving a DN's events (`TUnregisterAddress`).
+    RequestUnregisterAddress {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+    },
+    /// Log an agent in on a DN (`TAgentLogin`).
+    RequestAgentLogin {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "AgentID")]
+        agent_id: String,
+        #[serde(rename = "Password", default)]
+        password: Option<String>,
+        #[serde(rename = "AgentWorkMode", default)]
+        work_mode: AgentWorkMode,
+    },
+    /// Log the agent on a DN out (`TAgentLogout`).
+    RequestAgentLogout {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "Reasons", default)]
+        reasons: Option<KvList>,
+    },
+    /// Make the agent Ready (`TAgentSetReady`).
+    RequestAgentReady {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "AgentWorkMode", default)]
+        work_mode: AgentWorkMode,
+    },
+    /// Make the agent NotReady (`TAgentSetNotReady`).
+    RequestAgentNotReady {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "AgentWorkMode", default)]
+        work_mode: AgentWorkMode,
+        #[serde(rename = "Reasons", default)]
+        reasons: Option<KvList>,
+    },
+    /// Call OtherDN from ThisDN (`TMakeCall`).
+    RequestMakeCall {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "OtherDN")]
+        other_dn: String,
+        #[serde(rename = "UserData", default)]
+        user_data: Option<KvList>,
+    },
+    /// Answer the ringing call on ThisDN (`TAnswerCall`).
+    RequestAnswerCall {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+    },
+    /// Release the call on ThisDN (`TReleaseCall`).
+    RequestReleaseCall {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+    },
+    /// Route the call waiting on Routing Point ThisDN to OtherDN (`TRouteCall`).
+    RequestRouteCall {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+        #[serde(rename = "OtherDN", default)]
+        other_dn: Option<String>,
+        #[serde(rename = "RouteType", default)]
+        route_type: RouteType,
+        #[serde(rename = "Location", default)]
+        location: Option<String>,
+    },
+    /// The router has the call on Routing Point ThisDN in hand and will route it
+    /// (`TApplyTreatment`): `router-timeout` stops; the call waits for a RequestRouteCall
+    /// up to `queue-max-wait`. Tandem is signalling-only: the treatment itself (music,
+    /// ringback) is the gateway's.
+    RequestApplyTreatment {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+        #[serde(rename = "TreatmentType", default)]
+        treatment_type: Option<String>,
+    },
+    /// Reserve the agent on ThisDN for this client (`TReserveAgent`, BC-43..46): asked of
+    /// the site holding the agent's login; requests are collected for
+    /// `request-collection-time`, the highest Priority wins. Duration in seconds: -1 =
+    /// `reservation-time`, 0 cancels this client's reservation.
+    RequestReserveAgent {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "AgentID", default)]
+        agent_id: Option<String>,
+        #[serde(rename = "Priority", default)]
+        priority: i32,
+        #[serde(rename = "Duration", default = "default_duration")]
+        duration: i64,
+    },
+    /// Ask for the state of a DN (`TQueryAddress`).
+    RequestQueryAddress {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+    },
+    /// Re-read the site configuration (admin).
+    RequestReloadConfig {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+    },
+    /// A private service; `ServiceID` 3019 starts the graceful shutdown of the site (BC-54).
+    RequestPrivateService {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ServiceID")]
+        service_id: u32,
+    },
+}
+
+impl Request {
+    /// The request's ReferenceID, echoed in its answer.
+    pub fn reference_id(&self) -> Option<u64> {
+        match self {
+            Self::RequestRegisterAddress { reference_id, .. }
+            | Self::RequestUnregisterAddress { reference_id, .. }
+            | Self::RequestAgentLogin { reference_id, .. }
+            | Self::RequestAgentLogout { reference_id, .. }
+            | Self::RequestAgentReady { reference_id, .. }
+            | Self::RequestAgentNotReady { reference_id, .. }
+            | Self::RequestMakeCall { reference_id, .. }
+            | Self::RequestAnswerCall { reference_id, .. }
+            | Self::RequestReleaseCall { reference_id, .. }
+            | Self::RequestRouteCall { reference_id, .. }
+            | Self::RequestReserveAgent { reference_id, .. }
+            | Self::RequestApplyTreatment { reference_id, .. }
+            | Self::RequestQueryAddress { reference_id, .. }
+            | Self::RequestReloadConfig { reference_id }
+            | Self::RequestPrivateService { reference_id, .. } => *reference_id,
+        }
+    }
+
+    /// The request's name (its `message` field).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::RequestRegisterAddress { .. } => "RequestRegisterAddress",
+            Self::RequestUnregisterAddress { .. } => "RequestUnregisterAddress",
+            Self::RequestAgentLogin { .. } => "RequestAgentLogin",
+            Self::RequestAgentLogout { .. } => "RequestAgentLogout",
+            Self::RequestAgentReady { .. } => "RequestAgentReady",
+            Self::RequestAgentNotReady { .. } => "RequestAgentNotReady",
+            Self::RequestMakeCall { .. } => "RequestMakeCall",
+            Self::RequestAnswerCall { .. } => "RequestAnswerCall",
+            Self::RequestReleaseCall { .. } => "RequestReleaseCall",
+            Self::RequestRouteCall { .. } => "RequestRouteCall",
+            Self::RequestReserveAgent { .. } => "RequestReserveAgent",
+            Self::RequestApplyTreatment { .. } => "RequestApplyTreatment",
+            Self::RequestQueryAddress { .. } => "RequestQueryAddress",
+            Self::RequestReloadConfig { .. } => "RequestReloadConfig",
+            Self::RequestPrivateService { .. } => "RequestPrivateService",
+        }
+    }
+}
+
+fn default_duration() -> i64 {
+    -1
+}

@@ -1,0 +1,77 @@
+//! Configuration loading: the example, and errors that name the field and line.
+
+use super::*;
+
+#[test]
+fn the_shipped_example_loads() {
+    let sites = load(include_str!("../../../../examples/two-sites.toml"), "two-sites.toml").expect("valid");
+    assert_eq!(sites.len(), 2);
+    assert!(sites.iter().all(|s| s.node.dns.contains("1000") && s.node.dns.contains("1999")));
+    assert_eq!(sites[0].node.dns.kind("5000"), Some(DnKind::RoutingPoint));
+    assert_eq!(sites[0].node.dns.trunk_for("912025550147", |_| true).map(|t| t.0), Some("gw1"));
+    assert_eq!(sites[0].node.agents.get("A1001").and_then(|a| a.default_dn.as_deref()), Some("1001"));
+    assert_eq!(sites[0].node.options.default_dn.as_deref(), Some("1999"));
+    assert_eq!(sites[0].node.dns.get("5000").and_then(|d| d.options.router_timeout), Some(Duration::from_secs(5)));
+}
+
+const BASE: &str = "[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5060\"\ndns = [\"1000-1999\"]\n";
+
+#[test]
+fn dn_model_errors_name_field_and_line() {
+    let e = error_of(&format!("{BASE}[[site.dn]]\nnumber = \"5000\"\ntype = \"queue\"\n"));
+    assert!(e.starts_with("t.toml:7:") && e.contains("not one of"), "{e}");
+    let e = error_of(&format!("{BASE}[[site.dn]]\nnumber = \"gw\"\ntype = \"trunk\"\n"));
+    assert!(e.starts_with("t.toml:6:") && e.contains("needs a `contact`"), "{e}");
+    let e = error_of(&format!("{BASE}[[site.dn]]\nnumber = \"1500\"\ntype = \"routing-point\"\n"));
+    assert!(e.starts_with("t.toml:6:") && e.contains("provisioned twice"), "{e}");
+    let e = error_of(&format!("{BASE}[[site.agent]]\nid = \"A1\"\ndn = \"7000\"\n"));
+    assert!(e.starts_with("t.toml:7:") && e.contains("not a provisioned Extension"), "{e}");
+    let e = error_of(&format!("{BASE}[site.options]\ndefault-dn = \"8888\"\n"));
+    assert!(e.starts_with("t.toml:6:") && e.contains("default-dn"), "{e}");
+    let e = error_of(&format!("{BASE}[site.options]\nrouter-timeot = 3\n"));
+    assert!(e.starts_with("t.toml:6:") && e.contains("router-timeot"), "{e}");
+    let e = error_of(&format!(
+        "{BASE}[[site.dn]]\nnumber = \"5000\"\ntype = \"routing-point\"\noptions = {{ default-dn = \"4444\" }}\n"
+    ));
+    assert!(e.starts_with("t.toml:8:") && e.contains("4444"), "{e}");
+}
+
+#[test]
+fn routing_errors_name_what_is_wrong() {
+    let site = "[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5060\"\ncti = \"127.0.0.1:7060\"\ncti_tokens = [\"t\"]\ndns = [\"1000-1999\"]\n[[site.dn]]\nnumber = \"5000\"\ntype = \"routing-point\"\n[[site.agent]]\nid = \"A1\"\ndn = \"1001\"\n";
+    let e = error_of(&format!("{site}[routing]\n[[routing.point]]\ndn = \"5009\"\n"));
+    assert!(e.contains("point `5009` is no Routing Point"), "{e}");
+    let e = error_of(&format!("{site}[routing]\n[[routing.agent]]\nid = \"A9\"\n"));
+    assert!(e.contains("agent `A9` is no agent login"), "{e}");
+    let e = error_of(&format!("{site}[routing]\n[[routing.point]]\ndn = \"5000\"\ntarget = \"sales >= lots\"\n"));
+    assert!(e.contains("`lots` is not a skill level"), "{e}");
+    let e = error_of(&format!("{site}[routing]\n[[routing.point]]\ndn = \"5000\"\nstrategy = \"fastest\"\n"));
+    assert!(e.starts_with("t.toml:16:") && e.contains("fastest"), "{e}");
+    let d =
+        load_deployment(&format!("{site}[routing]\n[[routing.point]]\ndn = \"5000\"\ntarget = \"sales\"\n"), "t.toml")
+            .expect("valid");
+    assert_eq!(d.routing.map(|r| r.points.len()), Some(1));
+}
+
+fn error_of(text: &str) -> String {
+    load(text, "t.toml").expect_err("invalid").to_string()
+}
+
+#[test]
+fn unknown_field_is_named_with_its_line() {
+    let e = error_of("[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5060\"\ndns = [\"1000\"]\nbogus = 1\n");
+    assert!(e.starts_with("t.toml:5:"), "{e}");
+    assert!(e.contains("bogus"), "{e}");
+}
+
+#[test]
+fn bad_values_are_named_with_their_line() {
+    let e = error_of("[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:99999\"\ndns = [\"1000\"]\n");
+    assert!(e.starts_with("t.toml:3:"), "{e}");
+    let e = error_of("[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5060\"\ndns = [\"1999-1000\"]\n");
+    assert!(e.starts_with("t.toml:4:") && e.contains("ends before it starts"), "{e}");
+    let e = error_of("[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5060\"\ndns = [\"1\"]\n[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5062\"\ndns = [\"1\"]\n");
+    assert!(e.starts_with("t.toml:6:") && e.contains("defined twice"), "{e}");
+    let e = error_of("[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5060\"\ndns = [\"1\"]\n[[site]]\nname = \"b\"\nsip_udp = \"127.0.0.1:5060\"\ndns = [\"1\"]\n");
+    assert!(e.starts_with("t.toml:7:") && e.contains("already used"), "{e}");
+}
