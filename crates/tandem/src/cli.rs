@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tokio::sync::{mpsc, watch};
+use tracing::Instrument as _;
 
 use crate::config::{self, SiteConfig};
 use crate::site;
@@ -189,7 +190,8 @@ pub fn run() -> anyhow::Result<()> {
 /// A router for every site, and a stat service for every site with a `stats` address.
 async fn start_services(deployment: &config::Deployment, stop: &watch::Receiver<bool>) -> anyhow::Result<()> {
     for (home, site) in deployment.sites.iter().enumerate() {
-        let router = crate::router_service::run(deployment.clone(), home, stop.clone());
+        let span = tracing::info_span!("router", site = %site.node.site);
+        let router = crate::router_service::run(deployment.clone(), home, stop.clone()).instrument(span);
         tokio::spawn(async move {
             if let Err(e) = router.await {
                 tracing::error!(error = %e, "router failed");
@@ -198,7 +200,8 @@ async fn start_services(deployment: &config::Deployment, stop: &watch::Receiver<
         if let Some(addr) = site.stats {
             let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
             site::announce(&site.node.site, "stats", listener.local_addr()?);
-            let service = crate::stats_service::run(deployment.clone(), home, listener, stop.clone());
+            let span = tracing::info_span!("stats", site = %site.node.site);
+            let service = crate::stats_service::run(deployment.clone(), home, listener, stop.clone()).instrument(span);
             tokio::spawn(async move {
                 if let Err(e) = service.await {
                     tracing::error!(error = %e, "stat service failed");
@@ -245,7 +248,9 @@ fn serve(sites: Vec<SiteConfig>, source: Option<PathBuf>, services: Option<confi
         for site in bound {
             let (tx, rx) = mpsc::channel(4);
             reloaders.push((site.name().to_owned(), tx));
-            tasks.push(tokio::spawn(site.run(stop_rx.clone(), rx, admin_tx.clone())));
+            // Every log line of the site's task names the site.
+            let span = tracing::info_span!("site", site = %site.name());
+            tasks.push(tokio::spawn(site.run(stop_rx.clone(), rx, admin_tx.clone()).instrument(span)));
         }
         let mut signals = Signals::new()?;
         let mut running = tasks.len();
@@ -297,7 +302,7 @@ async fn reload(
     sites: &[(String, mpsc::Sender<engine::NodeConfig>)],
 ) -> Result<(), String> {
     let refuse = |text: String| {
-        tracing::error!("reload refused, keeping the running configuration: {text}");
+        tracing::warn!("reload refused, keeping the running configuration: {text}");
         Err(text)
     };
     let Some(path) = source else {

@@ -55,10 +55,13 @@ fn a_fatal_error_is_printed_once() {
 }
 
 #[test]
-fn health_and_readiness_answer_on_the_http_port() {
+fn health_and_readiness_answer_on_the_http_port_and_log_lines_name_the_site() {
     let t = Tandem::start_with("health", &format!("{SITE}http = \"127.0.0.1:0\"\n"));
     let health = http_get(t.http.expect("http"), "/healthz");
     assert!(health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"), "{health}");
     let ready = http_get(t.http.expect("http"), "/readyz");
     assert!(ready.starts_with("HTTP/1.1 200") && ready.contains("site s1 ready"), "{ready}");
+    let log = std::fs::read_to_string(t.dir.join("stderr.log")).unwrap_or_default();
+    let running = log.lines().find(|l| l.contains("site running")).unwrap_or_default();
+    assert!(running.contains("site{site=s1}"), "the site's span on its lines: {log}");
 }
