@@ -122,7 +122,13 @@ impl Reservations {
 
     /// Closes every window due at `now`: the highest priority wins, `pick(n)` chooses among
     /// `n` equals; the winner holds the agent for its `hold`.
+    /// Runs on every timer wake of the site: nothing is scanned unless a window is due.
+    /// Expired holds are ignored by [`Reservations::holder`] and pruned here, when a
+    /// window closes (so at most one entry per agent stays).
     pub(crate) fn close_due(&mut self, now: Instant, mut pick: impl FnMut(usize) -> usize) -> Vec<Verdict> {
+        if self.next_close().is_none_or(|at| at > now) {
+            return Vec::new();
+        }
         self.held.retain(|_, h| h.until > now);
         let due: Vec<String> =
             self.collecting.iter().filter(|(_, c)| c.closes <= now).map(|(a, _)| a.clone()).collect();
