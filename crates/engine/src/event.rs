@@ -1,4 +1,5 @@
-//! Domain events: what happened, for statistics, logs, CTI and (later) CDRs.
+//! Domain events: what happened, for statistics, logs, CTI, CDRs and the state kept
+//! across restarts.
 
 use std::time::Duration;
 
@@ -17,6 +18,75 @@ pub enum ReleasedBy {
     Server,
 }
 
+/// Where one delivery attempt of a call (a B-leg, in CDR terms a leg) goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegKind {
+    /// The registered phones of a DN of this site.
+    Phone,
+    /// A trunk to a gateway or another switch.
+    Trunk,
+    /// The DR peer, over the peer trunk (BC-29, ISCC).
+    DrPeer,
+}
+
+impl LegKind {
+    /// The word used in CDRs and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Phone => "phone",
+            Self::Trunk => "trunk",
+            Self::DrPeer => "dr-peer",
+        }
+    }
+}
+
+/// One entry of the agent state log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentChange {
+    /// The agent logged in (a Ready or NotReady entry follows).
+    LoggedIn,
+    /// Ready for calls.
+    Ready {
+        /// ManualIn, AutoIn or ReturnBack.
+        work_mode: cti::AgentWorkMode,
+    },
+    /// Not ready, with the desktop's reason code if it gave one.
+    NotReady {
+        /// AuxWork, or what the desktop asked for.
+        work_mode: cti::AgentWorkMode,
+        /// `ReasonCode` of the request's Reasons, else the Reasons as JSON.
+        reason: Option<String>,
+    },
+    /// Wrapping up after an ACD call (`wrap-up-time`).
+    AfterCallWork,
+    /// Logged out, by the agent or by the server (with its reason).
+    LoggedOut {
+        /// Why, when the server logged the agent out (shutdown, double login).
+        reason: Option<String>,
+    },
+}
+
+impl AgentChange {
+    /// The word used in the agent state log.
+    pub fn state(&self) -> &'static str {
+        match self {
+            Self::LoggedIn => "login",
+            Self::Ready { .. } => "ready",
+            Self::NotReady { .. } => "not-ready",
+            Self::AfterCallWork => "after-call-work",
+            Self::LoggedOut { .. } => "logout",
+        }
+    }
+
+    /// The reason, for NotReady and LoggedOut.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Self::NotReady { reason, .. } | Self::LoggedOut { reason } => reason.as_deref(),
+            Self::LoggedIn | Self::Ready { .. } | Self::AfterCallWork => None,
+        }
+    }
+}
+
 /// Something that happened in the node that others may care about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DomainEvent {
@@ -28,6 +98,14 @@ pub enum DomainEvent {
         contact: String,
         /// Granted lifetime.
         expires: Duration,
+        /// Where the REGISTER came from (kept so a restarted site can reach the phone).
+        source: sipcore::Peer,
+        /// The REGISTER's Call-ID.
+        call_id: String,
+        /// The REGISTER's CSeq number.
+        cseq: u32,
+        /// The contact's q-value in thousandths.
+        q: u16,
     },
     /// A binding was removed by its owner.
     Unregistered {
@@ -42,6 +120,27 @@ pub enum DomainEvent {
         dn: String,
         /// The contact URI.
         contact: String,
+    },
+    /// A new call started here (an INVITE was taken, or a desktop's RequestMakeCall):
+    /// the first event of every call with a ConnID.
+    CallOffered {
+        /// Connection ID.
+        conn_id: u64,
+        /// The call UUID, shared with the DR peer when the call crosses sites (BC-68).
+        uuid: String,
+        /// The caller, as its From user (the origin DN of a RequestMakeCall).
+        caller: String,
+        /// The dialled DN.
+        dn: String,
+        /// Call type on this site.
+        call_type: CallType,
+        /// The DR peer forwarded it here (its 302 marker, or over the peer trunk).
+        forwarded: bool,
+    },
+    /// A callee's phone (or the far end of a trunk) started ringing: its first 18x.
+    CallAlerting {
+        /// Connection ID.
+        conn_id: u64,
     },
     /// A call is being offered to a DN (its phones ring).
     CallRinging {
@@ -59,6 +158,8 @@ pub enum DomainEvent {
         acd: bool,
         /// The call's attached data (from RequestMakeCall, or carried over the peer trunk).
         user_data: Option<cti::KvList>,
+        /// Where this delivery goes: a phone of this site, a trunk, or the DR peer.
+        leg: LegKind,
     },
     /// The called DN answered.
     CallEstablished {
@@ -149,6 +250,8 @@ pub enum DomainEvent {
     CallRedirected {
         /// The called DN.
         dn: String,
+        /// The caller, as its From user.
+        caller: String,
         /// The peer address the caller was sent to.
         to: std::net::SocketAddr,
     },
@@ -169,15 +272,28 @@ pub enum DomainEvent {
         /// The called DN.
         dn: String,
     },
+    /// An agent logged in, changed state or logged out (the agent state log).
+    AgentChanged {
+        /// The AgentID.
+        agent_id: String,
+        /// The DN it is (or was) logged in on.
+        dn: String,
+        /// What changed.
+        change: AgentChange,
+    },
     /// The call could not be delivered.
     CallFailed {
         /// Connection ID (0 when the call was refused before it got one).
         conn_id: u64,
         /// The called DN.
         dn: String,
+        /// The caller, as its From user.
+        caller: String,
         /// The caller's DN when local.
         caller_dn: Option<String>,
         /// The status the caller got.
         code: u16,
+        /// What that status says (no answer and released share 480 on the wire).
+        status: crate::Status,
     },
 }

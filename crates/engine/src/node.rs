@@ -12,6 +12,9 @@ use sipmsg::{Framing, Message, Method, ParseError};
 mod answers;
 mod desk_requests;
 mod dr_peer;
+mod restore;
+
+pub use restore::{Restored, SavedAgent, SavedBinding};
 
 use crate::b2bua::{B2bua, Ctx, Local};
 use crate::desks::{DeskId, Desks};
@@ -376,8 +379,13 @@ impl Node {
                 TransactionEvent::Ended(key) => self.b2bua.on_transaction_ended(&key),
             }
         }
-        // Handling an event may raise more (a DN going out of service), so loop.
-        while !self.events.is_empty() {
+        // Handling an event may raise more (a DN going out of service, an agent's state
+        // after a call), so loop.
+        loop {
+            self.events.extend(self.desks.take_changes());
+            if self.events.is_empty() {
+                break;
+            }
             for event in std::mem::take(&mut self.events) {
                 self.count(&event);
                 self.track_service(&event);

@@ -237,6 +237,32 @@ impl Registrar {
         RegisterReply::Ok(self.current(now, dn))
     }
 
+    /// Puts back a binding saved before a restart, within the same limits as a REGISTER.
+    /// Returns false when it does not fit.
+    pub(crate) fn restore(&mut self, now: Instant, saved: &crate::node::SavedBinding) -> bool {
+        let existing = self.bindings.of(&saved.dn);
+        let known = existing.iter().any(|b| b.contact == saved.contact);
+        if !known
+            && (existing.len() >= self.config.max_contacts
+                || self.bindings.count() as usize >= self.config.max_bindings)
+        {
+            return false;
+        }
+        let expires = saved.expires_in.min(self.config.max_expires);
+        let binding = Binding {
+            contact: saved.contact.clone(),
+            expires_at: now + expires,
+            call_id: saved.call_id.clone(),
+            cseq: saved.cseq,
+            q: saved.q,
+            source: saved.source,
+            target: contact_target(&saved.contact, saved.source),
+            expiry_key: (now, 0),
+        };
+        self.bindings.upsert(&saved.dn, binding);
+        true
+    }
+
     fn is_star(&self, req: &Message<'_>) -> bool {
         req.contacts().any(|c| c == Some(Contact::Star))
     }
@@ -306,7 +332,15 @@ impl Registrar {
                 }
                 continue;
             }
-            events.push(DomainEvent::Registered { dn: dn.to_owned(), contact: w.contact.clone(), expires: w.expires });
+            events.push(DomainEvent::Registered {
+                dn: dn.to_owned(),
+                contact: w.contact.clone(),
+                expires: w.expires,
+                source,
+                call_id: call_id.to_owned(),
+                cseq,
+                q: w.q,
+            });
             let target = contact_target(&w.contact, source);
             let binding = Binding {
                 contact: w.contact,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use engine::{DeskId, Input, Node, NodeConfig};
+use engine::{CallRecord, DeskId, Input, Node, NodeConfig, Record, Recorder};
 use netem::{LinkConfig, Network};
 
 use crate::client::Client;
@@ -31,6 +31,10 @@ pub struct World {
     pub sent: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
     /// Sites in the order they were added: a [`Client`]'s `SiteId` indexes this.
     pub site_order: Vec<SocketAddr>,
+    /// Call detail records and agent state log of every site, in order (each site's
+    /// domain events through an [`engine::Recorder`]).
+    pub records: BTreeMap<SocketAddr, Vec<Record>>,
+    recorders: BTreeMap<SocketAddr, Recorder>,
     /// CTI clients of every site (routers, stat services), by the desk id they use.
     clients: BTreeMap<u64, Box<dyn Client>>,
     start: Instant,
@@ -53,6 +57,8 @@ impl World {
             desks: BTreeMap::new(),
             sent: Vec::new(),
             site_order: Vec::new(),
+            records: BTreeMap::new(),
+            recorders: BTreeMap::new(),
             clients: BTreeMap::new(),
             _errors_fail: crate::deny_error_logs(),
         };
@@ -64,6 +70,7 @@ impl World {
     pub fn add_site(&mut self, config: NodeConfig, seed: u64) -> SocketAddr {
         let addr = config.local;
         self.sites.insert(addr, Node::new(config, seed, self.now));
+        self.recorders.insert(addr, Recorder::new(100_000));
         self.site_order.push(addr);
         addr
     }
@@ -209,7 +216,13 @@ impl World {
                 self.sent.push((*addr, t.to.addr, t.bytes.to_vec()));
                 self.net.send(now, *addr, t.to.addr, t.bytes.to_vec());
             }
-            while node.poll_event().is_some() {}
+            if let Some(recorder) = self.recorders.get_mut(addr) {
+                while let Some(event) = node.poll_event() {
+                    recorder.observe(now, &event);
+                }
+                let records = self.records.entry(*addr).or_default();
+                records.extend(std::iter::from_fn(|| recorder.poll()));
+            }
             while let Some((desk, event)) = node.poll_desk() {
                 if let Some(client) = self.clients.get_mut(&desk.0) {
                     let site = self.site_order.iter().position(|a| a == addr).unwrap_or(0);
@@ -283,6 +296,17 @@ impl World {
             }
         }
         panic!("livelock: a million steps without reaching the end of the span");
+    }
+
+    /// The call records of the site at `site`, in the order the calls ended.
+    pub fn call_records(&self, site: SocketAddr) -> Vec<&CallRecord> {
+        let records = self.records.get(&site).map_or(&[][..], Vec::as_slice);
+        records.iter().filter_map(|r| if let Record::Call(c) = r { Some(&**c) } else { None }).collect()
+    }
+
+    /// Calls of the site at `site` begun and not yet recorded as ended.
+    pub fn open_records(&self, site: SocketAddr) -> usize {
+        self.recorders.get(&site).map_or(0, Recorder::open_calls)
     }
 
     /// The `message` names desktop `desk` of the home site received, in order.

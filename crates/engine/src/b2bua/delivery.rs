@@ -2,6 +2,7 @@
 //! B-leg to a trunk, or over the DR peer trunk when the agent is at the other site.
 
 use super::*;
+use crate::event::LegKind;
 use crate::Status;
 
 impl B2bua {
@@ -47,6 +48,7 @@ impl B2bua {
             caller_dn: call.caller_dn.clone(),
             acd: false,
             user_data: call.user_data.clone(),
+            leg: if ctx.config.is_dr_peer(contact) { LegKind::DrPeer } else { LegKind::Trunk },
         });
     }
     /// Rings every registered contact of `dn` for call `id` (parallel fork).
@@ -88,6 +90,7 @@ impl B2bua {
             caller_dn: call.caller_dn.clone(),
             acd: call.acd,
             user_data: call.user_data.clone(),
+            leg: LegKind::Phone,
         });
     }
     #[allow(clippy::too_many_arguments)]

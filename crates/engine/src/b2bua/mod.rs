@@ -147,6 +147,8 @@ struct Call {
     routed: Option<Routed>,
     /// The DR peer's router sent this call to an agent here (ISCC): ring only a free phone.
     routed_by_peer: bool,
+    /// The DR peer forwarded it here (for the CDR).
+    forwarded: bool,
     /// When the call first parked on a Routing Point (`queue-max-wait` counts from here,
     /// across routing attempts).
     queued_since: Option<Instant>,
@@ -224,7 +226,7 @@ impl B2bua {
                 b.header_fmt("Contact", format_args!("<sip:{dn}@{to};x-dr-fwd=1>"));
                 ctx.tx.respond(ctx.now, &key, 302, b.finish(None, b"").into());
                 tracing::info!(dn = %dn, peer = %to, "direct call redirected to the DR peer");
-                ctx.events.push(DomainEvent::CallRedirected { dn, to });
+                ctx.events.push(DomainEvent::CallRedirected { dn, caller: arrival.caller, to });
             }
             placement => {
                 let raw: Arc<[u8]> = Arc::from(req.as_bytes());
@@ -251,6 +253,7 @@ impl B2bua {
         self.dialogs.insert((call.a.call_id.clone(), call.a.local_tag.clone()), (id, Side::A));
         self.by_a_tx.insert(key, id);
         self.by_conn.insert(call.conn_id, id);
+        ctx.events.push(offered(&call));
         self.calls.insert(id, Box::new(call));
         id
     }
@@ -322,6 +325,9 @@ impl B2bua {
             101..=199 => {
                 call.b[index].learn_from_response(resp);
                 if !call.ringing_sent || !resp.body().is_empty() {
+                    if !call.ringing_sent {
+                        ctx.events.push(DomainEvent::CallAlerting { conn_id: call.conn_id });
+                    }
                     call.ringing_sent = true;
                     answer_caller(ctx, &call.a, code, reason_of(resp), Some(resp));
                 }
@@ -447,8 +453,10 @@ impl B2bua {
         ctx.events.push(DomainEvent::CallFailed {
             conn_id: call.conn_id,
             dn: call.dn,
+            caller: call.caller,
             caller_dn: call.caller_dn,
             code,
+            status,
         });
     }
 
@@ -625,12 +633,25 @@ fn answer_caller(
     Some(bytes)
 }
 
+/// The first event of a call: what a CDR starts from.
+fn offered(call: &Call) -> DomainEvent {
+    DomainEvent::CallOffered {
+        conn_id: call.conn_id,
+        uuid: call.uuid.clone(),
+        caller: call.caller.clone(),
+        dn: call.dn.clone(),
+        call_type: call.call_type,
+        forwarded: call.forwarded,
+    }
+}
+
 /// A final answer to a new INVITE that starts no call.
 fn refuse_invite(ctx: &mut Ctx<'_>, key: &TxKey, req: &Message<'_>, peer: Peer, tag: &str, dn: &str, status: Status) {
     let (code, reason) = status.wire();
     let bytes = response(req, code, reason, tag, peer.addr).finish(None, b"");
     ctx.tx.respond(ctx.now, key, code, bytes.into());
-    ctx.events.push(DomainEvent::CallFailed { conn_id: 0, dn: dn.to_owned(), caller_dn: None, code });
+    let caller = req.from().and_then(|f| f.uri.user()).unwrap_or("").to_owned();
+    ctx.events.push(DomainEvent::CallFailed { conn_id: 0, dn: dn.to_owned(), caller, caller_dn: None, code, status });
 }
 
 /// The call record for a new INVITE: its type as this site sees it, the caller, and the
@@ -667,6 +688,7 @@ fn new_call(ctx: &mut Ctx<'_>, req: &Message<'_>, arrival: &Arrival, placement: 
         redirections: 0,
         routed: None,
         routed_by_peer: acd,
+        forwarded: arrival.forwarded,
         queued_since: None,
         third_party: None,
     }

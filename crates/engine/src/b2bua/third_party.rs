@@ -126,9 +126,11 @@ impl B2bua {
             redirections: 0,
             routed: None,
             routed_by_peer: false,
+            forwarded: false,
             queued_since: None,
             third_party: Some(ThirdParty::default()),
         };
+        ctx.events.push(offered(&call));
         self.by_conn.insert(conn_id, id);
         self.busy.entry(origin.to_owned()).or_default().push(id);
         self.timers.set(ctx.now + ctx.config.options.no_answer_timeout, id, CallTimer::NoAnswer);

@@ -10,7 +10,8 @@ use std::time::Instant;
 
 use cti::{AgentState, AgentWorkMode, ErrorCode, Event, RegisterMode, Request};
 
-use crate::NodeConfig;
+use crate::event::AgentChange;
+use crate::{DomainEvent, NodeConfig};
 use agents::{Agent, Agents};
 
 mod agents;
@@ -31,6 +32,8 @@ pub(crate) struct Desks {
     agents: Agents,
     reservations: reservations::Reservations,
     out: Vec<(DeskId, Event)>,
+    /// Agent state changes told to desktops, for the agent state log.
+    changes: Vec<DomainEvent>,
 }
 
 /// What a desk request needs from the rest of the node.
@@ -45,6 +48,40 @@ pub(crate) trait DeskWorld {
 impl Desks {
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = (DeskId, Event)> + '_ {
         self.out.drain(..)
+    }
+
+    /// Agent logins, state changes and logouts since the last call, as domain events.
+    pub(crate) fn take_changes(&mut self) -> Vec<DomainEvent> {
+        std::mem::take(&mut self.changes)
+    }
+
+    /// Logs in an agent saved before a restart, in its saved state; false when the DN or
+    /// the agent is taken already.
+    pub(crate) fn restore_agent(&mut self, now: Instant, saved: &crate::node::SavedAgent) -> bool {
+        if self.agents.on(&saved.dn).is_some() || self.agents.get(&saved.agent_id).is_some() {
+            return false;
+        }
+        let (state, work_mode) = match saved.state {
+            AgentState::NotReady => (AgentState::NotReady, saved.work_mode),
+            _ => (AgentState::Ready, AgentWorkMode::ManualIn),
+        };
+        let agent = Agent {
+            dn: saved.dn.clone(),
+            state,
+            work_mode,
+            acw_until: None,
+            since: now.checked_sub(saved.logged_in_for).unwrap_or(now),
+            state_since: now.checked_sub(saved.in_state_for).unwrap_or(now),
+        };
+        self.agents.log_in(&saved.agent_id, agent);
+        true
+    }
+
+    /// Notes an agent event told to desktops (once, however many desks hear it).
+    fn note(&mut self, event: &Event) {
+        if let Some((agent_id, dn, change)) = agent_change(event) {
+            self.changes.push(DomainEvent::AgentChanged { agent_id, dn, change });
+        }
     }
 
     /// Changes with every login and logout.
@@ -113,6 +150,7 @@ impl Desks {
     /// Sends `event` to `to` (with its ReferenceID) and, without it, to every other desk
     /// registered on the event's DN.
     fn answer_and_broadcast(&mut self, to: DeskId, event: Event) {
+        self.note(&event);
         if let Some(dn) = event.this_dn() {
             let others: Vec<DeskId> =
                 self.by_dn.get(dn).map(|s| s.iter().copied().filter(|d| *d != to).collect()).unwrap_or_default();
@@ -135,6 +173,7 @@ impl Desks {
     }
 
     fn broadcast(&mut self, event: Event) {
+        self.note(&event);
         let Some(dn) = event.this_dn() else { return };
         let desks: Vec<DeskId> = self.by_dn.get(dn).map(|s| s.iter().copied().collect()).unwrap_or_default();
         for desk in desks {
@@ -463,6 +502,37 @@ fn double_login_reason(code: &str, peer_site: &str) -> cti::KvList {
 
 fn shutdown_reason() -> cti::KvList {
     [("ReasonCode".to_owned(), serde_json::Value::from("GracefulShutdown"))].into_iter().collect()
+}
+
+/// The agent state log entry an event to desktops stands for, if any.
+fn agent_change(event: &Event) -> Option<(String, String, AgentChange)> {
+    let (agent_id, dn, change) = match event {
+        Event::EventAgentLogin { agent_id, this_dn, .. } => (agent_id, this_dn, AgentChange::LoggedIn),
+        Event::EventAgentReady { agent_id, this_dn, work_mode, .. } => {
+            (agent_id, this_dn, AgentChange::Ready { work_mode: *work_mode })
+        }
+        Event::EventAgentNotReady { agent_id, this_dn, work_mode: AgentWorkMode::AfterCallWork, .. } => {
+            (agent_id, this_dn, AgentChange::AfterCallWork)
+        }
+        Event::EventAgentNotReady { agent_id, this_dn, work_mode, reasons, .. } => {
+            (agent_id, this_dn, AgentChange::NotReady { work_mode: *work_mode, reason: reason_code(reasons.as_ref()) })
+        }
+        Event::EventAgentLogout { agent_id, this_dn, reasons, .. } => {
+            (agent_id, this_dn, AgentChange::LoggedOut { reason: reason_code(reasons.as_ref()) })
+        }
+        _ => return None,
+    };
+    Some((agent_id.clone(), dn.clone(), change))
+}
+
+/// `ReasonCode` of a Reasons list, else the list as JSON.
+fn reason_code(reasons: Option<&cti::KvList>) -> Option<String> {
+    let reasons = reasons.filter(|r| !r.is_empty())?;
+    match reasons.get("ReasonCode") {
+        Some(serde_json::Value::String(code)) => Some(code.clone()),
+        Some(other) => Some(other.to_string()),
+        None => serde_json::to_string(reasons).ok(),
+    }
 }
 
 fn millis_since(now: Instant, then: Instant) -> u64 {

@@ -30,7 +30,7 @@ impl Desks {
 
     fn translate(&mut self, now: Instant, config: &NodeConfig, event: &DomainEvent) {
         match event {
-            DomainEvent::CallRinging { conn_id, dn, other, call_type, caller_dn, acd, user_data } => {
+            DomainEvent::CallRinging { conn_id, dn, other, call_type, caller_dn, acd, user_data, .. } => {
                 let conn = cti::conn_id_text(*conn_id);
                 if let Some(caller) = caller_dn {
                     self.broadcast(Event::EventDialing {
