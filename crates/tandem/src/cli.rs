@@ -78,6 +78,33 @@ enum Command {
         #[arg(long, default_value = "demo-token")]
         token: String,
     },
+    /// Print call detail records or the agent state log from the sites' stores, newest first.
+    ///
+    /// Reads every site's `[site.store]` file of the configuration (default: the embedded
+    /// example's), or the files given with `--db`. Safe while the sites run.
+    Cdr {
+        /// Configuration file whose sites' stores to read; the embedded example when absent.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Read this SQLite file instead (repeatable).
+        #[arg(long)]
+        db: Vec<PathBuf>,
+        /// How many rows.
+        #[arg(long, default_value_t = 20)]
+        last: usize,
+        /// Only this agent's calls (with --states: its state changes).
+        #[arg(long)]
+        agent: Option<String>,
+        /// Only the call with this UUID, at every site.
+        #[arg(long)]
+        uuid: Option<String>,
+        /// The agent state log (login, ready, not ready, after-call work, logout) instead of calls.
+        #[arg(long)]
+        states: bool,
+        /// One JSON object per line (with every field and the legs) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate a configuration file; exit non-zero with errors naming field and line.
     Check {
         /// Configuration file.
@@ -160,6 +187,17 @@ pub fn run() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(crate::stats_client::run(&url, &names, watch))
         }
+        Command::Cdr { config, db, last, agent, uuid, states, json } => {
+            let paths = if db.is_empty() { store_paths(config.as_ref())? } else { db };
+            let query = crate::store::query::Query { last, agent, uuid, states, json };
+            let paths: Vec<&std::path::Path> = paths.iter().map(PathBuf::as_path).collect();
+            let text = crate::store::query::run(&paths, &query)?;
+            #[allow(clippy::print_stdout)]
+            {
+                print!("{text}");
+            }
+            Ok(())
+        }
         Command::Check { config } => {
             let sites = load_file(&config)?;
             tracing::info!(sites = sites.len(), "configuration is valid");
@@ -222,6 +260,18 @@ fn deployment_and_site(path: &PathBuf, site: &str) -> anyhow::Result<(config::De
         .position(|n| n == site)
         .with_context(|| format!("no site `{site}` in {} (sites: {})", path.display(), names.join(", ")))?;
     Ok((deployment, home))
+}
+
+/// The store files of a deployment's sites (the embedded example's by default).
+fn store_paths(config: Option<&PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
+    let sites = match config {
+        Some(path) => load_file(path)?,
+        None => config::load(DEFAULT_CONFIG, "examples/two-sites.toml (embedded)")?,
+    };
+    let mut paths: Vec<PathBuf> = sites.into_iter().filter_map(|s| s.store.map(|st| st.path)).collect();
+    paths.dedup();
+    anyhow::ensure!(!paths.is_empty(), "no site of the configuration has a [site.store]");
+    Ok(paths)
 }
 
 fn load_file(path: &PathBuf) -> anyhow::Result<Vec<SiteConfig>> {

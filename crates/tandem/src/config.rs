@@ -69,6 +69,8 @@ struct SiteFile {
     /// Capacity caps, flood and connection limits; defaults on [`LimitsFile`].
     #[serde(default)]
     limits: LimitsFile,
+    /// Call detail records and state kept across restarts. Optional.
+    store: Option<store::StoreFile>,
 }
 
 /// `[site.limits]`: what one site takes on before it sheds load (503) or drops input.
@@ -340,6 +342,7 @@ pub(crate) struct SiteConfig {
     pub(crate) http: Option<SocketAddr>,
     pub(crate) stats: Option<SocketAddr>,
     pub(crate) tcp: TcpLimits,
+    pub(crate) store: Option<crate::store::StoreConfig>,
 }
 
 /// A whole deployment file: its sites and, when `[routing]` is present, the routing
@@ -541,6 +544,7 @@ impl SiteFile {
             http: self.http.map(Spanned::into_inner),
             stats: self.stats.map(Spanned::into_inner),
             tcp: self.limits.tcp(),
+            store: self.store.map(store::StoreFile::into_config).transpose()?,
         })
     }
 }
@@ -677,5 +681,6 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
 }
 
+mod store;
 #[cfg(test)]
 mod tests;

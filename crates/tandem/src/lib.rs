@@ -18,6 +18,7 @@ mod router_service;
 mod site;
 mod stats_client;
 mod stats_service;
+mod store;
 mod tcp;
 mod udp_intake;
 

@@ -23,6 +23,7 @@ pub(crate) struct Snapshot {
     pub(crate) cti_dropped_events: u64,
     pub(crate) cti_slow_disconnects: u64,
     pub(crate) wake: crate::probe::WakeLatency,
+    pub(crate) store: crate::store::StoreStats,
 }
 
 type Labels = Vec<(String, String)>;
@@ -134,6 +135,11 @@ pub(crate) fn render(site: &str, s: &Snapshot) -> String {
         "CTI clients disconnected for being too slow",
         s.cti_slow_disconnects,
     );
+    let st = &s.store;
+    counter(&mut registry, "store_written", "Rows written to the store (CDRs, agent log, saved state)", st.written);
+    counter(&mut registry, "store_dropped", "Store writes dropped because the writer's queue was full", st.dropped);
+    counter(&mut registry, "store_failed", "Store writes the database refused (see the log)", st.failed);
+    counter(&mut registry, "cdr_untracked", "Calls not recorded because too many were open at once", st.untracked);
     let wakes = Family::<Labels, Counter<u64>>::default();
     for (bound, n) in crate::probe::BOUNDS_US.iter().zip(s.wake.le) {
         wakes.get_or_create(&vec![("le_us".into(), bound.to_string())]).inc_by(n);

@@ -15,6 +15,7 @@ use crate::config::SiteConfig;
 use crate::cti_server::{self, DeskMsg};
 use crate::metrics::{self, Snapshot};
 use crate::probe::WakeLatency;
+use crate::store::{Saved, Store, Wall};
 
 /// A wake-up this long is logged (at most once per [`SLOW_WAKE_LOG_EVERY`]) with the input
 /// that caused it and how its time split between handling and sending.
@@ -37,6 +38,8 @@ pub(crate) struct BoundSite {
     tcp: Option<TcpListener>,
     cti: Option<TcpListener>,
     http: Option<TcpListener>,
+    /// The site's store, opened, and what it had saved.
+    store: Option<(Store, Saved)>,
 }
 
 /// Requests from a site to the process (answered on the oneshot).
@@ -92,7 +95,18 @@ pub(crate) async fn bind(mut config: SiteConfig) -> anyhow::Result<BoundSite> {
     if let Some(l) = &http {
         announce(&name, "http", l.local_addr()?);
     }
-    Ok(BoundSite { config, udp, peer_udp, tcp, cti, http })
+    let store = match config.store.clone() {
+        Some(store) => {
+            let path = store.path.display().to_string();
+            let wall = Wall::now(clock::now(), clock::unix_ms());
+            let max_calls = config.node.capacity.max_calls;
+            let opened = Store::open(store, &name, wall, max_calls).with_context(|| format!("site {name}: store"))?;
+            tracing::info!(site = %name, path, "store open");
+            Some(opened)
+        }
+        None => None,
+    };
+    Ok(BoundSite { config, udp, peer_udp, tcp, cti, http, store })
 }
 
 /// Prints an `endpoint <site> <kind> <addr>` line (what scripts and tests read).
@@ -171,6 +185,14 @@ impl BoundSite {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         let site = self.config.node.site.clone();
         let mut node = Node::new(self.config.node, rand::random(), clock::now());
+        let mut store = self.store.map(|(mut store, saved)| {
+            node.restore(clock::now(), saved.bindings.clone(), saved.agents.clone());
+            store.restored_agents(&saved);
+            if saved.unreadable > 0 {
+                tracing::warn!(site, rows = saved.unreadable, "saved state rows that could not be read were skipped");
+            }
+            store
+        });
         let mut writers: HashMap<ConnId, mpsc::Sender<Arc<[u8]>>> = HashMap::new();
         let mut intake = UdpIntake::new();
         let udp = self.udp;
@@ -254,12 +276,13 @@ impl BoundSite {
                     cpu_at_wake = crate::probe::thread_cpu();
                     arm = "tick";
                     wake.tick();
-                    let _ = snapshot_tx.send(Snapshot { wake: wake.clone(), ..desks.snapshot(&node) });
+                    let stored = store.as_ref().map(Store::stats).unwrap_or_default();
+                    let _ = snapshot_tx.send(Snapshot { wake: wake.clone(), store: stored, ..desks.snapshot(&node) });
                 }
                 _ = shutdown.changed() => break,
             }
             let handled = clock::now();
-            flush(&mut node, udp.as_ref(), &writers).await;
+            flush(&mut node, udp.as_ref(), &writers, store.as_mut()).await;
             desks.flush(&mut node);
             let done = clock::now();
             let took = done.saturating_duration_since(woke);
@@ -282,6 +305,9 @@ impl BoundSite {
             }
         }
         desks.close_all();
+        if let Some(store) = store {
+            store.close();
+        }
         tracing::info!(site, "site stopped");
         Ok(())
     }
@@ -312,7 +338,12 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-async fn flush(node: &mut Node, udp: Option<&UdpSocket>, writers: &HashMap<ConnId, mpsc::Sender<Arc<[u8]>>>) {
+async fn flush(
+    node: &mut Node,
+    udp: Option<&UdpSocket>,
+    writers: &HashMap<ConnId, mpsc::Sender<Arc<[u8]>>>,
+    mut store: Option<&mut Store>,
+) {
     while let Some(Transmit { to, bytes }) = node.poll_transmit() {
         match (to.transport, to.conn) {
             (Transport::Tcp, Some(conn)) => {
@@ -334,8 +365,12 @@ async fn flush(node: &mut Node, udp: Option<&UdpSocket>, writers: &HashMap<ConnI
             }
         }
     }
+    let now = clock::now();
     while let Some(event) = node.poll_event() {
         tracing::debug!(?event, "domain event");
+        if let Some(store) = store.as_deref_mut() {
+            store.observe(now, &event);
+        }
     }
 }
 
@@ -423,6 +458,7 @@ impl DeskLinks {
             cti_dropped_events: self.dropped_events,
             cti_slow_disconnects: self.slow_disconnects,
             wake: Default::default(),
+            store: Default::default(),
         }
     }
 }

@@ -402,6 +402,12 @@ impl B2bua {
         });
     }
 
+    /// True while a call's caller INVITE transaction is `invite_key` (a CANCEL for it
+    /// finds the call).
+    pub(crate) fn has_caller_invite(&self, invite_key: &TxKey) -> bool {
+        self.by_a_tx.get(invite_key).is_some_and(|id| self.calls.contains_key(id))
+    }
+
     /// The caller's CANCEL for the INVITE transaction `invite_key`. Returns false if no
     /// call matches (the node answers 481).
     pub(crate) fn on_cancel(&mut self, ctx: &mut Ctx<'_>, invite_key: &TxKey) -> bool {

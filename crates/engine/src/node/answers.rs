@@ -18,9 +18,13 @@ impl Node {
     /// CANCEL: 200 for the CANCEL, then the INVITE it names ends with 487 (RFC 3261 section 9.2).
     pub(super) fn cancel(&mut self, now: Instant, key: &TxKey, req: &Message<'_>, peer: Peer) {
         let invite_key = TxKey { server: true, branch: key.branch.clone(), method: "INVITE".into() };
-        let found = self.with_b2bua(now, |b, ctx| b.on_cancel(ctx, &invite_key));
-        let answer = if found { Answer::Final(Status::Ok) } else { Answer::Final(Status::NoSuchTransaction) };
-        self.answer(now, key, req, peer, &answer);
+        if !self.b2bua.has_caller_invite(&invite_key) {
+            return self.answer(now, key, req, peer, &Answer::Final(Status::NoSuchTransaction));
+        }
+        // The CANCEL's 200 first, then the INVITE's 487 (RFC 3261 section 9.2 order,
+        // which strict clients expect).
+        self.answer(now, key, req, peer, &Answer::Final(Status::Ok));
+        self.with_b2bua(now, |b, ctx| b.on_cancel(ctx, &invite_key));
     }
 
     /// How a new request is answered, checked in RFC 3261 section 8.2 order.

@@ -1,0 +1,217 @@
+//! `tandem cdr`: the last calls, one agent's calls, one call's legs, or the agent state
+//! log, read from one or more sites' stores while they run (WAL lets readers in).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+use rusqlite::{params_from_iter, Connection, OpenFlags};
+use serde_json::{json, Value};
+
+/// What to show.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Query {
+    /// How many rows at most (newest first).
+    pub(crate) last: usize,
+    /// Only this agent's calls (or state log).
+    pub(crate) agent: Option<String>,
+    /// Only the call with this UUID (at every site), with its legs.
+    pub(crate) uuid: Option<String>,
+    /// The agent state log instead of calls.
+    pub(crate) states: bool,
+    /// One JSON object per line instead of a table.
+    pub(crate) json: bool,
+}
+
+/// Rows of every store in `paths`, newest first, as text.
+pub(crate) fn run(paths: &[&Path], query: &Query) -> anyhow::Result<String> {
+    let mut rows = Vec::new();
+    for path in paths {
+        if !path.exists() {
+            anyhow::bail!("no store at {} (does the site have [site.store], and has it run?)", path.display());
+        }
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_context(|| format!("opening {}", path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        rows.extend(if query.states { states(&conn, query)? } else { calls(&conn, query)? });
+    }
+    let key = if query.states { "at" } else { "ended_at" };
+    rows.sort_by_key(|r| std::cmp::Reverse(r[key].as_i64().unwrap_or(0)));
+    rows.truncate(query.last.max(1));
+    Ok(if query.json {
+        json_lines(&rows)
+    } else if query.states {
+        state_table(&rows)
+    } else {
+        call_table(&rows)
+    })
+}
+
+fn calls(conn: &Connection, query: &Query) -> anyhow::Result<Vec<Value>> {
+    let (filter, arg) = match (&query.uuid, &query.agent) {
+        (Some(uuid), _) => ("WHERE uuid = ?1", Some(uuid.clone())),
+        (None, Some(agent)) => ("WHERE agent = ?1", Some(agent.clone())),
+        (None, None) => ("", None),
+    };
+    let sql = format!(
+        "SELECT id, site, uuid, conn_id, caller, dialled, call_type, routing_point, answered_dn, agent, offered_at,
+         ringing_at, answered_at, ended_at, wait_ms, talk_ms, result, sip_cause, released_by, redirected, forwarded,
+         default_routed FROM calls {filter} ORDER BY ended_at DESC, id DESC LIMIT {}",
+        query.last.max(1)
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let mut out: Vec<Value> =
+        stmt.query_map(params_from_iter(arg.iter()), |r| row_json(r, &names))?.collect::<Result<_, _>>()?;
+    let mut legs = conn.prepare(
+        "SELECT seq, target, kind, agent, offered_at, ringing_at, answered_at, ended_at, result, sip_cause
+         FROM legs WHERE call = ?1 ORDER BY seq",
+    )?;
+    let leg_names: Vec<String> = legs.column_names().into_iter().map(str::to_owned).collect();
+    for call in &mut out {
+        let id = call["id"].as_i64().unwrap_or(0);
+        let list: Vec<Value> = legs.query_map([id], |r| row_json(r, &leg_names))?.collect::<Result<_, _>>()?;
+        call["legs"] = Value::Array(list);
+        if let Some(map) = call.as_object_mut() {
+            map.remove("id");
+        }
+    }
+    Ok(out)
+}
+
+fn states(conn: &Connection, query: &Query) -> anyhow::Result<Vec<Value>> {
+    let filter = if query.agent.is_some() { "WHERE agent_id = ?1" } else { "" };
+    let sql = format!(
+        "SELECT site, at, agent_id, dn, state, work_mode, reason FROM agent_states {filter}
+         ORDER BY at DESC, id DESC LIMIT {}",
+        query.last.max(1)
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let rows = stmt.query_map(params_from_iter(query.agent.iter()), |r| row_json(r, &names))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A row as a JSON object, column name -> value.
+fn row_json(row: &rusqlite::Row<'_>, names: &[String]) -> rusqlite::Result<Value> {
+    let mut map = serde_json::Map::new();
+    for (i, name) in names.iter().enumerate() {
+        let value = match row.get_ref(i)? {
+            rusqlite::types::ValueRef::Null => Value::Null,
+            rusqlite::types::ValueRef::Integer(n) => json!(n),
+            rusqlite::types::ValueRef::Real(f) => json!(f),
+            rusqlite::types::ValueRef::Text(t) => json!(String::from_utf8_lossy(t)),
+            rusqlite::types::ValueRef::Blob(_) => Value::Null,
+        };
+        map.insert(name.clone(), value);
+    }
+    Ok(Value::Object(map))
+}
+
+fn json_lines(rows: &[Value]) -> String {
+    rows.iter().map(|r| format!("{r}\n")).collect()
+}
+
+fn call_table(rows: &[Value]) -> String {
+    let mut out = format!(
+        "{:<19}  {:<6} {:<8} {:<10} {:<8} {:<5} {:<7} {:<11} {:>4} {:>7} {:>7}  {}\n",
+        "ended (UTC)", "site", "uuid", "caller", "dialled", "rp", "agent", "result", "sip", "wait s", "talk s", "legs"
+    );
+    for r in rows {
+        let flags = [("redirected", "302"), ("forwarded", "fwd"), ("default_routed", "default")]
+            .iter()
+            .filter(|(k, _)| r[*k].as_i64() == Some(1))
+            .map(|(_, f)| *f)
+            .collect::<Vec<_>>()
+            .join(",");
+        let legs: Vec<String> = r["legs"]
+            .as_array()
+            .map(|l| l.iter().map(|l| format!("{}:{}", text(&l["target"]), text(&l["result"]))).collect())
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<19}  {:<6} {:<8} {:<10} {:<8} {:<5} {:<7} {:<11} {:>4} {:>7.1} {:>7.1}  {}{}",
+            utc(r["ended_at"].as_i64().unwrap_or(0)),
+            text(&r["site"]),
+            text(&r["uuid"]).chars().take(8).collect::<String>(),
+            text(&r["caller"]),
+            text(&r["dialled"]),
+            text(&r["routing_point"]),
+            text(&r["agent"]),
+            text(&r["result"]),
+            r["sip_cause"].as_i64().unwrap_or(0),
+            r["wait_ms"].as_f64().unwrap_or(0.0) / 1000.0,
+            r["talk_ms"].as_f64().unwrap_or(0.0) / 1000.0,
+            legs.join(" "),
+            if flags.is_empty() { String::new() } else { format!(" [{flags}]") },
+        );
+    }
+    out
+}
+
+fn state_table(rows: &[Value]) -> String {
+    let mut out = format!(
+        "{:<23}  {:<6} {:<8} {:<6} {:<16} {:<10} {}\n",
+        "at (UTC)", "site", "agent", "dn", "state", "mode", "reason"
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{:<23}  {:<6} {:<8} {:<6} {:<16} {:<10} {}",
+            utc_ms(r["at"].as_i64().unwrap_or(0)),
+            text(&r["site"]),
+            text(&r["agent_id"]),
+            text(&r["dn"]),
+            text(&r["state"]),
+            text(&r["work_mode"]),
+            text(&r["reason"]),
+        );
+    }
+    out
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Unix milliseconds as `YYYY-MM-DD HH:MM:SS` UTC.
+pub(crate) fn utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
+fn utc_ms(ms: i64) -> String {
+    format!("{}.{:03}", utc(ms), ms.rem_euclid(1000))
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00");
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00");
+        assert_eq!(utc(1_796_141_030_000), "2026-12-01 16:03:50");
+        assert_eq!(utc_ms(1_796_141_030_123), "2026-12-01 16:03:50.123");
+    }
+}

@@ -1,0 +1,104 @@
+//! The store's tables (documented field by field in `docs/cdr.md`). Times are Unix
+//! milliseconds, durations milliseconds. Every row names its site, so sites may share a
+//! file (or, later, a central database).
+
+use rusqlite::Connection;
+
+/// Bumped when the tables change; a file with a newer version is refused.
+pub(crate) const VERSION: i64 = 1;
+
+const TABLES: &str = "
+CREATE TABLE IF NOT EXISTS calls (
+    id             INTEGER PRIMARY KEY,
+    site           TEXT    NOT NULL,
+    uuid           TEXT    NOT NULL,
+    conn_id        TEXT    NOT NULL,
+    caller         TEXT    NOT NULL,
+    dialled        TEXT    NOT NULL,
+    call_type      TEXT,
+    routing_point  TEXT,
+    answered_dn    TEXT,
+    agent          TEXT,
+    offered_at     INTEGER NOT NULL,
+    ringing_at     INTEGER,
+    answered_at    INTEGER,
+    ended_at       INTEGER NOT NULL,
+    wait_ms        INTEGER NOT NULL,
+    talk_ms        INTEGER NOT NULL,
+    result         TEXT    NOT NULL,
+    sip_cause      INTEGER NOT NULL,
+    released_by    TEXT,
+    redirected     INTEGER NOT NULL,
+    forwarded      INTEGER NOT NULL,
+    default_routed INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS calls_by_end ON calls (ended_at);
+CREATE INDEX IF NOT EXISTS calls_by_agent ON calls (agent, ended_at);
+CREATE INDEX IF NOT EXISTS calls_by_uuid ON calls (uuid);
+CREATE TABLE IF NOT EXISTS legs (
+    call        INTEGER NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+    seq         INTEGER NOT NULL,
+    target      TEXT    NOT NULL,
+    kind        TEXT    NOT NULL,
+    agent       TEXT,
+    offered_at  INTEGER NOT NULL,
+    ringing_at  INTEGER,
+    answered_at INTEGER,
+    ended_at    INTEGER NOT NULL,
+    result      TEXT    NOT NULL,
+    sip_cause   INTEGER NOT NULL,
+    PRIMARY KEY (call, seq)
+);
+CREATE TABLE IF NOT EXISTS agent_states (
+    id        INTEGER PRIMARY KEY,
+    site      TEXT    NOT NULL,
+    at        INTEGER NOT NULL,
+    agent_id  TEXT    NOT NULL,
+    dn        TEXT    NOT NULL,
+    state     TEXT    NOT NULL,
+    work_mode TEXT,
+    reason    TEXT
+);
+CREATE INDEX IF NOT EXISTS agent_states_by_agent ON agent_states (agent_id, at);
+CREATE INDEX IF NOT EXISTS agent_states_by_time ON agent_states (at);
+CREATE TABLE IF NOT EXISTS bindings (
+    site       TEXT    NOT NULL,
+    dn         TEXT    NOT NULL,
+    contact    TEXT    NOT NULL,
+    expires_at INTEGER NOT NULL,
+    source     TEXT    NOT NULL,
+    transport  TEXT    NOT NULL,
+    call_id    TEXT    NOT NULL,
+    cseq       INTEGER NOT NULL,
+    q          INTEGER NOT NULL,
+    PRIMARY KEY (site, dn, contact)
+);
+CREATE TABLE IF NOT EXISTS agents (
+    site         TEXT    NOT NULL,
+    agent_id     TEXT    NOT NULL,
+    dn           TEXT    NOT NULL,
+    state        TEXT    NOT NULL,
+    work_mode    TEXT,
+    reason       TEXT,
+    logged_in_at INTEGER NOT NULL,
+    state_since  INTEGER NOT NULL,
+    PRIMARY KEY (site, agent_id)
+);
+";
+
+/// Sets the connection up for the store: WAL (readers such as `tandem cdr` never block
+/// the writer), `synchronous=NORMAL` (a power cut may lose the last commits, never the
+/// file), foreign keys, and the tables.
+pub(crate) fn prepare(conn: &Connection) -> anyhow::Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version > VERSION {
+        anyhow::bail!("the store was written by a newer Tandem (schema {version}, this one knows {VERSION})");
+    }
+    conn.execute_batch(TABLES)?;
+    conn.pragma_update(None, "user_version", VERSION)?;
+    Ok(())
+}

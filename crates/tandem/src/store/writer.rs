@@ -1,0 +1,248 @@
+//! The store's one writer thread: it takes [`Write`]s off a bounded queue and applies
+//! them in batches, one SQLite transaction per batch (a few hundred rows cost about as
+//! much as one). The site task only ever `try_send`s.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+
+use rusqlite::{params, Connection, Transaction};
+
+/// Rows written per transaction at most.
+const BATCH: usize = 512;
+
+/// A call as stored: times already in Unix milliseconds.
+#[derive(Debug, Clone)]
+pub(crate) struct CallRow {
+    pub(crate) uuid: String,
+    pub(crate) conn_id: String,
+    pub(crate) caller: String,
+    pub(crate) dialled: String,
+    pub(crate) call_type: Option<&'static str>,
+    pub(crate) routing_point: Option<String>,
+    pub(crate) answered_dn: Option<String>,
+    pub(crate) agent: Option<String>,
+    pub(crate) offered_at: i64,
+    pub(crate) ringing_at: Option<i64>,
+    pub(crate) answered_at: Option<i64>,
+    pub(crate) ended_at: i64,
+    pub(crate) wait_ms: i64,
+    pub(crate) talk_ms: i64,
+    pub(crate) result: &'static str,
+    pub(crate) sip_cause: u16,
+    pub(crate) released_by: Option<&'static str>,
+    pub(crate) redirected: bool,
+    pub(crate) forwarded: bool,
+    pub(crate) default_routed: bool,
+    pub(crate) legs: Vec<LegRow>,
+}
+
+/// One leg as stored.
+#[derive(Debug, Clone)]
+pub(crate) struct LegRow {
+    pub(crate) seq: u32,
+    pub(crate) target: String,
+    pub(crate) kind: &'static str,
+    pub(crate) agent: Option<String>,
+    pub(crate) offered_at: i64,
+    pub(crate) ringing_at: Option<i64>,
+    pub(crate) answered_at: Option<i64>,
+    pub(crate) ended_at: i64,
+    pub(crate) result: &'static str,
+    pub(crate) sip_cause: u16,
+}
+
+/// One entry of the agent state log, and what it does to the saved login.
+#[derive(Debug, Clone)]
+pub(crate) struct AgentRow {
+    pub(crate) at: i64,
+    pub(crate) agent_id: String,
+    pub(crate) dn: String,
+    pub(crate) state: &'static str,
+    pub(crate) work_mode: Option<String>,
+    pub(crate) reason: Option<String>,
+}
+
+/// A binding as stored.
+#[derive(Debug, Clone)]
+pub(crate) struct BindingRow {
+    pub(crate) dn: String,
+    pub(crate) contact: String,
+    pub(crate) expires_at: i64,
+    pub(crate) source: String,
+    pub(crate) transport: &'static str,
+    pub(crate) call_id: String,
+    pub(crate) cseq: u32,
+    pub(crate) q: u16,
+}
+
+/// What the writer is asked to do.
+#[derive(Debug)]
+pub(crate) enum Write {
+    /// A call record (with its legs).
+    Call(Box<CallRow>),
+    /// An agent state log entry (`log`), and the saved login follows it (`keep`).
+    Agent { row: AgentRow, log: bool, keep: bool },
+    /// A binding made or refreshed.
+    Bind(BindingRow),
+    /// A binding removed or expired.
+    Unbind { dn: String, contact: String },
+    /// Delete records that ended before this time (retention).
+    Prune { before: i64 },
+}
+
+/// What the writer did, read by the metrics.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Writes applied.
+    pub(crate) written: AtomicU64,
+    /// Writes the queue had no room for (never waited on).
+    pub(crate) dropped: AtomicU64,
+    /// Writes SQLite refused (disk full, file removed...): logged.
+    pub(crate) failed: AtomicU64,
+}
+
+/// Runs until every sender is gone, then returns (the last batch is committed).
+pub(crate) fn run(mut conn: Connection, site: String, rx: Receiver<Write>, counters: Arc<Counters>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        batch.extend(std::iter::from_fn(|| rx.try_recv().ok()).take(BATCH - 1));
+        let n = batch.len() as u64;
+        match apply(&mut conn, &site, batch) {
+            Ok(()) => counters.written.fetch_add(n, Ordering::Relaxed),
+            Err(e) => {
+                tracing::error!(site, error = %e, rows = n, "store write failed");
+                counters.failed.fetch_add(n, Ordering::Relaxed)
+            }
+        };
+    }
+}
+
+fn apply(conn: &mut Connection, site: &str, batch: Vec<Write>) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    for write in batch {
+        match write {
+            Write::Call(call) => insert_call(&tx, site, &call)?,
+            Write::Agent { row, log, keep } => agent(&tx, site, &row, log, keep)?,
+            Write::Bind(b) => {
+                tx.prepare_cached(
+                    "INSERT INTO bindings (site, dn, contact, expires_at, source, transport, call_id, cseq, q)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     ON CONFLICT (site, dn, contact) DO UPDATE SET expires_at = ?4, source = ?5,
+                     transport = ?6, call_id = ?7, cseq = ?8, q = ?9",
+                )?
+                .execute(params![
+                    site,
+                    b.dn,
+                    b.contact,
+                    b.expires_at,
+                    b.source,
+                    b.transport,
+                    b.call_id,
+                    b.cseq,
+                    b.q
+                ])?;
+            }
+            Write::Unbind { dn, contact } => {
+                tx.prepare_cached("DELETE FROM bindings WHERE site = ?1 AND dn = ?2 AND contact = ?3")?
+                    .execute(params![site, dn, contact])?;
+            }
+            Write::Prune { before } => {
+                tx.prepare_cached("DELETE FROM calls WHERE site = ?1 AND ended_at < ?2")?
+                    .execute(params![site, before])?;
+                tx.prepare_cached("DELETE FROM agent_states WHERE site = ?1 AND at < ?2")?
+                    .execute(params![site, before])?;
+            }
+        }
+    }
+    tx.commit()
+}
+
+fn insert_call(tx: &Transaction<'_>, site: &str, c: &CallRow) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO calls (site, uuid, conn_id, caller, dialled, call_type, routing_point, answered_dn, agent,
+         offered_at, ringing_at, answered_at, ended_at, wait_ms, talk_ms, result, sip_cause, released_by,
+         redirected, forwarded, default_routed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+    )?
+    .execute(params![
+        site,
+        c.uuid,
+        c.conn_id,
+        c.caller,
+        c.dialled,
+        c.call_type,
+        c.routing_point,
+        c.answered_dn,
+        c.agent,
+        c.offered_at,
+        c.ringing_at,
+        c.answered_at,
+        c.ended_at,
+        c.wait_ms,
+        c.talk_ms,
+        c.result,
+        c.sip_cause,
+        c.released_by,
+        c.redirected,
+        c.forwarded,
+        c.default_routed
+    ])?;
+    let call = tx.last_insert_rowid();
+    let mut leg = tx.prepare_cached(
+        "INSERT INTO legs (call, seq, target, kind, agent, offered_at, ringing_at, answered_at, ended_at,
+         result, sip_cause) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?;
+    for l in &c.legs {
+        leg.execute(params![
+            call,
+            l.seq,
+            l.target,
+            l.kind,
+            l.agent,
+            l.offered_at,
+            l.ringing_at,
+            l.answered_at,
+            l.ended_at,
+            l.result,
+            l.sip_cause
+        ])?;
+    }
+    Ok(())
+}
+
+/// Logs the entry (`log`) and keeps the saved login in step with it (`keep`): a login
+/// inserts, a state change updates, a logout deletes.
+fn agent(tx: &Transaction<'_>, site: &str, a: &AgentRow, log: bool, keep: bool) -> rusqlite::Result<()> {
+    if log {
+        tx.prepare_cached(
+            "INSERT INTO agent_states (site, at, agent_id, dn, state, work_mode, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![site, a.at, a.agent_id, a.dn, a.state, a.work_mode, a.reason])?;
+    }
+    if !keep {
+        return Ok(());
+    }
+    match a.state {
+        "login" => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO agents (site, agent_id, dn, state, work_mode, reason, logged_in_at, state_since)
+                 VALUES (?1, ?2, ?3, 'not-ready', NULL, NULL, ?4, ?4)",
+            )?
+            .execute(params![site, a.agent_id, a.dn, a.at])?;
+        }
+        "logout" => {
+            tx.prepare_cached("DELETE FROM agents WHERE site = ?1 AND agent_id = ?2")?
+                .execute(params![site, a.agent_id])?;
+        }
+        state => {
+            tx.prepare_cached(
+                "UPDATE agents SET state = ?3, work_mode = ?4, reason = ?5, state_since = ?6
+                 WHERE site = ?1 AND agent_id = ?2",
+            )?
+            .execute(params![site, a.agent_id, state, a.work_mode, a.reason, a.at])?;
+        }
+    }
+    Ok(())
+}
