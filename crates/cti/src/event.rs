@@ -38,8 +38,9 @@ pub enum Event {
         in_service: bool,
         #[serde(rename = "AgentID", skip_serializing_if = "Option::is_none", default)]
         agent_id: Option<String>,
-        #[serde(rename = "AgentState")]
-        agent_state: AgentState,
+        /// Absent for DNs no agent logs in on (Routing Points, trunks).
+        #[serde(rename = "AgentState", skip_serializing_if = "Option::is_none", default)]
+        agent_state: Option<AgentState>,
         /// Milliseconds the agent has been in AgentState (a router's "longest idle").
         #[serde(rename = "TimeInStateMs", skip_serializing_if = "Option::is_none", default)]
         time_in_state_ms: Option<u64>,
@@ -61,8 +62,9 @@ pub enum Event {
         in_service: bool,
         #[serde(rename = "AgentID", skip_serializing_if = "Option::is_none", default)]
         agent_id: Option<String>,
-        #[serde(rename = "AgentState")]
-        agent_state: AgentState,
+        /// Absent for DNs no agent logs in on (Routing Points, trunks).
+        #[serde(rename = "AgentState", skip_serializing_if = "Option::is_none", default)]
+        agent_state: Option<AgentState>,
         /// Milliseconds the agent has been in AgentState (a router's "longest idle").
         #[serde(rename = "TimeInStateMs", skip_serializing_if = "Option::is_none", default)]
         time_in_state_ms: Option<u64>,

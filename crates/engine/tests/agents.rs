@@ -107,7 +107,7 @@ fn ready_not_ready_logout_and_reconnect() {
     site.node.handle_input(engine::Input::DeskClosed { at: site.now, desk: engine::DeskId(1) });
     let events = site.desk(7, r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#);
     assert!(
-        matches!(&events[0].1, Event::EventRegistered { agent_state: cti::AgentState::NotReady, agent_id: Some(a), .. } if a == "A1001")
+        matches!(&events[0].1, Event::EventRegistered { agent_state: Some(cti::AgentState::NotReady), agent_id: Some(a), .. } if a == "A1001")
     );
 
     let events = site.desk(7, r#"{"message":"RequestAgentLogout","ThisDN":"1001"}"#);
@@ -333,4 +333,19 @@ fn logging_in_again_on_the_same_dn_keeps_the_agents_state() {
     let events = site.desk(2, r#"{"message":"RequestAgentLogin","ReferenceID":5,"ThisDN":"1001","AgentID":"A1001"}"#);
     assert_eq!(names(&events), vec!["2:EventAgentLogin", "2:EventAgentReady"], "confirmed, still Ready");
     assert_eq!(site.node.agents_in(cti::AgentState::Ready), 1);
+}
+
+/// EventRegistered and EventAddressInfo carry an AgentState for agent lines (LoggedOut
+/// when nobody is logged in) and none for a Routing Point, where no agent logs in.
+#[test]
+fn a_routing_point_is_registered_without_an_agent_state() {
+    let mut site = Site::with_config(config());
+    let events = site.desk(1, r#"{"message":"RequestRegisterAddress","ThisDN":"5000"}"#);
+    assert!(matches!(&events[0].1, Event::EventRegistered { agent_state: None, agent_id: None, .. }), "{events:?}");
+    let json = serde_json::to_string(&events[0].1).expect("json");
+    assert!(!json.contains("AgentState"), "{json}");
+    let events = site.desk(1, r#"{"message":"RequestQueryAddress","ThisDN":"5000"}"#);
+    assert!(matches!(&events[0].1, Event::EventAddressInfo { agent_state: None, .. }), "{events:?}");
+    let events = site.desk(1, r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#);
+    assert!(matches!(&events[0].1, Event::EventRegistered { agent_state: Some(cti::AgentState::LoggedOut), .. }));
 }

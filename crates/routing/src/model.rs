@@ -141,7 +141,8 @@ impl Model {
             | Event::EventAddressInfo { this_dn, agent_id, agent_state, time_in_state_ms, in_service, .. } => {
                 self.service(site, this_dn, *in_service);
                 let since = now.checked_sub(Duration::from_millis(time_in_state_ms.unwrap_or(0))).unwrap_or(now);
-                self.registered(since, site, this_dn, agent_id.as_deref(), *agent_state)
+                let state = agent_state.unwrap_or(AgentState::LoggedOut);
+                self.registered(since, site, this_dn, agent_id.as_deref(), state)
             }
             Event::EventDNOutOfService { this_dn } | Event::EventDNBackInService { this_dn } => {
                 self.service(site, this_dn, matches!(event, Event::EventDNBackInService { .. }));

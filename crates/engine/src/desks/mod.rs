@@ -203,7 +203,8 @@ impl Desks {
                 self.by_dn.entry(this_dn.clone()).or_default().insert(desk);
                 self.by_desk.entry(desk).or_default().insert(this_dn.clone());
                 let at = self.agents.at(this_dn);
-                let agent_state = at.map_or(AgentState::LoggedOut, |(_, a)| a.state);
+                let agent_line = world.config().dns.kind(this_dn).is_some_and(crate::DnKind::is_agent_line);
+                let agent_state = agent_line.then(|| at.map_or(AgentState::LoggedOut, |(_, a)| a.state));
                 let agent = at.map(|(id, _)| id.to_owned());
                 let event = Event::EventRegistered {
                     reference_id,
@@ -233,7 +234,12 @@ impl Desks {
                     this_dn: this_dn.clone(),
                     in_service: world.in_service(this_dn),
                     agent_id: at.map(|(id, _)| id.to_owned()),
-                    agent_state: a.map_or(AgentState::LoggedOut, |a| a.state),
+                    agent_state: world
+                        .config()
+                        .dns
+                        .kind(this_dn)
+                        .is_some_and(crate::DnKind::is_agent_line)
+                        .then(|| a.map_or(AgentState::LoggedOut, |a| a.state)),
                     time_in_state_ms: a.map(|a| millis_since(world.now(), a.state_since)),
                     work_mode: a.map_or(AgentWorkMode::Unknown, |a| a.work_mode),
                 };
