@@ -5,6 +5,9 @@
 # Prints per rate: calls attempted, failed, INVITE->200 median and p99 (ms; sipp's clock
 # ticks in 4 ms here, "0" means under 4 ms), mean, tandem CPU seconds per 1,000 calls and
 # tandem RSS (KiB) at the end of the run. Every process it starts is stopped by PID.
+# STORE=1 gives the site a [site.store] (CDRs, agent log, saved registrations) and adds
+# the number of call records written per rate (cdr_rows; it must equal "attempted").
+# TANDEM=path runs another build of the binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dur="${1:-10}"; shift || true
@@ -16,7 +19,8 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 hz=$(getconf CLK_TCK)
 printf '[[site]]\nname = "bench"\nsip_udp = "127.0.0.1:5070"\ndns = ["1000-1999"]\n' > "$work/site.toml"
-./target/release/tandem peer --config "$work/site.toml" --site bench > /dev/null 2>&1 &
+if [ "${STORE:-0}" = 1 ]; then printf '[site.store]\npath = "%s/cdr.db"\n' "$work" >> "$work/site.toml"; fi
+"${TANDEM:-./target/release/tandem}" peer --config "$work/site.toml" --site bench > /dev/null 2>&1 &
 tandem=$!; pids+=("$tandem")
 sleep 0.5
 phone_port=25180
@@ -27,14 +31,19 @@ sleep 0.5
 { echo SEQUENTIAL; for i in $(seq 1000 1999); do echo "$i;"; done; } > "$work/calls.csv"
 sipp -sf tests/sipp/register-contact.xml -inf "$work/reg.csv" -m 1000 -r 1000 -i 127.0.0.1 -p 0 -nostdin 127.0.0.1:5070 > /dev/null 2>&1
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-echo "rate attempted failed p50_ms p99_ms mean_ms cpu_s_per_1000 rss_kib"
+# CPU ticks of the store's writer thread (0 without a store).
+store_ticks() { local t=0; for task in /proc/"$1"/task/*; do
+  if grep -q '^store-' "$task/comm" 2>/dev/null; then t=$((t + $(awk '{print $14 + $15}' "$task/stat"))); fi; done; echo $t; }
+rows() { if [ "${STORE:-0}" = 1 ]; then python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from calls').fetchone()[0])" "$work/cdr.db"; else echo -; fi; }
+echo "rate attempted failed p50_ms p99_ms mean_ms cpu_s_per_1000 rss_kib cdr_rows writer_cpu_s_per_1000"
 for rate in $rates; do
   total=$((rate * dur))
-  t0=$(ticks "$tandem")
+  t0=$(ticks "$tandem"); w0=$(store_ticks "$tandem")
   (cd "$work" && sipp -sf "$OLDPWD/tests/sipp/gateway-call.xml" -inf calls.csv -m "$total" -r "$rate" -l $((rate * 2 > 1000 ? rate * 2 : 1000)) \
       -i 127.0.0.1 -p 0 -nostdin -timeout $((dur + 40)) -buff_size 4194304 -trace_screen -screen_file screen.txt \
       -trace_rtt -rtt_freq 1000 -recv_timeout 10000 127.0.0.1:5070 > /dev/null 2>&1) || true
-  t1=$(ticks "$tandem")
+  sleep 5   # let the phones' timewait drain and the store's writer commit (its CPU counts)
+  t1=$(ticks "$tandem"); w1=$(store_ticks "$tandem")
   failed=$(grep "Failed call" "$work/screen.txt" | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
   read -r p50 p99 mean < <(cat "$work"/*_rtt.csv 2>/dev/null | awk -F';' '$3==1{print $2}' | sort -n |
     awk '{v[NR]=$1; s+=$1} END{ if(NR==0){print "na na na"; exit}
@@ -42,6 +51,8 @@ for rate in $rates; do
   rm -f "$work"/*_rtt.csv
   cpu=$(echo "($t1 - $t0) / $hz / $total * 1000" | bc -l | xargs printf "%.3f")
   rss=$(awk '/VmRSS/{print $2}' "/proc/$tandem/status")
-  echo "$rate $total ${failed:-na} $p50 $p99 $mean $cpu $rss"
-  sleep 5   # let the phones' timewait drain
+  r1=$(rows)
+  wcpu=$(echo "($w1 - $w0) / $hz / $total * 1000" | bc -l | xargs printf "%.3f")
+  echo "$rate $total ${failed:-na} $p50 $p99 $mean $cpu $rss $([ "$r1" = - ] && echo - || echo $((r1 - ${r0:-0}))) $wcpu"
+  r0=$r1
 done

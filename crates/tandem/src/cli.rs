@@ -114,7 +114,7 @@ enum Command {
     /// Talk CTI to a site: send requests, print events as JSON lines.
     ///
     /// Requests are JSON objects or shorthand: `RequestAgentLogin ThisDN=1001 AgentID=A1001`.
-    /// `-` reads more requests from stdin, one per line.
+    /// `-` then sends each stdin line as it arrives (one request per line).
     Cti {
         /// The site's CTI WebSocket URL.
         #[arg(long, default_value = "ws://127.0.0.1:7060/cti")]

@@ -34,29 +34,43 @@ pub(crate) fn request_json(words: &str) -> anyhow::Result<String> {
     Ok(serde_json::to_string(&req)?)
 }
 
-/// Connects, sends `requests` (stdin lines too when one of them is `-`), prints events
-/// until `wait` passes without any (forever when `wait` is zero).
+/// Connects, sends `requests` and, when one of them is `-`, then each stdin line as it
+/// arrives (a bad line is reported and skipped); prints events until `wait` passes
+/// without any (forever when `wait` is zero).
 #[allow(clippy::print_stdout)]
 pub(crate) async fn run(url: &str, token: &str, requests: &[String], wait: Duration) -> anyhow::Result<()> {
     let sep = if url.contains('?') { '&' } else { '?' };
     let full = format!("{url}{sep}token={token}");
     let (ws, _) =
         tokio_tungstenite::connect_async(full.as_str()).await.with_context(|| format!("connecting to {url}"))?;
-    let mut lines = Vec::new();
-    for r in requests {
-        if r == "-" {
-            let stdin = std::io::read_to_string(std::io::stdin())?;
-            lines.extend(stdin.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned));
-        } else {
-            lines.push(r.clone());
-        }
+    let given = requests.iter().filter(|r| *r != "-").map(|l| request_json(l)).collect::<anyhow::Result<Vec<_>>>()?;
+    let (tx, mut from_stdin) = tokio::sync::mpsc::channel::<String>(1024);
+    if requests.iter().any(|r| r == "-") {
+        std::thread::spawn(move || {
+            for line in std::io::stdin().lines().map_while(Result::ok).filter(|l| !l.trim().is_empty()) {
+                match request_json(&line) {
+                    Ok(json) => {
+                        if tx.blocking_send(json).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => eprintln!("skipped: {e:#}"),
+                }
+            }
+        });
+    } else {
+        drop(tx);
     }
-    let requests = lines.iter().map(|l| request_json(l)).collect::<anyhow::Result<Vec<_>>>()?;
     // Send while reading, as a desktop does: a client that only writes would see its own
     // event queue overflow on the server.
     let (mut sink, mut stream) = ws.split();
     let sender = tokio::spawn(async move {
-        for json in requests {
+        for json in given {
+            if sink.send(Message::Text(json)).await.is_err() {
+                return sink;
+            }
+        }
+        while let Some(json) = from_stdin.recv().await {
             if sink.send(Message::Text(json)).await.is_err() {
                 break;
             }
@@ -81,8 +95,11 @@ pub(crate) async fn run(url: &str, token: &str, requests: &[String], wait: Durat
             Ok(None) | Err(_) => break,
         }
     }
-    let mut sink = sender.await?;
-    let _ = sink.close().await;
+    if sender.is_finished() {
+        let _ = sender.await?.close().await;
+    } else {
+        sender.abort(); // still waiting on stdin
+    }
     Ok(())
 }
 

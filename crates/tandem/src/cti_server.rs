@@ -1,4 +1,6 @@
-//! The CTI server of one site: WebSocket + JSON on the site's `cti` address, path `/cti`.
+//! The CTI server of one site: WebSocket + JSON on the site's `cti` address, path `/cti`,
+//! and the agent page at `/agent` (`assets/agent.html`, compiled in), which speaks CTI to
+//! the same server from a browser.
 //!
 //! Connection tasks only move messages: they parse JSON into `cti::Request`s for the
 //! engine task and write the events it sends back. A desktop must present a token
@@ -50,7 +52,7 @@ pub(crate) async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let state = CtiState { site: site.into(), tokens: tokens.into(), to_engine };
-    let app = Router::new().route("/cti", get(upgrade)).with_state(state);
+    let app = Router::new().route("/cti", get(upgrade)).route("/agent", get(agent_page)).with_state(state);
     let stop = async move {
         let _ = shutdown.changed().await;
     };
@@ -60,6 +62,12 @@ pub(crate) async fn serve(
     {
         tracing::error!(error = %e, "CTI server failed");
     }
+}
+
+/// The agent page: log in, Ready / NotReady, answer and release calls. It holds no
+/// secret: the agent types the CTI token, which the WebSocket then presents.
+async fn agent_page() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("../assets/agent.html"))
 }
 
 #[derive(serde::Deserialize)]

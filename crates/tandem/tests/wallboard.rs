@@ -6,12 +6,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use common::browser::{base64_decode, wait_for, webdriver, Killed};
 use common::*;
 
 fn config(sip: [u16; 2], tcp: [u16; 2], cti: [u16; 2], stats: u16) -> String {
@@ -27,79 +27,6 @@ fn config(sip: [u16; 2], tcp: [u16; 2], cti: [u16; 2], stats: u16) -> String {
         + &site("s2", 1, "")
         + "[routing]\n[[routing.agent]]\nid = \"A1001\"\ngroups = [\"sales\"]\nskills = { sales = 1 }\n\
            [[routing.point]]\ndn = \"5000\"\ntarget = \"sales\"\n"
-}
-
-/// One WebDriver command: `method` on `path` with a JSON body; the JSON answer's `value`.
-fn webdriver(port: u16, method: &str, path: &str, body: &serde_json::Value) -> serde_json::Value {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("chromedriver");
-    let body = body.to_string();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).and_then(|()| s.write_all(body.as_bytes())).expect("write");
-    // chromedriver keeps the connection open: read the head, then Content-Length bytes.
-    let mut reader = BufReader::new(s);
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).expect("read") == 0 || line == "\r\n" {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().unwrap_or(0);
-            }
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).expect("body");
-    serde_json::from_slice::<serde_json::Value>(&body).map(|v| v["value"].clone()).unwrap_or_default()
-}
-
-fn script(port: u16, session: &str, js: &str) -> serde_json::Value {
-    webdriver(port, "POST", &format!("/session/{session}/execute/sync"), &serde_json::json!({"script": js, "args": []}))
-}
-
-/// Polls `js` every 25 ms until it returns true; how long that took, or None after `limit`.
-fn wait_for(port: u16, session: &str, js: &str, limit: Duration) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if script(port, session, js) == serde_json::Value::Bool(true) {
-            return Some(start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    None
-}
-
-fn base64_decode(text: &str) -> Vec<u8> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    };
-    let sextets: Vec<u8> = text.bytes().filter_map(value).collect();
-    sextets
-        .chunks(4)
-        .flat_map(|c| {
-            let n = c.iter().enumerate().fold(0u32, |n, (i, s)| n | (u32::from(*s) << (18 - 6 * i)));
-            let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-            bytes.into_iter().take(c.len().saturating_sub(1)).collect::<Vec<_>>()
-        })
-        .collect()
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill(); // by PID
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

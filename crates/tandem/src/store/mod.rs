@@ -140,7 +140,10 @@ impl Store {
         self.recorder.observe(now, event);
         while let Some(record) = self.recorder.poll() {
             match record {
-                Record::Call(call) if self.config.cdr => self.send(Write::Call(Box::new(self.call_row(&call)))),
+                Record::Call(call) if self.config.cdr => {
+                    let row = self.call_row(*call);
+                    self.send(Write::Call(Box::new(row)));
+                }
                 Record::Call(_) => {}
                 Record::Agent(a) => {
                     let row = agent_row(self.wall.ms(a.at), &a.agent_id, &a.dn, &a.change);
@@ -208,23 +211,19 @@ impl Store {
         }
     }
 
-    fn call_row(&self, c: &CallRecord) -> CallRow {
+    /// The record as a row (its strings moved, its times in Unix milliseconds).
+    fn call_row(&self, c: CallRecord) -> CallRow {
         let ms = |t: Instant| self.wall.ms(t);
+        let (wait, talk) = (c.wait(), c.talk());
         CallRow {
-            uuid: c.uuid.clone(),
             conn_id: cti::conn_id_text(c.conn_id),
-            caller: c.caller.clone(),
-            dialled: c.dialled.clone(),
             call_type: c.call_type.map(call_type_name),
-            routing_point: c.routing_point.clone(),
-            answered_dn: c.answered_dn.clone(),
-            agent: c.agent.clone(),
             offered_at: ms(c.offered_at),
             ringing_at: c.ringing_at.map(ms),
             answered_at: c.answered_at.map(ms),
             ended_at: ms(c.ended_at),
-            wait_ms: millis(c.wait()),
-            talk_ms: millis(c.talk()),
+            wait_ms: millis(wait),
+            talk_ms: millis(talk),
             result: c.result.as_str(),
             sip_cause: c.cause,
             released_by: c.released_by.map(|by| match by {
@@ -237,20 +236,26 @@ impl Store {
             default_routed: c.default_routed,
             legs: c
                 .legs
-                .iter()
+                .into_iter()
                 .map(|l| LegRow {
                     seq: l.seq,
-                    target: l.target.clone(),
                     kind: l.kind.as_str(),
-                    agent: l.agent.clone(),
                     offered_at: ms(l.offered_at),
                     ringing_at: l.ringing_at.map(ms),
                     answered_at: l.answered_at.map(ms),
                     ended_at: ms(l.ended_at),
                     result: l.result.as_str(),
                     sip_cause: l.cause,
+                    target: l.target,
+                    agent: l.agent,
                 })
                 .collect(),
+            uuid: c.uuid,
+            caller: c.caller,
+            dialled: c.dialled,
+            routing_point: c.routing_point,
+            answered_dn: c.answered_dn,
+            agent: c.agent,
         }
     }
 }

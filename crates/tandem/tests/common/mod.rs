@@ -2,6 +2,8 @@
 //! their endpoints, running sipp clients and phones, a CTI client, an HTTP scrape.
 #![allow(dead_code)] // each test crate uses its own part of this
 
+pub(crate) mod browser;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
