@@ -268,7 +268,15 @@ fn store_paths(config: Option<&PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
         Some(path) => load_file(path)?,
         None => config::load(DEFAULT_CONFIG, "examples/two-sites.toml (embedded)")?,
     };
-    let mut paths: Vec<PathBuf> = sites.into_iter().filter_map(|s| s.store.map(|st| st.path)).collect();
+    let mut paths = Vec::new();
+    for store in sites.into_iter().filter_map(|s| s.store) {
+        match store.target {
+            crate::store::Target::Sqlite(path) => paths.push(path),
+            crate::store::Target::Postgres(_) => {
+                anyhow::bail!("a site's store is PostgreSQL: query it with psql (the tables are in docs/cdr.md)")
+            }
+        }
+    }
     paths.dedup();
     anyhow::ensure!(!paths.is_empty(), "no site of the configuration has a [site.store]");
     Ok(paths)

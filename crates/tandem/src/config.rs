@@ -478,6 +478,7 @@ type Invalid = (usize, String);
 
 impl SiteFile {
     fn into_site_config(self) -> Result<SiteConfig, Invalid> {
+        let name_at = self.name.span().start;
         let mut dns = DnPlan::default();
         let dns_span = self.dns.span().start;
         for spec in self.dns.into_inner() {
@@ -544,7 +545,7 @@ impl SiteFile {
             http: self.http.map(Spanned::into_inner),
             stats: self.stats.map(Spanned::into_inner),
             tcp: self.limits.tcp(),
-            store: self.store.map(store::StoreFile::into_config).transpose()?,
+            store: self.store.map(|s| s.into_config(name_at)).transpose()?,
         })
     }
 }

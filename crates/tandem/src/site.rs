@@ -97,10 +97,17 @@ pub(crate) async fn bind(mut config: SiteConfig) -> anyhow::Result<BoundSite> {
     }
     let store = match config.store.clone() {
         Some(store) => {
-            let path = store.path.display().to_string();
+            let path = match &store.target {
+                crate::store::Target::Sqlite(path) => path.display().to_string(),
+                crate::store::Target::Postgres(_) => "postgresql".to_owned(),
+            };
             let wall = Wall::now(clock::now(), clock::unix_ms());
             let max_calls = config.node.capacity.max_calls;
-            let opened = Store::open(store, &name, wall, max_calls).with_context(|| format!("site {name}: store"))?;
+            // Opening may block (a PostgreSQL client runs its own runtime): off the async threads.
+            let site = name.clone();
+            let opened = tokio::task::spawn_blocking(move || Store::open(store, &site, wall, max_calls))
+                .await?
+                .with_context(|| format!("site {name}: store"))?;
             tracing::info!(site = %name, path, "store open");
             Some(opened)
         }

@@ -7,14 +7,18 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::store::StoreConfig;
+use crate::store::{StoreConfig, Target};
 
 /// `[site.store]` as written. Absent: the site keeps nothing on disk.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct StoreFile {
-    /// The SQLite file; a relative path is relative to the working directory. Required.
-    path: Spanned<PathBuf>,
+    /// The SQLite file; a relative path is relative to the working directory. This or
+    /// `postgres`.
+    path: Option<Spanned<PathBuf>>,
+    /// A PostgreSQL database instead (`host=... user=... dbname=...` or a
+    /// `postgres://` URL), one that several sites may share.
+    postgres: Option<Spanned<String>>,
     /// Writes waiting for the writer thread before new ones are dropped (and counted).
     /// Default 65536.
     #[serde(default = "default_queue")]
@@ -44,17 +48,26 @@ fn default_keep_days() -> u32 {
 
 impl StoreFile {
     /// Checked: byte offset and message on error.
-    pub(super) fn into_config(self) -> Result<StoreConfig, (usize, String)> {
-        let at = self.path.span().start;
-        let path = self.path.into_inner();
-        if path.as_os_str().is_empty() {
-            return Err((at, "`store.path`: name the SQLite file".into()));
-        }
+    pub(super) fn into_config(self, site_at: usize) -> Result<StoreConfig, (usize, String)> {
+        let (target, at) = match (self.path, self.postgres) {
+            (Some(path), None) if !path.get_ref().as_os_str().is_empty() => {
+                let at = path.span().start;
+                (Target::Sqlite(path.into_inner()), at)
+            }
+            (None, Some(pg)) if !pg.get_ref().trim().is_empty() => {
+                let at = pg.span().start;
+                (Target::Postgres(pg.into_inner()), at)
+            }
+            (Some(_), Some(pg)) => {
+                return Err((pg.span().start, "`store`: set `path` (SQLite) or `postgres`, not both".into()))
+            }
+            _ => return Err((site_at, "`store`: set `path` (a SQLite file) or `postgres` (a database)".into())),
+        };
         if self.queue == 0 {
             return Err((at, "`store.queue` must be at least 1".into()));
         }
         Ok(StoreConfig {
-            path,
+            target,
             queue: self.queue as usize,
             cdr: self.cdr,
             state: self.state,

@@ -7,11 +7,13 @@
 //! the engine's domain events through [`engine::Recorder`]; saved state is read back once
 //! at start-up ([`saved`]) and handed to [`engine::Node::restore`].
 //!
-//! SQLite (bundled, via rusqlite) rather than a server: one file next to the binary is
-//! what a site needs by default, `tandem cdr` and any SQLite tool can read it while the
+//! SQLite (bundled, via rusqlite) by default rather than a server: one file next to the
+//! binary is what a site needs, `tandem cdr` and any SQLite tool can read it while the
 //! site writes, and one writer thread with batched transactions keeps up with the engine
-//! (see docs/benchmarks.md).
+//! (see docs/benchmarks.md). PostgreSQL ([`postgres`], the blocking `postgres` client on
+//! the same writer thread) is the option for one central store that sites share.
 
+mod postgres;
 pub(crate) mod query;
 mod saved;
 mod schema;
@@ -29,11 +31,20 @@ use engine::{AgentChange, CallRecord, DomainEvent, Record, Recorder};
 pub(crate) use saved::Saved;
 use writer::{AgentRow, BindingRow, CallRow, Counters, LegRow, Write};
 
+/// Where a site's store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// A SQLite file (created, with its directory, if missing).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database shared by sites (`host=... dbname=...` or a URL).
+    Postgres(String),
+}
+
 /// `[site.store]`, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct StoreConfig {
-    /// The SQLite file (created, with its directory, if missing).
-    pub(crate) path: PathBuf,
+    /// The database.
+    pub(crate) target: Target,
     /// Writes waiting for the writer thread before new ones are dropped.
     pub(crate) queue: usize,
     /// Write call detail records and the agent state log.
@@ -101,15 +112,20 @@ impl Store {
     /// Opens (or creates) the store of `site`, reads back its saved state (expired
     /// bindings pruned) and starts the writer thread.
     pub(crate) fn open(config: StoreConfig, site: &str, wall: Wall, max_calls: usize) -> anyhow::Result<(Self, Saved)> {
-        let conn = connect(&config.path)?;
-        let saved = if config.state { saved::load(&conn, site, wall.unix_ms)? } else { Saved::default() };
+        let mut db: Box<dyn writer::Database> = match &config.target {
+            Target::Sqlite(path) => Box::new(writer::Sqlite(connect(path)?)),
+            Target::Postgres(conninfo) => {
+                Box::new(postgres::Postgres::connect(conninfo).context("connecting to PostgreSQL")?)
+            }
+        };
+        let saved = if config.state { db.load(site, wall.unix_ms)? } else { Saved::default() };
         let (tx, rx) = sync_channel(config.queue.max(1));
         let counters = Arc::new(Counters::default());
         let thread_counters = counters.clone();
         let thread_site = site.to_owned();
         let writer = std::thread::Builder::new()
             .name(format!("store-{site}"))
-            .spawn(move || writer::run(conn, thread_site, rx, thread_counters))
+            .spawn(move || writer::run(db, thread_site, rx, thread_counters))
             .context("starting the store writer thread")?;
         let store = Self {
             recorder: Recorder::new(max_calls.saturating_mul(2).max(1024)),

@@ -61,17 +61,10 @@ pub(crate) fn load(conn: &Connection, site: &str, now_ms: i64) -> anyhow::Result
     })?;
     for row in rows {
         let (agent_id, dn, state, work_mode, logged_in_at, state_since) = row?;
-        let state = match state.as_str() {
-            "ready" | "after-call-work" => cti::AgentState::Ready,
-            "not-ready" => cti::AgentState::NotReady,
-            _ => {
-                saved.unreadable += 1;
-                continue;
-            }
+        let Some((state, work_mode)) = agent_state(&state, work_mode) else {
+            saved.unreadable += 1;
+            continue;
         };
-        let work_mode = work_mode
-            .and_then(|m| serde_json::from_value(serde_json::Value::String(m)).ok())
-            .unwrap_or(cti::AgentWorkMode::AuxWork);
         let ago = |at: i64| Duration::from_millis(u64::try_from(now_ms - at).unwrap_or(0));
         saved.agents.push(SavedAgent {
             agent_id,
@@ -85,10 +78,24 @@ pub(crate) fn load(conn: &Connection, site: &str, now_ms: i64) -> anyhow::Result
     Ok(saved)
 }
 
+/// A saved agent's state and work mode as stored (`ready`, `ManualIn`); `None` for a
+/// state that cannot be restored.
+pub(super) fn agent_state(state: &str, work_mode: Option<String>) -> Option<(cti::AgentState, cti::AgentWorkMode)> {
+    let state = match state {
+        "ready" | "after-call-work" => cti::AgentState::Ready,
+        "not-ready" => cti::AgentState::NotReady,
+        _ => return None,
+    };
+    let work_mode = work_mode
+        .and_then(|m| serde_json::from_value(serde_json::Value::String(m)).ok())
+        .unwrap_or(cti::AgentWorkMode::AuxWork);
+    Some((state, work_mode))
+}
+
 /// The source of a binding as stored (`127.0.0.1:6001`, `UDP`). A TCP binding comes
 /// back as such for [`engine::Node::restore`] to skip: its connection ended with the
 /// process, and the phone registers again over a new one.
-fn peer(source: &str, transport: &str) -> Option<Peer> {
+pub(super) fn peer(source: &str, transport: &str) -> Option<Peer> {
     let addr = source.parse().ok()?;
     match transport {
         "UDP" => Some(Peer::udp(addr)),

@@ -108,8 +108,29 @@ pub(crate) struct Counters {
     pub(crate) failed: AtomicU64,
 }
 
+/// Where the writer writes: the SQLite file, or PostgreSQL (`super::postgres`).
+pub(crate) trait Database: Send {
+    /// Applies one batch in one transaction.
+    fn apply(&mut self, site: &str, batch: Vec<Write>) -> Result<(), String>;
+    /// Reads back `site`'s saved state as of `now_ms`, deleting expired bindings.
+    fn load(&mut self, site: &str, now_ms: i64) -> anyhow::Result<super::Saved>;
+}
+
+/// The SQLite file.
+pub(crate) struct Sqlite(pub(crate) Connection);
+
+impl Database for Sqlite {
+    fn apply(&mut self, site: &str, batch: Vec<Write>) -> Result<(), String> {
+        apply(&mut self.0, site, batch).map_err(|e| e.to_string())
+    }
+
+    fn load(&mut self, site: &str, now_ms: i64) -> anyhow::Result<super::Saved> {
+        super::saved::load(&self.0, site, now_ms)
+    }
+}
+
 /// Runs until every sender is gone, then returns (the last batch is committed).
-pub(crate) fn run(mut conn: Connection, site: String, rx: Receiver<Write>, counters: Arc<Counters>) {
+pub(crate) fn run(mut db: Box<dyn Database>, site: String, rx: Receiver<Write>, counters: Arc<Counters>) {
     while let Ok(first) = rx.recv() {
         std::thread::sleep(GATHER);
         let mut pending = Some(first);
@@ -119,14 +140,14 @@ pub(crate) fn run(mut conn: Connection, site: String, rx: Receiver<Write>, count
             if batch.is_empty() {
                 break;
             }
-            commit(&mut conn, &site, batch, &counters);
+            commit(db.as_mut(), &site, batch, &counters);
         }
     }
 }
 
-fn commit(conn: &mut Connection, site: &str, batch: Vec<Write>, counters: &Counters) {
+fn commit(db: &mut dyn Database, site: &str, batch: Vec<Write>, counters: &Counters) {
     let n = batch.len() as u64;
-    match apply(conn, site, batch) {
+    match db.apply(site, batch) {
         Ok(()) => counters.written.fetch_add(n, Ordering::Relaxed),
         Err(e) => {
             tracing::error!(site, error = %e, rows = n, "store write failed");
