@@ -75,3 +75,24 @@ fn bad_values_are_named_with_their_line() {
     let e = error_of("[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5060\"\ndns = [\"1\"]\n[[site]]\nname = \"b\"\nsip_udp = \"127.0.0.1:5060\"\ndns = [\"1\"]\n");
     assert!(e.starts_with("t.toml:7:") && e.contains("already used"), "{e}");
 }
+
+#[test]
+fn store_settings_are_checked_and_errors_name_the_line() {
+    let sites = load(&format!("{BASE}[site.store]\npath = \"data/a.db\"\nkeep_days = 0\n"), "t.toml").expect("valid");
+    let store = sites[0].store.clone().expect("a store");
+    assert_eq!(store.target, crate::store::Target::Sqlite("data/a.db".into()));
+    assert!(store.cdr && store.state && store.keep.is_none() && store.queue == 65_536);
+    let sites =
+        load(&format!("{BASE}[site.store]\npostgres = \"host=db dbname=t\"\ncdr = false\n"), "t.toml").expect("valid");
+    let store = sites[0].store.clone().expect("a store");
+    assert_eq!(store.target, crate::store::Target::Postgres("host=db dbname=t".into()));
+    assert!(!store.cdr);
+    let e = error_of(&format!("{BASE}[site.store]\npath = \"a.db\"\npostgres = \"host=db\"\n"));
+    assert!(e.starts_with("t.toml:7:") && e.contains("not both"), "{e}");
+    let e = error_of(&format!("{BASE}[site.store]\nqueue = 10\n"));
+    assert!(e.contains("`store`: set `path`"), "{e}");
+    let e = error_of(&format!("{BASE}[site.store]\npath = \"a.db\"\nqueue = 0\n"));
+    assert!(e.starts_with("t.toml:6:") && e.contains("store.queue"), "{e}");
+    let e = error_of(&format!("{BASE}[site.store]\npath = \"a.db\"\nkeep = 3\n"));
+    assert!(e.starts_with("t.toml:7:") && e.contains("unknown field"), "{e}");
+}

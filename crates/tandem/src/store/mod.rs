@@ -325,3 +325,77 @@ fn call_type_name(t: cti::CallType) -> &'static str {
         cti::CallType::Unknown => "Unknown",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::{AgentChange, DomainEvent};
+
+    fn config(path: PathBuf) -> StoreConfig {
+        StoreConfig { target: Target::Sqlite(path), queue: 64, cdr: true, state: true, keep: None }
+    }
+
+    fn agent(agent_id: &str, change: AgentChange) -> DomainEvent {
+        DomainEvent::AgentChanged { agent_id: agent_id.into(), dn: "1001".into(), change }
+    }
+
+    #[test]
+    fn wall_clock_conversion_goes_both_ways_from_the_reading() {
+        let at = Instant::now();
+        let wall = Wall::now(at + Duration::from_secs(10), 1_000_000);
+        assert_eq!(wall.ms(at + Duration::from_secs(10)), 1_000_000);
+        assert_eq!(wall.ms(at + Duration::from_millis(10_250)), 1_000_250);
+        assert_eq!(wall.ms(at), 990_000);
+    }
+
+    /// Saved state follows the events (a binding made then removed, an agent logged in,
+    /// Ready, then a second agent logged in and out) and comes back on the next open.
+    #[test]
+    fn saved_state_follows_events_and_is_read_back() {
+        let dir = std::env::temp_dir().join(format!("tandem-store-unit-{}", std::process::id()));
+        let path = dir.join("s.db");
+        let at = Instant::now();
+        let wall = Wall::now(at, 5_000_000);
+        let (mut store, saved) = Store::open(config(path.clone()), "s1", wall, 10).expect("open");
+        assert!(saved.bindings.is_empty() && saved.agents.is_empty());
+        let source = engine::Peer::udp("127.0.0.1:6001".parse().expect("addr"));
+        let bind = |dn: &str| DomainEvent::Registered {
+            dn: dn.into(),
+            contact: format!("sip:{dn}@127.0.0.1:6001"),
+            expires: Duration::from_secs(60),
+            source,
+            call_id: "c1".into(),
+            cseq: 7,
+            q: 1000,
+        };
+        for event in [
+            bind("1001"),
+            bind("1002"),
+            DomainEvent::Unregistered { dn: "1002".into(), contact: "sip:1002@127.0.0.1:6001".into() },
+            agent("A1", AgentChange::LoggedIn),
+            agent("A1", AgentChange::Ready { work_mode: cti::AgentWorkMode::ManualIn }),
+            agent("A2", AgentChange::LoggedIn),
+            agent("A2", AgentChange::LoggedOut { reason: None }),
+        ] {
+            store.observe(at, &event);
+        }
+        store.close();
+        let later = Wall::now(at + Duration::from_secs(20), 5_020_000);
+        let (store, saved) = Store::open(config(path.clone()), "s1", later, 10).expect("reopen");
+        store.close();
+        assert_eq!(saved.bindings.len(), 1, "{saved:?}");
+        let b = &saved.bindings[0];
+        assert_eq!((b.dn.as_str(), b.cseq, b.expires_in), ("1001", 7, Duration::from_secs(40)));
+        assert_eq!(saved.agents.len(), 1, "{saved:?}");
+        let a = &saved.agents[0];
+        assert_eq!(
+            (a.agent_id.as_str(), a.state, a.logged_in_for),
+            ("A1", cti::AgentState::Ready, Duration::from_secs(20))
+        );
+        let log =
+            query::run(&[path.as_path()], &query::Query { last: 10, states: true, json: true, ..Default::default() })
+                .expect("the state log");
+        assert_eq!(log.lines().count(), 4, "{log}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
