@@ -7,10 +7,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use common::browser::{base64_decode, script, wait_for, webdriver, Killed};
+use common::browser::{Browser, Killed};
 use common::*;
 
 #[test]
@@ -26,35 +26,20 @@ fn an_agent_logs_in_turns_ready_and_handles_a_call_from_the_page() {
     let _phone = sipp_phone(phone_port, site.udp);
     register_phone_at(&[&site], &[1500], phone_port);
 
-    let driver_port = free_tcp_port();
-    let _driver = Killed(
-        Command::new("chromedriver")
-            .arg(format!("--port={driver_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver (apt-get install chromium-driver)"),
-    );
-    std::thread::sleep(Duration::from_millis(800));
-    let caps = serde_json::json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
-        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=900,800"]
-    }}}});
-    let created = webdriver(driver_port, "POST", "/session", &caps);
-    let session = created["sessionId"].as_str().expect("a session").to_owned();
-    let url = format!("http://{}/agent?dn=1500&agent=A1500&token=t0ken", site.cti.expect("cti"));
-    webdriver(driver_port, "POST", &format!("/session/{session}/url"), &serde_json::json!({ "url": url }));
+    let browser = Browser::start(900, 800);
+    browser.open(&format!("http://{}/agent?dn=1500&agent=A1500&token=t0ken", site.cti.expect("cti")));
     let state_is = |state: &str| format!("return document.getElementById('state').className === '{state}'");
     let click = |id: &str| {
-        script(driver_port, &session, &format!("document.getElementById('{id}').click(); return true"));
+        browser.run(&format!("document.getElementById('{id}').click(); return true"));
     };
 
     click("login");
     assert!(
-        wait_for(driver_port, &session, &state_is("NotReady"), Duration::from_secs(5)).is_some(),
+        browser.wait_for(&state_is("NotReady"), Duration::from_secs(5)).is_some(),
         "logged in from the page, NotReady"
     );
     click("ready");
-    let took = wait_for(driver_port, &session, &state_is("Ready"), Duration::from_secs(3)).expect("Ready");
+    let took = browser.wait_for(&state_is("Ready"), Duration::from_secs(3)).expect("Ready");
     assert!(took < Duration::from_secs(1), "Ready within 1 s: {took:?}");
 
     // A gateway call that holds 5 s: the phone answers it, the page shows it talking.
@@ -68,17 +53,14 @@ fn an_agent_logs_in_turns_ready_and_handles_a_call_from_the_page() {
     let _gateway = Killed(gateway.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("sipp gateway"));
     let talking =
         "const c = document.querySelector('#calls .call .who'); return !!c && c.textContent.includes('talking')";
-    let took = wait_for(driver_port, &session, talking, Duration::from_secs(3)).expect("the call on the page");
+    let took = browser.wait_for(talking, Duration::from_secs(3)).expect("the call on the page");
     assert!(took < Duration::from_secs(1), "the answered call shown within 1 s (including starting sipp): {took:?}");
-    let png = webdriver(driver_port, "GET", &format!("/session/{session}/screenshot"), &serde_json::json!({}));
-    let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/agent.png");
-    std::fs::write(&shot, base64_decode(png.as_str().unwrap_or(""))).expect("screenshot");
+    browser.screenshot(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/agent.png"));
 
     // Released from the page: the call leaves the list.
-    script(driver_port, &session, "document.querySelector('#calls .call button.red').click(); return true");
+    browser.run("document.querySelector('#calls .call button.red').click(); return true");
     let gone = "return document.querySelectorAll('#calls .call').length === 0";
-    assert!(wait_for(driver_port, &session, gone, Duration::from_secs(3)).is_some(), "released from the page");
+    assert!(browser.wait_for(gone, Duration::from_secs(3)).is_some(), "released from the page");
     click("logout");
-    assert!(wait_for(driver_port, &session, &state_is("LoggedOut"), Duration::from_secs(3)).is_some(), "logged out");
-    webdriver(driver_port, "DELETE", &format!("/session/{session}"), &serde_json::json!({}));
+    assert!(browser.wait_for(&state_is("LoggedOut"), Duration::from_secs(3)).is_some(), "logged out");
 }

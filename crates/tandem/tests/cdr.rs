@@ -8,7 +8,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -23,21 +23,6 @@ fn peer_with_store(port: u16, peer_port: u16, trunk: &str, prefix: &str, db: &Pa
         "{head}[site.store]\npath = \"{}\"\n[site.options]\nno-answer-timeout = 3\n{tail}\
          [[site.dn]]\nnumber = \"5000\"\ntype = \"routing-point\"\noptions = {{ router-timeout = 1, default-dn = \"1501\" }}\n",
         db.display()
-    )
-}
-
-/// A sipp phone running `scenario_name` on `port`, stopped by PID when dropped.
-fn phone(scenario_name: &str, port: u16, server: std::net::SocketAddr) -> Background {
-    Background(
-        Command::new("sipp")
-            .args(["-sf", scenario(scenario_name).to_str().expect("path")])
-            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-nostdin"])
-            .arg(server.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("sipp phone"),
     )
 }
 
@@ -78,9 +63,9 @@ fn every_kind_of_call_leaves_its_records_one_to_one() {
     let ss1 = start_peer("cdr-ss1", &peer_with_store(p1, p2, "TO_SS2", "9902", &db1));
     let ss2 = start_peer("cdr-ss2", &peer_with_store(p2, p1, "TO_SS1", "9901", &db2));
     let (answer_port, busy_port, ring_port) = (free_udp_port(), free_udp_port(), free_udp_port());
-    let _answer = phone("phone-answer.xml", answer_port, ss1.udp);
-    let _busy = phone("phone-busy.xml", busy_port, ss1.udp);
-    let _ring = phone("phone-ring.xml", ring_port, ss1.udp);
+    let _answer = sipp_uas("phone-answer.xml", answer_port, ss1.udp);
+    let _busy = sipp_uas("phone-busy.xml", busy_port, ss1.udp);
+    let _ring = sipp_uas("phone-ring.xml", ring_port, ss1.udp);
     register_phone_at(&[&ss1, &ss2], &[1500, 1501], answer_port);
     register_phone_at(&[&ss1], &[1502], busy_port);
     register_phone_at(&[&ss1], &[1503], ring_port);

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::browser::{base64_decode, wait_for, webdriver, Killed};
+use common::browser::{Browser, Killed};
 use common::*;
 
 fn config(sip: [u16; 2], tcp: [u16; 2], cti: [u16; 2], stats: u16) -> String {
@@ -59,34 +59,13 @@ fn the_wallboard_shows_an_agent_turning_ready_and_a_call_arriving_within_a_secon
     }
     let _up = Killed(up);
     eprintln!("tandem up is serving");
-    let driver_port = free_tcp_port();
-    let _driver = Killed(
-        Command::new("chromedriver")
-            .arg(format!("--port={driver_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver (apt-get install chromium-driver)"),
-    );
-    std::thread::sleep(Duration::from_millis(800));
-    let caps = serde_json::json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
-        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"]
-    }}}});
-    let created = webdriver(driver_port, "POST", "/session", &caps);
-    eprintln!("webdriver session: {created}");
-    let session = created["sessionId"].as_str().expect("a session").to_owned();
-    let url = format!("http://127.0.0.1:{stats}/wallboard");
-    webdriver(driver_port, "POST", &format!("/session/{session}/url"), &serde_json::json!({ "url": url }));
-    let live = wait_for(
-        driver_port,
-        &session,
-        "return document.getElementById('status').textContent === 'live'",
-        Duration::from_secs(10),
-    );
+    let browser = Browser::start(1280, 900);
+    browser.open(&format!("http://127.0.0.1:{stats}/wallboard"));
+    let live =
+        browser.wait_for("return document.getElementById('status').textContent === 'live'", Duration::from_secs(10));
     assert!(live.is_some(), "the page connects to the stat service");
     assert!(
-        wait_for(driver_port, &session, "return !!document.getElementById('stat-site-s2')", Duration::from_secs(5))
-            .is_some(),
+        browser.wait_for("return !!document.getElementById('stat-site-s2')", Duration::from_secs(5)).is_some(),
         "both sites are shown"
     );
 
@@ -120,13 +99,9 @@ fn the_wallboard_shows_an_agent_turning_ready_and_a_call_arriving_within_a_secon
     let has_class = |class: &str| {
         format!("const t = document.getElementById('agent-A1001'); return !!t && t.classList.contains('{class}')")
     };
-    assert!(
-        wait_for(driver_port, &session, &has_class("NotReady"), Duration::from_secs(5)).is_some(),
-        "the agent tile appears"
-    );
+    assert!(browser.wait_for(&has_class("NotReady"), Duration::from_secs(5)).is_some(), "the agent tile appears");
     let _ready = desk(&["RequestRegisterAddress ThisDN=1001", "RequestAgentReady ThisDN=1001"]);
-    let took =
-        wait_for(driver_port, &session, &has_class("Ready"), Duration::from_secs(3)).expect("the tile turns Ready");
+    let took = browser.wait_for(&has_class("Ready"), Duration::from_secs(3)).expect("the tile turns Ready");
     eprintln!("agent Ready on the wallboard after {took:?} (including starting `tandem cti`)");
     assert!(took < Duration::from_secs(1), "Ready shown within 1 s: {took:?}");
 
@@ -140,19 +115,16 @@ fn the_wallboard_shows_an_agent_turning_ready_and_a_call_arriving_within_a_secon
         &["-sf", hold.to_str().expect("path"), "-inf", calls.to_str().expect("path"), "-m", "1", "-d", "3000"],
     );
     let _gateway = Killed(gateway.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("sipp gateway"));
-    let took =
-        wait_for(driver_port, &session, &has_class("Busy"), Duration::from_secs(3)).expect("the call reaches the tile");
+    let took = browser.wait_for(&has_class("Busy"), Duration::from_secs(3)).expect("the call reaches the tile");
     eprintln!("call on the wallboard after {took:?} (including starting sipp)");
     assert!(took < Duration::from_secs(1), "the call shown within 1 s: {took:?}");
     let answered =
         "const q = document.getElementById('stat-rp-5000'); return !!q && q.textContent.includes('answered1')";
-    let took = wait_for(driver_port, &session, answered, Duration::from_secs(2)).expect("the queue counts the call");
+    let took = browser.wait_for(answered, Duration::from_secs(2)).expect("the queue counts the call");
     assert!(took < Duration::from_secs(1), "the queue's answered count within 1 s: {took:?}");
 
-    let png = webdriver(driver_port, "GET", &format!("/session/{session}/screenshot"), &serde_json::json!({}));
     let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/wallboard.png");
-    std::fs::write(&shot, base64_decode(png.as_str().unwrap_or(""))).expect("screenshot");
+    browser.screenshot(&shot);
     eprintln!("screenshot: {}", shot.display());
-    webdriver(driver_port, "DELETE", &format!("/session/{session}"), &serde_json::json!({}));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::browser::{wait_for, webdriver, Killed};
+use common::browser::{Browser, Killed};
 use common::*;
 
 const AGENTS: u32 = 1000;
@@ -88,25 +88,10 @@ fn the_wallboard_keeps_up_with_a_thousand_agents_changing_every_second() {
     }
     stdin.write_all(logins.as_bytes()).expect("logins");
 
-    let driver_port = free_tcp_port();
-    let _driver = Killed(
-        Command::new("chromedriver")
-            .arg(format!("--port={driver_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver (apt-get install chromium-driver)"),
-    );
-    std::thread::sleep(Duration::from_millis(800));
-    let caps = serde_json::json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
-        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"]
-    }}}});
-    let created = webdriver(driver_port, "POST", "/session", &caps);
-    let session = created["sessionId"].as_str().expect("a session").to_owned();
-    let url = format!("http://127.0.0.1:{stats}/wallboard");
-    webdriver(driver_port, "POST", &format!("/session/{session}/url"), &serde_json::json!({ "url": url }));
+    let browser = Browser::start(1280, 900);
+    browser.open(&format!("http://127.0.0.1:{stats}/wallboard"));
     let all_tiles = format!("return document.querySelectorAll('.agent').length === {AGENTS}");
-    assert!(wait_for(driver_port, &session, &all_tiles, Duration::from_secs(20)).is_some(), "1,000 agent tiles");
+    assert!(browser.wait_for(&all_tiles, Duration::from_secs(20)).is_some(), "1,000 agent tiles");
 
     // Churn: every agent but the last flips Ready / NotReady about once a second.
     let stop = Arc::new(AtomicBool::new(false));
@@ -153,7 +138,7 @@ fn the_wallboard_keeps_up_with_a_thousand_agents_changing_every_second() {
         let shown = format!(
             "const t = document.getElementById('agent-A{last}'); return !!t && t.textContent.includes('Mark{k}')"
         );
-        wait_for(driver_port, &session, &shown, Duration::from_secs(5)).expect("the marked change is shown");
+        browser.wait_for(&shown, Duration::from_secs(5)).expect("the marked change is shown");
         let took = start.elapsed();
         worst = worst.max(took);
         eprintln!("marked change {k} on the page after {took:?}");
@@ -162,6 +147,5 @@ fn the_wallboard_keeps_up_with_a_thousand_agents_changing_every_second() {
     stop.store(true, Ordering::Relaxed);
     drop(churn.join());
     assert!(worst < Duration::from_secs(1), "every marked change within 1 s under 1,000 changes/s: worst {worst:?}");
-    webdriver(driver_port, "DELETE", &format!("/session/{session}"), &serde_json::json!({}));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -78,3 +78,62 @@ impl Drop for Killed {
         let _ = self.0.wait();
     }
 }
+
+/// A chromedriver process and one headless Chromium session in it; the session ends and
+/// the driver is stopped (by PID) when dropped.
+pub(crate) struct Browser {
+    port: u16,
+    session: String,
+    _driver: Killed,
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and a headless Chromium of `width` x `height`.
+    pub(crate) fn start(width: u32, height: u32) -> Self {
+        let port = super::free_tcp_port();
+        let driver = Killed(
+            std::process::Command::new("chromedriver")
+                .arg(format!("--port={port}"))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("chromedriver (apt-get install chromium-driver)"),
+        );
+        std::thread::sleep(Duration::from_millis(800));
+        let window = format!("--window-size={width},{height}");
+        let caps = serde_json::json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", window]
+        }}}});
+        let created = webdriver(port, "POST", "/session", &caps);
+        let session =
+            created["sessionId"].as_str().unwrap_or_else(|| panic!("a WebDriver session: {created}")).to_owned();
+        Self { port, session, _driver: driver }
+    }
+
+    /// Loads `url`.
+    pub(crate) fn open(&self, url: &str) {
+        webdriver(self.port, "POST", &format!("/session/{}/url", self.session), &serde_json::json!({ "url": url }));
+    }
+
+    /// Runs `js` in the page; what it returns.
+    pub(crate) fn run(&self, js: &str) -> serde_json::Value {
+        script(self.port, &self.session, js)
+    }
+
+    /// Polls `js` until it returns true: how long that took, or None after `limit`.
+    pub(crate) fn wait_for(&self, js: &str, limit: Duration) -> Option<Duration> {
+        wait_for(self.port, &self.session, js, limit)
+    }
+
+    /// Saves a screenshot of the page as PNG.
+    pub(crate) fn screenshot(&self, path: &std::path::Path) {
+        let png = webdriver(self.port, "GET", &format!("/session/{}/screenshot", self.session), &serde_json::json!({}));
+        std::fs::write(path, base64_decode(png.as_str().unwrap_or(""))).expect("screenshot");
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        webdriver(self.port, "DELETE", &format!("/session/{}", self.session), &serde_json::json!({}));
+    }
+}

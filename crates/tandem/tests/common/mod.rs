@@ -145,9 +145,14 @@ impl Drop for Background {
 /// A sipp phone on `port` answering every call (`phone-answer.xml`); `server` is only the
 /// default remote address sipp needs.
 pub(crate) fn sipp_phone(port: u16, server: SocketAddr) -> Background {
+    sipp_uas("phone-answer.xml", port, server)
+}
+
+/// A sipp phone on `port` running `scenario_name` (in tests/sipp) for every call.
+pub(crate) fn sipp_uas(scenario_name: &str, port: u16, server: SocketAddr) -> Background {
     Background(
         Command::new("sipp")
-            .args(["-sf", scenario("phone-answer.xml").to_str().expect("path")])
+            .args(["-sf", scenario(scenario_name).to_str().expect("path")])
             .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-nostdin"])
             .arg(server.to_string())
             .stdin(Stdio::null())
