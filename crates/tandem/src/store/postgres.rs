@@ -45,8 +45,44 @@ CREATE TABLE IF NOT EXISTS agents (
 );
 ";
 
-/// A connection and its statements, prepared once.
+/// How long after a lost connection the writer tries again.
+const RECONNECT_EVERY: Duration = Duration::from_secs(5);
+
+/// The database: a live connection, or none while it is down (writes fail and are
+/// counted; a new connection is tried every [`RECONNECT_EVERY`]).
 pub(crate) struct Postgres {
+    conninfo: String,
+    live: Option<Connected>,
+    retry_at: std::time::Instant,
+}
+
+impl Postgres {
+    /// Connects once (a site does not start without its store) and prepares the tables.
+    pub(crate) fn connect(conninfo: &str) -> anyhow::Result<Self> {
+        let live = Connected::open(conninfo)?;
+        Ok(Self { conninfo: conninfo.to_owned(), live: Some(live), retry_at: crate::clock::now() })
+    }
+
+    /// The live connection, reconnecting if it is due.
+    fn live(&mut self) -> Result<&mut Connected, String> {
+        let now = crate::clock::now();
+        if self.live.as_ref().is_none_or(|c| c.client.is_closed()) {
+            self.live = None;
+            if now < self.retry_at {
+                return Err("PostgreSQL connection lost; retrying".into());
+            }
+            self.retry_at = now + RECONNECT_EVERY;
+            let connected =
+                Connected::open(&self.conninfo).map_err(|e| format!("reconnecting to PostgreSQL: {e:#}"))?;
+            tracing::warn!("reconnected to PostgreSQL");
+            self.live = Some(connected);
+        }
+        self.live.as_mut().ok_or_else(|| "no PostgreSQL connection".to_owned())
+    }
+}
+
+/// A connection and its statements, prepared once.
+struct Connected {
     client: Client,
     call: Statement,
     leg: Statement,
@@ -60,10 +96,10 @@ pub(crate) struct Postgres {
     prune_log: Statement,
 }
 
-impl Postgres {
+impl Connected {
     /// Connects (`host=... user=... dbname=...` or a `postgres://` URL), creates the
     /// tables if missing and prepares the statements.
-    pub(crate) fn connect(conninfo: &str) -> anyhow::Result<Self> {
+    fn open(conninfo: &str) -> anyhow::Result<Self> {
         let mut client = Client::connect(conninfo, NoTls)?;
         // Sites starting together would race on CREATE TABLE IF NOT EXISTS (a unique
         // violation in the catalog): one at a time, under an advisory lock.
@@ -112,6 +148,16 @@ impl Postgres {
 }
 
 impl Database for Postgres {
+    fn apply(&mut self, site: &str, batch: Vec<Write>) -> Result<(), String> {
+        self.live()?.apply(site, batch)
+    }
+
+    fn load(&mut self, site: &str, now_ms: i64) -> anyhow::Result<Saved> {
+        self.live().map_err(anyhow::Error::msg)?.load(site, now_ms)
+    }
+}
+
+impl Connected {
     fn apply(&mut self, site: &str, batch: Vec<Write>) -> Result<(), String> {
         let mut tx = self.client.transaction().map_err(|e| e.to_string())?;
         for write in batch {

@@ -131,6 +131,7 @@ impl Database for Sqlite {
 
 /// Runs until every sender is gone, then returns (the last batch is committed).
 pub(crate) fn run(mut db: Box<dyn Database>, site: String, rx: Receiver<Write>, counters: Arc<Counters>) {
+    let mut last_error_log: Option<std::time::Instant> = None;
     while let Ok(first) = rx.recv() {
         std::thread::sleep(GATHER);
         let mut pending = Some(first);
@@ -140,17 +141,29 @@ pub(crate) fn run(mut db: Box<dyn Database>, site: String, rx: Receiver<Write>, 
             if batch.is_empty() {
                 break;
             }
-            commit(db.as_mut(), &site, batch, &counters);
+            commit(db.as_mut(), &site, batch, &counters, &mut last_error_log);
         }
     }
 }
 
-fn commit(db: &mut dyn Database, site: &str, batch: Vec<Write>, counters: &Counters) {
+/// Applies one batch; a failure is counted, and logged at most every 10 s (a database
+/// that is down fails every batch).
+fn commit(
+    db: &mut dyn Database,
+    site: &str,
+    batch: Vec<Write>,
+    counters: &Counters,
+    last_error_log: &mut Option<std::time::Instant>,
+) {
     let n = batch.len() as u64;
     match db.apply(site, batch) {
         Ok(()) => counters.written.fetch_add(n, Ordering::Relaxed),
         Err(e) => {
-            tracing::error!(site, error = %e, rows = n, "store write failed");
+            let now = crate::clock::now();
+            if last_error_log.is_none_or(|at| now.duration_since(at) >= std::time::Duration::from_secs(10)) {
+                *last_error_log = Some(now);
+                tracing::error!(site, error = %e, rows = n, "store write failed (rows dropped and counted)");
+            }
             counters.failed.fetch_add(n, Ordering::Relaxed)
         }
     };
