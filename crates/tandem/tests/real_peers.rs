@@ -359,8 +359,12 @@ fn a_stalled_desktop_is_disconnected_and_others_are_served() {
         .stderr(Stdio::null())
         .spawn()
         .expect("tandem cti");
-    fast.stdin.take().expect("stdin").write_all(script.as_bytes()).expect("requests");
+    // `tandem cti -` sends each line as it reads it and prints events as they come: write
+    // its stdin from another thread while its stdout is read, or both pipes fill.
+    let mut stdin = fast.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || stdin.write_all(script.as_bytes()));
     let out = fast.wait_with_output().expect("ends");
+    writer.join().expect("the writer thread").expect("requests");
     let text = String::from_utf8_lossy(&out.stdout);
     let ready = text.lines().filter(|l| l.contains("\"EventAgentReady\"")).count();
     assert_eq!(ready, rounds, "the fast desktop got every answer");
