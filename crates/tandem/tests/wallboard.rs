@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -44,20 +43,7 @@ fn the_wallboard_shows_an_agent_turning_ready_and_a_call_arriving_within_a_secon
     std::fs::create_dir_all(&dir).expect("dir");
     let file = dir.join("deployment.toml");
     std::fs::write(&file, config(sip, tcp, cti, stats)).expect("config");
-    let mut up = Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .args(["up", "--config"])
-        .arg(&file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tandem up");
-    let lines = BufReader::new(up.stdout.take().expect("stdout")).lines();
-    for line in lines.map_while(Result::ok) {
-        if line.contains(" stats ") {
-            break;
-        }
-    }
-    let _up = Killed(up);
+    let _up = up_with_stats(&file);
     eprintln!("tandem up is serving");
     let browser = Browser::start(1280, 900);
     browser.open(&format!("http://127.0.0.1:{stats}/wallboard"));

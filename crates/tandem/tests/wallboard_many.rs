@@ -7,7 +7,7 @@
 mod common;
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write as _};
+use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -62,21 +62,7 @@ fn the_wallboard_keeps_up_with_a_thousand_agents_changing_every_second() {
     std::fs::create_dir_all(&dir).expect("dir");
     let file = dir.join("deployment.toml");
     std::fs::write(&file, config(sip, cti, stats)).expect("config");
-    let mut up = Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .args(["up", "--config"])
-        .arg(&file)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tandem up");
-    let lines = BufReader::new(up.stdout.take().expect("stdout")).lines();
-    for line in lines.map_while(Result::ok) {
-        if line.contains(" stats ") {
-            break;
-        }
-    }
-    let _up = Killed(up);
+    let _up = up_with_stats(&file);
 
     // Every agent registers and logs in (NotReady), from one desktop that stays.
     let mut logins_desk = desk(cti[0]);

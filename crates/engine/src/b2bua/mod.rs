@@ -13,6 +13,7 @@ mod build;
 mod delivery;
 mod dialog;
 mod leg;
+mod new_call;
 mod placement;
 mod routing;
 mod third_party;
@@ -38,6 +39,7 @@ use crate::Status;
 pub(crate) use build::Local;
 use build::{b_invite, cancel, copy_body, in_dialog, talk_notify, NewInvite, USER_DATA_HEADER};
 use leg::{strip_tag, Leg, LegState};
+use new_call::{new_call, offered};
 use placement::{Arrival, Placement};
 pub(crate) use routing::RouteOrder;
 use timers::CallTimers;
@@ -639,18 +641,6 @@ fn answer_caller(
     Some(bytes)
 }
 
-/// The first event of a call: what a CDR starts from.
-fn offered(call: &Call) -> DomainEvent {
-    DomainEvent::CallOffered {
-        conn_id: call.conn_id,
-        uuid: call.uuid.clone(),
-        caller: call.caller.clone(),
-        dn: call.dn.clone(),
-        call_type: call.call_type,
-        forwarded: call.forwarded,
-    }
-}
-
 /// A final answer to a new INVITE that starts no call.
 fn refuse_invite(ctx: &mut Ctx<'_>, key: &TxKey, req: &Message<'_>, peer: Peer, tag: &str, dn: &str, status: Status) {
     let (code, reason) = status.wire();
@@ -658,44 +648,4 @@ fn refuse_invite(ctx: &mut Ctx<'_>, key: &TxKey, req: &Message<'_>, peer: Peer, 
     ctx.tx.respond(ctx.now, key, code, bytes.into());
     let caller = req.from().and_then(|f| f.uri.user()).unwrap_or("").to_owned();
     ctx.events.push(DomainEvent::CallFailed { conn_id: 0, dn: dn.to_owned(), caller, caller_dn: None, code, status });
-}
-
-/// The call record for a new INVITE: its type as this site sees it, the caller, and the
-/// call UUID and UserData the DR peer sent with it (BC-68), if it came from the peer.
-fn new_call(ctx: &mut Ctx<'_>, req: &Message<'_>, arrival: &Arrival, placement: &Placement, a: Leg) -> Call {
-    let call_type = match (arrival.caller_is_local, placement) {
-        (true, Placement::Trunk(..) | Placement::ViaPeer(_)) => CallType::Outbound, // BC-30
-        (true, _) => CallType::Internal,
-        (false, _) => CallType::Inbound,
-    };
-    let peer_header = |name: &str| {
-        req.headers().iter().find(|h| arrival.from_dr_peer && h.raw_name.eq_ignore_ascii_case(name)).map(|h| h.value)
-    };
-    let uuid = peer_header("X-Genesys-CallUUID").map(str::to_owned).unwrap_or_else(|| ctx.token(16));
-    let user_data = peer_header(USER_DATA_HEADER).and_then(|v| serde_json::from_str::<cti::KvList>(v).ok());
-    // ISCC: a call from the DR peer keeps its ConnID; one routed there is an ACD call here.
-    let conn_id = peer_header(build::CONN_ID_HEADER).and_then(cti::parse_conn_id).filter(|c| *c != 0);
-    let acd = peer_header(build::ROUTED_FROM_HEADER).is_some();
-    Call {
-        conn_id: conn_id.unwrap_or_else(|| ctx.rng.gen::<u64>() | 1),
-        uuid,
-        user_data,
-        dn: arrival.dn.clone(),
-        caller: arrival.caller.clone(),
-        caller_dn: arrival.caller_is_local.then(|| arrival.caller.clone()),
-        call_type,
-        a,
-        b: Vec::new(),
-        answered: None,
-        a_2xx: None,
-        ringing_sent: false,
-        rp: None,
-        acd,
-        redirections: 0,
-        routed: None,
-        routed_by_peer: acd,
-        forwarded: arrival.forwarded,
-        queued_since: None,
-        third_party: None,
-    }
 }

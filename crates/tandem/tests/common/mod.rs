@@ -132,6 +132,26 @@ pub(crate) fn sipp_counts(out: &std::process::Output) -> (bool, u64, u64) {
     (out.status.success(), count("Successful call"), count("Failed call"))
 }
 
+/// `tandem up --config file` (warnings only on stderr, dropped), returned once its stat
+/// service listens (its `endpoint ... stats` line); stopped by PID when dropped.
+pub(crate) fn up_with_stats(file: &Path) -> Background {
+    let mut up = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["up", "--config"])
+        .arg(file)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tandem up");
+    let lines = BufReader::new(up.stdout.take().expect("stdout")).lines();
+    for line in lines.map_while(Result::ok) {
+        if line.contains(" stats ") {
+            break;
+        }
+    }
+    Background(up)
+}
+
 /// A sipp process we started, stopped by PID when dropped.
 pub(crate) struct Background(pub(crate) Child);
 
