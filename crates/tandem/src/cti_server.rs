@@ -26,6 +26,9 @@ use tokio::sync::{mpsc, watch};
 pub(crate) const DESK_QUEUE: usize = 4096;
 /// Requests in flight from all desktops to the engine.
 pub(crate) const REQUEST_QUEUE: usize = 256;
+/// The largest WebSocket message (and frame) a desktop may send: a CTI request is well
+/// under 1 KiB; UserData leaves room. Larger ones close the connection.
+const MAX_MESSAGE: usize = 64 * 1024;
 
 /// From a connection task to the engine task.
 pub(crate) enum DeskMsg {
@@ -87,10 +90,16 @@ async fn upgrade(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
     let presented = q.token.or(bearer);
-    if !presented.is_some_and(|t| state.tokens.iter().any(|ok| ok == &t)) {
+    if !presented.is_some_and(|t| state.tokens.iter().any(|ok| same_secret(ok.as_bytes(), t.as_bytes()))) {
         return (StatusCode::UNAUTHORIZED, "a valid CTI token is required (?token=...)").into_response();
     }
-    ws.on_upgrade(move |socket| desk(socket, state))
+    ws.max_message_size(MAX_MESSAGE).max_frame_size(MAX_MESSAGE).on_upgrade(move |socket| desk(socket, state))
+}
+
+/// Compares a presented token with a configured one in time that does not depend on
+/// where they first differ (only on the length).
+fn same_secret(expected: &[u8], presented: &[u8]) -> bool {
+    expected.len() == presented.len() && expected.iter().zip(presented).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
 async fn desk(mut socket: WebSocket, state: CtiState) {
@@ -157,4 +166,17 @@ async fn desk(mut socket: WebSocket, state: CtiState) {
 async fn send_event(socket: &mut WebSocket, event: &cti::Event) -> Result<(), axum::Error> {
     let json = serde_json::to_string(event).unwrap_or_default();
     socket.send(Message::Text(json)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_secret;
+
+    #[test]
+    fn tokens_match_only_when_equal() {
+        assert!(same_secret(b"t0ken", b"t0ken"));
+        assert!(!same_secret(b"t0ken", b"t0kem"));
+        assert!(!same_secret(b"t0ken", b"t0ke"));
+        assert!(!same_secret(b"t0ken", b""));
+    }
 }

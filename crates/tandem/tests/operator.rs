@@ -65,3 +65,33 @@ fn health_and_readiness_answer_on_the_http_port_and_log_lines_name_the_site() {
     let running = log.lines().find(|l| l.contains("site running")).unwrap_or_default();
     assert!(running.contains("site{site=s1}"), "the site's span on its lines: {log}");
 }
+
+/// A desktop sending a WebSocket message over 64 KiB is disconnected; the site goes on
+/// serving other desktops.
+#[test]
+fn an_oversized_cti_message_closes_that_connection_only() {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    let t = Tandem::start_with("oversized", &format!("{SITE}cti = \"127.0.0.1:0\"\ncti_tokens = [\"t0ken\"]\n"));
+    let url = format!("ws://{}/cti?token=t0ken", t.cti.expect("cti"));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("connects");
+        let _hello = ws.next().await;
+        let big = format!(r#"{{"message":"RequestRegisterAddress","ThisDN":"{}"}}"#, "1".repeat(100 * 1024));
+        let _ = ws.send(Message::Text(big)).await;
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            loop {
+                match ws.next().await {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return true,
+                    Some(Ok(_)) => {}
+                }
+            }
+        })
+        .await;
+        assert_eq!(closed.ok(), Some(true), "the connection is closed");
+        let (mut other, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("others still connect");
+        let hello = other.next().await.and_then(Result::ok).map(|m| m.to_string()).unwrap_or_default();
+        assert!(hello.contains("EventServerInfo"), "{hello}");
+    });
+}
