@@ -70,6 +70,16 @@ pub(crate) fn base64_decode(text: &str) -> Vec<u8> {
         .collect()
 }
 
+/// Waits until chromedriver accepts connections on `port` (its start-up time varies from
+/// a fraction of a second to several on a cold machine); panics after `limit`.
+fn wait_until_listening(port: u16, limit: Duration) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < limit, "chromedriver did not listen on {port} within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 pub(crate) struct Killed(pub(crate) Child);
 
 impl Drop for Killed {
@@ -99,7 +109,7 @@ impl Browser {
                 .spawn()
                 .expect("chromedriver (apt-get install chromium-driver)"),
         );
-        std::thread::sleep(Duration::from_millis(800));
+        wait_until_listening(port, Duration::from_secs(30));
         let window = format!("--window-size={width},{height}");
         let caps = serde_json::json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", window]
