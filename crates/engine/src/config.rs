@@ -31,6 +31,8 @@ pub struct NodeConfig {
     pub capacity: Capacity,
     /// The address this site puts in Via and Contact of what it sends.
     pub local: SocketAddr,
+    /// SIP digest authentication; None leaves it off (every From is believed: a lab only).
+    pub auth: Option<crate::auth::AuthConfig>,
 }
 
 impl NodeConfig {
@@ -90,6 +92,7 @@ impl NodeConfig {
             calls: CallConfig::default(),
             capacity: Capacity::default(),
             local: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            auth: None,
         }
     }
 }

@@ -48,6 +48,24 @@ pub struct Trunk {
     pub oos_check: Duration,
     /// How long a poll may go unanswered before the trunk is out of service (`oos-force`).
     pub oos_force: Duration,
+    /// Source networks whose requests count as this trunk's, besides `contact` (`allow`):
+    /// they are not challenged and their callers are never local.
+    pub allow: Vec<ipnet::IpNet>,
+    /// DNs that may call out through this trunk (`callers`); empty lets every
+    /// authenticated agent line.
+    pub callers: Vec<DnRange>,
+}
+
+impl Trunk {
+    /// A trunk at `contact` for `prefix`, no allow-list, open to every local caller.
+    pub fn new(contact: SocketAddr, prefix: &str, priority: u32, oos_check: Duration, oos_force: Duration) -> Self {
+        Self { contact, prefix: prefix.into(), priority, oos_check, oos_force, allow: Vec::new(), callers: Vec::new() }
+    }
+
+    /// True when `caller` may call out through this trunk.
+    pub fn admits_caller(&self, caller: &str) -> bool {
+        self.callers.is_empty() || self.callers.iter().any(|r| r.contains(caller))
+    }
 }
 
 /// `dr-forward`: when a direct call for an agent DN goes to the DR peer (spec BC-18..20).
@@ -159,6 +177,15 @@ pub struct DnRange {
     pub kind: DnKind,
 }
 
+impl DnRange {
+    /// True when `dn` is a number of this range, written with its width.
+    pub fn contains(&self, dn: &str) -> bool {
+        dn.len() == self.width
+            && dn.bytes().all(|b| b.is_ascii_digit())
+            && dn.parse::<u64>().is_ok_and(|n| (self.first..=self.last).contains(&n))
+    }
+}
+
 /// The DNs provisioned at a site: numeric ranges of agent lines and single DNs of any type.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DnPlan {
@@ -188,8 +215,7 @@ impl DnPlan {
         if dn.is_empty() || dn.len() > 18 || !dn.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        let n = dn.parse::<u64>().ok()?;
-        let range = self.ranges.iter().find(|r| r.width == dn.len() && (r.first..=r.last).contains(&n))?;
+        let range = self.ranges.iter().find(|r| r.contains(dn))?;
         Some(if range.kind == DnKind::AcdPosition { &PLAIN_POSITION } else { &PLAIN_EXTENSION })
     }
 
@@ -228,7 +254,9 @@ impl DnPlan {
 
     /// The trunk a request came from, by its source address.
     pub fn trunk_at(&self, source: SocketAddr) -> Option<&str> {
-        self.trunks().find(|(_, t)| t.contact == source).map(|(name, _)| name)
+        self.trunks()
+            .find(|(_, t)| t.contact == source || t.allow.iter().any(|net| net.contains(&source.ip())))
+            .map(|(name, _)| name)
     }
 }
 
@@ -246,6 +274,8 @@ mod tests {
                 priority,
                 oos_check: Duration::ZERO,
                 oos_force: Duration::ZERO,
+                allow: Vec::new(),
+                callers: Vec::new(),
             }),
         }
     }

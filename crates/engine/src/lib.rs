@@ -33,6 +33,7 @@
 //! counted in [`NodeStats`].
 
 #![cfg_attr(not(test), deny(clippy::expect_used))]
+pub mod auth;
 mod b2bua;
 mod config;
 mod desks;

@@ -10,12 +10,14 @@ use sipcore::{ClientOutcome, ConnId, Peer, RequestOutcome, TransactionEvent, Tra
 use sipmsg::{Framing, Message, Method, ParseError};
 
 mod answers;
+mod auth_gate;
 mod desk_requests;
 mod dr_peer;
 mod restore;
 
 pub use restore::{Restored, SavedAgent, SavedBinding};
 
+use crate::auth::Guard;
 use crate::b2bua::{B2bua, Ctx, Local};
 use crate::desks::{DeskId, Desks};
 use crate::intake;
@@ -29,6 +31,7 @@ use crate::trunks::TrunkMonitor;
 use crate::Status;
 use crate::{DomainEvent, NodeConfig, NodeStats};
 use answers::{Answer, Decision};
+pub(crate) use auth_gate::Caller;
 
 /// Methods this node answers; others of RFC 3261's family get 405.
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO";
@@ -145,6 +148,10 @@ pub struct Node {
     shutting_down: bool,
     /// Overload state and per-source limits.
     admission: Admission,
+    /// Digest authentication state (nonce-counts, failures per source).
+    guard: Guard,
+    /// An instant and the wall-clock Unix seconds at it (see [`Node::set_wall_clock`]).
+    wall_clock: (Instant, u64),
 }
 
 impl Node {
@@ -172,6 +179,8 @@ impl Node {
             tag: String::with_capacity(16),
             shutting_down: false,
             admission: Admission::default(),
+            guard: Guard::default(),
+            wall_clock: (now, 0),
         }
     }
 
@@ -350,6 +359,7 @@ impl Node {
         s.binding_expiry_entries = self.registrar.bindings.expiry_entries() as u64;
         s.transactions = self.transactions.stats();
         s.active_calls = self.b2bua.len() as u64;
+        s.auth = self.guard.stats;
         s.new_work_limit = self.admission.new_work_limit().map_or(0, |l| l.round() as u64);
         s.agents_ready = self.desks.agents_in(cti::AgentState::Ready).count() as u64;
         s.agents_logged_in =
@@ -470,6 +480,12 @@ impl Node {
             self.stats.flood_dropped += 1;
             return false;
         }
+        if let Some(auth) = self.config.auth.as_ref().filter(|_| self.needs_credentials(req, peer)) {
+            let throttle = auth.throttle;
+            if !self.guard.admits(peer.addr.ip(), now, &throttle) {
+                return false;
+            }
+        }
         let new_work = matches!(req.method(), Some(Method::Invite | Method::Register))
             && req.to().is_some_and(|t| t.tag().is_none());
         if !new_work {
@@ -536,7 +552,7 @@ impl Node {
                 }
             }
             Decision::Cancel => self.cancel(now, &key, req, peer),
-            Decision::Invite => self.with_b2bua(now, |b, ctx| b.on_invite(ctx, key, req, peer)),
+            Decision::Invite(caller) => self.with_b2bua(now, |b, ctx| b.on_invite(ctx, key, req, peer, &caller)),
             Decision::Answer(answer) => self.answer(now, &key, req, peer, &answer),
         }
     }

@@ -42,9 +42,13 @@ impl SiteView<'_> {
         self.trunks.usable(name)
     }
 
-    /// A usable trunk for dialled digits that are no DN of ours (BC-32): its name and contact.
-    pub(crate) fn trunk_for(&self, digits: &str) -> Option<(String, SocketAddr)> {
-        self.config.dns.trunk_for(digits, |name| self.trunk_usable(name)).map(|(name, t)| (name.to_owned(), t.contact))
+    /// A usable trunk for dialled digits that are no DN of ours (BC-32): its name and
+    /// contact, and whether `caller` may use it (`callers`).
+    pub(crate) fn trunk_for(&self, digits: &str, caller: &str) -> Option<(String, SocketAddr, bool)> {
+        self.config
+            .dns
+            .trunk_for(digits, |name| self.trunk_usable(name))
+            .map(|(name, t)| (name.to_owned(), t.contact, t.admits_caller(caller)))
     }
 
     /// The DR peer's address when a call to `dn` should go there (`dr-forward`, BC-18..21, BC-26):

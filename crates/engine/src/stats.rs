@@ -7,6 +7,8 @@ use sipcore::TransactionStats;
 /// Counters of one node since start.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct NodeStats {
+    /// Digest authentication: challenges, successes, failures, throttled sources.
+    pub auth: crate::auth::AuthStats,
     /// Requests received (including retransmissions).
     pub requests_in: u64,
     /// Responses received.

@@ -19,6 +19,14 @@ pub enum Status {
     HeaderTooLong,
     /// 400: a Call-ID already in use for another call.
     DuplicateCallId,
+    /// 401: credentials needed (REGISTER), with `WWW-Authenticate`.
+    Unauthorized,
+    /// 407: credentials needed (other requests), with `Proxy-Authenticate`.
+    ProxyAuthenticationRequired,
+    /// 403: credentials that are wrong, for another user, or for a DN without any.
+    BadCredentials,
+    /// 403: a caller not allowed to use the trunk the digits lead to.
+    TrunkNotAllowed,
     /// 403: more contacts for a DN than `max-contacts`.
     TooManyContacts,
     /// 403: a MESSAGE only the DR peer may send.
@@ -99,6 +107,10 @@ impl Status {
             Self::MalformedContact => (400, "Bad Request - Malformed Contact"),
             Self::HeaderTooLong => (400, "Bad Request - Header Too Long"),
             Self::DuplicateCallId => (400, "Bad Request - Duplicate Call-ID"),
+            Self::Unauthorized => (401, "Unauthorized"),
+            Self::ProxyAuthenticationRequired => (407, "Proxy Authentication Required"),
+            Self::BadCredentials => (403, "Forbidden - Bad Credentials"),
+            Self::TrunkNotAllowed => (403, "Forbidden - Trunk Not Allowed"),
             Self::TooManyContacts => (403, "Forbidden - Too Many Contacts"),
             Self::NotFromDrPeer => (403, "Forbidden - Not From The DR Peer"),
             Self::NotFound => (404, "Not Found"),

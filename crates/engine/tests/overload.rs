@@ -23,6 +23,8 @@ fn config(capacity: Capacity) -> NodeConfig {
         priority: 1,
         oos_check: Duration::ZERO,
         oos_force: Duration::ZERO,
+        allow: Vec::new(),
+        callers: Vec::new(),
     };
     c.dns
         .singles

@@ -23,6 +23,8 @@ fn trunk(contact: &str, priority: u32) -> Dn {
             priority,
             oos_check: Duration::from_secs(10),
             oos_force: Duration::from_secs(2),
+            allow: Vec::new(),
+            callers: Vec::new(),
         }),
     }
 }

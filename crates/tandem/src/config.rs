@@ -71,6 +71,8 @@ struct SiteFile {
     limits: LimitsFile,
     /// Call detail records and state kept across restarts. Optional.
     store: Option<store::StoreFile>,
+    /// SIP digest authentication. Optional (off: every From is believed).
+    auth: Option<auth::AuthFile>,
 }
 
 /// `[site.limits]`: what one site takes on before it sheds load (503) or drops input.
@@ -279,6 +281,14 @@ struct DnFile {
     oos_check: Option<u32>,
     /// Trunk: seconds without an answer before out of service, 0-30. Default 0.
     oos_force: Option<u32>,
+    /// Trunk: source addresses or networks (`"192.0.2.0/24"`) whose requests are this
+    /// trunk's, besides `contact`. Default none.
+    #[serde(default)]
+    allow: Vec<Spanned<String>>,
+    /// Trunk: DNs (ranges or single) that may call out through it. Default every
+    /// authenticated agent line.
+    #[serde(default)]
+    callers: Vec<Spanned<DnSpec>>,
     #[serde(default)]
     options: DnOptionsFile,
 }
@@ -509,6 +519,7 @@ impl SiteFile {
             }
         }
         let r = self.registrar;
+        let auth = self.auth.map(|a| a.into_config(&dns)).transpose()?;
         let node = NodeConfig {
             site: self.name.into_inner(),
             dns,
@@ -535,6 +546,7 @@ impl SiteFile {
                 .as_ref()
                 .or(self.sip_tcp.as_ref())
                 .map_or(SocketAddr::from(([127, 0, 0, 1], 5060)), |a| *a.get_ref()),
+            auth,
         };
         Ok(SiteConfig {
             node,
@@ -647,12 +659,17 @@ fn add_dn(dns: &mut DnPlan, dn: DnFile) -> Result<(), Invalid> {
                 priority: dn.priority.unwrap_or(0),
                 oos_check: Duration::from_secs(check.into()),
                 oos_force: Duration::from_secs(force.into()),
+                allow: allow_list(&dn.allow)?,
+                callers: callers(dn.callers)?,
             })
         }
         (DnKind::Trunk, None) => return Err((at, format!("trunk `{number}` needs a `contact`"))),
         (_, Some(_)) => return Err((at, format!("`contact`: only trunks have one (`{number}` is not a trunk)"))),
-        (_, None) if dn.prefix.is_some() || dn.priority.is_some() => {
-            return Err((at, format!("`prefix`/`priority`: only trunks have them (`{number}` is not a trunk)")))
+        (_, None) if dn.prefix.is_some() || dn.priority.is_some() || !dn.allow.is_empty() || !dn.callers.is_empty() => {
+            return Err((
+                at,
+                format!("`prefix`/`priority`/`allow`/`callers`: only trunks have them (`{number}` is not a trunk)"),
+            ))
         }
         (_, None) => None,
     };
@@ -664,6 +681,38 @@ fn add_dn(dns: &mut DnPlan, dn: DnFile) -> Result<(), Invalid> {
     };
     dns.singles.insert(number, Dn { kind, options, trunk });
     Ok(())
+}
+
+/// A trunk's `allow`: addresses (`192.0.2.7`) or networks (`192.0.2.0/24`).
+fn allow_list(entries: &[Spanned<String>]) -> Result<Vec<ipnet::IpNet>, Invalid> {
+    entries
+        .iter()
+        .map(|e| {
+            let text = e.get_ref().trim();
+            text.parse::<ipnet::IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| (e.span().start, format!("`allow`: `{text}` is no address or network (a.b.c.d/n)")))
+        })
+        .collect()
+}
+
+/// A trunk's `callers`: DN ranges (a single DN is a range of one).
+fn callers(entries: Vec<Spanned<DnSpec>>) -> Result<Vec<DnRange>, Invalid> {
+    entries
+        .into_iter()
+        .map(|e| {
+            let at = e.span().start;
+            match e.into_inner() {
+                DnSpec::Range(r) => Ok(r),
+                DnSpec::Single(n) => match n.parse::<u64>() {
+                    Ok(v) if n.bytes().all(|b| b.is_ascii_digit()) => {
+                        Ok(DnRange { first: v, last: v, width: n.len(), kind: DnKind::Extension })
+                    }
+                    _ => Err((at, format!("`callers`: `{n}` is not a numeric DN or range"))),
+                },
+            }
+        })
+        .collect()
 }
 
 fn agent_login(dns: &DnPlan, dn: Option<&Spanned<String>>, password: Option<String>) -> Result<AgentLogin, Invalid> {
@@ -682,6 +731,7 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
 }
 
+mod auth;
 mod store;
 #[cfg(test)]
 mod tests;

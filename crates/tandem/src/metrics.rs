@@ -121,6 +121,13 @@ pub(crate) fn render(site: &str, s: &Snapshot) -> String {
         st.new_work_limit,
     );
     counter(&mut registry, "sip_flood_dropped", "Requests dropped for exceeding per-source-rate", st.flood_dropped);
+    let a = &st.auth;
+    counter(&mut registry, "sip_auth_challenges", "401/407 challenges sent", a.challenges);
+    counter(&mut registry, "sip_auth_accepted", "Requests that proved their DN by digest", a.accepted);
+    counter(&mut registry, "sip_auth_failures", "Credentials refused with 403 (wrong, or for another DN)", a.failures);
+    counter(&mut registry, "sip_auth_replays", "Reused nonce-counts, challenged again", a.replays);
+    counter(&mut registry, "sip_auth_throttled", "Requests dropped from slowed or blocked sources", a.throttled);
+    counter(&mut registry, "sip_auth_sources_blocked", "Sources blocked after repeated failures", a.sources_blocked);
     let t = &st.transactions;
     counter(&mut registry, "transactions_server", "Server transactions created", t.server_created);
     counter(&mut registry, "transactions_client", "Client transactions created", t.client_created);

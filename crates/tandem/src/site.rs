@@ -191,7 +191,11 @@ impl BoundSite {
         let mut desks = DeskLinks::default();
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         let site = self.config.node.site.clone();
+        if self.config.node.auth.is_none() {
+            tracing::warn!(site = %self.config.node.site, "SIP authentication is off ([site.auth]): any host may register any DN and call as it");
+        }
         let mut node = Node::new(self.config.node, rand::random(), clock::now());
+        node.set_wall_clock(clock::now(), clock::unix_ms() / 1000);
         let mut store = self.store.map(|(mut store, saved)| {
             node.restore(clock::now(), saved.bindings.clone(), saved.agents.clone());
             store.restored_agents(&saved);
@@ -283,6 +287,7 @@ impl BoundSite {
                     cpu_at_wake = crate::probe::thread_cpu();
                     arm = "tick";
                     wake.tick();
+                    node.set_wall_clock(woke, clock::unix_ms() / 1000);
                     let stored = store.as_ref().map(Store::stats).unwrap_or_default();
                     let _ = snapshot_tx.send(Snapshot { wake: wake.clone(), store: stored, ..desks.snapshot(&node) });
                 }

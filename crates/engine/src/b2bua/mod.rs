@@ -30,6 +30,7 @@ use sipmsg::{Framing, HeaderName, Message, Method};
 
 use crate::dn_plan::DnKind;
 use crate::event::{CallType, DomainEvent, ReleasedBy};
+use crate::node::Caller;
 use crate::registrar::Bindings;
 use crate::reply::reply_with;
 use crate::reply::response;
@@ -215,8 +216,8 @@ impl B2bua {
     }
 
     /// A new INVITE (outside any dialog) for a DN of this site.
-    pub(crate) fn on_invite(&mut self, ctx: &mut Ctx<'_>, key: TxKey, req: &Message<'_>, peer: Peer) {
-        let arrival = placement::classify(req, peer, ctx.config);
+    pub(crate) fn on_invite(&mut self, ctx: &mut Ctx<'_>, key: TxKey, req: &Message<'_>, peer: Peer, caller: &Caller) {
+        let arrival = placement::classify(req, peer, ctx.config, caller);
         let facts = placement::Facts::gather(&arrival, ctx.view, |rp| self.queue_full(ctx.config, rp));
         let tag = ctx.token(4);
         let placement = placement::place(&arrival, &facts);

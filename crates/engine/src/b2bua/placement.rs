@@ -10,6 +10,7 @@ use sipcore::Peer;
 use sipmsg::Message;
 
 use crate::dn_plan::DnKind;
+use crate::node::Caller;
 use crate::site_view::SiteView;
 use crate::NodeConfig;
 use crate::Status;
@@ -32,8 +33,9 @@ pub(crate) struct Arrival {
     pub(crate) out_of_hops: bool,
 }
 
-/// Classifies an INVITE once.
-pub(crate) fn classify(req: &Message<'_>, peer: Peer, config: &NodeConfig) -> Arrival {
+/// Classifies an INVITE once. The caller is local only when it proved to be that DN
+/// (or, with authentication off, claims an agent line from outside the trunks).
+pub(crate) fn classify(req: &Message<'_>, peer: Peer, config: &NodeConfig, proved: &Caller) -> Arrival {
     let uri = req.request_uri().and_then(sipmsg::Uri::parse);
     let dn = uri.as_ref().and_then(|u| u.user()).unwrap_or("").to_owned();
     let caller = req.from().and_then(|f| f.uri.user()).unwrap_or("").to_owned();
@@ -41,7 +43,11 @@ pub(crate) fn classify(req: &Message<'_>, peer: Peer, config: &NodeConfig) -> Ar
     let from_dr_peer = config.is_dr_peer(peer.addr);
     let marked = uri.as_ref().and_then(|u| u.as_sip().map(|s| s.params.contains("x-dr-fwd"))).unwrap_or(false);
     Arrival {
-        caller_is_local: !from_trunk && config.dns.kind(&caller).is_some_and(DnKind::is_agent_line),
+        caller_is_local: match proved {
+            Caller::Authenticated(dn) => *dn == caller && config.dns.kind(dn).is_some_and(DnKind::is_agent_line),
+            Caller::Unchecked => !from_trunk && config.dns.kind(&caller).is_some_and(DnKind::is_agent_line),
+            Caller::Trunk => false,
+        },
         dn,
         caller,
         from_dr_peer,
@@ -55,8 +61,8 @@ pub(crate) fn classify(req: &Message<'_>, peer: Peer, config: &NodeConfig) -> Ar
 pub(crate) struct Facts {
     /// The dialled DN's kind, if it is one of ours.
     pub(crate) kind: Option<DnKind>,
-    /// A usable trunk for digits that are no DN of ours (looked up for local callers only).
-    pub(crate) trunk: Option<(String, SocketAddr)>,
+    /// A usable trunk for digits that are no DN of ours, and whether the caller may use it.
+    pub(crate) trunk: Option<(String, SocketAddr, bool)>,
     /// Where the DR peer would take a call to the DN (`dr-forward`).
     pub(crate) peer_target: Option<SocketAddr>,
     /// The Routing Point holds as many calls as it may.
@@ -68,7 +74,7 @@ impl Facts {
     pub(crate) fn gather(arrival: &Arrival, view: SiteView<'_>, queue_full: impl FnOnce(&str) -> bool) -> Self {
         let kind = view.config.dns.kind(&arrival.dn);
         let trunk = match kind {
-            None if arrival.caller_is_local => view.trunk_for(&arrival.dn),
+            None => view.trunk_for(&arrival.dn, &arrival.caller),
             _ => None,
         };
         let wanted = kind.is_some_and(DnKind::is_agent_line) && !arrival.forwarded;
@@ -103,7 +109,12 @@ pub(crate) fn place(arrival: &Arrival, facts: &Facts) -> Placement {
     }
     let kind = match (facts.kind, &facts.trunk) {
         (Some(DnKind::Trunk), _) | (None, None) => return Placement::Refuse(Status::NotFound),
-        (None, Some((name, contact))) => return Placement::Trunk(name.clone(), *contact),
+        // Only a caller proved local may call out, and only through a trunk open to it: no
+        // toll fraud by a forged From.
+        (None, Some((name, contact, true))) if arrival.caller_is_local => {
+            return Placement::Trunk(name.clone(), *contact)
+        }
+        (None, Some(_)) => return Placement::Refuse(Status::TrunkNotAllowed),
         (Some(kind), _) => kind,
     };
     if kind == DnKind::RoutingPoint {
@@ -149,8 +160,11 @@ mod tests {
     #[test]
     fn unknown_digits_leave_by_trunk_only_when_one_was_found_and_trunk_dns_are_not_dialled() {
         let contact: SocketAddr = "127.0.0.1:5080".parse().expect("addr");
-        let out = Facts { trunk: Some(("GW".into(), contact)), ..Facts::default() };
+        let out = Facts { trunk: Some(("GW".into(), contact, true)), ..Facts::default() };
         assert_eq!(place(&arrival(true, false), &out), Placement::Trunk("GW".into(), contact));
+        assert_eq!(place(&arrival(false, false), &out), Placement::Refuse(Status::TrunkNotAllowed), "not local");
+        let closed = Facts { trunk: Some(("GW".into(), contact, false)), ..Facts::default() };
+        assert_eq!(place(&arrival(true, false), &closed), Placement::Refuse(Status::TrunkNotAllowed), "callers");
         assert_eq!(place(&arrival(false, false), &Facts::default()), Placement::Refuse(Status::NotFound));
         assert_eq!(
             place(&arrival(true, false), &facts(Some(DnKind::Trunk), false)),

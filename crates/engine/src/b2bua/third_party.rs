@@ -61,7 +61,7 @@ impl B2bua {
             return Err(cti::ErrorCode::UnknownDN);
         }
         let reachable = ctx.config.dns.kind(target).is_some_and(DnKind::is_agent_line)
-            || (ctx.config.dns.kind(target).is_none() && ctx.view.trunk_for(target).is_some());
+            || (ctx.config.dns.kind(target).is_none() && ctx.view.trunk_for(target, origin).is_some_and(|t| t.2));
         if !reachable {
             return Err(cti::ErrorCode::UnknownDN);
         }
@@ -164,8 +164,9 @@ impl B2bua {
                         self.deliver_via_peer(ctx, id, &target, to);
                     }
                     Some(_) => self.deliver(ctx, id, &target),
-                    None => match ctx.view.trunk_for(&target) {
-                        Some((name, contact)) => self.deliver_to_trunk(ctx, id, &target, &target, &name, contact),
+                    None => match ctx.view.trunk_for(&target, &call.caller) {
+                        Some((name, contact, true)) => self.deliver_to_trunk(ctx, id, &target, &target, &name, contact),
+                        Some(_) => self.fail_call(ctx, id, Status::TrunkNotAllowed),
                         None => self.fail_call(ctx, id, Status::NotFound),
                     },
                 }

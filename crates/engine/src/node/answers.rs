@@ -8,6 +8,7 @@ use std::time::Instant;
 use sipcore::{Peer, TxKey};
 use sipmsg::{HeaderName, Message, Method, Uri};
 
+use super::auth_gate::{Caller, Gate};
 use super::{Node, ALLOW};
 use crate::intake;
 use crate::registrar::RegisterReply;
@@ -53,11 +54,15 @@ impl Node {
         if req.to().and_then(|t| t.tag()).is_some() {
             return Decision::InDialog;
         }
+        let caller = match self.gate(now, req, peer) {
+            Gate::Pass(caller) => caller,
+            Gate::Answer(answer) => return Decision::Answer(answer),
+        };
         let answer = match method {
             Method::Cancel => return Decision::Cancel,
             Method::Invite if !self.shutting_down => match unacceptable_body(req) {
                 Some(answer) => answer,
-                None => return Decision::Invite,
+                None => return Decision::Invite(caller),
             },
             Method::Invite => self.shutdown_answer(req),
             Method::Options => Answer::Options,
@@ -111,6 +116,12 @@ impl Node {
             Answer::Redirect(_, contact) => {
                 b.header("Contact", contact);
             }
+            Answer::Challenge { proxy, headers } => {
+                let name = if *proxy { "Proxy-Authenticate" } else { "WWW-Authenticate" };
+                for value in headers {
+                    b.header(name, value);
+                }
+            }
             Answer::Register(_) | Answer::Final(_) | Answer::Oversized(_) => {}
         }
         b.header("Server", "Tandem");
@@ -144,8 +155,8 @@ pub(super) enum Decision {
     InDialog,
     /// CANCEL of a pending INVITE.
     Cancel,
-    /// A new call: the B2BUA answers.
-    Invite,
+    /// A new call from this caller: the B2BUA answers.
+    Invite(Caller),
 }
 
 /// The node's own answer to a new request; [`Answer::status`] maps it to the wire.
@@ -159,6 +170,11 @@ pub(super) enum Answer {
     Register(RegisterReply),
     /// 3xx with this Contact.
     Redirect(u16, String),
+    /// 401 (REGISTER) or 407 (`proxy`) with these challenges.
+    Challenge {
+        proxy: bool,
+        headers: Vec<String>,
+    },
 }
 
 impl Answer {
@@ -170,6 +186,8 @@ impl Answer {
             Self::BadExtension => Status::BadExtension.wire(),
             Self::Register(reply) => reply.status().wire(),
             Self::Redirect(code, _) => (*code, "Moved Temporarily"),
+            Self::Challenge { proxy: false, .. } => Status::Unauthorized.wire(),
+            Self::Challenge { proxy: true, .. } => Status::ProxyAuthenticationRequired.wire(),
         }
     }
 }

@@ -311,6 +311,8 @@ fn config(i: usize) -> NodeConfig {
             priority: 1,
             oos_check: Duration::from_secs(5),
             oos_force: Duration::from_secs(2),
+            allow: Vec::new(),
+            callers: Vec::new(),
         }),
     };
     c.dns.singles.insert("TO_PEER".into(), trunk(SITES[1 - i], "9902"));

@@ -1,0 +1,110 @@
+//! Stateless nonces: `time . random . HMAC(secret, time . random . realm)` in hex, so
+//! either site of a BC pair (same secret, same realm) can verify a nonce the other issued,
+//! and a site keeps nothing per challenge. Only the nonce-count check
+//! ([`super::NonceCounts`]) keeps state, for nonces that were used.
+
+use hmac::{KeyInit, Mac};
+use sha2::Sha256;
+
+use super::digest::hex;
+
+type HmacSha256 = hmac::Hmac<Sha256>;
+
+/// Hex digits of the issue time, of the random part and of the MAC.
+const TIME_DIGITS: usize = 12;
+const RANDOM_DIGITS: usize = 16;
+const MAC_BYTES: usize = 16;
+/// Length of a nonce Tandem issues.
+pub(crate) const NONCE_LEN: usize = TIME_DIGITS + RANDOM_DIGITS + 2 * MAC_BYTES;
+
+/// A nonce issued at `unix_secs` with `random` bits, bound to `realm`.
+pub(crate) fn mint(secret: &[u8], realm: &str, unix_secs: u64, random: u64) -> String {
+    let head = format!("{unix_secs:0TIME_DIGITS$x}{random:0RANDOM_DIGITS$x}");
+    let mac = mac(secret, realm, &head);
+    head + &hex(&mac[..MAC_BYTES])
+}
+
+/// What a nonce is, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NonceCheck {
+    /// Issued by a site with our secret, `unix_secs` ago at most `lifetime`.
+    Fresh {
+        /// When it was issued.
+        issued: u64,
+    },
+    /// Ours, but older than the lifetime: challenge again with `stale=true`.
+    Stale,
+    /// Not ours (forged, altered, another realm, from the future).
+    Invalid,
+}
+
+/// Checks `nonce` at `unix_now`.
+pub(crate) fn check(secret: &[u8], realm: &str, nonce: &str, unix_now: u64, lifetime_secs: u64) -> NonceCheck {
+    if nonce.len() != NONCE_LEN || !nonce.is_ascii() {
+        return NonceCheck::Invalid;
+    }
+    let (head, tag) = nonce.split_at(TIME_DIGITS + RANDOM_DIGITS);
+    let Some(tag) = unhex(tag) else {
+        return NonceCheck::Invalid;
+    };
+    if !constant_time_eq(&mac(secret, realm, head)[..MAC_BYTES], &tag) {
+        return NonceCheck::Invalid;
+    }
+    let Ok(issued) = u64::from_str_radix(&head[..TIME_DIGITS], 16) else {
+        return NonceCheck::Invalid;
+    };
+    match unix_now.checked_sub(issued) {
+        None if issued > unix_now + 5 => NonceCheck::Invalid,
+        Some(age) if age > lifetime_secs => NonceCheck::Stale,
+        _ => NonceCheck::Fresh { issued },
+    }
+}
+
+/// HMAC-SHA256(secret, head . realm); HMAC takes a key of any length, so the error arm
+/// is never taken.
+fn mac(secret: &[u8], realm: &str, head: &str) -> Vec<u8> {
+    let Ok(mut m) = HmacSha256::new_from_slice(secret) else {
+        return vec![0; 32];
+    };
+    m.update(head.as_bytes());
+    m.update(b".");
+    m.update(realm.as_bytes());
+    m.finalize().into_bytes().to_vec()
+}
+
+/// Equal contents, compared in time that depends on the length only.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
+    let digit = |c: u8| char::from(c).to_digit(16);
+    text.as_bytes()
+        .chunks(2)
+        .map(|pair| match pair {
+            [hi, lo] => Some((digit(*hi)? * 16 + digit(*lo)?) as u8),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nonce_verifies_with_the_same_secret_and_realm_only_and_goes_stale() {
+        let nonce = mint(b"pair-secret", "tandem", 1_000, 42);
+        assert_eq!(nonce.len(), NONCE_LEN);
+        assert_eq!(check(b"pair-secret", "tandem", &nonce, 1_010, 300), NonceCheck::Fresh { issued: 1_000 });
+        assert_eq!(check(b"pair-secret", "tandem", &nonce, 1_301, 300), NonceCheck::Stale);
+        assert_eq!(check(b"other-secret", "tandem", &nonce, 1_010, 300), NonceCheck::Invalid);
+        assert_eq!(check(b"pair-secret", "other", &nonce, 1_010, 300), NonceCheck::Invalid);
+        assert_eq!(check(b"pair-secret", "tandem", &nonce, 900, 300), NonceCheck::Invalid, "from the future");
+        let mut altered = nonce.clone().into_bytes();
+        altered[3] = if altered[3] == b'0' { b'1' } else { b'0' };
+        let altered = String::from_utf8(altered).expect("ascii");
+        assert_eq!(check(b"pair-secret", "tandem", &altered, 1_010, 300), NonceCheck::Invalid);
+        assert_eq!(check(b"pair-secret", "tandem", "short", 1_010, 300), NonceCheck::Invalid);
+    }
+}

@@ -1,0 +1,105 @@
+//! The guard against RFC 3261 section 22 / RFC 8760 cases: both algorithms, a nonce the
+//! other site issued, stale nonces, another realm, reused nonce-counts, the wrong user.
+#![allow(clippy::disallowed_methods)] // tests pick their own starting instant; the code under test never reads a clock
+
+use super::*;
+use sipmsg::{Framing, Message};
+
+const REALM: &str = "tandem";
+
+fn config() -> AuthConfig {
+    let mut users = BTreeMap::new();
+    users.insert(
+        "1001".to_owned(),
+        UserHashes {
+            md5: Some(Algorithm::Md5.ha1("1001", REALM, "s3cret")),
+            sha256: Some(Algorithm::Sha256.ha1("1001", REALM, "s3cret")),
+        },
+    );
+    AuthConfig {
+        realm: REALM.into(),
+        nonce_secret: b"shared by the pair".to_vec(),
+        users,
+        algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+        nonce_lifetime: Duration::from_secs(300),
+        throttle: Throttle::default(),
+    }
+}
+
+fn register(authorization: Option<&str>) -> String {
+    let auth = authorization.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
+    format!(
+        "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKr1\r\n\
+         From: <sip:1001@127.0.0.1>;tag=1\r\nTo: <sip:1001@127.0.0.1>\r\nCall-ID: reg\r\nCSeq: 1 REGISTER\r\n\
+         Contact: <sip:1001@127.0.0.1:5070>\r\n{auth}Content-Length: 0\r\n\r\n"
+    )
+}
+
+fn verdict(guard: &mut Guard, config: &AuthConfig, text: &str, unix: u64) -> Verdict {
+    let msg = Message::parse(text.as_bytes(), Framing::Datagram).expect("parsed");
+    guard.check(config, &msg, "1001", "192.0.2.1".parse().expect("ip"), Instant::now(), unix)
+}
+
+fn answer(challenge: &str, password: &str, nc: u32) -> String {
+    authorize(challenge, "REGISTER", "sip:127.0.0.1", "1001", password, nc).expect("a digest challenge")
+}
+
+#[test]
+fn sha256_is_offered_first_and_both_algorithms_are_accepted() {
+    let config = config();
+    let mut guard = Guard::default();
+    assert_eq!(verdict(&mut guard, &config, &register(None), 1_000), Verdict::Challenge { stale: false });
+    let challenges = Guard::challenges(&config, 1_000, 7, false);
+    assert!(challenges[0].contains("algorithm=SHA-256") && challenges[1].contains("algorithm=MD5"));
+    assert!(challenges.iter().all(|c| c.contains("qop=\"auth\"") && c.contains("realm=\"tandem\"")));
+    // One nonce for both algorithms: the second use counts on.
+    for (nc, challenge) in (1..).zip(&challenges) {
+        let text = register(Some(&answer(challenge, "s3cret", nc)));
+        assert_eq!(verdict(&mut guard, &config, &text, 1_001), Verdict::Accepted("1001".into()), "{challenge}");
+    }
+    assert_eq!(guard.stats.accepted, 2);
+}
+
+#[test]
+fn the_other_site_of_the_pair_accepts_a_nonce_this_one_issued() {
+    let config = config();
+    let challenge = &Guard::challenges(&config, 1_000, 7, false)[0];
+    let text = register(Some(&answer(challenge, "s3cret", 1)));
+    let mut other_site = Guard::default();
+    assert_eq!(verdict(&mut other_site, &config, &text, 1_002), Verdict::Accepted("1001".into()));
+}
+
+#[test]
+fn an_expired_nonce_is_stale_and_a_reused_nonce_count_is_challenged_again() {
+    let config = config();
+    let mut guard = Guard::default();
+    let challenge = &Guard::challenges(&config, 1_000, 7, false)[0];
+    let first = register(Some(&answer(challenge, "s3cret", 1)));
+    assert_eq!(verdict(&mut guard, &config, &first, 1_001), Verdict::Accepted("1001".into()));
+    assert_eq!(verdict(&mut guard, &config, &first, 1_002), Verdict::Challenge { stale: false }, "replayed");
+    assert_eq!(guard.stats.replays, 1);
+    let second = register(Some(&answer(challenge, "s3cret", 2)));
+    assert_eq!(verdict(&mut guard, &config, &second, 1_003), Verdict::Accepted("1001".into()), "nc 2 is new");
+    let late = register(Some(&answer(challenge, "s3cret", 3)));
+    assert_eq!(verdict(&mut guard, &config, &late, 1_301), Verdict::Challenge { stale: true });
+    assert!(Guard::challenges(&config, 1_301, 8, true)[0].ends_with("stale=true"));
+}
+
+#[test]
+fn wrong_password_wrong_user_and_other_realms_do_not_get_in() {
+    let config = config();
+    let mut guard = Guard::default();
+    let challenge = &Guard::challenges(&config, 1_000, 7, false)[0];
+    let wrong = register(Some(&answer(challenge, "guess", 1)));
+    assert_eq!(verdict(&mut guard, &config, &wrong, 1_001), Verdict::Refused);
+    let as_other = authorize(challenge, "REGISTER", "sip:127.0.0.1", "1002", "s3cret", 1).expect("digest");
+    assert_eq!(verdict(&mut guard, &config, &register(Some(&as_other)), 1_001), Verdict::Refused, "1002 for 1001");
+    let other_realm = challenge.replace("realm=\"tandem\"", "realm=\"elsewhere\"");
+    let text = register(Some(&answer(&other_realm, "s3cret", 1)));
+    assert_eq!(verdict(&mut guard, &config, &text, 1_001), Verdict::Challenge { stale: false });
+    let forged =
+        Guard::challenges(&AuthConfig { nonce_secret: b"guessed".to_vec(), ..config.clone() }, 1_000, 7, false);
+    let text = register(Some(&answer(&forged[0], "s3cret", 1)));
+    assert_eq!(verdict(&mut guard, &config, &text, 1_001), Verdict::Challenge { stale: false }, "nonce not ours");
+    assert_eq!(guard.stats.failures, 2);
+}

@@ -1,0 +1,89 @@
+//! The door every new request passes when `[site.auth]` is on: a REGISTER must prove it
+//! is the DN it registers (To user), any other new request from a source that is no
+//! trunk and not the DR peer must prove it is the caller it claims (From user). OPTIONS
+//! (keep-alives, trunk polls) and CANCEL (which cannot be challenged, RFC 3261 section
+//! 22.1) pass. What a request proved travels on as [`Caller`].
+
+use std::time::Instant;
+
+use sipcore::Peer;
+use sipmsg::{Message, Method};
+
+use super::answers::Answer;
+use super::Node;
+use crate::auth::{Guard, Verdict};
+use crate::Status;
+
+/// Who a new request is known to come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Caller {
+    /// Proved by digest to be this DN.
+    Authenticated(String),
+    /// A trunk (gateway, SBC) or the DR peer, known by its source address.
+    Trunk,
+    /// Authentication is off: the From header is believed (a lab set-up).
+    Unchecked,
+}
+
+/// The gate's answer for one request.
+#[derive(Debug)]
+pub(super) enum Gate {
+    /// Go on; the request comes from this caller.
+    Pass(Caller),
+    /// Answer this instead (401/407 with a challenge, or 403).
+    Answer(Answer),
+}
+
+impl Node {
+    /// True when `req` from `peer` must carry credentials.
+    pub(super) fn needs_credentials(&self, req: &Message<'_>, peer: Peer) -> bool {
+        if self.config.auth.is_none() || req.to().and_then(|t| t.tag()).is_some() {
+            return false;
+        }
+        match req.method() {
+            Some(Method::Register) => true,
+            Some(Method::Options | Method::Cancel | Method::Ack) | None => false,
+            Some(_) => !self.is_trunk_source(peer),
+        }
+    }
+
+    /// The source is one of our trunks (by address or allow-list) or the DR peer.
+    pub(super) fn is_trunk_source(&self, peer: Peer) -> bool {
+        self.config.dns.trunk_at(peer.addr).is_some() || self.config.is_dr_peer(peer.addr)
+    }
+
+    /// Checks a new request's credentials (see the module docs).
+    pub(super) fn gate(&mut self, now: Instant, req: &Message<'_>, peer: Peer) -> Gate {
+        let Some(auth) = self.config.auth.as_ref() else {
+            return Gate::Pass(Caller::Unchecked);
+        };
+        if !self.needs_credentials(req, peer) {
+            return Gate::Pass(if self.is_trunk_source(peer) { Caller::Trunk } else { Caller::Unchecked });
+        }
+        let register = req.method() == Some(Method::Register);
+        let who = if register { req.to().map(|t| t.uri) } else { req.from().map(|f| f.uri) };
+        let identity = who.as_ref().and_then(|u| u.user()).unwrap_or("");
+        let unix_now = self.unix_now(now);
+        match self.guard.check(auth, req, identity, peer.addr.ip(), now, unix_now) {
+            Verdict::Accepted(dn) => Gate::Pass(Caller::Authenticated(dn)),
+            Verdict::Refused => Gate::Answer(Answer::Final(Status::BadCredentials)),
+            Verdict::Challenge { stale } => {
+                let random = rand::Rng::gen(&mut self.rng);
+                let headers = Guard::challenges(auth, unix_now, random, stale);
+                Gate::Answer(Answer::Challenge { proxy: !register, headers })
+            }
+        }
+    }
+
+    /// Wall-clock seconds at `now`, from the shell's [`Node::set_wall_clock`].
+    pub(super) fn unix_now(&self, now: Instant) -> u64 {
+        let (at, unix) = self.wall_clock;
+        unix + now.saturating_duration_since(at).as_secs()
+    }
+
+    /// Tells the node the wall-clock time (Unix seconds) at `now`: nonces carry it so
+    /// that the other site of the pair, with its own monotonic clock, can judge their age.
+    pub fn set_wall_clock(&mut self, now: Instant, unix_secs: u64) {
+        self.wall_clock = (now, unix_secs);
+    }
+}
