@@ -105,6 +105,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the `[[site.auth.user]]` entry for a DN's SIP password: its HA1 hashes
+    /// (MD5 and SHA-256 of `dn:realm:password`), so the configuration holds no password.
+    ///
+    /// The password is read from the first line of standard input:
+    /// `echo 's3cret' | tandem passwd --dn 1001 --realm tandem`.
+    Passwd {
+        /// The DN (the phone's SIP user name).
+        #[arg(long)]
+        dn: String,
+        /// The realm (`[site.auth] realm`, the same at both sites of a pair).
+        #[arg(long)]
+        realm: String,
+    },
     /// Validate a configuration file; exit non-zero with errors naming field and line.
     Check {
         /// Configuration file.
@@ -198,6 +211,17 @@ pub fn run() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Passwd { dn, realm } => {
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password).context("reading the password from stdin")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            anyhow::ensure!(!password.is_empty(), "no password on stdin (echo 'password' | tandem passwd ...)");
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{}", passwd_entry(&dn, &realm, password));
+            }
+            Ok(())
+        }
         Command::Check { config } => {
             let sites = load_file(&config)?;
             tracing::info!(sites = sites.len(), "configuration is valid");
@@ -223,6 +247,16 @@ pub fn run() -> anyhow::Result<()> {
             serve(vec![chosen], Some(config), None)
         }
     }
+}
+
+/// The `[[site.auth.user]]` table for `dn` with `password` in `realm`.
+fn passwd_entry(dn: &str, realm: &str, password: &str) -> String {
+    use engine::auth::Algorithm;
+    format!(
+        "[[site.auth.user]]\ndn = \"{dn}\"\nmd5 = \"{}\"\nsha256 = \"{}\"",
+        Algorithm::Md5.ha1(dn, realm, password),
+        Algorithm::Sha256.ha1(dn, realm, password)
+    )
 }
 
 /// A router for every site, and a stat service for every site with a `stats` address.

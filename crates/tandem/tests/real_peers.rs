@@ -382,41 +382,8 @@ fn a_real_baresip_phone_answers_a_gateway_call_and_the_desktop_sees_it() {
         "{SITE}cti = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\ncti_tokens = [\"t0ken\"]\n[[site.agent]]\nid = \"A1400\"\ndn = \"1400\"\n"
     );
     let t = Tandem::start_with("baresip", &config);
-    let phone_port = free_udp_port();
-    let bs = t.dir.join("baresip");
-    std::fs::create_dir_all(&bs).expect("dir");
-    std::fs::write(
-        bs.join("config"),
-        format!(
-            "sip_listen 127.0.0.1:{phone_port}\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aubridge.so\n\
-             module_app account.so\naudio_player aubridge,t\naudio_source aubridge,t\naudio_alert aubridge,t\nrtp_ports 31000-31100\n"
-        ),
-    )
-    .expect("config");
-    std::fs::write(bs.join("accounts"), format!("<sip:1400@{};transport=udp>;regint=600;answermode=auto\n", t.udp))
-        .expect("accounts");
-    let _phone = Background(
-        Command::new("baresip")
-            .arg("-f")
-            .arg(&bs)
-            .args(["-t", "20"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("baresip is installed (apt-get install baresip)"),
-    );
-    // Wait for the phone's REGISTER (bounded).
-    let mut registered = false;
-    for _ in 0..50 {
-        std::thread::sleep(Duration::from_millis(100));
-        let metrics = http_get(t.http.expect("http"), "/metrics");
-        if metrics.contains(r#"tandem_registrations{site="s1"} 1"#) {
-            registered = true;
-            break;
-        }
-    }
-    assert!(registered, "baresip registered");
+    let _phone = baresip(&t, &format!("<sip:1400@{};transport=udp>;regint=600;answermode=auto", t.udp));
+    assert!(registered_within(&t, Duration::from_secs(5)), "baresip registered");
     let desk =
         cti_client(&t, "4", &["RequestRegisterAddress ThisDN=1400", "RequestAgentLogin ThisDN=1400 AgentID=A1400"]);
     std::thread::sleep(Duration::from_millis(300));

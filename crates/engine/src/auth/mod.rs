@@ -202,12 +202,23 @@ impl Guard {
     }
 
     /// The challenge header values for a new nonce: one per algorithm, in the configured
-    /// order (RFC 8760 section 2.4: the preferred first).
-    pub(crate) fn challenges(config: &AuthConfig, unix_now: u64, random: u64, stale: bool) -> Vec<String> {
+    /// order (RFC 8760 section 2.4: the preferred first), leaving out algorithms
+    /// `identity` has no hash for (a DN without credentials gets them all, so a challenge
+    /// does not tell which DNs have them).
+    pub(crate) fn challenges(
+        config: &AuthConfig,
+        identity: &str,
+        unix_now: u64,
+        random: u64,
+        stale: bool,
+    ) -> Vec<String> {
         let nonce = nonce::mint(&config.nonce_secret, &config.realm, unix_now, random);
         let stale = if stale { ", stale=true" } else { "" };
-        config
-            .algorithms
+        let user = config.users.get(identity);
+        let usable = |a: &&Algorithm| user.is_none_or(|u| u.ha1(**a).is_some());
+        let offered: Vec<Algorithm> = config.algorithms.iter().filter(usable).copied().collect();
+        let offered = if offered.is_empty() { config.algorithms.clone() } else { offered };
+        offered
             .iter()
             .map(|a| {
                 format!(

@@ -49,7 +49,7 @@ fn sha256_is_offered_first_and_both_algorithms_are_accepted() {
     let config = config();
     let mut guard = Guard::default();
     assert_eq!(verdict(&mut guard, &config, &register(None), 1_000), Verdict::Challenge { stale: false });
-    let challenges = Guard::challenges(&config, 1_000, 7, false);
+    let challenges = Guard::challenges(&config, "1001", 1_000, 7, false);
     assert!(challenges[0].contains("algorithm=SHA-256") && challenges[1].contains("algorithm=MD5"));
     assert!(challenges.iter().all(|c| c.contains("qop=\"auth\"") && c.contains("realm=\"tandem\"")));
     // One nonce for both algorithms: the second use counts on.
@@ -63,7 +63,7 @@ fn sha256_is_offered_first_and_both_algorithms_are_accepted() {
 #[test]
 fn the_other_site_of_the_pair_accepts_a_nonce_this_one_issued() {
     let config = config();
-    let challenge = &Guard::challenges(&config, 1_000, 7, false)[0];
+    let challenge = &Guard::challenges(&config, "1001", 1_000, 7, false)[0];
     let text = register(Some(&answer(challenge, "s3cret", 1)));
     let mut other_site = Guard::default();
     assert_eq!(verdict(&mut other_site, &config, &text, 1_002), Verdict::Accepted("1001".into()));
@@ -73,7 +73,7 @@ fn the_other_site_of_the_pair_accepts_a_nonce_this_one_issued() {
 fn an_expired_nonce_is_stale_and_a_reused_nonce_count_is_challenged_again() {
     let config = config();
     let mut guard = Guard::default();
-    let challenge = &Guard::challenges(&config, 1_000, 7, false)[0];
+    let challenge = &Guard::challenges(&config, "1001", 1_000, 7, false)[0];
     let first = register(Some(&answer(challenge, "s3cret", 1)));
     assert_eq!(verdict(&mut guard, &config, &first, 1_001), Verdict::Accepted("1001".into()));
     assert_eq!(verdict(&mut guard, &config, &first, 1_002), Verdict::Challenge { stale: false }, "replayed");
@@ -82,14 +82,14 @@ fn an_expired_nonce_is_stale_and_a_reused_nonce_count_is_challenged_again() {
     assert_eq!(verdict(&mut guard, &config, &second, 1_003), Verdict::Accepted("1001".into()), "nc 2 is new");
     let late = register(Some(&answer(challenge, "s3cret", 3)));
     assert_eq!(verdict(&mut guard, &config, &late, 1_301), Verdict::Challenge { stale: true });
-    assert!(Guard::challenges(&config, 1_301, 8, true)[0].ends_with("stale=true"));
+    assert!(Guard::challenges(&config, "1001", 1_301, 8, true)[0].ends_with("stale=true"));
 }
 
 #[test]
 fn wrong_password_wrong_user_and_other_realms_do_not_get_in() {
     let config = config();
     let mut guard = Guard::default();
-    let challenge = &Guard::challenges(&config, 1_000, 7, false)[0];
+    let challenge = &Guard::challenges(&config, "1001", 1_000, 7, false)[0];
     let wrong = register(Some(&answer(challenge, "guess", 1)));
     assert_eq!(verdict(&mut guard, &config, &wrong, 1_001), Verdict::Refused);
     let as_other = authorize(challenge, "REGISTER", "sip:127.0.0.1", "1002", "s3cret", 1).expect("digest");
@@ -98,8 +98,18 @@ fn wrong_password_wrong_user_and_other_realms_do_not_get_in() {
     let text = register(Some(&answer(&other_realm, "s3cret", 1)));
     assert_eq!(verdict(&mut guard, &config, &text, 1_001), Verdict::Challenge { stale: false });
     let forged =
-        Guard::challenges(&AuthConfig { nonce_secret: b"guessed".to_vec(), ..config.clone() }, 1_000, 7, false);
+        Guard::challenges(&AuthConfig { nonce_secret: b"guessed".to_vec(), ..config.clone() }, "1001", 1_000, 7, false);
     let text = register(Some(&answer(&forged[0], "s3cret", 1)));
     assert_eq!(verdict(&mut guard, &config, &text, 1_001), Verdict::Challenge { stale: false }, "nonce not ours");
     assert_eq!(guard.stats.failures, 2);
+}
+
+#[test]
+fn a_dn_with_an_md5_hash_only_is_challenged_with_md5_only_and_unknown_dns_with_all() {
+    let mut config = config();
+    config.users.insert("1002".into(), UserHashes { md5: Some(Algorithm::Md5.ha1("1002", REALM, "x")), sha256: None });
+    let only_md5 = Guard::challenges(&config, "1002", 1_000, 7, false);
+    assert_eq!(only_md5.len(), 1);
+    assert!(only_md5[0].contains("algorithm=MD5"));
+    assert_eq!(Guard::challenges(&config, "1999", 1_000, 7, false).len(), 2, "no hint which DNs have credentials");
 }

@@ -69,7 +69,7 @@ impl Node {
             Verdict::Refused => Gate::Answer(Answer::Final(Status::BadCredentials)),
             Verdict::Challenge { stale } => {
                 let random = rand::Rng::gen(&mut self.rng);
-                let headers = Guard::challenges(auth, unix_now, random, stale);
+                let headers = Guard::challenges(auth, identity, unix_now, random, stale);
                 Gate::Answer(Answer::Challenge { proxy: !register, headers })
             }
         }

@@ -96,3 +96,43 @@ fn store_settings_are_checked_and_errors_name_the_line() {
     let e = error_of(&format!("{BASE}[site.store]\npath = \"a.db\"\nkeep = 3\n"));
     assert!(e.starts_with("t.toml:7:") && e.contains("unknown field"), "{e}");
 }
+
+#[test]
+fn auth_and_trunk_access_settings_are_checked_and_errors_name_the_line() {
+    let auth = "[site.auth]\nrealm = \"r\"\nnonce_secret = \"0123456789abcdef\"\n";
+    let e = error_of(&format!("{BASE}{auth}[[site.auth.user]]\ndn = \"1001\"\nmd5 = \"abc\"\n"));
+    assert!(e.starts_with("t.toml:10:") && e.contains("auth.user.md5") && e.contains("tandem passwd"), "{e}");
+    let e = error_of(&format!("{BASE}{auth}[[site.auth.user]]\ndn = \"7777\"\nmd5 = \"{}\"\n", "a".repeat(32)));
+    assert!(e.starts_with("t.toml:9:") && e.contains("not a provisioned"), "{e}");
+    let e = error_of(&format!("{BASE}[site.auth]\nrealm = \"r\"\nnonce_secret = \"short\"\n"));
+    assert!(e.starts_with("t.toml:7:") && e.contains("at least 16"), "{e}");
+    let e = error_of(&format!("{BASE}{auth}algorithms = [\"SHA-512\"]\n"));
+    assert!(e.starts_with("t.toml:8:") && e.contains("SHA-512"), "{e}");
+    let e = error_of(&format!(
+        "{BASE}{auth}algorithms = [\"SHA-256\"]\n[[site.auth.user]]\ndn = \"1001\"\nmd5 = \"{}\"\n",
+        "a".repeat(32)
+    ));
+    assert!(e.starts_with("t.toml:10:") && e.contains("no hash for any algorithm"), "{e}");
+    let trunk = "[[site.dn]]\nnumber = \"gw\"\ntype = \"trunk\"\ncontact = \"127.0.0.1:5080\"\n";
+    let e = error_of(&format!("{BASE}{trunk}allow = [\"10.0.0.0/33\"]\n"));
+    assert!(e.starts_with("t.toml:9:") && e.contains("`allow`"), "{e}");
+    let e =
+        error_of(&format!("{BASE}[[site.dn]]\nnumber = \"5000\"\ntype = \"routing-point\"\ncallers = [\"1000\"]\n"));
+    assert!(e.starts_with("t.toml:6:") && e.contains("only trunks"), "{e}");
+    let sites = load(
+        &format!(
+            "{BASE}{auth}[[site.auth.user]]\ndn = \"1001\"\nmd5 = \"{}\"\n{trunk}allow = [\"10.0.0.0/24\", \"192.0.2.7\"]\ncallers = [\"1000-1099\", \"1500\"]\n",
+            "A".repeat(32)
+        ),
+        "t.toml",
+    )
+    .expect("valid");
+    let node = &sites[0].node;
+    let auth = node.auth.as_ref().expect("auth on");
+    assert_eq!(auth.users["1001"].md5.as_deref(), Some("a".repeat(32).as_str()), "hex is lower-cased");
+    assert_eq!(node.dns.trunk_at("10.0.0.9:5060".parse().expect("addr")), Some("gw"));
+    assert_eq!(node.dns.trunk_at("192.0.2.7:1".parse().expect("addr")), Some("gw"));
+    assert_eq!(node.dns.trunk_at("192.0.2.8:5080".parse().expect("addr")), None);
+    let gw = node.dns.get("gw").and_then(|d| d.trunk.as_ref()).expect("trunk");
+    assert!(gw.admits_caller("1050") && gw.admits_caller("1500") && !gw.admits_caller("1200"));
+}

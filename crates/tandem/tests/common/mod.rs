@@ -152,6 +152,51 @@ pub(crate) fn up_with_stats(file: &Path) -> Background {
     Background(up)
 }
 
+/// A baresip phone with one `account` line (`<sip:DN@site>;...`) that answers calls by
+/// itself; stopped by PID when dropped (it also ends itself after 20 s).
+pub(crate) fn baresip(t: &Tandem, account: &str) -> Background {
+    let phone_port = free_udp_port();
+    let bs = t.dir.join("baresip");
+    std::fs::create_dir_all(&bs).expect("dir");
+    std::fs::write(
+        bs.join("config"),
+        format!(
+            "sip_listen 127.0.0.1:{phone_port}\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aubridge.so\n\
+             module_app account.so\naudio_player aubridge,t\naudio_source aubridge,t\naudio_alert aubridge,t\nrtp_ports 31000-31100\n"
+        ),
+    )
+    .expect("config");
+    std::fs::write(bs.join("accounts"), format!("{account}\n")).expect("accounts");
+    Background(
+        Command::new("baresip")
+            .arg("-f")
+            .arg(&bs)
+            .args(["-t", "20"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("baresip is installed (apt-get install baresip)"),
+    )
+}
+
+/// Polls site `s1`'s `/metrics` until it counts one registration; false after `limit`.
+pub(crate) fn registered_within(t: &Tandem, limit: std::time::Duration) -> bool {
+    metric_within(t, r#"tandem_registrations{site="s1"} 1"#, limit)
+}
+
+/// Polls `/metrics` (refreshed every second) until it contains `line`; false after `limit`.
+pub(crate) fn metric_within(t: &Tandem, line: &str, limit: std::time::Duration) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if http_get(t.http.expect("http"), "/metrics").contains(line) {
+            return true;
+        }
+    }
+    false
+}
+
 /// A sipp process we started, stopped by PID when dropped.
 pub(crate) struct Background(pub(crate) Child);
 

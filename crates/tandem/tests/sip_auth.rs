@@ -1,0 +1,72 @@
+//! SIP digest authentication against the real binary and real clients: a baresip phone
+//! with a password registers and answers a gateway call; sipp with the wrong password is
+//! refused and with the right one registers; `tandem passwd` writes the entry used.
+//!
+//! Needs `sipp` and `baresip`; runs when TANDEM_REAL_PEERS=1.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+/// `tandem passwd` for `dn`, realm `tandem-test`, password `phone-<dn>`, keeping the MD5
+/// line only (sipp 3.6 and baresip 1.0 speak MD5 only).
+fn passwd_md5_only(dn: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["passwd", "--dn", dn, "--realm", "tandem-test"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("tandem passwd");
+    child.stdin.take().expect("stdin").write_all(format!("phone-{dn}\n").as_bytes()).expect("password");
+    let out = child.wait_with_output().expect("runs");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(text.contains("sha256 = \""), "both hashes printed: {text}");
+    text.lines().filter(|l| !l.starts_with("sha256")).collect::<Vec<_>>().join("\n") + "\n"
+}
+
+/// One site with authentication on; every 127.0.0.1 source is the gateway trunk's (so
+/// sipp gateways on any port are let in), but REGISTERs are challenged whatever the source.
+fn site(name: &str, dns: &[&str]) -> Tandem {
+    let users: String = dns.iter().map(|dn| passwd_md5_only(dn)).collect();
+    let config = format!(
+        "{SITE}http = \"127.0.0.1:0\"\n[site.auth]\nrealm = \"tandem-test\"\nnonce_secret = \"a-test-secret-of-some-length\"\n\
+         {users}[[site.dn]]\nnumber = \"gw\"\ntype = \"trunk\"\ncontact = \"127.0.0.1:5080\"\nallow = [\"127.0.0.1/32\"]\n"
+    );
+    Tandem::start_with(name, &config)
+}
+
+#[test]
+fn a_baresip_phone_with_a_password_registers_and_answers_a_call() {
+    if !enabled() {
+        return;
+    }
+    let t = site("auth-baresip", &["1400"]);
+    let _phone =
+        baresip(&t, &format!("<sip:1400@{};transport=udp>;auth_pass=phone-1400;regint=600;answermode=auto", t.udp));
+    assert!(registered_within(&t, Duration::from_secs(5)), "baresip registered with its password");
+    let accepted = r#"tandem_sip_auth_accepted_total{site="s1"} 1"#;
+    assert!(metric_within(&t, accepted, Duration::from_secs(3)), "counted");
+    assert!(one_call(t.udp, &t.dir, "gateway-call.xml", "1400;"), "baresip answered and the call completed");
+}
+
+#[test]
+fn sipp_registers_with_the_right_password_only() {
+    if !enabled() {
+        return;
+    }
+    let t = site("auth-sipp", &["1401"]);
+    let reg = t.dir.join("reg.csv");
+    std::fs::write(&reg, "SEQUENTIAL\n1401;127.0.0.1:25999\n").expect("csv");
+    let wrong = sipp_with_file(t.udp, "register-auth.xml", &reg, &["-m", "1", "-au", "1401", "-ap", "guess"]);
+    assert_eq!(wrong.1, 0, "a wrong password does not register");
+    let right = sipp_with_file(t.udp, "register-auth.xml", &reg, &["-m", "1", "-au", "1401", "-ap", "phone-1401"]);
+    assert_eq!(right.1, 1, "the right one does");
+    let failed = r#"tandem_sip_auth_failures_total{site="s1"} 1"#;
+    assert!(metric_within(&t, failed, Duration::from_secs(3)), "the wrong password counted");
+    assert!(registered_within(&t, Duration::from_secs(3)));
+}
