@@ -33,6 +33,10 @@ pub struct NodeConfig {
     pub local: SocketAddr,
     /// SIP digest authentication; None leaves it off (every From is believed: a lab only).
     pub auth: Option<crate::auth::AuthConfig>,
+    /// The secret both sites of the BC pair share (`peer_secret`): what only the DR peer
+    /// may say is sealed with it, and unsealed copies are refused. None: the peer is known
+    /// by its address alone (spoofable over UDP).
+    pub peer_secret: Option<Vec<u8>>,
 }
 
 impl NodeConfig {
@@ -93,6 +97,7 @@ impl NodeConfig {
             capacity: Capacity::default(),
             local: SocketAddr::from(([127, 0, 0, 1], 5060)),
             auth: None,
+            peer_secret: None,
         }
     }
 }

@@ -42,6 +42,7 @@ mod event;
 mod intake;
 mod node;
 mod overload;
+pub mod peer_seal;
 mod peering;
 mod records;
 mod registrar;

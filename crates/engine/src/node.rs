@@ -254,6 +254,7 @@ impl Node {
 
     /// Runs `f` on the B2BUA with a context borrowing the rest of the node.
     fn with_b2bua<R>(&mut self, now: Instant, f: impl FnOnce(&mut B2bua, &mut Ctx<'_>) -> R) -> R {
+        let unix_now = self.unix_now(now);
         let view = SiteView {
             config: &self.config,
             desks: &self.desks,
@@ -270,6 +271,7 @@ impl Node {
             events: &mut self.events,
             local: Local { addr: self.config.local },
             view,
+            seal: self.config.peer_secret.as_deref().map(|secret| crate::peer_seal::Sealer { secret, unix_now }),
         };
         f(&mut self.b2bua, &mut ctx)
     }

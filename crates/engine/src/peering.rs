@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 use sipcore::{Peer, TransactionLayer};
 use sipmsg::Method;
 
-use crate::request_head::{out_of_dialog, Ends};
+use crate::peer_seal::SEAL_HEADER;
+use crate::request_head::{with_call_id, Ends};
 
 /// Content type of presence snapshots.
 pub(crate) const PRESENCE_TYPE: &str = "application/vnd.tandem.presence+json";
@@ -64,6 +65,8 @@ pub(crate) struct Link<'a> {
     pub(crate) local: SocketAddr,
     /// The DR peer's SIP address.
     pub(crate) contact: SocketAddr,
+    /// Seals what we tell the peer (`peer_secret`), if configured.
+    pub(crate) seal: Option<crate::peer_seal::Sealer<'a>>,
 }
 
 /// Which login of an agent logged in at both peers stays (OQ-3).
@@ -201,7 +204,7 @@ impl Peering {
         tx: &mut TransactionLayer,
         rng: &mut ChaCha8Rng,
     ) {
-        let Link { site, local, contact } = link;
+        let Link { site, local, contact, seal } = link;
         self.yielded.retain(|_, at| now.saturating_duration_since(*at) < YIELD_NOTICE);
         let due = self.next_heartbeat.is_none_or(|t| t <= now);
         if self.sent_version == Some(version) && !due {
@@ -222,7 +225,12 @@ impl Peering {
         let body = serde_json::to_string(&snapshot).unwrap_or_default();
         let branch = format!("z9hG4bKdr{:016x}", rng.gen::<u64>());
         let target = format!("sip:presence@{contact}");
-        let b = out_of_dialog(Method::Message, &Ends { local, from_user: site, target: &target }, &branch, rng);
+        let call_id = format!("{:016x}@tandem", rng.gen::<u64>());
+        let mut b =
+            with_call_id(Method::Message, &Ends { local, from_user: site, target: &target }, &branch, &call_id, rng);
+        if let Some(seal) = seal {
+            b.header(SEAL_HEADER, &seal.seal("MESSAGE", &call_id, [None; 4], body.as_bytes()));
+        }
         let bytes: Arc<[u8]> = b.finish(Some(PRESENCE_TYPE), body.as_bytes()).into();
         tx.send_request(now, &branch, Method::Message, Peer::udp(contact), bytes);
         self.sent_version = Some(version);

@@ -9,6 +9,9 @@ use sipcore::TransactionStats;
 pub struct NodeStats {
     /// Digest authentication: challenges, successes, failures, throttled sources.
     pub auth: crate::auth::AuthStats,
+    /// Requests from the DR peer's address refused: unsealed (with `peer_secret`), or
+    /// presence while the peer trunk is out of service.
+    pub peer_refused: u64,
     /// Requests received (including retransmissions).
     pub requests_in: u64,
     /// Responses received.

@@ -7,7 +7,8 @@ use engine::{AgentLogin, Dn, DnKind, DnOptions, DrForward, NodeConfig, Trunk};
 
 /// One peer of a BC pair at `local`: DNs 1000-1999 (the test default), the given
 /// (AgentID, DN) logins, a trunk named `trunk` to `other` with access prefix `prefix`
-/// used as `dr-peer-trunk`, `dr-forward=no-agent`, and Routing Point 5000.
+/// used as `dr-peer-trunk`, `dr-forward=no-agent`, Routing Point 5000, and the pair's
+/// `peer_secret` [`PAIR_SECRET`] (so every scenario runs over a sealed peer link).
 pub fn bc_peer(local: SocketAddr, other: SocketAddr, trunk: &str, prefix: &str, agents: &[(&str, &str)]) -> NodeConfig {
     let mut c = NodeConfig::for_tests();
     c.site = local.to_string();
@@ -28,5 +29,9 @@ pub fn bc_peer(local: SocketAddr, other: SocketAddr, trunk: &str, prefix: &str, 
     c.dns.singles.insert("5000".into(), Dn { kind: DnKind::RoutingPoint, options: DnOptions::default(), trunk: None });
     c.options.dr_peer_trunk = Some(trunk.into());
     c.options.dr_forward = DrForward::NoAgent;
+    c.peer_secret = Some(PAIR_SECRET.to_vec());
     c
 }
+
+/// The `peer_secret` of [`bc_peer`]'s pairs.
+pub const PAIR_SECRET: &[u8] = b"the sim pair's secret";

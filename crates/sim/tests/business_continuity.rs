@@ -57,6 +57,11 @@ fn world(seed: u64) -> World {
     w
 }
 
+/// The pair's sealer at the world's time (the sites' wall clocks start at 0).
+fn sealer(w: &World) -> engine::peer_seal::Sealer<'static> {
+    engine::peer_seal::Sealer { secret: sim::fixtures::PAIR_SECRET, unix_now: w.elapsed().as_secs() }
+}
+
 fn login(w: &mut World, site: &str, dn: &str, agent: &str) -> Vec<String> {
     let before = w.desk_names_at(addr(site), 1).len();
     w.desk_at(addr(site), 1, &format!(r#"{{"message":"RequestRegisterAddress","ThisDN":"{dn}"}}"#));
@@ -138,7 +143,8 @@ fn f3_direct_call_at_the_wrong_peer_is_redirected_to_the_agents_peer() {
                 None
             }
         });
-        assert_eq!(redirect.as_deref(), Some("sip:1001@127.0.0.1:5060;x-dr-fwd=1"), "seed {seed}");
+        let mark = redirect.as_deref().and_then(|r| r.strip_prefix("sip:1001@127.0.0.1:5060;x-dr-fwd="));
+        assert!(sealer(&w).mark_ok("1001", mark.unwrap_or("")), "seed {seed}: a sealed marker, {redirect:?}");
         assert!(!rang_at(&w, SS2), "seed {seed}: no CTI event on the redirecting peer (OQ-13)");
         assert!(rang_at(&w, SS1), "seed {seed}");
         assert_eq!(w.site_at(addr(SS2)).stats().calls_redirected, 1);
@@ -153,15 +159,19 @@ fn f4_a_forwarded_call_is_never_sent_back() {
     let mut w = world(7);
     login(&mut w, SS2, "1001", "A1001");
     w.run_for(Duration::from_secs(6));
-    call_from_gw(&mut w, SS1, "sip:1001@127.0.0.1:5060;x-dr-fwd=1");
+    let mark = sealer(&w).mark("1001");
+    call_from_gw(&mut w, SS1, &format!("sip:1001@127.0.0.1:5060;x-dr-fwd={mark}"));
     w.run_for(Duration::from_secs(30));
     assert_eq!(finals(&mut w), vec![200], "delivered locally, not redirected");
     assert!(rang_at(&w, SS1));
     call_from_gw(&mut w, SS1, "sip:1001@127.0.0.1:5060");
     w.run_for(Duration::from_secs(30));
     assert_eq!(finals(&mut w), vec![200, 302, 200], "without the marker: one 302, then delivered at SS2");
+    call_from_gw(&mut w, SS1, "sip:1001@127.0.0.1:5060;x-dr-fwd=1");
+    w.run_for(Duration::from_secs(30));
+    assert_eq!(finals(&mut w), vec![200, 302, 200, 302, 200], "a forged marker is not believed");
     let total = w.site_at(addr(SS1)).stats().calls_redirected + w.site_at(addr(SS2)).stats().calls_redirected;
-    assert_eq!(total, 1, "at most one 302 per call");
+    assert_eq!(total, 2, "one 302 per call");
 }
 
 /// F5: `dr-forward=oos` on DN 1002 (phone at SS1 only) redirects from SS2; switched to

@@ -73,6 +73,11 @@ struct SiteFile {
     store: Option<store::StoreFile>,
     /// SIP digest authentication. Optional (off: every From is believed).
     auth: Option<auth::AuthFile>,
+    /// The secret both sites of a BC pair share, at least 16 characters: what only the DR
+    /// peer may say (presence, call UUID, UserData, ConnID, the 302 marker) is sealed
+    /// with it and unsealed copies are refused. Optional (absent: the peer is known by
+    /// its address alone).
+    peer_secret: Option<Spanned<String>>,
 }
 
 /// `[site.limits]`: what one site takes on before it sheds load (503) or drops input.
@@ -520,6 +525,9 @@ impl SiteFile {
         }
         let r = self.registrar;
         let auth = self.auth.map(|a| a.into_config(&dns)).transpose()?;
+        if let Some(secret) = self.peer_secret.as_ref().filter(|s| s.get_ref().len() < 16) {
+            return Err((secret.span().start, "`peer_secret` must be at least 16 characters".into()));
+        }
         let node = NodeConfig {
             site: self.name.into_inner(),
             dns,
@@ -547,6 +555,7 @@ impl SiteFile {
                 .or(self.sip_tcp.as_ref())
                 .map_or(SocketAddr::from(([127, 0, 0, 1], 5060)), |a| *a.get_ref()),
             auth,
+            peer_secret: self.peer_secret.map(|s| s.into_inner().into_bytes()),
         };
         Ok(SiteConfig {
             node,

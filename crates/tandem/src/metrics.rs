@@ -128,6 +128,12 @@ pub(crate) fn render(site: &str, s: &Snapshot) -> String {
     counter(&mut registry, "sip_auth_replays", "Reused nonce-counts, challenged again", a.replays);
     counter(&mut registry, "sip_auth_throttled", "Requests dropped from slowed or blocked sources", a.throttled);
     counter(&mut registry, "sip_auth_sources_blocked", "Sources blocked after repeated failures", a.sources_blocked);
+    counter(
+        &mut registry,
+        "peer_refused",
+        "Requests from the DR peer's address refused: unsealed, or presence while the peer trunk is out of service",
+        st.peer_refused,
+    );
     let t = &st.transactions;
     counter(&mut registry, "transactions_server", "Server transactions created", t.server_created);
     counter(&mut registry, "transactions_client", "Client transactions created", t.client_created);

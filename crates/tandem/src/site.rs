@@ -194,6 +194,9 @@ impl BoundSite {
         if self.config.node.auth.is_none() {
             tracing::warn!(site = %self.config.node.site, "SIP authentication is off ([site.auth]): any host may register any DN and call as it");
         }
+        if self.config.node.options.dr_peer_trunk.is_some() && self.config.node.peer_secret.is_none() {
+            tracing::warn!(site = %self.config.node.site, "no peer_secret: the DR peer is known by its address alone, which can be spoofed");
+        }
         let mut node = Node::new(self.config.node, rand::random(), clock::now());
         node.set_wall_clock(clock::now(), clock::unix_ms() / 1000);
         let mut store = self.store.map(|(mut store, saved)| {

@@ -19,9 +19,10 @@ use std::time::{Duration, Instant};
 
 use sipmsg::{HeaderName, Message};
 
+pub(crate) use digest::hex;
 pub use digest::{authorize, Algorithm, Credentials};
-pub(crate) use nonce::constant_time_eq;
 use nonce::NonceCheck;
+pub(crate) use nonce::{constant_time_eq, unhex};
 use strikes::Strikes;
 pub use strikes::Throttle;
 

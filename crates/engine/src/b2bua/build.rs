@@ -41,6 +41,8 @@ pub(crate) struct NewInvite<'a> {
     /// What only the DR peer is told: the call's ConnID and, for a routed call, its
     /// Routing Point (the call is an ACD call there too).
     pub(crate) to_peer: Option<PeerFacts<'a>>,
+    /// `X-Tandem-Seal` for an INVITE to the DR peer (with `peer_secret`).
+    pub(crate) seal: Option<&'a str>,
 }
 
 /// Call facts carried to the DR peer (ISCC: the ConnID travels with the call, BC-34).
@@ -83,6 +85,9 @@ fn invite_head(local: &Local, n: &NewInvite<'_>) -> MessageBuilder {
         if let Some(rp) = facts.routed_from {
             b.header(ROUTED_FROM_HEADER, rp);
         }
+    }
+    if let Some(seal) = n.seal {
+        b.header(crate::peer_seal::SEAL_HEADER, seal);
     }
     b.header("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO");
     b

@@ -127,9 +127,15 @@ impl B2bua {
             .then(|| self.calls.get(&id))
             .flatten()
             .map(|c| build::PeerFacts { conn_id: c.conn_id, routed_from: c.routed.as_ref().map(|r| r.rp.as_str()) });
+        let conn_id = to_peer.map(|f| cti::conn_id_text(f.conn_id));
+        let seal = to_peer.zip(ctx.seal).map(|(f, s)| {
+            let headers = [Some(uuid), user_data.as_deref(), conn_id.as_deref(), f.routed_from];
+            s.seal("INVITE", &call_id, headers, a.body())
+        });
         let invite = NewInvite {
             user_data: user_data.as_deref(),
             to_peer,
+            seal: seal.as_deref(),
             target: contact,
             from: &format!("{from};tag={local_tag}"),
             to: &to,

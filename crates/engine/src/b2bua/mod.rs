@@ -56,6 +56,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) local: Local,
     /// What the B2BUA may read of the rest of the site (routers, trunks, the DR peer).
     pub(crate) view: SiteView<'a>,
+    /// Seals what we send the DR peer (`peer_secret`), if configured.
+    pub(crate) seal: Option<crate::peer_seal::Sealer<'a>>,
 }
 
 impl Ctx<'_> {
@@ -217,7 +219,7 @@ impl B2bua {
 
     /// A new INVITE (outside any dialog) for a DN of this site.
     pub(crate) fn on_invite(&mut self, ctx: &mut Ctx<'_>, key: TxKey, req: &Message<'_>, peer: Peer, caller: &Caller) {
-        let arrival = placement::classify(req, peer, ctx.config, caller);
+        let arrival = placement::classify(req, peer, ctx.config, caller, ctx.seal);
         let facts = placement::Facts::gather(&arrival, ctx.view, |rp| self.queue_full(ctx.config, rp));
         let tag = ctx.token(4);
         let placement = placement::place(&arrival, &facts);
@@ -226,7 +228,8 @@ impl B2bua {
             Placement::RedirectToPeer(to) => {
                 let dn = arrival.dn;
                 let mut b = reply_with(req, Status::MovedTemporarily, &tag, peer.addr);
-                b.header_fmt("Contact", format_args!("<sip:{dn}@{to};x-dr-fwd=1>"));
+                let mark = ctx.seal.map_or_else(|| "1".to_owned(), |s| s.mark(&dn));
+                b.header_fmt("Contact", format_args!("<sip:{dn}@{to};x-dr-fwd={mark}>"));
                 ctx.tx.respond(ctx.now, &key, 302, b.finish(None, b"").into());
                 tracing::info!(dn = %dn, peer = %to, "direct call redirected to the DR peer");
                 ctx.events.push(DomainEvent::CallRedirected { dn, caller: arrival.caller, to });

@@ -11,6 +11,7 @@ use sipmsg::Message;
 
 use crate::dn_plan::DnKind;
 use crate::node::Caller;
+use crate::peer_seal::Sealer;
 use crate::site_view::SiteView;
 use crate::NodeConfig;
 use crate::Status;
@@ -35,18 +36,31 @@ pub(crate) struct Arrival {
 
 /// Classifies an INVITE once. The caller is local only when it proved to be that DN
 /// (or, with authentication off, claims an agent line from outside the trunks).
-pub(crate) fn classify(req: &Message<'_>, peer: Peer, config: &NodeConfig, proved: &Caller) -> Arrival {
+/// The DR peer is known from `proved` (its address and seal); the `x-dr-fwd` marker
+/// counts only when `seal` (with `peer_secret`) finds it made by the peer for this DN.
+pub(crate) fn classify(
+    req: &Message<'_>,
+    peer: Peer,
+    config: &NodeConfig,
+    proved: &Caller,
+    seal: Option<Sealer<'_>>,
+) -> Arrival {
     let uri = req.request_uri().and_then(sipmsg::Uri::parse);
     let dn = uri.as_ref().and_then(|u| u.user()).unwrap_or("").to_owned();
     let caller = req.from().and_then(|f| f.uri.user()).unwrap_or("").to_owned();
     let from_trunk = config.dns.trunk_at(peer.addr).is_some();
-    let from_dr_peer = config.is_dr_peer(peer.addr);
-    let marked = uri.as_ref().and_then(|u| u.as_sip().map(|s| s.params.contains("x-dr-fwd"))).unwrap_or(false);
+    let from_dr_peer = *proved == Caller::DrPeer;
+    let mark = uri.as_ref().and_then(|u| u.as_sip()).and_then(|s| s.params.get("x-dr-fwd"));
+    let marked = match (mark, seal) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(value), Some(seal)) => seal.mark_ok(&dn, value.unwrap_or("")),
+    };
     Arrival {
         caller_is_local: match proved {
             Caller::Authenticated(dn) => *dn == caller && config.dns.kind(dn).is_some_and(DnKind::is_agent_line),
             Caller::Unchecked => !from_trunk && config.dns.kind(&caller).is_some_and(DnKind::is_agent_line),
-            Caller::Trunk => false,
+            Caller::Trunk | Caller::DrPeer => false,
         },
         dn,
         caller,

@@ -85,6 +85,7 @@ impl B2bua {
             transport: phone.1.transport,
             user_data: None,
             to_peer: None,
+            seal: None,
         };
         let bytes: Arc<[u8]> = build::offerless_invite(&ctx.local, &invite).into();
         let key = ctx.tx.send_request(ctx.now, &branch, Method::Invite, phone.1, bytes.clone());

@@ -64,7 +64,7 @@ impl Node {
                 Some(answer) => answer,
                 None => return Decision::Invite(caller),
             },
-            Method::Invite => self.shutdown_answer(req),
+            Method::Invite => self.shutdown_answer(now, req),
             Method::Options => Answer::Options,
             Method::Message => self.peer_message(now, req, peer),
             Method::Bye | Method::Update | Method::Info | Method::Prack => Answer::Final(Status::NoSuchTransaction),
@@ -132,13 +132,14 @@ impl Node {
 
     /// A new INVITE during graceful shutdown: `shutdown-sip-reject-code`, or for 300-302
     /// a redirect to the DR peer (BC-55, BC-56).
-    pub(super) fn shutdown_answer(&self, req: &Message<'_>) -> Answer {
+    pub(super) fn shutdown_answer(&self, now: Instant, req: &Message<'_>) -> Answer {
         let code = self.config.options.shutdown_sip_reject_code;
         let peer = self.config.dr_peer_contact();
         match (code, peer) {
             (300..=302, Some(contact)) => {
                 let dn = req.request_uri().and_then(Uri::parse).and_then(|u| u.user()).unwrap_or("").to_owned();
-                Answer::Redirect(code, format!("<sip:{dn}@{contact};x-dr-fwd=1>"))
+                let mark = self.sealer(now).map_or_else(|| "1".to_owned(), |s| s.mark(&dn));
+                Answer::Redirect(code, format!("<sip:{dn}@{contact};x-dr-fwd={mark}>"))
             }
             (300..=302, None) => Answer::Final(Status::DeclineShuttingDown),
             _ => Answer::Final(Status::ShuttingDown(code)),

@@ -12,6 +12,7 @@ use sipmsg::{Message, Method};
 use super::answers::Answer;
 use super::Node;
 use crate::auth::{Guard, Verdict};
+use crate::peer_seal::Sealer;
 use crate::Status;
 
 /// Who a new request is known to come from.
@@ -19,8 +20,10 @@ use crate::Status;
 pub(crate) enum Caller {
     /// Proved by digest to be this DN.
     Authenticated(String),
-    /// A trunk (gateway, SBC) or the DR peer, known by its source address.
+    /// A trunk (gateway, SBC), known by its source address.
     Trunk,
+    /// The DR peer: from its address and, with `peer_secret`, sealed.
+    DrPeer,
     /// Authentication is off: the From header is believed (a lab set-up).
     Unchecked,
 }
@@ -47,13 +50,17 @@ impl Node {
         }
     }
 
-    /// The source is one of our trunks (by address or allow-list) or the DR peer.
+    /// The source is one of our trunks (by address or allow-list) or the DR peer (whose
+    /// requests the peer gate checks).
     pub(super) fn is_trunk_source(&self, peer: Peer) -> bool {
         self.config.dns.trunk_at(peer.addr).is_some() || self.config.is_dr_peer(peer.addr)
     }
 
     /// Checks a new request's credentials (see the module docs).
     pub(super) fn gate(&mut self, now: Instant, req: &Message<'_>, peer: Peer) -> Gate {
+        if self.config.is_dr_peer(peer.addr) {
+            return self.peer_gate(now, req);
+        }
         let Some(auth) = self.config.auth.as_ref() else {
             return Gate::Pass(Caller::Unchecked);
         };
@@ -73,6 +80,27 @@ impl Node {
                 Gate::Answer(Answer::Challenge { proxy: !register, headers })
             }
         }
+    }
+
+    /// A new request from the DR peer's address: with `peer_secret`, everything but
+    /// OPTIONS, CANCEL and ACK must carry the peer's seal; an unsealed copy is refused
+    /// (403) and counted.
+    fn peer_gate(&mut self, now: Instant, req: &Message<'_>) -> Gate {
+        let exempt = matches!(req.method(), Some(Method::Options | Method::Cancel | Method::Ack));
+        match self.sealer(now) {
+            Some(sealer) if !exempt && !sealer.check(req) => {
+                self.stats.peer_refused += 1;
+                tracing::warn!(site = %self.config.site, "unsealed request from the DR peer's address refused");
+                Gate::Answer(Answer::Final(Status::NotFromDrPeer))
+            }
+            _ => Gate::Pass(Caller::DrPeer),
+        }
+    }
+
+    /// The pair's sealer at `now`, when `peer_secret` is set.
+    pub(crate) fn sealer(&self, now: Instant) -> Option<Sealer<'_>> {
+        let secret = self.config.peer_secret.as_deref()?;
+        Some(Sealer { secret, unix_now: self.unix_now(now) })
     }
 
     /// Wall-clock seconds at `now`, from the shell's [`Node::set_wall_clock`].

@@ -8,6 +8,7 @@ use sipcore::Peer;
 use sipmsg::{HeaderName, Message};
 
 use super::{Answer, Node};
+use crate::peer_seal::Sealer;
 use crate::peering::{DoubleLogin, Link, PRESENCE_TYPE};
 use crate::Status;
 
@@ -19,7 +20,9 @@ impl Node {
             return;
         };
         let version = self.desks.presence_version();
-        let link = Link { site: &self.config.site, local: self.config.local, contact };
+        let unix_now = self.unix_now(now);
+        let seal = self.config.peer_secret.as_deref().map(|secret| Sealer { secret, unix_now });
+        let link = Link { site: &self.config.site, local: self.config.local, contact, seal };
         self.peering.maybe_send(now, link, version, self.desks.presence(), &mut self.transactions, &mut self.rng);
         while let Some(t) = self.transactions.poll_transmit() {
             self.transmits.push_back(t);
@@ -30,10 +33,16 @@ impl Node {
         let (name, trunk) = self.config.dr_peer_trunk()?;
         self.trunks.usable(name).then_some(trunk.contact)
     }
-    /// A MESSAGE: the DR peer's presence snapshot, accepted only from the peer trunk.
+    /// A MESSAGE: the DR peer's presence snapshot, accepted only from the peer (sealed,
+    /// when `peer_secret` is set: the gate checked) and only while the peer trunk is in
+    /// service (a snapshot arriving while the link is down is ignored and counted).
     pub(super) fn peer_message(&mut self, now: Instant, req: &Message<'_>, peer: Peer) -> Answer {
         if !self.config.is_dr_peer(peer.addr) {
             return Answer::Final(Status::NotFromDrPeer);
+        }
+        if self.peer_contact().is_none() {
+            self.stats.peer_refused += 1;
+            return Answer::Final(Status::TemporarilyUnavailable);
         }
         let is_presence =
             req.header(HeaderName::ContentType).is_some_and(|ct| ct.trim().eq_ignore_ascii_case(PRESENCE_TYPE));

@@ -268,11 +268,11 @@ pub(crate) fn http_get(addr: SocketAddr, path: &str) -> String {
     out
 }
 
-/// The config of one peer of a BC pair on the given ports.
+/// One site of a BC pair (sealed peer link, `peer_secret`) on `port`, its peer on `peer_port`.
 pub(crate) fn bc_site(name: &str, port: u16, peer_port: u16, trunk: &str, prefix: &str) -> String {
     format!(
         "[[site]]\nname = \"{name}\"\nsip_udp = \"127.0.0.1:{port}\"\nsip_tcp = \"127.0.0.1:0\"\ncti = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\n\
-         cti_tokens = [\"t0ken\"]\ndns = [\"1000-1999\"]\n[site.options]\ndr-peer-trunk = \"{trunk}\"\ndr-forward = \"no-agent\"\n\
+         cti_tokens = [\"t0ken\"]\ndns = [\"1000-1999\"]\npeer_secret = \"a-pair-secret-for-tests\"\n[site.options]\ndr-peer-trunk = \"{trunk}\"\ndr-forward = \"no-agent\"\n\
          [[site.dn]]\nnumber = \"{trunk}\"\ntype = \"trunk\"\ncontact = \"127.0.0.1:{peer_port}\"\nprefix = \"{prefix}\"\noos-check = 2\noos-force = 1\n\
          [[site.agent]]\nid = \"A1500\"\ndn = \"1500\"\n"
     )

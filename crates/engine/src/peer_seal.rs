@@ -1,0 +1,151 @@
+//! The DR peer's word, sealed: what only the DR peer may say (its login presence, and the
+//! call UUID, UserData, ConnID and Routing Point it sends with a call) carries
+//! `X-Tandem-Seal: t=<unix secs>;mac=<hex>`, an HMAC-SHA256 with the secret both sites
+//! share (`peer_secret`) over the method, Call-ID, those headers and the body. A seal
+//! older than [`WINDOW_SECS`] (or from further in the future) is refused, so a copy
+//! cannot be replayed later; within the window presence carries its own sequence number
+//! and a replayed INVITE meets its Call-ID already in use.
+//!
+//! The `x-dr-fwd` marker of a 302 to the peer travels through the gateway, so it is
+//! sealed in the URI parameter itself: `x-dr-fwd=<t>.<mac over the DN and t>`.
+
+use hmac::{KeyInit, Mac};
+use sha2::Sha256;
+use sipmsg::{Message, Method};
+
+use crate::auth::constant_time_eq;
+
+/// The header carrying a seal.
+pub const SEAL_HEADER: &str = "X-Tandem-Seal";
+/// The headers a seal covers (absent ones count as empty).
+pub const SEALED_HEADERS: [&str; 4] =
+    ["X-Genesys-CallUUID", "X-Tandem-UserData", "X-Tandem-ConnID", "X-Tandem-Routed-From"];
+/// How old (or how far ahead) a seal may be, in seconds: the two sites' clocks must
+/// agree within it (NTP does far better).
+pub const WINDOW_SECS: u64 = 30;
+/// Bytes of MAC kept (128 bits).
+const MAC_BYTES: usize = 16;
+
+/// Seals and checks with the pair's secret at one wall-clock second.
+#[derive(Debug, Clone, Copy)]
+pub struct Sealer<'a> {
+    /// `peer_secret`.
+    pub secret: &'a [u8],
+    /// Unix seconds now.
+    pub unix_now: u64,
+}
+
+impl Sealer<'_> {
+    /// The seal header value for a request with these parts.
+    pub fn seal(&self, method: &str, call_id: &str, headers: [Option<&str>; 4], body: &[u8]) -> String {
+        let mac = self.mac(self.unix_now, &parts(method, call_id, headers, body));
+        format!("t={};mac={}", self.unix_now, crate::auth::hex(&mac[..MAC_BYTES]))
+    }
+
+    /// True when `req` carries a seal of ours, within the window, over what it says.
+    pub fn check(&self, req: &Message<'_>) -> bool {
+        let header = |name: &str| req.headers().iter().find(|h| h.raw_name.eq_ignore_ascii_case(name)).map(|h| h.value);
+        let Some((t, mac)) = header(SEAL_HEADER).and_then(parse_seal) else {
+            return false;
+        };
+        let method = req.method().map_or("", |m: Method<'_>| m.as_str());
+        let headers = SEALED_HEADERS.map(header);
+        let expected = self.mac(t, &parts(method, req.call_id().unwrap_or(""), headers, req.body()));
+        self.in_window(t) && constant_time_eq(&expected[..MAC_BYTES], &mac)
+    }
+
+    /// The value of the `x-dr-fwd` marker for a 302 sending `dn`'s call to the peer.
+    pub fn mark(&self, dn: &str) -> String {
+        let mac = self.mac(self.unix_now, &[b"x-dr-fwd", dn.as_bytes()]);
+        format!("{}.{}", self.unix_now, crate::auth::hex(&mac[..MAC_BYTES]))
+    }
+
+    /// True when `value` is a marker the peer made for `dn` within the window.
+    pub fn mark_ok(&self, dn: &str, value: &str) -> bool {
+        let Some((t, mac)) = value.split_once('.').and_then(|(t, m)| Some((t.parse::<u64>().ok()?, unhex(m)?))) else {
+            return false;
+        };
+        let expected = self.mac(t, &[b"x-dr-fwd", dn.as_bytes()]);
+        self.in_window(t) && constant_time_eq(&expected[..MAC_BYTES], &mac)
+    }
+
+    fn in_window(&self, t: u64) -> bool {
+        self.unix_now.abs_diff(t) <= WINDOW_SECS
+    }
+
+    /// HMAC-SHA256 over `t` and each part, each length-prefixed (so parts cannot shift).
+    fn mac(&self, t: u64, parts: &[&[u8]]) -> Vec<u8> {
+        let Ok(mut m) = hmac::Hmac::<Sha256>::new_from_slice(self.secret) else {
+            return vec![0; 32]; // HMAC takes a key of any length: never taken
+        };
+        m.update(&t.to_be_bytes());
+        for part in parts {
+            m.update(&(part.len() as u64).to_be_bytes());
+            m.update(part);
+        }
+        m.finalize().into_bytes().to_vec()
+    }
+}
+
+fn parts<'a>(method: &'a str, call_id: &'a str, headers: [Option<&'a str>; 4], body: &'a [u8]) -> Vec<&'a [u8]> {
+    let mut out = vec![method.as_bytes(), call_id.as_bytes()];
+    out.extend(headers.iter().map(|h| h.unwrap_or("").trim().as_bytes()));
+    out.push(body);
+    out
+}
+
+/// `t=<secs>;mac=<hex>`.
+fn parse_seal(value: &str) -> Option<(u64, Vec<u8>)> {
+    let (t, mac) = value.trim().split_once(';')?;
+    let t = t.trim().strip_prefix("t=")?.parse().ok()?;
+    let mac = unhex(mac.trim().strip_prefix("mac=")?)?;
+    Some((t, mac))
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() != 2 * MAC_BYTES {
+        return None;
+    }
+    crate::auth::unhex(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sipmsg::Framing;
+
+    fn message(seal: &str, user_data: &str) -> String {
+        format!(
+            "MESSAGE sip:presence@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKp1\r\n\
+             From: <sip:site2@127.0.0.1:5062>;tag=1\r\nTo: <sip:presence@127.0.0.1:5060>\r\nCall-ID: p1\r\n\
+             CSeq: 1 MESSAGE\r\nX-Tandem-UserData: {user_data}\r\nX-Tandem-Seal: {seal}\r\nContent-Length: 2\r\n\r\n{{}}"
+        )
+    }
+
+    #[test]
+    fn a_seal_covers_headers_and_body_and_expires() {
+        let s = Sealer { secret: b"pair secret", unix_now: 1_000 };
+        let seal = s.seal("MESSAGE", "p1", [None, Some("{\"a\":1}"), None, None], b"{}");
+        let text = message(&seal, "{\"a\":1}");
+        let msg = Message::parse(text.as_bytes(), Framing::Datagram).expect("parsed");
+        assert!(s.check(&msg));
+        assert!(Sealer { unix_now: 1_030, ..s }.check(&msg), "within the window");
+        assert!(!Sealer { unix_now: 1_031, ..s }.check(&msg), "replayed too late");
+        assert!(!Sealer { secret: b"guessed", ..s }.check(&msg), "another secret");
+        let altered = message(&seal, "{\"a\":2}");
+        let msg = Message::parse(altered.as_bytes(), Framing::Datagram).expect("parsed");
+        assert!(!s.check(&msg), "UserData changed");
+        let bare = message("t=1000;mac=00", "{\"a\":1}");
+        assert!(!s.check(&Message::parse(bare.as_bytes(), Framing::Datagram).expect("parsed")));
+    }
+
+    #[test]
+    fn a_forwarding_mark_is_for_one_dn_and_a_short_while() {
+        let s = Sealer { secret: b"pair secret", unix_now: 1_000 };
+        let mark = s.mark("1001");
+        assert!(s.mark_ok("1001", &mark));
+        assert!(!s.mark_ok("1002", &mark));
+        assert!(!Sealer { unix_now: 1_100, ..s }.mark_ok("1001", &mark));
+        assert!(!s.mark_ok("1001", "1"), "the unsealed marker");
+    }
+}
