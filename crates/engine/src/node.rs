@@ -77,6 +77,13 @@ pub enum Input<'a> {
     },
     /// Time passed; fire what is due.
     Timeout(Instant),
+    /// The DR peer's address refused a datagram (the shell saw ICMP port unreachable on
+    /// the socket connected to it): the peer process is gone, so the pair splits now
+    /// instead of after `oos-check`/`oos-force` of unanswered polls.
+    PeerRefused {
+        /// When.
+        at: Instant,
+    },
     /// The shell's view of its input backlog: under [`Pressure::High`] new INVITEs and
     /// REGISTERs get 503 until it reports [`Pressure::Normal`] again.
     Pressure {
@@ -114,7 +121,8 @@ impl Input<'_> {
             | Input::Stream { at, .. }
             | Input::Desk { at, .. }
             | Input::DeskClosed { at, .. }
-            | Input::Pressure { at, .. } => *at,
+            | Input::Pressure { at, .. }
+            | Input::PeerRefused { at } => *at,
             Input::Timeout(at) => *at,
         }
     }
@@ -223,6 +231,12 @@ impl Node {
                     tracing::warn!(site = %self.config.site, ?pressure, "input pressure changed");
                 }
                 self.admission.set_pressure(at, pressure);
+            }
+            Input::PeerRefused { .. } => {
+                if let Some((name, _)) = self.config.dr_peer_trunk() {
+                    let name = name.to_owned();
+                    self.trunks.refused(&name, &mut self.events);
+                }
             }
             Input::DeskClosed { at, desk } => {
                 for dn in self.desks.closed(desk) {
@@ -440,6 +454,9 @@ impl Node {
     }
 
     fn handle_message(&mut self, now: Instant, peer: Peer, bytes: &[u8], framing: Framing) {
+        if !bytes.is_empty() && bytes.iter().all(|b| matches!(b, b'\r' | b'\n')) {
+            return; // a CRLF keep-alive (RFC 5626 section 4.4.1): nothing to answer
+        }
         match Message::parse(bytes, framing) {
             Ok(msg) if msg.is_request() => {
                 self.stats.requests_in += 1;

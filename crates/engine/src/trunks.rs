@@ -24,6 +24,9 @@ struct Watch {
     in_service: bool,
     /// Polls in a row left unanswered.
     misses: u32,
+    /// A poll was answered since the last (re)start: the far end was there, so a refusal
+    /// means it went away (a refusal before then is a peer not started yet).
+    answered: bool,
     next_poll: Instant,
     /// The poll waiting for an answer, and when it counts as unanswered.
     waiting: Option<(TxKey, Instant)>,
@@ -43,8 +46,25 @@ impl TrunkMonitor {
         self.polls.clear();
         for (name, _) in plan.trunks().filter(|(_, t)| !t.oos_check.is_zero()) {
             let in_service = old.get(name).is_none_or(|w| w.in_service);
-            self.watches.insert(name.to_owned(), Watch { in_service, misses: 0, next_poll: now, waiting: None });
+            let answered = old.get(name).is_some_and(|w| w.answered);
+            self.watches
+                .insert(name.to_owned(), Watch { in_service, misses: 0, answered, next_poll: now, waiting: None });
         }
+    }
+
+    /// The trunk's far end refused a datagram (ICMP port unreachable: nothing listens
+    /// there any more, its process is gone): out of service at once, without waiting for
+    /// polls to go unanswered; the next answered poll brings it back. True if it was in
+    /// service (only polled trunks can come back, so only they are taken out).
+    pub(crate) fn refused(&mut self, name: &str, events: &mut Vec<DomainEvent>) -> bool {
+        let Some(w) = self.watches.get_mut(name).filter(|w| w.in_service && w.answered) else {
+            return false;
+        };
+        w.in_service = false;
+        w.misses = w.misses.max(2);
+        tracing::warn!(trunk = %name, "trunk out of service: its address refused our datagrams (process gone)");
+        events.push(DomainEvent::DnOutOfService { dn: name.to_owned() });
+        true
     }
 
     /// False only for a trunk that failed its polls.
@@ -101,6 +121,7 @@ impl TrunkMonitor {
         if let Some(w) = self.watches.get_mut(&name) {
             w.waiting = None;
             w.misses = 0;
+            w.answered = true;
             if !w.in_service {
                 w.in_service = true;
                 tracing::info!(trunk = %name, "trunk back in service");

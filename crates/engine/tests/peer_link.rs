@@ -156,3 +156,25 @@ fn a_forged_forwarding_marker_is_not_believed_and_the_peers_own_is() {
     let sent = site.send_from(GW, invite("f2", &sealer(UNIX).mark("1001")).as_bytes());
     assert!(sent.iter().any(|s| s.to.to_string() == "127.0.0.1:6001"), "the peer's marker: delivered here");
 }
+
+#[test]
+fn a_refused_datagram_splits_the_pair_at_once_and_the_peers_agents_may_log_in_here() {
+    let mut site = site(Duration::from_secs(10));
+    assert_eq!(status_to(&site.send_from(PEER, &presence(1, "1001", "A1001", Some(UNIX))), PEER), Some(200));
+    assert!(!login_here(&mut site).contains(&"1:EventAgentLogin".to_owned()), "logged in at the peer");
+    // Before the peer ever answered a poll, a refusal is a peer not started yet: no split.
+    site.node.handle_input(engine::Input::PeerRefused { at: site.now });
+    site.drain();
+    assert!(!login_here(&mut site).contains(&"1:EventAgentLogin".to_owned()), "still the peer's");
+    let polls = site.advance_sent(Duration::from_millis(10));
+    let poll =
+        polls.iter().find(|s| s.to.to_string() == PEER && s.first_line().starts_with("OPTIONS")).expect("a poll");
+    let ok = sipmsg::MessageBuilder::response_to(&poll.msg(), 200, "OK", Some("p"), &sipmsg::ViaStamp::default())
+        .finish(None, b"");
+    site.send_from(PEER, &ok);
+    site.node.handle_input(engine::Input::PeerRefused { at: site.now });
+    site.drain();
+    assert!(login_here(&mut site).contains(&"1:EventAgentLogin".to_owned()), "the peer is gone: standalone at once");
+    // Keep-alives are not SIP and get no answer.
+    assert!(site.send_from(PEER, b"\r\n\r\n").is_empty());
+}

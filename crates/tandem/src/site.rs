@@ -151,6 +151,21 @@ fn bind_peer_link(local: SocketAddr, peer: SocketAddr) -> anyhow::Result<UdpSock
     Ok(UdpSocket::from_std(socket.into())?)
 }
 
+/// How often a CRLF keep-alive goes to the DR peer on the connected socket: if the peer
+/// process is gone, its host answers with ICMP port unreachable and the socket reports
+/// "connection refused" within one interval, so the pair splits in well under a second
+/// (a silent network still waits for `oos-check`/`oos-force`).
+const PEER_KEEPALIVE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Sends one keep-alive to the DR peer; a refusal (a pending ICMP error) goes to the engine.
+fn ping_peer(socket: &UdpSocket, node: &mut Node) {
+    if let Err(e) = socket.try_send(b"\r\n\r\n") {
+        if e.kind() == std::io::ErrorKind::ConnectionRefused {
+            node.handle_input(Input::PeerRefused { at: clock::now() });
+        }
+    }
+}
+
 fn udp_socket(addr: SocketAddr) -> anyhow::Result<socket2::Socket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
@@ -190,6 +205,8 @@ impl BoundSite {
         }
         let mut desks = DeskLinks::default();
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        let mut keepalive = tokio::time::interval(PEER_KEEPALIVE);
+        keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let site = self.config.node.site.clone();
         if self.config.node.auth.is_none() {
             tracing::warn!(site = %self.config.node.site, "SIP authentication is off ([site.auth]): any host may register any DN and call as it");
@@ -293,6 +310,14 @@ impl BoundSite {
                     node.set_wall_clock(woke, clock::unix_ms() / 1000);
                     let stored = store.as_ref().map(Store::stats).unwrap_or_default();
                     let _ = snapshot_tx.send(Snapshot { wake: wake.clone(), store: stored, ..desks.snapshot(&node) });
+                }
+                _ = keepalive.tick(), if peer_udp.is_some() => {
+                    woke = clock::now();
+                    cpu_at_wake = crate::probe::thread_cpu();
+                    arm = "peer-keepalive";
+                    if let Some(socket) = peer_udp.as_ref() {
+                        ping_peer(socket, &mut node);
+                    }
                 }
                 _ = shutdown.changed() => break,
             }

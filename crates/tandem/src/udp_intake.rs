@@ -42,25 +42,35 @@ impl UdpIntake {
     /// Takes what the site's socket holds (up to one batch) into the engine, ordered as
     /// the module says; then updates the engine's pressure.
     pub(crate) fn drain(&mut self, socket: &UdpSocket, node: &mut Node) {
-        let taken = self.take(socket);
+        let taken = self.take(socket).unwrap_or(0);
         self.feed(node);
         self.note_batch(taken, node);
     }
 
     /// Takes what the DR peer link's socket holds into the engine (it never counts as
     /// backlog: the peer is always served).
+    /// The socket is connected to the peer, so an ICMP port unreachable for what we sent
+    /// it surfaces here as "connection refused": the peer process is gone, and the engine
+    /// hears it at once ([`Input::PeerRefused`]).
     pub(crate) fn drain_peer(&mut self, socket: &UdpSocket, node: &mut Node) {
-        if self.take(socket) > 0 {
+        let refused = self.take(socket).is_err();
+        if !self.received.is_empty() {
             self.feed(node);
+        }
+        if refused {
+            node.handle_input(Input::PeerRefused { at: clock::now() });
         }
     }
 
-    fn take(&mut self, socket: &UdpSocket) -> usize {
+    /// Reads up to a batch; Err when the socket reported "connection refused" (ICMP port
+    /// unreachable for a datagram we sent on a connected socket).
+    fn take(&mut self, socket: &UdpSocket) -> Result<usize, ()> {
         self.received.clear();
         for buf in &mut self.buffers {
             match socket.try_recv_from(buf) {
                 Ok(got) => self.received.push(got),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Err(()),
                 Err(e) => {
                     // A transient socket error (an ICMP unreachable, say) must not stop the site.
                     tracing::debug!(error = %e, "UDP receive failed");
@@ -68,7 +78,7 @@ impl UdpIntake {
                 }
             }
         }
-        self.received.len()
+        Ok(self.received.len())
     }
 
     fn feed(&self, node: &mut Node) {
