@@ -144,6 +144,8 @@ pub enum ErrorCode {
     ShuttingDown,
     /// The agent is reserved by another client, or another request won the collection.
     AgentReserved,
+    /// The client's token does not allow this request (its role, or a DN not its own).
+    NotPermitted,
 }
 
 /// The ConnID as desktops see it: 16 hex digits.

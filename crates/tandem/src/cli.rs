@@ -391,7 +391,7 @@ fn serve(sites: Vec<SiteConfig>, source: Option<PathBuf>, services: Option<confi
 /// An invalid file is refused with its errors and the running configuration stays.
 async fn reload(
     source: Option<&std::path::Path>,
-    sites: &[(String, mpsc::Sender<engine::NodeConfig>)],
+    sites: &[(String, mpsc::Sender<site::Reloaded>)],
 ) -> Result<(), String> {
     let refuse = |text: String| {
         tracing::warn!("reload refused, keeping the running configuration: {text}");
@@ -411,7 +411,8 @@ async fn reload(
     for (name, tx) in sites {
         match new.iter().find(|s| &s.node.site == name) {
             Some(site) => {
-                let _ = tx.send(site.node.clone()).await;
+                let reloaded = site::Reloaded { node: site.node.clone(), cti_grants: site.cti_grants.clone() };
+                let _ = tx.send(reloaded).await;
             }
             None => tracing::warn!(site = %name, "site missing from the new configuration; it keeps its old one"),
         }

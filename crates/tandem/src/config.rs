@@ -35,9 +35,13 @@ struct SiteFile {
     sip_tcp: Option<Spanned<SocketAddr>>,
     /// CTI (agent desktop) WebSocket listen address. Optional.
     cti: Option<Spanned<SocketAddr>>,
-    /// Tokens a CTI client may present (`?token=`); required when `cti` is set.
+    /// Admin tokens a CTI client may present (every request allowed); `cti` needs at
+    /// least one token here or in `cti_token`.
     #[serde(default)]
-    cti_tokens: Vec<String>,
+    cti_tokens: Vec<Spanned<String>>,
+    /// CTI tokens with a role: admin, client (routers, stat services), desktop (its DNs).
+    #[serde(default)]
+    cti_token: Vec<cti::CtiTokenFile>,
     /// HTTP listen address for `/metrics` and admin requests. Optional.
     http: Option<Spanned<SocketAddr>>,
     /// Where this site's stat service serves its API (`/stats`, WebSocket and HTTP).
@@ -104,6 +108,8 @@ struct LimitsFile {
     tcp_per_address: u32,
     /// Seconds a TCP connection may stay silent before it is closed. Default 300.
     tcp_idle_timeout: u32,
+    /// CTI connections open at once; more are refused (503). Default 1000.
+    cti_clients: u32,
 }
 
 impl Default for LimitsFile {
@@ -119,6 +125,7 @@ impl Default for LimitsFile {
             retry_after: c.retry_after.as_secs() as u32,
             tcp_per_address: 1000,
             tcp_idle_timeout: 300,
+            cti_clients: 1000,
         }
     }
 }
@@ -353,7 +360,10 @@ pub(crate) struct SiteConfig {
     pub(crate) sip_udp: Option<SocketAddr>,
     pub(crate) sip_tcp: Option<SocketAddr>,
     pub(crate) cti: Option<SocketAddr>,
-    pub(crate) cti_tokens: Vec<String>,
+    /// CTI tokens and their roles (replaced on reload).
+    pub(crate) cti_grants: Vec<crate::cti_access::Grant>,
+    /// Most CTI connections open at once.
+    pub(crate) cti_clients: usize,
     pub(crate) http: Option<SocketAddr>,
     pub(crate) stats: Option<SocketAddr>,
     pub(crate) tcp: TcpLimits,
@@ -435,9 +445,6 @@ pub(crate) fn load_deployment(text: &str, origin: &str) -> Result<Deployment, Co
                     ));
                 }
             }
-        }
-        if let (Some(cti), true) = (&site.cti, site.cti_tokens.iter().all(|t| t.trim().is_empty())) {
-            return Err(err(cti.span().start, "`cti_tokens`: a CTI address needs at least one non-empty token".into()));
         }
         if site.dns.get_ref().is_empty() {
             return Err(err(site.dns.span().start, "`dns`: provision at least one DN or range".into()));
@@ -524,6 +531,8 @@ impl SiteFile {
             }
         }
         let r = self.registrar;
+        let cti_at = self.cti.as_ref().map(|c| (*c.get_ref(), c.span().start));
+        let cti_grants = cti::grants(&self.cti_tokens, self.cti_token, cti_at)?;
         let auth = self.auth.map(|a| a.into_config(&dns)).transpose()?;
         if let Some(secret) = self.peer_secret.as_ref().filter(|s| s.get_ref().len() < 16) {
             return Err((secret.span().start, "`peer_secret` must be at least 16 characters".into()));
@@ -562,7 +571,8 @@ impl SiteFile {
             sip_udp: self.sip_udp.map(Spanned::into_inner),
             sip_tcp: self.sip_tcp.map(Spanned::into_inner),
             cti: self.cti.map(Spanned::into_inner),
-            cti_tokens: self.cti_tokens,
+            cti_grants,
+            cti_clients: self.limits.cti_clients.max(1) as usize,
             http: self.http.map(Spanned::into_inner),
             stats: self.stats.map(Spanned::into_inner),
             tcp: self.limits.tcp(),
@@ -741,6 +751,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 mod auth;
+mod cti;
 mod store;
 #[cfg(test)]
 mod tests;

@@ -34,15 +34,27 @@ pub(crate) fn request_json(words: &str) -> anyhow::Result<String> {
     Ok(serde_json::to_string(&req)?)
 }
 
+/// A WebSocket request for `url` presenting `token` in the `Authorization` header (never
+/// in the URL, which ends up in logs; a site takes a query-string token from loopback only).
+pub(crate) fn ws_request(
+    url: &str,
+    token: &str,
+) -> anyhow::Result<tokio_tungstenite::tungstenite::handshake::client::Request> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = url.into_client_request().with_context(|| format!("the CTI URL {url}"))?;
+    let value = format!("Bearer {token}").parse().context("the CTI token must be printable ASCII")?;
+    request.headers_mut().insert("authorization", value);
+    Ok(request)
+}
+
 /// Connects, sends `requests` and, when one of them is `-`, then each stdin line as it
 /// arrives (a bad line is reported and skipped); prints events until `wait` passes
 /// without any (forever when `wait` is zero).
 #[allow(clippy::print_stdout)]
 pub(crate) async fn run(url: &str, token: &str, requests: &[String], wait: Duration) -> anyhow::Result<()> {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let full = format!("{url}{sep}token={token}");
-    let (ws, _) =
-        tokio_tungstenite::connect_async(full.as_str()).await.with_context(|| format!("connecting to {url}"))?;
+    let (ws, _) = tokio_tungstenite::connect_async(ws_request(url, token)?)
+        .await
+        .with_context(|| format!("connecting to {url}"))?;
     let given = requests.iter().filter(|r| *r != "-").map(|l| request_json(l)).collect::<anyhow::Result<Vec<_>>>()?;
     let (tx, mut from_stdin) = tokio::sync::mpsc::channel::<String>(1024);
     if requests.iter().any(|r| r == "-") {

@@ -53,9 +53,12 @@ async fn keep_up(
     events: mpsc::Sender<LinkEvent>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let full = format!("{}?token={}", endpoint.url, endpoint.token);
     loop {
-        match tokio_tungstenite::connect_async(full.as_str()).await {
+        let Ok(request) = crate::cti_client::ws_request(&endpoint.url, &endpoint.token) else {
+            tracing::error!(url = %endpoint.url, "CTI link: the URL or token cannot be used");
+            return;
+        };
+        match tokio_tungstenite::connect_async(request).await {
             Ok((ws, _)) => {
                 tracing::info!(url = %endpoint.url, "CTI link up");
                 // Requests queued while the link was down are stale.
@@ -122,7 +125,12 @@ pub(crate) fn endpoints(deployment: &crate::config::Deployment) -> Vec<Endpoint>
         .iter()
         .enumerate()
         .filter_map(|(site, s)| {
-            let token = s.cti_tokens.iter().find(|t| !t.trim().is_empty())?.clone();
+            // A client token if the site has one (a router needs no more), else an admin one.
+            let by_role = |role: crate::cti_access::Role| s.cti_grants.iter().find(move |g| g.role == role);
+            let token = by_role(crate::cti_access::Role::Client)
+                .or_else(|| by_role(crate::cti_access::Role::Admin))?
+                .token
+                .clone();
             Some(Endpoint { site, url: format!("ws://{}/cti", s.cti?), token })
         })
         .collect()

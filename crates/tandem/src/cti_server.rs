@@ -3,22 +3,26 @@
 //! the same server from a browser.
 //!
 //! Connection tasks only move messages: they parse JSON into `cti::Request`s for the
-//! engine task and write the events it sends back. A desktop must present a token
-//! (`?token=...` or `Authorization: Bearer ...`). Each desktop has a bounded event
+//! engine task and write the events it sends back. A client must present a token
+//! (`Authorization: Bearer ...`, the `tandem-token.<token>` subprotocol, or from loopback
+//! `?token=...`); its role (`cti_access.rs`) decides which requests reach the engine, and
+//! connections past `limits.cti_clients` are refused. Each desktop has a bounded event
 //! queue; when it is full the engine drops that desktop, which is then closed with the
 //! reason `event queue overflow`: a slow client never stalls call processing.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use engine::DeskId;
+
+use crate::cti_access::{Grant, Role, TOKEN_PROTOCOL};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
@@ -40,8 +44,19 @@ pub(crate) enum DeskMsg {
 #[derive(Clone)]
 struct CtiState {
     site: Arc<str>,
-    tokens: Arc<[String]>,
+    /// The tokens in force (replaced on reload).
+    grants: watch::Receiver<Arc<[Grant]>>,
     to_engine: mpsc::Sender<DeskMsg>,
+    /// Connections open now, and how many may be.
+    clients: Arc<AtomicUsize>,
+    max_clients: usize,
+}
+
+/// What the CTI server is given: its site's name, tokens (live) and connection cap.
+pub(crate) struct CtiAccess {
+    pub(crate) site: String,
+    pub(crate) grants: watch::Receiver<Arc<[Grant]>>,
+    pub(crate) max_clients: usize,
 }
 
 static NEXT_DESK: AtomicU64 = AtomicU64::new(1);
@@ -49,12 +64,17 @@ static NEXT_DESK: AtomicU64 = AtomicU64::new(1);
 /// Serves `/cti` on `listener` until shutdown.
 pub(crate) async fn serve(
     listener: TcpListener,
-    site: String,
-    tokens: Vec<String>,
+    access: CtiAccess,
     to_engine: mpsc::Sender<DeskMsg>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let state = CtiState { site: site.into(), tokens: tokens.into(), to_engine };
+    let state = CtiState {
+        site: access.site.into(),
+        grants: access.grants,
+        to_engine,
+        clients: Arc::new(AtomicUsize::new(0)),
+        max_clients: access.max_clients,
+    };
     let app = Router::new().route("/cti", get(upgrade)).route("/agent", get(agent_page)).with_state(state);
     let stop = async move {
         let _ = shutdown.changed().await;
@@ -81,28 +101,42 @@ struct TokenQuery {
 async fn upgrade(
     ws: WebSocketUpgrade,
     Query(q): Query<TokenQuery>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     State(state): State<CtiState>,
 ) -> Response {
-    let bearer = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let bearer = header("authorization").and_then(|v| v.strip_prefix("Bearer ")).map(str::to_owned);
+    let protocol = header("sec-websocket-protocol")
+        .and_then(|v| v.split(',').map(str::trim).find(|p| p.starts_with(TOKEN_PROTOCOL)))
         .map(str::to_owned);
-    let presented = q.token.or(bearer);
-    if !presented.is_some_and(|t| state.tokens.iter().any(|ok| same_secret(ok.as_bytes(), t.as_bytes()))) {
-        return (StatusCode::UNAUTHORIZED, "a valid CTI token is required (?token=...)").into_response();
+    let from_protocol = protocol.as_deref().map(|p| p[TOKEN_PROTOCOL.len()..].to_owned());
+    // URLs end up in logs and proxies: a token in the query string only from this host.
+    let from_query = q.token.filter(|_| remote.ip().is_loopback());
+    let presented = bearer.or(from_protocol).or(from_query);
+    let grants = state.grants.borrow().clone();
+    let Some(grant) = presented.and_then(|t| crate::cti_access::find(&grants, &t)).cloned() else {
+        return (StatusCode::UNAUTHORIZED, "a valid CTI token is required (Authorization: Bearer ...)").into_response();
+    };
+    if state.clients.fetch_add(1, Ordering::SeqCst) >= state.max_clients {
+        state.clients.fetch_sub(1, Ordering::SeqCst);
+        tracing::warn!(%remote, max = state.max_clients, "CTI connection refused: limits.cti_clients reached");
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many CTI clients").into_response();
     }
-    ws.max_message_size(MAX_MESSAGE).max_frame_size(MAX_MESSAGE).on_upgrade(move |socket| desk(socket, state))
+    let ws = ws.max_message_size(MAX_MESSAGE).max_frame_size(MAX_MESSAGE);
+    let ws = match protocol {
+        Some(p) => ws.protocols([p]),
+        None => ws,
+    };
+    ws.on_upgrade(move |socket| async move {
+        let clients = state.clients.clone();
+        desk(socket, state, grant).await;
+        clients.fetch_sub(1, Ordering::SeqCst);
+    })
 }
 
-/// Compares a presented token with a configured one in time that does not depend on
-/// where they first differ (only on the length).
-fn same_secret(expected: &[u8], presented: &[u8]) -> bool {
-    expected.len() == presented.len() && expected.iter().zip(presented).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-}
-
-async fn desk(mut socket: WebSocket, state: CtiState) {
+async fn desk(mut socket: WebSocket, mut state: CtiState, grant: Grant) {
+    let role: Role = grant.role.clone();
     let id = DeskId(NEXT_DESK.fetch_add(1, Ordering::Relaxed));
     let (tx, mut rx) = mpsc::channel::<Arc<str>>(DESK_QUEUE);
     if state.to_engine.send(DeskMsg::Opened(id, tx)).await.is_err() {
@@ -126,6 +160,17 @@ async fn desk(mut socket: WebSocket, state: CtiState) {
                     _ => continue,
                 };
                 match serde_json::from_str::<cti::Request>(&text) {
+                    Ok(request) if !role.permits(&request) => {
+                        let error = cti::Event::EventError {
+                            reference_id: request.reference_id(),
+                            this_dn: None,
+                            error_code: cti::ErrorCode::NotPermitted,
+                            error_message: format!("a {} token may not send {}", role.name(), request.name()),
+                        };
+                        if send_event(&mut socket, &error).await.is_err() {
+                            break;
+                        }
+                    }
                     Ok(request) => {
                         if state.to_engine.send(DeskMsg::Request(id, request)).await.is_err() {
                             break;
@@ -137,6 +182,15 @@ async fn desk(mut socket: WebSocket, state: CtiState) {
                             break;
                         }
                     }
+                }
+            }
+            Ok(()) = state.grants.changed() => {
+                // A reload that drops or changes this client's token closes it.
+                let still = crate::cti_access::find(&state.grants.borrow(), &grant.token) == Some(&grant);
+                if !still {
+                    let frame = CloseFrame { code: 1008, reason: "token revoked".into() };
+                    let _ = socket.send(Message::Close(Some(frame))).await;
+                    break;
                 }
             }
             outgoing = rx.recv() => match outgoing {
@@ -166,17 +220,4 @@ async fn desk(mut socket: WebSocket, state: CtiState) {
 async fn send_event(socket: &mut WebSocket, event: &cti::Event) -> Result<(), axum::Error> {
     let json = serde_json::to_string(event).unwrap_or_default();
     socket.send(Message::Text(json)).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::same_secret;
-
-    #[test]
-    fn tokens_match_only_when_equal() {
-        assert!(same_secret(b"t0ken", b"t0ken"));
-        assert!(!same_secret(b"t0ken", b"t0kem"));
-        assert!(!same_secret(b"t0ken", b"t0ke"));
-        assert!(!same_secret(b"t0ken", b""));
-    }
 }

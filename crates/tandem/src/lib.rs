@@ -9,6 +9,7 @@
 pub mod cli;
 mod clock;
 mod config;
+mod cti_access;
 mod cti_client;
 mod cti_link;
 mod cti_server;

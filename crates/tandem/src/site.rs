@@ -151,6 +151,12 @@ fn bind_peer_link(local: SocketAddr, peer: SocketAddr) -> anyhow::Result<UdpSock
     Ok(UdpSocket::from_std(socket.into())?)
 }
 
+/// What a reload hands a running site: its new engine configuration and CTI tokens.
+pub(crate) struct Reloaded {
+    pub(crate) node: engine::NodeConfig,
+    pub(crate) cti_grants: Vec<crate::cti_access::Grant>,
+}
+
 /// How often a CRLF keep-alive goes to the DR peer on the connected socket: if the peer
 /// process is gone, its host answers with ICMP port unreachable and the socket reports
 /// "connection refused" within one interval, so the pair splits in well under a second
@@ -186,7 +192,7 @@ impl BoundSite {
     pub(crate) async fn run(
         self,
         mut shutdown: watch::Receiver<bool>,
-        mut reload: mpsc::Receiver<engine::NodeConfig>,
+        mut reload: mpsc::Receiver<Reloaded>,
         admin: mpsc::Sender<AdminRequest>,
     ) -> anyhow::Result<()> {
         let (stream_tx, mut stream_rx) = mpsc::channel::<StreamMessage>(STREAM_QUEUE);
@@ -195,9 +201,15 @@ impl BoundSite {
             tokio::spawn(tcp::accept_loop(listener, self.config.tcp, stream_tx, control_tx, shutdown.clone()));
         }
         let (desk_tx, mut desk_rx) = mpsc::channel::<DeskMsg>(cti_server::REQUEST_QUEUE);
+        let (grants_tx, grants) =
+            watch::channel::<Arc<[crate::cti_access::Grant]>>(self.config.cti_grants.clone().into());
         if let Some(listener) = self.cti {
-            let tokens = self.config.cti_tokens.clone();
-            tokio::spawn(cti_server::serve(listener, self.config.node.site.clone(), tokens, desk_tx, shutdown.clone()));
+            let access = cti_server::CtiAccess {
+                site: self.config.node.site.clone(),
+                grants,
+                max_clients: self.config.cti_clients,
+            };
+            tokio::spawn(cti_server::serve(listener, access, desk_tx, shutdown.clone()));
         }
         let (snapshot_tx, snapshot_rx) = watch::channel(Snapshot::default());
         if let Some(listener) = self.http {
@@ -290,11 +302,13 @@ impl BoundSite {
                     };
                     node.handle_input(Input::Timeout(woke));
                 }
-                Some(config) = reload.recv() => {
+                Some(Reloaded { node: config, cti_grants }) = reload.recv() => {
                     woke = clock::now();
                     cpu_at_wake = crate::probe::thread_cpu();
                     arm = "reload";
                     node.reconfigure(woke, config);
+                    // New tokens apply to new connections; clients whose token went close.
+                    let _ = grants_tx.send(cti_grants.into());
                 }
                 Some(msg) = desk_rx.recv() => {
                     woke = clock::now();

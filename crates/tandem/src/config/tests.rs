@@ -136,3 +136,27 @@ fn auth_and_trunk_access_settings_are_checked_and_errors_name_the_line() {
     let gw = node.dns.get("gw").and_then(|d| d.trunk.as_ref()).expect("trunk");
     assert!(gw.admits_caller("1050") && gw.admits_caller("1500") && !gw.admits_caller("1200"));
 }
+
+#[test]
+fn cti_tokens_have_roles_and_the_demo_token_stays_on_loopback() {
+    let open = "[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5060\"\ncti = \"0.0.0.0:7060\"\ncti_tokens = [\"demo-token\"]\ndns = [\"1000-1999\"]\n";
+    let e = error_of(open);
+    assert!(e.starts_with("t.toml:4:") && e.contains("demo-token") && e.contains("loopback"), "{e}");
+    let cti = "[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5060\"\ncti = \"127.0.0.1:7060\"\ndns = [\"1000-1999\"]\n";
+    let e = error_of(&format!("{cti}[[site.cti_token]]\ntoken = \"desk-secret\"\nrole = \"desktop\"\n"));
+    assert!(e.starts_with("t.toml:8:") && e.contains("needs its `dns`"), "{e}");
+    let e = error_of(&format!("{cti}[[site.cti_token]]\ntoken = \"desk-secret\"\nrole = \"root\"\n"));
+    assert!(e.starts_with("t.toml:8:") && e.contains("`root`"), "{e}");
+    let e = error_of(cti);
+    assert!(e.starts_with("t.toml:4:") && e.contains("at least one"), "{e}");
+    let sites = load(
+        &format!(
+            "{cti}[[site.cti_token]]\ntoken = \"desk-secret\"\nrole = \"desktop\"\ndns = [\"1001\", \"1500-1599\"]\n"
+        ),
+        "t.toml",
+    )
+    .expect("valid");
+    let grant = &sites[0].cti_grants[0];
+    let crate::cti_access::Role::Desktop(dns) = &grant.role else { panic!("a desktop: {grant:?}") };
+    assert!(dns.iter().any(|r| r.contains("1001")) && dns.iter().any(|r| r.contains("1550")));
+}

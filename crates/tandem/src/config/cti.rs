@@ -1,0 +1,91 @@
+//! A site's CTI tokens: `cti_tokens` (admin tokens, the short form) and `[[site.cti_token]]`
+//! entries with a role (`admin`, `client`, `desktop` with its `dns`).
+
+use engine::{DnKind, DnRange};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::DnSpec;
+use crate::cti_access::{Grant, Role};
+
+/// `[[site.cti_token]]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CtiTokenFile {
+    /// The secret the client presents.
+    token: Spanned<String>,
+    /// `admin`, `client` (routers, stat services) or `desktop`.
+    role: Spanned<String>,
+    /// Desktop: the DNs (ranges or single) it may act on.
+    #[serde(default)]
+    dns: Vec<Spanned<DnSpec>>,
+}
+
+type Invalid = (usize, String);
+
+/// The site's grants; `cti_at` is the CTI address, if any (and where it is written).
+pub(super) fn grants(
+    admin_tokens: &[Spanned<String>],
+    entries: Vec<CtiTokenFile>,
+    cti_at: Option<(std::net::SocketAddr, usize)>,
+) -> Result<Vec<Grant>, Invalid> {
+    let mut grants: Vec<Grant> = admin_tokens
+        .iter()
+        .filter(|t| !t.get_ref().trim().is_empty())
+        .map(|t| Grant { token: t.get_ref().clone(), role: Role::Admin })
+        .collect();
+    for entry in entries {
+        let at = entry.token.span().start;
+        if entry.token.get_ref().trim().len() < 8 {
+            return Err((at, "`cti_token.token` must be at least 8 characters".into()));
+        }
+        let role = match entry.role.get_ref().as_str() {
+            "admin" => Role::Admin,
+            "client" => Role::Client,
+            "desktop" if entry.dns.is_empty() => {
+                return Err((entry.role.span().start, "`cti_token`: a desktop token needs its `dns`".into()))
+            }
+            "desktop" => Role::Desktop(ranges(entry.dns)?),
+            other => {
+                return Err((
+                    entry.role.span().start,
+                    format!("`cti_token.role`: `{other}` is not one of admin, client, desktop"),
+                ))
+            }
+        };
+        grants.push(Grant { token: entry.token.into_inner(), role });
+    }
+    if let Some((addr, at)) = cti_at {
+        if grants.is_empty() {
+            return Err((at, "`cti_tokens`: a CTI address needs at least one non-empty token".into()));
+        }
+        if !addr.ip().is_loopback() && grants.iter().any(|g| g.token == "demo-token") {
+            return Err((
+                at,
+                format!("`cti`: {addr} is not a loopback address; the token `demo-token` is for the demo only"),
+            ));
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(twice) = grants.iter().find(|g| !seen.insert(g.token.as_str())) {
+        let at = cti_at.map_or(0, |(_, at)| at);
+        return Err((at, format!("CTI token `{}…` is listed twice", twice.token.chars().take(3).collect::<String>())));
+    }
+    Ok(grants)
+}
+
+fn ranges(dns: Vec<Spanned<DnSpec>>) -> Result<Vec<DnRange>, Invalid> {
+    dns.into_iter()
+        .map(|d| {
+            let at = d.span().start;
+            match d.into_inner() {
+                DnSpec::Range(r) => Ok(r),
+                DnSpec::Single(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && n.len() <= 18 => {
+                    let v = n.parse::<u64>().map_err(|_| (at, format!("`cti_token.dns`: `{n}`")))?;
+                    Ok(DnRange { first: v, last: v, width: n.len(), kind: DnKind::Extension })
+                }
+                DnSpec::Single(n) => Err((at, format!("`cti_token.dns`: `{n}` is not a numeric DN or range"))),
+            }
+        })
+        .collect()
+}

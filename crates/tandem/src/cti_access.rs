@@ -1,0 +1,140 @@
+//! Who may ask a site what over CTI: each token has a role. An **admin** may do
+//! everything (shut down, reload, log any agent out); a **client** (router, stat service)
+//! may monitor any DN and route calls, reserve agents and set them NotReady (the
+//! no-answer limit) but not log agents in or out, dial, or stop the site; a **desktop**
+//! acts only on its own DNs (register, log in and out, Ready/NotReady, dial, answer,
+//! release, query) and routes nothing. Tokens are compared in constant time; a token may
+//! travel in the `Authorization: Bearer` header or the `tandem-token.<token>` WebSocket
+//! subprotocol (what a browser can send) from anywhere, in the query string only from
+//! loopback (URLs end up in logs and proxies).
+
+use engine::DnRange;
+
+/// A token and what it allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Grant {
+    /// The secret the client presents.
+    pub(crate) token: String,
+    /// What it may do.
+    pub(crate) role: Role,
+}
+
+/// What a token allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Everything.
+    Admin,
+    /// Monitoring and routing (routers, stat services).
+    Client,
+    /// One agent's desktop: requests about these DNs only.
+    Desktop(Vec<DnRange>),
+}
+
+impl Role {
+    /// The role's name in the configuration and logs.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Client => "client",
+            Self::Desktop(_) => "desktop",
+        }
+    }
+
+    /// True when this role may send `request`.
+    pub(crate) fn permits(&self, request: &cti::Request) -> bool {
+        use cti::Request as R;
+        match self {
+            Self::Admin => true,
+            Self::Client => matches!(
+                request,
+                R::RequestRegisterAddress { .. }
+                    | R::RequestUnregisterAddress { .. }
+                    | R::RequestRouteCall { .. }
+                    | R::RequestApplyTreatment { .. }
+                    | R::RequestReserveAgent { .. }
+                    | R::RequestAgentNotReady { .. }
+                    | R::RequestQueryAddress { .. }
+            ),
+            Self::Desktop(dns) => {
+                let own = |dn: &str| dns.iter().any(|r| r.contains(dn));
+                match request {
+                    R::RequestRegisterAddress { this_dn, .. }
+                    | R::RequestUnregisterAddress { this_dn, .. }
+                    | R::RequestAgentLogin { this_dn, .. }
+                    | R::RequestAgentLogout { this_dn, .. }
+                    | R::RequestAgentReady { this_dn, .. }
+                    | R::RequestAgentNotReady { this_dn, .. }
+                    | R::RequestMakeCall { this_dn, .. }
+                    | R::RequestAnswerCall { this_dn, .. }
+                    | R::RequestReleaseCall { this_dn, .. }
+                    | R::RequestQueryAddress { this_dn, .. } => own(this_dn),
+                    R::RequestRouteCall { .. }
+                    | R::RequestApplyTreatment { .. }
+                    | R::RequestReserveAgent { .. }
+                    | R::RequestReloadConfig { .. }
+                    | R::RequestPrivateService { .. } => false,
+                }
+            }
+        }
+    }
+}
+
+/// The grant whose token is `presented`, compared in constant time against every token
+/// (the time taken does not tell which token, or how much of one, matched).
+pub(crate) fn find<'a>(grants: &'a [Grant], presented: &str) -> Option<&'a Grant> {
+    grants
+        .iter()
+        .fold(None, |found, g| if same_secret(g.token.as_bytes(), presented.as_bytes()) { Some(g) } else { found })
+}
+
+/// Equal contents, in time that depends on the lengths only.
+fn same_secret(expected: &[u8], presented: &[u8]) -> bool {
+    expected.len() == presented.len() && expected.iter().zip(presented).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+/// The subprotocol prefix a browser uses to present its token.
+pub(crate) const TOKEN_PROTOCOL: &str = "tandem-token.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::DnKind;
+
+    fn request(json: &str) -> cti::Request {
+        serde_json::from_str(json).expect("request")
+    }
+
+    #[test]
+    fn a_desktop_acts_on_its_own_dns_only_and_never_stops_or_routes() {
+        let desk = Role::Desktop(vec![DnRange { first: 1001, last: 1001, width: 4, kind: DnKind::Extension }]);
+        assert!(desk.permits(&request(r#"{"message":"RequestAgentLogin","ThisDN":"1001","AgentID":"A1"}"#)));
+        assert!(!desk.permits(&request(r#"{"message":"RequestAgentLogout","ThisDN":"1002"}"#)), "another's DN");
+        assert!(!desk.permits(&request(r#"{"message":"RequestPrivateService","ServiceID":3019}"#)), "shutdown");
+        assert!(!desk.permits(&request(r#"{"message":"RequestReloadConfig"}"#)));
+        assert!(!desk.permits(&request(r#"{"message":"RequestRouteCall","ThisDN":"1001","ConnID":"1"}"#)));
+    }
+
+    #[test]
+    fn a_client_monitors_and_routes_but_does_not_log_agents_in_or_out_or_stop_the_site() {
+        let client = Role::Client;
+        assert!(client.permits(&request(r#"{"message":"RequestRegisterAddress","ThisDN":"5000"}"#)));
+        assert!(client.permits(&request(r#"{"message":"RequestRouteCall","ThisDN":"5000","ConnID":"1"}"#)));
+        assert!(!client.permits(&request(r#"{"message":"RequestAgentLogout","ThisDN":"1002"}"#)));
+        assert!(!client.permits(&request(r#"{"message":"RequestMakeCall","ThisDN":"1002","OtherDN":"9123"}"#)));
+        assert!(!client.permits(&request(r#"{"message":"RequestPrivateService","ServiceID":3019}"#)));
+        assert!(Role::Admin.permits(&request(r#"{"message":"RequestPrivateService","ServiceID":3019}"#)));
+    }
+
+    #[test]
+    fn tokens_match_only_when_equal() {
+        let grants = vec![
+            Grant { token: "s3cret".into(), role: Role::Admin },
+            Grant { token: "desk".into(), role: Role::Client },
+        ];
+        assert_eq!(find(&grants, "s3cret").map(|g| &g.role), Some(&Role::Admin));
+        assert_eq!(find(&grants, "desk").map(|g| &g.role), Some(&Role::Client));
+        assert!(find(&grants, "s3cre").is_none());
+        assert!(find(&grants, "s3cret!").is_none());
+        assert!(find(&grants, "").is_none());
+    }
+}
