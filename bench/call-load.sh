@@ -8,6 +8,8 @@
 # STORE=1 gives the site a [site.store] (CDRs, agent log, saved registrations) and adds
 # the number of call records written per rate (cdr_rows; it must equal "attempted").
 # TANDEM=path runs another build of the binary.
+# AUTH=1 turns on digest authentication: the phones register through a 401 challenge
+# (bench/register_auth.py, MD5) and the gateway is a trunk known by its address.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dur="${1:-10}"; shift || true
@@ -20,6 +22,11 @@ trap cleanup EXIT
 hz=$(getconf CLK_TCK)
 printf '[[site]]\nname = "bench"\nsip_udp = "127.0.0.1:5070"\ndns = ["1000-1999"]\n' > "$work/site.toml"
 if [ "${STORE:-0}" = 1 ]; then printf '[site.store]\npath = "%s/cdr.db"\n' "$work" >> "$work/site.toml"; fi
+if [ "${AUTH:-0}" = 1 ]; then
+  printf '[site.auth]\nrealm = "bench"\nnonce_secret = "bench-secret-0123456789"\nalgorithms = ["MD5"]\n' >> "$work/site.toml"
+  python3 bench/register_auth.py --users bench 1000 1999 bench-pw >> "$work/site.toml"
+  printf '[[site.dn]]\nnumber = "gw"\ntype = "trunk"\ncontact = "127.0.0.1:5080"\nallow = ["127.0.0.1/32"]\n' >> "$work/site.toml"
+fi
 "${TANDEM:-./target/release/tandem}" peer --config "$work/site.toml" --site bench > /dev/null 2>&1 &
 tandem=$!; pids+=("$tandem")
 sleep 0.5
@@ -29,7 +36,11 @@ pids+=("$!")
 sleep 0.5
 { echo SEQUENTIAL; for i in $(seq 1000 1999); do echo "$i;127.0.0.1:$phone_port"; done; } > "$work/reg.csv"
 { echo SEQUENTIAL; for i in $(seq 1000 1999); do echo "$i;"; done; } > "$work/calls.csv"
-sipp -sf tests/sipp/register-contact.xml -inf "$work/reg.csv" -m 1000 -r 1000 -i 127.0.0.1 -p 0 -nostdin 127.0.0.1:5070 > /dev/null 2>&1
+if [ "${AUTH:-0}" = 1 ]; then
+  python3 bench/register_auth.py 127.0.0.1:5070 1000 1999 bench-pw "127.0.0.1:$phone_port" > /dev/null
+else
+  sipp -sf tests/sipp/register-contact.xml -inf "$work/reg.csv" -m 1000 -r 1000 -i 127.0.0.1 -p 0 -nostdin 127.0.0.1:5070 > /dev/null 2>&1
+fi
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # CPU ticks of the store's writer thread (0 without a store).
 store_ticks() { local t=0; for task in /proc/"$1"/task/*; do

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # REGISTER throughput of the real binary over UDP loopback, driven by sipp.
 # Usage: bench/register-load.sh [RATE ...]   (default 5000 10000 20000 30000)
-# Prints per rate: attempted, succeeded, failed, tandem CPU %, sipp CPU %, achieved rate.
+# Prints per rate: attempted, succeeded, failed, tandem CPU %, sipp CPU %, achieved rate,
+# and tandem CPU microseconds per successful registration.
+# AUTH=1 turns on digest authentication ([site.auth], MD5: sipp 3.6 speaks no SHA-256):
+# each registration is then a REGISTER, its 401 challenge and the authorized REGISTER
+# (sipp takes one user name per run, so every registration is DN 1001's, a refresh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --bin tandem -q
@@ -9,17 +13,24 @@ work=$(mktemp -d)
 trap 'kill "$tandem_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 printf '[[site]]\nname = "bench"\nsip_udp = "127.0.0.1:5070"\ndns = ["1000-1999"]\n' > "$work/site.toml"
 { echo SEQUENTIAL; for i in $(seq 1000 1999); do echo "$i;"; done; } > "$work/dns.csv"
+scenario=(-sf tests/sipp/register.xml)
+if [ "${AUTH:-0}" = 1 ]; then
+  printf '[site.auth]\nrealm = "bench"\nnonce_secret = "bench-secret-0123456789"\nalgorithms = ["MD5"]\n' >> "$work/site.toml"
+  python3 bench/register_auth.py --users bench 1000 1999 bench-pw >> "$work/site.toml"
+  { echo SEQUENTIAL; echo "1001;127.0.0.1:25180"; } > "$work/dns.csv"
+  scenario=(-sf tests/sipp/register-auth.xml -au 1001 -ap bench-pw)
+fi
 ./target/release/tandem peer --config "$work/site.toml" --site bench > "$work/out" 2>/dev/null &
 tandem_pid=$!
 sleep 0.5
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 duration=5
-echo "rate attempted succeeded failed tandem_cpu% sipp_cpu% achieved/s"
+echo "rate attempted succeeded failed tandem_cpu% sipp_cpu% achieved/s tandem_cpu_us_per_registration"
 for rate in "${@:-5000 10000 20000 30000}"; do
   total=$((rate * duration))
   t0=$(ticks "$tandem_pid"); s0=$(date +%s.%N)
-  /usr/bin/time -f "%U %S" -o "$work/time" sipp -sf tests/sipp/register.xml -inf "$work/dns.csv" -m "$total" -r "$rate" -l "$rate" \
+  /usr/bin/time -f "%U %S" -o "$work/time" sipp "${scenario[@]}" -inf "$work/dns.csv" -m "$total" -r "$rate" -l "$rate" \
     -i 127.0.0.1 -p 0 -nostdin -timeout 60 -buff_size 4194304 -trace_screen -screen_file "$work/screen" 127.0.0.1:5070 >/dev/null 2>&1 || true
   s1=$(date +%s.%N); t1=$(ticks "$tandem_pid")
   wall=$(echo "$s1 - $s0" | bc -l)
@@ -28,5 +39,6 @@ for rate in "${@:-5000 10000 20000 30000}"; do
   sipp_cpu=$(awk -v w="$wall" '{printf "%.0f", ($1 + $2) / w * 100}' "$work/time")
   tandem_cpu=$(echo "($t1 - $t0) / $hz / $wall * 100" | bc -l | xargs printf "%.0f")
   achieved=$(echo "$ok / $wall" | bc -l | xargs printf "%.0f")
-  echo "$rate $total $ok $bad $tandem_cpu $sipp_cpu $achieved"
+  us=$(echo "($t1 - $t0) / $hz / ($ok + 0.000001) * 1000000" | bc -l | xargs printf "%.1f")
+  echo "$rate $total $ok $bad $tandem_cpu $sipp_cpu $achieved $us"
 done
