@@ -75,6 +75,10 @@ pub enum Header {
     CallUuid,
     /// X-Tandem-UserData (trusted from the DR peer only).
     UserData,
+    /// Authorization (digest credentials; the first site asks for them).
+    Authorization,
+    /// X-Tandem-Seal (the DR peer's seal).
+    Seal,
     /// An extra header named by the field.
     Extra,
 }

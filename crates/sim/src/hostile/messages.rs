@@ -104,10 +104,18 @@ pub(super) fn invite(src: SocketAddr, site: SocketAddr, dn: &str, call: u8, muta
             Header::ContentType => "Content-Type",
             Header::CallUuid => "X-Genesys-CallUUID",
             Header::UserData => "X-Tandem-UserData",
+            Header::Authorization => "Authorization",
+            Header::Seal => "X-Tandem-Seal",
             Header::Extra => "X-Extra",
         };
         let normal = match header {
             Header::UserData => r#"{"Segment":"gold"}"#.to_owned(),
+            Header::Authorization => concat!(
+                r#"Digest username="1001", realm="hostile", nonce="00006b0f20cff6a8776ce10a6a680a75f272c33e4d90d8cde30afa301f81", "#,
+                r#"uri="sip:127.0.0.1:5060", response="0123456789abcdef0123456789abcdef", algorithm=MD5, qop=auth, nc=00000001, cnonce="c""#
+            )
+            .to_owned(),
+            Header::Seal => "t=0;mac=000102030405060708090a0b0c0d0e0f".to_owned(),
             _ => headers
                 .iter()
                 .find(|(n, _)| *n == name)

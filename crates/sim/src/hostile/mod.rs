@@ -324,5 +324,22 @@ fn config(i: usize) -> NodeConfig {
     c.capacity.per_source_rate = 200;
     c.options.dr_peer_trunk = Some("TO_PEER".into());
     c.options.dr_forward = DrForward::NoAgent;
+    c.peer_secret = Some(b"hostile pair secret".to_vec());
+    // The first site asks for digest credentials (DNs 1001-1003), the second does not:
+    // sequences meet both the gate and the open door.
+    c.auth = (i == 0).then(|| engine::auth::AuthConfig {
+        realm: "hostile".into(),
+        nonce_secret: b"hostile nonce secret".to_vec(),
+        users: (1..=3)
+            .map(|n| {
+                let dn = format!("100{n}");
+                let md5 = Some(engine::auth::Algorithm::Md5.ha1(&dn, "hostile", "pw"));
+                (dn, engine::auth::UserHashes { md5, sha256: None })
+            })
+            .collect(),
+        algorithms: vec![engine::auth::Algorithm::Sha256, engine::auth::Algorithm::Md5],
+        nonce_lifetime: Duration::from_secs(300),
+        throttle: engine::auth::Throttle::default(),
+    });
     c
 }
