@@ -33,6 +33,10 @@ struct SiteFile {
     sip_udp: Option<Spanned<SocketAddr>>,
     /// TCP listen address for SIP. Optional if `sip_udp` is set.
     sip_tcp: Option<Spanned<SocketAddr>>,
+    /// TLS listen address for SIP (conventionally port 5061); needs `[site.tls]`. Optional.
+    sip_tls: Option<Spanned<SocketAddr>>,
+    /// The certificate and key for `sip_tls`.
+    tls: Option<TlsFile>,
     /// CTI (agent desktop) WebSocket listen address. Optional.
     cti: Option<Spanned<SocketAddr>>,
     /// Admin tokens a CTI client may present (every request allowed); `cti` needs at
@@ -82,6 +86,23 @@ struct SiteFile {
     /// with it and unsealed copies are refused. Optional (absent: the peer is known by
     /// its address alone).
     peer_secret: Option<Spanned<String>>,
+}
+
+/// `[site.tls]`: PEM files for `sip_tls` (read at start; a restart picks up new ones).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    /// The certificate chain, leaf first.
+    cert: std::path::PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    key: std::path::PathBuf,
+}
+
+/// The PEM files of a site's TLS listener.
+#[derive(Debug, Clone)]
+pub(crate) struct TlsFiles {
+    pub(crate) cert: std::path::PathBuf,
+    pub(crate) key: std::path::PathBuf,
 }
 
 /// `[site.limits]`: what one site takes on before it sheds load (503) or drops input.
@@ -359,6 +380,8 @@ pub(crate) struct SiteConfig {
     pub(crate) node: NodeConfig,
     pub(crate) sip_udp: Option<SocketAddr>,
     pub(crate) sip_tcp: Option<SocketAddr>,
+    /// SIP over TLS: where, and the PEM certificate chain and key.
+    pub(crate) sip_tls: Option<(SocketAddr, TlsFiles)>,
     pub(crate) cti: Option<SocketAddr>,
     /// CTI tokens and their roles (replaced on reload).
     pub(crate) cti_grants: Vec<crate::cti_access::Grant>,
@@ -530,6 +553,13 @@ impl SiteFile {
                 return Err((at, format!("`agent.id`: agent `{id}` is defined twice")));
             }
         }
+        let sip_tls = match (self.sip_tls, self.tls) {
+            (Some(addr), Some(tls)) => Some((addr.into_inner(), TlsFiles { cert: tls.cert, key: tls.key })),
+            (Some(addr), None) => {
+                return Err((addr.span().start, "`sip_tls` needs `[site.tls]` with `cert` and `key`".into()))
+            }
+            (None, _) => None,
+        };
         let r = self.registrar;
         let cti_at = self.cti.as_ref().map(|c| (*c.get_ref(), c.span().start));
         let cti_grants = cti::grants(&self.cti_tokens, self.cti_token, cti_at)?;
@@ -570,6 +600,7 @@ impl SiteFile {
             node,
             sip_udp: self.sip_udp.map(Spanned::into_inner),
             sip_tcp: self.sip_tcp.map(Spanned::into_inner),
+            sip_tls,
             cti: self.cti.map(Spanned::into_inner),
             cti_grants,
             cti_clients: self.limits.cti_clients.max(1) as usize,

@@ -21,6 +21,7 @@ mod stats_client;
 mod stats_service;
 mod store;
 mod tcp;
+mod tls;
 mod udp_intake;
 
 pub use cli::run;

@@ -36,6 +36,8 @@ pub(crate) struct BoundSite {
     /// Connected to the DR peer, sharing `udp`'s address ([`bind_peer_link`]).
     peer_udp: Option<UdpSocket>,
     tcp: Option<TcpListener>,
+    /// The SIP over TLS listener and its acceptor.
+    tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
     cti: Option<TcpListener>,
     http: Option<TcpListener>,
     /// The site's store, opened, and what it had saved.
@@ -71,6 +73,15 @@ pub(crate) async fn bind(mut config: SiteConfig) -> anyhow::Result<BoundSite> {
         }
         None => None,
     };
+    let tls = match &config.sip_tls {
+        Some((addr, files)) => {
+            let acceptor = crate::tls::acceptor(&files.cert, &files.key).with_context(|| format!("site {name}"))?;
+            let listener =
+                TcpListener::bind(addr).await.with_context(|| format!("site {name}: binding sip-tls {addr}"))?;
+            Some((listener, acceptor))
+        }
+        None => None,
+    };
     let cti = match config.cti {
         Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| format!("site {name}: binding cti {addr}"))?),
         None => None,
@@ -88,6 +99,9 @@ pub(crate) async fn bind(mut config: SiteConfig) -> anyhow::Result<BoundSite> {
     }
     if let Some(l) = &tcp {
         announce(&name, "sip-tcp", l.local_addr()?);
+    }
+    if let Some((l, _)) = &tls {
+        announce(&name, "sip-tls", l.local_addr()?);
     }
     if let Some(l) = &cti {
         announce(&name, "cti-ws", l.local_addr()?);
@@ -113,7 +127,7 @@ pub(crate) async fn bind(mut config: SiteConfig) -> anyhow::Result<BoundSite> {
         }
         None => None,
     };
-    Ok(BoundSite { config, udp, peer_udp, tcp, cti, http, store })
+    Ok(BoundSite { config, udp, peer_udp, tcp, tls, cti, http, store })
 }
 
 /// Prints an `endpoint <site> <kind> <addr>` line (what scripts and tests read).
@@ -198,7 +212,13 @@ impl BoundSite {
         let (stream_tx, mut stream_rx) = mpsc::channel::<StreamMessage>(STREAM_QUEUE);
         let (control_tx, mut control_rx) = mpsc::unbounded_channel::<ConnControl>();
         if let Some(listener) = self.tcp {
-            tokio::spawn(tcp::accept_loop(listener, self.config.tcp, stream_tx, control_tx, shutdown.clone()));
+            let (stream_tx, control_tx) = (stream_tx.clone(), control_tx.clone());
+            tokio::spawn(tcp::accept_loop(listener, None, self.config.tcp, stream_tx, control_tx, shutdown.clone()));
+        }
+        if let Some((listener, acceptor)) = self.tls {
+            let (stream_tx, control_tx) = (stream_tx.clone(), control_tx.clone());
+            let limits = self.config.tcp;
+            tokio::spawn(tcp::accept_loop(listener, Some(acceptor), limits, stream_tx, control_tx, shutdown.clone()));
         }
         let (desk_tx, mut desk_rx) = mpsc::channel::<DeskMsg>(cti_server::REQUEST_QUEUE);
         let (grants_tx, grants) =

@@ -1,4 +1,4 @@
-//! SIP over TCP: the accept loop and one task per connection that reads, frames with
+//! SIP over TCP and TLS: the accept loop and one task per connection that reads, frames with
 //! `sipcore::StreamFramer` and writes what the engine sends back. A hostile client is
 //! bounded: a cap on connections in all and per IP address, an idle timeout, and a time
 //! limit on finishing a message once it has started (a slow-drip client is closed).
@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sipcore::{ConnId, StreamFramer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::config::TcpLimits;
@@ -37,9 +37,11 @@ pub(crate) enum ConnControl {
 /// Open connections per IP address.
 type PerAddress = Arc<Mutex<HashMap<IpAddr, usize>>>;
 
-/// Accepts connections until `shutdown`, within the caps of `limits`.
+/// Accepts connections until `shutdown`, within the caps of `limits`; with `tls`, each
+/// connection is a TLS server session first (the engine sees a stream either way).
 pub(crate) async fn accept_loop(
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     limits: TcpLimits,
     to_engine: mpsc::Sender<StreamMessage>,
     control: mpsc::UnboundedSender<ConnControl>,
@@ -69,9 +71,20 @@ pub(crate) async fn accept_loop(
         if control.send(ConnControl::Opened(id, tx)).is_err() {
             return;
         }
-        let (to_engine, control, per_address) = (to_engine.clone(), control.clone(), per_address.clone());
+        let (to_engine, control, per_address, tls) =
+            (to_engine.clone(), control.clone(), per_address.clone(), tls.clone());
         tokio::spawn(async move {
-            serve_connection(stream, remote, id, limits.idle_timeout, to_engine, rx).await;
+            let _ = stream.set_nodelay(true);
+            match tls {
+                None => serve_connection(stream, remote, id, limits.idle_timeout, to_engine, rx).await,
+                Some(acceptor) => match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+                    .await
+                {
+                    Ok(Ok(session)) => serve_connection(session, remote, id, limits.idle_timeout, to_engine, rx).await,
+                    Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+                },
+            }
             let _ = control.send(ConnControl::Closed(id));
             give_slot(&per_address, remote.ip());
             drop(permit);
@@ -100,15 +113,14 @@ fn give_slot(per_address: &PerAddress, ip: IpAddr) {
 }
 
 async fn serve_connection(
-    stream: TcpStream,
+    stream: impl AsyncRead + AsyncWrite + Send + 'static,
     remote: SocketAddr,
     conn: ConnId,
     idle_timeout: Duration,
     to_engine: mpsc::Sender<StreamMessage>,
     mut from_engine: mpsc::Receiver<Arc<[u8]>>,
 ) {
-    let _ = stream.set_nodelay(true);
-    let (mut reader, mut writer) = stream.into_split();
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let write_task = tokio::spawn(async move {
         while let Some(bytes) = from_engine.recv().await {
             if writer.write_all(&bytes).await.is_err() {

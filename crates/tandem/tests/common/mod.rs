@@ -15,6 +15,7 @@ pub(crate) struct Tandem {
     pub(crate) tcp: SocketAddr,
     pub(crate) cti: Option<SocketAddr>,
     pub(crate) http: Option<SocketAddr>,
+    pub(crate) tls: Option<SocketAddr>,
     pub(crate) dir: PathBuf,
 }
 
@@ -46,9 +47,15 @@ impl Tandem {
             .expect("tandem starts");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let (mut udp, mut tcp, mut cti, mut http) = (None, None, None, None);
+        let (mut udp, mut tcp, mut cti, mut http, mut tls) = (None, None, None, None, None);
         let (wants_cti, wants_http) = (config_text.contains("cti ="), config_text.contains("http ="));
-        while udp.is_none() || tcp.is_none() || (wants_cti && cti.is_none()) || (wants_http && http.is_none()) {
+        let wants_tls = config_text.contains("sip_tls =");
+        while udp.is_none()
+            || tcp.is_none()
+            || (wants_cti && cti.is_none())
+            || (wants_http && http.is_none())
+            || (wants_tls && tls.is_none())
+        {
             let line = lines.next().expect("endpoint lines").expect("utf-8");
             let parts: Vec<&str> = line.split_whitespace().collect();
             match parts.as_slice() {
@@ -56,10 +63,11 @@ impl Tandem {
                 ["endpoint", s, "sip-tcp", a] if *s == site => tcp = Some(a.parse().expect("addr")),
                 ["endpoint", s, "cti-ws", a] if *s == site => cti = Some(a.parse().expect("addr")),
                 ["endpoint", s, "http", a] if *s == site => http = Some(a.parse().expect("addr")),
+                ["endpoint", s, "sip-tls", a] if *s == site => tls = Some(a.parse().expect("addr")),
                 _ => {}
             }
         }
-        Self { child, udp: udp.expect("udp"), tcp: tcp.expect("tcp"), cti, http, dir }
+        Self { child, udp: udp.expect("udp"), tcp: tcp.expect("tcp"), cti, http, tls, dir }
     }
 
     pub(crate) fn alive(&mut self) -> bool {
