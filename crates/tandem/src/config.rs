@@ -35,8 +35,10 @@ struct SiteFile {
     sip_tcp: Option<Spanned<SocketAddr>>,
     /// TLS listen address for SIP (conventionally port 5061); needs `[site.tls]`. Optional.
     sip_tls: Option<Spanned<SocketAddr>>,
-    /// The certificate and key for `sip_tls`.
+    /// The certificate and key for `sip_tls` and `cti_tls`.
     tls: Option<TlsFile>,
+    /// Serve CTI as `wss://` (and the agent page as `https://`) with `[site.tls]`. Default false.
+    cti_tls: Option<Spanned<bool>>,
     /// CTI (agent desktop) WebSocket listen address. Optional.
     cti: Option<Spanned<SocketAddr>>,
     /// Admin tokens a CTI client may present (every request allowed); `cti` needs at
@@ -382,6 +384,8 @@ pub(crate) struct SiteConfig {
     pub(crate) sip_tcp: Option<SocketAddr>,
     /// SIP over TLS: where, and the PEM certificate chain and key.
     pub(crate) sip_tls: Option<(SocketAddr, TlsFiles)>,
+    /// CTI over TLS (`wss://`) with these files.
+    pub(crate) cti_tls: Option<TlsFiles>,
     pub(crate) cti: Option<SocketAddr>,
     /// CTI tokens and their roles (replaced on reload).
     pub(crate) cti_grants: Vec<crate::cti_access::Grant>,
@@ -553,10 +557,18 @@ impl SiteFile {
                 return Err((at, format!("`agent.id`: agent `{id}` is defined twice")));
             }
         }
-        let sip_tls = match (self.sip_tls, self.tls) {
-            (Some(addr), Some(tls)) => Some((addr.into_inner(), TlsFiles { cert: tls.cert, key: tls.key })),
+        let files = self.tls.map(|t| TlsFiles { cert: t.cert, key: t.key });
+        let sip_tls = match (self.sip_tls, &files) {
+            (Some(addr), Some(files)) => Some((addr.into_inner(), files.clone())),
             (Some(addr), None) => {
                 return Err((addr.span().start, "`sip_tls` needs `[site.tls]` with `cert` and `key`".into()))
+            }
+            (None, _) => None,
+        };
+        let cti_tls = match (self.cti_tls.filter(|t| *t.get_ref()), files) {
+            (Some(_), Some(files)) => Some(files),
+            (Some(t), None) => {
+                return Err((t.span().start, "`cti_tls` needs `[site.tls]` with `cert` and `key`".into()))
             }
             (None, _) => None,
         };
@@ -601,6 +613,7 @@ impl SiteFile {
             sip_udp: self.sip_udp.map(Spanned::into_inner),
             sip_tcp: self.sip_tcp.map(Spanned::into_inner),
             sip_tls,
+            cti_tls,
             cti: self.cti.map(Spanned::into_inner),
             cti_grants,
             cti_clients: self.limits.cti_clients.max(1) as usize,

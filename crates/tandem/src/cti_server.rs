@@ -52,11 +52,13 @@ struct CtiState {
     max_clients: usize,
 }
 
-/// What the CTI server is given: its site's name, tokens (live) and connection cap.
+/// What the CTI server is given: its site's name, tokens (live), connection cap, and
+/// the TLS acceptor when it serves `wss://`.
 pub(crate) struct CtiAccess {
     pub(crate) site: String,
     pub(crate) grants: watch::Receiver<Arc<[Grant]>>,
     pub(crate) max_clients: usize,
+    pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 static NEXT_DESK: AtomicU64 = AtomicU64::new(1);
@@ -76,6 +78,9 @@ pub(crate) async fn serve(
         max_clients: access.max_clients,
     };
     let app = Router::new().route("/cti", get(upgrade)).route("/agent", get(agent_page)).with_state(state);
+    if let Some(acceptor) = access.tls {
+        return serve_tls(listener, acceptor, app, shutdown).await;
+    }
     let stop = async move {
         let _ = shutdown.changed().await;
     };
@@ -84,6 +89,43 @@ pub(crate) async fn serve(
         .await
     {
         tracing::error!(error = %e, "CTI server failed");
+    }
+}
+
+/// `wss://` (and `https://` for the agent page): each connection is a TLS session first,
+/// then the same router, with the client's address where `ConnectInfo` finds it.
+async fn serve_tls(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    app: Router,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    use tower::ServiceExt as _;
+    loop {
+        let (tcp, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(_) => continue,
+            },
+            _ = shutdown.changed() => return,
+        };
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            let Ok(Ok(session)) = tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
+            else {
+                tracing::debug!(%remote, "CTI TLS handshake failed or timed out");
+                return;
+            };
+            let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(remote));
+                app.clone().oneshot(request)
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            let io = hyper_util::rt::TokioIo::new(session);
+            if let Err(e) = builder.serve_connection_with_upgrades(io, service).await {
+                tracing::debug!(%remote, error = %e, "CTI TLS connection ended with an error");
+            }
+        });
     }
 }
 

@@ -39,6 +39,8 @@ pub(crate) struct BoundSite {
     /// The SIP over TLS listener and its acceptor.
     tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
     cti: Option<TcpListener>,
+    /// The CTI server's TLS acceptor (`cti_tls`).
+    cti_tls: Option<tokio_rustls::TlsAcceptor>,
     http: Option<TcpListener>,
     /// The site's store, opened, and what it had saved.
     store: Option<(Store, Saved)>,
@@ -103,8 +105,12 @@ pub(crate) async fn bind(mut config: SiteConfig) -> anyhow::Result<BoundSite> {
     if let Some((l, _)) = &tls {
         announce(&name, "sip-tls", l.local_addr()?);
     }
+    let cti_tls = match &config.cti_tls {
+        Some(files) => Some(crate::tls::acceptor(&files.cert, &files.key).with_context(|| format!("site {name}"))?),
+        None => None,
+    };
     if let Some(l) = &cti {
-        announce(&name, "cti-ws", l.local_addr()?);
+        announce(&name, if cti_tls.is_some() { "cti-wss" } else { "cti-ws" }, l.local_addr()?);
     }
     if let Some(l) = &http {
         announce(&name, "http", l.local_addr()?);
@@ -127,7 +133,7 @@ pub(crate) async fn bind(mut config: SiteConfig) -> anyhow::Result<BoundSite> {
         }
         None => None,
     };
-    Ok(BoundSite { config, udp, peer_udp, tcp, tls, cti, http, store })
+    Ok(BoundSite { config, udp, peer_udp, tcp, tls, cti, cti_tls, http, store })
 }
 
 /// Prints an `endpoint <site> <kind> <addr>` line (what scripts and tests read).
@@ -228,6 +234,7 @@ impl BoundSite {
                 site: self.config.node.site.clone(),
                 grants,
                 max_clients: self.config.cti_clients,
+                tls: self.cti_tls,
             };
             tokio::spawn(cti_server::serve(listener, access, desk_tx, shutdown.clone()));
         }

@@ -114,3 +114,36 @@ fn a_phone_registers_over_tls_and_a_gateway_call_reaches_it_there() {
         assert!(gateway.await.expect("gateway"), "the gateway got the refusal it expects");
     });
 }
+
+#[test]
+fn cti_over_wss_with_the_token_in_a_header() {
+    if !enabled() {
+        return;
+    }
+    use futures_util::StreamExt as _;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let dir = std::env::temp_dir().join(format!("tandem-test-wss-certs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let trusted = certificate(&dir);
+    let config = format!(
+        "{SITE}cti = \"127.0.0.1:0\"\ncti_tls = true\ncti_tokens = [\"wss-admin-token\"]\n[site.tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+        dir.join("cert.pem").display(),
+        dir.join("key.pem").display()
+    );
+    let t = Tandem::start_with("wss", &config);
+    let cti = t.cti.expect("cti");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+        let tcp = tokio::net::TcpStream::connect(cti).await.expect("connect");
+        let session = client(trusted).connect(name, tcp).await.expect("TLS session");
+        let mut request = format!("wss://localhost:{}/cti", cti.port()).into_client_request().expect("request");
+        request.headers_mut().insert("authorization", "Bearer wss-admin-token".parse().expect("header"));
+        let (mut ws, _) = tokio_tungstenite::client_async(request, session).await.expect("wss upgrade");
+        let hello = ws.next().await.and_then(Result::ok).map(|m| m.to_string()).unwrap_or_default();
+        assert!(hello.contains("EventServerInfo"), "{hello}");
+        // Plain ws:// to the same port gets no answer it can use.
+        let plain = tokio_tungstenite::connect_async(format!("ws://{cti}/cti?token=wss-admin-token")).await;
+        assert!(plain.is_err(), "plain WebSocket refused on the TLS port");
+    });
+}

@@ -160,3 +160,18 @@ fn cti_tokens_have_roles_and_the_demo_token_stays_on_loopback() {
     let crate::cti_access::Role::Desktop(dns) = &grant.role else { panic!("a desktop: {grant:?}") };
     assert!(dns.iter().any(|r| r.contains("1001")) && dns.iter().any(|r| r.contains("1550")));
 }
+
+#[test]
+fn tls_listeners_need_their_certificate_files() {
+    let e = error_of(&format!("{BASE}sip_tls = \"127.0.0.1:5061\"\n"));
+    assert!(e.starts_with("t.toml:5:") && e.contains("[site.tls]"), "{e}");
+    let e = error_of("[[site]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5060\"\ncti = \"127.0.0.1:7060\"\ncti_tokens = [\"t\"]\ncti_tls = true\ndns = [\"1000-1999\"]\n");
+    assert!(e.starts_with("t.toml:6:") && e.contains("`cti_tls`"), "{e}");
+    let sites =
+        load(&format!("{BASE}sip_tls = \"127.0.0.1:5061\"\n[site.tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n"), "t.toml")
+            .expect("valid");
+    assert_eq!(
+        sites[0].sip_tls.as_ref().map(|(a, f)| (a.port(), f.cert.display().to_string())),
+        Some((5061, "c.pem".into()))
+    );
+}

@@ -61,7 +61,7 @@ impl Tandem {
             match parts.as_slice() {
                 ["endpoint", s, "sip-udp", a] if *s == site => udp = Some(a.parse().expect("addr")),
                 ["endpoint", s, "sip-tcp", a] if *s == site => tcp = Some(a.parse().expect("addr")),
-                ["endpoint", s, "cti-ws", a] if *s == site => cti = Some(a.parse().expect("addr")),
+                ["endpoint", s, "cti-ws" | "cti-wss", a] if *s == site => cti = Some(a.parse().expect("addr")),
                 ["endpoint", s, "http", a] if *s == site => http = Some(a.parse().expect("addr")),
                 ["endpoint", s, "sip-tls", a] if *s == site => tls = Some(a.parse().expect("addr")),
                 _ => {}
