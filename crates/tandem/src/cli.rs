@@ -112,11 +112,15 @@ enum Command {
     /// `echo 's3cret' | tandem passwd --dn 1001 --realm tandem`.
     Passwd {
         /// The DN (the phone's SIP user name).
-        #[arg(long)]
-        dn: String,
+        #[arg(long, required_unless_present = "agent")]
+        dn: Option<String>,
         /// The realm (`[site.auth] realm`, the same at both sites of a pair).
-        #[arg(long)]
-        realm: String,
+        #[arg(long, required_unless_present = "agent")]
+        realm: Option<String>,
+        /// Instead: an agent's login password, printed as the `password_hash` (argon2id)
+        /// of its `[[site.agent]]`.
+        #[arg(long, conflicts_with_all = ["dn", "realm"])]
+        agent: Option<String>,
     },
     /// Validate a configuration file; exit non-zero with errors naming field and line.
     Check {
@@ -211,14 +215,21 @@ pub fn run() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Passwd { dn, realm } => {
+        Command::Passwd { dn, realm, agent } => {
             let mut password = String::new();
             std::io::stdin().read_line(&mut password).context("reading the password from stdin")?;
             let password = password.trim_end_matches(['\r', '\n']);
             anyhow::ensure!(!password.is_empty(), "no password on stdin (echo 'password' | tandem passwd ...)");
+            let entry = match (agent, dn, realm) {
+                (Some(agent), _, _) => {
+                    format!("# agent {agent}\npassword_hash = \"{}\"", crate::cti_access::hash_password(password)?)
+                }
+                (None, Some(dn), Some(realm)) => passwd_entry(&dn, &realm, password),
+                _ => anyhow::bail!("give --dn and --realm, or --agent"),
+            };
             #[allow(clippy::print_stdout)]
             {
-                println!("{}", passwd_entry(&dn, &realm, password));
+                println!("{entry}");
             }
             Ok(())
         }
@@ -411,7 +422,7 @@ async fn reload(
     for (name, tx) in sites {
         match new.iter().find(|s| &s.node.site == name) {
             Some(site) => {
-                let reloaded = site::Reloaded { node: site.node.clone(), cti_grants: site.cti_grants.clone() };
+                let reloaded = site::Reloaded { node: site.node.clone(), cti: site.cti_table() };
                 let _ = tx.send(reloaded).await;
             }
             None => tracing::warn!(site = %name, "site missing from the new configuration; it keeps its old one"),

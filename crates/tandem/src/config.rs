@@ -48,6 +48,8 @@ struct SiteFile {
     /// CTI tokens with a role: admin, client (routers, stat services), desktop (its DNs).
     #[serde(default)]
     cti_token: Vec<cti::CtiTokenFile>,
+    /// `optional` (default) or `required`: every agent must have a `password_hash`.
+    agent_passwords: Option<Spanned<String>>,
     /// HTTP listen address for `/metrics` and admin requests. Optional.
     http: Option<Spanned<SocketAddr>>,
     /// Where this site's stat service serves its API (`/stats`, WebSocket and HTTP).
@@ -334,8 +336,11 @@ struct DnFile {
 struct AgentFile {
     /// AgentID.
     id: Spanned<String>,
-    /// Password (optional).
+    /// Password in clear (optional; prefer `password_hash`).
     password: Option<String>,
+    /// The password as an argon2 PHC string (`tandem passwd --agent ID` prints one);
+    /// checked by the CTI server off the engine thread.
+    password_hash: Option<Spanned<String>>,
     /// Default DN for the login (optional).
     dn: Option<Spanned<String>>,
 }
@@ -389,12 +394,21 @@ pub(crate) struct SiteConfig {
     pub(crate) cti: Option<SocketAddr>,
     /// CTI tokens and their roles (replaced on reload).
     pub(crate) cti_grants: Vec<crate::cti_access::Grant>,
+    /// Agents' password hashes (argon2 PHC strings), by AgentID.
+    pub(crate) agent_hashes: BTreeMap<String, String>,
     /// Most CTI connections open at once.
     pub(crate) cti_clients: usize,
     pub(crate) http: Option<SocketAddr>,
     pub(crate) stats: Option<SocketAddr>,
     pub(crate) tcp: TcpLimits,
     pub(crate) store: Option<crate::store::StoreConfig>,
+}
+
+impl SiteConfig {
+    /// What the CTI server checks: tokens and agents' password hashes.
+    pub(crate) fn cti_table(&self) -> crate::cti_access::CtiTable {
+        crate::cti_access::CtiTable { grants: self.cti_grants.clone(), agent_hashes: self.agent_hashes.clone() }
+    }
 }
 
 /// A whole deployment file: its sites and, when `[routing]` is present, the routing
@@ -549,7 +563,45 @@ impl SiteFile {
         }
         let options = self.options.into_options(&dns)?;
         let mut agents = BTreeMap::new();
+        let required = match self.agent_passwords.as_ref().map(|p| p.get_ref().as_str()) {
+            None | Some("optional") => false,
+            Some("required") => true,
+            Some(other) => {
+                let at = self.agent_passwords.as_ref().map_or(name_at, |p| p.span().start);
+                return Err((at, format!("`agent_passwords`: `{other}` is not one of optional, required")));
+            }
+        };
+        let mut agent_hashes = BTreeMap::new();
         for agent in self.agent {
+            let at = agent.id.span().start;
+            match (&agent.password, &agent.password_hash) {
+                (Some(_), Some(h)) => {
+                    return Err((h.span().start, "`agent`: set `password` or `password_hash`, not both".into()))
+                }
+                (_, Some(h)) if argon2::password_hash::PasswordHash::new(h.get_ref()).is_err() => {
+                    return Err((
+                        h.span().start,
+                        "`agent.password_hash`: not a PHC string (`tandem passwd --agent ID`)".into(),
+                    ))
+                }
+                (_, Some(h)) => {
+                    agent_hashes.insert(agent.id.get_ref().clone(), h.get_ref().clone());
+                }
+                (Some(_), None) if required => {
+                    return Err((
+                        at,
+                        "`agent`: `agent_passwords = \"required\"` wants a `password_hash`, not a clear `password`"
+                            .into(),
+                    ))
+                }
+                (None, None) if required => {
+                    return Err((
+                        at,
+                        "`agent`: `agent_passwords = \"required\"` and this agent has no `password_hash`".into(),
+                    ))
+                }
+                _ => {}
+            }
             let login = agent_login(&dns, agent.dn.as_ref(), agent.password)?;
             let at = agent.id.span().start;
             let id = agent.id.into_inner();
@@ -616,6 +668,7 @@ impl SiteFile {
             cti_tls,
             cti: self.cti.map(Spanned::into_inner),
             cti_grants,
+            agent_hashes,
             cti_clients: self.limits.cti_clients.max(1) as usize,
             http: self.http.map(Spanned::into_inner),
             stats: self.stats.map(Spanned::into_inner),

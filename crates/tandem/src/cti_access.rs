@@ -92,6 +92,31 @@ fn same_secret(expected: &[u8], presented: &[u8]) -> bool {
     expected.len() == presented.len() && expected.iter().zip(presented).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
+/// What the CTI server checks before the engine sees a request: the tokens, and the
+/// agents' password hashes (verified off the engine thread: argon2 is slow on purpose).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct CtiTable {
+    pub(crate) grants: Vec<Grant>,
+    /// PHC strings (`$argon2id$...`) by AgentID.
+    pub(crate) agent_hashes: std::collections::BTreeMap<String, String>,
+}
+
+/// True when `password` matches the PHC `hash` (argon2); a malformed hash never matches.
+pub(crate) fn password_matches(hash: &str, password: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(hash).is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// A PHC argon2id hash of `password` with a fresh random salt (`tandem passwd --agent`).
+pub(crate) fn hash_password(password: &str) -> anyhow::Result<String> {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+    let salt = SaltString::generate(&mut OsRng);
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))
+}
+
 /// The subprotocol prefix a browser uses to present its token.
 pub(crate) const TOKEN_PROTOCOL: &str = "tandem-token.";
 
@@ -123,6 +148,16 @@ mod tests {
         assert!(!client.permits(&request(r#"{"message":"RequestMakeCall","ThisDN":"1002","OtherDN":"9123"}"#)));
         assert!(!client.permits(&request(r#"{"message":"RequestPrivateService","ServiceID":3019}"#)));
         assert!(Role::Admin.permits(&request(r#"{"message":"RequestPrivateService","ServiceID":3019}"#)));
+    }
+
+    #[test]
+    fn an_agent_password_hash_matches_its_password_only() {
+        let hash = hash_password("s3cret pass").expect("hash");
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(password_matches(&hash, "s3cret pass"));
+        assert!(!password_matches(&hash, "s3cret pas"));
+        assert!(!password_matches("not a hash", "s3cret pass"));
+        assert_ne!(hash, hash_password("s3cret pass").expect("hash"), "salted");
     }
 
     #[test]

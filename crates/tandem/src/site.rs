@@ -174,7 +174,7 @@ fn bind_peer_link(local: SocketAddr, peer: SocketAddr) -> anyhow::Result<UdpSock
 /// What a reload hands a running site: its new engine configuration and CTI tokens.
 pub(crate) struct Reloaded {
     pub(crate) node: engine::NodeConfig,
-    pub(crate) cti_grants: Vec<crate::cti_access::Grant>,
+    pub(crate) cti: crate::cti_access::CtiTable,
 }
 
 /// How often a CRLF keep-alive goes to the DR peer on the connected socket: if the peer
@@ -227,8 +227,7 @@ impl BoundSite {
             tokio::spawn(tcp::accept_loop(listener, Some(acceptor), limits, stream_tx, control_tx, shutdown.clone()));
         }
         let (desk_tx, mut desk_rx) = mpsc::channel::<DeskMsg>(cti_server::REQUEST_QUEUE);
-        let (grants_tx, grants) =
-            watch::channel::<Arc<[crate::cti_access::Grant]>>(self.config.cti_grants.clone().into());
+        let (grants_tx, grants) = watch::channel(Arc::new(self.config.cti_table()));
         if let Some(listener) = self.cti {
             let access = cti_server::CtiAccess {
                 site: self.config.node.site.clone(),
@@ -329,13 +328,13 @@ impl BoundSite {
                     };
                     node.handle_input(Input::Timeout(woke));
                 }
-                Some(Reloaded { node: config, cti_grants }) = reload.recv() => {
+                Some(Reloaded { node: config, cti }) = reload.recv() => {
                     woke = clock::now();
                     cpu_at_wake = crate::probe::thread_cpu();
                     arm = "reload";
                     node.reconfigure(woke, config);
                     // New tokens apply to new connections; clients whose token went close.
-                    let _ = grants_tx.send(cti_grants.into());
+                    let _ = grants_tx.send(Arc::new(cti));
                 }
                 Some(msg) = desk_rx.recv() => {
                     woke = clock::now();

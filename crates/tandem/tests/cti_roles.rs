@@ -122,3 +122,46 @@ fn connections_past_the_cap_are_refused_and_urls_carry_no_token_but_from_loopbac
         assert!(tokio_tungstenite::connect_async(url.as_str()).await.is_ok(), "room again, token in the URL");
     });
 }
+
+/// `tandem passwd --agent` for `password`: the `password_hash = "..."` line.
+fn agent_hash_line(password: &str) -> String {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["passwd", "--agent", "A1001"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("tandem passwd");
+    child.stdin.take().expect("stdin").write_all(format!("{password}\n").as_bytes()).expect("write");
+    let out = child.wait_with_output().expect("runs");
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    text.lines().find(|l| l.starts_with("password_hash")).expect("a password_hash line").to_owned()
+}
+
+#[test]
+fn an_agent_with_a_hashed_password_logs_in_with_it_only() {
+    if !enabled() {
+        return;
+    }
+    let agent = format!(
+        "agent_passwords = \"required\"\n[[site.agent]]\nid = \"A1001\"\ndn = \"1001\"\n{}\n",
+        agent_hash_line("agent pw")
+    );
+    let t = site("cti-agent-hash", &agent);
+    let cti = t.cti.expect("cti");
+    let config = std::fs::read_to_string(t.dir.join("site.toml")).expect("config");
+    assert!(!config.contains("agent pw"), "only the hash is kept");
+    runtime().block_on(async {
+        let mut desk = connect(cti, "desk-1001-secret").await.expect("desktop");
+        assert_eq!(
+            ask(&mut desk, r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#).await.0,
+            "EventRegistered"
+        );
+        let wrong = r#"{"message":"RequestAgentLogin","ThisDN":"1001","AgentID":"A1001","Password":"agent pX"}"#;
+        assert_eq!(ask(&mut desk, wrong).await, ("EventError".into(), "BadPassword".into()));
+        let none = r#"{"message":"RequestAgentLogin","ThisDN":"1001","AgentID":"A1001"}"#;
+        assert_eq!(ask(&mut desk, none).await.1, "BadPassword");
+        let right = r#"{"message":"RequestAgentLogin","ThisDN":"1001","AgentID":"A1001","Password":"agent pw"}"#;
+        assert_eq!(ask(&mut desk, right).await.0, "EventAgentLogin");
+    });
+}

@@ -175,3 +175,21 @@ fn tls_listeners_need_their_certificate_files() {
         Some((5061, "c.pem".into()))
     );
 }
+
+#[test]
+fn agent_password_hashes_are_checked_and_can_be_required() {
+    let e = error_of(&format!("{BASE}[[site.agent]]\nid = \"A1\"\npassword_hash = \"plain\"\n"));
+    assert!(e.starts_with("t.toml:7:") && e.contains("PHC"), "{e}");
+    let e = error_of(&format!("{BASE}agent_passwords = \"required\"\n[[site.agent]]\nid = \"A1\"\npassword = \"x\"\n"));
+    assert!(e.starts_with("t.toml:7:") && e.contains("required"), "{e}");
+    let e = error_of(&format!("{BASE}agent_passwords = \"sometimes\"\n"));
+    assert!(e.starts_with("t.toml:5:") && e.contains("sometimes"), "{e}");
+    let hash = crate::cti_access::hash_password("pw").expect("hash");
+    let sites = load(
+        &format!("{BASE}agent_passwords = \"required\"\n[[site.agent]]\nid = \"A1\"\npassword_hash = \"{hash}\"\n"),
+        "t.toml",
+    )
+    .expect("valid");
+    assert_eq!(sites[0].agent_hashes.get("A1"), Some(&hash));
+    assert_eq!(sites[0].node.agents["A1"].password, None, "the engine never sees it");
+}
