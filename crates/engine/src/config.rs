@@ -57,6 +57,12 @@ impl NodeConfig {
         self.dns.get(dn).and_then(|d| pick(&d.options))
     }
 
+    /// The pair's sealer at `unix_now`, when `peer_secret` is set.
+    pub(crate) fn sealer(&self, unix_now: u64) -> Option<crate::peer_seal::Sealer<'_>> {
+        let secret = self.peer_secret.as_deref()?;
+        Some(crate::peer_seal::Sealer { secret, unix_now })
+    }
+
     /// True when `addr` is the DR peer's SIP address.
     pub fn is_dr_peer(&self, addr: SocketAddr) -> bool {
         self.dr_peer_contact() == Some(addr)

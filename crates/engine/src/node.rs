@@ -285,7 +285,7 @@ impl Node {
             events: &mut self.events,
             local: Local { addr: self.config.local },
             view,
-            seal: self.config.peer_secret.as_deref().map(|secret| crate::peer_seal::Sealer { secret, unix_now }),
+            seal: self.config.sealer(unix_now),
         };
         f(&mut self.b2bua, &mut ctx)
     }

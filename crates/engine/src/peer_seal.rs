@@ -87,6 +87,13 @@ impl Sealer<'_> {
     }
 }
 
+/// The Contact of a 302 sending `dn`'s call to the DR peer at `to`, with the `x-dr-fwd`
+/// marker: sealed with `seal`, or the plain `1` without `peer_secret`.
+pub(crate) fn forward_contact(seal: Option<Sealer<'_>>, dn: &str, to: std::net::SocketAddr) -> String {
+    let mark = seal.map_or_else(|| "1".to_owned(), |s| s.mark(dn));
+    format!("<sip:{dn}@{to};x-dr-fwd={mark}>")
+}
+
 fn parts<'a>(method: &'a str, call_id: &'a str, headers: [Option<&'a str>; 4], body: &'a [u8]) -> Vec<&'a [u8]> {
     let mut out = vec![method.as_bytes(), call_id.as_bytes()];
     out.extend(headers.iter().map(|h| h.unwrap_or("").trim().as_bytes()));

@@ -6,12 +6,15 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use engine::{
-    AgentLogin, CallConfig, Dn, DnKind, DnOptions, DnPlan, DnRange, DrForward, NodeConfig, Options, RegistrarConfig,
-    Trunk,
+    CallConfig, Dn, DnKind, DnOptions, DnPlan, DnRange, DrForward, NodeConfig, Options, RegistrarConfig, Trunk,
 };
 use serde::Deserialize;
 use sipcore::TransactionConfig;
 use toml::Spanned;
+
+use limits::LimitsFile;
+pub(crate) use limits::TcpLimits;
+pub(crate) use tls::TlsFiles;
 
 /// The whole file: one `[[site]]` table per SIP Server peer.
 #[derive(Debug, Deserialize)]
@@ -36,7 +39,7 @@ struct SiteFile {
     /// TLS listen address for SIP (conventionally port 5061); needs `[site.tls]`. Optional.
     sip_tls: Option<Spanned<SocketAddr>>,
     /// The certificate and key for `sip_tls` and `cti_tls`.
-    tls: Option<TlsFile>,
+    tls: Option<tls::TlsFile>,
     /// Serve CTI as `wss://` (and the agent page as `https://`) with `[site.tls]`. Default false.
     cti_tls: Option<Spanned<bool>>,
     /// CTI (agent desktop) WebSocket listen address. Optional.
@@ -65,7 +68,7 @@ struct SiteFile {
     dn: Vec<DnFile>,
     /// Agent logins.
     #[serde(default)]
-    agent: Vec<AgentFile>,
+    agent: Vec<agents::AgentFile>,
     /// Application-level `TServer` options.
     #[serde(default)]
     options: OptionsFile,
@@ -90,98 +93,6 @@ struct SiteFile {
     /// with it and unsealed copies are refused. Optional (absent: the peer is known by
     /// its address alone).
     peer_secret: Option<Spanned<String>>,
-}
-
-/// `[site.tls]`: PEM files for `sip_tls` (read at start; a restart picks up new ones).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TlsFile {
-    /// The certificate chain, leaf first.
-    cert: std::path::PathBuf,
-    /// The private key (PKCS#8, PKCS#1 or SEC1).
-    key: std::path::PathBuf,
-}
-
-/// The PEM files of a site's TLS listener.
-#[derive(Debug, Clone)]
-pub(crate) struct TlsFiles {
-    pub(crate) cert: std::path::PathBuf,
-    pub(crate) key: std::path::PathBuf,
-}
-
-/// `[site.limits]`: what one site takes on before it sheds load (503) or drops input.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct LimitsFile {
-    /// Calls in progress before new INVITEs get 503. Default 20000.
-    max_calls: u32,
-    /// Live SIP transactions before new INVITEs and REGISTERs get 503. Default 500000.
-    max_transactions: u32,
-    /// Registrar bindings across all DNs before new ones get 503. Default 100000.
-    max_bindings: u32,
-    /// Calls waiting on one Routing Point before new ones get 503. Default 1000.
-    max_parked_per_rp: u32,
-    /// Calls waiting on all Routing Points. Default 10000.
-    max_parked: u32,
-    /// Requests per second one IP address may send (trunk sources exempt); 0 = off.
-    /// Default 0 (a gateway not listed as a trunk sends thousands a second).
-    per_source_rate: u32,
-    /// Seconds; base of Retry-After on overload 503s (jittered +-50 %). Default 5.
-    retry_after: u32,
-    /// TCP connections one IP address may hold open (phones behind one NAT share it).
-    /// Default 1000.
-    tcp_per_address: u32,
-    /// Seconds a TCP connection may stay silent before it is closed. Default 300.
-    tcp_idle_timeout: u32,
-    /// CTI connections open at once; more are refused (503). Default 1000.
-    cti_clients: u32,
-}
-
-impl Default for LimitsFile {
-    fn default() -> Self {
-        let (c, r) = (engine::Capacity::default(), RegistrarConfig::default());
-        Self {
-            max_calls: c.max_calls as u32,
-            max_transactions: c.max_transactions as u32,
-            max_bindings: r.max_bindings as u32,
-            max_parked_per_rp: c.max_parked_per_rp as u32,
-            max_parked: c.max_parked as u32,
-            per_source_rate: c.per_source_rate,
-            retry_after: c.retry_after.as_secs() as u32,
-            tcp_per_address: 1000,
-            tcp_idle_timeout: 300,
-            cti_clients: 1000,
-        }
-    }
-}
-
-impl LimitsFile {
-    fn capacity(&self) -> engine::Capacity {
-        engine::Capacity {
-            max_calls: self.max_calls as usize,
-            max_transactions: self.max_transactions as usize,
-            max_parked_per_rp: self.max_parked_per_rp as usize,
-            max_parked: self.max_parked as usize,
-            per_source_rate: self.per_source_rate,
-            retry_after: Duration::from_secs(self.retry_after.into()),
-        }
-    }
-
-    fn tcp(&self) -> TcpLimits {
-        TcpLimits {
-            per_address: self.tcp_per_address.max(1) as usize,
-            idle_timeout: Duration::from_secs(self.tcp_idle_timeout.max(1).into()),
-        }
-    }
-}
-
-/// Limits the shell applies to SIP over TCP.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct TcpLimits {
-    /// Connections one IP address may hold open.
-    pub(crate) per_address: usize,
-    /// Silence after which a connection is closed.
-    pub(crate) idle_timeout: Duration,
 }
 
 /// `[site.calls]`
@@ -328,21 +239,6 @@ struct DnFile {
     callers: Vec<Spanned<DnSpec>>,
     #[serde(default)]
     options: DnOptionsFile,
-}
-
-/// `[[site.agent]]`: an agent login.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AgentFile {
-    /// AgentID.
-    id: Spanned<String>,
-    /// Password in clear (optional; prefer `password_hash`).
-    password: Option<String>,
-    /// The password as an argon2 PHC string (`tandem passwd --agent ID` prints one);
-    /// checked by the CTI server off the engine thread.
-    password_hash: Option<Spanned<String>>,
-    /// Default DN for the login (optional).
-    dn: Option<Spanned<String>>,
 }
 
 /// A DN entry: a numeric range `first-last` of equal width, or one DN.
@@ -562,68 +458,8 @@ impl SiteFile {
             return Err((at, format!("`options.default-dn`: DN `{target}` is not provisioned")));
         }
         let options = self.options.into_options(&dns)?;
-        let mut agents = BTreeMap::new();
-        let required = match self.agent_passwords.as_ref().map(|p| p.get_ref().as_str()) {
-            None | Some("optional") => false,
-            Some("required") => true,
-            Some(other) => {
-                let at = self.agent_passwords.as_ref().map_or(name_at, |p| p.span().start);
-                return Err((at, format!("`agent_passwords`: `{other}` is not one of optional, required")));
-            }
-        };
-        let mut agent_hashes = BTreeMap::new();
-        for agent in self.agent {
-            let at = agent.id.span().start;
-            match (&agent.password, &agent.password_hash) {
-                (Some(_), Some(h)) => {
-                    return Err((h.span().start, "`agent`: set `password` or `password_hash`, not both".into()))
-                }
-                (_, Some(h)) if argon2::password_hash::PasswordHash::new(h.get_ref()).is_err() => {
-                    return Err((
-                        h.span().start,
-                        "`agent.password_hash`: not a PHC string (`tandem passwd --agent ID`)".into(),
-                    ))
-                }
-                (_, Some(h)) => {
-                    agent_hashes.insert(agent.id.get_ref().clone(), h.get_ref().clone());
-                }
-                (Some(_), None) if required => {
-                    return Err((
-                        at,
-                        "`agent`: `agent_passwords = \"required\"` wants a `password_hash`, not a clear `password`"
-                            .into(),
-                    ))
-                }
-                (None, None) if required => {
-                    return Err((
-                        at,
-                        "`agent`: `agent_passwords = \"required\"` and this agent has no `password_hash`".into(),
-                    ))
-                }
-                _ => {}
-            }
-            let login = agent_login(&dns, agent.dn.as_ref(), agent.password)?;
-            let at = agent.id.span().start;
-            let id = agent.id.into_inner();
-            if agents.insert(id.clone(), AgentLogin { id: id.clone(), ..login }).is_some() {
-                return Err((at, format!("`agent.id`: agent `{id}` is defined twice")));
-            }
-        }
-        let files = self.tls.map(|t| TlsFiles { cert: t.cert, key: t.key });
-        let sip_tls = match (self.sip_tls, &files) {
-            (Some(addr), Some(files)) => Some((addr.into_inner(), files.clone())),
-            (Some(addr), None) => {
-                return Err((addr.span().start, "`sip_tls` needs `[site.tls]` with `cert` and `key`".into()))
-            }
-            (None, _) => None,
-        };
-        let cti_tls = match (self.cti_tls.filter(|t| *t.get_ref()), files) {
-            (Some(_), Some(files)) => Some(files),
-            (Some(t), None) => {
-                return Err((t.span().start, "`cti_tls` needs `[site.tls]` with `cert` and `key`".into()))
-            }
-            (None, _) => None,
-        };
+        let (agents, agent_hashes) = agents::logins(&dns, self.agent, self.agent_passwords, name_at)?;
+        let (sip_tls, cti_tls) = tls::listeners(self.tls, self.sip_tls, self.cti_tls)?;
         let r = self.registrar;
         let cti_at = self.cti.as_ref().map(|c| (*c.get_ref(), c.span().start));
         let cti_grants = cti::grants(&self.cti_tokens, self.cti_token, cti_at)?;
@@ -831,24 +667,15 @@ fn callers(entries: Vec<Spanned<DnSpec>>) -> Result<Vec<DnRange>, Invalid> {
         .collect()
 }
 
-fn agent_login(dns: &DnPlan, dn: Option<&Spanned<String>>, password: Option<String>) -> Result<AgentLogin, Invalid> {
-    if let Some(d) = dn {
-        if !dns.kind(d.get_ref()).is_some_and(DnKind::is_agent_line) {
-            return Err((
-                d.span().start,
-                format!("`agent.dn`: `{}` is not a provisioned Extension or ACD Position", d.get_ref()),
-            ));
-        }
-    }
-    Ok(AgentLogin { id: String::new(), password, default_dn: dn.map(|d| d.get_ref().clone()) })
-}
-
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
 }
 
+mod agents;
 mod auth;
 mod cti;
+mod limits;
 mod store;
 #[cfg(test)]
 mod tests;
+mod tls;

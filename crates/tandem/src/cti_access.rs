@@ -82,14 +82,8 @@ impl Role {
 /// The grant whose token is `presented`, compared in constant time against every token
 /// (the time taken does not tell which token, or how much of one, matched).
 pub(crate) fn find<'a>(grants: &'a [Grant], presented: &str) -> Option<&'a Grant> {
-    grants
-        .iter()
-        .fold(None, |found, g| if same_secret(g.token.as_bytes(), presented.as_bytes()) { Some(g) } else { found })
-}
-
-/// Equal contents, in time that depends on the lengths only.
-fn same_secret(expected: &[u8], presented: &[u8]) -> bool {
-    expected.len() == presented.len() && expected.iter().zip(presented).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    let same = |g: &Grant| engine::auth::constant_time_eq(g.token.as_bytes(), presented.as_bytes());
+    grants.iter().fold(None, |found, g| if same(g) { Some(g) } else { found })
 }
 
 /// What the CTI server checks before the engine sees a request: the tokens, and the

@@ -21,8 +21,9 @@ use sipmsg::{HeaderName, Message};
 
 pub(crate) use digest::hex;
 pub use digest::{authorize, Algorithm, Credentials};
+pub use nonce::constant_time_eq;
+pub(crate) use nonce::unhex;
 use nonce::NonceCheck;
-pub(crate) use nonce::{constant_time_eq, unhex};
 use strikes::Strikes;
 pub use strikes::Throttle;
 

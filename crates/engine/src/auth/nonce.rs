@@ -72,8 +72,9 @@ fn mac(secret: &[u8], realm: &str, head: &str) -> Vec<u8> {
     m.finalize().into_bytes().to_vec()
 }
 
-/// Equal contents, compared in time that depends on the length only.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Equal contents, compared in time that depends on the length only (secrets: nonce
+/// MACs, seals, CTI tokens).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

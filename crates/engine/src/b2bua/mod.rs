@@ -228,8 +228,7 @@ impl B2bua {
             Placement::RedirectToPeer(to) => {
                 let dn = arrival.dn;
                 let mut b = reply_with(req, Status::MovedTemporarily, &tag, peer.addr);
-                let mark = ctx.seal.map_or_else(|| "1".to_owned(), |s| s.mark(&dn));
-                b.header_fmt("Contact", format_args!("<sip:{dn}@{to};x-dr-fwd={mark}>"));
+                b.header("Contact", &crate::peer_seal::forward_contact(ctx.seal, &dn, to));
                 ctx.tx.respond(ctx.now, &key, 302, b.finish(None, b"").into());
                 tracing::info!(dn = %dn, peer = %to, "direct call redirected to the DR peer");
                 ctx.events.push(DomainEvent::CallRedirected { dn, caller: arrival.caller, to });

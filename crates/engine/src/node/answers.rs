@@ -138,8 +138,7 @@ impl Node {
         match (code, peer) {
             (300..=302, Some(contact)) => {
                 let dn = req.request_uri().and_then(Uri::parse).and_then(|u| u.user()).unwrap_or("").to_owned();
-                let mark = self.sealer(now).map_or_else(|| "1".to_owned(), |s| s.mark(&dn));
-                Answer::Redirect(code, format!("<sip:{dn}@{contact};x-dr-fwd={mark}>"))
+                Answer::Redirect(code, crate::peer_seal::forward_contact(self.sealer(now), &dn, contact))
             }
             (300..=302, None) => Answer::Final(Status::DeclineShuttingDown),
             _ => Answer::Final(Status::ShuttingDown(code)),

@@ -99,8 +99,7 @@ impl Node {
 
     /// The pair's sealer at `now`, when `peer_secret` is set.
     pub(crate) fn sealer(&self, now: Instant) -> Option<Sealer<'_>> {
-        let secret = self.config.peer_secret.as_deref()?;
-        Some(Sealer { secret, unix_now: self.unix_now(now) })
+        self.config.sealer(self.unix_now(now))
     }
 
     /// Wall-clock seconds at `now`, from the shell's [`Node::set_wall_clock`].

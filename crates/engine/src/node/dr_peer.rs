@@ -8,7 +8,6 @@ use sipcore::Peer;
 use sipmsg::{HeaderName, Message};
 
 use super::{Answer, Node};
-use crate::peer_seal::Sealer;
 use crate::peering::{DoubleLogin, Link, PRESENCE_TYPE};
 use crate::Status;
 
@@ -21,7 +20,7 @@ impl Node {
         };
         let version = self.desks.presence_version();
         let unix_now = self.unix_now(now);
-        let seal = self.config.peer_secret.as_deref().map(|secret| Sealer { secret, unix_now });
+        let seal = self.config.sealer(unix_now);
         let link = Link { site: &self.config.site, local: self.config.local, contact, seal };
         self.peering.maybe_send(now, link, version, self.desks.presence(), &mut self.transactions, &mut self.rng);
         while let Some(t) = self.transactions.poll_transmit() {
