@@ -37,6 +37,9 @@ pub struct NodeConfig {
     /// may say is sealed with it, and unsealed copies are refused. None: the peer is known
     /// by its address alone (spoofable over UDP).
     pub peer_secret: Option<Vec<u8>>,
+    /// Set for a Network SIP Server ([`crate::nss`]): new INVITEs get a `302` to the site
+    /// chosen for them; the node keeps no call past the 302.
+    pub nss: Option<crate::nss::NssConfig>,
 }
 
 impl NodeConfig {
@@ -104,6 +107,7 @@ impl NodeConfig {
             local: SocketAddr::from(([127, 0, 0, 1], 5060)),
             auth: None,
             peer_secret: None,
+            nss: None,
         }
     }
 }

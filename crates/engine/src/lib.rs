@@ -4,7 +4,8 @@
 //! domain events and its next deadline: the registrar, the signalling-only B2BUA (a new
 //! INVITE is classified once and placed by a pure function, `b2bua/placement.rs`), the
 //! CTI sessions and agent model (`desks`), DR peering, trunk monitoring and overload
-//! control, all behind one dispatcher ([`node`]).
+//! control, all behind one dispatcher ([`node`]). With [`NodeConfig::nss`] set the node is
+//! a Network SIP Server instead ([`nss`]): it answers INVITEs with a `302` to a site.
 //!
 //! # Run-loop contract
 //!
@@ -41,6 +42,7 @@ mod dn_plan;
 mod event;
 mod intake;
 mod node;
+pub mod nss;
 mod overload;
 pub mod peer_seal;
 mod peering;
@@ -53,6 +55,7 @@ mod stats;
 mod status;
 mod trunks;
 
+pub use b2bua::NssStats;
 pub use config::{CallConfig, NodeConfig, RegistrarConfig};
 pub use desks::DeskId;
 pub use dn_plan::{AgentLogin, Dn, DnKind, DnOptions, DnPlan, DnRange, DrForward, Options, Trunk};

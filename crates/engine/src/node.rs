@@ -376,6 +376,7 @@ impl Node {
         s.transactions = self.transactions.stats();
         s.active_calls = self.b2bua.len() as u64;
         s.auth = self.guard.stats;
+        s.nss = self.b2bua.pre_route.stats;
         s.new_work_limit = self.admission.new_work_limit().map_or(0, |l| l.round() as u64);
         s.agents_ready = self.desks.agents_in(cti::AgentState::Ready).count() as u64;
         s.agents_logged_in =
@@ -384,6 +385,12 @@ impl Node {
                 .map(|st| self.desks.agents_in(st).count() as u64)
                 .sum();
         s
+    }
+
+    /// At a Network SIP Server: the latest agent figures of the sites (None while the
+    /// statistics are missing: calls are then default-routed).
+    pub fn set_nss_figures(&mut self, figures: Option<crate::nss::Figures>) {
+        self.b2bua.pre_route.figures = figures;
     }
 
     /// The current bindings of a DN.

@@ -52,4 +52,6 @@ pub struct NodeStats {
     pub agents_logged_in: u64,
     /// Agents Ready.
     pub agents_ready: u64,
+    /// At a Network SIP Server: how its calls were sent on.
+    pub nss: crate::NssStats,
 }

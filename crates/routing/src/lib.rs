@@ -13,6 +13,7 @@ pub mod config;
 pub mod model;
 mod pools;
 mod router;
+pub mod site_counts;
 pub mod stats;
 mod strategy;
 pub mod target;

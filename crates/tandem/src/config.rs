@@ -495,6 +495,7 @@ impl SiteFile {
                 .map_or(SocketAddr::from(([127, 0, 0, 1], 5060)), |a| *a.get_ref()),
             auth,
             peer_secret: self.peer_secret.map(|s| s.into_inner().into_bytes()),
+            nss: None,
         };
         Ok(SiteConfig {
             node,

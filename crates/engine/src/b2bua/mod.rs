@@ -15,6 +15,7 @@ mod dialog;
 mod leg;
 mod new_call;
 mod placement;
+mod pre_route;
 mod routing;
 mod third_party;
 mod timers;
@@ -42,6 +43,7 @@ use build::{b_invite, cancel, copy_body, in_dialog, talk_notify, NewInvite, USER
 use leg::{strip_tag, Leg, LegState};
 use new_call::{new_call, offered};
 use placement::{Arrival, Placement};
+pub use pre_route::NssStats;
 pub(crate) use routing::RouteOrder;
 use timers::CallTimers;
 
@@ -195,6 +197,8 @@ pub(crate) struct B2bua {
     /// Calls waiting, per Routing Point, and in all.
     parked: std::collections::BTreeMap<String, std::collections::BTreeSet<CallId>>,
     parked_total: usize,
+    /// At a Network SIP Server: figures and turns.
+    pub(crate) pre_route: pre_route::PreRoute,
 }
 
 impl B2bua {
@@ -219,6 +223,9 @@ impl B2bua {
 
     /// A new INVITE (outside any dialog) for a DN of this site.
     pub(crate) fn on_invite(&mut self, ctx: &mut Ctx<'_>, key: TxKey, req: &Message<'_>, peer: Peer, caller: &Caller) {
+        if let Some(nss) = &ctx.config.nss {
+            return self.pre_route_invite(ctx, nss, key, req, peer, caller);
+        }
         let arrival = placement::classify(req, peer, ctx.config, caller, ctx.seal);
         let facts = placement::Facts::gather(&arrival, ctx.view, |rp| self.queue_full(ctx.config, rp));
         let tag = ctx.token(4);
@@ -233,18 +240,31 @@ impl B2bua {
                 tracing::info!(dn = %dn, peer = %to, "direct call redirected to the DR peer");
                 ctx.events.push(DomainEvent::CallRedirected { dn, caller: arrival.caller, to });
             }
-            placement => {
-                let raw: Arc<[u8]> = Arc::from(req.as_bytes());
-                let Some(a) = Leg::from_incoming(req, raw, key.clone(), peer, tag.clone()) else {
-                    return refuse_invite(ctx, &key, req, peer, &tag, &arrival.dn, Status::BadRequest);
-                };
-                let trying = reply_with(req, Status::Trying, &tag, peer.addr).finish(None, b"");
-                ctx.tx.respond(ctx.now, &key, 100, trying.into());
-                let call = new_call(ctx, req, &arrival, &placement, a);
-                let id = self.admit(ctx, key, call);
-                self.place_call(ctx, id, &arrival.dn, placement);
-            }
+            placement => self.start_call(ctx, key, req, peer, tag, &arrival, placement),
         }
+    }
+
+    /// Answers `100 Trying`, files the call and starts it where `placement` put it.
+    #[allow(clippy::too_many_arguments)]
+    fn start_call(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        key: TxKey,
+        req: &Message<'_>,
+        peer: Peer,
+        tag: String,
+        arrival: &Arrival,
+        placement: Placement,
+    ) {
+        let raw: Arc<[u8]> = Arc::from(req.as_bytes());
+        let Some(a) = Leg::from_incoming(req, raw, key.clone(), peer, tag.clone()) else {
+            return refuse_invite(ctx, &key, req, peer, &tag, &arrival.dn, Status::BadRequest);
+        };
+        let trying = reply_with(req, Status::Trying, &tag, peer.addr).finish(None, b"");
+        ctx.tx.respond(ctx.now, &key, 100, trying.into());
+        let call = new_call(ctx, req, arrival, &placement, a);
+        let id = self.admit(ctx, key, call);
+        self.place_call(ctx, id, &arrival.dn, placement);
     }
 
     /// Files a new call under its keys; returns its id. A ConnID already in use (one the

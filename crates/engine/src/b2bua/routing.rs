@@ -43,6 +43,9 @@ impl B2bua {
     /// Sends a queued call to its Routing Point's `default-dn`, within
     /// `default-redirection-limit`; otherwise it stays queued (OQ-8).
     pub(super) fn default_route(&mut self, ctx: &mut Ctx<'_>, id: CallId) {
+        if let Some(nss) = &ctx.config.nss {
+            return self.pre_route_default(ctx, nss, id);
+        }
         let Some(call) = self.calls.get_mut(&id) else { return };
         let Some(rp) = call.rp.clone() else { return };
         let target =
@@ -112,6 +115,9 @@ impl B2bua {
         let call = self.calls.get(&id).ok_or(cti::ErrorCode::NoSuchCall)?;
         if call.rp.as_deref() != Some(order.rp) {
             return Err(cti::ErrorCode::NoSuchCall);
+        }
+        if let Some(nss) = &ctx.config.nss {
+            return self.pre_route_routed(ctx, nss, id, order);
         }
         if !ctx.config.dns.kind(order.target).is_some_and(DnKind::is_agent_line) {
             return Err(cti::ErrorCode::UnknownDN);
