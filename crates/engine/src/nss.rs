@@ -10,9 +10,9 @@
 //! - Otherwise the policy picks the peer group, then the site in it: most ready agents
 //!   (default), most logged-in agents (the seed's rule), or fixed weights; ties go round
 //!   the candidates in turn. For a Routing Point, only the agents its target admits count.
-//! - With figures missing for a candidate site (its statistics link is down), or when a
-//!   router was asked and stayed silent for `router-timeout`: default routing, round-robin
-//!   over `default_sites`.
+//! - A site without figures (its statistics link is down) does not compete; with no
+//!   figures for any candidate, or when a router was asked and stayed silent for
+//!   `router-timeout`: default routing, round-robin over `default_sites`.
 
 use std::collections::BTreeMap;
 
@@ -144,11 +144,14 @@ pub fn choose(
             return Choice::Site(site.to_owned(), Why::Policy);
         }
     }
-    let counts: Option<Vec<Counts>> = figures.and_then(|f| sites.iter().map(|s| site_counts(f, &s.name, dn)).collect());
-    match counts {
-        Some(counts) => Choice::Site(by_figures(config.policy, &sites, &counts, turn).to_owned(), Why::Policy),
-        None => default_site(config, dn, usable, turn),
+    // Only sites with statistics compete: one whose link is down (often: it just died)
+    // cannot say it has agents.
+    let (seen, counts): (Vec<&NssSite>, Vec<Counts>) =
+        sites.iter().filter_map(|s| Some((*s, site_counts(figures?, &s.name, dn)?))).unzip();
+    if seen.is_empty() {
+        return default_site(config, dn, usable, turn);
     }
+    Choice::Site(by_figures(config.policy, &seen, &counts, turn).to_owned(), Why::Policy)
 }
 
 /// Default routing for `dn`: the next of `default_sites` that knows it and is in service

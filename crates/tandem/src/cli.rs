@@ -12,6 +12,8 @@ use crate::site;
 
 /// The embedded default deployment: two sites on loopback.
 const DEFAULT_CONFIG: &str = include_str!("../../../examples/two-sites.toml");
+/// The second embedded example: two peer groups (four sites) behind two Network SIP Servers.
+const FOUR_SITES: &str = include_str!("../../../examples/four-sites.toml");
 
 /// Tandem: a geo-redundant SIP call-control server for contact centers.
 #[derive(Debug, Parser)]
@@ -26,8 +28,12 @@ enum Command {
     /// Run every site of a deployment in this process (default: the embedded two-site example).
     Up {
         /// Configuration file; the embedded examples/two-sites.toml when absent.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "example")]
         config: Option<PathBuf>,
+        /// An embedded example instead: `two-sites` (the default) or `four-sites` (two
+        /// peer groups behind two Network SIP Servers).
+        #[arg(long)]
+        example: Option<String>,
     },
     /// Run one site's peer as its own process.
     Peer {
@@ -37,6 +43,16 @@ enum Command {
         /// Which `[[site]]` to run.
         #[arg(long)]
         site: String,
+    },
+    /// Run one Network SIP Server (`[[nss]]`) as its own process: carriers' INVITEs get a
+    /// 302 to the site with the most ready agents (or as its `policy` says).
+    Nss {
+        /// Configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Which `[[nss]]` to run.
+        #[arg(long)]
+        name: String,
     },
     /// Run the router of one site: connects to every site's CTI server, routes the calls on
     /// the Routing Points named in `[routing]` to agents at either site.
@@ -238,17 +254,23 @@ pub fn run() -> anyhow::Result<()> {
             tracing::info!(sites = sites.len(), "configuration is valid");
             Ok(())
         }
-        Command::Up { config } => {
-            let deployment = match &config {
-                Some(path) => {
+        Command::Up { config, example } => {
+            let deployment = match (&config, example.as_deref()) {
+                (Some(path), _) => {
                     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
                     config::load_deployment(&text, &path.display().to_string())?
                 }
-                None => config::load_deployment(DEFAULT_CONFIG, "examples/two-sites.toml (embedded)")?,
+                (None, None | Some("two-sites")) => {
+                    config::load_deployment(DEFAULT_CONFIG, "examples/two-sites.toml (embedded)")?
+                }
+                (None, Some("four-sites")) => {
+                    config::load_deployment(FOUR_SITES, "examples/four-sites.toml (embedded)")?
+                }
+                (None, Some(other)) => anyhow::bail!("no embedded example `{other}` (two-sites, four-sites)"),
             };
-            serve(deployment.sites.clone(), config, Some(deployment))
+            serve(deployment.runnable(), config, Some(deployment))
         }
-        Command::Peer { config, site } => {
+        Command::Nss { config, name: site } | Command::Peer { config, site } => {
             let sites = load_file(&config)?;
             let names: Vec<String> = sites.iter().map(|s| s.node.site.clone()).collect();
             let chosen = sites

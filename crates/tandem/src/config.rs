@@ -24,6 +24,9 @@ pub(crate) struct FileConfig {
     site: Vec<SiteFile>,
     /// Routing and statistics across the sites (a router and a stat service per site).
     routing: Option<Spanned<routing::RoutingFile>>,
+    /// Network SIP Servers in front of the sites.
+    #[serde(default)]
+    nss: Vec<nss::NssFile>,
 }
 
 /// One `[[site]]`.
@@ -32,6 +35,9 @@ pub(crate) struct FileConfig {
 struct SiteFile {
     /// Unique site name, used in logs and `endpoint` lines.
     name: Spanned<String>,
+    /// The peer group (BC pair) the site belongs to: its routers and stat service see
+    /// the sites of its group only. Default `main`.
+    group: Option<Spanned<String>>,
     /// UDP listen address for SIP. Optional if `sip_tcp` is set.
     sip_udp: Option<Spanned<SocketAddr>>,
     /// TCP listen address for SIP. Optional if `sip_udp` is set.
@@ -281,6 +287,8 @@ fn is_digits(s: &str) -> bool {
 #[derive(Debug, Clone)]
 pub(crate) struct SiteConfig {
     pub(crate) node: NodeConfig,
+    /// The site's peer group (empty for a Network SIP Server).
+    pub(crate) group: String,
     pub(crate) sip_udp: Option<SocketAddr>,
     pub(crate) sip_tcp: Option<SocketAddr>,
     /// SIP over TLS: where, and the PEM certificate chain and key.
@@ -298,6 +306,8 @@ pub(crate) struct SiteConfig {
     pub(crate) stats: Option<SocketAddr>,
     pub(crate) tcp: TcpLimits,
     pub(crate) store: Option<crate::store::StoreConfig>,
+    /// A Network SIP Server's statistics links to the sites it serves.
+    pub(crate) nss_feed: Option<crate::nss_feed::Feed>,
 }
 
 impl SiteConfig {
@@ -313,6 +323,8 @@ impl SiteConfig {
 pub(crate) struct Deployment {
     pub(crate) sites: Vec<SiteConfig>,
     pub(crate) routing: Option<routing::RoutingConfig>,
+    /// Network SIP Servers (`[[nss]]`), runnable like sites.
+    pub(crate) nss: Vec<SiteConfig>,
 }
 
 impl Deployment {
@@ -327,6 +339,21 @@ impl Deployment {
     pub(crate) fn site_names(&self) -> Vec<String> {
         self.sites.iter().map(|s| s.node.site.clone()).collect()
     }
+
+    /// The deployment as site `home`'s router and stat service see it: the sites of its
+    /// peer group only; and `home`'s index among them.
+    pub(crate) fn peer_group(&self, home: usize) -> (Self, usize) {
+        let group = self.sites.get(home).map(|s| s.group.clone()).unwrap_or_default();
+        let sites: Vec<SiteConfig> = self.sites.iter().filter(|s| s.group == group).cloned().collect();
+        let name = self.sites.get(home).map(|s| s.node.site.clone());
+        let index = sites.iter().position(|s| Some(&s.node.site) == name.as_ref()).unwrap_or(0);
+        (Self { sites, routing: self.routing.clone(), nss: Vec::new() }, index)
+    }
+
+    /// Everything that runs as a site task: the sites, then the NSSs.
+    pub(crate) fn runnable(&self) -> Vec<SiteConfig> {
+        self.sites.iter().chain(&self.nss).cloned().collect()
+    }
 }
 
 /// A configuration error with the line it points at.
@@ -340,7 +367,7 @@ pub(crate) struct ConfigError {
 
 /// Parses and validates a configuration file's text. `origin` names it in errors.
 pub(crate) fn load(text: &str, origin: &str) -> Result<Vec<SiteConfig>, ConfigError> {
-    load_deployment(text, origin).map(|d| d.sites)
+    load_deployment(text, origin).map(|d| d.runnable())
 }
 
 /// Parses and validates a whole deployment file: sites and `[routing]`.
@@ -374,7 +401,8 @@ pub(crate) fn load_deployment(text: &str, origin: &str) -> Result<Deployment, Co
             ));
         }
         for (field, addr) in [("sip_udp", &site.sip_udp), ("sip_tcp", &site.sip_tcp)] {
-            if let Some(a) = addr {
+            // Port 0 (any free port) never clashes.
+            if let Some(a) = addr.as_ref().filter(|a| a.get_ref().port() != 0) {
                 if !addrs.insert((field == "sip_udp", *a.get_ref())) {
                     return Err(err(
                         a.span().start,
@@ -411,7 +439,25 @@ pub(crate) fn load_deployment(text: &str, origin: &str) -> Result<Deployment, Co
         }
         None => None,
     };
-    Ok(Deployment { sites, routing })
+    let mut nss = Vec::new();
+    for file in file.nss {
+        if !names.insert(file.name.get_ref().clone()) {
+            let message = format!("`name`: `{}` is already the name of a site or NSS", file.name.get_ref());
+            return Err(err(file.name.span().start, message));
+        }
+        let mut site = file.into_site_config(&sites).map_err(|(offset, message)| err(offset, message))?;
+        let served: Vec<SiteConfig> = site
+            .node
+            .nss
+            .iter()
+            .flat_map(|n| &n.sites)
+            .filter_map(|n| sites.iter().find(|s| s.node.site == n.name).cloned())
+            .collect();
+        let served = Deployment { sites: served, routing: routing.clone(), nss: Vec::new() };
+        site.nss_feed = Some(crate::nss_feed::Feed::new(&served));
+        nss.push(site);
+    }
+    Ok(Deployment { sites, routing, nss })
 }
 
 /// The routing section names Routing Points and agents the sites know.
@@ -438,6 +484,7 @@ type Invalid = (usize, String);
 impl SiteFile {
     fn into_site_config(self) -> Result<SiteConfig, Invalid> {
         let name_at = self.name.span().start;
+        let group = self.group;
         let mut dns = DnPlan::default();
         let dns_span = self.dns.span().start;
         for spec in self.dns.into_inner() {
@@ -499,6 +546,7 @@ impl SiteFile {
         };
         Ok(SiteConfig {
             node,
+            group: group.map_or_else(|| "main".to_owned(), Spanned::into_inner),
             sip_udp: self.sip_udp.map(Spanned::into_inner),
             sip_tcp: self.sip_tcp.map(Spanned::into_inner),
             sip_tls,
@@ -511,6 +559,7 @@ impl SiteFile {
             stats: self.stats.map(Spanned::into_inner),
             tcp: self.limits.tcp(),
             store: self.store.map(|s| s.into_config(name_at)).transpose()?,
+            nss_feed: None,
         })
     }
 }
@@ -676,6 +725,7 @@ mod agents;
 mod auth;
 mod cti;
 mod limits;
+mod nss;
 mod store;
 #[cfg(test)]
 mod tests;

@@ -14,6 +14,7 @@ mod cti_client;
 mod cti_link;
 mod cti_server;
 mod metrics;
+mod nss_feed;
 mod probe;
 mod router_service;
 mod site;

@@ -134,6 +134,22 @@ pub(crate) fn render(site: &str, s: &Snapshot) -> String {
         "Requests from the DR peer's address refused: unsealed, or presence while the peer trunk is out of service",
         st.peer_refused,
     );
+    let nss = Family::<Labels, Counter<u64>>::default();
+    let n = &st.nss;
+    for (how, count) in [
+        ("agent", n.to_agent),
+        ("policy", n.by_policy),
+        ("default", n.by_default),
+        ("router", n.by_router),
+        ("no_site", n.no_site),
+    ] {
+        nss.get_or_create(&vec![("how".into(), how.to_owned())]).inc_by(count);
+    }
+    registry.register(
+        "nss_calls",
+        "Network SIP Server: calls sent on by how the site was chosen (agent's site, policy, default routing, router), or refused with no site in service",
+        nss,
+    );
     let t = &st.transactions;
     counter(&mut registry, "transactions_server", "Server transactions created", t.server_created);
     counter(&mut registry, "transactions_client", "Client transactions created", t.client_created);

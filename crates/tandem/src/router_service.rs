@@ -16,6 +16,8 @@ pub(crate) async fn run(
     home: usize,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    // A router and a stat service see the sites of their own peer group.
+    let (deployment, home) = deployment.peer_group(home);
     let Some(config) = deployment.routing.clone() else {
         anyhow::bail!("the configuration has no [routing] section");
     };

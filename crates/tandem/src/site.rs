@@ -241,12 +241,19 @@ impl BoundSite {
         if let Some(listener) = self.http {
             tokio::spawn(metrics::serve(listener, self.config.node.site.clone(), snapshot_rx, shutdown.clone()));
         }
+        let (figures_tx, mut figures) = watch::channel(None);
+        if let Some(feed) = self.config.nss_feed.clone() {
+            for blind in feed.blind_sites() {
+                tracing::warn!(site = %blind, "the NSS has no CTI link to this site (no `cti`): no figures, default routing");
+            }
+            tokio::spawn(crate::nss_feed::run(feed, figures_tx, shutdown.clone()));
+        }
         let mut desks = DeskLinks::default();
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         let mut keepalive = tokio::time::interval(PEER_KEEPALIVE);
         keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let site = self.config.node.site.clone();
-        if self.config.node.auth.is_none() {
+        if self.config.node.auth.is_none() && self.config.node.nss.is_none() {
             tracing::warn!(site = %self.config.node.site, "SIP authentication is off ([site.auth]): any host may register any DN and call as it");
         }
         if self.config.node.options.dr_peer_trunk.is_some() && self.config.node.peer_secret.is_none() {
@@ -335,6 +342,12 @@ impl BoundSite {
                     node.reconfigure(woke, config);
                     // New tokens apply to new connections; clients whose token went close.
                     let _ = grants_tx.send(Arc::new(cti));
+                }
+                Ok(()) = figures.changed() => {
+                    woke = clock::now();
+                    cpu_at_wake = crate::probe::thread_cpu();
+                    arm = "nss-figures";
+                    node.set_nss_figures(figures.borrow_and_update().clone());
                 }
                 Some(msg) = desk_rx.recv() => {
                     woke = clock::now();

@@ -106,10 +106,13 @@ fn without_figures_default_routing_takes_the_default_sites_in_turn() {
     let picks: Vec<Choice> = (0..4).map(|t| choose(&c, None, "5000", all, t)).collect();
     let expect = |s: &str| Choice::Site(s.into(), Why::Default);
     assert_eq!(picks, vec![expect("ss1"), expect("ss3"), expect("ss1"), expect("ss3")]);
-    // A site without statistics is as good as no figures at all.
-    let mut f = figures([(1, 1), (1, 1), (1, 1), (1, 1)]);
+    // A site without statistics does not compete; the others do.
+    let mut f = figures([(1, 1), (5, 5), (1, 1), (1, 1)]);
     f.sites.remove("ss2");
-    assert_eq!(choose(&c, Some(&f), "5000", all, 1), expect("ss3"));
+    let picks: std::collections::BTreeSet<String> = (0..8).map(|t| pick(&c, Some(&f), "5000", all, t)).collect();
+    // east is ss1 alone now (1 ready), west 2: ss3 and ss4 in turn, never ss2.
+    assert_eq!(picks, ["ss3", "ss4"].iter().map(|s| (*s).to_owned()).collect(), "{picks:?}");
+    assert_eq!(choose(&c, Some(&Figures::default()), "5000", all, 1), expect("ss3"), "no site has figures");
     // Default sites out of service: any site that knows the number.
     assert_eq!(choose(&c, None, "5000", |s| s == "ss4", 0), expect("ss4"));
 }
