@@ -2,7 +2,8 @@
 # Added setup latency of a call forwarded by 302 to the agent's peer, versus the same call
 # delivered locally: two `tandem peer` processes (bench/bc-pair.sh), a sipp phone for DN 1500
 # registered at both, agent A1500 logged in at ss1. Local: the gateway INVITEs ss1.
-# Forwarded: the gateway INVITEs ss2, follows its 302 to ss1. Time = first INVITE -> 200 (rtd 1),
+# Forwarded: the gateway INVITEs ss2, follows its 302 to ss1. Pre-routed: the gateway INVITEs
+# a Network SIP Server (bench/nss.sh), follows its 302 to ss1 (A1500's site). Time = first INVITE -> 200 (rtd 1),
 # in sipp's clock (it ticks in steps of a few ms, so read the mean over many calls).
 # Usage: bench/forward-latency.sh [CALLS] [RATE]   (defaults: 2000 calls at 200/s)
 set -euo pipefail
@@ -14,6 +15,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 . bench/bc-pair.sh
+. bench/nss.sh
 sipp -sf tests/sipp/phone-answer.xml -i 127.0.0.1 -p 25190 -nostdin 127.0.0.1:5270 < /dev/null > /dev/null 2>&1 & pids+=("$!")
 printf 'SEQUENTIAL\n1500;127.0.0.1:25190\n' > "$work/reg.csv"
 for port in 5270 5272; do
@@ -31,3 +33,4 @@ run() { # label scenario target
 }
 run local gateway-call.xml 127.0.0.1:5270
 run forwarded gateway-follow-302.xml 127.0.0.1:5272
+run pre-routed gateway-follow-302.xml 127.0.0.1:5290

@@ -54,12 +54,29 @@ pub struct Trunk {
     /// DNs that may call out through this trunk (`callers`); empty lets every
     /// authenticated agent line.
     pub callers: Vec<DnRange>,
+    /// The far end follows a `302` (`follows-redirects`, default true). A remote site (a
+    /// Tandem peer with no agents, BC-53) does not: a call from it for an agent at the DR
+    /// peer is carried over the peer trunk (BC-29) instead of redirected (BC-22).
+    pub follows_redirects: bool,
+    /// The Tandem site at the far end, when the deployment knows it (its `sip_udp` is the
+    /// trunk's `contact`): a RequestRouteCall `Location` may name it.
+    pub site: Option<String>,
 }
 
 impl Trunk {
     /// A trunk at `contact` for `prefix`, no allow-list, open to every local caller.
     pub fn new(contact: SocketAddr, prefix: &str, priority: u32, oos_check: Duration, oos_force: Duration) -> Self {
-        Self { contact, prefix: prefix.into(), priority, oos_check, oos_force, allow: Vec::new(), callers: Vec::new() }
+        Self {
+            contact,
+            prefix: prefix.into(),
+            priority,
+            oos_check,
+            oos_force,
+            allow: Vec::new(),
+            callers: Vec::new(),
+            follows_redirects: true,
+            site: None,
+        }
     }
 
     /// True when `caller` may call out through this trunk.
@@ -276,6 +293,8 @@ mod tests {
                 oos_force: Duration::ZERO,
                 allow: Vec::new(),
                 callers: Vec::new(),
+                follows_redirects: true,
+                site: None,
             }),
         }
     }

@@ -37,6 +37,18 @@ impl SiteView<'_> {
         (named && self.trunks.usable(name)).then_some(trunk.contact)
     }
 
+    /// A usable trunk to `location` (a Trunk DN's name, or the Tandem site at its far
+    /// end) for a call to `dn`: that trunk when in service, else the trunk the dialled
+    /// digits would take (the next priority, BC-53). Its name and contact.
+    pub(crate) fn trunk_to(&self, location: &str, dn: &str) -> Option<(String, SocketAddr)> {
+        let named = self.config.dns.trunks().find(|(name, t)| *name == location || t.site.as_deref() == Some(location));
+        let (name, _) = named?;
+        match self.config.dns.get(name).and_then(|d| d.trunk.as_ref()) {
+            Some(t) if self.trunk_usable(name) => Some((name.to_owned(), t.contact)),
+            _ => self.config.dns.trunk_for(dn, |n| self.trunk_usable(n)).map(|(n, t)| (n.to_owned(), t.contact)),
+        }
+    }
+
     /// True when a trunk is in service (not failed by OPTIONS polling).
     pub(crate) fn trunk_usable(&self, name: &str) -> bool {
         self.trunks.usable(name)

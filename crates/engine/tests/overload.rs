@@ -25,6 +25,8 @@ fn config(capacity: Capacity) -> NodeConfig {
         oos_force: Duration::ZERO,
         allow: Vec::new(),
         callers: Vec::new(),
+        follows_redirects: true,
+        site: None,
     };
     c.dns
         .singles

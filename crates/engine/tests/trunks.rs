@@ -25,6 +25,8 @@ fn trunk(contact: &str, priority: u32) -> Dn {
             oos_force: Duration::from_secs(2),
             allow: Vec::new(),
             callers: Vec::new(),
+            follows_redirects: true,
+            site: None,
         }),
     }
 }

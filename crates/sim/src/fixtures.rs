@@ -26,6 +26,8 @@ pub fn bc_peer(local: SocketAddr, other: SocketAddr, trunk: &str, prefix: &str, 
         oos_force: Duration::from_secs(1),
         allow: Vec::new(),
         callers: Vec::new(),
+        follows_redirects: true,
+        site: None,
     };
     c.dns.singles.insert(trunk.into(), Dn { kind: DnKind::Trunk, options: DnOptions::default(), trunk: Some(t) });
     c.dns.singles.insert("5000".into(), Dn { kind: DnKind::RoutingPoint, options: DnOptions::default(), trunk: None });

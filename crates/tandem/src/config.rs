@@ -243,6 +243,9 @@ struct DnFile {
     /// authenticated agent line.
     #[serde(default)]
     callers: Vec<Spanned<DnSpec>>,
+    /// Trunk: false for a remote site (a Tandem peer that does not follow 302s): its calls
+    /// for an agent at the DR peer go over the peer trunk. Default true.
+    follows_redirects: Option<bool>,
     #[serde(default)]
     options: DnOptionsFile,
 }
@@ -430,6 +433,7 @@ pub(crate) fn load_deployment(text: &str, origin: &str) -> Result<Deployment, Co
         let site = site.into_site_config().map_err(|(offset, message)| err(offset, message))?;
         sites.push(site);
     }
+    name_trunk_sites(&mut sites);
     let routing = match file.routing {
         Some(r) => {
             let at = r.span().start;
@@ -458,6 +462,22 @@ pub(crate) fn load_deployment(text: &str, origin: &str) -> Result<Deployment, Co
         nss.push(site);
     }
     Ok(Deployment { sites, routing, nss })
+}
+
+/// A trunk whose `contact` is another site's SIP address leads to that site: a
+/// RequestRouteCall `Location` may name the site (from a remote site, BC-53).
+fn name_trunk_sites(sites: &mut [SiteConfig]) {
+    let addrs: Vec<(SocketAddr, String)> = sites
+        .iter()
+        .flat_map(|s| [s.sip_udp, s.sip_tcp].into_iter().flatten().map(|a| (a, s.node.site.clone())))
+        .collect();
+    for site in sites {
+        for dn in site.node.dns.singles.values_mut() {
+            if let Some(t) = dn.trunk.as_mut() {
+                t.site = addrs.iter().find(|(a, _)| *a == t.contact).map(|(_, name)| name.clone());
+            }
+        }
+    }
 }
 
 /// The routing section names Routing Points and agents the sites know.
@@ -663,6 +683,8 @@ fn add_dn(dns: &mut DnPlan, dn: DnFile) -> Result<(), Invalid> {
                 oos_force: Duration::from_secs(force.into()),
                 allow: allow_list(&dn.allow)?,
                 callers: callers(dn.callers)?,
+                follows_redirects: dn.follows_redirects.unwrap_or(true),
+                site: None,
             })
         }
         (DnKind::Trunk, None) => return Err((at, format!("trunk `{number}` needs a `contact`"))),

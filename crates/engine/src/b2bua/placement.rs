@@ -32,6 +32,9 @@ pub(crate) struct Arrival {
     pub(crate) forwarded: bool,
     /// Max-Forwards was 0.
     pub(crate) out_of_hops: bool,
+    /// The caller would follow a 302 (false for a trunk marked `follows-redirects =
+    /// false`: a remote site, BC-53).
+    pub(crate) follows_redirects: bool,
 }
 
 /// Classifies an INVITE once. The caller is local only when it proved to be that DN
@@ -48,7 +51,8 @@ pub(crate) fn classify(
     let uri = req.request_uri().and_then(sipmsg::Uri::parse);
     let dn = uri.as_ref().and_then(|u| u.user()).unwrap_or("").to_owned();
     let caller = req.from().and_then(|f| f.uri.user()).unwrap_or("").to_owned();
-    let from_trunk = config.dns.trunk_at(peer.addr).is_some();
+    let trunk = config.dns.trunk_at(peer.addr).and_then(|name| config.dns.get(name)?.trunk.as_ref());
+    let from_trunk = trunk.is_some();
     let from_dr_peer = *proved == Caller::DrPeer;
     let mark = uri.as_ref().and_then(|u| u.as_sip()).and_then(|s| s.params.get("x-dr-fwd"));
     let marked = match (mark, seal) {
@@ -67,6 +71,7 @@ pub(crate) fn classify(
         from_dr_peer,
         forwarded: marked || from_dr_peer,
         out_of_hops: req.max_forwards() == Some(0),
+        follows_redirects: trunk.is_none_or(|t| t.follows_redirects),
     }
 }
 
@@ -135,7 +140,14 @@ pub(crate) fn place(arrival: &Arrival, facts: &Facts) -> Placement {
         return if facts.queue_full { Placement::Refuse(Status::QueueFull) } else { Placement::RoutingPoint };
     }
     match facts.peer_target {
-        Some(to) if kind.is_agent_line() && !arrival.forwarded && arrival.caller_is_local => Placement::ViaPeer(to),
+        // A local caller, or a remote site that would not follow a 302: over the peer trunk.
+        Some(to)
+            if kind.is_agent_line()
+                && !arrival.forwarded
+                && (arrival.caller_is_local || !arrival.follows_redirects) =>
+        {
+            Placement::ViaPeer(to)
+        }
         Some(to) if kind.is_agent_line() && !arrival.forwarded => Placement::RedirectToPeer(to),
         _ => Placement::Local,
     }
@@ -153,6 +165,7 @@ mod tests {
             from_dr_peer: forwarded,
             forwarded,
             out_of_hops: false,
+            follows_redirects: true,
         }
     }
 
@@ -169,6 +182,12 @@ mod tests {
         assert_eq!(place(&arrival(false, true), &facts(agent, true)), Placement::Local, "never sent back");
         assert_eq!(place(&arrival(true, true), &facts(agent, true)), Placement::Local);
         assert_eq!(place(&arrival(false, false), &facts(agent, false)), Placement::Local);
+        let remote_site = Arrival { follows_redirects: false, ..arrival(false, false) };
+        assert_eq!(
+            place(&remote_site, &facts(agent, true)),
+            Placement::ViaPeer(peer),
+            "BC-53: corrected over the trunk"
+        );
     }
 
     #[test]

@@ -119,7 +119,9 @@ impl B2bua {
         if let Some(nss) = &ctx.config.nss {
             return self.pre_route_routed(ctx, nss, id, order);
         }
-        if !ctx.config.dns.kind(order.target).is_some_and(DnKind::is_agent_line) {
+        // A DN of ours, unless the route leaves by a trunk to another site (that site checks).
+        let by_trunk = order.location.is_some_and(|l| l != ctx.config.site && ctx.view.peer_location(l).is_none());
+        if !by_trunk && !ctx.config.dns.kind(order.target).is_some_and(DnKind::is_agent_line) {
             return Err(cti::ErrorCode::UnknownDN);
         }
         let routed = Routed {
@@ -137,16 +139,25 @@ impl B2bua {
                 self.route_to(ctx, id, order.target, order.reference_id, order.requester);
             }
             Some(location) => {
-                let to = ctx.view.peer_location(location).ok_or(cti::ErrorCode::InvalidState)?;
+                let via = match ctx.view.peer_location(location) {
+                    Some(to) => Remote::Peer(to),
+                    // A remote site (BC-53): the trunk to that site, or the next one.
+                    None => {
+                        let (name, to) =
+                            ctx.view.trunk_to(location, order.target).ok_or(cti::ErrorCode::InvalidState)?;
+                        Remote::Trunk(name, to)
+                    }
+                };
                 let routed = Routed { location: Some(location.to_owned()), ..routed };
-                self.route_to_peer(ctx, id, routed, to);
+                self.route_to_peer(ctx, id, routed, via);
             }
         }
         Ok(())
     }
 
-    /// ISCC route: the call leaves its Routing Point for `routed.target` at the DR peer.
-    fn route_to_peer(&mut self, ctx: &mut Ctx<'_>, id: CallId, routed: Routed, to: std::net::SocketAddr) {
+    /// ISCC route: the call leaves its Routing Point for `routed.target` at the DR peer
+    /// (or, from a remote site, at the site a trunk leads to).
+    fn route_to_peer(&mut self, ctx: &mut Ctx<'_>, id: CallId, routed: Routed, via: Remote) {
         let Some(call) = self.calls.get_mut(&id) else { return };
         let rp = call.rp.take().unwrap_or_default();
         self.timers.cancel(id, CallTimer::RouterTimeout);
@@ -163,7 +174,10 @@ impl B2bua {
         let target = routed.target.clone();
         call.routed = Some(routed);
         self.unpark(&rp, id);
-        self.deliver_via_peer(ctx, id, &target, to);
+        match via {
+            Remote::Peer(to) => self.deliver_via_peer(ctx, id, &target, to),
+            Remote::Trunk(name, to) => self.deliver_to_trunk(ctx, id, &target, &target, &name, to),
+        }
     }
 
     /// A routed call was not answered where it went (`cause`): its ringing legs are
@@ -248,6 +262,15 @@ impl B2bua {
         self.unpark(&rp, id);
         self.deliver(ctx, id, target);
     }
+}
+
+/// Where an ISCC route leaves this site.
+#[derive(Debug, Clone)]
+enum Remote {
+    /// Over the DR peer trunk.
+    Peer(std::net::SocketAddr),
+    /// Over a trunk to another Tandem site (from a remote site).
+    Trunk(String, std::net::SocketAddr),
 }
 
 /// A RequestRouteCall as the B2BUA takes it.

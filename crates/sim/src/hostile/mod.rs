@@ -313,6 +313,8 @@ fn config(i: usize) -> NodeConfig {
             oos_force: Duration::from_secs(2),
             allow: Vec::new(),
             callers: Vec::new(),
+            follows_redirects: true,
+            site: None,
         }),
     };
     c.dns.singles.insert("TO_PEER".into(), trunk(SITES[1 - i], "9902"));
