@@ -193,3 +193,36 @@ fn agent_password_hashes_are_checked_and_can_be_required() {
     assert_eq!(sites[0].agent_hashes.get("A1"), Some(&hash));
     assert_eq!(sites[0].node.agents["A1"].password, None, "the engine never sees it");
 }
+
+#[test]
+fn the_four_site_example_has_two_groups_two_nss_and_trunks_that_know_their_sites() {
+    let d = load_deployment(include_str!("../../../../examples/four-sites.toml"), "four-sites.toml").expect("valid");
+    assert_eq!(d.sites.len(), 4);
+    assert_eq!(d.nss.len(), 2);
+    let (east, home) = d.peer_group(1);
+    assert_eq!((east.site_names(), home), (vec!["site1".to_owned(), "site2".to_owned()], 1));
+    let (west, home) = d.peer_group(2);
+    assert_eq!((west.site_names(), home), (vec!["site3".to_owned(), "site4".to_owned()], 0));
+    let peer_trunk = d.sites[0].node.dns.get("TO_SS2").and_then(|t| t.trunk.as_ref()).expect("trunk");
+    assert_eq!(peer_trunk.site.as_deref(), Some("site2"), "its contact is site2's sip_udp");
+    let nss = d.nss[0].node.nss.as_ref().expect("an NSS");
+    assert_eq!(nss.sites.iter().map(|s| s.group.as_str()).collect::<Vec<_>>(), ["east", "east", "west", "west"]);
+    assert_eq!(nss.default_sites, ["site1", "site3"]);
+    assert_eq!(d.nss[0].node.dns.kind("site4"), Some(DnKind::Trunk), "each site is a polled trunk of the NSS");
+    assert_eq!(d.nss[0].node.dns.kind("5000"), Some(DnKind::RoutingPoint));
+}
+
+#[test]
+fn nss_errors_name_field_and_line() {
+    let nss = "[[nss]]\nname = \"n\"\nsip_udp = \"127.0.0.1:5090\"\n";
+    let e = error_of(&format!("{BASE}{nss}policy = \"busiest\"\n"));
+    assert!(e.starts_with("t.toml:8:") && e.contains("most-ready"), "{e}");
+    let e = error_of(&format!("{BASE}{nss}sites = [\"a\", \"zz\"]\n"));
+    assert!(e.starts_with("t.toml:8:") && e.contains("no [[site]] is called `zz`"), "{e}");
+    let e = error_of(&format!("{BASE}{nss}default_sites = [\"b\"]\n"));
+    assert!(e.starts_with("t.toml:8:") && e.contains("`default_sites`"), "{e}");
+    let e = error_of(&format!("{BASE}[[nss]]\nname = \"a\"\nsip_udp = \"127.0.0.1:5090\"\n"));
+    assert!(e.starts_with("t.toml:6:") && e.contains("already the name"), "{e}");
+    let e = error_of(&format!("{BASE}[[nss]]\nname = \"n\"\n"));
+    assert!(e.starts_with("t.toml:6:") && e.contains("sip_udp"), "{e}");
+}
