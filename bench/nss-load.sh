@@ -34,6 +34,6 @@ for rate in $rates; do
   bad=$(grep "Failed call" "$work/screen.txt" | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
   cpu=$(echo "($t1 - $t0) / $hz / $wall * 100" | bc -l | xargs printf "%.0f")
   per=$(echo "($t1 - $t0) / $hz / $total * 1000" | bc -l | xargs printf "%.3f")
-  sipp_cpu=$(awk -v w="$wall" '{printf "%.0f", ($1 + $2) / w * 100}' "$work/time.txt")
+  sipp_cpu=$(tail -1 "$work/time.txt" | awk -v w="$wall" '{printf "%.0f", ($1 + $2) / w * 100}')
   echo "$rate $total ${bad:-na} $(echo "${ok:-0} / $wall" | bc -l | xargs printf "%.0f") $cpu $per $sipp_cpu"
 done
