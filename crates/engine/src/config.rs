@@ -31,6 +31,8 @@ pub struct NodeConfig {
     pub capacity: Capacity,
     /// The address this site puts in Via and Contact of what it sends.
     pub local: SocketAddr,
+    /// The SIP over TLS listen address, if any: Via and Contact towards TLS peers.
+    pub local_tls: Option<SocketAddr>,
     /// SIP digest authentication; None leaves it off (every From is believed: a lab only).
     pub auth: Option<crate::auth::AuthConfig>,
     /// The secret both sites of the BC pair share (`peer_secret`): what only the DR peer
@@ -105,6 +107,7 @@ impl NodeConfig {
             calls: CallConfig::default(),
             capacity: Capacity::default(),
             local: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            local_tls: None,
             auth: None,
             peer_secret: None,
             nss: None,

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sipcore::{ClientOutcome, ConnId, Peer, RequestOutcome, TransactionEvent, TransactionLayer, Transmit};
+use sipcore::{ClientOutcome, ConnId, Peer, RequestOutcome, TransactionEvent, TransactionLayer, Transmit, Transport};
 use sipmsg::{Framing, Message, Method, ParseError};
 
 mod answers;
@@ -52,6 +52,8 @@ pub enum Input<'a> {
     Stream {
         /// When it arrived.
         at: Instant,
+        /// TCP or TLS.
+        transport: Transport,
         /// The connection.
         conn: ConnId,
         /// Remote address of the connection.
@@ -203,6 +205,7 @@ impl Node {
     /// bindings were dropped.
     pub fn reconfigure(&mut self, now: Instant, mut config: NodeConfig) -> usize {
         config.local = self.config.local;
+        config.local_tls = self.config.local_tls;
         self.transactions.set_config(config.transactions);
         self.registrar.config = config.registrar;
         let dropped = self.registrar.bindings.retain_dns(|dn| config.dns.contains(dn), &mut self.events);
@@ -220,8 +223,9 @@ impl Node {
             Input::Datagram { at, remote, bytes } => {
                 self.handle_message(at, Peer::udp(remote), bytes, Framing::Datagram)
             }
-            Input::Stream { at, conn, remote, bytes } => {
-                self.handle_message(at, Peer::tcp(remote, conn), bytes, Framing::Stream)
+            Input::Stream { at, transport, conn, remote, bytes } => {
+                let peer = Peer { transport, addr: remote, conn: Some(conn) };
+                self.handle_message(at, peer, bytes, Framing::Stream)
             }
             Input::Desk { at, desk, request } => {
                 self.handle_desk(at, desk, request);
@@ -283,7 +287,7 @@ impl Node {
             bindings: &self.registrar.bindings,
             config: &self.config,
             events: &mut self.events,
-            local: Local { addr: self.config.local },
+            local: Local { addr: self.config.local, tls: self.config.local_tls },
             view,
             seal: self.config.sealer(unix_now),
         };

@@ -10,12 +10,14 @@ pub enum Transport {
     Udp,
     /// Reliable stream: no retransmission, zero-length wait timers.
     Tcp,
+    /// TCP with TLS (RFC 3261 section 26.2, RFC 5630): reliable as TCP.
+    Tls,
 }
 
 impl Transport {
-    /// True for TCP (and later TLS/WS).
+    /// True for the stream transports (TCP, TLS).
     pub fn is_reliable(self) -> bool {
-        matches!(self, Self::Tcp)
+        matches!(self, Self::Tcp | Self::Tls)
     }
 
     /// The Via transport token.
@@ -23,6 +25,7 @@ impl Transport {
         match self {
             Self::Udp => "UDP",
             Self::Tcp => "TCP",
+            Self::Tls => "TLS",
         }
     }
 }
@@ -57,5 +60,10 @@ impl Peer {
     /// A TCP peer on a known connection.
     pub fn tcp(addr: SocketAddr, conn: ConnId) -> Self {
         Self { transport: Transport::Tcp, addr, conn: Some(conn) }
+    }
+
+    /// A TLS peer on a known connection.
+    pub fn tls(addr: SocketAddr, conn: ConnId) -> Self {
+        Self { transport: Transport::Tls, addr, conn: Some(conn) }
     }
 }

@@ -469,6 +469,7 @@ impl SiteFile {
                 .as_ref()
                 .or(self.sip_tcp.as_ref())
                 .map_or(SocketAddr::from(([127, 0, 0, 1], 5060)), |a| *a.get_ref()),
+            local_tls: None,
             auth,
             peer_secret: self.peer_secret.map(|s| s.into_inner().into_bytes()),
             nss: None,

@@ -103,6 +103,7 @@ pub(crate) async fn bind(mut config: SiteConfig) -> anyhow::Result<BoundSite> {
         announce(&name, "sip-tcp", l.local_addr()?);
     }
     if let Some((l, _)) = &tls {
+        config.node.local_tls = Some(l.local_addr()?);
         announce(&name, "sip-tls", l.local_addr()?);
     }
     let cti_tls = match &config.cti_tls {
@@ -312,7 +313,7 @@ impl BoundSite {
                     while let Ok(control) = control_rx.try_recv() {
                         apply_control(&mut writers, control);
                     }
-                    node.handle_input(Input::Stream { at: clock::now(), conn: msg.conn, remote: msg.remote, bytes: &msg.bytes });
+                    node.handle_input(Input::Stream { at: clock::now(), transport: msg.transport, conn: msg.conn, remote: msg.remote, bytes: &msg.bytes });
                 }
                 Some(control) = control_rx.recv() => {
                     woke = clock::now();
@@ -439,7 +440,7 @@ async fn flush(
 ) {
     while let Some(Transmit { to, bytes }) = node.poll_transmit() {
         match (to.transport, to.conn) {
-            (Transport::Tcp, Some(conn)) => {
+            (Transport::Tcp | Transport::Tls, Some(conn)) => {
                 if let Some(w) = writers.get(&conn) {
                     // A full writer queue means a stalled peer: drop rather than stall the site.
                     let _ = w.try_send(bytes);

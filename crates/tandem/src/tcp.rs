@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sipcore::{ConnId, StreamFramer};
+use sipcore::{ConnId, Peer, StreamFramer, Transport};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -23,6 +23,8 @@ const MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A message framed off a TCP connection, on its way to the engine.
 pub(crate) struct StreamMessage {
+    /// TCP or TLS.
+    pub(crate) transport: Transport,
     pub(crate) conn: ConnId,
     pub(crate) remote: SocketAddr,
     pub(crate) bytes: Vec<u8>,
@@ -76,14 +78,20 @@ pub(crate) async fn accept_loop(
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
             match tls {
-                None => serve_connection(stream, remote, id, limits.idle_timeout, to_engine, rx).await,
-                Some(acceptor) => match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream))
-                    .await
-                {
-                    Ok(Ok(session)) => serve_connection(session, remote, id, limits.idle_timeout, to_engine, rx).await,
-                    Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
-                    Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
-                },
+                None => {
+                    let peer = Peer { transport: Transport::Tcp, addr: remote, conn: Some(id) };
+                    serve_connection(stream, peer, limits.idle_timeout, to_engine, rx).await
+                }
+                Some(acceptor) => {
+                    match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(session)) => {
+                            let peer = Peer { transport: Transport::Tls, addr: remote, conn: Some(id) };
+                            serve_connection(session, peer, limits.idle_timeout, to_engine, rx).await
+                        }
+                        Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+                    }
+                }
             }
             let _ = control.send(ConnControl::Closed(id));
             give_slot(&per_address, remote.ip());
@@ -114,12 +122,12 @@ fn give_slot(per_address: &PerAddress, ip: IpAddr) {
 
 async fn serve_connection(
     stream: impl AsyncRead + AsyncWrite + Send + 'static,
-    remote: SocketAddr,
-    conn: ConnId,
+    peer: Peer,
     idle_timeout: Duration,
     to_engine: mpsc::Sender<StreamMessage>,
     mut from_engine: mpsc::Receiver<Arc<[u8]>>,
 ) {
+    let (remote, transport, conn) = (peer.addr, peer.transport, peer.conn.unwrap_or(ConnId(0)));
     let (mut reader, mut writer) = tokio::io::split(stream);
     let write_task = tokio::spawn(async move {
         while let Some(bytes) = from_engine.recv().await {
@@ -147,7 +155,7 @@ async fn serve_connection(
         loop {
             match framer.next_message() {
                 Ok(Some(msg)) => {
-                    let msg = StreamMessage { conn, remote, bytes: msg.to_vec() };
+                    let msg = StreamMessage { transport, conn, remote, bytes: msg.to_vec() };
                     if to_engine.send(msg).await.is_err() {
                         break 'read;
                     }
@@ -157,7 +165,8 @@ async fn serve_connection(
                     // The stream cannot be resynchronised: let the engine answer what it
                     // can of the buffered bytes, then close.
                     tracing::debug!(%remote, error = %e, "closing connection after framing error");
-                    let _ = to_engine.send(StreamMessage { conn, remote, bytes: framer.take_buffered() }).await;
+                    let _ =
+                        to_engine.send(StreamMessage { transport, conn, remote, bytes: framer.take_buffered() }).await;
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     break 'read;
                 }

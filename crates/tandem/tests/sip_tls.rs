@@ -97,6 +97,9 @@ fn a_phone_registers_over_tls_and_a_gateway_call_reaches_it_there() {
         let gateway = tokio::task::spawn_blocking(move || one_call(udp, &dir, "gateway-refused.xml", "1700;"));
         let invite = read_message(&mut phone).await;
         assert!(invite.starts_with("INVITE sip:1700@"), "{invite}");
+        // It says TLS and points back at the TLS listener (RFC 5630: a sips: Contact).
+        assert!(invite.contains(&format!("Via: SIP/2.0/TLS {tls_addr};")), "{invite}");
+        assert!(invite.contains(&format!("Contact: <sips:tandem@{tls_addr}>")), "{invite}");
         // Busy: answer 486 on the same connection, then the ACK comes.
         let via: Vec<&str> = invite.lines().filter(|l| l.starts_with("Via:")).collect();
         let header = |name: &str| invite.lines().find(|l| l.starts_with(name)).unwrap_or("").to_owned();

@@ -11,18 +11,33 @@ use super::leg::Leg;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Local {
     pub(crate) addr: SocketAddr,
+    /// The SIP over TLS listener, if any: what a TLS peer must come back to.
+    pub(crate) tls: Option<SocketAddr>,
 }
 
 impl Local {
+    /// Our Contact for a peer on `transport`. Over TLS it is a `sips:` URI at the TLS
+    /// listener (RFC 5630 section 3.1.3: not `transport=tls`), so the phone's in-dialog
+    /// requests come back over TLS.
     pub(crate) fn contact(&self, transport: Transport) -> String {
         match transport {
             Transport::Udp => format!("<sip:tandem@{}>", self.addr),
             Transport::Tcp => format!("<sip:tandem@{};transport=tcp>", self.addr),
+            Transport::Tls => format!("<sips:tandem@{}>", self.addr_for(transport)),
+        }
+    }
+
+    /// The address we are at on `transport`.
+    fn addr_for(&self, transport: Transport) -> SocketAddr {
+        match (transport, self.tls) {
+            (Transport::Tls, Some(tls)) => tls,
+            _ => self.addr,
         }
     }
 
     fn via(&self, b: &mut MessageBuilder, transport: Transport, branch: &str) {
-        b.header_fmt("Via", format_args!("SIP/2.0/{} {};branch={branch};rport", transport.as_str(), self.addr));
+        let at = self.addr_for(transport);
+        b.header_fmt("Via", format_args!("SIP/2.0/{} {at};branch={branch};rport", transport.as_str()));
     }
 }
 

@@ -114,7 +114,13 @@ impl Hostile {
                 let i = self.site(*site);
                 let remote = self.src(Src::Phone(*conn));
                 let conn = ConnId(u64::from(*conn % 4));
-                self.sites[i].handle_input(Input::Stream { at: self.now, conn, remote, bytes });
+                self.sites[i].handle_input(Input::Stream {
+                    at: self.now,
+                    transport: engine::Transport::Tcp,
+                    conn,
+                    remote,
+                    bytes,
+                });
                 self.pump();
             }
             Op::Shutdown { site } => {

@@ -118,6 +118,7 @@ impl NssFile {
             options,
             capacity: self.limits.capacity(),
             local,
+            local_tls: None,
             agents: BTreeMap::new(),
             registrar: engine::RegistrarConfig::default(),
             transactions: sipcore::TransactionConfig::default(),

@@ -100,6 +100,7 @@ pub(super) fn peer(source: &str, transport: &str) -> Option<Peer> {
     match transport {
         "UDP" => Some(Peer::udp(addr)),
         "TCP" => Some(Peer::tcp(addr, engine::ConnId(0))),
+        "TLS" => Some(Peer::tls(addr, engine::ConnId(0))),
         _ => None,
     }
 }
