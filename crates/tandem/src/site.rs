@@ -184,6 +184,35 @@ pub(crate) struct Reloaded {
 /// (a silent network still waits for `oos-check`/`oos-force`).
 const PEER_KEEPALIVE: std::time::Duration = std::time::Duration::from_millis(200);
 
+/// The DR peer link after a reload: kept if the peer's address is the same; otherwise a
+/// socket connected to the new address (keep-alives must not go on to the old one, whose
+/// "connection refused" would take the new peer trunk out of service), or none.
+fn relink_peer(
+    site: &str,
+    main: Option<&UdpSocket>,
+    link: Option<UdpSocket>,
+    peer: Option<SocketAddr>,
+) -> Option<UdpSocket> {
+    let current = link.as_ref().and_then(|s| s.peer_addr().ok());
+    if current == peer {
+        return link;
+    }
+    drop(link);
+    let (Some(main), Some(peer)) = (main, peer) else { return None };
+    match main.local_addr().map_err(anyhow::Error::from).and_then(|local| bind_peer_link(local, peer)) {
+        Ok(socket) => {
+            tracing::info!(site, %peer, "DR peer link moved to the new peer address");
+            Some(socket)
+        }
+        Err(e) => {
+            // The main socket was bound without a DR peer (no reuse-port): the peer's
+            // traffic still arrives there, without its own queue or keep-alives.
+            tracing::warn!(site, %peer, error = %e, "the new DR peer has no link of its own until a restart");
+            None
+        }
+    }
+}
+
 /// Sends one keep-alive to the DR peer; a refusal (a pending ICMP error) goes to the engine.
 fn ping_peer(socket: &UdpSocket, node: &mut Node) {
     if let Err(e) = socket.try_send(b"\r\n\r\n") {
@@ -273,7 +302,7 @@ impl BoundSite {
         let mut writers: HashMap<ConnId, mpsc::Sender<Arc<[u8]>>> = HashMap::new();
         let mut intake = UdpIntake::new();
         let udp = self.udp;
-        let peer_udp = self.peer_udp;
+        let mut peer_udp = self.peer_udp;
         tracing::info!(site, "site running");
         let mut wake = WakeLatency::default();
         let mut slow_logged: Option<std::time::Instant> = None;
@@ -340,6 +369,7 @@ impl BoundSite {
                     woke = clock::now();
                     cpu_at_wake = crate::probe::thread_cpu();
                     arm = "reload";
+                    peer_udp = relink_peer(&site, udp.as_ref(), peer_udp.take(), config.dr_peer_contact());
                     node.reconfigure(woke, config);
                     // New tokens apply to new connections; clients whose token went close.
                     let _ = grants_tx.send(Arc::new(cti));

@@ -243,3 +243,37 @@ fn a_killed_peer_process_is_noticed_at_once_and_its_agent_logs_in_at_the_survivo
     eprintln!("agent re-homed at the survivor {rehomed:?} after the kill (each try takes ~0.25 s)");
     assert!(rehomed < Duration::from_secs(2), "noticed at once, not after the polls: {rehomed:?}");
 }
+
+/// Issue 8 (peer-link socket on reload): a reload that moves the DR peer to another address
+/// moves the connected peer-link socket too. Before, keep-alives went on to the old
+/// address; once nothing listened there, its "connection refused" took the new peer trunk
+/// out of service and the pair split (the same agent could log in at both sites).
+#[test]
+fn a_reload_that_moves_the_dr_peer_moves_the_peer_link_with_it() {
+    if !enabled() {
+        return;
+    }
+    let (p1, p2, p3) = (free_udp_port(), free_udp_port(), free_udp_port());
+    let ss1 = start_peer("move-ss1", &bc_site("s1", p1, p2, "TO_PEER", "9902"));
+    let mut old = start_peer("move-old", &bc_site("s1", p2, p1, "TO_PEER", "9901"));
+    let new = start_peer("move-new", &bc_site("s1", p3, p1, "TO_PEER", "9901"));
+    std::thread::sleep(Duration::from_millis(2500)); // ss1 and old poll each other
+    std::fs::write(ss1.dir.join("site.toml"), bc_site("s1", p1, p3, "TO_PEER", "9902")).expect("config");
+    let hup = std::process::Command::new("kill").args(["-HUP", &ss1.child.id().to_string()]).status();
+    assert!(hup.is_ok_and(|s| s.success()), "SIGHUP by PID");
+    std::thread::sleep(Duration::from_millis(4500)); // ss1 and new poll each other
+    let _ = old.child.kill(); // by PID: its address now refuses datagrams
+    let _ = old.child.wait();
+    std::thread::sleep(Duration::from_millis(1500));
+    let at_new =
+        cti_client(&new, "1", &["RequestRegisterAddress ThisDN=1500", "RequestAgentLogin ThisDN=1500 AgentID=A1500"]);
+    let text = String::from_utf8_lossy(&at_new.wait_with_output().expect("desk").stdout).into_owned();
+    assert!(text.contains("\"EventAgentLogin\""), "A1500 logs in at the new peer:\n{text}");
+    let at_ss1 =
+        cti_client(&ss1, "1", &["RequestRegisterAddress ThisDN=1500", "RequestAgentLogin ThisDN=1500 AgentID=A1500"]);
+    let text = String::from_utf8_lossy(&at_ss1.wait_with_output().expect("desk").stdout).into_owned();
+    assert!(
+        text.contains("\"EventError\"") && !text.contains("\"EventAgentLogin\""),
+        "ss1 is still linked to the new peer and refuses the second login:\n{text}"
+    );
+}
