@@ -19,21 +19,8 @@ trap cleanup EXIT
 . bench/bc-pair.sh
 . bench/nss.sh
 printf 'SEQUENTIAL\n%s;\n' "${DN:-1501}" > "$work/calls.csv"
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
+. bench/redirect-run.sh
 echo "rate attempted failed achieved_per_s nss_cpu% nss_cpu_s_per_1000 sipp_cpu%"
 for rate in $rates; do
-  total=$((rate * dur))
-  t0=$(ticks "$nss"); s0=$(date +%s.%N)
-  (cd "$work" && /usr/bin/time -f "%U %S" -o time.txt sipp -sf "$OLDPWD/tests/sipp/gateway-302-only.xml" -inf calls.csv \
-     -m "$total" -r "$rate" -l "$rate" -i 127.0.0.1 -p 0 -nostdin -buff_size 4194304 -timeout $((dur + 30)) \
-     -trace_screen -screen_file screen.txt 127.0.0.1:5290 < /dev/null > /dev/null 2>&1) || true
-  s1=$(date +%s.%N); t1=$(ticks "$nss")
-  wall=$(echo "$s1 - $s0" | bc -l)
-  ok=$(grep "Successful call" "$work/screen.txt" | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
-  bad=$(grep "Failed call" "$work/screen.txt" | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
-  cpu=$(echo "($t1 - $t0) / $hz / $wall * 100" | bc -l | xargs printf "%.0f")
-  per=$(echo "($t1 - $t0) / $hz / $total * 1000" | bc -l | xargs printf "%.3f")
-  sipp_cpu=$(tail -1 "$work/time.txt" | awk -v w="$wall" '{printf "%.0f", ($1 + $2) / w * 100}')
-  echo "$rate $total ${bad:-na} $(echo "${ok:-0} / $wall" | bc -l | xargs printf "%.0f") $cpu $per $sipp_cpu"
+  redirect_run "$nss" 5290 "$rate"
 done
