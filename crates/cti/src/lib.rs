@@ -17,6 +17,7 @@
 //! example; [`schema`] generates the machine-readable JSON Schema from these types.
 
 #![cfg_attr(not(test), deny(clippy::expect_used))]
+#![cfg_attr(not(test), deny(clippy::wildcard_enum_match_arm))]
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;

@@ -34,6 +34,7 @@
 //! counted in [`NodeStats`].
 
 #![cfg_attr(not(test), deny(clippy::expect_used))]
+#![cfg_attr(not(test), deny(clippy::wildcard_enum_match_arm))]
 pub mod auth;
 mod b2bua;
 mod config;

@@ -434,6 +434,10 @@ impl Node {
         self.send_presence(now);
     }
 
+    #[allow(
+        clippy::wildcard_enum_match_arm,
+        reason = "a filter over domain events: the events not named do not concern this code"
+    )]
     fn count(&mut self, event: &DomainEvent) {
         let peer_trunk = self.config.options.dr_peer_trunk.as_deref();
         match event {

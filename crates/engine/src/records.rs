@@ -51,6 +51,7 @@ impl CallResult {
 
     /// The result a final answer of ours to the caller stands for: by what it means,
     /// not only its code (no answer and a desktop's release are both 480).
+    #[allow(clippy::wildcard_enum_match_arm, reason = "answers not named are judged by their code")]
     pub fn of(status: Status) -> Self {
         match status {
             Status::NoAnswer | Status::RequestTimeout | Status::QueueTimeout => Self::NoAnswer,
@@ -258,6 +259,10 @@ impl Recorder {
     }
 
     /// Feeds one domain event seen at `now`.
+    #[allow(
+        clippy::wildcard_enum_match_arm,
+        reason = "a filter over domain events: the events not named do not concern this code"
+    )]
     pub fn observe(&mut self, now: Instant, event: &DomainEvent) {
         match event {
             DomainEvent::CallOffered { conn_id, uuid, caller, dn, call_type, forwarded } => {
@@ -302,6 +307,10 @@ impl Recorder {
     }
 
     /// Events about a call with a ConnID.
+    #[allow(
+        clippy::wildcard_enum_match_arm,
+        reason = "a filter over domain events: the events not named do not concern this code"
+    )]
     fn call_event(&mut self, now: Instant, event: &DomainEvent) {
         let Some(conn_id) = conn_id_of(event) else { return };
         let Some(record) = self.open.get_mut(&conn_id) else { return };
@@ -369,6 +378,10 @@ fn leg(seq: u32, target: String, kind: LegKind, agent: Option<String>, now: Inst
 }
 
 /// The ConnID a call event is about.
+#[allow(
+    clippy::wildcard_enum_match_arm,
+    reason = "a filter over domain events: the events not named do not concern this code"
+)]
 fn conn_id_of(event: &DomainEvent) -> Option<u64> {
     match event {
         DomainEvent::RouteRequest { conn_id, .. }

@@ -49,6 +49,10 @@ pub(crate) fn response(
 /// A 4xx for bytes that did not parse as a message, built from whatever Via, From, To,
 /// Call-ID and CSeq lines can be found. `None` for responses, ACKs, and requests
 /// without a Via (nowhere to send the answer).
+#[allow(
+    clippy::wildcard_enum_match_arm,
+    reason = "header names are an open set: every header not named takes the default"
+)]
 pub(crate) fn stateless_reject(bytes: &[u8], code: u16, reason: &str, tag: &str) -> Option<Vec<u8>> {
     let head_end = memchr_crlfcrlf(bytes).unwrap_or(bytes.len());
     let head = &bytes[..head_end];

@@ -8,6 +8,7 @@
 //! the `sim` crate runs them against simulated sites.
 
 #![cfg_attr(not(test), deny(clippy::expect_used))]
+#![cfg_attr(not(test), deny(clippy::wildcard_enum_match_arm))]
 
 pub mod config;
 pub mod model;

@@ -135,6 +135,10 @@ impl Model {
     }
 
     /// Applies one event from `site`.
+    #[allow(
+        clippy::wildcard_enum_match_arm,
+        reason = "a filter over CTI events: the events not named do not concern this code"
+    )]
     pub fn apply(&mut self, now: Instant, site: SiteId, event: &Event) -> Change {
         match event {
             Event::EventRegistered { this_dn, agent_id, agent_state, time_in_state_ms, in_service, .. }

@@ -221,6 +221,10 @@ impl Router {
     }
 
     /// One event from `site`.
+    #[allow(
+        clippy::wildcard_enum_match_arm,
+        reason = "a filter over CTI events: the events not named do not concern this code"
+    )]
     pub fn on_event(&mut self, now: Instant, site: SiteId, event: &Event) {
         match event {
             Event::EventAgentReserved { reference_id: Some(r), duration, .. } if *duration > 0 => {

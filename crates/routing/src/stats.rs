@@ -167,6 +167,10 @@ impl StatService {
 
     /// An answered, abandoned or ended call that was offered on a Routing Point; returns
     /// that Routing Point.
+    #[allow(
+        clippy::wildcard_enum_match_arm,
+        reason = "a filter over CTI events: the events not named do not concern this code"
+    )]
     fn follow_offered(&mut self, now: Instant, event: &Event) -> Option<String> {
         match event {
             Event::EventEstablished { conn_id, .. } => {
@@ -227,7 +231,8 @@ impl StatService {
                     QueueExit::Routed { .. } => {}
                 }
             }
-            _ => {}
+            // A call queued again (already offered) and agent or DN changes count nothing here.
+            Change::Queued { .. } | Change::Nothing | Change::Agent(_) | Change::Dn(_) => {}
         }
     }
 
@@ -313,7 +318,8 @@ impl StatService {
             match a.state {
                 AgentState::Ready => ready += 1,
                 AgentState::AfterCallWork => acw += 1,
-                _ => not_ready += 1,
+                // Busy agents were counted above; logged-out ones are filtered out.
+                AgentState::NotReady | AgentState::Busy | AgentState::LoggedOut => not_ready += 1,
             }
         }
         json!({ "logged_in": logged_in, "ready": ready, "not_ready": not_ready, "busy": busy, "after_call_work": acw })

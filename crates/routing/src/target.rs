@@ -76,7 +76,7 @@ impl Target {
     pub fn groups(&self) -> impl Iterator<Item = &str> {
         self.any_of.iter().flatten().filter_map(|t| match t {
             Term::Group(g) => Some(g.as_str()),
-            _ => None,
+            Term::Any | Term::Skill { .. } => None,
         })
     }
 }

@@ -9,6 +9,7 @@
 //! call, drain `poll_transmit` and `poll_event`, then sleep until `poll_timeout`.
 
 #![cfg_attr(not(test), deny(clippy::expect_used))]
+#![cfg_attr(not(test), deny(clippy::wildcard_enum_match_arm))]
 mod framing;
 mod memory;
 mod peer;

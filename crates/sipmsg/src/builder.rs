@@ -34,6 +34,10 @@ impl MessageBuilder {
     /// CSeq (RFC 3261 section 8.2.6.2). `to_tag` is added to To when To has no tag.
     /// `stamp` records where the request really came from in the topmost Via
     /// (RFC 3261 section 18.2.1 `received`, RFC 3581 `rport`).
+    #[allow(
+        clippy::wildcard_enum_match_arm,
+        reason = "header names are an open set: every header not named takes the default"
+    )]
     pub fn response_to(
         request: &Message<'_>,
         code: u16,

@@ -103,6 +103,10 @@ impl HeaderName {
         )
     }
 
+    #[allow(
+        clippy::wildcard_enum_match_arm,
+        reason = "header names are an open set: every header not named takes the default"
+    )]
     pub(crate) fn malformed_reason(self) -> &'static str {
         match self {
             Self::Via => "Bad Request - Malformed Via",
@@ -118,6 +122,10 @@ impl HeaderName {
         }
     }
 
+    #[allow(
+        clippy::wildcard_enum_match_arm,
+        reason = "header names are an open set: every header not named takes the default"
+    )]
     pub(crate) fn missing_reason(self) -> &'static str {
         match self {
             Self::Via => "Bad Request - Missing Via",
@@ -129,6 +137,10 @@ impl HeaderName {
         }
     }
 
+    #[allow(
+        clippy::wildcard_enum_match_arm,
+        reason = "header names are an open set: every header not named takes the default"
+    )]
     pub(crate) fn duplicate_reason(self) -> &'static str {
         match self {
             Self::From => "Bad Request - Duplicate From",

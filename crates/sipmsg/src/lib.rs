@@ -18,6 +18,7 @@
 //! crate does no I/O, reads no clock and has no async dependency.
 
 #![cfg_attr(not(test), deny(clippy::expect_used))]
+#![cfg_attr(not(test), deny(clippy::wildcard_enum_match_arm))]
 mod builder;
 mod cseq;
 mod error;

@@ -218,6 +218,10 @@ impl<'a> Message<'a> {
     }
 }
 
+#[allow(
+    clippy::wildcard_enum_match_arm,
+    reason = "header names are an open set: every header not named takes the default"
+)]
 fn header_value_ok(h: &Header<'_>) -> bool {
     match h.name {
         HeaderName::Via => split_list(h.value).all(|v| Via::parse(v).is_some()),
@@ -328,6 +332,10 @@ impl<'a> HeaderCollector<'a> {
         Ok(())
     }
 
+    #[allow(
+        clippy::wildcard_enum_match_arm,
+        reason = "header names are an open set: every header not named takes the default"
+    )]
     fn note(&mut self, name: HeaderName, value: &str, limits: &Limits) -> Result<(), ParseError> {
         match name {
             HeaderName::ContentLength => self.note_content_length(value)?,

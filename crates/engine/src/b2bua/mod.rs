@@ -240,7 +240,9 @@ impl B2bua {
                 tracing::info!(dn = %dn, peer = %to, "direct call redirected to the DR peer");
                 ctx.events.push(DomainEvent::CallRedirected { dn, caller: arrival.caller, to });
             }
-            placement => self.start_call(ctx, key, req, peer, tag, &arrival, placement),
+            placement @ (Placement::Local | Placement::ViaPeer(_) | Placement::Trunk(..) | Placement::RoutingPoint) => {
+                self.start_call(ctx, key, req, peer, tag, &arrival, placement);
+            }
         }
     }
 
@@ -623,7 +625,7 @@ fn send_cancel(ctx: &mut Ctx<'_>, pending: &mut sipcore::SpreadMap<TxKey, Pendin
 fn reason_of<'a>(resp: &Message<'a>) -> &'a str {
     match resp.start_line() {
         sipmsg::StartLine::Response { reason, .. } if !reason.is_empty() => reason,
-        _ => "Relayed",
+        sipmsg::StartLine::Response { .. } | sipmsg::StartLine::Request { .. } => "Relayed",
     }
 }
 

@@ -63,7 +63,10 @@ impl Desks {
         }
         let (state, work_mode) = match saved.state {
             AgentState::NotReady => (AgentState::NotReady, saved.work_mode),
-            _ => (AgentState::Ready, AgentWorkMode::ManualIn),
+            // A call or its wrap-up did not survive the restart: the agent is Ready again.
+            AgentState::Ready | AgentState::Busy | AgentState::AfterCallWork | AgentState::LoggedOut => {
+                (AgentState::Ready, AgentWorkMode::ManualIn)
+            }
         };
         let agent = Agent {
             dn: saved.dn.clone(),
@@ -511,6 +514,10 @@ fn shutdown_reason() -> cti::KvList {
 }
 
 /// The agent state log entry an event to desktops stands for, if any.
+#[allow(
+    clippy::wildcard_enum_match_arm,
+    reason = "a filter over CTI events: the events not named do not concern this code"
+)]
 fn agent_change(event: &Event) -> Option<(String, String, AgentChange)> {
     let (agent_id, dn, change) = match event {
         Event::EventAgentLogin { agent_id, this_dn, .. } => (agent_id, this_dn, AgentChange::LoggedIn),
@@ -545,6 +552,10 @@ fn millis_since(now: Instant, then: Instant) -> u64 {
     u64::try_from(now.saturating_duration_since(then).as_millis()).unwrap_or(u64::MAX)
 }
 
+#[allow(
+    clippy::wildcard_enum_match_arm,
+    reason = "a filter over CTI events: the events not named do not concern this code"
+)]
 fn without_reference(mut event: Event) -> Event {
     match &mut event {
         Event::EventAgentLogin { reference_id, .. }

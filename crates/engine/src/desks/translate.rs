@@ -12,6 +12,10 @@ use crate::NodeConfig;
 
 impl Desks {
     /// Turns a domain event into the T-Library events desks see, and moves agent state.
+    #[allow(
+        clippy::wildcard_enum_match_arm,
+        reason = "a filter over domain events: the events not named do not concern this code"
+    )]
     pub(crate) fn on_domain_event(&mut self, now: Instant, config: &NodeConfig, event: &DomainEvent) {
         self.translate(now, config, event);
         if self.agents.any_waiting_for_logout() {
@@ -28,6 +32,10 @@ impl Desks {
         }
     }
 
+    #[allow(
+        clippy::wildcard_enum_match_arm,
+        reason = "a filter over domain events: the events not named do not concern this code"
+    )]
     fn translate(&mut self, now: Instant, config: &NodeConfig, event: &DomainEvent) {
         match event {
             DomainEvent::CallRinging { conn_id, dn, other, call_type, caller_dn, acd, user_data, .. } => {

@@ -71,7 +71,12 @@ impl Node {
             Method::Register => {
                 Answer::Register(self.registrar.register(now, &self.config.dns, req, peer, &mut self.events))
             }
-            _ => Answer::Final(Status::MethodNotAllowed),
+            Method::Ack
+            | Method::Subscribe
+            | Method::Notify
+            | Method::Publish
+            | Method::Refer
+            | Method::Extension(_) => Answer::Final(Status::MethodNotAllowed),
         };
         Decision::Answer(answer)
     }

@@ -12,6 +12,10 @@ use crate::trunks::TrunkMonitor;
 use crate::NodeConfig;
 
 impl Node {
+    #[allow(
+        clippy::wildcard_enum_match_arm,
+        reason = "a filter over CTI requests: the requests not named are handled elsewhere"
+    )]
     pub(super) fn handle_desk(&mut self, now: Instant, desk: DeskId, request: &cti::Request) {
         let world = DeskView {
             config: &self.config,
@@ -108,7 +112,15 @@ impl Node {
                 }
                 cti::ErrorCode::ShuttingDown => "the site is shutting down",
                 cti::ErrorCode::AgentReserved => "the agent is reserved by another client",
-                _ => "not supported by this site yet",
+                cti::ErrorCode::NotSupported => "not supported by this site yet",
+                cti::ErrorCode::NotAuthenticated => "the client is not authenticated",
+                cti::ErrorCode::UnknownAgent => "the AgentID is not a configured agent login",
+                cti::ErrorCode::BadPassword => "the password is wrong",
+                cti::ErrorCode::DNInUse => "another agent is logged in on this DN",
+                cti::ErrorCode::AgentAlreadyLoggedIn => "this agent is already logged in elsewhere",
+                cti::ErrorCode::NoAgentLoggedIn => "no agent is logged in on ThisDN",
+                cti::ErrorCode::NotRegistered => "the client did not register ThisDN",
+                cti::ErrorCode::NotPermitted => "the client's token does not allow this request",
             };
             self.desk_out.push_back((desk, cti::Event::error(request, request_dn(request), code, text)));
         }
@@ -186,6 +198,10 @@ fn is_remote_route(request: &cti::Request) -> bool {
     matches!(request, cti::Request::RequestRouteCall { location: Some(_), .. })
 }
 
+#[allow(
+    clippy::wildcard_enum_match_arm,
+    reason = "a filter over CTI requests: the requests not named are handled elsewhere"
+)]
 fn request_dn(request: &cti::Request) -> Option<&str> {
     match request {
         cti::Request::RequestMakeCall { this_dn, .. }

@@ -134,7 +134,16 @@ impl ClientTx {
                 self.terminate();
                 (None, true)
             }
-            _ => {
+            // D, K and M end the wait for retransmissions; a server's timers are never
+            // armed in a client transaction.
+            TimerName::D
+            | TimerName::K
+            | TimerName::M
+            | TimerName::G
+            | TimerName::H
+            | TimerName::I
+            | TimerName::J
+            | TimerName::L => {
                 self.terminate();
                 (None, false)
             }

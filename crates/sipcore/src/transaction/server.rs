@@ -92,7 +92,9 @@ impl InviteServer {
             InviteServerState::Proceeding | InviteServerState::Completed => {
                 ServerStep { send: self.last_response.clone(), timed_out: false }
             }
-            _ => ServerStep::default(),
+            InviteServerState::Confirmed | InviteServerState::Accepted | InviteServerState::Terminated => {
+                ServerStep::default()
+            }
         }
     }
 
@@ -120,7 +122,18 @@ impl InviteServer {
                 self.timers.clear();
                 ServerStep { send: None, timed_out: true }
             }
-            _ => {
+            // I and L end the wait for ACKs; the other timers are never armed in an
+            // INVITE server transaction.
+            TimerName::I
+            | TimerName::L
+            | TimerName::A
+            | TimerName::B
+            | TimerName::D
+            | TimerName::E
+            | TimerName::F
+            | TimerName::J
+            | TimerName::K
+            | TimerName::M => {
                 self.state = InviteServerState::Terminated;
                 self.timers.clear();
                 ServerStep::default()
@@ -166,7 +179,7 @@ impl NonInviteServer {
             NonInviteServerState::Proceeding | NonInviteServerState::Completed => {
                 ServerStep { send: self.last_response.clone(), timed_out: false }
             }
-            _ => ServerStep::default(),
+            NonInviteServerState::Trying | NonInviteServerState::Terminated => ServerStep::default(),
         }
     }
 
