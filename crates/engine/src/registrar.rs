@@ -193,6 +193,14 @@ pub(crate) struct Registrar {
     pub(crate) bindings: Bindings,
 }
 
+/// Where a REGISTER came from: its Call-ID and CSeq (RFC 3261 section 10.3 step 7
+/// orders requests of one Call-ID) and its source.
+struct Origin<'a> {
+    call_id: &'a str,
+    cseq: u32,
+    source: Peer,
+}
+
 struct Wanted {
     contact: String,
     expires: Duration,
@@ -228,7 +236,7 @@ impl Registrar {
             Err(reply) => return reply,
         };
         if let Some(wanted) = wanted {
-            if let Err(reply) = self.apply(now, dn, wanted, call_id, cseq, source, events) {
+            if let Err(reply) = self.apply(now, dn, wanted, Origin { call_id, cseq, source }, events) {
                 return reply;
             }
         } else if self.is_star(req) {
@@ -299,17 +307,16 @@ impl Registrar {
         Ok(Some(wanted))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Applies the contacts a REGISTER from `origin` wants for `dn` (all or none).
     fn apply(
         &mut self,
         now: Instant,
         dn: &str,
         wanted: Vec<Wanted>,
-        call_id: &str,
-        cseq: u32,
-        source: Peer,
+        origin: Origin<'_>,
         events: &mut Vec<DomainEvent>,
     ) -> Result<(), RegisterReply> {
+        let Origin { call_id, cseq, source } = origin;
         let existing = self.bindings.of(dn);
         if wanted
             .iter()

@@ -5,6 +5,31 @@ use super::*;
 use crate::event::LegKind;
 use crate::Status;
 
+/// A B-leg to a trunk: the trunk `name` at `contact`, Request-URI user `user`; desks see
+/// the call as going to `shown` (the dialled digits, or the peer's access number + DN).
+pub(super) struct TrunkLeg<'a> {
+    pub(super) name: &'a str,
+    pub(super) contact: std::net::SocketAddr,
+    pub(super) user: &'a str,
+    pub(super) shown: &'a str,
+}
+
+impl<'a> TrunkLeg<'a> {
+    /// An outbound call: the dialled digits are both the Request-URI user and what desks see.
+    pub(super) fn dialled(name: &'a str, contact: std::net::SocketAddr, digits: &'a str) -> Self {
+        Self { name, contact, user: digits, shown: digits }
+    }
+}
+
+/// Whom one B-leg rings: contact `index` of the callee's DN `dn` (a registered phone, a
+/// trunk), reached at `peer`.
+pub(super) struct Callee<'a> {
+    index: usize,
+    contact: &'a str,
+    peer: Peer,
+    dn: &'a str,
+}
+
 impl B2bua {
     /// Delivers call `id` for `dn`, whose agent is at the DR peer, over the peer trunk with
     /// Tandem staying in the path (BC-29); desks here see the peer's access number + the DN
@@ -12,32 +37,22 @@ impl B2bua {
     pub(super) fn deliver_via_peer(&mut self, ctx: &mut Ctx<'_>, id: CallId, dn: &str, to: std::net::SocketAddr) {
         let (name, prefix) =
             ctx.config.dr_peer_trunk().map(|(n, t)| (n.to_owned(), t.prefix.clone())).unwrap_or_default();
-        self.deliver_to_trunk(ctx, id, dn, &format!("{prefix}{dn}"), &name, to);
+        let shown = format!("{prefix}{dn}");
+        self.deliver_to_trunk(ctx, id, TrunkLeg { name: &name, contact: to, user: dn, shown: &shown });
     }
-    /// An outbound call: one B-leg to the trunk's contact, Request-URI = the digits.
-    /// One B-leg to a trunk's `contact` with Request-URI user `user`; desks see the call
-    /// as going to `shown` (the dialled digits, or the peer's access number + DN).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn deliver_to_trunk(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        id: CallId,
-        user: &str,
-        shown: &str,
-        trunk: &str,
-        contact: std::net::SocketAddr,
-    ) {
+    /// One B-leg to a trunk (an outbound call, or the DR peer trunk).
+    pub(super) fn deliver_to_trunk(&mut self, ctx: &mut Ctx<'_>, id: CallId, trunk: TrunkLeg<'_>) {
+        let TrunkLeg { name, contact, user, shown } = trunk;
         let Some(call) = self.calls.get(&id) else { return };
         let a_bytes = call.offer_source();
-        let uuid = call.uuid.clone();
         let Some(a) = reparse(&a_bytes) else { return };
-        let max_forwards = a.max_forwards().unwrap_or(70).saturating_sub(1);
         let target = format!("sip:{user}@{contact}");
-        let leg = self.start_b_leg(ctx, id, 0, &a, &target, Peer::udp(contact), user, max_forwards, &uuid);
+        let leg =
+            self.start_b_leg(ctx, id, &a, Callee { index: 0, contact: &target, peer: Peer::udp(contact), dn: user });
         let Some(call) = self.calls.get_mut(&id) else { return };
         call.dn = shown.to_owned();
         call.b = vec![leg];
-        tracing::debug!(trunk, user, "call through trunk");
+        tracing::debug!(trunk = name, user, "call through trunk");
         let no_answer = ctx.config.options.no_answer_timeout;
         self.timers.set(ctx.now + no_answer, id, CallTimer::NoAnswer);
         ctx.events.push(DomainEvent::CallRinging {
@@ -68,12 +83,10 @@ impl B2bua {
         }
         let Some(call) = self.calls.get(&id) else { return };
         let a_bytes = call.offer_source();
-        let uuid = call.uuid.clone();
         let Some(a) = reparse(&a_bytes) else { return self.fail_call(ctx, id, Status::ServerError) };
-        let max_forwards = a.max_forwards().unwrap_or(70).saturating_sub(1);
         let mut legs = Vec::new();
-        for (i, (contact, target)) in contacts.into_iter().enumerate() {
-            legs.push(self.start_b_leg(ctx, id, i, &a, &contact, target, dn, max_forwards, &uuid));
+        for (index, (contact, peer)) in contacts.into_iter().enumerate() {
+            legs.push(self.start_b_leg(ctx, id, &a, Callee { index, contact: &contact, peer, dn }));
         }
         let Some(call) = self.calls.get_mut(&id) else { return };
         call.dn = dn.to_owned();
@@ -93,19 +106,13 @@ impl B2bua {
             leg: LegKind::Phone,
         });
     }
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn start_b_leg(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        id: CallId,
-        index: usize,
-        a: &Message<'_>,
-        contact: &str,
-        peer: Peer,
-        dn: &str,
-        max_forwards: u8,
-        uuid: &str,
-    ) -> Leg {
+    /// Sends the INVITE of B-leg `callee.index` of call `id`, built from the caller's
+    /// INVITE `a`; the leg starts early.
+    pub(super) fn start_b_leg(&mut self, ctx: &mut Ctx<'_>, id: CallId, a: &Message<'_>, callee: Callee<'_>) -> Leg {
+        let Callee { index, contact, peer, dn } = callee;
+        let max_forwards = a.max_forwards().unwrap_or(70).saturating_sub(1);
+        let uuid = self.calls.get(&id).map(|c| c.uuid.clone()).unwrap_or_default();
+        let uuid = uuid.as_str();
         let call_id = format!("{}@tandem", ctx.token(12));
         let local_tag = ctx.token(4);
         let branch = ctx.branch();

@@ -116,22 +116,14 @@ impl B2bua {
         let client = ctx.tx.send_request(ctx.now, &branch, method, leg.peer, bytes);
         self.pending.insert(
             client,
-            Pending::Relay { call: id, from: side, server: key, request: Arc::from(req.as_bytes()), peer, cseq },
+            Pending::Relay(Relay { call: id, from: side, server: key, request: Arc::from(req.as_bytes()), peer, cseq }),
         );
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn relay_response(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        id: CallId,
-        from: Side,
-        server: &TxKey,
-        request: &[u8],
-        peer: Peer,
-        cseq: u32,
-        resp: &Message<'_>,
-    ) {
+    /// An answer to a request we relayed: back to whoever sent the request (a 2xx to a
+    /// re-INVITE is ACKed on the leg it came from).
+    pub(super) fn relay_response(&mut self, ctx: &mut Ctx<'_>, relay: &Relay, resp: &Message<'_>) {
+        let Relay { call: id, from, ref server, ref request, peer, cseq } = *relay;
         let code = resp.status().unwrap_or(500);
         let Some(call) = self.calls.get_mut(&id) else {
             return;

@@ -40,6 +40,7 @@ use crate::NodeConfig;
 use crate::Status;
 pub(crate) use build::Local;
 use build::{b_invite, cancel, copy_body, in_dialog, talk_notify, NewInvite, USER_DATA_HEADER};
+use delivery::TrunkLeg;
 use leg::{strip_tag, Leg, LegState};
 use new_call::{new_call, offered};
 use placement::{Arrival, Placement};
@@ -93,13 +94,34 @@ enum Pending {
     BInvite { call: CallId, leg: usize },
     /// Our INVITE to the origin phone of a third-party call.
     AInvite { call: CallId },
-    /// A request relayed from `from` to the other side; its final goes back on `server`.
-    Relay { call: CallId, from: Side, server: TxKey, request: Arc<[u8]>, peer: Peer, cseq: u32 },
+    /// A request relayed to the other side of a call; its answer goes back.
+    Relay(Relay),
     /// BYE or CANCEL we sent; nothing to do with the answer.
     Fire,
     /// The INVITE of a leg the call no longer has (a routed call went back to its Routing
     /// Point): a late 2xx is ACKed and hung up, anything else ignored.
     Orphan(Box<Leg>),
+}
+
+/// A new INVITE as it arrived: its server transaction, the message, where it came from,
+/// and the To tag our answers carry.
+struct Incoming<'r, 'm> {
+    key: TxKey,
+    req: &'r Message<'m>,
+    peer: Peer,
+    tag: String,
+}
+
+/// A request relayed from side `from` of `call` to the other side (sent there with CSeq
+/// `cseq`); its final answer goes back to `peer` on the server transaction `server`.
+#[derive(Debug, Clone)]
+struct Relay {
+    call: CallId,
+    from: Side,
+    server: TxKey,
+    request: Arc<[u8]>,
+    peer: Peer,
+    cseq: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -241,23 +263,14 @@ impl B2bua {
                 ctx.events.push(DomainEvent::CallRedirected { dn, caller: arrival.caller, to });
             }
             placement @ (Placement::Local | Placement::ViaPeer(_) | Placement::Trunk(..) | Placement::RoutingPoint) => {
-                self.start_call(ctx, key, req, peer, tag, &arrival, placement);
+                self.start_call(ctx, Incoming { key, req, peer, tag }, &arrival, placement);
             }
         }
     }
 
     /// Answers `100 Trying`, files the call and starts it where `placement` put it.
-    #[allow(clippy::too_many_arguments)]
-    fn start_call(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        key: TxKey,
-        req: &Message<'_>,
-        peer: Peer,
-        tag: String,
-        arrival: &Arrival,
-        placement: Placement,
-    ) {
+    fn start_call(&mut self, ctx: &mut Ctx<'_>, invite: Incoming<'_, '_>, arrival: &Arrival, placement: Placement) {
+        let Incoming { key, req, peer, tag } = invite;
         let raw: Arc<[u8]> = Arc::from(req.as_bytes());
         let Some(a) = Leg::from_incoming(req, raw, key.clone(), peer, tag.clone()) else {
             return refuse_invite(ctx, &key, req, peer, &tag, &arrival.dn, Status::BadRequest);
@@ -289,7 +302,7 @@ impl B2bua {
     fn place_call(&mut self, ctx: &mut Ctx<'_>, id: CallId, dn: &str, placement: Placement) {
         match placement {
             Placement::RoutingPoint => self.queue(ctx, id, dn),
-            Placement::Trunk(name, contact) => self.deliver_to_trunk(ctx, id, dn, dn, &name, contact),
+            Placement::Trunk(name, contact) => self.deliver_to_trunk(ctx, id, TrunkLeg::dialled(&name, contact, dn)),
             Placement::ViaPeer(to) => self.deliver_via_peer(ctx, id, dn, to),
             Placement::Local | Placement::Refuse(..) | Placement::RedirectToPeer(_) => self.deliver(ctx, id, dn),
         }
@@ -325,9 +338,7 @@ impl B2bua {
         match pending {
             Pending::BInvite { call, leg } => self.on_b_invite_response(ctx, call, leg, resp),
             Pending::AInvite { call } => self.on_origin_response(ctx, call, resp),
-            Pending::Relay { call, from, server, request, peer, cseq } => {
-                self.relay_response(ctx, call, from, &server, &request, peer, cseq, resp);
-            }
+            Pending::Relay(relay) => self.relay_response(ctx, &relay, resp),
             Pending::Fire => {}
             Pending::Orphan(mut leg) => {
                 if resp.status().is_some_and(|c| (200..300).contains(&c)) {

@@ -176,7 +176,7 @@ impl B2bua {
         self.unpark(&rp, id);
         match via {
             Remote::Peer(to) => self.deliver_via_peer(ctx, id, &target, to),
-            Remote::Trunk(name, to) => self.deliver_to_trunk(ctx, id, &target, &target, &name, to),
+            Remote::Trunk(name, to) => self.deliver_to_trunk(ctx, id, TrunkLeg::dialled(&name, to, &target)),
         }
     }
 

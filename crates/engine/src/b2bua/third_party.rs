@@ -166,7 +166,9 @@ impl B2bua {
                     }
                     Some(_) => self.deliver(ctx, id, &target),
                     None => match ctx.view.trunk_for(&target, &call.caller) {
-                        Some((name, contact, true)) => self.deliver_to_trunk(ctx, id, &target, &target, &name, contact),
+                        Some((name, contact, true)) => {
+                            self.deliver_to_trunk(ctx, id, TrunkLeg::dialled(&name, contact, &target))
+                        }
                         Some(_) => self.fail_call(ctx, id, Status::TrunkNotAllowed),
                         None => self.fail_call(ctx, id, Status::NotFound),
                     },
