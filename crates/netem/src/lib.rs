@@ -3,6 +3,10 @@
 //! also reorders). No clock is read; the caller passes `now` and asks for the next
 //! delivery time, so a test can jump straight to it.
 
+mod stepper;
+
+pub use stepper::{run_for, step, Livelock, Stepped};
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 

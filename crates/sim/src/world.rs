@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use engine::{CallRecord, DeskId, Input, Node, NodeConfig, Record, Recorder};
-use netem::{LinkConfig, Network};
+use netem::{LinkConfig, Network, Packet};
 
 use crate::client::Client;
 use crate::ua::Ua;
@@ -81,7 +81,7 @@ impl World {
             client.connected(self.now, site);
         }
         self.clients.insert(desk, client);
-        self.flush();
+        self.flush_all();
     }
 
     /// The client on desk `desk` stops (its connections close at every site).
@@ -91,7 +91,7 @@ impl World {
         for node in self.sites.values_mut() {
             node.handle_input(Input::DeskClosed { at: now, desk: DeskId(desk) });
         }
-        self.flush();
+        self.flush_all();
         Some(client)
     }
 
@@ -126,7 +126,7 @@ impl World {
         let request: cti::Request = serde_json_from(json).expect("a valid CTI request");
         let now = self.now;
         self.site_at(site).handle_input(Input::Desk { at: now, desk: DeskId(desk), request: &request });
-        self.flush();
+        self.flush_all();
     }
 
     /// The `message` names desktop `desk` of the site at `site` received.
@@ -194,7 +194,7 @@ impl World {
     }
 
     /// Moves everything queued onto the network and into the desktops' logs.
-    fn flush(&mut self) {
+    fn flush_all(&mut self) {
         let now = self.now;
         // Bounded: clients answer events with requests that raise more events.
         for _ in 0..10_000 {
@@ -246,56 +246,11 @@ impl World {
         any
     }
 
-    /// Advances to the next event, not beyond `end`; false when nothing is left before it.
-    fn step(&mut self, end: Instant) -> bool {
-        self.flush();
-        let next = [
-            self.net.next_delivery(),
-            self.sites.values().filter_map(Node::poll_timeout).min(),
-            self.uas.values().filter_map(Ua::poll_timeout).min(),
-            self.clients.values().filter_map(|c| c.poll_timeout()).min(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        let Some(next) = next.filter(|n| *n <= end) else {
-            self.now = end;
-            return false;
-        };
-        self.now = self.now.max(next);
-        while let Some(p) = self.net.poll_deliver(self.now) {
-            if let Some(node) = self.sites.get_mut(&p.to) {
-                node.handle_input(Input::Datagram { at: self.now, remote: p.from, bytes: &p.bytes });
-            } else if let Some(ua) = self.uas.get_mut(&p.to) {
-                ua.handle(self.now, p.from, &p.bytes);
-            }
-            self.flush();
-        }
-        let now = self.now;
-        for node in self.sites.values_mut() {
-            node.handle_input(Input::Timeout(now));
-        }
-        for ua in self.uas.values_mut() {
-            ua.handle_timeout(now);
-        }
-        for client in self.clients.values_mut() {
-            if client.poll_timeout().is_some_and(|t| t <= now) {
-                client.on_timeout(now);
-            }
-        }
-        self.flush();
-        true
-    }
-
     /// Runs for `span` of virtual time (bounded: a livelock fails the test).
     pub fn run_for(&mut self, span: Duration) {
-        let end = self.now + span;
-        for _ in 0..1_000_000 {
-            if !self.step(end) {
-                return;
-            }
+        if let Err(livelock) = netem::run_for(self, span, 1_000_000) {
+            panic!("{livelock}");
         }
-        panic!("livelock: a million steps without reaching the end of the span");
     }
 
     /// The call records of the site at `site`, in the order the calls ended.
@@ -312,6 +267,60 @@ impl World {
     /// The `message` names desktop `desk` of the home site received, in order.
     pub fn desk_names(&self, desk: u64) -> Vec<String> {
         self.desk_names_at(self.home, desk)
+    }
+}
+
+/// The world moves by the stepper every test world shares (`netem::step`).
+impl netem::Stepped<SocketAddr> for World {
+    fn now(&self) -> Instant {
+        self.now
+    }
+
+    fn set_now(&mut self, now: Instant) {
+        self.now = now;
+    }
+
+    fn network(&mut self) -> &mut Network<SocketAddr> {
+        &mut self.net
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        [
+            self.sites.values().filter_map(Node::poll_timeout).min(),
+            self.uas.values().filter_map(Ua::poll_timeout).min(),
+            self.clients.values().filter_map(|c| c.poll_timeout()).min(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn deliver(&mut self, p: Packet<SocketAddr>) {
+        if let Some(node) = self.sites.get_mut(&p.to) {
+            node.handle_input(Input::Datagram { at: self.now, remote: p.from, bytes: &p.bytes });
+        } else if let Some(ua) = self.uas.get_mut(&p.to) {
+            ua.handle(self.now, p.from, &p.bytes);
+        }
+        self.flush_all();
+    }
+
+    fn fire_due(&mut self) {
+        let now = self.now;
+        for node in self.sites.values_mut() {
+            node.handle_input(Input::Timeout(now));
+        }
+        for ua in self.uas.values_mut() {
+            ua.handle_timeout(now);
+        }
+        for client in self.clients.values_mut() {
+            if client.poll_timeout().is_some_and(|t| t <= now) {
+                client.on_timeout(now);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        self.flush_all();
     }
 }
 

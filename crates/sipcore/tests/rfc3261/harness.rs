@@ -84,7 +84,7 @@ impl Pair {
         let bytes: Arc<[u8]> = b.finish(None, b"").into();
         let to = self.peer(SERVER);
         let key = self.client.send_request(self.now, branch, method, to, bytes);
-        self.flush();
+        self.flush_all();
         key
     }
 
@@ -102,7 +102,7 @@ impl Pair {
         self.net.send(self.now, addr(CLIENT), addr(SERVER), bytes);
     }
 
-    fn flush(&mut self) {
+    fn flush_all(&mut self) {
         while let Some(t) = self.client.poll_transmit() {
             self.wire.push((self.now - self.start, true, first_line(&t.bytes)));
             self.net.send(self.now, addr(CLIENT), t.to.addr, t.bytes.to_vec());
@@ -123,7 +123,7 @@ impl Pair {
         }
     }
 
-    fn deliver(&mut self, to: SocketAddr, from: SocketAddr, bytes: &[u8]) {
+    fn receive(&mut self, to: SocketAddr, from: SocketAddr, bytes: &[u8]) {
         let Ok(msg) = Message::parse(bytes, Framing::Datagram) else {
             return;
         };
@@ -147,46 +147,11 @@ impl Pair {
         }
     }
 
-    /// Advances to the next thing that happens, but not past `end`; false when nothing
-    /// is left before `end`.
-    pub(crate) fn step(&mut self, end: Instant) -> bool {
-        let next = [
-            self.net.next_delivery(),
-            self.client.poll_timeout(),
-            self.server.poll_timeout(),
-            self.pending.iter().map(|p| p.0).min(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        let Some(next) = next.filter(|n| *n <= end) else {
-            self.now = end;
-            return false;
-        };
-        self.now = self.now.max(next);
-        while let Some(p) = self.net.poll_deliver(self.now) {
-            self.deliver(p.to, p.from, &p.bytes);
-        }
-        let due: Vec<_> = self.pending.iter().filter(|p| p.0 <= self.now).cloned().collect();
-        self.pending.retain(|p| p.0 > self.now);
-        for (_, key, code, bytes) in due {
-            self.server.respond(self.now, &key, code, bytes);
-        }
-        self.client.handle_timeout(self.now);
-        self.server.handle_timeout(self.now);
-        self.flush();
-        true
-    }
-
-    /// Runs until idle or `limit` of virtual time has passed.
+    /// Runs until idle or `limit` of virtual time has passed (the stepper `sim` uses too).
     pub(crate) fn run_for(&mut self, limit: Duration) {
-        let end = self.now + limit;
-        for _ in 0..100_000 {
-            if !self.step(end) {
-                return;
-            }
+        if let Err(livelock) = netem::run_for(self, limit, 100_000) {
+            panic!("{livelock}");
         }
-        panic!("livelock: more than 100,000 steps");
     }
 
     pub(crate) fn sent(&self, to_server: bool, line_prefix: &str) -> Vec<Duration> {
@@ -195,6 +160,45 @@ impl Pair {
             .filter(|(_, ts, l)| *ts == to_server && l.starts_with(line_prefix))
             .map(|(t, _, _)| *t)
             .collect()
+    }
+}
+
+impl netem::Stepped<SocketAddr> for Pair {
+    fn now(&self) -> Instant {
+        self.now
+    }
+
+    fn set_now(&mut self, now: Instant) {
+        self.now = now;
+    }
+
+    fn network(&mut self) -> &mut Network<SocketAddr> {
+        &mut self.net
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        [self.client.poll_timeout(), self.server.poll_timeout(), self.pending.iter().map(|p| p.0).min()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn deliver(&mut self, p: netem::Packet<SocketAddr>) {
+        self.receive(p.to, p.from, &p.bytes);
+    }
+
+    fn fire_due(&mut self) {
+        let due: Vec<_> = self.pending.iter().filter(|p| p.0 <= self.now).cloned().collect();
+        self.pending.retain(|p| p.0 > self.now);
+        for (_, key, code, bytes) in due {
+            self.server.respond(self.now, &key, code, bytes);
+        }
+        self.client.handle_timeout(self.now);
+        self.server.handle_timeout(self.now);
+    }
+
+    fn flush(&mut self) {
+        self.flush_all();
     }
 }
 
