@@ -98,6 +98,8 @@ struct SiteFile {
     /// with it and unsealed copies are refused. Optional (absent: the peer is known by
     /// its address alone).
     peer_secret: Option<Spanned<String>>,
+    /// The DR peer link over mutual TLS. Optional (absent: UDP on `sip_udp`).
+    peer_link: Option<tls::PeerLinkFile>,
 }
 
 /// `[site.calls]`
@@ -218,6 +220,8 @@ pub(crate) struct SiteConfig {
     pub(crate) stats: Option<SocketAddr>,
     pub(crate) tcp: TcpLimits,
     pub(crate) store: Option<crate::store::StoreConfig>,
+    /// The DR peer link over mutual TLS, when configured.
+    pub(crate) peer_link: Option<crate::peer_tls::PeerLinkConfig>,
     /// A Network SIP Server's statistics links to the sites it serves.
     pub(crate) nss_feed: Option<crate::nss_feed::Feed>,
 }
@@ -443,6 +447,7 @@ impl SiteFile {
         if let Some(secret) = self.peer_secret.as_ref().filter(|s| s.get_ref().len() < 16) {
             return Err((secret.span().start, "`peer_secret` must be at least 16 characters".into()));
         }
+        let peer_link = self.peer_link.map(|l| l.into_config(options.dr_peer_trunk.is_some())).transpose()?;
         let node = NodeConfig {
             site: self.name.into_inner(),
             dns,
@@ -489,6 +494,7 @@ impl SiteFile {
             stats: self.stats.map(Spanned::into_inner),
             tcp: self.limits.tcp(),
             store: self.store.map(|s| s.into_config(name_at)).transpose()?,
+            peer_link,
             nss_feed: None,
         })
     }

@@ -15,6 +15,7 @@ mod cti_link;
 mod cti_server;
 mod metrics;
 mod nss_feed;
+mod peer_tls;
 mod probe;
 mod router_service;
 mod site;

@@ -24,6 +24,8 @@ pub(crate) struct Snapshot {
     pub(crate) cti_slow_disconnects: u64,
     pub(crate) wake: crate::probe::WakeLatency,
     pub(crate) store: crate::store::StoreStats,
+    /// The DR peer's TLS link, when the site has one.
+    pub(crate) peer_link: Option<Arc<crate::peer_tls::LinkStats>>,
 }
 
 type Labels = Vec<(String, String)>;
@@ -204,11 +206,34 @@ pub(crate) fn render(site: &str, s: &Snapshot) -> String {
         "Wake-ups over 5 ms that used less than half of it on the CPU (the thread waited for a core)",
         s.wake.descheduled,
     );
+    if let Some(link) = &s.peer_link {
+        render_peer_link(&mut registry, link);
+    }
     let mut text = String::new();
     if encode(&mut text, &registry).is_err() {
         let _ = writeln!(text, "# encoding failed");
     }
     text
+}
+
+/// The DR peer's TLS link: dials, losses, refused handshakes, forged datagrams dropped.
+fn render_peer_link(registry: &mut Registry, link: &crate::peer_tls::LinkStats) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let figures = [
+        ("peer_link_connects", "Connections made to the DR peer's TLS link", &link.connects),
+        ("peer_link_downs", "DR peer TLS link lost or not reachable (each dial that failed counts)", &link.downs),
+        ("peer_link_refused", "Connections to our peer link refused at the TLS handshake", &link.refused),
+        (
+            "peer_link_udp_ignored",
+            "UDP datagrams from the DR peer's address dropped (it speaks over TLS)",
+            &link.udp_ignored,
+        ),
+    ];
+    for (name, help, value) in figures {
+        let c = Counter::<u64>::default();
+        c.inc_by(value.load(Relaxed));
+        registry.register(name, help, c);
+    }
 }
 
 #[cfg(test)]

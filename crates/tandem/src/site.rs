@@ -44,6 +44,8 @@ pub(crate) struct BoundSite {
     http: Option<TcpListener>,
     /// The site's store, opened, and what it had saved.
     store: Option<(Store, Saved)>,
+    /// The DR peer link over mutual TLS (`[site.peer_link]`), bound.
+    peer_link: Option<crate::peer_tls::BoundLink>,
 }
 
 /// Requests from a site to the process (answered on the oneshot).
@@ -55,11 +57,16 @@ pub(crate) enum AdminRequest {
 /// Binds the site's sockets and prints one `endpoint` line per listener.
 pub(crate) async fn bind(mut config: SiteConfig) -> anyhow::Result<BoundSite> {
     let name = config.node.site.clone();
-    let peer = config.node.dr_peer_contact();
+    // Over TLS the peer link needs no UDP socket of its own.
+    let peer = config.node.dr_peer_contact().filter(|_| config.peer_link.is_none());
     let udp = match config.sip_udp {
         Some(addr) => {
             Some(bind_udp(addr, peer.is_some()).with_context(|| format!("site {name}: binding sip-udp {addr}"))?)
         }
+        None => None,
+    };
+    let peer_link = match &config.peer_link {
+        Some(link) => Some(crate::peer_tls::bind(link).await.with_context(|| format!("site {name}"))?),
         None => None,
     };
     let peer_udp = match (&udp, peer) {
@@ -116,6 +123,9 @@ pub(crate) async fn bind(mut config: SiteConfig) -> anyhow::Result<BoundSite> {
     if let Some(l) = &http {
         announce(&name, "http", l.local_addr()?);
     }
+    if let Some(l) = &peer_link {
+        announce(&name, "peer-link", l.local_addr()?);
+    }
     let store = match config.store.clone() {
         Some(store) => {
             let path = match &store.target {
@@ -134,13 +144,15 @@ pub(crate) async fn bind(mut config: SiteConfig) -> anyhow::Result<BoundSite> {
         }
         None => None,
     };
-    Ok(BoundSite { config, udp, peer_udp, tcp, tls, cti, cti_tls, http, store })
+    Ok(BoundSite { config, udp, peer_udp, tcp, tls, cti, cti_tls, http, store, peer_link })
 }
 
-/// Prints an `endpoint <site> <kind> <addr>` line (what scripts and tests read).
-#[allow(clippy::print_stdout)]
+/// Prints an `endpoint <site> <kind> <addr>` line (what scripts and tests read). A
+/// reader that has gone (a closed pipe) must not stop the site: write errors are ignored.
 pub(crate) fn announce(site: &str, kind: &str, addr: SocketAddr) {
-    println!("endpoint {site} {kind} {addr}");
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "endpoint {site} {kind} {addr}").and_then(|()| out.flush());
 }
 
 /// The site's UDP socket. With a DR peer it joins a reuse-port group so that the peer
@@ -301,6 +313,10 @@ impl BoundSite {
         });
         let mut writers: HashMap<ConnId, mpsc::Sender<Arc<[u8]>>> = HashMap::new();
         let mut intake = UdpIntake::new();
+        let mut link = self.peer_link.map(|l| l.start(shutdown.clone()));
+        if let Some(link) = &link {
+            intake.link_only(link.stats.clone());
+        }
         let udp = self.udp;
         let mut peer_udp = self.peer_udp;
         tracing::info!(site, "site running");
@@ -332,6 +348,12 @@ impl BoundSite {
                     if let (Ok(()), Some(socket)) = (ready, udp.as_ref()) {
                         intake.drain(socket, &mut node);
                     }
+                }
+                Some(event) = link_event(link.as_mut()) => {
+                    woke = clock::now();
+                    cpu_at_wake = crate::probe::thread_cpu();
+                    arm = "peer-link";
+                    on_link_event(&mut node, event);
                 }
                 Some(msg) = stream_rx.recv() => {
                     woke = clock::now();
@@ -369,7 +391,9 @@ impl BoundSite {
                     woke = clock::now();
                     cpu_at_wake = crate::probe::thread_cpu();
                     arm = "reload";
-                    peer_udp = relink_peer(&site, udp.as_ref(), peer_udp.take(), config.dr_peer_contact());
+                    if link.is_none() {
+                        peer_udp = relink_peer(&site, udp.as_ref(), peer_udp.take(), config.dr_peer_contact());
+                    }
                     node.reconfigure(woke, config);
                     // New tokens apply to new connections; clients whose token went close.
                     let _ = grants_tx.send(Arc::new(cti));
@@ -393,7 +417,8 @@ impl BoundSite {
                     wake.tick();
                     node.set_wall_clock(woke, clock::unix_ms() / 1000);
                     let stored = store.as_ref().map(Store::stats).unwrap_or_default();
-                    let _ = snapshot_tx.send(Snapshot { wake: wake.clone(), store: stored, ..desks.snapshot(&node) });
+                    let peer_link = link.as_ref().map(|l| l.stats.clone());
+                    let _ = snapshot_tx.send(Snapshot { wake: wake.clone(), store: stored, peer_link, ..desks.snapshot(&node) });
                 }
                 _ = keepalive.tick(), if peer_udp.is_some() => {
                     woke = clock::now();
@@ -406,7 +431,8 @@ impl BoundSite {
                 _ = shutdown.changed() => break,
             }
             let handled = clock::now();
-            flush(&mut node, udp.as_ref(), &writers, store.as_mut()).await;
+            let out = Outputs { udp: udp.as_ref(), writers: &writers, link: link.as_ref() };
+            flush(&mut node, &out, store.as_mut()).await;
             desks.flush(&mut node);
             let done = clock::now();
             let took = done.saturating_duration_since(woke);
@@ -462,22 +488,54 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-async fn flush(
-    node: &mut Node,
-    udp: Option<&UdpSocket>,
-    writers: &HashMap<ConnId, mpsc::Sender<Arc<[u8]>>>,
-    mut store: Option<&mut Store>,
-) {
+/// Where the engine's messages leave: the UDP socket, stream connections' writers, and
+/// the DR peer's TLS link.
+struct Outputs<'a> {
+    udp: Option<&'a UdpSocket>,
+    writers: &'a HashMap<ConnId, mpsc::Sender<Arc<[u8]>>>,
+    link: Option<&'a crate::peer_tls::PeerLink>,
+}
+
+/// The next news from the DR peer's TLS link (never, without one).
+async fn link_event(link: Option<&mut crate::peer_tls::PeerLink>) -> Option<crate::peer_tls::LinkEvent> {
+    match link {
+        Some(link) => link.events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A message from the TLS link comes from the DR peer (its certificate said so): the
+/// engine sees it as from the peer's SIP address. A lost link splits the pair now.
+fn on_link_event(node: &mut Node, event: crate::peer_tls::LinkEvent) {
+    use crate::peer_tls::LinkEvent;
+    match event {
+        LinkEvent::Message(bytes) => {
+            if let Some(remote) = node.config().dr_peer_contact() {
+                node.handle_input(Input::Datagram { at: clock::now(), remote, bytes: &bytes });
+            }
+        }
+        LinkEvent::Down => node.handle_input(Input::PeerRefused { at: clock::now() }),
+        LinkEvent::Up => {}
+    }
+}
+
+async fn flush(node: &mut Node, out: &Outputs<'_>, mut store: Option<&mut Store>) {
+    let over_link = out.link.and_then(|link| Some((link, node.config().dr_peer_contact()?)));
     while let Some(Transmit { to, bytes }) = node.poll_transmit() {
         match (to.transport, to.conn) {
             (Transport::Tcp | Transport::Tls, Some(conn)) => {
-                if let Some(w) = writers.get(&conn) {
+                if let Some(w) = out.writers.get(&conn) {
                     // A full writer queue means a stalled peer: drop rather than stall the site.
                     let _ = w.try_send(bytes);
                 }
             }
+            _ if over_link.is_some_and(|(_, peer)| peer == to.addr) => {
+                if let Some((link, _)) = over_link {
+                    link.send(bytes);
+                }
+            }
             _ => {
-                if let Some(s) = udp {
+                if let Some(s) = out.udp {
                     if let Err(e) = s.try_send_to(&bytes, to.addr) {
                         if e.kind() == std::io::ErrorKind::WouldBlock {
                             let _ = s.send_to(&bytes, to.addr).await;
@@ -583,6 +641,7 @@ impl DeskLinks {
             cti_slow_disconnects: self.slow_disconnects,
             wake: Default::default(),
             store: Default::default(),
+            peer_link: None,
         }
     }
 }

@@ -27,6 +27,9 @@ pub(crate) struct UdpIntake {
     received: Vec<(usize, SocketAddr)>,
     backlog: Backlog,
     pressure: Pressure,
+    /// Set when the DR peer speaks over its TLS link only: datagrams claiming the peer's
+    /// address are dropped and counted here (anyone can forge a UDP source).
+    link_only: Option<std::sync::Arc<crate::peer_tls::LinkStats>>,
 }
 
 /// Whether the socket has been left non-empty for long: the backlog signal.
@@ -61,7 +64,14 @@ impl UdpIntake {
             received: Vec::with_capacity(BATCH),
             backlog: Backlog::default(),
             pressure: Pressure::Normal,
+            link_only: None,
         }
+    }
+
+    /// From now on the DR peer is heard over its TLS link only: UDP datagrams from its
+    /// address are dropped and counted in `stats`.
+    pub(crate) fn link_only(&mut self, stats: std::sync::Arc<crate::peer_tls::LinkStats>) {
+        self.link_only = Some(stats);
     }
 
     /// Takes what the site's socket holds (up to one batch) into the engine, ordered as
@@ -108,8 +118,15 @@ impl UdpIntake {
 
     fn feed(&self, node: &mut Node) {
         let peer = node.config().dr_peer_contact();
+        if let (Some(stats), Some(peer)) = (&self.link_only, peer) {
+            let forged = self.received.iter().filter(|(_, remote)| *remote == peer).count();
+            stats.udp_ignored.fetch_add(forged as u64, std::sync::atomic::Ordering::Relaxed);
+        }
         for new_work in [false, true] {
             for (i, &(len, remote)) in self.received.iter().enumerate() {
+                if self.link_only.is_some() && Some(remote) == peer {
+                    continue;
+                }
                 let bytes = &self.buffers[i][..len];
                 if is_new_work(bytes, Some(remote) == peer) == new_work {
                     node.handle_input(Input::Datagram { at: clock::now(), remote, bytes });

@@ -142,6 +142,7 @@ impl NssFile {
             stats: None,
             tcp: self.limits.tcp(),
             store: None,
+            peer_link: None,
             nss_feed: None,
         })
     }

@@ -177,6 +177,21 @@ fn tls_listeners_need_their_certificate_files() {
 }
 
 #[test]
+fn the_peer_link_over_tls_needs_a_dr_peer_and_defaults_its_peer_name() {
+    let link = "[site.peer_link]\nlisten = \"127.0.0.1:5090\"\npeer = \"127.0.0.2:5090\"\ncert = \"c.pem\"\nkey = \"k.pem\"\nca = \"ca.pem\"\n";
+    let e = error_of(&format!("{BASE}{link}"));
+    assert!(e.starts_with("t.toml:6:") && e.contains("`peer_link` needs `options.dr-peer-trunk`"), "{e}");
+    let pair = "[site.options]\ndr-peer-trunk = \"PEER\"\n[[site.dn]]\nnumber = \"PEER\"\ntype = \"trunk\"\ncontact = \"127.0.0.2:5060\"\n";
+    let sites = load(&format!("{BASE}{pair}{link}"), "t.toml").expect("valid");
+    let config = sites[0].peer_link.as_ref().expect("peer link");
+    assert_eq!((config.peer_name.as_str(), config.peer.port()), ("127.0.0.2", 5090));
+    let e = error_of(&format!("{BASE}{pair}{link}peer_name = \"\"\n"));
+    assert!(e.contains("`peer_link.peer_name` must not be empty"), "{e}");
+    let e = error_of(&format!("{BASE}{pair}{}", link.replace("ca = \"ca.pem\"\n", "")));
+    assert!(e.contains("missing field `ca`"), "{e}");
+}
+
+#[test]
 fn agent_password_hashes_are_checked_and_can_be_required() {
     let e = error_of(&format!("{BASE}[[site.agent]]\nid = \"A1\"\npassword_hash = \"plain\"\n"));
     assert!(e.starts_with("t.toml:7:") && e.contains("PHC"), "{e}");

@@ -46,3 +46,44 @@ pub(super) fn listeners(
     };
     Ok((sip, cti))
 }
+
+/// `[site.peer_link]`: the DR peer link over mutual TLS (see `peer_tls.rs`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PeerLinkFile {
+    /// Where the DR peer dials in.
+    listen: Spanned<SocketAddr>,
+    /// The DR peer's `peer_link.listen` address.
+    peer: Spanned<SocketAddr>,
+    /// The name the peer's certificate carries (a DNS name or IP address). Default: the
+    /// IP address of `peer`.
+    peer_name: Option<Spanned<String>>,
+    /// This site's certificate chain, leaf first (shown to the peer either way).
+    cert: std::path::PathBuf,
+    /// Its private key.
+    key: std::path::PathBuf,
+    /// The pair's own CA: only certificates it issued are accepted.
+    ca: std::path::PathBuf,
+}
+
+impl PeerLinkFile {
+    /// The link's settings; `has_dr_peer` says whether the site has a `dr-peer-trunk`
+    /// (the link carries that trunk's traffic, so it needs one).
+    pub(super) fn into_config(self, has_dr_peer: bool) -> Result<crate::peer_tls::PeerLinkConfig, (usize, String)> {
+        if !has_dr_peer {
+            return Err((self.listen.span().start, "`peer_link` needs `options.dr-peer-trunk`".into()));
+        }
+        if let Some(name) = self.peer_name.as_ref().filter(|n| n.get_ref().is_empty()) {
+            return Err((name.span().start, "`peer_link.peer_name` must not be empty".into()));
+        }
+        let peer = self.peer.into_inner();
+        Ok(crate::peer_tls::PeerLinkConfig {
+            listen: self.listen.into_inner(),
+            peer,
+            peer_name: self.peer_name.map_or_else(|| peer.ip().to_string(), Spanned::into_inner),
+            cert: self.cert,
+            key: self.key,
+            ca: self.ca,
+        })
+    }
+}
