@@ -4,11 +4,12 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use sipmsg::{Framing, HeaderName, Message, Method};
 
+use crate::link::Link;
 use crate::phone::Phone;
 use crate::report::Report;
 
@@ -41,18 +42,22 @@ struct Call {
 /// A retransmission due: call index, the interval it waited, whether of the BYE.
 type Timer = Reverse<(Instant, u32, Duration, bool)>;
 
-/// Our address and the site's: what every message we build names.
+/// Our address, the site's and the transport: what every message we build names.
 #[derive(Debug, Clone, Copy)]
 struct Wire {
     local: SocketAddr,
     target: SocketAddr,
+    transport: &'static str,
+    /// Tells this run's calls from an earlier run's, whose transactions the site may
+    /// still hold (Call-ID, tags and branches carry it).
+    run: u32,
 }
 
 pub(crate) struct Caller {
-    socket: UdpSocket,
-    /// Answers the requests that come to the same socket (the DNs' Contact).
+    link: Link,
+    /// Answers the requests that come over the same link (the DNs' Contact).
     phone: Phone,
-    /// The socket's current read timeout.
+    /// The link's current read timeout.
     wait: Duration,
     wire: Wire,
     first_dn: u32,
@@ -64,14 +69,15 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
-    pub(crate) fn new(socket: UdpSocket, phone: Phone, target: SocketAddr, first_dn: u32, dns: u32) -> Self {
-        let local = socket.local_addr().unwrap_or(target);
+    pub(crate) fn new(link: Link, phone: Phone, target: SocketAddr, first_dn: u32, dns: u32, run: u32) -> Self {
+        let local = link.local_addr().unwrap_or(target);
+        let transport = link.transport();
         let (calls, timers, wait) = (Vec::new(), BinaryHeap::new(), Duration::ZERO);
         Self {
-            socket,
+            link,
             phone,
             wait,
-            wire: Wire { local, target },
+            wire: Wire { local, target, transport, run },
             first_dn,
             dns: dns.max(1),
             calls,
@@ -94,7 +100,7 @@ impl Caller {
             let index = self.calls.len() as u32;
             let dn = self.first_dn + index % self.dns;
             self.calls.push(Call { dn, invited: now, state: State::Inviting });
-            send(&self.socket, self.wire, &self.wire.invite(index, dn));
+            self.link.send(&self.wire.invite(index, dn));
             self.timers.push(Reverse((now + T1, index, T1, false)));
             self.open += 1;
             self.report.offered += 1;
@@ -113,20 +119,14 @@ impl Caller {
     pub(crate) fn receive(&mut self, wait: Duration, buf: &mut [u8]) -> anyhow::Result<()> {
         let wait = wait.clamp(Duration::from_micros(50), Duration::from_millis(5));
         if wait.abs_diff(self.wait) > Duration::from_micros(50) {
-            self.socket.set_read_timeout(Some(wait))?;
+            self.link.set_wait(wait)?;
             self.wait = wait;
         }
-        let (n, from) = match self.socket.recv_from(buf) {
-            Ok(got) => got,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                return Ok(())
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let Some((n, from)) = self.link.recv(buf)? else { return Ok(()) };
         let Ok(msg) = Message::parse(&buf[..n], Framing::Datagram) else { return Ok(()) };
         if msg.is_request() {
             if let Some(answer) = self.phone.answer(&msg) {
-                let _ = self.socket.send_to(&answer, from);
+                self.link.reply(&answer, from);
             }
         } else {
             self.on_response(Instant::now(), &msg);
@@ -151,12 +151,12 @@ impl Caller {
                 if matches!(call.state, State::Inviting | State::Proceeding) {
                     self.report.setup_us.push((now - call.invited).as_micros() as u64);
                     call.state = State::Byeing { tag: tag.into(), uri: uri.clone().into() };
-                    send(&self.socket, self.wire, &self.wire.in_dialog(index, dn, Method::Ack, tag, &uri));
-                    send(&self.socket, self.wire, &self.wire.in_dialog(index, dn, Method::Bye, tag, &uri));
+                    self.link.send(&self.wire.in_dialog(index, dn, Method::Ack, tag, &uri));
+                    self.link.send(&self.wire.in_dialog(index, dn, Method::Bye, tag, &uri));
                     self.timers.push(Reverse((now + T1, index, T1, true)));
                 } else {
                     // A retransmitted 200: our ACK was lost.
-                    send(&self.socket, self.wire, &self.wire.in_dialog(index, dn, Method::Ack, tag, &uri));
+                    self.link.send(&self.wire.in_dialog(index, dn, Method::Ack, tag, &uri));
                 }
             }
             (Method::Invite, _) => {
@@ -170,7 +170,7 @@ impl Caller {
                         self.report.rejected_other += 1;
                     }
                 }
-                send(&self.socket, self.wire, &self.wire.failure_ack(index, dn, tag));
+                self.link.send(&self.wire.failure_ack(index, dn, tag));
             }
             (Method::Bye, 200..=699) => {
                 if matches!(call.state, State::Byeing { .. }) {
@@ -208,10 +208,12 @@ impl Caller {
                 self.report.timed_out += 1;
                 continue;
             }
-            if matches!(call.state, State::Inviting) {
-                self.report.retransmissions += 1;
+            if !self.link.reliable() {
+                if matches!(call.state, State::Inviting) {
+                    self.report.retransmissions += 1;
+                }
+                self.link.send(&bytes);
             }
-            send(&self.socket, self.wire, &bytes);
             let next = if matches!(call.state, State::Inviting) { waited * 2 } else { (waited * 2).min(T2) };
             self.timers.push(Reverse((now + next, index, next, bye)));
         }
@@ -226,18 +228,13 @@ impl Caller {
     }
 }
 
-/// A full socket buffer loses the datagram, as the network would: timers resend it.
-fn send(socket: &UdpSocket, wire: Wire, bytes: &[u8]) {
-    let _ = socket.send_to(bytes, wire.target);
-}
-
 impl Wire {
     fn invite(&self, index: u32, dn: u32) -> Vec<u8> {
-        let Self { local, target } = *self;
+        let Self { local, target, transport, run } = *self;
         format!(
-            "INVITE sip:{dn}@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-lg-{index}-i\r\n\
-             Max-Forwards: 70\r\nFrom: \"gateway\" <sip:+12025550147@{local}>;tag=lg{index}\r\n\
-             To: <sip:{dn}@{target}>\r\nCall-ID: lg-{index}@loadgen\r\nCSeq: 1 INVITE\r\n\
+            "INVITE sip:{dn}@{target} SIP/2.0\r\nVia: SIP/2.0/{transport} {local};branch=z9hG4bK-lg{run:x}-{index}-i\r\n\
+             Max-Forwards: 70\r\nFrom: \"gateway\" <sip:+12025550147@{local}>;tag=lg{run:x}-{index}\r\n\
+             To: <sip:{dn}@{target}>\r\nCall-ID: lg-{index}-{run:x}@loadgen\r\nCSeq: 1 INVITE\r\n\
              Contact: <sip:gw@{local}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{SDP}",
             SDP.len()
         )
@@ -246,11 +243,11 @@ impl Wire {
 
     /// The ACK of a failure answer: same branch as the INVITE (RFC 3261 section 17.1.1.3).
     fn failure_ack(&self, index: u32, dn: u32, tag: &str) -> Vec<u8> {
-        let Self { local, target } = *self;
+        let Self { local, target, transport, run } = *self;
         format!(
-            "ACK sip:{dn}@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-lg-{index}-i\r\n\
-             Max-Forwards: 70\r\nFrom: \"gateway\" <sip:+12025550147@{local}>;tag=lg{index}\r\n\
-             To: <sip:{dn}@{target}>;tag={tag}\r\nCall-ID: lg-{index}@loadgen\r\nCSeq: 1 ACK\r\n\
+            "ACK sip:{dn}@{target} SIP/2.0\r\nVia: SIP/2.0/{transport} {local};branch=z9hG4bK-lg{run:x}-{index}-i\r\n\
+             Max-Forwards: 70\r\nFrom: \"gateway\" <sip:+12025550147@{local}>;tag=lg{run:x}-{index}\r\n\
+             To: <sip:{dn}@{target}>;tag={tag}\r\nCall-ID: lg-{index}-{run:x}@loadgen\r\nCSeq: 1 ACK\r\n\
              Content-Length: 0\r\n\r\n"
         )
         .into_bytes()
@@ -258,13 +255,13 @@ impl Wire {
 
     /// ACK of a 200, or BYE: in the dialog, to the 200's Contact.
     fn in_dialog(&self, index: u32, dn: u32, method: Method<'_>, tag: &str, uri: &str) -> Vec<u8> {
-        let Self { local, target } = *self;
+        let Self { local, target, transport, run } = *self;
         let (seq, branch) = if method == Method::Ack { (1, "a") } else { (2, "b") };
         let uri = if uri.is_empty() { format!("sip:{dn}@{target}") } else { uri.to_owned() };
         format!(
-            "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-lg-{index}-{branch}\r\n\
-             Max-Forwards: 70\r\nFrom: \"gateway\" <sip:+12025550147@{local}>;tag=lg{index}\r\n\
-             To: <sip:{dn}@{target}>;tag={tag}\r\nCall-ID: lg-{index}@loadgen\r\nCSeq: {seq} {method}\r\n\
+            "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/{transport} {local};branch=z9hG4bK-lg{run:x}-{index}-{branch}\r\n\
+             Max-Forwards: 70\r\nFrom: \"gateway\" <sip:+12025550147@{local}>;tag=lg{run:x}-{index}\r\n\
+             To: <sip:{dn}@{target}>;tag={tag}\r\nCall-ID: lg-{index}-{run:x}@loadgen\r\nCSeq: {seq} {method}\r\n\
              Content-Length: 0\r\n\r\n"
         )
         .into_bytes()
@@ -272,7 +269,7 @@ impl Wire {
 }
 
 fn call_index(call_id: &str) -> Option<u32> {
-    call_id.strip_prefix("lg-")?.strip_suffix("@loadgen")?.parse().ok()
+    call_id.strip_prefix("lg-")?.split_once('-')?.0.parse().ok()
 }
 
 fn contact_uri(msg: &Message<'_>) -> Option<String> {

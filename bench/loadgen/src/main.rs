@@ -1,5 +1,6 @@
 //! `loadgen`: offers full SIP calls (INVITE, 200, ACK, BYE, 200) to a site at a fixed
-//! rate and answers them on a phone it registers, in one thread with two UDP sockets.
+//! rate and answers them on a phone it registers, in one thread, over one UDP socket or
+//! one TLS connection (`--tls-ca`).
 //!
 //! Why not sipp: at 5x the knee on a 2-core machine, sipp's caller alone takes more than a
 //! core, so the generator, not the server, decides what is measured. This one keeps per
@@ -9,10 +10,11 @@
 //! Prints one line of figures (`key=value`), see [`report::Report`].
 
 mod caller;
+mod link;
 mod phone;
 mod report;
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -20,9 +22,13 @@ use clap::Parser;
 /// A light load generator: full calls from a gateway to DNs answered by one phone.
 #[derive(Parser, Debug)]
 struct Args {
-    /// The site's SIP address (UDP).
+    /// The site's SIP address (UDP; with `--tls-ca`, its `sip_tls` listener).
     #[arg(long)]
     target: SocketAddr,
+    /// Speak TLS to `target` (one connection for the gateway and the phone), trusting
+    /// the PEM certificates in this file.
+    #[arg(long)]
+    tls_ca: Option<std::path::PathBuf>,
     /// Calls per second offered.
     #[arg(long)]
     rate: u32,
@@ -45,11 +51,14 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let socket = bind(args.local)?;
-    let local = socket.local_addr()?;
-    let phone = phone::Phone::new(local, args.target);
-    phone.register(&socket, args.first_dn, args.dns)?;
-    let mut caller = caller::Caller::new(socket, phone, args.target, args.first_dn, args.dns);
+    let mut link = match &args.tls_ca {
+        Some(ca) => link::Link::tls(args.target, ca)?,
+        None => link::Link::udp(args.local, args.target)?,
+    };
+    let run = run_id();
+    let phone = phone::Phone::new(link.local_addr()?, args.target, link.transport(), run);
+    phone.register(&mut link, args.first_dn, args.dns)?;
+    let mut caller = caller::Caller::new(link, phone, args.target, args.first_dn, args.dns, run);
     let start = Instant::now();
     let offer_until = start + Duration::from_secs(args.seconds);
     let end = offer_until + Duration::from_secs(args.drain);
@@ -77,14 +86,10 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A UDP socket with large buffers (a burst of answers must not be lost here); reads wait
-/// at most the read timeout the caller sets.
-fn bind(addr: SocketAddr) -> anyhow::Result<UdpSocket> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    let _ = socket.set_recv_buffer_size(8 << 20);
-    let _ = socket.set_send_buffer_size(8 << 20);
-    socket.bind(&addr.into())?;
-    socket.set_read_timeout(Some(Duration::from_millis(1)))?;
-    Ok(socket.into())
+/// A number for this run (process id and the clock's nanoseconds): Call-IDs, tags and
+/// branches carry it, so the site never takes a call for one of an earlier run's, whose
+/// transactions it may still hold.
+fn run_id() -> u32 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    std::process::id().rotate_left(16) ^ nanos
 }

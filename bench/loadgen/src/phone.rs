@@ -2,36 +2,50 @@
 //! every INVITE at once with 200 (SDP) and every BYE with 200, statelessly: a
 //! retransmitted INVITE gets the same 200 again (the To tag comes from the Call-ID).
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use sipmsg::{Framing, Message, MessageBuilder, Method, ViaStamp};
 
+use crate::link::Link;
+
 pub(crate) struct Phone {
     target: SocketAddr,
     local: SocketAddr,
+    /// `UDP` or `TLS`, for Via and Contact.
+    transport: &'static str,
+    /// This run (in the REGISTERs' Call-ID: an earlier run's CSeq does not count).
+    run: u32,
 }
 
 const SDP: &[u8] = b"v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
 
 impl Phone {
-    pub(crate) fn new(local: SocketAddr, target: SocketAddr) -> Self {
-        Self { target, local }
+    pub(crate) fn new(local: SocketAddr, target: SocketAddr, transport: &'static str, run: u32) -> Self {
+        Self { target, local, transport, run }
     }
 
-    /// Registers `count` DNs from `first`, 100 at a time (a site may shed a burst from
-    /// one source); fails if any is still unanswered after ten rounds.
-    pub(crate) fn register(&self, socket: &UdpSocket, first: u32, count: u32) -> anyhow::Result<()> {
+    /// Registers `count` DNs from `first` with this run's address as their only contact:
+    /// first `Contact: *` clears what earlier runs left (else calls would fork to their
+    /// closed ports too), then the REGISTERs proper.
+    pub(crate) fn register(&self, link: &mut Link, first: u32, count: u32) -> anyhow::Result<()> {
+        self.exchange(link, first, count, true)?;
+        self.exchange(link, first, count, false)
+    }
+
+    /// Sends a REGISTER per DN, 100 at a time (a site may shed a burst from one source);
+    /// fails if any is still unanswered after ten rounds.
+    fn exchange(&self, link: &mut Link, first: u32, count: u32, clear: bool) -> anyhow::Result<()> {
         let mut missing: Vec<u32> = (first..first + count).collect();
         let mut buf = vec![0u8; 65_536];
         for round in 0..10 {
             for chunk in missing.clone().chunks(100) {
                 for &dn in chunk {
-                    socket.send_to(&self.register_request(dn, round), self.target)?;
+                    link.send(&self.register_request(dn, round, clear));
                 }
                 let until = Instant::now() + Duration::from_millis(300);
                 while Instant::now() < until && chunk.iter().any(|dn| missing.contains(dn)) {
-                    take_register_answers(socket, &mut buf, &mut missing)?;
+                    take_register_answers(link, &mut buf, &mut missing)?;
                 }
             }
             if missing.is_empty() {
@@ -41,17 +55,27 @@ impl Phone {
         anyhow::bail!("{} DNs not registered (first: {:?})", missing.len(), missing.first())
     }
 
-    fn register_request(&self, dn: u32, round: u32) -> Vec<u8> {
-        let target = self.target;
+    fn register_request(&self, dn: u32, round: u32, clear: bool) -> Vec<u8> {
+        let (target, run) = (self.target, self.run);
+        let cseq = if clear { round + 1 } else { round + 11 };
         let mut b = MessageBuilder::request(Method::Register, &format!("sip:{target}"));
-        b.header_fmt("Via", format_args!("SIP/2.0/UDP {};branch=z9hG4bK-lgreg-{dn}-{round}", self.local));
+        b.header_fmt(
+            "Via",
+            format_args!("SIP/2.0/{} {};branch=z9hG4bK-lgreg{run:x}-{dn}-{cseq}", self.transport, self.local),
+        );
         b.header("Max-Forwards", "70");
         b.header_fmt("From", format_args!("<sip:{dn}@{target}>;tag=lgreg{dn}"));
         b.header_fmt("To", format_args!("<sip:{dn}@{target}>"));
-        b.header_fmt("Call-ID", format_args!("lgreg-{dn}@loadgen"));
-        b.header_fmt("CSeq", format_args!("{} REGISTER", round + 1));
-        b.header_fmt("Contact", format_args!("<sip:{dn}@{}>", self.local));
-        b.header("Expires", "3600");
+        b.header_fmt("Call-ID", format_args!("lgreg-{dn}-{run:x}@loadgen"));
+        b.header_fmt("CSeq", format_args!("{cseq} REGISTER"));
+        if clear {
+            b.header("Contact", "*");
+            b.header("Expires", "0");
+        } else {
+            let param = if self.transport == "TLS" { ";transport=tls" } else { "" };
+            b.header_fmt("Contact", format_args!("<sip:{dn}@{}{param}>", self.local));
+            b.header("Expires", "3600");
+        }
         b.finish(None, b"")
     }
 
@@ -72,17 +96,11 @@ impl Phone {
 }
 
 /// Reads answers to REGISTER; false when nothing was waiting.
-fn take_register_answers(socket: &UdpSocket, buf: &mut [u8], missing: &mut Vec<u32>) -> anyhow::Result<bool> {
-    let n = match socket.recv_from(buf) {
-        Ok((n, _)) => n,
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-            return Ok(false);
-        }
-        Err(e) => return Err(e.into()),
-    };
+fn take_register_answers(link: &mut Link, buf: &mut [u8], missing: &mut Vec<u32>) -> anyhow::Result<bool> {
+    let Some((n, _)) = link.recv(buf)? else { return Ok(false) };
     let Ok(msg) = Message::parse(&buf[..n], Framing::Datagram) else { return Ok(true) };
     if msg.status() == Some(200) {
-        let dn = msg.call_id().and_then(|c| c.strip_prefix("lgreg-")?.strip_suffix("@loadgen")?.parse().ok());
+        let dn = msg.call_id().and_then(|c| c.strip_prefix("lgreg-")?.split_once('-')?.0.parse().ok());
         if let Some(dn) = dn {
             missing.retain(|m| *m != dn);
         }
