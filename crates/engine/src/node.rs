@@ -14,6 +14,7 @@ mod auth_gate;
 mod desk_requests;
 mod dr_peer;
 mod restore;
+mod shed;
 
 pub use restore::{Restored, SavedAgent, SavedBinding};
 
@@ -472,6 +473,9 @@ impl Node {
         if !bytes.is_empty() && bytes.iter().all(|b| matches!(b, b'\r' | b'\n')) {
             return; // a CRLF keep-alive (RFC 5626 section 4.4.1): nothing to answer
         }
+        if self.shed_unparsed(now, peer, bytes) {
+            return;
+        }
         match Message::parse(bytes, framing) {
             Ok(msg) if msg.is_request() => {
                 self.stats.requests_in += 1;
@@ -527,6 +531,7 @@ impl Node {
         }
         let full = (req.method() == Some(Method::Invite) && self.b2bua.len() >= capacity.max_calls)
             || self.transactions.stats().live >= capacity.max_transactions as u64;
+        // (`at_a_cap` is the INVITE case of this, for the raw path in `shed.rs`.)
         let unlimited = self.admission.pressure() == Pressure::Normal && self.admission.new_work_limit().is_none();
         if unlimited && !full {
             return self.admission.admit_new_work(now);
@@ -546,9 +551,8 @@ impl Node {
     /// A stateless 503 with `Retry-After` jittered by +-50 % so refused callers do not all
     /// come back at once (RFC 3261 section 21.5.4, RFC 6357 section 4).
     fn refuse_overloaded(&mut self, req: &Message<'_>, peer: Peer) {
-        let base = self.config.capacity.retry_after.as_secs().max(2);
-        let retry_after = self.rng.gen_range(base / 2..=base + base / 2);
-        self.new_tag();
+        let retry_after = self.retry_after();
+        self.new_refusal_tag();
         let mut b = reply_with(req, Status::ServiceUnavailable, &self.tag, peer.addr);
         b.header_fmt("Retry-After", format_args!("{retry_after}"));
         self.transmits.push_back(Transmit { to: peer, bytes: b.finish(None, b"").into() });

@@ -138,6 +138,18 @@ impl Admission {
         admitted
     }
 
+    /// Refuses one new request if the limit's bucket has no token for it (counted as
+    /// refused); false when it would be admitted, leaving the token for
+    /// [`Admission::admit_new_work`] to take.
+    pub(crate) fn refuse_new_work(&mut self, now: Instant) -> bool {
+        self.rate.roll(now, self.pressure);
+        if self.rate.has_token(now) {
+            return false;
+        }
+        self.rate.refused = self.rate.refused.saturating_add(1);
+        true
+    }
+
     /// Takes one token from `source`'s bucket (burst: one second's worth). False when the
     /// source sends faster than `rate` per second.
     pub(crate) fn within_rate(&mut self, now: Instant, source: IpAddr, rate: u32) -> bool {
@@ -206,16 +218,24 @@ impl NewWorkRate {
     /// One token from the limit's bucket (burst: 50 ms worth, at least one), or true
     /// when no limit is in force.
     fn take(&mut self, now: Instant) -> bool {
+        if !self.has_token(now) {
+            return false;
+        }
+        if self.limit.is_some() {
+            self.tokens -= 1.0;
+        }
+        true
+    }
+
+    /// Refills the limit's bucket up to `now`; true when it holds a token (or no limit
+    /// is in force).
+    fn has_token(&mut self, now: Instant) -> bool {
         let Some(limit) = self.limit else { return true };
         let at = self.tokens_at.unwrap_or(now);
         let burst = (limit / 20.0).max(1.0);
         self.tokens = (self.tokens + now.saturating_duration_since(at).as_secs_f64() * limit).min(burst);
         self.tokens_at = Some(now);
-        if self.tokens < 1.0 {
-            return false;
-        }
-        self.tokens -= 1.0;
-        true
+        self.tokens >= 1.0
     }
 }
 

@@ -49,11 +49,16 @@ pub(crate) fn response(
 /// A 4xx for bytes that did not parse as a message, built from whatever Via, From, To,
 /// Call-ID and CSeq lines can be found. `None` for responses, ACKs, and requests
 /// without a Via (nowhere to send the answer).
+pub(crate) fn stateless_reject(bytes: &[u8], code: u16, reason: &str, tag: &str) -> Option<Vec<u8>> {
+    stateless_reject_with(bytes, code, reason, tag, "")
+}
+
+/// [`stateless_reject`] with `extra` header lines (each ending in CRLF) before the end.
 #[allow(
     clippy::wildcard_enum_match_arm,
     reason = "header names are an open set: every header not named takes the default"
 )]
-pub(crate) fn stateless_reject(bytes: &[u8], code: u16, reason: &str, tag: &str) -> Option<Vec<u8>> {
+pub(crate) fn stateless_reject_with(bytes: &[u8], code: u16, reason: &str, tag: &str, extra: &str) -> Option<Vec<u8>> {
     let head_end = memchr_crlfcrlf(bytes).unwrap_or(bytes.len());
     let head = &bytes[..head_end];
     let mut lines = head.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
@@ -103,6 +108,7 @@ pub(crate) fn stateless_reject(bytes: &[u8], code: u16, reason: &str, tag: &str)
     if !have_via {
         return None;
     }
+    out.extend_from_slice(extra.as_bytes());
     out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
     Some(out)
 }

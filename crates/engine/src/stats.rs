@@ -24,6 +24,10 @@ pub struct NodeStats {
     pub dropped: u64,
     /// New INVITEs and REGISTERs refused with 503 under overload or at a capacity cap.
     pub overload_rejected: u64,
+    /// Of those, INVITEs refused from their raw head, before a full parse.
+    pub overload_rejected_unparsed: u64,
+    /// ACKs of overload 503s dropped unparsed (known by the refusal's To tag).
+    pub refusal_acks_absorbed: u64,
     /// Requests dropped because their source sent more than `per-source-rate`.
     pub flood_dropped: u64,
     /// New INVITEs and REGISTERs per second admitted while shedding (0: no limit in force).

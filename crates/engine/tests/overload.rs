@@ -99,6 +99,43 @@ fn under_pressure_new_work_gets_503_while_calls_in_progress_finish() {
     assert!(first_lines(&out).iter().any(|l| l.starts_with(&format!("{PHONE} INVITE"))));
 }
 
+/// Issue 8 (cheaper refusals): while the site sheds, a new INVITE from a gateway is refused
+/// from its raw head (no parse, no transaction) with the same answer the full path gives,
+/// a To tag that marks it as a refusal, and the ACK of that 503 is dropped unparsed.
+#[test]
+fn a_refusal_is_answered_from_the_raw_head_and_its_ack_costs_no_parse() {
+    let mut site = with_phone(Capacity::default());
+    pressure(&mut site, Pressure::High);
+    let live = site.node.stats().transactions.live;
+    let out = site.send_from(GW, &invite("1000", "raw1"));
+    assert_eq!(first_lines(&out), vec![format!("{GW} SIP/2.0 503 Service Unavailable")]);
+    let refusal = out[0].msg();
+    assert_eq!(refusal.call_id(), Some("raw1@gw"));
+    assert_eq!(refusal.top_via().and_then(|v| v.branch()), Some("z9hG4bKraw1"));
+    assert_eq!(refusal.cseq().map(|c| (c.seq, c.method.as_str().to_owned())), Some((1, "INVITE".to_owned())));
+    assert_eq!(refusal.from().and_then(|f| f.tag()), Some("gw"));
+    let tag = refusal.to().and_then(|t| t.tag()).expect("To tag").to_owned();
+    assert!(tag.starts_with("shed") && tag.len() == 12, "{tag}");
+    assert!(String::from_utf8_lossy(&out[0].bytes).contains("\r\nRetry-After: "), "Retry-After");
+    let stats = site.node.stats();
+    assert_eq!((stats.transactions.live, stats.overload_rejected_unparsed), (live, 1), "no transaction kept");
+
+    let ack = format!(
+        "ACK sip:1000@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKraw1\r\nMax-Forwards: 70\r\n\
+         From: <sip:+12025550147@127.0.0.1:5080>;tag=gw\r\nTo: <sip:1000@127.0.0.1:5060>;tag={tag}\r\n\
+         Call-ID: raw1@gw\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+    );
+    assert!(site.send_from(GW, ack.as_bytes()).is_empty());
+    assert_eq!(site.node.stats().refusal_acks_absorbed, 1);
+
+    // Work the raw look is unsure of takes the full path and is refused the same way.
+    let folded = String::from_utf8_lossy(&invite("1000", "raw2")).replace("To: <", "To:\r\n <");
+    let out = site.send_from(GW, folded.as_bytes());
+    assert_eq!(first_lines(&out), vec![format!("{GW} SIP/2.0 503 Service Unavailable")]);
+    let stats = site.node.stats();
+    assert_eq!((stats.overload_rejected, stats.overload_rejected_unparsed), (2, 1));
+}
+
 #[test]
 fn capacity_caps_give_503() {
     let mut site = with_phone(Capacity { max_calls: 2, max_parked_per_rp: 1, ..Capacity::default() });

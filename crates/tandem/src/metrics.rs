@@ -116,6 +116,18 @@ pub(crate) fn render(site: &str, s: &Snapshot) -> String {
         "New INVITEs and REGISTERs refused with 503 under overload or at a capacity cap",
         st.overload_rejected,
     );
+    counter(
+        &mut registry,
+        "sip_overload_rejected_unparsed",
+        "Of those, INVITEs refused from their raw head before a full parse",
+        st.overload_rejected_unparsed,
+    );
+    counter(
+        &mut registry,
+        "sip_refusal_acks_absorbed",
+        "ACKs of overload 503s dropped unparsed",
+        st.refusal_acks_absorbed,
+    );
     gauge(
         &mut registry,
         "sip_new_work_limit",

@@ -249,6 +249,13 @@ impl TransactionLayer {
         request.method().is_some_and(|m| self.entries.contains_key(&server_key(request, m)))
     }
 
+    /// True when a server transaction for `method` with this RFC 3261 `branch` exists
+    /// (what [`TransactionLayer::knows_request`] asks, for a request not yet parsed).
+    pub fn knows_server_branch(&self, branch: &str, method: Method<'_>) -> bool {
+        let method = if method == Method::Ack { Method::Invite } else { method };
+        self.entries.contains_key(&TxKey { server: true, branch: branch.into(), method: method.as_str().into() })
+    }
+
     /// Sends bytes outside any transaction (the ACK for a 2xx, RFC 3261 section 13.2.2.4).
     pub fn send_stateless(&mut self, to: Peer, bytes: Arc<[u8]>) {
         self.transmits.push_back(Transmit { to, bytes });
