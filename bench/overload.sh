@@ -91,6 +91,7 @@ for rate in $rates; do
   end=$(awk '/VmRSS/{print $2}' "/proc/$ss1/status")
   lost=$(cat "$work/ss1.log" "$work/ss2.log" | grep -c "trunk out of service" || true)
   echo "$rate $total $ok $failed $((ok / dur)) $p50 $p99 ${cpu}% ${ucpu}% ${pcpu}% $((peak / 1024)) $((end / 1024)) $((r1 - r0)) $lost $(( (w1 - w0) - (f1 - f0) ))"
+  [ "$gen" = sipp ] || sed 's/^/  loadgen: /' "$work/lg.txt"
   sleep "${SETTLE:-40}"   # finished transactions (32 s) and the phone's timewait drain
 done
 echo "ss1 RSS after the last rate settled: $(($(awk '/VmRSS/{print $2}' "/proc/$ss1/status") / 1024)) MiB"

@@ -529,9 +529,11 @@ impl Node {
         if !new_work {
             return true;
         }
-        let full = (req.method() == Some(Method::Invite) && self.b2bua.len() >= capacity.max_calls)
-            || self.transactions.stats().live >= capacity.max_transactions as u64;
-        // (`at_a_cap` is the INVITE case of this, for the raw path in `shed.rs`.)
+        let full = if req.method() == Some(Method::Invite) {
+            self.at_a_cap()
+        } else {
+            self.transactions.stats().live >= capacity.max_transactions as u64
+        };
         let unlimited = self.admission.pressure() == Pressure::Normal && self.admission.new_work_limit().is_none();
         if unlimited && !full {
             return self.admission.admit_new_work(now);
@@ -544,13 +546,13 @@ impl Node {
         if !full && self.admission.admit_new_work(now) {
             return true;
         }
-        self.refuse_overloaded(req, peer);
+        self.refuse_overloaded(now, req, peer);
         false
     }
 
     /// A stateless 503 with `Retry-After` jittered by +-50 % so refused callers do not all
     /// come back at once (RFC 3261 section 21.5.4, RFC 6357 section 4).
-    fn refuse_overloaded(&mut self, req: &Message<'_>, peer: Peer) {
+    fn refuse_overloaded(&mut self, now: Instant, req: &Message<'_>, peer: Peer) {
         let retry_after = self.retry_after();
         self.new_refusal_tag();
         let mut b = reply_with(req, Status::ServiceUnavailable, &self.tag, peer.addr);
@@ -558,6 +560,7 @@ impl Node {
         self.transmits.push_back(Transmit { to: peer, bytes: b.finish(None, b"").into() });
         *self.stats.responses_out.entry(503).or_default() += 1;
         self.stats.overload_rejected += 1;
+        self.admission.note_refusal(now);
     }
 
     fn reject_unparsed(&mut self, bytes: &[u8], error: ParseError, peer: Peer) {

@@ -88,6 +88,8 @@ pub(crate) struct Admission {
     pressure: Pressure,
     buckets: HashMap<IpAddr, Bucket>,
     rate: NewWorkRate,
+    /// When a 503 for overload last went out.
+    last_refusal: Option<Instant>,
 }
 
 /// Counts of new work in the current window and the limit in force, if any.
@@ -136,6 +138,17 @@ impl Admission {
             self.rate.refused = self.rate.refused.saturating_add(1);
         }
         admitted
+    }
+
+    /// Notes that a request was refused with 503 at `now` (its ACK may follow).
+    pub(crate) fn note_refusal(&mut self, now: Instant) {
+        self.last_refusal = Some(now);
+    }
+
+    /// Whether a 503 went out within the last 32 s (the longest its caller retransmits
+    /// and then ACKs it, RFC 3261 timer B): only then can an ACK be for a refusal.
+    pub(crate) fn refused_lately(&self, now: Instant) -> bool {
+        self.last_refusal.is_some_and(|at| now.saturating_duration_since(at) <= Duration::from_secs(32))
     }
 
     /// Refuses one new request if the limit's bucket has no token for it (counted as

@@ -72,6 +72,9 @@ impl Node {
     /// 503. True when the message was dealt with; false sends it down the full path.
     pub(super) fn shed_unparsed(&mut self, now: Instant, peer: Peer, bytes: &[u8]) -> bool {
         if bytes.starts_with(b"ACK ") {
+            if !self.admission.refused_lately(now) {
+                return false; // no refusal of ours can be waiting for its ACK
+            }
             let refused = scan(bytes).and_then(|h| h.to_tag).is_some_and(|t| t.starts_with(REFUSAL_TAG));
             if refused {
                 self.stats.requests_in += 1;
@@ -101,6 +104,7 @@ impl Node {
                 *self.stats.responses_out.entry(503).or_default() += 1;
                 self.stats.overload_rejected += 1;
                 self.stats.overload_rejected_unparsed += 1;
+                self.admission.note_refusal(now);
             }
             None => self.stats.dropped += 1,
         }
