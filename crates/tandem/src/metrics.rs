@@ -26,6 +26,8 @@ pub(crate) struct Snapshot {
     pub(crate) store: crate::store::StoreStats,
     /// The DR peer's TLS link, when the site has one.
     pub(crate) peer_link: Option<Arc<crate::peer_tls::LinkStats>>,
+    /// Datagrams the kernel dropped on the site's UDP socket (its queue was full).
+    pub(crate) udp_kernel_drops: u64,
 }
 
 type Labels = Vec<(String, String)>;
@@ -133,6 +135,12 @@ pub(crate) fn render(site: &str, s: &Snapshot) -> String {
         "sip_new_work_limit",
         "New INVITEs and REGISTERs per second admitted while shedding (0: no limit)",
         st.new_work_limit,
+    );
+    counter(
+        &mut registry,
+        "udp_kernel_dropped",
+        "Datagrams the kernel dropped on the site's UDP socket because its queue was full",
+        s.udp_kernel_drops,
     );
     counter(&mut registry, "sip_flood_dropped", "Requests dropped for exceeding per-source-rate", st.flood_dropped);
     let a = &st.auth;

@@ -159,6 +159,11 @@ pub(crate) fn announce(site: &str, kind: &str, addr: SocketAddr) {
 /// link's connected socket ([`bind_peer_link`]) can share its address.
 fn bind_udp(addr: SocketAddr, with_peer_link: bool) -> anyhow::Result<UdpSocket> {
     let socket = udp_socket(addr)?;
+    // Each datagram read then says how many the kernel dropped for a full queue: the
+    // intake's most direct overload signal (`udp_intake.rs`).
+    if let Err(e) = nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::RxqOvfl, &1) {
+        tracing::warn!(error = %e, "SO_RXQ_OVFL unavailable: kernel drops will not be seen");
+    }
     if with_peer_link {
         if addr.port() != 0 {
             // Reuse-port would let a second Tandem share a port already in use: make sure
@@ -418,7 +423,9 @@ impl BoundSite {
                     node.set_wall_clock(woke, clock::unix_ms() / 1000);
                     let stored = store.as_ref().map(Store::stats).unwrap_or_default();
                     let peer_link = link.as_ref().map(|l| l.stats.clone());
-                    let _ = snapshot_tx.send(Snapshot { wake: wake.clone(), store: stored, peer_link, ..desks.snapshot(&node) });
+                    let udp_kernel_drops = intake.kernel_drops();
+                    let snapshot = Snapshot { wake: wake.clone(), store: stored, peer_link, udp_kernel_drops, ..desks.snapshot(&node) };
+                    let _ = snapshot_tx.send(snapshot);
                 }
                 _ = keepalive.tick(), if peer_udp.is_some() => {
                     woke = clock::now();
@@ -642,6 +649,7 @@ impl DeskLinks {
             wake: Default::default(),
             store: Default::default(),
             peer_link: None,
+            udp_kernel_drops: 0,
         }
     }
 }
