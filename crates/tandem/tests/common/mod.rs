@@ -312,3 +312,23 @@ pub(crate) fn one_call(target: SocketAddr, dir: &Path, scenario_name: &str, row:
     let (ok, n, _) = sipp_with_file(target, scenario_name, &calls, &["-m", "1"]);
     ok && n == 1
 }
+
+/// Agent A1500 logs in at `home`, which the pair then refuses at `survivor`; `home`'s
+/// process is killed (by PID) and the login is tried at `survivor` until it works:
+/// returns how long after the kill it did (panics after 8 s).
+pub(crate) fn rehome_after_kill(home: &mut Tandem, survivor: &Tandem) -> std::time::Duration {
+    let login = ["RequestRegisterAddress ThisDN=1500", "RequestAgentLogin ThisDN=1500 AgentID=A1500"];
+    let logged_in = |out: std::process::Output| String::from_utf8_lossy(&out.stdout).contains("EventAgentLogin");
+    assert!(logged_in(cti_client(home, "1", &login).wait_with_output().expect("desk at home")));
+    std::thread::sleep(std::time::Duration::from_millis(1500)); // presence reaches the survivor
+    let refused = cti_client(survivor, "0.5", &login).wait_with_output().expect("desk at the survivor");
+    assert!(!logged_in(refused), "logged in at home still");
+    home.child.kill().expect("kill by PID");
+    let killed = std::time::Instant::now();
+    while killed.elapsed() < std::time::Duration::from_secs(8) {
+        if logged_in(cti_client(survivor, "0.2", &login).wait_with_output().expect("desk at the survivor")) {
+            return killed.elapsed();
+        }
+    }
+    panic!("the agent never logged in at the survivor");
+}
