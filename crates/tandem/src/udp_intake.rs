@@ -5,11 +5,12 @@
 //! new work by rate until a batch empties the socket again (RFC 6357's local overload
 //! control). A full batch alone is no backlog: at tens of thousands of datagrams a second
 //! every wake-up finds a batch waiting though the engine keeps up and idles in between.
-//! A datagram the kernel had to drop (its queue was full: `SO_RXQ_OVFL`) is a backlog at
-//! once, for at least [`HIGH_AFTER_DROP`]: at 80,000 datagrams a second the 4 MiB queue
-//! fills in about 40 ms, sooner than 100 ms of full batches would tell.
 //!
-//! A batch is one `recvmmsg` system call, not one `recvfrom` per datagram.
+//! A batch is one `recvmmsg` system call, not one `recvfrom` per datagram. It also brings
+//! the kernel's count of datagrams dropped for a full queue (`SO_RXQ_OVFL`), shown in
+//! `/metrics`. (Tried as a backlog signal, high at once for 250 ms after a drop: at 5x the
+//! knee it cut goodput by a third in three runs of three, the limit shrinking on every
+//! burst, so it is only counted.)
 
 use std::io::IoSliceMut;
 use std::net::SocketAddr;
@@ -29,9 +30,6 @@ const BATCH: usize = 64;
 /// How long batches must keep coming back full before that is a backlog (a burst of
 /// arrivals, or the task losing the CPU for a moment, fills a few batches and is not one).
 const BACKLOG_FOR_HIGH: std::time::Duration = std::time::Duration::from_millis(100);
-/// How long a kernel drop keeps the pressure high: one admission window of the engine, so
-/// its rate limit sees it.
-const HIGH_AFTER_DROP: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Reused buffers and the backlog state of one site's UDP socket.
 pub(crate) struct UdpIntake {
@@ -51,22 +49,13 @@ pub(crate) struct UdpIntake {
 struct Backlog {
     /// Since when every batch came back full (the socket was never emptied).
     full_since: Option<std::time::Instant>,
-    /// Until when a kernel drop keeps the pressure high.
-    high_until: Option<std::time::Instant>,
 }
 
 impl Backlog {
     /// Notes a batch of `taken` datagrams read at `now` (fewer than [`BATCH`]: the read
-    /// stopped because the socket was empty), `dropped` when the kernel dropped datagrams
-    /// since the last batch; returns the pressure it shows (`current` while a run of full
-    /// batches is not yet 100 ms long).
-    fn note(&mut self, now: std::time::Instant, taken: usize, dropped: bool, current: Pressure) -> Pressure {
-        if dropped {
-            self.high_until = Some(now + HIGH_AFTER_DROP);
-        }
-        if self.high_until.is_some_and(|until| now < until) {
-            return Pressure::High;
-        }
+    /// stopped because the socket was empty); returns the pressure it shows (`current`
+    /// while a run of full batches is not yet 100 ms long).
+    fn note(&mut self, now: std::time::Instant, taken: usize, current: Pressure) -> Pressure {
         if taken < BATCH {
             self.full_since = None;
             return Pressure::Normal;
@@ -101,10 +90,9 @@ impl UdpIntake {
     /// Takes what the site's socket holds (up to one batch) into the engine, ordered as
     /// the module says; then updates the engine's pressure.
     pub(crate) fn drain(&mut self, socket: &UdpSocket, node: &mut Node) {
-        let drops_before = self.kernel_drops;
         let taken = self.take(socket).unwrap_or(0);
         self.feed(node);
-        self.note_batch(taken, self.kernel_drops != drops_before, node);
+        self.note_batch(taken, node);
     }
 
     /// Datagrams the kernel dropped on the main socket since it was bound.
@@ -162,9 +150,9 @@ impl UdpIntake {
         }
     }
 
-    fn note_batch(&mut self, taken: usize, dropped: bool, node: &mut Node) {
+    fn note_batch(&mut self, taken: usize, node: &mut Node) {
         let now = clock::now();
-        let pressure = self.backlog.note(now, taken, dropped, self.pressure);
+        let pressure = self.backlog.note(now, taken, self.pressure);
         if pressure != self.pressure {
             self.pressure = pressure;
             node.handle_input(Input::Pressure { at: now, pressure });
@@ -242,10 +230,10 @@ mod tests {
     fn a_socket_never_emptied_for_100_ms_is_a_backlog() {
         let (t0, mut b) = (start(), Backlog::default());
         let ms = std::time::Duration::from_millis;
-        assert_eq!(b.note(t0, BATCH, false, Pressure::Normal), Pressure::Normal);
-        assert_eq!(b.note(t0 + ms(99), BATCH, false, Pressure::Normal), Pressure::Normal);
-        assert_eq!(b.note(t0 + ms(100), BATCH, false, Pressure::Normal), Pressure::High);
-        assert_eq!(b.note(t0 + ms(101), BATCH - 1, false, Pressure::High), Pressure::Normal, "emptied: no backlog");
+        assert_eq!(b.note(t0, BATCH, Pressure::Normal), Pressure::Normal);
+        assert_eq!(b.note(t0 + ms(99), BATCH, Pressure::Normal), Pressure::Normal);
+        assert_eq!(b.note(t0 + ms(100), BATCH, Pressure::Normal), Pressure::High);
+        assert_eq!(b.note(t0 + ms(101), BATCH - 1, Pressure::High), Pressure::Normal, "emptied: no backlog");
     }
 
     #[test]
@@ -258,18 +246,9 @@ mod tests {
         for i in 0..1_000u32 {
             let at = t0 + std::time::Duration::from_micros(u64::from(i) * 500);
             let taken = if i % 2 == 0 { BATCH } else { BATCH / 2 };
-            pressure = b.note(at, taken, false, pressure);
+            pressure = b.note(at, taken, pressure);
             assert_eq!(pressure, Pressure::Normal, "wake-up {i}");
         }
-    }
-
-    #[test]
-    fn a_kernel_drop_is_a_backlog_at_once_for_one_admission_window() {
-        let (t0, mut b) = (start(), Backlog::default());
-        let ms = std::time::Duration::from_millis;
-        assert_eq!(b.note(t0, BATCH / 2, true, Pressure::Normal), Pressure::High, "dropped: high at once");
-        assert_eq!(b.note(t0 + ms(249), BATCH / 2, false, Pressure::High), Pressure::High, "held for a window");
-        assert_eq!(b.note(t0 + ms(250), BATCH / 2, false, Pressure::High), Pressure::Normal, "then the queue decides");
     }
 
     /// `recvmmsg` takes what waits in one call, each datagram with its sender, and the
