@@ -11,7 +11,8 @@
 # Prints per rate: attempted, successful, failed, goodput (successful calls/s), INVITE->200
 # p50/p99 of successful calls (ms; sipp's clock ticks in 4 ms), ss1 CPU %, ss1 peak and end
 # RSS (MiB), the CPU of the sipp caller and of the sipp phone (they share the 2 cores), 503s sent, whether either peer logged its DR peer trunk out of service, and
-# how many engine wake-ups took over 5 ms (the probe in /metrics; a build without it: 0).
+# how many engine wake-ups took over 5 ms (the probe in /metrics; a build without it: 0),
+# and how many datagrams the kernel dropped from ss1's full UDP queue.
 # Every process it starts is stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,11 +48,12 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 metric() { curl -s "127.0.0.1:9370/metrics" | awk -v m="$1" 'index($0, m) == 1 {s += $NF} END {print s + 0}'; }
 phone=${pids[2]:-}
 echo "ss1 RSS idle, 1,000 phones registered: $(($(awk '/VmRSS/{print $2}' "/proc/$ss1/status") / 1024)) MiB"
-echo "rate attempted ok failed goodput p50_ms p99_ms ss1_cpu uac_cpu phone_cpu peak_rss_mib end_rss_mib 503s trunk_lost wakes_over_5ms"
+echo "rate attempted ok failed goodput p50_ms p99_ms ss1_cpu uac_cpu phone_cpu peak_rss_mib end_rss_mib 503s trunk_lost wakes_over_5ms kernel_drops"
 for rate in $rates; do
   total=$((rate * dur))
   t0=$(ticks "$ss1"); r0=$(metric 'tandem_sip_responses_sent_total{site="ss1",status="503"}')
   w0=$(metric 'tandem_engine_wakes_total{site="ss1",le_us="+Inf"}'); f0=$(metric 'tandem_engine_wakes_total{site="ss1",le_us="5000"}')
+  k0=$(metric 'tandem_udp_kernel_dropped_total{site="ss1"}')
   peak=0
   p0=$([ -z "$phone" ] || ticks "$phone"); u=0
   if [ "$gen" = loadgen ]; then
@@ -72,6 +74,7 @@ for rate in $rates; do
   wait "$uac" || true
   t1=$(ticks "$ss1"); r1=$(metric 'tandem_sip_responses_sent_total{site="ss1",status="503"}')
   w1=$(metric 'tandem_engine_wakes_total{site="ss1",le_us="+Inf"}'); f1=$(metric 'tandem_engine_wakes_total{site="ss1",le_us="5000"}')
+  k1=$(metric 'tandem_udp_kernel_dropped_total{site="ss1"}')
   if [ "$gen" = loadgen ]; then
     lg() { tr ' ' '\n' < "$work/lg.txt" | awk -F= -v k="$1" '$1 == k {print $2}'; }
     ok=$(lg completed); failed=$(( $(lg offered) - ok )); p50=$(lg setup_p50_ms); p99=$(lg setup_p99_ms)
@@ -90,7 +93,7 @@ for rate in $rates; do
   [ -z "$phone" ] || pcpu=$(pct "$p0" "$(ticks "$phone")")
   end=$(awk '/VmRSS/{print $2}' "/proc/$ss1/status")
   lost=$(cat "$work/ss1.log" "$work/ss2.log" | grep -c "trunk out of service" || true)
-  echo "$rate $total $ok $failed $((ok / dur)) $p50 $p99 ${cpu}% ${ucpu}% ${pcpu}% $((peak / 1024)) $((end / 1024)) $((r1 - r0)) $lost $(( (w1 - w0) - (f1 - f0) ))"
+  echo "$rate $total $ok $failed $((ok / dur)) $p50 $p99 ${cpu}% ${ucpu}% ${pcpu}% $((peak / 1024)) $((end / 1024)) $((r1 - r0)) $lost $(( (w1 - w0) - (f1 - f0) )) $((k1 - k0))"
   [ "$gen" = sipp ] || sed 's/^/  loadgen: /' "$work/lg.txt"
   sleep "${SETTLE:-40}"   # finished transactions (32 s) and the phone's timewait drain
 done

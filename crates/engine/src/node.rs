@@ -87,8 +87,9 @@ pub enum Input<'a> {
         /// When.
         at: Instant,
     },
-    /// The shell's view of its input backlog: under [`Pressure::High`] new INVITEs and
-    /// REGISTERs get 503 until it reports [`Pressure::Normal`] again.
+    /// The shell's view of its input backlog: under [`Pressure::High`] (or `Severe`) new
+    /// INVITEs and REGISTERs are admitted at a falling rate, the rest get 503, until it
+    /// reports [`Pressure::Normal`] again.
     Pressure {
         /// When.
         at: Instant,
@@ -232,7 +233,7 @@ impl Node {
                 self.handle_desk(at, desk, request);
             }
             Input::Pressure { at, pressure } => {
-                if self.admission.pressure() != pressure {
+                if (self.admission.pressure() > Pressure::Normal) != (pressure > Pressure::Normal) {
                     tracing::warn!(site = %self.config.site, ?pressure, "input pressure changed");
                 }
                 self.admission.set_pressure(at, pressure);
@@ -534,7 +535,7 @@ impl Node {
         } else {
             self.transactions.stats().live >= capacity.max_transactions as u64
         };
-        let unlimited = self.admission.pressure() == Pressure::Normal && self.admission.new_work_limit().is_none();
+        let unlimited = self.admission.pressure() <= Pressure::Normal && self.admission.new_work_limit().is_none();
         if unlimited && !full {
             return self.admission.admit_new_work(now);
         }

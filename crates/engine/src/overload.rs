@@ -8,10 +8,12 @@
 //!
 //! Shedding is by rate, not all-or-nothing: while the shell reports a backlog, new work
 //! is admitted at a rate that starts just under what was admitted before the backlog
-//! and shrinks by a factor each window the backlog lasts; once it clears, the rate grows
-//! back each window until nothing is refused any more and the limit is lifted (additive
-//! increase, multiplicative decrease, as RFC 7339's rate-based control does between
-//! servers). So a site offered twice what it can take keeps taking about what it can.
+//! and shrinks by a factor at once and each window the backlog lasts (15 % a 250 ms
+//! window; half every 100 ms while it is [`Pressure::Severe`]); once it clears, the rate
+//! grows back each window (8 %, or 25 % while the engine has [`Pressure::Spare`] time)
+//! until nothing is refused any more and the limit is lifted (additive increase,
+//! multiplicative decrease, as RFC 7339's rate-based control does between servers). So a
+//! site offered five times what it can take keeps taking about what it can.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -22,8 +24,11 @@ use std::time::{Duration, Instant};
 pub struct Capacity {
     /// Calls in progress before new INVITEs get 503. Default 20,000.
     pub max_calls: usize,
-    /// Live transactions (including finished ones kept 32 s for retransmissions, about 30
-    /// per call/s) before new INVITEs and REGISTERs get 503. Default 500,000.
+    /// Live transactions (including finished ones kept 32 s for retransmissions: about
+    /// 100 per call/s, three transactions of a call's four being kept 32 s) before new
+    /// INVITEs and REGISTERs get 503. Default 1,000,000 (about 10,000 calls/s sustained,
+    /// above what a core carries; 500,000 bound a site at 5,200 calls/s after 26 s of a
+    /// 30 s run, below its CPU's knee).
     pub max_transactions: usize,
     /// Calls waiting on one Routing Point before new ones get 503. Default 1,000.
     pub max_parked_per_rp: usize,
@@ -41,7 +46,7 @@ impl Default for Capacity {
     fn default() -> Self {
         Self {
             max_calls: 20_000,
-            max_transactions: 500_000,
+            max_transactions: 1_000_000,
             max_parked_per_rp: 1_000,
             max_parked: 10_000,
             per_source_rate: 0,
@@ -50,14 +55,28 @@ impl Default for Capacity {
     }
 }
 
-/// How loaded the shell finds the site's input.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How loaded the shell finds the site's input (ordered: each is worse than the last).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Pressure {
+    /// No backlog, and the engine idles a quarter of the time or more: a limit still in
+    /// force grows back by [`FAST_INCREASE`] a window (it was cut far below what the site
+    /// takes).
+    Spare,
     /// Inputs are taken as fast as they come.
     #[default]
     Normal,
-    /// A backlog builds up: shed new work.
+    /// A backlog that drains (its queue shortens): keep shedding at the limit in force,
+    /// without cutting it further: the cuts made are working. (After the engine lost the
+    /// CPU for 150 ms, a queue near capacity drains for a second; cutting all along sent
+    /// the limit to the floor.)
+    Draining,
+    /// A backlog builds up or stands: shed new work, the limit cut by [`DECREASE`].
     High,
+    /// The backlog overflows (the kernel drops datagrams, whichever call they belong to)
+    /// or keeps input waiting long: shed harder, the limit halved rather than cut by
+    /// [`DECREASE`]. A site offered five times what it takes at once (its DR peer just
+    /// failed, say) gets under its capacity in a few windows instead of seconds of drops.
+    Severe,
 }
 
 /// Most source addresses tracked at once; past it, idle buckets are swept first.
@@ -70,15 +89,26 @@ struct Bucket {
     at: Instant,
 }
 
-/// The length of one measuring window of the new-work rate.
+/// The length of one measuring window of the new-work rate...
 const WINDOW: Duration = Duration::from_millis(250);
-/// Each window the backlog lasts, the admitted rate is multiplied by this.
+/// ... while the pressure is [`Pressure::Severe`]: the queue overflows, so the limit
+/// halves this often until it does not.
+const SEVERE_WINDOW: Duration = Duration::from_millis(100);
+/// Each window the backlog lasts, the admitted rate is multiplied by this...
 const DECREASE: f64 = 0.85;
+/// ... or by this while it is [`Pressure::Severe`].
+const SEVERE_DECREASE: f64 = 0.5;
+/// An escalation of the pressure cuts at once unless the last cut is more recent than this.
+const MIN_CUT_GAP: Duration = Duration::from_millis(100);
 /// Each window without a backlog while new work is still refused, the rate grows by this
 /// factor...
 const INCREASE: f64 = 1.08;
+/// ... or by this while the engine has [`Pressure::Spare`] time...
+const FAST_INCREASE: f64 = 1.25;
 /// ... plus this many per second (so a rate near the floor recovers in seconds too).
 const INCREASE_STEP: f64 = 20.0;
+/// Growing back, the limit climbs by [`FAST_INCREASE`] up to this share of the ceiling.
+const NEAR_CEILING: f64 = 0.9;
 /// The admitted rate never goes below this many new requests per second.
 const FLOOR: f64 = 20.0;
 
@@ -102,6 +132,10 @@ struct NewWorkRate {
     last_rate: f64,
     /// New requests per second admitted while a limit is in force.
     limit: Option<f64>,
+    /// The limit (or the rate admitted) when the last backlog began: growing back, the
+    /// limit climbs fast to just under it, then probes past it gently, as TCP CUBIC does
+    /// around its window before the last loss.
+    ceiling: Option<f64>,
     tokens: f64,
     tokens_at: Option<Instant>,
 }
@@ -112,13 +146,30 @@ impl Admission {
         self.pressure
     }
 
-    /// Notes the shell's pressure; the first backlog puts a limit just under the rate
-    /// admitted so far.
+    /// Notes the shell's pressure. A backlog beginning cuts at once: the first puts a
+    /// limit just under the rate admitted so far; one while a limit is in force (it was
+    /// growing back) cuts that limit and starts a new window, rather than letting the
+    /// queue grow until the window ends.
     pub(crate) fn set_pressure(&mut self, now: Instant, pressure: Pressure) {
+        let onset = pressure > self.pressure;
+        let episode = onset && self.pressure <= Pressure::Normal;
         self.pressure = pressure;
-        if pressure == Pressure::High && self.rate.limit.is_none() {
-            let current = self.rate.current_rate(now);
-            self.rate.impose(now, current.max(self.rate.last_rate) * DECREASE);
+        if pressure <= Pressure::Draining {
+            return;
+        }
+        match self.rate.limit {
+            None => {
+                let admitted = self.rate.current_rate(now).max(self.rate.last_rate);
+                self.rate.ceiling = Some(admitted);
+                self.rate.impose(now, admitted * decrease(pressure));
+            }
+            Some(limit) if onset => {
+                if episode {
+                    self.rate.ceiling = Some(limit);
+                }
+                self.rate.cut(now, limit * decrease(pressure));
+            }
+            Some(_) => {}
         }
     }
 
@@ -193,26 +244,48 @@ impl Admission {
     }
 }
 
+/// What a window (or the onset) of `pressure` multiplies the admitted rate by.
+fn decrease(pressure: Pressure) -> f64 {
+    if pressure == Pressure::Severe {
+        SEVERE_DECREASE
+    } else {
+        DECREASE
+    }
+}
+
 impl NewWorkRate {
     /// Ends the window when it is over, adjusting the limit: down while the backlog lasts,
     /// up while new work is still refused, lifted once a window refuses nothing.
     fn roll(&mut self, now: Instant, pressure: Pressure) {
         let start = *self.window_start.get_or_insert(now);
         let elapsed = now.saturating_duration_since(start);
-        if elapsed < WINDOW {
+        if elapsed < if pressure == Pressure::Severe { SEVERE_WINDOW } else { WINDOW } {
             return;
         }
         self.last_rate = f64::from(self.admitted) / elapsed.as_secs_f64();
         self.limit = match (self.limit, pressure) {
-            (Some(limit), Pressure::High) => Some((limit * DECREASE).max(FLOOR)),
-            (None, Pressure::High) => Some((self.last_rate * DECREASE).max(FLOOR)),
-            (Some(_), Pressure::Normal) if self.refused == 0 => None,
-            (Some(limit), Pressure::Normal) => Some(limit * INCREASE + INCREASE_STEP),
-            (None, Pressure::Normal) => None,
+            (Some(limit), Pressure::High | Pressure::Severe) => Some((limit * decrease(pressure)).max(FLOOR)),
+            (None, Pressure::High | Pressure::Severe) => Some((self.last_rate * decrease(pressure)).max(FLOOR)),
+            (limit, Pressure::Draining) => limit,
+            (Some(_), Pressure::Normal | Pressure::Spare) if self.refused == 0 => None,
+            (Some(limit), Pressure::Spare) => Some(limit * FAST_INCREASE + INCREASE_STEP),
+            (Some(limit), Pressure::Normal) => Some(self.grow_back(limit)),
+            (None, Pressure::Normal | Pressure::Spare) => None,
         };
         self.window_start = Some(now);
         self.admitted = 0;
         self.refused = 0;
+    }
+
+    /// The next window's limit after `limit` without a backlog: fast up to near the
+    /// ceiling, gently past it.
+    fn grow_back(&self, limit: f64) -> f64 {
+        let near = self.ceiling.map_or(0.0, |ceiling| ceiling * NEAR_CEILING);
+        if limit < near {
+            (limit * FAST_INCREASE + INCREASE_STEP).min(near)
+        } else {
+            limit * INCREASE + INCREASE_STEP
+        }
     }
 
     /// The rate admitted so far in the current window.
@@ -221,11 +294,27 @@ impl NewWorkRate {
         f64::from(self.admitted) / elapsed.max(Duration::from_millis(10)).as_secs_f64()
     }
 
+    /// Puts the limit in force down to `limit` as a window under backlog does, and starts
+    /// a new window; not again within [`MIN_CUT_GAP`] of the last cut.
+    fn cut(&mut self, now: Instant, limit: f64) {
+        if self.window_start.is_some_and(|start| now.saturating_duration_since(start) < MIN_CUT_GAP) {
+            return;
+        }
+        self.limit = Some(limit.max(FLOOR));
+        self.window_start = Some(now);
+        self.admitted = 0;
+        self.refused = 0;
+    }
+
+    /// Puts a limit in force (a new window begins with it) and empties its bucket.
     fn impose(&mut self, now: Instant, limit: f64) {
         let limit = limit.max(FLOOR);
         self.limit = Some(limit);
         self.tokens = 0.0;
         self.tokens_at = Some(now);
+        self.window_start = Some(now);
+        self.admitted = 0;
+        self.refused = 0;
     }
 
     /// One token from the limit's bucket (burst: 50 ms worth, at least one), or true
@@ -319,6 +408,79 @@ mod tests {
         assert_eq!(a.new_work_limit(), None, "lifted");
         assert!(admitted > 30_000, "{admitted}");
         assert_eq!(offer(&mut a, &mut t, 4_000, 1_000, |_| false), 4_000);
+    }
+
+    #[test]
+    fn a_backlog_returning_while_the_limit_grows_back_cuts_it_at_once() {
+        let (t0, mut a) = (Instant::now(), Admission::default());
+        let ms = Duration::from_millis;
+        a.set_pressure(t0, Pressure::High);
+        a.set_pressure(t0 + ms(300), Pressure::Normal);
+        a.admit_new_work(t0 + ms(300));
+        a.rate.limit = Some(1_000.0); // grown back to 1,000/s, still refusing some
+        a.set_pressure(t0 + ms(420), Pressure::High);
+        assert_eq!(a.new_work_limit(), Some(1_000.0 * DECREASE), "cut at the onset, not at the window's end");
+        a.set_pressure(t0 + ms(430), Pressure::High);
+        assert_eq!(a.new_work_limit(), Some(1_000.0 * DECREASE), "a backlog that goes on is cut once a window");
+        a.admit_new_work(t0 + ms(420) + WINDOW);
+        assert_eq!(a.new_work_limit(), Some(1_000.0 * DECREASE * DECREASE));
+    }
+
+    #[test]
+    fn growing_back_the_limit_climbs_fast_to_near_where_the_backlog_began_then_gently() {
+        let (t0, mut a) = (Instant::now(), Admission::default());
+        a.admit_new_work(t0);
+        a.rate.limit = Some(8_000.0);
+        a.set_pressure(t0 + WINDOW, Pressure::Severe);
+        assert_eq!(a.new_work_limit(), Some(4_000.0));
+        a.set_pressure(t0 + WINDOW, Pressure::Normal);
+        let mut limits = vec![];
+        for window in 2..8 {
+            a.rate.refused = 1; // some new work still refused in each window
+            a.admit_new_work(t0 + WINDOW * window);
+            limits.push(a.new_work_limit().expect("a limit").round());
+        }
+        let near = 8_000.0 * NEAR_CEILING;
+        assert_eq!(limits[..3], [5_020.0, 6_295.0, near], "25 % a window, up to 90 % of 8,000");
+        assert_eq!(limits[3], (near * INCREASE + INCREASE_STEP).round(), "then 8 %");
+    }
+
+    #[test]
+    fn a_draining_backlog_holds_the_limit_and_spare_time_grows_it_fast() {
+        let (t0, mut a) = (Instant::now(), Admission::default());
+        a.admit_new_work(t0);
+        a.rate.limit = Some(1_000.0);
+        a.set_pressure(t0, Pressure::Draining);
+        for window in 1..4 {
+            a.rate.refused = 1;
+            a.admit_new_work(t0 + WINDOW * window);
+            assert_eq!(a.new_work_limit(), Some(1_000.0), "held in window {window}");
+        }
+        a.set_pressure(t0 + WINDOW * 3, Pressure::Spare);
+        a.rate.refused = 1;
+        a.admit_new_work(t0 + WINDOW * 4);
+        assert_eq!(a.new_work_limit(), Some(1_000.0 * FAST_INCREASE + INCREASE_STEP));
+        a.admit_new_work(t0 + WINDOW * 5);
+        assert_eq!(a.new_work_limit(), None, "a window that refused nothing lifts it");
+    }
+
+    #[test]
+    fn a_severe_backlog_halves_the_limit_at_once_and_each_window() {
+        let (t0, mut a) = (Instant::now(), Admission::default());
+        let ms = Duration::from_millis;
+        let admitted = (0..3_000).filter(|i| a.admit_new_work(t0 + ms(i / 30))).count();
+        assert_eq!(admitted, 3_000, "30,000/s admitted while no backlog shows");
+        a.set_pressure(t0 + ms(100), Pressure::Severe);
+        let first = a.new_work_limit().expect("a limit");
+        assert!((14_000.0..=16_000.0).contains(&first), "half the 30,000/s admitted: {first}");
+        a.set_pressure(t0 + ms(120), Pressure::High);
+        a.set_pressure(t0 + ms(130), Pressure::Severe);
+        assert_eq!(a.new_work_limit(), Some(first), "no second cut within 50 ms");
+        a.admit_new_work(t0 + ms(100) + WINDOW);
+        assert_eq!(a.new_work_limit(), Some(first / 2.0), "halved again after a window");
+        a.set_pressure(t0 + ms(400), Pressure::High);
+        a.admit_new_work(t0 + ms(100) + WINDOW * 2);
+        assert_eq!(a.new_work_limit(), Some(first / 2.0 * DECREASE), "High cuts by the usual factor");
     }
 
     #[test]

@@ -164,6 +164,10 @@ fn bind_udp(addr: SocketAddr, with_peer_link: bool) -> anyhow::Result<UdpSocket>
     if let Err(e) = nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::RxqOvfl, &1) {
         tracing::warn!(error = %e, "SO_RXQ_OVFL unavailable: kernel drops will not be seen");
     }
+    // ... and when it arrived, so the intake sees a standing queue before it overflows.
+    if let Err(e) = nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::ReceiveTimestampns, &true) {
+        tracing::warn!(error = %e, "SO_TIMESTAMPNS unavailable: only a socket never emptied counts as a backlog");
+    }
     if with_peer_link {
         if addr.port() != 0 {
             // Reuse-port would let a second Tandem share a port already in use: make sure
@@ -443,7 +447,9 @@ impl BoundSite {
             desks.flush(&mut node);
             let done = clock::now();
             let took = done.saturating_duration_since(woke);
-            wake.observe(took, crate::probe::thread_cpu().saturating_sub(cpu_at_wake));
+            let cpu = crate::probe::thread_cpu().saturating_sub(cpu_at_wake);
+            wake.observe(took, cpu);
+            intake.note_busy(took, cpu);
             if took >= SLOW_WAKE
                 && slow_logged.is_none_or(|at| done.saturating_duration_since(at) >= SLOW_WAKE_LOG_EVERY)
             {

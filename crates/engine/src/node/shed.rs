@@ -115,8 +115,9 @@ impl Node {
     /// site sheds, never from the DR peer, and only from sources the full path would not
     /// first hold to a rate or ask for credentials (trunks always qualify).
     fn sheds_raw_invites_from(&self, peer: Peer) -> bool {
-        let shedding =
-            self.admission.pressure() == Pressure::High || self.admission.new_work_limit().is_some() || self.at_a_cap();
+        let shedding = self.admission.pressure() > Pressure::Normal
+            || self.admission.new_work_limit().is_some()
+            || self.at_a_cap();
         if !shedding || self.config.is_dr_peer(peer.addr) {
             return false;
         }

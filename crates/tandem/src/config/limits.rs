@@ -11,7 +11,7 @@ use serde::Deserialize;
 pub(super) struct LimitsFile {
     /// Calls in progress before new INVITEs get 503. Default 20000.
     max_calls: u32,
-    /// Live SIP transactions before new INVITEs and REGISTERs get 503. Default 500000.
+    /// Live SIP transactions before new INVITEs and REGISTERs get 503. Default 1000000.
     max_transactions: u32,
     /// Registrar bindings across all DNs before new ones get 503. Default 100000.
     pub(super) max_bindings: u32,
