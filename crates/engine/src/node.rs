@@ -384,6 +384,7 @@ impl Node {
         s.auth = self.guard.stats;
         s.nss = self.b2bua.pre_route.stats;
         s.new_work_limit = self.admission.new_work_limit().map_or(0, |l| l.round() as u64);
+        s.input_pressure = self.admission.pressure() as u64;
         s.agents_ready = self.desks.agents_in(cti::AgentState::Ready).count() as u64;
         s.agents_logged_in =
             [cti::AgentState::Ready, cti::AgentState::NotReady, cti::AgentState::Busy, cti::AgentState::AfterCallWork]

@@ -32,6 +32,9 @@ pub struct NodeStats {
     pub flood_dropped: u64,
     /// New INVITEs and REGISTERs per second admitted while shedding (0: no limit in force).
     pub new_work_limit: u64,
+    /// The input pressure the shell reported last: 0 spare, 1 normal, 2 draining, 3 high,
+    /// 4 severe (see [`crate::Pressure`]).
+    pub input_pressure: u64,
     /// Current bindings across all DNs.
     pub bindings: u64,
     /// Entries in the registrar's expiry index (one per binding).

@@ -183,3 +183,22 @@ fn one_sources_flood_is_dropped_and_others_are_served() {
         assert_eq!(out.iter().filter(|s| s.to.to_string() == PEER).count(), 1);
     }
 }
+
+#[test]
+fn the_pressure_level_is_in_the_stats_and_a_draining_backlog_sheds_at_the_limit_held() {
+    let mut site = with_phone(Capacity::default());
+    assert_eq!(site.node.stats().input_pressure, 1, "normal");
+    pressure(&mut site, Pressure::High);
+    assert_eq!(site.node.stats().input_pressure, 3);
+    let limit = site.node.stats().new_work_limit;
+    assert!(limit > 0, "a limit in force");
+    pressure(&mut site, Pressure::Draining);
+    assert_eq!(site.node.stats().input_pressure, 2);
+    let out = site.send_from(GW, &invite("1000", "while-draining"));
+    assert_eq!(first_lines(&out), vec![format!("{GW} SIP/2.0 503 Service Unavailable")], "still shedding");
+    assert_eq!(site.node.stats().new_work_limit, limit, "held, not cut");
+    pressure(&mut site, Pressure::Severe);
+    assert_eq!(site.node.stats().input_pressure, 4);
+    pressure(&mut site, Pressure::Spare);
+    assert_eq!(site.node.stats().input_pressure, 0);
+}

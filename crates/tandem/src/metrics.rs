@@ -136,6 +136,12 @@ pub(crate) fn render(site: &str, s: &Snapshot) -> String {
         "New INVITEs and REGISTERs per second admitted while shedding (0: no limit)",
         st.new_work_limit,
     );
+    gauge(
+        &mut registry,
+        "sip_input_pressure",
+        "The UDP input's backlog: 0 spare, 1 normal, 2 draining, 3 high, 4 severe (3 and 4 cut the limit)",
+        st.input_pressure,
+    );
     counter(
         &mut registry,
         "udp_kernel_dropped",
