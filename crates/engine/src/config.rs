@@ -65,7 +65,8 @@ impl NodeConfig {
     /// The pair's sealer at `unix_now`, when `peer_secret` is set.
     pub(crate) fn sealer(&self, unix_now: u64) -> Option<crate::peer_seal::Sealer<'_>> {
         let secret = self.peer_secret.as_deref()?;
-        Some(crate::peer_seal::Sealer { secret, unix_now })
+        let peer = self.dr_peer_trunk().and_then(|(_, t)| t.site.as_deref());
+        Some(crate::peer_seal::Sealer { secret, unix_now, site: &self.site, peer })
     }
 
     /// True when `addr` is the DR peer's SIP address.

@@ -238,10 +238,14 @@ impl Node {
                 }
                 self.admission.set_pressure(at, pressure);
             }
-            Input::PeerRefused { .. } => {
+            Input::PeerRefused { at } => {
                 if let Some((name, _)) = self.config.dr_peer_trunk() {
                     let name = name.to_owned();
-                    self.trunks.refused(&name, &mut self.events);
+                    if self.trunks.refused(at, &name) {
+                        let local = self.config.local;
+                        let (tx, rng, events) = (&mut self.transactions, &mut self.rng, &mut self.events);
+                        self.trunks.on_timeout(at, &self.config.dns, local, tx, rng, events);
+                    }
                 }
             }
             Input::DeskClosed { at, desk } => {

@@ -1,10 +1,13 @@
 //! The DR peer's word, sealed: what only the DR peer may say (its login presence, and the
 //! call UUID, UserData, ConnID and Routing Point it sends with a call) carries
 //! `X-Tandem-Seal: t=<unix secs>;mac=<hex>`, an HMAC-SHA256 with the secret both sites
-//! share (`peer_secret`) over the method, Call-ID, those headers and the body. A seal
-//! older than [`WINDOW_SECS`] (or from further in the future) is refused, so a copy
-//! cannot be replayed later; within the window presence carries its own sequence number
-//! and a replayed INVITE meets its Call-ID already in use.
+//! share (`peer_secret`) over the method, Call-ID, those headers and the body, and over
+//! who sealed it for whom: `from=<sending site>;to=<receiving site>`. A copy sent back to
+//! the site that sealed it (a reflection: it arrives from the peer's address, sealed with
+//! the pair's secret) names that site as its sender and is refused, as is one naming a
+//! third site. A seal older than [`WINDOW_SECS`] (or from further in the future) is
+//! refused, so a copy cannot be replayed later; within the window presence carries its
+//! own sequence number and a replayed INVITE meets its Call-ID already in use.
 //!
 //! The `x-dr-fwd` marker of a 302 to the peer travels through the gateway, so it is
 //! sealed in the URI parameter itself: `x-dr-fwd=<t>.<mac over the DN and t>`.
@@ -26,32 +29,56 @@ pub const WINDOW_SECS: u64 = 30;
 /// Bytes of MAC kept (128 bits).
 const MAC_BYTES: usize = 16;
 
-/// Seals and checks with the pair's secret at one wall-clock second.
+/// Seals and checks with the pair's secret at one wall-clock second, for one site.
 #[derive(Debug, Clone, Copy)]
 pub struct Sealer<'a> {
     /// `peer_secret`.
     pub secret: &'a [u8],
     /// Unix seconds now.
     pub unix_now: u64,
+    /// Our site's name: the sender of what we seal, the receiver of what we check.
+    pub site: &'a str,
+    /// The DR peer's site name, when the deployment knows it (the `dr-peer-trunk`'s
+    /// contact is a site of the file): then only a seal naming it as sender passes, and
+    /// ours name it as receiver. Unknown, ours name no receiver (`to=`).
+    pub peer: Option<&'a str>,
+}
+
+/// What a checked seal says of itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealFrom {
+    /// The sending site, as the MAC proves.
+    pub site: String,
 }
 
 impl Sealer<'_> {
-    /// The seal header value for a request with these parts.
+    /// The seal header value for a request with these parts, from us to the peer.
     pub fn seal(&self, method: &str, call_id: &str, headers: [Option<&str>; 4], body: &[u8]) -> String {
-        let mac = self.mac(self.unix_now, &parts(method, call_id, headers, body));
-        format!("t={};mac={}", self.unix_now, crate::auth::hex(&mac[..MAC_BYTES]))
+        let (from, to) = (self.site, self.peer.unwrap_or(""));
+        let mac = self.mac(self.unix_now, &parts(&[from, to], method, call_id, headers, body));
+        format!("t={};from={from};to={to};mac={}", self.unix_now, crate::auth::hex(&mac[..MAC_BYTES]))
     }
 
-    /// True when `req` carries a seal of ours, within the window, over what it says.
+    /// True when `req` carries a seal of ours, within the window, over what it says, made
+    /// by the peer for us (see [`Sealer::opened`]).
     pub fn check(&self, req: &Message<'_>) -> bool {
+        self.opened(req).is_some()
+    }
+
+    /// The sender of `req`'s seal when the seal is good: our secret, within the window,
+    /// over what it says, sealed by another site than ours (by the DR peer's name when we
+    /// know it) for us (or for no named site).
+    pub fn opened(&self, req: &Message<'_>) -> Option<SealFrom> {
         let header = |name: &str| req.headers().iter().find(|h| h.raw_name.eq_ignore_ascii_case(name)).map(|h| h.value);
-        let Some((t, mac)) = header(SEAL_HEADER).and_then(parse_seal) else {
-            return false;
-        };
+        let seal = header(SEAL_HEADER).and_then(parse_seal)?;
         let method = req.method().map_or("", |m: Method<'_>| m.as_str());
         let headers = SEALED_HEADERS.map(header);
-        let expected = self.mac(t, &parts(method, req.call_id().unwrap_or(""), headers, req.body()));
-        self.in_window(t) && constant_time_eq(&expected[..MAC_BYTES], &mac)
+        let ends = [seal.from, seal.to];
+        let expected = self.mac(seal.t, &parts(&ends, method, req.call_id().unwrap_or(""), headers, req.body()));
+        let authentic = self.in_window(seal.t) && constant_time_eq(&expected[..MAC_BYTES], &seal.mac);
+        let from_peer = seal.from != self.site && self.peer.is_none_or(|p| p == seal.from);
+        let for_us = seal.to.is_empty() || seal.to == self.site;
+        (authentic && from_peer && for_us).then(|| SealFrom { site: seal.from.to_owned() })
     }
 
     /// The value of the `x-dr-fwd` marker for a 302 sending `dn`'s call to the peer.
@@ -94,19 +121,35 @@ pub(crate) fn forward_contact(seal: Option<Sealer<'_>>, dn: &str, to: std::net::
     format!("<sip:{dn}@{to};x-dr-fwd={mark}>")
 }
 
-fn parts<'a>(method: &'a str, call_id: &'a str, headers: [Option<&'a str>; 4], body: &'a [u8]) -> Vec<&'a [u8]> {
-    let mut out = vec![method.as_bytes(), call_id.as_bytes()];
+fn parts<'a>(
+    ends: &[&'a str; 2],
+    method: &'a str,
+    call_id: &'a str,
+    headers: [Option<&'a str>; 4],
+    body: &'a [u8],
+) -> Vec<&'a [u8]> {
+    let mut out = vec![ends[0].as_bytes(), ends[1].as_bytes(), method.as_bytes(), call_id.as_bytes()];
     out.extend(headers.iter().map(|h| h.unwrap_or("").trim().as_bytes()));
     out.push(body);
     out
 }
 
-/// `t=<secs>;mac=<hex>`.
-fn parse_seal(value: &str) -> Option<(u64, Vec<u8>)> {
-    let (t, mac) = value.trim().split_once(';')?;
-    let t = t.trim().strip_prefix("t=")?.parse().ok()?;
-    let mac = unhex(mac.trim().strip_prefix("mac=")?)?;
-    Some((t, mac))
+/// A seal header's fields.
+struct Seal<'a> {
+    t: u64,
+    from: &'a str,
+    to: &'a str,
+    mac: Vec<u8>,
+}
+
+/// `t=<secs>;from=<site>;to=<site>;mac=<hex>`, in that order.
+fn parse_seal(value: &str) -> Option<Seal<'_>> {
+    let mut fields = value.trim().split(';').map(str::trim);
+    let mut field = |name: &str| fields.next()?.strip_prefix(name)?.strip_prefix('=');
+    let t = field("t")?.parse().ok()?;
+    let (from, to) = (field("from")?, field("to")?);
+    let mac = unhex(field("mac")?)?;
+    Some(Seal { t, from, to, mac })
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
@@ -131,11 +174,13 @@ mod tests {
 
     #[test]
     fn a_seal_covers_headers_and_body_and_expires() {
-        let s = Sealer { secret: b"pair secret", unix_now: 1_000 };
-        let seal = s.seal("MESSAGE", "p1", [None, Some("{\"a\":1}"), None, None], b"{}");
+        let at_site2 = Sealer { secret: b"pair secret", unix_now: 1_000, site: "site2", peer: Some("site1") };
+        let s = Sealer { site: "site1", peer: Some("site2"), ..at_site2 };
+        let seal = at_site2.seal("MESSAGE", "p1", [None, Some("{\"a\":1}"), None, None], b"{}");
         let text = message(&seal, "{\"a\":1}");
         let msg = Message::parse(text.as_bytes(), Framing::Datagram).expect("parsed");
         assert!(s.check(&msg));
+        assert_eq!(s.opened(&msg), Some(SealFrom { site: "site2".into() }));
         assert!(Sealer { unix_now: 1_030, ..s }.check(&msg), "within the window");
         assert!(!Sealer { unix_now: 1_031, ..s }.check(&msg), "replayed too late");
         assert!(!Sealer { secret: b"guessed", ..s }.check(&msg), "another secret");
@@ -147,8 +192,30 @@ mod tests {
     }
 
     #[test]
+    fn a_seal_sent_back_to_its_sealer_or_to_a_third_site_is_refused() {
+        let site1 = Sealer { secret: b"pair secret", unix_now: 1_000, site: "site1", peer: Some("site2") };
+        let site2 = Sealer { site: "site2", peer: Some("site1"), ..site1 };
+        let parse = |seal: &str| message(seal, "");
+        let ours = parse(&site1.seal("MESSAGE", "p1", [None; 4], b"{}"));
+        let ours = Message::parse(ours.as_bytes(), Framing::Datagram).expect("parsed");
+        assert!(site2.check(&ours), "site1 -> site2 passes at site2");
+        assert!(!site1.check(&ours), "reflected back to site1");
+        let unnamed = Sealer { peer: None, ..site1 };
+        assert!(!unnamed.check(&ours), "reflected, even where the peer's name is unknown");
+        let site3 = Sealer { site: "site3", peer: None, ..site1 };
+        assert!(!site3.check(&ours), "for site2, not site3");
+        let site4 = Sealer { site: "site4", peer: Some("site3"), ..site1 };
+        let from4 = parse(&site4.seal("MESSAGE", "p1", [None; 4], b"{}"));
+        let from4 = Message::parse(from4.as_bytes(), Framing::Datagram).expect("parsed");
+        assert!(!site2.check(&from4), "sealed by another site of the same secret");
+        let forged = parse(&format!("t=1000;from=site2;to=site1;mac={}", "0".repeat(32)));
+        let forged = Message::parse(forged.as_bytes(), Framing::Datagram).expect("parsed");
+        assert!(!site1.check(&forged), "a rewritten sender breaks the MAC");
+    }
+
+    #[test]
     fn a_forwarding_mark_is_for_one_dn_and_a_short_while() {
-        let s = Sealer { secret: b"pair secret", unix_now: 1_000 };
+        let s = Sealer { secret: b"pair secret", unix_now: 1_000, site: "site1", peer: None };
         let mark = s.mark("1001");
         assert!(s.mark_ok("1001", &mark));
         assert!(!s.mark_ok("1002", &mark));

@@ -163,9 +163,15 @@ impl Peering {
         self.remote_yielded.contains(agent)
     }
 
-    /// A presence snapshot from the peer, received at `now`; `false` when the body is not one.
-    pub(crate) fn apply(&mut self, now: Instant, body: &[u8]) -> bool {
+    /// A presence snapshot from the peer, received at `now`; `false` when the body is not
+    /// one, or names our own site (`ours`: a snapshot of ours sent back to us) or a site
+    /// other than the peer's (`peer`, the name its seal or the deployment gives, if known).
+    pub(crate) fn apply(&mut self, now: Instant, body: &[u8], ours: &str, peer: Option<&str>) -> bool {
         let Ok(snapshot) = serde_json::from_slice::<PresenceSnapshot>(body) else { return false };
+        if snapshot.site == ours || peer.is_some_and(|p| p != snapshot.site) {
+            tracing::warn!(site = %snapshot.site, "presence snapshot naming the wrong site refused");
+            return false;
+        }
         if let Some((boot, seq)) = self.remote_seq {
             if snapshot.boot == boot && snapshot.seq <= seq {
                 return true; // an older snapshot, delivered late: ignore it
@@ -258,16 +264,31 @@ mod tests {
         let now = t0();
         // ss2 reports A1 logged in 60 s ago; ours (ss1) is 10 s old: ours stays.
         let mut at_ss1 = Peering::default();
-        assert!(at_ss1.apply(now, br#"{"site":"ss2","boot":1,"seq":1,"agents":{"1001":"A1"},"age_ms":{"1001":60000}}"#));
+        assert!(at_ss1.apply(
+            now,
+            br#"{"site":"ss2","boot":1,"seq":1,"agents":{"1001":"A1"},"age_ms":{"1001":60000}}"#,
+            "ss1",
+            None
+        ));
         assert_eq!(at_ss1.double_login("ss1", "A1", now - Duration::from_secs(10)), Some(DoubleLogin::OursStays));
         // The same two logins seen from ss2: its own is the older one and goes.
         let mut at_ss2 = Peering::default();
-        assert!(at_ss2.apply(now, br#"{"site":"ss1","boot":1,"seq":1,"agents":{"1001":"A1"},"age_ms":{"1001":10000}}"#));
+        assert!(at_ss2.apply(
+            now,
+            br#"{"site":"ss1","boot":1,"seq":1,"agents":{"1001":"A1"},"age_ms":{"1001":10000}}"#,
+            "ss2",
+            None
+        ));
         assert_eq!(at_ss2.double_login("ss2", "A1", now - Duration::from_secs(60)), Some(DoubleLogin::OursGoes));
         // Within a second of each other: the site whose name sorts last keeps it, on both sides.
         let ours = now - Duration::from_millis(10_500);
         assert_eq!(at_ss2.double_login("ss2", "A1", ours), Some(DoubleLogin::OursStays));
-        assert!(at_ss1.apply(now, br#"{"site":"ss2","boot":1,"seq":2,"agents":{"1001":"A1"},"age_ms":{"1001":10500}}"#));
+        assert!(at_ss1.apply(
+            now,
+            br#"{"site":"ss2","boot":1,"seq":2,"agents":{"1001":"A1"},"age_ms":{"1001":10500}}"#,
+            "ss1",
+            None
+        ));
         assert_eq!(at_ss1.double_login("ss1", "A1", now - Duration::from_secs(10)), Some(DoubleLogin::OursGoes));
         assert_eq!(at_ss1.double_login("ss1", "A2", now), None, "an agent the peer does not report");
     }
@@ -275,12 +296,12 @@ mod tests {
     #[test]
     fn a_late_older_snapshot_does_not_overwrite_a_newer_one() {
         let mut p = Peering::default();
-        assert!(p.apply(t0(), br#"{"boot":7,"seq":2,"agents":{"1001":"A1001"}}"#));
-        assert!(p.apply(t0(), br#"{"boot":7,"seq":1,"agents":{}}"#));
+        assert!(p.apply(t0(), br#"{"boot":7,"seq":2,"agents":{"1001":"A1001"}}"#, "here", None));
+        assert!(p.apply(t0(), br#"{"boot":7,"seq":1,"agents":{}}"#, "here", None));
         assert_eq!(p.agent_on("1001"), Some("A1001"));
         // A restarted peer (new incarnation) starts its count again.
-        assert!(p.apply(t0(), br#"{"boot":9,"seq":1,"agents":{}}"#));
+        assert!(p.apply(t0(), br#"{"boot":9,"seq":1,"agents":{}}"#, "here", None));
         assert_eq!(p.agent_on("1001"), None);
-        assert!(!p.apply(t0(), b"not json"));
+        assert!(!p.apply(t0(), b"not json", "here", None));
     }
 }

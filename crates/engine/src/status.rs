@@ -25,6 +25,9 @@ pub enum Status {
     ProxyAuthenticationRequired,
     /// 403: credentials that are wrong, for another user, or for a DN without any.
     BadCredentials,
+    /// 403: guesses at this DN's password wait (too many failures lately from other
+    /// addresses than this one).
+    TooManyFailures,
     /// 403: a caller not allowed to use the trunk the digits lead to.
     TrunkNotAllowed,
     /// 403: more contacts for a DN than `max-contacts`.
@@ -110,6 +113,7 @@ impl Status {
             Self::Unauthorized => (401, "Unauthorized"),
             Self::ProxyAuthenticationRequired => (407, "Proxy Authentication Required"),
             Self::BadCredentials => (403, "Forbidden - Bad Credentials"),
+            Self::TooManyFailures => (403, "Forbidden - Too Many Failed Attempts"),
             Self::TrunkNotAllowed => (403, "Forbidden - Trunk Not Allowed"),
             Self::TooManyContacts => (403, "Forbidden - Too Many Contacts"),
             Self::NotFromDrPeer => (403, "Forbidden - Not From The DR Peer"),

@@ -4,10 +4,17 @@
 //! calls skip it; for the DR peer trunk, the pair falls back to standalone), and the first
 //! answer brings it back. Two misses, not one, so that a lost datagram does not flap the
 //! Business Continuity mode.
+//!
+//! A refusal (ICMP port unreachable on the socket connected to the DR peer) is only a
+//! hint: anyone off the path can forge one. It starts a confirmation: [`CONFIRM_PROBES`]
+//! OPTIONS probes [`CONFIRM_GAP`] apart; any answer (which a forger cannot make: it
+//! would need the probe's random branch) ends it with the trunk in service, and only
+//! when none is answered within [`CONFIRM_WINDOW`] does the trunk go out of service.
+//! A killed peer process is still noticed in a fraction of a second.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -18,6 +25,21 @@ use crate::request_head::{out_of_dialog, Ends};
 
 use crate::dn_plan::DnPlan;
 use crate::event::DomainEvent;
+
+/// How long a refusal's confirmation waits for an answer to its probes.
+pub(crate) const CONFIRM_WINDOW: Duration = Duration::from_millis(300);
+/// Probes a confirmation sends (the first at once), in case one is lost.
+const CONFIRM_PROBES: u32 = 3;
+/// Between two probes of a confirmation.
+const CONFIRM_GAP: Duration = Duration::from_millis(100);
+
+/// A refusal being confirmed: probes sent, when the next goes, when silence confirms it.
+#[derive(Debug)]
+struct Confirm {
+    sent: Vec<TxKey>,
+    next_probe: Instant,
+    deadline: Instant,
+}
 
 #[derive(Debug)]
 struct Watch {
@@ -30,6 +52,8 @@ struct Watch {
     next_poll: Instant,
     /// The poll waiting for an answer, and when it counts as unanswered.
     waiting: Option<(TxKey, Instant)>,
+    /// A refusal under confirmation.
+    confirm: Option<Confirm>,
 }
 
 /// The state of every polled trunk.
@@ -47,23 +71,23 @@ impl TrunkMonitor {
         for (name, _) in plan.trunks().filter(|(_, t)| !t.oos_check.is_zero()) {
             let in_service = old.get(name).is_none_or(|w| w.in_service);
             let answered = old.get(name).is_some_and(|w| w.answered);
-            self.watches
-                .insert(name.to_owned(), Watch { in_service, misses: 0, answered, next_poll: now, waiting: None });
+            self.watches.insert(
+                name.to_owned(),
+                Watch { in_service, misses: 0, answered, next_poll: now, waiting: None, confirm: None },
+            );
         }
     }
 
-    /// The trunk's far end refused a datagram (ICMP port unreachable: nothing listens
-    /// there any more, its process is gone): out of service at once, without waiting for
-    /// polls to go unanswered; the next answered poll brings it back. True if it was in
-    /// service (only polled trunks can come back, so only they are taken out).
-    pub(crate) fn refused(&mut self, name: &str, events: &mut Vec<DomainEvent>) -> bool {
-        let Some(w) = self.watches.get_mut(name).filter(|w| w.in_service && w.answered) else {
+    /// The trunk's far end refused a datagram (ICMP port unreachable: its process may be
+    /// gone, or someone forged the ICMP): a confirmation starts (see the module docs), its
+    /// first probe at the next [`TrunkMonitor::on_timeout`], due at `now`. True if one
+    /// started (the trunk is polled, in service, answered before, and not confirming).
+    pub(crate) fn refused(&mut self, now: Instant, name: &str) -> bool {
+        let Some(w) = self.watches.get_mut(name).filter(|w| w.in_service && w.answered && w.confirm.is_none()) else {
             return false;
         };
-        w.in_service = false;
-        w.misses = w.misses.max(2);
-        tracing::warn!(trunk = %name, "trunk out of service: its address refused our datagrams (process gone)");
-        events.push(DomainEvent::DnOutOfService { dn: name.to_owned() });
+        tracing::info!(trunk = %name, "the trunk's address refused a datagram: confirming with probes");
+        w.confirm = Some(Confirm { sent: Vec::new(), next_probe: now, deadline: now + CONFIRM_WINDOW });
         true
     }
 
@@ -73,7 +97,12 @@ impl TrunkMonitor {
     }
 
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.watches.values().map(|w| w.waiting.as_ref().map_or(w.next_poll, |(_, d)| (*d).min(w.next_poll))).min()
+        let confirm = |w: &Watch| w.confirm.as_ref().map(|c| c.next_probe.min(c.deadline));
+        let watch = |w: &Watch| {
+            let poll = w.waiting.as_ref().map_or(w.next_poll, |(_, d)| (*d).min(w.next_poll));
+            confirm(w).map_or(poll, |c| c.min(poll))
+        };
+        self.watches.values().map(watch).min()
     }
 
     /// Sends due polls and declares unanswered trunks out of service.
@@ -88,6 +117,33 @@ impl TrunkMonitor {
     ) {
         for (name, w) in &mut self.watches {
             let Some(trunk) = plan.get(name).and_then(|d| d.trunk.as_ref()) else { continue };
+            let probe = |tx: &mut TransactionLayer, rng: &mut ChaCha8Rng| {
+                let branch = format!("z9hG4bKoos{:016x}", rng.gen::<u64>());
+                let target = format!("sip:{}", trunk.contact);
+                let ends = Ends { local, from_user: "tandem", target: &target };
+                let b = out_of_dialog(Method::Options, &ends, &branch, rng);
+                let bytes: Arc<[u8]> = b.finish(None, b"").into();
+                tx.send_request(now, &branch, Method::Options, Peer::udp(trunk.contact), bytes)
+            };
+            if let Some(c) = &mut w.confirm {
+                if c.deadline <= now {
+                    for key in std::mem::take(&mut c.sent) {
+                        self.polls.remove(&key);
+                    }
+                    w.confirm = None;
+                    w.misses = w.misses.max(2);
+                    if w.in_service {
+                        w.in_service = false;
+                        tracing::warn!(trunk = %name, "trunk out of service: refused, and no probe answered");
+                        events.push(DomainEvent::DnOutOfService { dn: name.clone() });
+                    }
+                } else if c.next_probe <= now {
+                    let key = probe(tx, rng);
+                    self.polls.insert(key.clone(), name.clone());
+                    c.sent.push(key);
+                    c.next_probe = if c.sent.len() < CONFIRM_PROBES as usize { now + CONFIRM_GAP } else { c.deadline };
+                }
+            }
             if let Some((key, deadline)) = w.waiting.clone() {
                 if deadline <= now {
                     w.waiting = None;
@@ -101,14 +157,9 @@ impl TrunkMonitor {
                 }
             }
             if w.next_poll <= now && w.waiting.is_none() {
-                let branch = format!("z9hG4bKoos{:016x}", rng.gen::<u64>());
-                let target = format!("sip:{}", trunk.contact);
-                let ends = Ends { local, from_user: "tandem", target: &target };
-                let b = out_of_dialog(Method::Options, &ends, &branch, rng);
-                let bytes: Arc<[u8]> = b.finish(None, b"").into();
-                let key = tx.send_request(now, &branch, Method::Options, Peer::udp(trunk.contact), bytes);
+                let key = probe(tx, rng);
                 self.polls.insert(key.clone(), name.clone());
-                w.waiting = Some((key, now + trunk.oos_force.max(std::time::Duration::from_millis(100))));
+                w.waiting = Some((key, now + trunk.oos_force.max(Duration::from_millis(100))));
                 w.next_poll = now + trunk.oos_check;
             }
         }
@@ -119,7 +170,15 @@ impl TrunkMonitor {
     pub(crate) fn on_response(&mut self, key: &TxKey, events: &mut Vec<DomainEvent>) -> bool {
         let Some(name) = self.polls.remove(key) else { return false };
         if let Some(w) = self.watches.get_mut(&name) {
-            w.waiting = None;
+            if let Some(c) = w.confirm.take() {
+                tracing::info!(trunk = %name, "a confirmation probe was answered: the refusal was no death");
+                for other in c.sent.iter().filter(|k| *k != key) {
+                    self.polls.remove(other);
+                }
+            }
+            if w.waiting.as_ref().is_some_and(|(k, _)| k == key) {
+                w.waiting = None;
+            }
             w.misses = 0;
             w.answered = true;
             if !w.in_service {

@@ -222,6 +222,7 @@ fn gateways_are_known_by_address_or_allow_list_and_not_challenged() {
 #[test]
 fn a_guessing_source_is_slowed_then_blocked_and_counted() {
     let mut site = site();
+    register_with_password(&mut site, "1001", "phone-1001", "<sip:1001@127.0.0.1:6001>");
     let first = site.send_from(ATTACKER, &register("1001", "guess", 1, "<sip:evil@127.0.0.66:6666>", None));
     let ch = challenge(reply(&first, ATTACKER));
     let mut refused = 0;
@@ -244,6 +245,37 @@ fn a_guessing_source_is_slowed_then_blocked_and_counted() {
     assert_eq!(silent, 20);
     assert_eq!(stats.sources_blocked, 1);
     assert_eq!(stats.throttled, 20);
-    // The phone at another address is not affected.
+    assert_eq!(stats.dns_blocked, 1, "the DN guessed at is blocked for new addresses too");
+    // The phone that proved the password, at another address, is not affected.
+    let contact = "<sip:1001@127.0.0.1:6001>";
+    let first = site.send_from(PHONE, &register("1001", "again", 1, contact, None));
+    let ch = challenge(reply(&first, PHONE));
+    let auth = authorize(&ch, "REGISTER", "sip:127.0.0.1:5060", "1001", "phone-1001", 1).expect("digest");
+    let second = site.send_from(PHONE, &register("1001", "again", 2, contact, Some(&auth)));
+    assert_eq!(reply(&second, PHONE).first_line(), "SIP/2.0 200 OK");
+}
+
+/// Issue 21, finding 6: a REGISTER (or `Contact: *`) spoofed from the DR peer's address
+/// is challenged like anyone's, not let through as the peer's.
+#[test]
+fn a_register_from_the_dr_peers_address_is_challenged() {
+    const PEER: &str = "127.0.0.1:5062";
+    let mut site = site_with(|c| {
+        c.dns.singles.insert("TO_SS2".into(), trunk(PEER, "9902"));
+        c.options.dr_peer_trunk = Some("TO_SS2".into());
+    });
     register_with_password(&mut site, "1001", "phone-1001", "<sip:1001@127.0.0.1:6001>");
+    let mut b = MessageBuilder::request(Method::Register, "sip:127.0.0.1:5060");
+    b.header_fmt("Via", format_args!("SIP/2.0/UDP {PEER};branch=z9hG4bKwipe"));
+    b.header("From", "<sip:1001@127.0.0.1>;tag=w");
+    b.header("To", "<sip:1001@127.0.0.1>");
+    b.header("Call-ID", "wipe");
+    b.header("CSeq", "1 REGISTER");
+    b.header("Contact", "*");
+    b.header("Expires", "0");
+    let sent = site.send_from(PEER, &b.finish(None, b""));
+    assert_eq!(reply(&sent, PEER).msg().status(), Some(401));
+    assert_eq!(site.node.bindings("1001").len(), 1, "nothing wiped");
+    let hijack = site.send_from(PEER, &register("1001", "hj", 1, "<sip:evil@127.0.0.1:5062>", None));
+    assert_eq!(reply(&hijack, PEER).msg().status(), Some(401));
 }

@@ -248,3 +248,37 @@ fn max_forwards_is_spent_per_hop_and_an_exhausted_invite_gets_483() {
     only(&out, GW, "SIP/2.0 483");
     assert!(out.iter().all(|s| s.to.to_string() != PHONE_A), "nothing rings");
 }
+
+/// Issue 21, finding 11: an agent's own call that fails (the far end answers 486 after
+/// ringing) releases the caller's DN too, so routers no longer see that agent Busy.
+#[test]
+fn a_failed_outbound_call_releases_the_callers_dn() {
+    let mut site = Site::new();
+    registered(&mut site, "1001", PHONE_A);
+    registered(&mut site, "1003", PHONE_B);
+    site.desk(1, r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#);
+    let mut b = MessageBuilder::request(Method::Invite, "sip:1003@127.0.0.1:5060");
+    b.header_fmt("Via", format_args!("SIP/2.0/UDP {PHONE_A};branch=z9hG4bKout1"));
+    b.header("Max-Forwards", "70");
+    b.header_fmt("From", format_args!("<sip:1001@{PHONE_A}>;tag=a1"));
+    b.header("To", "<sip:1003@127.0.0.1:5060>");
+    b.header("Call-ID", "out1@phone");
+    b.header("CSeq", "1 INVITE");
+    b.header_fmt("Contact", format_args!("<sip:1001@{PHONE_A}>"));
+    let out = site.send_from(PHONE_A, &b.finish(Some("application/sdp"), SDP_OFFER.as_bytes()));
+    let b_invite = only(&out, PHONE_B, "INVITE");
+    site.send_from(PHONE_B, &answer(b_invite, 180, "pb", None));
+    let dialing = common::names(&site.desk_events());
+    assert!(dialing.contains(&"1:EventDialing".to_owned()), "{dialing:?}");
+    let out = site.send_from(PHONE_B, &answer(b_invite, 486, "pb", None));
+    only(&out, PHONE_A, "SIP/2.0 486");
+    let released: Vec<_> = site
+        .desk_events()
+        .into_iter()
+        .filter_map(|(_, e)| match e {
+            cti::Event::EventReleased { this_dn, .. } => Some(this_dn),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(released, vec!["1001".to_owned()], "the caller's desk hears its line is free");
+}

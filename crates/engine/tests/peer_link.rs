@@ -16,6 +16,14 @@ const SECRET: &[u8] = b"the pair's shared secret";
 const UNIX: u64 = 1_800_000_000;
 
 fn site(oos_check: Duration) -> Site {
+    site_with(oos_check, Some(SECRET))
+}
+
+fn site_without_secret() -> Site {
+    site_with(Duration::from_secs(5), None)
+}
+
+fn site_with(oos_check: Duration, secret: Option<&[u8]>) -> Site {
     let mut c = NodeConfig::for_tests();
     let trunk = Trunk::new(PEER.parse().expect("addr"), "9902", 1, oos_check, Duration::from_secs(1));
     c.dns
@@ -26,7 +34,7 @@ fn site(oos_check: Duration) -> Site {
     c.options.dr_peer_trunk = Some("TO_SS2".into());
     c.options.dr_forward = DrForward::NoAgent;
     c.agents.insert("A1001".into(), AgentLogin { id: "A1001".into(), password: None, default_dn: Some("1001".into()) });
-    c.peer_secret = Some(SECRET.to_vec());
+    c.peer_secret = secret.map(<[u8]>::to_vec);
     let mut site = Site::with_config(c);
     site.node.set_wall_clock(site.now, UNIX);
     let out = site.send(&register("1001", "r1", 1, "<sip:1001@127.0.0.1:6001>", None));
@@ -35,7 +43,7 @@ fn site(oos_check: Duration) -> Site {
 }
 
 fn sealer(at: u64) -> Sealer<'static> {
-    Sealer { secret: SECRET, unix_now: at }
+    Sealer { secret: SECRET, unix_now: at, site: "site2", peer: None }
 }
 
 /// The peer's presence MESSAGE saying `agent` is on `dn` there, sealed at `sealed_at`
@@ -158,7 +166,7 @@ fn a_forged_forwarding_marker_is_not_believed_and_the_peers_own_is() {
 }
 
 #[test]
-fn a_refused_datagram_splits_the_pair_at_once_and_the_peers_agents_may_log_in_here() {
+fn a_refused_datagram_with_no_probe_answered_splits_the_pair_and_the_peers_agents_may_log_in_here() {
     let mut site = site(Duration::from_secs(10));
     assert_eq!(status_to(&site.send_from(PEER, &presence(1, "1001", "A1001", Some(UNIX))), PEER), Some(200));
     assert!(!login_here(&mut site).contains(&"1:EventAgentLogin".to_owned()), "logged in at the peer");
@@ -166,15 +174,71 @@ fn a_refused_datagram_splits_the_pair_at_once_and_the_peers_agents_may_log_in_he
     site.node.handle_input(engine::Input::PeerRefused { at: site.now });
     site.drain();
     assert!(!login_here(&mut site).contains(&"1:EventAgentLogin".to_owned()), "still the peer's");
+    answer_poll(&mut site);
+    site.node.handle_input(engine::Input::PeerRefused { at: site.now });
+    let probes = site.drain_sent();
+    assert!(probes.iter().any(|s| s.to.to_string() == PEER && s.first_line().starts_with("OPTIONS")), "probed at once");
+    assert!(!login_here(&mut site).contains(&"1:EventAgentLogin".to_owned()), "not split by a refusal alone");
+    let later = site.advance_sent(Duration::from_millis(400));
+    let probes = later.iter().filter(|s| s.to.to_string() == PEER && s.first_line().starts_with("OPTIONS")).count();
+    assert!(probes >= 2, "more probes while confirming: {probes}");
+    assert!(login_here(&mut site).contains(&"1:EventAgentLogin".to_owned()), "the peer is gone: standalone");
+    // Keep-alives are not SIP and get no answer.
+    assert!(site.send_from(PEER, b"\r\n\r\n").is_empty());
+}
+
+/// Issue 21, finding 2: a forged ICMP port unreachable (off the path, one packet a
+/// second) no longer splits the pair: the refusal's probe is answered by the live peer.
+#[test]
+fn forged_refusals_with_the_peer_alive_never_split_the_pair() {
+    let mut site = site(Duration::from_secs(10));
+    answer_poll(&mut site);
+    assert_eq!(status_to(&site.send_from(PEER, &presence(1, "1001", "A1001", Some(UNIX))), PEER), Some(200));
+    for second in 0..5 {
+        site.node.handle_input(engine::Input::PeerRefused { at: site.now });
+        let probe = site.drain_sent();
+        let probe = probe.iter().find(|s| s.first_line().starts_with("OPTIONS")).expect("a probe at once");
+        let ok = sipmsg::MessageBuilder::response_to(&probe.msg(), 200, "OK", Some("p"), &sipmsg::ViaStamp::default())
+            .finish(None, b"");
+        site.send_from(PEER, &ok);
+        site.advance(Duration::from_secs(1));
+        assert!(!login_here(&mut site).contains(&"1:EventAgentLogin".to_owned()), "second {second}: still a pair");
+    }
+    let presence_again = presence(2, "1001", "A1001", Some(UNIX + 5));
+    assert_eq!(status_to(&site.send_from(PEER, &presence_again), PEER), Some(200), "the link is in service");
+}
+
+/// Answers the site's next OPTIONS poll of the peer trunk with 200: BC mode holds.
+fn answer_poll(site: &mut Site) {
     let polls = site.advance_sent(Duration::from_millis(10));
     let poll =
         polls.iter().find(|s| s.to.to_string() == PEER && s.first_line().starts_with("OPTIONS")).expect("a poll");
     let ok = sipmsg::MessageBuilder::response_to(&poll.msg(), 200, "OK", Some("p"), &sipmsg::ViaStamp::default())
         .finish(None, b"");
     site.send_from(PEER, &ok);
-    site.node.handle_input(engine::Input::PeerRefused { at: site.now });
-    site.drain();
-    assert!(login_here(&mut site).contains(&"1:EventAgentLogin".to_owned()), "the peer is gone: standalone at once");
-    // Keep-alives are not SIP and get no answer.
-    assert!(site.send_from(PEER, b"\r\n\r\n").is_empty());
+}
+
+/// Issue 21, finding 1: a presence MESSAGE this site sealed for its peer, sent back to it
+/// from the peer's address (a reflection), is refused: the seal names this site as its
+/// sender. Before, it logged out every agent whose DN the snapshot named.
+#[test]
+fn our_own_presence_reflected_back_is_refused_and_logs_nobody_out() {
+    let mut site = site(Duration::from_secs(5));
+    answer_poll(&mut site);
+    assert!(login_here(&mut site).contains(&"1:EventAgentLogin".to_owned()));
+    let out = site.drain_sent();
+    let ours = out.iter().find(|s| s.first_line().starts_with("MESSAGE")).expect("presence sent to the peer");
+    assert!(ours.msg().body().windows(5).any(|w| w == b"A1001"), "the snapshot names the login");
+    let sent = site.send_from(PEER, &ours.bytes);
+    assert_eq!(status_to(&sent, PEER), Some(403), "our own seal, coming back");
+    assert!(!common::names(&site.desk_events()).iter().any(|n| n.contains("Logout")), "nobody logged out");
+    // An unsealed-pair site (no peer_secret) still refuses a snapshot naming itself.
+    let mut open = site_without_secret();
+    answer_poll(&mut open);
+    assert!(login_here(&mut open).contains(&"1:EventAgentLogin".to_owned()));
+    let out = open.drain_sent();
+    let ours = out.iter().find(|s| s.first_line().starts_with("MESSAGE")).expect("presence sent to the peer");
+    let sent = open.send_from(PEER, &ours.bytes);
+    assert_eq!(status_to(&sent, PEER), Some(415), "a snapshot naming this site is no snapshot from the peer");
+    assert!(!common::names(&open.desk_events()).iter().any(|n| n.contains("Logout")), "nobody logged out");
 }

@@ -59,7 +59,12 @@ fn world(seed: u64) -> World {
 
 /// The pair's sealer at the world's time (the sites' wall clocks start at 0).
 fn sealer(w: &World) -> engine::peer_seal::Sealer<'static> {
-    engine::peer_seal::Sealer { secret: sim::fixtures::PAIR_SECRET, unix_now: w.elapsed().as_secs() }
+    engine::peer_seal::Sealer {
+        secret: sim::fixtures::PAIR_SECRET,
+        unix_now: w.elapsed().as_secs(),
+        site: "sim",
+        peer: None,
+    }
 }
 
 fn login(w: &mut World, site: &str, dn: &str, agent: &str) -> Vec<String> {

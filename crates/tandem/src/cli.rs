@@ -169,6 +169,7 @@ enum Command {
 /// Parses the command line and runs it.
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    crate::listen::raise_open_files_limit();
     match cli.command {
         Command::Cti { url, token, wait, schema, requests } => {
             if schema {

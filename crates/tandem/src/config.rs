@@ -216,6 +216,8 @@ pub(crate) struct SiteConfig {
     pub(crate) agent_hashes: BTreeMap<String, String>,
     /// Most CTI connections open at once.
     pub(crate) cti_clients: usize,
+    /// What the CTI listener admits (`[site.limits] http_*`).
+    pub(crate) cti_http: crate::http_serve::HttpLimits,
     pub(crate) http: Option<SocketAddr>,
     pub(crate) stats: Option<SocketAddr>,
     pub(crate) tcp: TcpLimits,
@@ -447,6 +449,21 @@ impl SiteFile {
         if let Some(secret) = self.peer_secret.as_ref().filter(|s| s.get_ref().len() < 16) {
             return Err((secret.span().start, "`peer_secret` must be at least 16 characters".into()));
         }
+        let sip_at = self.sip_udp.as_ref().or(self.sip_tcp.as_ref()).map(|a| *a.get_ref());
+        let exposed = sip_at.is_some_and(|a| !a.ip().is_loopback());
+        if auth.is_some()
+            && options.dr_peer_trunk.is_some()
+            && self.peer_secret.is_none()
+            && self.peer_link.is_none()
+            && exposed
+        {
+            return Err((
+                name_at,
+                "`[site.auth]` with a `dr-peer-trunk` off loopback needs `peer_secret` or `[site.peer_link]`: \
+                 without either, anyone who spoofs the DR peer's address is believed as the peer"
+                    .into(),
+            ));
+        }
         let peer_link = self.peer_link.map(|l| l.into_config(options.dr_peer_trunk.is_some())).transpose()?;
         let node = NodeConfig {
             site: self.name.into_inner(),
@@ -490,6 +507,7 @@ impl SiteFile {
             cti_grants,
             agent_hashes,
             cti_clients: self.limits.cti_clients.max(1) as usize,
+            cti_http: self.limits.http(),
             http: self.http.map(Spanned::into_inner),
             stats: self.stats.map(Spanned::into_inner),
             tcp: self.limits.tcp(),

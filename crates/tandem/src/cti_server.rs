@@ -23,6 +23,10 @@ use axum::Router;
 use engine::DeskId;
 
 use crate::cti_access::{CtiTable, Grant, Role, TOKEN_PROTOCOL};
+
+/// The subprotocol a client may offer beside `tandem-token.<token>`, for the server to
+/// answer with instead of echoing the token.
+pub(crate) const CTI_PROTOCOL: &str = "tandem-cti";
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
@@ -58,6 +62,8 @@ pub(crate) struct CtiAccess {
     pub(crate) site: String,
     pub(crate) grants: watch::Receiver<Arc<CtiTable>>,
     pub(crate) max_clients: usize,
+    /// What the listener admits (connections, per address, header timeout).
+    pub(crate) http: crate::http_serve::HttpLimits,
     pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
@@ -68,8 +74,9 @@ pub(crate) async fn serve(
     listener: TcpListener,
     access: CtiAccess,
     to_engine: mpsc::Sender<DeskMsg>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
+    let (http, tls) = (access.http, access.tls);
     let state = CtiState {
         site: access.site.into(),
         grants: access.grants,
@@ -77,56 +84,12 @@ pub(crate) async fn serve(
         clients: Arc::new(AtomicUsize::new(0)),
         max_clients: access.max_clients,
     };
-    let app = Router::new().route("/cti", get(upgrade)).route("/agent", get(agent_page)).with_state(state);
-    if let Some(acceptor) = access.tls {
-        return serve_tls(listener, acceptor, app, shutdown).await;
-    }
-    let stop = async move {
-        let _ = shutdown.changed().await;
-    };
-    if let Err(e) = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(stop)
-        .await
-    {
-        tracing::error!(error = %e, "CTI server failed");
-    }
-}
-
-/// `wss://` (and `https://` for the agent page): each connection is a TLS session first,
-/// then the same router, with the client's address where `ConnectInfo` finds it.
-async fn serve_tls(
-    listener: TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-    app: Router,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    use tower::ServiceExt as _;
-    loop {
-        let (tcp, remote) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(_) => continue,
-            },
-            _ = shutdown.changed() => return,
-        };
-        let (acceptor, app) = (acceptor.clone(), app.clone());
-        tokio::spawn(async move {
-            let Ok(Ok(session)) = tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
-            else {
-                tracing::debug!(%remote, "CTI TLS handshake failed or timed out");
-                return;
-            };
-            let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(remote));
-                app.clone().oneshot(request)
-            });
-            let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-            let io = hyper_util::rt::TokioIo::new(session);
-            if let Err(e) = builder.serve_connection_with_upgrades(io, service).await {
-                tracing::debug!(%remote, error = %e, "CTI TLS connection ended with an error");
-            }
-        });
-    }
+    let app = Router::new()
+        .route("/cti", get(upgrade))
+        .route("/agent", get(agent_page))
+        .with_state(state)
+        .layer(axum::middleware::map_response(crate::http_serve::page_headers));
+    crate::http_serve::serve(listener, app, http, tls, "cti", shutdown).await;
 }
 
 /// The agent page: log in, Ready / NotReady, answer and release calls. It holds no
@@ -146,12 +109,20 @@ async fn upgrade(
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     State(state): State<CtiState>,
+    slot: Option<axum::Extension<crate::listen::Slot>>,
 ) -> Response {
+    if !crate::http_serve::same_origin(&headers) {
+        tracing::warn!(%remote, "CTI connection refused: a page of another origin");
+        return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused").into_response();
+    }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let bearer = header("authorization").and_then(|v| v.strip_prefix("Bearer ")).map(str::to_owned);
-    let protocol = header("sec-websocket-protocol")
-        .and_then(|v| v.split(',').map(str::trim).find(|p| p.starts_with(TOKEN_PROTOCOL)))
-        .map(str::to_owned);
+    let offered: Vec<&str> =
+        header("sec-websocket-protocol").map_or(Vec::new(), |v| v.split(',').map(str::trim).collect());
+    let protocol = offered.iter().find(|p| p.starts_with(TOKEN_PROTOCOL)).map(|p| (*p).to_owned());
+    // The 101 names `tandem-cti` when the client offered it, so the token is not echoed.
+    let answer_protocol =
+        if offered.contains(&CTI_PROTOCOL) { Some(CTI_PROTOCOL.to_owned()) } else { protocol.clone() };
     let from_protocol = protocol.as_deref().map(|p| p[TOKEN_PROTOCOL.len()..].to_owned());
     // URLs end up in logs and proxies: a token in the query string only from this host.
     let from_query = q.token.filter(|_| remote.ip().is_loopback());
@@ -166,11 +137,12 @@ async fn upgrade(
         return (StatusCode::SERVICE_UNAVAILABLE, "too many CTI clients").into_response();
     }
     let ws = ws.max_message_size(MAX_MESSAGE).max_frame_size(MAX_MESSAGE);
-    let ws = match protocol {
+    let ws = match answer_protocol {
         Some(p) => ws.protocols([p]),
         None => ws,
     };
     ws.on_upgrade(move |socket| async move {
+        let _slot = slot; // the connection's slot, held while the desktop is connected
         let clients = state.clients.clone();
         desk(socket, state, grant).await;
         clients.fetch_sub(1, Ordering::SeqCst);

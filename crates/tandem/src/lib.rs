@@ -13,6 +13,8 @@ mod cti_access;
 mod cti_client;
 mod cti_link;
 mod cti_server;
+mod http_serve;
+mod listen;
 mod metrics;
 mod nss_feed;
 mod peer_tls;

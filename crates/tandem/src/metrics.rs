@@ -37,7 +37,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     site: String,
     snapshots: watch::Receiver<Snapshot>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let state = Arc::new((site, snapshots));
     let app = Router::new()
@@ -45,12 +45,7 @@ pub(crate) async fn serve(
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .with_state(state);
-    let stop = async move {
-        let _ = shutdown.changed().await;
-    };
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
-        tracing::error!(error = %e, "metrics server failed");
-    }
+    crate::http_serve::serve(listener, app, crate::http_serve::HttpLimits::METRICS, None, "metrics", shutdown).await;
 }
 
 /// Ready once the site's engine has published its first figures (it is running).

@@ -284,6 +284,7 @@ impl BoundSite {
                 site: self.config.node.site.clone(),
                 grants,
                 max_clients: self.config.cti_clients,
+                http: self.config.cti_http,
                 tls: self.cti_tls,
             };
             tokio::spawn(cti_server::serve(listener, access, desk_tx, shutdown.clone()));

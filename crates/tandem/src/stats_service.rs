@@ -50,6 +50,8 @@ struct Query {
 struct Api {
     queries: mpsc::Sender<Query>,
     updates: broadcast::Sender<Update>,
+    /// WebSocket subscribers, capped in all and per address.
+    subscribers: crate::listen::Slots,
 }
 
 /// Runs the stat service of site `home`, serving on `listener`, until shutdown.
@@ -71,7 +73,8 @@ pub(crate) async fn run(
     let links = cti_link::spawn(cti_link::endpoints(&deployment), events_tx, &shutdown);
     let (updates, _) = broadcast::channel(16_384);
     let (queries_tx, mut queries) = mpsc::channel::<Query>(64);
-    let api = Api { queries: queries_tx, updates: updates.clone() };
+    let subscribers = crate::listen::Slots::new(MAX_SUBSCRIBERS, MAX_SUBSCRIBERS_PER_ADDRESS);
+    let api = Api { queries: queries_tx, updates: updates.clone(), subscribers };
     tracing::info!(site = %name, addr = %listener.local_addr()?, "stat service started");
     tokio::spawn(serve(listener, api, shutdown.clone()));
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -120,23 +123,16 @@ fn publish(service: &routing::stats::StatService, updates: &broadcast::Sender<Up
     }
 }
 
-async fn serve(listener: TcpListener, api: Api, mut shutdown: watch::Receiver<bool>) {
+async fn serve(listener: TcpListener, api: Api, shutdown: watch::Receiver<bool>) {
     let app = axum::Router::new()
         .route("/", get(|| async { axum::response::Redirect::temporary("/wallboard") }))
         .route("/wallboard", get(wallboard))
         .route("/stats", get(all))
         .route("/stats/ws", get(upgrade))
         .route("/stats/*name", get(one))
-        .with_state(api);
-    let stop = async move {
-        let _ = shutdown.changed().await;
-    };
-    if let Err(e) = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(stop)
-        .await
-    {
-        tracing::error!(error = %e, "stats API failed");
-    }
+        .with_state(api)
+        .layer(axum::middleware::map_response(crate::http_serve::page_headers));
+    crate::http_serve::serve(listener, app, crate::http_serve::HttpLimits::default(), None, "stats", shutdown).await;
 }
 
 /// The wallboard page: one self-contained HTML file compiled into the binary (no CDN).
@@ -164,8 +160,23 @@ async fn one(State(api): State<Api>, Path(name): Path<String>) -> Response {
     }
 }
 
-async fn upgrade(ws: WebSocketUpgrade, State(api): State<Api>) -> Response {
-    ws.max_message_size(64 * 1024).on_upgrade(move |socket| subscriber(socket, api))
+async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(api): State<Api>,
+    headers: axum::http::HeaderMap,
+    axum::extract::ConnectInfo(remote): axum::extract::ConnectInfo<SocketAddr>,
+    slot: Option<axum::Extension<crate::listen::Slot>>,
+) -> Response {
+    if !crate::http_serve::same_origin(&headers) {
+        return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused").into_response();
+    }
+    let Ok(subscriber_slot) = api.subscribers.take(remote.ip()) else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many stats subscribers").into_response();
+    };
+    ws.max_message_size(64 * 1024).on_upgrade(move |socket| async move {
+        let _held = (slot, subscriber_slot); // the connection's slot, and a subscriber's, while it lives
+        subscriber(socket, api).await;
+    })
 }
 
 /// What a subscriber may send.
@@ -178,8 +189,12 @@ struct Subscription {
     unsubscribe: Vec<String>,
 }
 
-/// Names one subscriber may hold (a wallboard needs a few hundred at most).
+/// Names one subscriber may hold (a wallboard needs a few hundred at most); only names
+/// of figures that exist are kept.
 const MAX_SUBSCRIPTIONS: usize = 10_000;
+/// WebSocket subscribers of one stat service at once, and from one address.
+const MAX_SUBSCRIBERS: usize = 256;
+const MAX_SUBSCRIBERS_PER_ADDRESS: usize = 64;
 
 async fn subscriber(mut socket: WebSocket, api: Api) {
     let mut updates = api.updates.subscribe();
@@ -196,12 +211,19 @@ async fn subscriber(mut socket: WebSocket, api: Api) {
                 for n in &sub.unsubscribe {
                     names.remove(n);
                 }
-                let new: Vec<String> = sub.subscribe.into_iter().filter(|n| !names.contains(n)).collect();
-                names.extend(new.iter().cloned());
+                let new: Vec<String> = sub.subscribe.into_iter().filter(|n| !names.contains(n)).take(MAX_SUBSCRIPTIONS).collect();
+                let all = new.iter().any(|n| n == "*");
+                let values = current(&api, new).await;
+                if all {
+                    names.insert("*".to_owned());
+                } else {
+                    // Figures that exist only: an unknown name costs nothing to keep.
+                    names.extend(values.iter().map(|(n, _)| n.clone()));
+                }
                 if names.len() > MAX_SUBSCRIPTIONS {
                     break;
                 }
-                if send_values(&mut socket, current(&api, new).await).await.is_err() { break }
+                if send_values(&mut socket, values).await.is_err() { break }
             }
             update = updates.recv() => match update {
                 Ok(u) if names.contains("*") || names.contains(&*u.name) => {

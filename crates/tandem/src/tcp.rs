@@ -3,18 +3,18 @@
 //! bounded: a cap on connections in all and per IP address, an idle timeout, and a time
 //! limit on finishing a message once it has started (a slow-drip client is closed).
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sipcore::{ConnId, Peer, StreamFramer, Transport};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch};
 
 use crate::config::TcpLimits;
+use crate::listen::{NoSlot, Slots};
 
 /// Most TCP connections one site accepts at once.
 const MAX_CONNECTIONS: usize = 10_000;
@@ -36,9 +36,6 @@ pub(crate) enum ConnControl {
     Closed(ConnId),
 }
 
-/// Open connections per IP address.
-type PerAddress = Arc<Mutex<HashMap<IpAddr, usize>>>;
-
 /// Accepts connections until `shutdown`, within the caps of `limits`; with `tls`, each
 /// connection is a TLS server session first (the engine sees a stream either way).
 pub(crate) async fn accept_loop(
@@ -50,31 +47,30 @@ pub(crate) async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let per_address: PerAddress = Arc::default();
+    let slots = Slots::new(MAX_CONNECTIONS, limits.per_address);
+    let mut backoff = Duration::ZERO;
     loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
+        let (stream, remote) = tokio::select! {
+            a = crate::listen::accept(&listener, &mut backoff) => a,
             _ = shutdown.changed() => return,
         };
-        let Ok((stream, remote)) = accepted else {
-            continue;
+        let slot = match slots.take(remote.ip()) {
+            Ok(slot) => slot,
+            Err(NoSlot::Full) => {
+                tracing::warn!(%remote, "connection limit reached; closing new connection");
+                continue;
+            }
+            Err(NoSlot::AddressFull) => {
+                tracing::warn!(%remote, limit = limits.per_address, "connections per address reached; closing new connection");
+                continue;
+            }
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::warn!(%remote, "connection limit reached; closing new connection");
-            continue;
-        };
-        if !take_slot(&per_address, remote.ip(), limits.per_address) {
-            tracing::warn!(%remote, limit = limits.per_address, "connections per address reached; closing new connection");
-            continue;
-        }
         let id = ConnId(NEXT_CONN.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = mpsc::channel(256);
         if control.send(ConnControl::Opened(id, tx)).is_err() {
             return;
         }
-        let (to_engine, control, per_address, tls) =
-            (to_engine.clone(), control.clone(), per_address.clone(), tls.clone());
+        let (to_engine, control, tls) = (to_engine.clone(), control.clone(), tls.clone());
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
             match tls {
@@ -94,29 +90,8 @@ pub(crate) async fn accept_loop(
                 }
             }
             let _ = control.send(ConnControl::Closed(id));
-            give_slot(&per_address, remote.ip());
-            drop(permit);
+            drop(slot);
         });
-    }
-}
-
-fn take_slot(per_address: &PerAddress, ip: IpAddr, cap: usize) -> bool {
-    let Ok(mut open) = per_address.lock() else { return false };
-    let n = open.entry(ip).or_default();
-    if *n >= cap {
-        return false;
-    }
-    *n += 1;
-    true
-}
-
-fn give_slot(per_address: &PerAddress, ip: IpAddr) {
-    let Ok(mut open) = per_address.lock() else { return };
-    if let Some(n) = open.get_mut(&ip) {
-        *n -= 1;
-        if *n == 0 {
-            open.remove(&ip);
-        }
     }
 }
 

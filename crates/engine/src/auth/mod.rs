@@ -3,11 +3,12 @@
 //!
 //! The site keeps no password, only HA1 hashes per DN ([`AuthConfig::users`]). Challenges
 //! offer SHA-256 before MD5 with `qop=auth`; nonces are stateless (`nonce.rs`: an HMAC
-//! with a secret both sites of a BC pair share, so a phone that registered at one peer
-//! needs no new challenge round at the other). The [`Guard`] keeps the highest
-//! nonce-count seen per used nonce (a replayed request is challenged again) and counts
-//! failures per source address (`strikes.rs`): past `slow_after` a source gets one try a
-//! second, past `block_after` it is ignored for `block_for`.
+//! bound to the issuing site, the challenged DN and the address challenged, so a capture
+//! replays at no other site, for no other DN, from no other address). The [`Guard`] keeps
+//! the highest nonce-count seen per used nonce (a replayed request is challenged again)
+//! and counts failures per source address and per DN (`strikes.rs`): past `slow_after` a
+//! source (or a DN, for addresses that did not prove its password) gets one try a second,
+//! past `block_after` none for `block_for`.
 
 mod digest;
 mod nonce;
@@ -23,7 +24,7 @@ pub(crate) use digest::hex;
 pub use digest::{authorize, Algorithm, Credentials};
 pub use nonce::constant_time_eq;
 pub(crate) use nonce::unhex;
-use nonce::NonceCheck;
+use nonce::{NonceCheck, Scope};
 use strikes::Strikes;
 pub use strikes::Throttle;
 
@@ -77,8 +78,28 @@ pub(crate) enum Verdict {
         stale: bool,
     },
     /// Wrong credentials, or for a user other than the one the request speaks for, or for
-    /// a DN without any: 403, and a strike for the source.
+    /// a DN without any: 403, and a strike for the source and the DN.
     Refused,
+    /// Guesses at this DN's password wait (it failed too often lately, from addresses
+    /// other than this one): dropped unchecked.
+    Throttled,
+}
+
+/// Who asks, for a challenge or a check: the nonce is bound to all three.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Asker<'a> {
+    /// Our site's name.
+    pub(crate) site: &'a str,
+    /// The DN the request speaks for: the To user of a REGISTER, the From user otherwise.
+    pub(crate) identity: &'a str,
+    /// The request's source address.
+    pub(crate) source: IpAddr,
+}
+
+impl Asker<'_> {
+    fn scope<'a>(&'a self, config: &'a AuthConfig) -> Scope<'a> {
+        Scope { realm: &config.realm, site: self.site, dn: self.identity, source: self.source }
+    }
 }
 
 /// Counters, for `/metrics`.
@@ -92,10 +113,15 @@ pub struct AuthStats {
     pub failures: u64,
     /// Nonce-counts seen again (replays), challenged anew.
     pub replays: u64,
-    /// Requests dropped because their source was slowed or blocked.
+    /// Requests dropped because their source (or the DN they guessed at) was slowed or
+    /// blocked.
     pub throttled: u64,
     /// Sources blocked so far.
     pub sources_blocked: u64,
+    /// DNs blocked so far (for addresses that had not proved their password).
+    pub dns_blocked: u64,
+    /// Failures from sources the full table could not track (they weigh more on the DN).
+    pub untracked_failures: u64,
 }
 
 /// The authentication state of a site: nonce-counts of used nonces and failures per source.
@@ -109,30 +135,44 @@ pub(crate) struct Guard {
 }
 
 impl Guard {
-    /// Checks the credentials `req` carries for `identity` (the DN it speaks for: the To
-    /// user of a REGISTER, the From user otherwise) at `unix_now` (wall-clock seconds).
+    /// Checks the credentials `req` carries for `asker` at `unix_now` (wall-clock seconds).
     pub(crate) fn check(
         &mut self,
         config: &AuthConfig,
         req: &Message<'_>,
-        identity: &str,
-        source: IpAddr,
+        asker: Asker<'_>,
         now: Instant,
         unix_now: u64,
     ) -> Verdict {
-        let verdict = self.judge(config, req, identity, unix_now);
+        let verdict = self.judge(config, req, asker, now, unix_now);
         match &verdict {
-            Verdict::Accepted(_) => self.stats.accepted += 1,
-            Verdict::Challenge { .. } => self.stats.challenges += 1,
-            Verdict::Refused => {
-                self.stats.failures += 1;
-                if self.strikes.fail(source, now, &config.throttle) {
-                    self.stats.sources_blocked += 1;
-                    tracing::warn!(%source, "source blocked after repeated authentication failures");
-                }
+            Verdict::Accepted(dn) => {
+                self.stats.accepted += 1;
+                self.strikes.proved(asker.source, dn, now);
             }
+            Verdict::Challenge { .. } => self.stats.challenges += 1,
+            Verdict::Throttled => self.stats.throttled += 1,
+            Verdict::Refused => self.count_failure(config, asker, now),
         }
         verdict
+    }
+
+    fn count_failure(&mut self, config: &AuthConfig, asker: Asker<'_>, now: Instant) {
+        self.stats.failures += 1;
+        let dn = config.users.contains_key(asker.identity).then_some(asker.identity);
+        let struck = self.strikes.fail(asker.source, dn, now, &config.throttle);
+        let source = asker.source;
+        if struck.source_blocked {
+            self.stats.sources_blocked += 1;
+            tracing::warn!(%source, "source blocked after repeated authentication failures");
+        }
+        if struck.dn_blocked {
+            self.stats.dns_blocked += 1;
+            tracing::warn!(dn = asker.identity, "DN blocked for new addresses after repeated authentication failures");
+        }
+        if struck.untracked {
+            self.stats.untracked_failures += 1;
+        }
     }
 
     /// False when `source` is blocked, or slowed and tried less than a second ago: its
@@ -145,7 +185,14 @@ impl Guard {
         admitted
     }
 
-    fn judge(&mut self, config: &AuthConfig, req: &Message<'_>, identity: &str, unix_now: u64) -> Verdict {
+    fn judge(
+        &mut self,
+        config: &AuthConfig,
+        req: &Message<'_>,
+        asker: Asker<'_>,
+        now: Instant,
+        unix_now: u64,
+    ) -> Verdict {
         let ours = [HeaderName::Authorization, HeaderName::ProxyAuthorization]
             .into_iter()
             .flat_map(|name| req.headers_named(name))
@@ -158,10 +205,16 @@ impl Guard {
             return Verdict::Challenge { stale: false };
         };
         let lifetime = config.nonce_lifetime.as_secs();
-        match nonce::check(&config.nonce_secret, &config.realm, creds.nonce, unix_now, lifetime) {
+        match nonce::check(&config.nonce_secret, &asker.scope(config), creds.nonce, unix_now, lifetime) {
             NonceCheck::Invalid => return Verdict::Challenge { stale: false },
             NonceCheck::Stale => return Verdict::Challenge { stale: true },
             NonceCheck::Fresh { .. } => {}
+        }
+        let identity = asker.identity;
+        if config.users.contains_key(identity)
+            && !self.strikes.admits_guess(asker.source, identity, now, &config.throttle)
+        {
+            return Verdict::Throttled;
         }
         let ha1 = config.users.get(identity).and_then(|u| u.ha1(algorithm));
         let (Some(ha1), Some(nc), Some(method)) = (ha1, creds.nonce_count(), req.method()) else {
@@ -191,7 +244,7 @@ impl Guard {
         }
         // Forget nonces past their lifetime (they would be stale anyway), and the oldest
         // when too many are remembered.
-        let oldest_fresh = nonce::mint(b"", "", unix_now.saturating_sub(lifetime), 0);
+        let oldest_fresh = nonce::floor(unix_now.saturating_sub(lifetime));
         loop {
             let full = self.counts.len() >= MAX_NONCE_COUNTS;
             match self.counts.first_entry() {
@@ -203,20 +256,20 @@ impl Guard {
         true
     }
 
-    /// The challenge header values for a new nonce: one per algorithm, in the configured
-    /// order (RFC 8760 section 2.4: the preferred first), leaving out algorithms
-    /// `identity` has no hash for (a DN without credentials gets them all, so a challenge
-    /// does not tell which DNs have them).
+    /// The challenge header values for a new nonce bound to `asker`: one per algorithm, in
+    /// the configured order (RFC 8760 section 2.4: the preferred first), leaving out
+    /// algorithms the DN has no hash for (a DN without credentials gets them all, so a
+    /// challenge does not tell which DNs have them).
     pub(crate) fn challenges(
         config: &AuthConfig,
-        identity: &str,
+        asker: Asker<'_>,
         unix_now: u64,
         random: u64,
         stale: bool,
     ) -> Vec<String> {
-        let nonce = nonce::mint(&config.nonce_secret, &config.realm, unix_now, random);
+        let nonce = nonce::mint(&config.nonce_secret, &asker.scope(config), unix_now, random);
         let stale = if stale { ", stale=true" } else { "" };
-        let user = config.users.get(identity);
+        let user = config.users.get(asker.identity);
         let usable = |a: &&Algorithm| user.is_none_or(|u| u.ha1(**a).is_some());
         let offered: Vec<Algorithm> = config.algorithms.iter().filter(usable).copied().collect();
         let offered = if offered.is_empty() { config.algorithms.clone() } else { offered };

@@ -1,7 +1,10 @@
-//! Stateless nonces: `time . random . HMAC(secret, time . random . realm)` in hex, so
-//! either site of a BC pair (same secret, same realm) can verify a nonce the other issued,
-//! and a site keeps nothing per challenge. Only the nonce-count check
-//! ([`super::NonceCounts`]) keeps state, for nonces that were used.
+//! Stateless nonces: `time . random . HMAC(secret, time . random . realm . site . DN .
+//! source address)` in hex, so a site keeps nothing per challenge. A nonce is good only
+//! at the site that issued it, for the DN it challenged and from the address it was sent
+//! to: credentials captured at one site replay at no other, a spoofed source cannot use a
+//! nonce it was never sent (so it cannot earn strikes for its victim), and a phone that
+//! moves is simply challenged again. Only the nonce-count check (the guard's `counts`)
+//! keeps state, for nonces that were used.
 
 use hmac::{KeyInit, Mac};
 use sha2::Sha256;
@@ -17,11 +20,29 @@ const MAC_BYTES: usize = 16;
 /// Length of a nonce Tandem issues.
 pub(crate) const NONCE_LEN: usize = TIME_DIGITS + RANDOM_DIGITS + 2 * MAC_BYTES;
 
-/// A nonce issued at `unix_secs` with `random` bits, bound to `realm`.
-pub(crate) fn mint(secret: &[u8], realm: &str, unix_secs: u64, random: u64) -> String {
+/// What a nonce is bound to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Scope<'a> {
+    /// The realm of the challenge.
+    pub(crate) realm: &'a str,
+    /// The site that issued it.
+    pub(crate) site: &'a str,
+    /// The DN it challenged (the To user of a REGISTER, the From user otherwise).
+    pub(crate) dn: &'a str,
+    /// The address it was sent to.
+    pub(crate) source: std::net::IpAddr,
+}
+
+/// A nonce issued at `unix_secs` with `random` bits, bound to `scope`.
+pub(crate) fn mint(secret: &[u8], scope: &Scope<'_>, unix_secs: u64, random: u64) -> String {
     let head = format!("{unix_secs:0TIME_DIGITS$x}{random:0RANDOM_DIGITS$x}");
-    let mac = mac(secret, realm, &head);
+    let mac = mac(secret, scope, &head);
     head + &hex(&mac[..MAC_BYTES])
+}
+
+/// The smallest nonce issued at `unix_secs` or later (nonces sort by issue time).
+pub(crate) fn floor(unix_secs: u64) -> String {
+    format!("{unix_secs:0TIME_DIGITS$x}")
 }
 
 /// What a nonce is, checked.
@@ -38,8 +59,8 @@ pub(crate) enum NonceCheck {
     Invalid,
 }
 
-/// Checks `nonce` at `unix_now`.
-pub(crate) fn check(secret: &[u8], realm: &str, nonce: &str, unix_now: u64, lifetime_secs: u64) -> NonceCheck {
+/// Checks `nonce` for `scope` at `unix_now`.
+pub(crate) fn check(secret: &[u8], scope: &Scope<'_>, nonce: &str, unix_now: u64, lifetime_secs: u64) -> NonceCheck {
     if nonce.len() != NONCE_LEN || !nonce.is_ascii() {
         return NonceCheck::Invalid;
     }
@@ -47,7 +68,7 @@ pub(crate) fn check(secret: &[u8], realm: &str, nonce: &str, unix_now: u64, life
     let Some(tag) = unhex(tag) else {
         return NonceCheck::Invalid;
     };
-    if !constant_time_eq(&mac(secret, realm, head)[..MAC_BYTES], &tag) {
+    if !constant_time_eq(&mac(secret, scope, head)[..MAC_BYTES], &tag) {
         return NonceCheck::Invalid;
     }
     let Ok(issued) = u64::from_str_radix(&head[..TIME_DIGITS], 16) else {
@@ -60,15 +81,18 @@ pub(crate) fn check(secret: &[u8], realm: &str, nonce: &str, unix_now: u64, life
     }
 }
 
-/// HMAC-SHA256(secret, head . realm); HMAC takes a key of any length, so the error arm
-/// is never taken.
-fn mac(secret: &[u8], realm: &str, head: &str) -> Vec<u8> {
+/// HMAC-SHA256(secret, head . realm . site . dn . source), each part after the head
+/// length-prefixed; HMAC takes a key of any length, so the error arm is never taken.
+fn mac(secret: &[u8], scope: &Scope<'_>, head: &str) -> Vec<u8> {
     let Ok(mut m) = HmacSha256::new_from_slice(secret) else {
         return vec![0; 32];
     };
     m.update(head.as_bytes());
-    m.update(b".");
-    m.update(realm.as_bytes());
+    let source = scope.source.to_string();
+    for part in [scope.realm, scope.site, scope.dn, source.as_str()] {
+        m.update(&(part.len() as u64).to_be_bytes());
+        m.update(part.as_bytes());
+    }
     m.finalize().into_bytes().to_vec()
 }
 
@@ -93,19 +117,32 @@ pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
+    fn scope<'a>(realm: &'a str, site: &'a str, dn: &'a str, source: &str) -> Scope<'a> {
+        Scope { realm, site, dn, source: source.parse().expect("ip") }
+    }
+
     #[test]
-    fn a_nonce_verifies_with_the_same_secret_and_realm_only_and_goes_stale() {
-        let nonce = mint(b"pair-secret", "tandem", 1_000, 42);
+    fn a_nonce_verifies_with_the_same_secret_and_scope_only_and_goes_stale() {
+        let ours = scope("tandem", "site1", "1001", "192.0.2.1");
+        let nonce = mint(b"pair-secret", &ours, 1_000, 42);
         assert_eq!(nonce.len(), NONCE_LEN);
-        assert_eq!(check(b"pair-secret", "tandem", &nonce, 1_010, 300), NonceCheck::Fresh { issued: 1_000 });
-        assert_eq!(check(b"pair-secret", "tandem", &nonce, 1_301, 300), NonceCheck::Stale);
-        assert_eq!(check(b"other-secret", "tandem", &nonce, 1_010, 300), NonceCheck::Invalid);
-        assert_eq!(check(b"pair-secret", "other", &nonce, 1_010, 300), NonceCheck::Invalid);
-        assert_eq!(check(b"pair-secret", "tandem", &nonce, 900, 300), NonceCheck::Invalid, "from the future");
+        assert_eq!(check(b"pair-secret", &ours, &nonce, 1_010, 300), NonceCheck::Fresh { issued: 1_000 });
+        assert_eq!(check(b"pair-secret", &ours, &nonce, 1_301, 300), NonceCheck::Stale);
+        assert_eq!(check(b"other-secret", &ours, &nonce, 1_010, 300), NonceCheck::Invalid);
+        for (what, other) in [
+            ("realm", scope("other", "site1", "1001", "192.0.2.1")),
+            ("site", scope("tandem", "site2", "1001", "192.0.2.1")),
+            ("DN", scope("tandem", "site1", "1002", "192.0.2.1")),
+            ("source", scope("tandem", "site1", "1001", "192.0.2.2")),
+        ] {
+            assert_eq!(check(b"pair-secret", &other, &nonce, 1_010, 300), NonceCheck::Invalid, "another {what}");
+        }
+        assert_eq!(check(b"pair-secret", &ours, &nonce, 900, 300), NonceCheck::Invalid, "from the future");
         let mut altered = nonce.clone().into_bytes();
         altered[3] = if altered[3] == b'0' { b'1' } else { b'0' };
         let altered = String::from_utf8(altered).expect("ascii");
-        assert_eq!(check(b"pair-secret", "tandem", &altered, 1_010, 300), NonceCheck::Invalid);
-        assert_eq!(check(b"pair-secret", "tandem", "short", 1_010, 300), NonceCheck::Invalid);
+        assert_eq!(check(b"pair-secret", &ours, &altered, 1_010, 300), NonceCheck::Invalid);
+        assert_eq!(check(b"pair-secret", &ours, "short", 1_010, 300), NonceCheck::Invalid);
+        assert!(floor(1_000) <= nonce && floor(1_001) > nonce);
     }
 }

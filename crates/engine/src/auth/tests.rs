@@ -35,9 +35,18 @@ fn register(authorization: Option<&str>) -> String {
     )
 }
 
+/// Phone 1001 at 192.0.2.1, asking site1.
+fn asker(dn: &str) -> Asker<'_> {
+    Asker { site: "site1", identity: dn, source: "192.0.2.1".parse().expect("ip") }
+}
+
 fn verdict(guard: &mut Guard, config: &AuthConfig, text: &str, unix: u64) -> Verdict {
+    verdict_as(guard, config, text, unix, asker("1001"))
+}
+
+fn verdict_as(guard: &mut Guard, config: &AuthConfig, text: &str, unix: u64, asker: Asker<'_>) -> Verdict {
     let msg = Message::parse(text.as_bytes(), Framing::Datagram).expect("parsed");
-    guard.check(config, &msg, "1001", "192.0.2.1".parse().expect("ip"), Instant::now(), unix)
+    guard.check(config, &msg, asker, Instant::now(), unix)
 }
 
 fn answer(challenge: &str, password: &str, nc: u32) -> String {
@@ -49,7 +58,7 @@ fn sha256_is_offered_first_and_both_algorithms_are_accepted() {
     let config = config();
     let mut guard = Guard::default();
     assert_eq!(verdict(&mut guard, &config, &register(None), 1_000), Verdict::Challenge { stale: false });
-    let challenges = Guard::challenges(&config, "1001", 1_000, 7, false);
+    let challenges = Guard::challenges(&config, asker("1001"), 1_000, 7, false);
     assert!(challenges[0].contains("algorithm=SHA-256") && challenges[1].contains("algorithm=MD5"));
     assert!(challenges.iter().all(|c| c.contains("qop=\"auth\"") && c.contains("realm=\"tandem\"")));
     // One nonce for both algorithms: the second use counts on.
@@ -60,20 +69,70 @@ fn sha256_is_offered_first_and_both_algorithms_are_accepted() {
     assert_eq!(guard.stats.accepted, 2);
 }
 
+/// Issue 21, finding 5: credentials captured at site1 replay nowhere else: not at site2
+/// (which has its own replay state), not from another address. Each is challenged anew.
 #[test]
-fn the_other_site_of_the_pair_accepts_a_nonce_this_one_issued() {
+fn a_capture_replays_at_no_other_site_and_from_no_other_address() {
     let config = config();
-    let challenge = &Guard::challenges(&config, "1001", 1_000, 7, false)[0];
+    let challenge = &Guard::challenges(&config, asker("1001"), 1_000, 7, false)[0];
     let text = register(Some(&answer(challenge, "s3cret", 1)));
     let mut other_site = Guard::default();
-    assert_eq!(verdict(&mut other_site, &config, &text, 1_002), Verdict::Accepted("1001".into()));
+    let at_site2 = Asker { site: "site2", ..asker("1001") };
+    assert_eq!(verdict_as(&mut other_site, &config, &text, 1_002, at_site2), Verdict::Challenge { stale: false });
+    let mut site1 = Guard::default();
+    let attacker = Asker { source: "203.0.113.66".parse().expect("ip"), ..asker("1001") };
+    assert_eq!(verdict_as(&mut site1, &config, &text, 1_002, attacker), Verdict::Challenge { stale: false });
+    assert_eq!(verdict(&mut site1, &config, &text, 1_002), Verdict::Accepted("1001".into()), "the phone itself");
+    assert_eq!(other_site.stats.failures + site1.stats.failures, 0, "no strikes for anyone");
+}
+
+/// Issue 21, finding 4: wrong credentials sent with the victim's address (spoofed) carry a
+/// nonce that was issued to the attacker's address: challenged, no strike for the victim.
+#[test]
+fn spoofed_failures_earn_the_victim_no_strikes() {
+    let config = config();
+    let mut guard = Guard::default();
+    let attacker = Asker { source: "203.0.113.66".parse().expect("ip"), ..asker("1001") };
+    let challenge = &Guard::challenges(&config, attacker, 1_000, 7, false)[0];
+    for nc in 1..=30 {
+        let wrong = register(Some(&answer(challenge, "guess", nc)));
+        assert_eq!(verdict(&mut guard, &config, &wrong, 1_001), Verdict::Challenge { stale: false });
+    }
+    assert_eq!(guard.stats.failures, 0);
+    assert!(guard.admits("192.0.2.1".parse().expect("ip"), Instant::now(), &config.throttle));
+}
+
+/// Issue 21, finding 3: guesses at one DN from many addresses are bounded by the DN's own
+/// count; the phone that proved the password still gets in.
+#[test]
+fn guesses_at_a_dn_from_many_addresses_are_throttled_and_its_phone_is_not() {
+    let config = config();
+    let mut guard = Guard::default();
+    let mine = &Guard::challenges(&config, asker("1001"), 1_000, 7, false)[0];
+    assert_eq!(
+        verdict(&mut guard, &config, &register(Some(&answer(mine, "s3cret", 1))), 1_001),
+        Verdict::Accepted("1001".into())
+    );
+    let mut verdicts = Vec::new();
+    for i in 0..40u8 {
+        let source = format!("198.51.100.{i}");
+        let guesser = Asker { source: source.parse().expect("ip"), ..asker("1001") };
+        let challenge = &Guard::challenges(&config, guesser, 1_000, u64::from(i), false)[0];
+        let wrong = register(Some(&answer(challenge, "guess", 1)));
+        verdicts.push(verdict_as(&mut guard, &config, &wrong, 1_001, guesser));
+    }
+    let refused = verdicts.iter().filter(|v| **v == Verdict::Refused).count();
+    assert_eq!(refused, 5, "5 guesses, then one a second at most: {verdicts:?}");
+    assert!(verdicts[5..].iter().all(|v| *v == Verdict::Throttled));
+    let again = register(Some(&answer(mine, "s3cret", 2)));
+    assert_eq!(verdict(&mut guard, &config, &again, 1_002), Verdict::Accepted("1001".into()), "the phone itself");
 }
 
 #[test]
 fn an_expired_nonce_is_stale_and_a_reused_nonce_count_is_challenged_again() {
     let config = config();
     let mut guard = Guard::default();
-    let challenge = &Guard::challenges(&config, "1001", 1_000, 7, false)[0];
+    let challenge = &Guard::challenges(&config, asker("1001"), 1_000, 7, false)[0];
     let first = register(Some(&answer(challenge, "s3cret", 1)));
     assert_eq!(verdict(&mut guard, &config, &first, 1_001), Verdict::Accepted("1001".into()));
     assert_eq!(verdict(&mut guard, &config, &first, 1_002), Verdict::Challenge { stale: false }, "replayed");
@@ -82,14 +141,14 @@ fn an_expired_nonce_is_stale_and_a_reused_nonce_count_is_challenged_again() {
     assert_eq!(verdict(&mut guard, &config, &second, 1_003), Verdict::Accepted("1001".into()), "nc 2 is new");
     let late = register(Some(&answer(challenge, "s3cret", 3)));
     assert_eq!(verdict(&mut guard, &config, &late, 1_301), Verdict::Challenge { stale: true });
-    assert!(Guard::challenges(&config, "1001", 1_301, 8, true)[0].ends_with("stale=true"));
+    assert!(Guard::challenges(&config, asker("1001"), 1_301, 8, true)[0].ends_with("stale=true"));
 }
 
 #[test]
 fn wrong_password_wrong_user_and_other_realms_do_not_get_in() {
     let config = config();
     let mut guard = Guard::default();
-    let challenge = &Guard::challenges(&config, "1001", 1_000, 7, false)[0];
+    let challenge = &Guard::challenges(&config, asker("1001"), 1_000, 7, false)[0];
     let wrong = register(Some(&answer(challenge, "guess", 1)));
     assert_eq!(verdict(&mut guard, &config, &wrong, 1_001), Verdict::Refused);
     let as_other = authorize(challenge, "REGISTER", "sip:127.0.0.1", "1002", "s3cret", 1).expect("digest");
@@ -97,8 +156,13 @@ fn wrong_password_wrong_user_and_other_realms_do_not_get_in() {
     let other_realm = challenge.replace("realm=\"tandem\"", "realm=\"elsewhere\"");
     let text = register(Some(&answer(&other_realm, "s3cret", 1)));
     assert_eq!(verdict(&mut guard, &config, &text, 1_001), Verdict::Challenge { stale: false });
-    let forged =
-        Guard::challenges(&AuthConfig { nonce_secret: b"guessed".to_vec(), ..config.clone() }, "1001", 1_000, 7, false);
+    let forged = Guard::challenges(
+        &AuthConfig { nonce_secret: b"guessed".to_vec(), ..config.clone() },
+        asker("1001"),
+        1_000,
+        7,
+        false,
+    );
     let text = register(Some(&answer(&forged[0], "s3cret", 1)));
     assert_eq!(verdict(&mut guard, &config, &text, 1_001), Verdict::Challenge { stale: false }, "nonce not ours");
     assert_eq!(guard.stats.failures, 2);
@@ -108,8 +172,12 @@ fn wrong_password_wrong_user_and_other_realms_do_not_get_in() {
 fn a_dn_with_an_md5_hash_only_is_challenged_with_md5_only_and_unknown_dns_with_all() {
     let mut config = config();
     config.users.insert("1002".into(), UserHashes { md5: Some(Algorithm::Md5.ha1("1002", REALM, "x")), sha256: None });
-    let only_md5 = Guard::challenges(&config, "1002", 1_000, 7, false);
+    let only_md5 = Guard::challenges(&config, asker("1002"), 1_000, 7, false);
     assert_eq!(only_md5.len(), 1);
     assert!(only_md5[0].contains("algorithm=MD5"));
-    assert_eq!(Guard::challenges(&config, "1999", 1_000, 7, false).len(), 2, "no hint which DNs have credentials");
+    assert_eq!(
+        Guard::challenges(&config, asker("1999"), 1_000, 7, false).len(),
+        2,
+        "no hint which DNs have credentials"
+    );
 }

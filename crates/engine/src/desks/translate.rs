@@ -90,12 +90,13 @@ impl Desks {
                 self.broadcast(Event::EventAbandoned { this_dn: dn.clone(), conn_id: cti::conn_id_text(*conn_id) });
                 self.unanswered(now, dn);
             }
-            DomainEvent::CallFailed { conn_id, dn, .. } if *conn_id != 0 => {
-                self.broadcast(Event::EventReleased {
-                    reference_id: None,
-                    this_dn: dn.clone(),
-                    conn_id: cti::conn_id_text(*conn_id),
-                });
+            DomainEvent::CallFailed { conn_id, dn, caller_dn, .. } if *conn_id != 0 => {
+                let conn = cti::conn_id_text(*conn_id);
+                self.broadcast(Event::EventReleased { reference_id: None, this_dn: dn.clone(), conn_id: conn.clone() });
+                // The calling agent's line is free again too (its desk saw EventDialing).
+                if let Some(caller) = caller_dn.as_ref().filter(|c| *c != dn) {
+                    self.broadcast(Event::EventReleased { reference_id: None, this_dn: caller.clone(), conn_id: conn });
+                }
                 self.unanswered(now, dn);
             }
             DomainEvent::RouteRequest { conn_id, rp, other, call_type } => {

@@ -11,7 +11,7 @@ use sipmsg::{Message, Method};
 
 use super::answers::Answer;
 use super::Node;
-use crate::auth::{Guard, Verdict};
+use crate::auth::{Asker, Guard, Verdict};
 use crate::peer_seal::Sealer;
 use crate::Status;
 
@@ -51,14 +51,16 @@ impl Node {
     }
 
     /// The source is one of our trunks (by address or allow-list) or the DR peer (whose
-    /// requests the peer gate checks).
+    /// requests, REGISTER aside, the peer gate checks).
     pub(super) fn is_trunk_source(&self, peer: Peer) -> bool {
         self.config.dns.trunk_at(peer.addr).is_some() || self.config.is_dr_peer(peer.addr)
     }
 
     /// Checks a new request's credentials (see the module docs).
     pub(super) fn gate(&mut self, now: Instant, req: &Message<'_>, peer: Peer) -> Gate {
-        if self.config.is_dr_peer(peer.addr) {
+        // The DR peer registers no phones with us: a REGISTER from its address (spoofed,
+        // most likely) is challenged like anyone's.
+        if self.config.is_dr_peer(peer.addr) && req.method() != Some(Method::Register) {
             return self.peer_gate(now, req);
         }
         let Some(auth) = self.config.auth.as_ref() else {
@@ -71,12 +73,14 @@ impl Node {
         let who = if register { req.to().map(|t| t.uri) } else { req.from().map(|f| f.uri) };
         let identity = who.as_ref().and_then(|u| u.user()).unwrap_or("");
         let unix_now = self.unix_now(now);
-        match self.guard.check(auth, req, identity, peer.addr.ip(), now, unix_now) {
+        let asker = Asker { site: &self.config.site, identity, source: peer.addr.ip() };
+        match self.guard.check(auth, req, asker, now, unix_now) {
             Verdict::Accepted(dn) => Gate::Pass(Caller::Authenticated(dn)),
             Verdict::Refused => Gate::Answer(Answer::Final(Status::BadCredentials)),
+            Verdict::Throttled => Gate::Answer(Answer::Final(Status::TooManyFailures)),
             Verdict::Challenge { stale } => {
                 let random = rand::Rng::gen(&mut self.rng);
-                let headers = Guard::challenges(auth, identity, unix_now, random, stale);
+                let headers = Guard::challenges(auth, asker, unix_now, random, stale);
                 Gate::Answer(Answer::Challenge { proxy: !register, headers })
             }
         }

@@ -45,7 +45,11 @@ impl Node {
         }
         let is_presence =
             req.header(HeaderName::ContentType).is_some_and(|ct| ct.trim().eq_ignore_ascii_case(PRESENCE_TYPE));
-        if is_presence && self.peering.apply(now, req.body()) {
+        // The gate checked the seal (with `peer_secret`); its sender is the peer's name.
+        let sealed_by = self.sealer(now).and_then(|s| s.opened(req)).map(|f| f.site);
+        let known = self.config.dr_peer_trunk().and_then(|(_, t)| t.site.clone());
+        let peer = sealed_by.or(known);
+        if is_presence && self.peering.apply(now, req.body(), &self.config.site, peer.as_deref()) {
             self.resolve_double_logins(now);
             Answer::Final(Status::Ok)
         } else {

@@ -31,6 +31,15 @@ pub(super) struct LimitsFile {
     tcp_idle_timeout: u32,
     /// CTI connections open at once; more are refused (503). Default 1000.
     pub(super) cti_clients: u32,
+    /// Connections the CTI listener (desktops, routers, the agent page) holds at once,
+    /// WebSocket or plain HTTP; more are closed at accept. Default 2048.
+    http_connections: u32,
+    /// Of those, from one IP address (raise it for a large office behind one NAT).
+    /// Default 512.
+    http_per_address: u32,
+    /// Seconds a request head may take to arrive, and an HTTP connection may wait idle
+    /// for its next request, on every HTTP listener of the site. Default 10.
+    http_header_timeout: u32,
 }
 
 impl Default for LimitsFile {
@@ -47,6 +56,9 @@ impl Default for LimitsFile {
             tcp_per_address: 1000,
             tcp_idle_timeout: 300,
             cti_clients: 1000,
+            http_connections: 2048,
+            http_per_address: 512,
+            http_header_timeout: 10,
         }
     }
 }
@@ -60,6 +72,15 @@ impl LimitsFile {
             max_parked: self.max_parked as usize,
             per_source_rate: self.per_source_rate,
             retry_after: Duration::from_secs(self.retry_after.into()),
+        }
+    }
+
+    /// What the CTI listener admits.
+    pub(super) fn http(&self) -> crate::http_serve::HttpLimits {
+        crate::http_serve::HttpLimits {
+            connections: self.http_connections.max(1) as usize,
+            per_address: self.http_per_address.max(1) as usize,
+            header_timeout: Duration::from_secs(self.http_header_timeout.max(1).into()),
         }
     }
 

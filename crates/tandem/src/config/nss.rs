@@ -138,6 +138,7 @@ impl NssFile {
             cti_grants,
             agent_hashes: BTreeMap::new(),
             cti_clients: self.limits.cti_clients.max(1) as usize,
+            cti_http: self.limits.http(),
             http: self.http.map(Spanned::into_inner),
             stats: None,
             tcp: self.limits.tcp(),
