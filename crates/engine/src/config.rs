@@ -62,11 +62,12 @@ impl NodeConfig {
         self.dns.get(dn).and_then(|d| pick(&d.options))
     }
 
-    /// The pair's sealer at `unix_now`, when `peer_secret` is set.
-    pub(crate) fn sealer(&self, unix_now: u64) -> Option<crate::peer_seal::Sealer<'_>> {
+    /// The pair's sealer at `unix_now` for the process of `incarnation`, when
+    /// `peer_secret` is set.
+    pub(crate) fn sealer(&self, unix_now: u64, incarnation: u64) -> Option<crate::peer_seal::Sealer<'_>> {
         let secret = self.peer_secret.as_deref()?;
         let peer = self.dr_peer_trunk().and_then(|(_, t)| t.site.as_deref());
-        Some(crate::peer_seal::Sealer { secret, unix_now, site: &self.site, peer })
+        Some(crate::peer_seal::Sealer { secret, unix_now, site: &self.site, peer, incarnation })
     }
 
     /// True when `addr` is the DR peer's SIP address.

@@ -166,6 +166,13 @@ pub struct Node {
     wall_clock: (Instant, u64),
 }
 
+/// This process's incarnation, from its seed and site name, drawn apart from the node's
+/// own random stream (which it leaves as it was).
+fn incarnation(seed: u64, site: &str) -> u64 {
+    let name = site.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_1dea_0000_0001).gen::<u64>() ^ name
+}
+
 impl Node {
     /// A node for `config`; `seed` drives every random choice, `now` is its start.
     pub fn new(config: NodeConfig, seed: u64, now: Instant) -> Self {
@@ -178,7 +185,7 @@ impl Node {
                 t.reset(now, &config.dns);
                 t
             },
-            peering: Peering::default(),
+            peering: Peering::new(incarnation(seed, &config.site)),
             desks: Desks::default(),
             desk_out: VecDeque::new(),
             in_service: HashSet::new(),
@@ -295,7 +302,7 @@ impl Node {
             events: &mut self.events,
             local: Local { addr: self.config.local, tls: self.config.local_tls },
             view,
-            seal: self.config.sealer(unix_now),
+            seal: self.config.sealer(unix_now, self.peering.incarnation()),
         };
         f(&mut self.b2bua, &mut ctx)
     }

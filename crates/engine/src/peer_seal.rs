@@ -2,10 +2,11 @@
 //! call UUID, UserData, ConnID and Routing Point it sends with a call) carries
 //! `X-Tandem-Seal: t=<unix secs>;mac=<hex>`, an HMAC-SHA256 with the secret both sites
 //! share (`peer_secret`) over the method, Call-ID, those headers and the body, and over
-//! who sealed it for whom: `from=<sending site>;to=<receiving site>`. A copy sent back to
-//! the site that sealed it (a reflection: it arrives from the peer's address, sealed with
-//! the pair's secret) names that site as its sender and is refused, as is one naming a
-//! third site. A seal older than [`WINDOW_SECS`] (or from further in the future) is
+//! who sealed it for whom: `from=<sending site>;by=<its incarnation>;to=<receiving site>`.
+//! A copy sent back to the process that sealed it (a reflection: it arrives from the
+//! peer's address, sealed with the pair's secret) carries that process's own incarnation
+//! (random per start, so two sites that happen to share a name still differ) and is
+//! refused, as is one naming a third site as sender or another site as receiver. A seal older than [`WINDOW_SECS`] (or from further in the future) is
 //! refused, so a copy cannot be replayed later; within the window presence carries its
 //! own sequence number and a replayed INVITE meets its Call-ID already in use.
 //!
@@ -42,6 +43,9 @@ pub struct Sealer<'a> {
     /// contact is a site of the file): then only a seal naming it as sender passes, and
     /// ours name it as receiver. Unknown, ours name no receiver (`to=`).
     pub peer: Option<&'a str>,
+    /// This process's incarnation (random per start): what we seal carries it, and a
+    /// seal carrying it is ours coming back.
+    pub incarnation: u64,
 }
 
 /// What a checked seal says of itself.
@@ -54,9 +58,9 @@ pub struct SealFrom {
 impl Sealer<'_> {
     /// The seal header value for a request with these parts, from us to the peer.
     pub fn seal(&self, method: &str, call_id: &str, headers: [Option<&str>; 4], body: &[u8]) -> String {
-        let (from, to) = (self.site, self.peer.unwrap_or(""));
-        let mac = self.mac(self.unix_now, &parts(&[from, to], method, call_id, headers, body));
-        format!("t={};from={from};to={to};mac={}", self.unix_now, crate::auth::hex(&mac[..MAC_BYTES]))
+        let (from, to, by) = (self.site, self.peer.unwrap_or(""), format!("{:016x}", self.incarnation));
+        let mac = self.mac(self.unix_now, &parts(&[from, &by, to], method, call_id, headers, body));
+        format!("t={};from={from};by={by};to={to};mac={}", self.unix_now, crate::auth::hex(&mac[..MAC_BYTES]))
     }
 
     /// True when `req` carries a seal of ours, within the window, over what it says, made
@@ -66,17 +70,18 @@ impl Sealer<'_> {
     }
 
     /// The sender of `req`'s seal when the seal is good: our secret, within the window,
-    /// over what it says, sealed by another site than ours (by the DR peer's name when we
-    /// know it) for us (or for no named site).
+    /// over what it says, sealed by another process than ours (by the DR peer's name when
+    /// we know it) for us (or for no named site).
     pub fn opened(&self, req: &Message<'_>) -> Option<SealFrom> {
         let header = |name: &str| req.headers().iter().find(|h| h.raw_name.eq_ignore_ascii_case(name)).map(|h| h.value);
         let seal = header(SEAL_HEADER).and_then(parse_seal)?;
         let method = req.method().map_or("", |m: Method<'_>| m.as_str());
         let headers = SEALED_HEADERS.map(header);
-        let ends = [seal.from, seal.to];
+        let ends = [seal.from, seal.by, seal.to];
         let expected = self.mac(seal.t, &parts(&ends, method, req.call_id().unwrap_or(""), headers, req.body()));
         let authentic = self.in_window(seal.t) && constant_time_eq(&expected[..MAC_BYTES], &seal.mac);
-        let from_peer = seal.from != self.site && self.peer.is_none_or(|p| p == seal.from);
+        let ours = u64::from_str_radix(seal.by, 16).is_ok_and(|by| by == self.incarnation);
+        let from_peer = !ours && self.peer.is_none_or(|p| p == seal.from);
         let for_us = seal.to.is_empty() || seal.to == self.site;
         (authentic && from_peer && for_us).then(|| SealFrom { site: seal.from.to_owned() })
     }
@@ -122,13 +127,14 @@ pub(crate) fn forward_contact(seal: Option<Sealer<'_>>, dn: &str, to: std::net::
 }
 
 fn parts<'a>(
-    ends: &[&'a str; 2],
+    ends: &[&'a str; 3],
     method: &'a str,
     call_id: &'a str,
     headers: [Option<&'a str>; 4],
     body: &'a [u8],
 ) -> Vec<&'a [u8]> {
-    let mut out = vec![ends[0].as_bytes(), ends[1].as_bytes(), method.as_bytes(), call_id.as_bytes()];
+    let mut out = vec![ends[0].as_bytes(), ends[1].as_bytes(), ends[2].as_bytes(), method.as_bytes()];
+    out.push(call_id.as_bytes());
     out.extend(headers.iter().map(|h| h.unwrap_or("").trim().as_bytes()));
     out.push(body);
     out
@@ -138,18 +144,19 @@ fn parts<'a>(
 struct Seal<'a> {
     t: u64,
     from: &'a str,
+    by: &'a str,
     to: &'a str,
     mac: Vec<u8>,
 }
 
-/// `t=<secs>;from=<site>;to=<site>;mac=<hex>`, in that order.
+/// `t=<secs>;from=<site>;by=<hex>;to=<site>;mac=<hex>`, in that order.
 fn parse_seal(value: &str) -> Option<Seal<'_>> {
     let mut fields = value.trim().split(';').map(str::trim);
     let mut field = |name: &str| fields.next()?.strip_prefix(name)?.strip_prefix('=');
     let t = field("t")?.parse().ok()?;
-    let (from, to) = (field("from")?, field("to")?);
+    let (from, by, to) = (field("from")?, field("by")?, field("to")?);
     let mac = unhex(field("mac")?)?;
-    Some(Seal { t, from, to, mac })
+    Some(Seal { t, from, by, to, mac })
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
@@ -174,8 +181,9 @@ mod tests {
 
     #[test]
     fn a_seal_covers_headers_and_body_and_expires() {
-        let at_site2 = Sealer { secret: b"pair secret", unix_now: 1_000, site: "site2", peer: Some("site1") };
-        let s = Sealer { site: "site1", peer: Some("site2"), ..at_site2 };
+        let at_site2 =
+            Sealer { secret: b"pair secret", unix_now: 1_000, site: "site2", peer: Some("site1"), incarnation: 2 };
+        let s = Sealer { site: "site1", peer: Some("site2"), incarnation: 1, ..at_site2 };
         let seal = at_site2.seal("MESSAGE", "p1", [None, Some("{\"a\":1}"), None, None], b"{}");
         let text = message(&seal, "{\"a\":1}");
         let msg = Message::parse(text.as_bytes(), Framing::Datagram).expect("parsed");
@@ -193,8 +201,9 @@ mod tests {
 
     #[test]
     fn a_seal_sent_back_to_its_sealer_or_to_a_third_site_is_refused() {
-        let site1 = Sealer { secret: b"pair secret", unix_now: 1_000, site: "site1", peer: Some("site2") };
-        let site2 = Sealer { site: "site2", peer: Some("site1"), ..site1 };
+        let site1 =
+            Sealer { secret: b"pair secret", unix_now: 1_000, site: "site1", peer: Some("site2"), incarnation: 1 };
+        let site2 = Sealer { site: "site2", peer: Some("site1"), incarnation: 2, ..site1 };
         let parse = |seal: &str| message(seal, "");
         let ours = parse(&site1.seal("MESSAGE", "p1", [None; 4], b"{}"));
         let ours = Message::parse(ours.as_bytes(), Framing::Datagram).expect("parsed");
@@ -202,20 +211,27 @@ mod tests {
         assert!(!site1.check(&ours), "reflected back to site1");
         let unnamed = Sealer { peer: None, ..site1 };
         assert!(!unnamed.check(&ours), "reflected, even where the peer's name is unknown");
-        let site3 = Sealer { site: "site3", peer: None, ..site1 };
+        // Two processes that share a site name (each file names its own site `s1`) still
+        // tell their own seals from the peer's.
+        let twin1 = Sealer { site: "s1", peer: None, incarnation: 11, ..site1 };
+        let twin2 = Sealer { site: "s1", peer: None, incarnation: 12, ..site1 };
+        let from_twin1 = parse(&twin1.seal("MESSAGE", "p1", [None; 4], b"{}"));
+        let from_twin1 = Message::parse(from_twin1.as_bytes(), Framing::Datagram).expect("parsed");
+        assert!(twin2.check(&from_twin1) && !twin1.check(&from_twin1));
+        let site3 = Sealer { site: "site3", peer: None, incarnation: 3, ..site1 };
         assert!(!site3.check(&ours), "for site2, not site3");
-        let site4 = Sealer { site: "site4", peer: Some("site3"), ..site1 };
+        let site4 = Sealer { site: "site4", peer: Some("site3"), incarnation: 4, ..site1 };
         let from4 = parse(&site4.seal("MESSAGE", "p1", [None; 4], b"{}"));
         let from4 = Message::parse(from4.as_bytes(), Framing::Datagram).expect("parsed");
         assert!(!site2.check(&from4), "sealed by another site of the same secret");
-        let forged = parse(&format!("t=1000;from=site2;to=site1;mac={}", "0".repeat(32)));
+        let forged = parse(&format!("t=1000;from=site2;by=0000000000000002;to=site1;mac={}", "0".repeat(32)));
         let forged = Message::parse(forged.as_bytes(), Framing::Datagram).expect("parsed");
         assert!(!site1.check(&forged), "a rewritten sender breaks the MAC");
     }
 
     #[test]
     fn a_forwarding_mark_is_for_one_dn_and_a_short_while() {
-        let s = Sealer { secret: b"pair secret", unix_now: 1_000, site: "site1", peer: None };
+        let s = Sealer { secret: b"pair secret", unix_now: 1_000, site: "site1", peer: None, incarnation: 1 };
         let mark = s.mark("1001");
         assert!(s.mark_ok("1001", &mark));
         assert!(!s.mark_ok("1002", &mark));

@@ -105,6 +105,11 @@ pub(crate) struct Peering {
 }
 
 impl Peering {
+    /// No peer seen yet; `incarnation` (random per start, never 0) marks our snapshots.
+    pub(crate) fn new(incarnation: u64) -> Self {
+        Self { boot: incarnation | 1, ..Self::default() }
+    }
+
     /// The agent the peer reports on `dn`.
     pub(crate) fn agent_on(&self, dn: &str) -> Option<&str> {
         self.remote.get(dn).map(String::as_str)
@@ -163,12 +168,17 @@ impl Peering {
         self.remote_yielded.contains(agent)
     }
 
+    /// Our incarnation: random per start (never 0), in our snapshots and seals.
+    pub(crate) fn incarnation(&self) -> u64 {
+        self.boot
+    }
+
     /// A presence snapshot from the peer, received at `now`; `false` when the body is not
-    /// one, or names our own site (`ours`: a snapshot of ours sent back to us) or a site
-    /// other than the peer's (`peer`, the name its seal or the deployment gives, if known).
-    pub(crate) fn apply(&mut self, now: Instant, body: &[u8], ours: &str, peer: Option<&str>) -> bool {
+    /// one, or is one of ours sent back to us (our incarnation), or names a site other
+    /// than the peer's (`peer`, the name its seal or the deployment gives, if known).
+    pub(crate) fn apply(&mut self, now: Instant, body: &[u8], peer: Option<&str>) -> bool {
         let Ok(snapshot) = serde_json::from_slice::<PresenceSnapshot>(body) else { return false };
-        if snapshot.site == ours || peer.is_some_and(|p| p != snapshot.site) {
+        if snapshot.boot == self.boot || peer.is_some_and(|p| p != snapshot.site) {
             tracing::warn!(site = %snapshot.site, "presence snapshot naming the wrong site refused");
             return false;
         }
@@ -222,9 +232,6 @@ impl Peering {
             snapshot.age_ms.insert(dn.clone(), age);
             snapshot.agents.insert(dn, agent);
         }
-        if self.boot == 0 {
-            self.boot = rng.gen::<u64>() | 1;
-        }
         self.seq += 1;
         (snapshot.boot, snapshot.seq) = (self.boot, self.seq);
         snapshot.yielded = self.yielded.keys().cloned().collect();
@@ -263,20 +270,18 @@ mod tests {
     fn of_a_double_login_the_older_goes_on_both_sides_and_a_tie_goes_by_site_name() {
         let now = t0();
         // ss2 reports A1 logged in 60 s ago; ours (ss1) is 10 s old: ours stays.
-        let mut at_ss1 = Peering::default();
+        let mut at_ss1 = Peering::new(99);
         assert!(at_ss1.apply(
             now,
             br#"{"site":"ss2","boot":1,"seq":1,"agents":{"1001":"A1"},"age_ms":{"1001":60000}}"#,
-            "ss1",
             None
         ));
         assert_eq!(at_ss1.double_login("ss1", "A1", now - Duration::from_secs(10)), Some(DoubleLogin::OursStays));
         // The same two logins seen from ss2: its own is the older one and goes.
-        let mut at_ss2 = Peering::default();
+        let mut at_ss2 = Peering::new(99);
         assert!(at_ss2.apply(
             now,
             br#"{"site":"ss1","boot":1,"seq":1,"agents":{"1001":"A1"},"age_ms":{"1001":10000}}"#,
-            "ss2",
             None
         ));
         assert_eq!(at_ss2.double_login("ss2", "A1", now - Duration::from_secs(60)), Some(DoubleLogin::OursGoes));
@@ -286,7 +291,6 @@ mod tests {
         assert!(at_ss1.apply(
             now,
             br#"{"site":"ss2","boot":1,"seq":2,"agents":{"1001":"A1"},"age_ms":{"1001":10500}}"#,
-            "ss1",
             None
         ));
         assert_eq!(at_ss1.double_login("ss1", "A1", now - Duration::from_secs(10)), Some(DoubleLogin::OursGoes));
@@ -295,13 +299,13 @@ mod tests {
 
     #[test]
     fn a_late_older_snapshot_does_not_overwrite_a_newer_one() {
-        let mut p = Peering::default();
-        assert!(p.apply(t0(), br#"{"boot":7,"seq":2,"agents":{"1001":"A1001"}}"#, "here", None));
-        assert!(p.apply(t0(), br#"{"boot":7,"seq":1,"agents":{}}"#, "here", None));
+        let mut p = Peering::new(99);
+        assert!(p.apply(t0(), br#"{"boot":7,"seq":2,"agents":{"1001":"A1001"}}"#, None));
+        assert!(p.apply(t0(), br#"{"boot":7,"seq":1,"agents":{}}"#, None));
         assert_eq!(p.agent_on("1001"), Some("A1001"));
         // A restarted peer (new incarnation) starts its count again.
-        assert!(p.apply(t0(), br#"{"boot":9,"seq":1,"agents":{}}"#, "here", None));
+        assert!(p.apply(t0(), br#"{"boot":9,"seq":1,"agents":{}}"#, None));
         assert_eq!(p.agent_on("1001"), None);
-        assert!(!p.apply(t0(), b"not json", "here", None));
+        assert!(!p.apply(t0(), b"not json", None));
     }
 }

@@ -279,3 +279,17 @@ fn a_register_from_the_dr_peers_address_is_challenged() {
     let hijack = site.send_from(PEER, &register("1001", "hj", 1, "<sip:evil@127.0.0.1:5062>", None));
     assert_eq!(reply(&hijack, PEER).msg().status(), Some(401));
 }
+
+/// Issue 21, finding 9 (amplification): a spoofed INVITE draws one 407, not one every
+/// timer G for 32 s; a retransmitted INVITE gets it again (a real caller loses nothing).
+#[test]
+fn a_challenge_to_an_unverified_invite_is_sent_once_and_again_only_on_a_retransmission() {
+    let mut site = site();
+    let invite = dial("1002", "1001", "amp", 1, None);
+    let sent = site.send_from(ATTACKER, &invite);
+    assert_eq!(reply(&sent, ATTACKER).msg().status(), Some(407));
+    let later = site.advance_sent(Duration::from_secs(40));
+    assert!(later.iter().all(|s| s.to.to_string() != ATTACKER), "no timer-G retransmissions: {}", later.len());
+    let again = site.send_from(ATTACKER, &invite);
+    assert_eq!(reply(&again, ATTACKER).msg().status(), Some(407), "answered again when the INVITE comes again");
+}

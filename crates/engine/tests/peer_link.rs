@@ -43,7 +43,7 @@ fn site_with(oos_check: Duration, secret: Option<&[u8]>) -> Site {
 }
 
 fn sealer(at: u64) -> Sealer<'static> {
-    Sealer { secret: SECRET, unix_now: at, site: "site2", peer: None }
+    Sealer { secret: SECRET, unix_now: at, site: "site2", peer: None, incarnation: 2 }
 }
 
 /// The peer's presence MESSAGE saying `agent` is on `dn` there, sealed at `sealed_at`

@@ -64,6 +64,7 @@ fn sealer(w: &World) -> engine::peer_seal::Sealer<'static> {
         unix_now: w.elapsed().as_secs(),
         site: "sim",
         peer: None,
+        incarnation: 0,
     }
 }
 

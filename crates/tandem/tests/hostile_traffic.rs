@@ -67,11 +67,8 @@ fn a_reflected_presence_snapshot_logs_nobody_out() {
     let peer = UdpSocket::bind("127.0.0.1:0").expect("peer socket");
     let t = site_with_fake_peer("reflect", peer.local_addr().expect("addr").port());
     act_as_peer(&peer, Duration::from_millis(2500)); // polls answered: BC mode
-    let desk = cti_client(
-        &t,
-        "4",
-        &["RequestRegisterAddress ThisDN=1500", "RequestAgentLogin ThisDN=1500 AgentID=A1500"],
-    );
+    let desk =
+        cti_client(&t, "4", &["RequestRegisterAddress ThisDN=1500", "RequestAgentLogin ThisDN=1500 AgentID=A1500"]);
     let (messages, _) = act_as_peer(&peer, Duration::from_millis(1500));
     let ours = messages
         .iter()
@@ -137,8 +134,13 @@ fn forged_icmp_port_unreachables_do_not_split_the_pair() {
     // The peer says A1500 is logged in there (sealed as the peer would).
     let body = r#"{"age_ms":{"1500":60000},"agents":{"1500":"A1500"},"boot":7,"seq":1,"site":"s2","yielded":[]}"#;
     let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
-    let sealer =
-        engine::peer_seal::Sealer { secret: b"a-pair-secret-for-tests", unix_now: unix, site: "s2", peer: None };
+    let sealer = engine::peer_seal::Sealer {
+        secret: b"a-pair-secret-for-tests",
+        unix_now: unix,
+        site: "s2",
+        peer: None,
+        incarnation: 2,
+    };
     let seal = sealer.seal("MESSAGE", "p1@peer", [None; 4], body.as_bytes());
     let presence = format!(
         "MESSAGE sip:presence@{site} SIP/2.0\r\nVia: SIP/2.0/UDP {peer_addr};branch=z9hG4bKpresence1\r\nMax-Forwards: 70\r\n\
@@ -224,7 +226,8 @@ fn failures_sent_with_a_victims_address_do_not_lock_it_out() {
     victim.send_to(&register(&victim, t.udp, "1500", "victim", 1, None), t.udp).expect("send");
     let (status, challenge) = answer(&victim).expect("the victim is answered, not ignored");
     assert_eq!(status, 401);
-    let right = authorize(&challenge.expect("challenge"), "REGISTER", &uri, "1500", "right-password", 1).expect("digest");
+    let right =
+        authorize(&challenge.expect("challenge"), "REGISTER", &uri, "1500", "right-password", 1).expect("digest");
     victim.send_to(&register(&victim, t.udp, "1500", "victim", 2, Some(&right)), t.udp).expect("send");
     assert_eq!(answer(&victim).map(|a| a.0), Some(200), "the victim registers");
 }

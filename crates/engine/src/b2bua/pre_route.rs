@@ -90,7 +90,8 @@ impl B2bua {
             (Some((to, why)), _) => {
                 let mut b = reply_with(req, Status::MovedTemporarily, &tag, peer.addr);
                 b.header("Contact", &contact_for(&arrival.dn, to));
-                ctx.tx.respond(ctx.now, &key, 302, b.finish(None, b"").into());
+                // To a carrier nothing verified: once, not on timer G (amplification).
+                ctx.tx.respond_once(ctx.now, &key, 302, b.finish(None, b"").into());
                 self.pre_route.count(why);
                 tracing::debug!(dn = %arrival.dn, site = %to, why = why.as_str(), "pre-routed");
                 ctx.events.push(DomainEvent::CallRedirected { dn: arrival.dn, caller: arrival.caller, to });

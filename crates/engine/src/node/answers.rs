@@ -89,7 +89,7 @@ impl Node {
             // the short lines go back (or nothing, without a usable Via).
             if let Some(bytes) = stateless_reject(req.as_bytes(), code, reason, &self.tag) {
                 *self.stats.responses_out.entry(code).or_default() += 1;
-                self.transactions.respond(now, key, code, bytes.into());
+                self.transactions.respond_once(now, key, code, bytes.into());
             }
             return;
         }
@@ -132,7 +132,9 @@ impl Node {
         b.header("Server", "Tandem");
         let bytes: Arc<[u8]> = b.finish(None, b"").into();
         *self.stats.responses_out.entry(code).or_default() += 1;
-        self.transactions.respond(now, key, code, bytes);
+        // Answers at intake go to sources nothing has verified yet: not retransmitted by
+        // timer (a spoofed INVITE would otherwise draw eleven 407s or 302s).
+        self.transactions.respond_once(now, key, code, bytes);
     }
 
     /// A new INVITE during graceful shutdown: `shutdown-sip-reject-code`, or for 300-302

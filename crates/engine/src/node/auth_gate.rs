@@ -103,7 +103,7 @@ impl Node {
 
     /// The pair's sealer at `now`, when `peer_secret` is set.
     pub(crate) fn sealer(&self, now: Instant) -> Option<Sealer<'_>> {
-        self.config.sealer(self.unix_now(now))
+        self.config.sealer(self.unix_now(now), self.peering.incarnation())
     }
 
     /// Wall-clock seconds at `now`, from the shell's [`Node::set_wall_clock`].

@@ -20,7 +20,7 @@ impl Node {
         };
         let version = self.desks.presence_version();
         let unix_now = self.unix_now(now);
-        let seal = self.config.sealer(unix_now);
+        let seal = self.config.sealer(unix_now, self.peering.incarnation());
         let link = Link { site: &self.config.site, local: self.config.local, contact, seal };
         self.peering.maybe_send(now, link, version, self.desks.presence(), &mut self.transactions, &mut self.rng);
         while let Some(t) = self.transactions.poll_transmit() {
@@ -49,7 +49,7 @@ impl Node {
         let sealed_by = self.sealer(now).and_then(|s| s.opened(req)).map(|f| f.site);
         let known = self.config.dr_peer_trunk().and_then(|(_, t)| t.site.clone());
         let peer = sealed_by.or(known);
-        if is_presence && self.peering.apply(now, req.body(), &self.config.site, peer.as_deref()) {
+        if is_presence && self.peering.apply(now, req.body(), peer.as_deref()) {
             self.resolve_double_logins(now);
             Answer::Final(Status::Ok)
         } else {

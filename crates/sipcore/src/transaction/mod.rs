@@ -207,11 +207,23 @@ impl TransactionLayer {
     /// The TU answers server transaction `key` with a response of status `code`.
     /// Returns false when the transaction is gone or no longer takes responses.
     pub fn respond(&mut self, now: Instant, key: &TxKey, code: u16, bytes: Arc<[u8]>) -> bool {
+        self.respond_with(now, key, code, bytes, true)
+    }
+
+    /// As [`TransactionLayer::respond`], but a non-2xx final answer to an INVITE is not
+    /// retransmitted on timer G, only when the INVITE comes again (as a stateless server
+    /// would answer): for refusals and challenges to sources nothing has verified, so a
+    /// spoofed INVITE draws one response, not eleven (reflection amplification).
+    pub fn respond_once(&mut self, now: Instant, key: &TxKey, code: u16, bytes: Arc<[u8]>) -> bool {
+        self.respond_with(now, key, code, bytes, false)
+    }
+
+    fn respond_with(&mut self, now: Instant, key: &TxKey, code: u16, bytes: Arc<[u8]>, retransmit: bool) -> bool {
         let Some(entry) = self.entries.get_mut(key) else {
             return false;
         };
         let step = match &mut entry.machine {
-            Machine::InviteServer(tx) => tx.respond(now, &self.config, code, bytes),
+            Machine::InviteServer(tx) => tx.respond(now, &self.config, code, bytes, retransmit),
             Machine::NonInviteServer(tx) => tx.respond(now, &self.config, code, bytes),
             Machine::Client(_) => ServerStep::default(),
         };

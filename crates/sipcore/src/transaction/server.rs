@@ -55,8 +55,16 @@ impl InviteServer {
         Self { state: InviteServerState::Proceeding, timers: Timers::default(), last_response: None, reliable }
     }
 
-    /// The TU sends a response with this status code.
-    pub(crate) fn respond(&mut self, now: Instant, cfg: &TransactionConfig, code: u16, bytes: Arc<[u8]>) -> ServerStep {
+    /// The TU sends a response with this status code; a non-2xx final is retransmitted
+    /// on timer G only when `retransmit` (otherwise only when the INVITE comes again).
+    pub(crate) fn respond(
+        &mut self,
+        now: Instant,
+        cfg: &TransactionConfig,
+        code: u16,
+        bytes: Arc<[u8]>,
+        retransmit: bool,
+    ) -> ServerStep {
         if self.state != InviteServerState::Proceeding
             && !(self.state == InviteServerState::Accepted && (200..300).contains(&code))
         {
@@ -77,7 +85,7 @@ impl InviteServer {
             }
             _ => {
                 self.state = InviteServerState::Completed;
-                if !self.reliable {
+                if !self.reliable && retransmit {
                     self.timers.arm_retransmit(now, TimerName::G, cfg.t1);
                 }
                 self.timers.arm_expire(now, TimerName::H, cfg.t1 * 64);
