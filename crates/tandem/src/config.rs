@@ -231,7 +231,12 @@ pub(crate) struct SiteConfig {
 impl SiteConfig {
     /// What the CTI server checks: tokens and agents' password hashes.
     pub(crate) fn cti_table(&self) -> crate::cti_access::CtiTable {
-        crate::cti_access::CtiTable { grants: self.cti_grants.clone(), agent_hashes: self.agent_hashes.clone() }
+        let agent_dns = self.node.agents.iter().map(|(id, a)| (id.clone(), a.default_dn.clone())).collect();
+        crate::cti_access::CtiTable {
+            grants: self.cti_grants.clone(),
+            agent_hashes: self.agent_hashes.clone(),
+            agent_dns,
+        }
     }
 }
 
@@ -461,6 +466,23 @@ impl SiteFile {
                 name_at,
                 "`[site.auth]` with a `dr-peer-trunk` off loopback needs `peer_secret` or `[site.peer_link]`: \
                  without either, anyone who spoofs the DR peer's address is believed as the peer"
+                    .into(),
+            ));
+        }
+        if exposed {
+            let demo = |text: &str| text.contains("change-me");
+            if let Some(secret) = self.peer_secret.as_ref().filter(|s| demo(s.get_ref())) {
+                return Err((secret.span().start, "`peer_secret`: the example's secret is for loopback only".into()));
+            }
+            if auth.as_ref().is_some_and(|a| demo(&String::from_utf8_lossy(&a.nonce_secret))) {
+                return Err((name_at, "`auth.nonce_secret`: the example's secret is for loopback only".into()));
+            }
+        }
+        if r.default_expires == 0 || r.max_contacts == 0 {
+            return Err((
+                name_at,
+                "`registrar.default_expires` and `registrar.max_contacts` must be at least 1 \
+                 (0 would unregister every phone that names no expiry, or refuse every contact)"
                     .into(),
             ));
         }

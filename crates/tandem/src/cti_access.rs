@@ -93,6 +93,24 @@ pub(crate) struct CtiTable {
     pub(crate) grants: Vec<Grant>,
     /// PHC strings (`$argon2id$...`) by AgentID.
     pub(crate) agent_hashes: std::collections::BTreeMap<String, String>,
+    /// Each agent login's configured DN (`[[site.agent]] dn`), by AgentID.
+    pub(crate) agent_dns: std::collections::BTreeMap<String, Option<String>>,
+}
+
+impl CtiTable {
+    /// False when a desktop token (`role`) asks to log in an agent that is not its own: an
+    /// agent without a password whose configured DN is none of the token's DNs. A
+    /// password proves the agent wherever it sits; other roles and requests pass.
+    pub(crate) fn may_log_in(&self, role: &Role, request: &cti::Request) -> bool {
+        let (Role::Desktop(dns), cti::Request::RequestAgentLogin { agent_id, .. }) = (role, request) else {
+            return true;
+        };
+        if self.agent_hashes.contains_key(agent_id) {
+            return true;
+        }
+        let home = self.agent_dns.get(agent_id).and_then(Option::as_deref);
+        home.is_some_and(|dn| dns.iter().any(|r| r.contains(dn)))
+    }
 }
 
 /// True when `password` matches the PHC `hash` (argon2); a malformed hash never matches.
@@ -131,6 +149,25 @@ mod tests {
         assert!(!desk.permits(&request(r#"{"message":"RequestPrivateService","ServiceID":3019}"#)), "shutdown");
         assert!(!desk.permits(&request(r#"{"message":"RequestReloadConfig"}"#)));
         assert!(!desk.permits(&request(r#"{"message":"RequestRouteCall","ThisDN":"1001","ConnID":"1"}"#)));
+    }
+
+    /// Issue 21, finding 9: a desktop token logs in its own agents only, unless the agent
+    /// proves itself with its password.
+    #[test]
+    fn a_desktop_token_logs_in_its_own_agents_or_one_with_a_password_only() {
+        let desk = Role::Desktop(vec![DnRange { first: 1001, last: 1001, width: 4, kind: DnKind::Extension }]);
+        let mut table = CtiTable::default();
+        table.agent_dns.insert("A1001".into(), Some("1001".into()));
+        table.agent_dns.insert("A1002".into(), Some("1002".into()));
+        table.agent_dns.insert("A1003".into(), Some("1003".into()));
+        table.agent_hashes.insert("A1003".into(), "$argon2id$...".into());
+        let login =
+            |agent: &str| request(&format!(r#"{{"message":"RequestAgentLogin","ThisDN":"1001","AgentID":"{agent}"}}"#));
+        assert!(table.may_log_in(&desk, &login("A1001")), "its own agent");
+        assert!(!table.may_log_in(&desk, &login("A1002")), "another's agent, without a password");
+        assert!(table.may_log_in(&desk, &login("A1003")), "an agent with a password (checked next)");
+        assert!(!table.may_log_in(&desk, &login("A9999")), "no such agent");
+        assert!(table.may_log_in(&Role::Admin, &login("A1002")));
     }
 
     #[test]

@@ -54,6 +54,8 @@ struct CtiState {
     /// Connections open now, and how many may be.
     clients: Arc<AtomicUsize>,
     max_clients: usize,
+    /// Guessing throttles, argon2 turns, connections per desktop token.
+    guard: crate::cti_guard::CtiGuard,
 }
 
 /// What the CTI server is given: its site's name, tokens (live), connection cap, and
@@ -83,6 +85,7 @@ pub(crate) async fn serve(
         to_engine,
         clients: Arc::new(AtomicUsize::new(0)),
         max_clients: access.max_clients,
+        guard: crate::cti_guard::CtiGuard::default(),
     };
     let app = Router::new()
         .route("/cti", get(upgrade))
@@ -128,8 +131,27 @@ async fn upgrade(
     let from_query = q.token.filter(|_| remote.ip().is_loopback());
     let presented = bearer.or(from_protocol).or(from_query);
     let table = state.grants.borrow().clone();
+    let source = format!("ip:{}", remote.ip());
+    let now = crate::clock::now();
+    if !state.guard.admits(&source, now) {
+        tracing::warn!(%remote, "CTI connection refused: too many wrong tokens from this address; slowed");
+        return (StatusCode::TOO_MANY_REQUESTS, "too many wrong tokens: one try every 2 s").into_response();
+    }
     let Some(grant) = presented.and_then(|t| crate::cti_access::find(&table.grants, &t)).cloned() else {
+        state.guard.failed(&source, now);
+        tracing::warn!(%remote, "CTI connection refused: no valid token");
         return (StatusCode::UNAUTHORIZED, "a valid CTI token is required (Authorization: Bearer ...)").into_response();
+    };
+    let token_slot = match &grant.role {
+        Role::Desktop(_) => match state.guard.desktop_slot(&grant.token) {
+            Some(slot) => Some(slot),
+            None => {
+                tracing::warn!(%remote, "CTI connection refused: this desktop token holds its share of connections");
+                return (StatusCode::SERVICE_UNAVAILABLE, "this desktop token has too many connections")
+                    .into_response();
+            }
+        },
+        Role::Admin | Role::Client => None,
     };
     if state.clients.fetch_add(1, Ordering::SeqCst) >= state.max_clients {
         state.clients.fetch_sub(1, Ordering::SeqCst);
@@ -142,14 +164,14 @@ async fn upgrade(
         None => ws,
     };
     ws.on_upgrade(move |socket| async move {
-        let _slot = slot; // the connection's slot, held while the desktop is connected
+        let _slots = (slot, token_slot); // the connection's and the token's, held while connected
         let clients = state.clients.clone();
-        desk(socket, state, grant).await;
+        desk(socket, state, grant, remote).await;
         clients.fetch_sub(1, Ordering::SeqCst);
     })
 }
 
-async fn desk(mut socket: WebSocket, mut state: CtiState, grant: Grant) {
+async fn desk(mut socket: WebSocket, mut state: CtiState, grant: Grant, remote: SocketAddr) {
     let role: Role = grant.role.clone();
     let id = DeskId(NEXT_DESK.fetch_add(1, Ordering::Relaxed));
     let (tx, mut rx) = mpsc::channel::<Arc<str>>(DESK_QUEUE);
@@ -185,7 +207,18 @@ async fn desk(mut socket: WebSocket, mut state: CtiState, grant: Grant) {
                             break;
                         }
                     }
-                    Ok(request) if !password_ok(&state, &request).await => {
+                    Ok(request) if !state.grants.borrow().may_log_in(&role, &request) => {
+                        let error = cti::Event::EventError {
+                            reference_id: request.reference_id(),
+                            this_dn: None,
+                            error_code: cti::ErrorCode::NotPermitted,
+                            error_message: "a desktop token may log in only its own agents (or one with its password)".into(),
+                        };
+                        if send_event(&mut socket, &error).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(request) if !password_ok(&state, remote, &request).await => {
                         let error = cti::Event::EventError {
                             reference_id: request.reference_id(),
                             this_dn: None,
@@ -245,15 +278,27 @@ async fn desk(mut socket: WebSocket, mut state: CtiState, grant: Grant) {
 /// An agent login whose agent has a password hash must carry the matching password;
 /// argon2 runs on a blocking thread (tens of milliseconds, on purpose), never on the
 /// engine's. Other requests, and agents without a hash, pass (the engine checks the rest).
-async fn password_ok(state: &CtiState, request: &cti::Request) -> bool {
+async fn password_ok(state: &CtiState, remote: SocketAddr, request: &cti::Request) -> bool {
     let cti::Request::RequestAgentLogin { agent_id, password, .. } = request else {
         return true;
     };
     let Some(hash) = state.grants.borrow().agent_hashes.get(agent_id).cloned() else {
         return true;
     };
+    let (agent_key, source_key) = (format!("agent:{agent_id}"), format!("pw:{}", remote.ip()));
+    let now = crate::clock::now();
+    if !state.guard.admits(&agent_key, now) || !state.guard.admits(&source_key, now) {
+        tracing::warn!(%remote, agent = %agent_id, "agent login refused: too many wrong passwords lately; slowed");
+        return false;
+    }
     let password = password.clone().unwrap_or_default();
-    tokio::task::spawn_blocking(move || crate::cti_access::password_matches(&hash, &password)).await.unwrap_or(false)
+    let matched = state.guard.password_matches(hash, password).await;
+    if !matched {
+        tracing::warn!(%remote, agent = %agent_id, "agent login refused: wrong password");
+        state.guard.failed(&agent_key, now);
+        state.guard.failed(&source_key, now);
+    }
+    matched
 }
 
 async fn send_event(socket: &mut WebSocket, event: &cti::Event) -> Result<(), axum::Error> {

@@ -11,6 +11,7 @@ mod clock;
 mod config;
 mod cti_access;
 mod cti_client;
+mod cti_guard;
 mod cti_link;
 mod cti_server;
 mod http_serve;

@@ -153,6 +153,18 @@ pub(crate) fn render(site: &str, s: &Snapshot) -> String {
     counter(&mut registry, "sip_auth_sources_blocked", "Sources blocked after repeated failures", a.sources_blocked);
     counter(
         &mut registry,
+        "sip_auth_dns_blocked",
+        "DNs blocked for new addresses after repeated failures",
+        a.dns_blocked,
+    );
+    counter(
+        &mut registry,
+        "sip_auth_untracked_failures",
+        "Failures from sources the full table could not track (they weigh 4 on their DN)",
+        a.untracked_failures,
+    );
+    counter(
+        &mut registry,
         "peer_refused",
         "Requests from the DR peer's address refused: unsealed, or presence while the peer trunk is out of service",
         st.peer_refused,

@@ -242,7 +242,8 @@ fn closed_by_server(s: &mut TcpStream) -> bool {
     s.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
     let mut b = [0u8; 1];
     match s.read(&mut b) {
-        Ok(_) => true,
+        Ok(0) => true,  // closed
+        Ok(_n) => true, // an answer (e.g. 408) before the close
         Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
     }
 }

@@ -29,6 +29,8 @@ pub(super) fn grants(
     entries: Vec<CtiTokenFile>,
     cti_at: Option<(std::net::SocketAddr, usize)>,
 ) -> Result<Vec<Grant>, Invalid> {
+    /// Characters a CTI token needs on an address off loopback.
+    const MIN_EXPOSED_TOKEN: usize = 16;
     let mut grants: Vec<Grant> = admin_tokens
         .iter()
         .filter(|t| !t.get_ref().trim().is_empty())
@@ -63,6 +65,15 @@ pub(super) fn grants(
             return Err((
                 at,
                 format!("`cti`: {addr} is not a loopback address; the token `demo-token` is for the demo only"),
+            ));
+        }
+        if !addr.ip().is_loopback() && grants.iter().any(|g| g.token.trim().len() < MIN_EXPOSED_TOKEN) {
+            return Err((
+                at,
+                format!(
+                    "`cti`: {addr} is not a loopback address; every CTI token there must be at least \
+                     {MIN_EXPOSED_TOKEN} characters (a short one is guessed)"
+                ),
             ));
         }
     }

@@ -241,3 +241,26 @@ fn nss_errors_name_field_and_line() {
     let e = error_of(&format!("{BASE}[[nss]]\nname = \"n\"\n"));
     assert!(e.starts_with("t.toml:6:") && e.contains("sip_udp"), "{e}");
 }
+
+/// Issue 21: settings that leave a site open are refused off loopback (findings 6 and 10).
+#[test]
+fn unsafe_settings_are_refused_off_loopback() {
+    let exposed = "[[site]]\nname = \"a\"\nsip_udp = \"192.0.2.10:5060\"\ndns = [\"1000-1999\"]\n";
+    let peer = "[[site.dn]]\nnumber = \"TO_B\"\ntype = \"trunk\"\ncontact = \"192.0.2.11:5060\"\nprefix = \"9902\"\n\
+                [site.options]\ndr-peer-trunk = \"TO_B\"\n";
+    let auth = "[site.auth]\nrealm = \"r\"\nnonce_secret = \"a-long-enough-nonce-secret-0001\"\n";
+    let e = error_of(&format!("{exposed}{peer}{auth}"));
+    assert!(e.contains("needs `peer_secret` or `[site.peer_link]`"), "{e}");
+    let secret = "peer_secret = \"demo-pair-secret-change-me-0123\"\n";
+    let e = error_of(&format!("{exposed}{secret}{peer}{auth}"));
+    assert!(e.contains("`peer_secret`: the example's secret"), "{e}");
+    let on_loopback = format!("{BASE}{peer}{auth}").replace("192.0.2.11:5060", "127.0.0.1:5062");
+    assert!(load(&on_loopback, "t.toml").is_ok(), "the lab set-up on loopback still starts");
+    let short_token = format!("{exposed}cti = \"192.0.2.10:7060\"\ncti_tokens = [\"short-token\"]\n");
+    let e = error_of(&short_token);
+    assert!(e.contains("at least 16 characters"), "{e}");
+    let e = error_of(&format!("{BASE}[site.registrar]\ndefault_expires = 0\n"));
+    assert!(e.contains("default_expires"), "{e}");
+    let e = error_of(&format!("{BASE}[site.registrar]\nmax_contacts = 0\n"));
+    assert!(e.contains("max_contacts"), "{e}");
+}

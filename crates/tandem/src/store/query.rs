@@ -170,11 +170,28 @@ fn state_table(rows: &[Value]) -> String {
     out
 }
 
+/// A field as table text; control characters (a desktop's reason code may carry escape
+/// sequences meant for the operator's terminal) are shown escaped, never sent raw.
 fn text(v: &Value) -> String {
-    match v {
+    let raw = match v {
         Value::String(s) => s.clone(),
         Value::Null => "-".into(),
         other => other.to_string(),
+    };
+    if !raw.chars().any(char::is_control) {
+        return raw;
+    }
+    raw.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
+#[cfg(test)]
+mod text_tests {
+    /// Issue 21, finding 10: a reason code with an escape sequence prints escaped.
+    #[test]
+    fn control_characters_are_printed_escaped() {
+        let reason = serde_json::Value::String("Break\u{1b}]0;pwned\u{7}\r\n".into());
+        assert_eq!(super::text(&reason), "Break\\u{1b}]0;pwned\\u{7}\\r\\n");
+        assert_eq!(super::text(&serde_json::Value::String("Lunch".into())), "Lunch");
     }
 }
 
