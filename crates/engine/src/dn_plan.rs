@@ -48,9 +48,9 @@ pub struct Trunk {
     pub oos_check: Duration,
     /// How long a poll may go unanswered before the trunk is out of service (`oos-force`).
     pub oos_force: Duration,
-    /// Source networks whose requests count as this trunk's, besides `contact` (`allow`):
-    /// they are not challenged and their callers are never local.
-    pub allow: Vec<ipnet::IpNet>,
+    /// Sources whose requests count as this trunk's, besides `contact` (`allow`): they
+    /// are not challenged and their callers are never local.
+    pub allow: Vec<Allow>,
     /// DNs that may call out through this trunk (`callers`); empty lets every
     /// authenticated agent line.
     pub callers: Vec<DnRange>,
@@ -61,6 +61,33 @@ pub struct Trunk {
     /// The Tandem site at the far end, when the deployment knows it (its `sip_udp` is the
     /// trunk's `contact`): a RequestRouteCall `Location` may name it.
     pub site: Option<String>,
+}
+
+/// One `allow` rule of a trunk: a network, and optionally the one source port and the
+/// one transport its requests must come from. A rule naming `tcp` or `tls` cannot be met
+/// by a spoofed UDP datagram (a TCP connection needs the handshake).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allow {
+    /// Source addresses.
+    pub net: ipnet::IpNet,
+    /// The source port, if only one.
+    pub port: Option<u16>,
+    /// The transport, if only one.
+    pub transport: Option<sipcore::Transport>,
+}
+
+impl Allow {
+    /// Any port and transport from `net`.
+    pub fn net(net: ipnet::IpNet) -> Self {
+        Self { net, port: None, transport: None }
+    }
+
+    /// True when a request from `peer` meets this rule.
+    pub fn matches(&self, peer: &sipcore::Peer) -> bool {
+        self.net.contains(&peer.addr.ip())
+            && self.port.is_none_or(|p| p == peer.addr.port())
+            && self.transport.is_none_or(|t| t == peer.transport)
+    }
 }
 
 impl Trunk {
@@ -269,11 +296,16 @@ impl DnPlan {
         )
     }
 
-    /// The trunk a request came from, by its source address.
+    /// The trunk a request over UDP from `source` comes from.
     pub fn trunk_at(&self, source: SocketAddr) -> Option<&str> {
-        self.trunks()
-            .find(|(_, t)| t.contact == source || t.allow.iter().any(|net| net.contains(&source.ip())))
-            .map(|(name, _)| name)
+        self.trunk_from(&sipcore::Peer::udp(source))
+    }
+
+    /// The trunk a request from `peer` comes from: its `contact`, or a source its `allow`
+    /// rules admit (address, and port and transport where a rule names them).
+    pub fn trunk_from(&self, peer: &sipcore::Peer) -> Option<&str> {
+        let at = |t: &Trunk| t.contact == peer.addr || t.allow.iter().any(|a| a.matches(peer));
+        self.trunks().find(|(_, t)| at(t)).map(|(name, _)| name)
     }
 }
 

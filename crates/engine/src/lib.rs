@@ -59,7 +59,7 @@ mod trunks;
 pub use b2bua::NssStats;
 pub use config::{CallConfig, NodeConfig, RegistrarConfig};
 pub use desks::DeskId;
-pub use dn_plan::{AgentLogin, Dn, DnKind, DnOptions, DnPlan, DnRange, DrForward, Options, Trunk};
+pub use dn_plan::{AgentLogin, Allow, Dn, DnKind, DnOptions, DnPlan, DnRange, DrForward, Options, Trunk};
 pub use event::{AgentChange, CallType, DomainEvent, LegKind, ReleasedBy};
 pub use node::{Input, Node, Restored, SavedAgent, SavedBinding, Wake};
 pub use overload::{Capacity, Pressure};

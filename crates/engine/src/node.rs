@@ -525,7 +525,7 @@ impl Node {
         let capacity = self.config.capacity;
         let rate = capacity.per_source_rate;
         if rate > 0
-            && self.config.dns.trunk_at(peer.addr).is_none()
+            && self.config.dns.trunk_from(&peer).is_none()
             && !self.admission.within_rate(now, peer.addr.ip(), rate)
         {
             self.stats.flood_dropped += 1;

@@ -120,8 +120,8 @@ fn a_register_without_credentials_is_challenged_sha256_first_and_binds_nothing()
     let answer = reply(&sent, ATTACKER).msg();
     assert_eq!(answer.status(), Some(401));
     let challenges: Vec<&str> = answer.headers_named(HeaderName::WwwAuthenticate).map(|h| h.value).collect();
-    assert_eq!(challenges.len(), 2);
-    assert!(challenges[0].contains("algorithm=SHA-256") && challenges[1].contains("algorithm=MD5"));
+    assert_eq!(challenges.len(), 1, "1001 has a SHA-256 hash: no MD5 offered (no downgrade)");
+    assert!(challenges[0].contains("algorithm=SHA-256"));
     assert!(site.node.bindings("1001").is_empty());
 }
 
@@ -203,7 +203,7 @@ fn a_trunk_open_to_some_callers_refuses_the_others() {
 fn gateways_are_known_by_address_or_allow_list_and_not_challenged() {
     let mut site = site_with(|c| {
         if let Some(t) = c.dns.singles.get_mut("gw-in").and_then(|d| d.trunk.as_mut()) {
-            t.allow = vec!["10.1.2.0/24".parse().expect("net")];
+            t.allow = vec![engine::Allow::net("10.1.2.0/24".parse().expect("net"))];
         }
     });
     register_with_password(&mut site, "1001", "phone-1001", "<sip:1001@127.0.0.1:6001>");
@@ -217,6 +217,27 @@ fn gateways_are_known_by_address_or_allow_list_and_not_challenged() {
     stranger = stranger.replace(GW, "10.1.3.9:5060");
     let sent = site.send_from("10.1.3.9:5060", stranger.as_bytes());
     assert_eq!(reply(&sent, "10.1.3.9:5060").msg().status(), Some(407), "an unknown source must authenticate");
+}
+
+/// Issue 21, finding 9: a trunk whose `allow` rule names TLS is not met by a datagram
+/// from the same network (spoofable): that INVITE is challenged, not rung through as a
+/// gateway's ("CEO Bank Security" <1001> rang an agent that way).
+#[test]
+fn an_allow_rule_naming_a_transport_is_not_met_by_a_spoofed_datagram() {
+    let mut site = site_with(|c| {
+        if let Some(t) = c.dns.singles.get_mut("gw-in").and_then(|d| d.trunk.as_mut()) {
+            t.allow = vec![engine::Allow {
+                net: "10.1.2.0/24".parse().expect("net"),
+                port: None,
+                transport: Some(engine::Transport::Tls),
+            }];
+        }
+    });
+    register_with_password(&mut site, "1001", "phone-1001", "<sip:1001@127.0.0.1:6001>");
+    let spoofed = String::from_utf8(gateway_invite("1001", "sp1")).expect("utf8").replace(GW, "10.1.2.9:5060");
+    let sent = site.send_from("10.1.2.9:5060", spoofed.as_bytes());
+    assert_eq!(reply(&sent, "10.1.2.9:5060").msg().status(), Some(407), "UDP does not meet a TLS rule");
+    assert!(!sent.iter().any(|s| s.to.to_string() == PHONE), "the phone does not ring");
 }
 
 #[test]

@@ -78,6 +78,9 @@ enum Command {
         /// The stat service's WebSocket URL.
         #[arg(long, default_value = "ws://127.0.0.1:9070/stats/ws")]
         url: String,
+        /// A viewer, client or admin CTI token of the site (needed off loopback).
+        #[arg(long)]
+        token: Option<String>,
         /// Keep printing changes as they happen.
         #[arg(long)]
         watch: bool,
@@ -217,9 +220,9 @@ pub fn run() -> anyhow::Result<()> {
                 service.await?
             })
         }
-        Command::Stats { url, watch, names } => {
+        Command::Stats { url, token, watch, names } => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            runtime.block_on(crate::stats_client::run(&url, &names, watch))
+            runtime.block_on(crate::stats_client::run(&url, token.as_deref(), &names, watch))
         }
         Command::Cdr { config, db, last, agent, uuid, states, json } => {
             let paths = if db.is_empty() { store_paths(config.as_ref())? } else { db };

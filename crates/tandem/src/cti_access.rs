@@ -28,6 +28,9 @@ pub(crate) enum Role {
     Client,
     /// One agent's desktop: requests about these DNs only.
     Desktop(Vec<DnRange>),
+    /// Read-only: the stat service's figures and wallboard; on CTI, monitoring only
+    /// (register, unregister and query a DN).
+    Viewer,
 }
 
 impl Role {
@@ -37,6 +40,7 @@ impl Role {
             Self::Admin => "admin",
             Self::Client => "client",
             Self::Desktop(_) => "desktop",
+            Self::Viewer => "viewer",
         }
     }
 
@@ -45,6 +49,10 @@ impl Role {
         use cti::Request as R;
         match self {
             Self::Admin => true,
+            Self::Viewer => matches!(
+                request,
+                R::RequestRegisterAddress { .. } | R::RequestUnregisterAddress { .. } | R::RequestQueryAddress { .. }
+            ),
             Self::Client => matches!(
                 request,
                 R::RequestRegisterAddress { .. }
@@ -98,6 +106,11 @@ pub(crate) struct CtiTable {
 }
 
 impl CtiTable {
+    /// True when `role` may read the stat service's figures (every role but a desktop's).
+    pub(crate) fn may_read_stats(role: &Role) -> bool {
+        matches!(role, Role::Admin | Role::Client | Role::Viewer)
+    }
+
     /// False when a desktop token (`role`) asks to log in an agent that is not its own: an
     /// agent without a password whose configured DN is none of the token's DNs. A
     /// password proves the agent wherever it sits; other roles and requests pass.

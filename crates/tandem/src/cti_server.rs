@@ -151,7 +151,7 @@ async fn upgrade(
                     .into_response();
             }
         },
-        Role::Admin | Role::Client => None,
+        Role::Admin | Role::Client | Role::Viewer => None,
     };
     if state.clients.fetch_add(1, Ordering::SeqCst) >= state.max_clients {
         state.clients.fetch_sub(1, Ordering::SeqCst);

@@ -8,10 +8,17 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-/// Connects to `url` (`ws://host:port/stats/ws`), subscribes to `names` (all when empty).
+/// Connects to `url` (`ws://host:port/stats/ws`) with `token` if given (a viewer, client
+/// or admin token of the site), subscribes to `names` (all when empty).
 #[allow(clippy::print_stdout)]
-pub(crate) async fn run(url: &str, names: &[String], watch: bool) -> anyhow::Result<()> {
-    let (ws, _) = tokio_tungstenite::connect_async(url).await.with_context(|| format!("connecting to {url}"))?;
+pub(crate) async fn run(url: &str, token: Option<&str>, names: &[String], watch: bool) -> anyhow::Result<()> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let mut request = url.into_client_request().with_context(|| format!("not a WebSocket URL: {url}"))?;
+    if let Some(token) = token {
+        let value = format!("Bearer {token}").parse().context("the token is not a valid header value")?;
+        request.headers_mut().insert("authorization", value);
+    }
+    let (ws, _) = tokio_tungstenite::connect_async(request).await.with_context(|| format!("connecting to {url}"))?;
     let (mut sink, mut stream) = ws.split();
     let names: Vec<String> = if names.is_empty() { vec!["*".into()] } else { names.to_vec() };
     sink.send(Message::Text(json!({ "subscribe": names }).to_string())).await?;

@@ -52,6 +52,8 @@ struct Api {
     updates: broadcast::Sender<Update>,
     /// WebSocket subscribers, capped in all and per address.
     subscribers: crate::listen::Slots,
+    /// The home site's CTI tokens: admin, client and viewer tokens may read the figures.
+    grants: Arc<Vec<crate::cti_access::Grant>>,
 }
 
 /// Runs the stat service of site `home`, serving on `listener`, until shutdown.
@@ -74,7 +76,8 @@ pub(crate) async fn run(
     let (updates, _) = broadcast::channel(16_384);
     let (queries_tx, mut queries) = mpsc::channel::<Query>(64);
     let subscribers = crate::listen::Slots::new(MAX_SUBSCRIBERS, MAX_SUBSCRIBERS_PER_ADDRESS);
-    let api = Api { queries: queries_tx, updates: updates.clone(), subscribers };
+    let grants = Arc::new(deployment.sites.get(home).map(|s| s.cti_grants.clone()).unwrap_or_default());
+    let api = Api { queries: queries_tx, updates: updates.clone(), subscribers, grants };
     tracing::info!(site = %name, addr = %listener.local_addr()?, "stat service started");
     tokio::spawn(serve(listener, api, shutdown.clone()));
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -124,15 +127,64 @@ fn publish(service: &routing::stats::StatService, updates: &broadcast::Sender<Up
 }
 
 async fn serve(listener: TcpListener, api: Api, shutdown: watch::Receiver<bool>) {
-    let app = axum::Router::new()
-        .route("/", get(|| async { axum::response::Redirect::temporary("/wallboard") }))
-        .route("/wallboard", get(wallboard))
+    let figures = axum::Router::new()
         .route("/stats", get(all))
         .route("/stats/ws", get(upgrade))
         .route("/stats/*name", get(one))
+        .route_layer(axum::middleware::from_fn_with_state(api.clone(), require_token));
+    let app = axum::Router::new()
+        .route("/", get(|| async { axum::response::Redirect::temporary("/wallboard") }))
+        .route("/wallboard", get(wallboard))
+        .merge(figures)
         .with_state(api)
         .layer(axum::middleware::map_response(crate::http_serve::page_headers));
     crate::http_serve::serve(listener, app, crate::http_serve::HttpLimits::default(), None, "stats", shutdown).await;
+}
+
+/// The figures need a token of the home site (admin, client or viewer): `Authorization:
+/// Bearer`, the WebSocket subprotocol `tandem-token.<token>` (browsers), or `?token=`
+/// from loopback. Without one, only a client on loopback that names the host by a
+/// loopback address or `localhost` reads them (the demo, and the tests), not a page of a
+/// name that merely resolves to loopback (DNS rebinding).
+async fn require_token(
+    State(api): State<Api>,
+    axum::extract::ConnectInfo(remote): axum::extract::ConnectInfo<SocketAddr>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let headers = request.headers();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let bearer = header("authorization").and_then(|v| v.strip_prefix("Bearer ")).map(str::to_owned);
+    let protocol = header("sec-websocket-protocol").and_then(|v| {
+        v.split(',').map(str::trim).find_map(|p| p.strip_prefix(crate::cti_access::TOKEN_PROTOCOL)).map(str::to_owned)
+    });
+    let query = request.uri().query().unwrap_or("");
+    let from_query = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("token="))
+        .filter(|_| remote.ip().is_loopback())
+        .map(str::to_owned);
+    let granted = bearer
+        .or(protocol)
+        .or(from_query)
+        .and_then(|t| crate::cti_access::find(&api.grants, &t).cloned())
+        .is_some_and(|g| crate::cti_access::CtiTable::may_read_stats(&g.role));
+    let local_host = header("host").is_some_and(is_loopback_host);
+    if granted || (remote.ip().is_loopback() && local_host) {
+        return next.run(request).await;
+    }
+    tracing::warn!(%remote, "stats request refused: no valid admin, client or viewer token");
+    (StatusCode::UNAUTHORIZED, "a CTI token of this site (admin, client or viewer) is required: Authorization: Bearer ...")
+        .into_response()
+}
+
+/// `127.x.x.x[:port]`, `[::1][:port]` or `localhost[:port]`.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The wallboard page: one self-contained HTML file compiled into the binary (no CDN).
@@ -172,6 +224,16 @@ async fn upgrade(
     }
     let Ok(subscriber_slot) = api.subscribers.take(remote.ip()) else {
         return (StatusCode::SERVICE_UNAVAILABLE, "too many stats subscribers").into_response();
+    };
+    // A browser that offered `tandem-stats` beside its token gets that back, not the token.
+    let offered = headers.get("sec-websocket-protocol").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let offered: Vec<&str> = offered.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
+    let ws = if offered.contains(&"tandem-stats") {
+        ws.protocols(["tandem-stats"])
+    } else if let Some(token) = offered.iter().find(|p| p.starts_with(crate::cti_access::TOKEN_PROTOCOL)) {
+        ws.protocols([(*token).to_owned()])
+    } else {
+        ws
     };
     ws.max_message_size(64 * 1024).on_upgrade(move |socket| async move {
         let _held = (slot, subscriber_slot); // the connection's slot, and a subscriber's, while it lives
@@ -248,4 +310,17 @@ async fn send_values(socket: &mut WebSocket, values: Vec<(String, Value)>) -> Re
         socket.send(Message::Text(text)).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod host_tests {
+    #[test]
+    fn only_loopback_literals_and_localhost_count_as_a_loopback_host() {
+        for host in ["127.0.0.1:9070", "127.9.9.9", "localhost:9070", "LOCALHOST", "[::1]:9070"] {
+            assert!(super::is_loopback_host(host), "{host}");
+        }
+        for host in ["evil.example:9070", "192.0.2.1:9070", "127.0.0.1.evil.example", "[2001:db8::1]:80"] {
+            assert!(!super::is_loopback_host(host), "{host}");
+        }
+    }
 }

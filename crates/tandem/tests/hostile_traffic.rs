@@ -435,3 +435,32 @@ fn a_stats_subscription_flood_costs_bounded_memory_and_subscribers_are_capped() 
     assert!(accepted < 64, "subscribers from one address are capped (one was open already): {accepted}");
     assert!(http_get(stats, "/stats").contains("total"), "the API still serves");
 }
+
+/// A GET of `path` naming the host `host`, with `auth` if given: the status line.
+fn get_as(addr: SocketAddr, path: &str, host: &str, auth: Option<&str>) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let auth = auth.map(|a| format!("Authorization: Bearer {a}\r\n")).unwrap_or_default();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n");
+    s.write_all(request.as_bytes()).expect("write");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.lines().next().unwrap_or("").to_owned()
+}
+
+/// Finding 9: the figures need a token, except for a loopback client naming a loopback
+/// host (a page of a name that resolves to loopback, DNS rebinding, does not count); a
+/// desktop token does not read them.
+#[test]
+fn the_stats_api_needs_a_token_unless_asked_on_loopback_by_a_loopback_name() {
+    if !enabled() {
+        return;
+    }
+    let (_up, port) = up_with_stat_service("stats-token");
+    let stats: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let rebound = format!("evil.example:{port}");
+    assert!(get_as(stats, "/stats", &rebound, None).contains(" 401"), "a rebound name without a token");
+    assert!(get_as(stats, "/stats/total", &rebound, Some("wrong-token")).contains(" 401"));
+    assert!(get_as(stats, "/stats", &rebound, Some("t0ken")).contains(" 200"), "with the site's token");
+    assert!(get_as(stats, "/stats", &format!("127.0.0.1:{port}"), None).contains(" 200"), "the loopback demo");
+    assert!(get_as(stats, "/wallboard", &rebound, None).contains(" 200"), "the page itself holds no figures");
+}

@@ -58,8 +58,12 @@ pub struct UserHashes {
 }
 
 impl UserHashes {
+    /// The HA1 this DN may be checked with under `algorithm`: MD5 only for a DN that has
+    /// no SHA-256 hash (MD5 is asked for per DN, by giving it an MD5 hash alone), so a
+    /// DN with a SHA-256 hash cannot be downgraded to MD5.
     fn ha1(&self, algorithm: Algorithm) -> Option<&str> {
         match algorithm {
+            Algorithm::Md5 if self.sha256.is_some() => None,
             Algorithm::Md5 => self.md5.as_deref(),
             Algorithm::Sha256 => self.sha256.as_deref(),
         }
@@ -216,7 +220,11 @@ impl Guard {
         {
             return Verdict::Throttled;
         }
-        let ha1 = config.users.get(identity).and_then(|u| u.ha1(algorithm));
+        let user = config.users.get(identity);
+        if algorithm == Algorithm::Md5 && user.is_some_and(|u| u.sha256.is_some()) {
+            return Verdict::Challenge { stale: false }; // a downgrade: SHA-256 is asked again
+        }
+        let ha1 = user.and_then(|u| u.ha1(algorithm));
         let (Some(ha1), Some(nc), Some(method)) = (ha1, creds.nonce_count(), req.method()) else {
             return Verdict::Refused;
         };
@@ -270,7 +278,11 @@ impl Guard {
         let nonce = nonce::mint(&config.nonce_secret, &asker.scope(config), unix_now, random);
         let stale = if stale { ", stale=true" } else { "" };
         let user = config.users.get(asker.identity);
-        let usable = |a: &&Algorithm| user.is_none_or(|u| u.ha1(**a).is_some());
+        // A DN without credentials is offered what a DN with a SHA-256 hash would be, so
+        // a challenge does not tell which DNs have them.
+        let sha256_only = config.algorithms.contains(&Algorithm::Sha256);
+        let unknown = |a: &Algorithm| !(sha256_only && *a == Algorithm::Md5);
+        let usable = |a: &&Algorithm| user.map_or_else(|| unknown(a), |u| u.ha1(**a).is_some());
         let offered: Vec<Algorithm> = config.algorithms.iter().filter(usable).copied().collect();
         let offered = if offered.is_empty() { config.algorithms.clone() } else { offered };
         offered

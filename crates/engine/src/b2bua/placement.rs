@@ -51,7 +51,7 @@ pub(crate) fn classify(
     let uri = req.request_uri().and_then(sipmsg::Uri::parse);
     let dn = uri.as_ref().and_then(|u| u.user()).unwrap_or("").to_owned();
     let caller = req.from().and_then(|f| f.uri.user()).unwrap_or("").to_owned();
-    let trunk = config.dns.trunk_at(peer.addr).and_then(|name| config.dns.get(name)?.trunk.as_ref());
+    let trunk = config.dns.trunk_from(&peer).and_then(|name| config.dns.get(name)?.trunk.as_ref());
     let from_trunk = trunk.is_some();
     let from_dr_peer = *proved == Caller::DrPeer;
     let mark = uri.as_ref().and_then(|u| u.as_sip()).and_then(|s| s.params.get("x-dr-fwd"));

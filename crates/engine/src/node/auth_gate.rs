@@ -53,7 +53,7 @@ impl Node {
     /// The source is one of our trunks (by address or allow-list) or the DR peer (whose
     /// requests, REGISTER aside, the peer gate checks).
     pub(super) fn is_trunk_source(&self, peer: Peer) -> bool {
-        self.config.dns.trunk_at(peer.addr).is_some() || self.config.is_dr_peer(peer.addr)
+        self.config.dns.trunk_from(&peer).is_some() || self.config.is_dr_peer(peer.addr)
     }
 
     /// Checks a new request's credentials (see the module docs).

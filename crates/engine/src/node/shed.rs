@@ -122,7 +122,7 @@ impl Node {
             return false;
         }
         let checked_first = self.config.capacity.per_source_rate > 0 || self.config.auth.is_some();
-        !checked_first || self.config.dns.trunk_at(peer.addr).is_some()
+        !checked_first || self.config.dns.trunk_from(&peer).is_some()
     }
 
     /// Calls or transactions at their cap: every new INVITE is refused.

@@ -44,6 +44,7 @@ pub(super) fn grants(
         let role = match entry.role.get_ref().as_str() {
             "admin" => Role::Admin,
             "client" => Role::Client,
+            "viewer" => Role::Viewer,
             "desktop" if entry.dns.is_empty() => {
                 return Err((entry.role.span().start, "`cti_token`: a desktop token needs its `dns`".into()))
             }
@@ -51,7 +52,7 @@ pub(super) fn grants(
             other => {
                 return Err((
                     entry.role.span().start,
-                    format!("`cti_token.role`: `{other}` is not one of admin, client, desktop"),
+                    format!("`cti_token.role`: `{other}` is not one of admin, client, desktop, viewer"),
                 ))
             }
         };

@@ -175,17 +175,39 @@ pub(super) fn add_dn(dns: &mut DnPlan, dn: DnFile) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// A trunk's `allow`: addresses (`192.0.2.7`) or networks (`192.0.2.0/24`).
-fn allow_list(entries: &[Spanned<String>]) -> Result<Vec<ipnet::IpNet>, Invalid> {
-    entries
-        .iter()
-        .map(|e| {
-            let text = e.get_ref().trim();
-            text.parse::<ipnet::IpNet>()
-                .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| (e.span().start, format!("`allow`: `{text}` is no address or network (a.b.c.d/n)")))
-        })
-        .collect()
+/// A trunk's `allow`: an address (`192.0.2.7`), a network (`192.0.2.0/24`) or an
+/// address with its port (`192.0.2.7:5060`, `[2001:db8::7]:5060`), optionally followed by
+/// the one transport its requests must use (`192.0.2.0/24 tls`).
+fn allow_list(entries: &[Spanned<String>]) -> Result<Vec<engine::Allow>, Invalid> {
+    entries.iter().map(|e| allow_rule(e.get_ref()).ok_or_else(|| (e.span().start, allow_error(e.get_ref())))).collect()
+}
+
+fn allow_error(text: &str) -> String {
+    format!("`allow`: `{}` is no address, network (a.b.c.d/n) or address:port, then optionally udp, tcp or tls", text.trim())
+}
+
+fn allow_rule(text: &str) -> Option<engine::Allow> {
+    let mut words = text.split_whitespace();
+    let source = words.next()?;
+    let transport = match words.next().map(str::to_ascii_lowercase).as_deref() {
+        None => None,
+        Some("udp") => Some(engine::Transport::Udp),
+        Some("tcp") => Some(engine::Transport::Tcp),
+        Some("tls") => Some(engine::Transport::Tls),
+        Some(_) => return None,
+    };
+    if words.next().is_some() {
+        return None;
+    }
+    let (net, port) = if let Ok(net) = source.parse::<ipnet::IpNet>() {
+        (net, None)
+    } else if let Ok(ip) = source.parse::<std::net::IpAddr>() {
+        (ipnet::IpNet::from(ip), None)
+    } else {
+        let addr = source.parse::<SocketAddr>().ok()?;
+        (ipnet::IpNet::from(addr.ip()), Some(addr.port()))
+    };
+    Some(engine::Allow { net, port, transport })
 }
 
 /// A trunk's `callers`: DN ranges (a single DN is a range of one).

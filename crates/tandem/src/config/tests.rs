@@ -133,6 +133,21 @@ fn auth_and_trunk_access_settings_are_checked_and_errors_name_the_line() {
     assert_eq!(node.dns.trunk_at("10.0.0.9:5060".parse().expect("addr")), Some("gw"));
     assert_eq!(node.dns.trunk_at("192.0.2.7:1".parse().expect("addr")), Some("gw"));
     assert_eq!(node.dns.trunk_at("192.0.2.8:5080".parse().expect("addr")), None);
+    // Issue 21, finding 9: `allow` with a port and a transport.
+    let sites = load(
+        &format!("{BASE}{trunk}allow = [\"192.0.2.7:5060\", \"10.0.0.0/24 tls\", \"[2001:db8::7]:5070 udp\"]\n"),
+        "t.toml",
+    )
+    .expect("valid");
+    let plan = &sites[0].node.dns;
+    let peer = |addr: &str, transport| engine::Peer { transport, addr: addr.parse().expect("addr"), conn: None };
+    assert_eq!(plan.trunk_from(&peer("192.0.2.7:5060", engine::Transport::Udp)), Some("gw"));
+    assert_eq!(plan.trunk_from(&peer("192.0.2.7:5061", engine::Transport::Udp)), None, "another port");
+    assert_eq!(plan.trunk_from(&peer("10.0.0.9:40000", engine::Transport::Tls)), Some("gw"));
+    assert_eq!(plan.trunk_from(&peer("10.0.0.9:5060", engine::Transport::Udp)), None, "a spoofable datagram");
+    assert_eq!(plan.trunk_from(&peer("[2001:db8::7]:5070", engine::Transport::Udp)), Some("gw"));
+    let e = error_of(&format!("{BASE}{trunk}allow = [\"10.0.0.0/24 sctp\"]\n"));
+    assert!(e.contains("`allow`") && e.contains("udp, tcp or tls"), "{e}");
     let gw = node.dns.get("gw").and_then(|d| d.trunk.as_ref()).expect("trunk");
     assert!(gw.admits_caller("1050") && gw.admits_caller("1500") && !gw.admits_caller("1200"));
 }
