@@ -469,6 +469,20 @@ impl SiteFile {
                     .into(),
             ));
         }
+        if auth.is_some() {
+            let peer_trunk = options.dr_peer_trunk.as_deref();
+            let open = dns.trunks().find(|(name, t)| Some(*name) != peer_trunk && !t.prefix.is_empty() && t.callers.is_empty());
+            if let Some((name, t)) = open {
+                return Err((
+                    name_at,
+                    format!(
+                        "trunk `{name}` (prefix `{}`) reaches the outside: list the DNs that may dial out through it \
+                         in its `callers` (e.g. `callers = [\"1000-1999\"]`)",
+                        t.prefix
+                    ),
+                ));
+            }
+        }
         if exposed {
             let demo = |text: &str| text.contains("change-me");
             if let Some(secret) = self.peer_secret.as_ref().filter(|s| demo(s.get_ref())) {

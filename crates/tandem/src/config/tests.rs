@@ -274,6 +274,12 @@ fn unsafe_settings_are_refused_off_loopback() {
     let short_token = format!("{exposed}cti = \"192.0.2.10:7060\"\ncti_tokens = [\"short-token\"]\n");
     let e = error_of(&short_token);
     assert!(e.contains("at least 16 characters"), "{e}");
+    // Finding 10: with auth, a trunk that reaches the outside names who may dial out.
+    let gw = "[[site.dn]]\nnumber = \"gw\"\ntype = \"trunk\"\ncontact = \"127.0.0.1:5080\"\nprefix = \"9\"\n";
+    let e = error_of(&format!("{BASE}{gw}{auth}"));
+    assert!(e.contains("trunk `gw`") && e.contains("callers"), "{e}");
+    assert!(load(&format!("{BASE}{gw}callers = [\"1000-1999\"]\n{auth}"), "t.toml").is_ok());
+    assert!(load(&format!("{BASE}{gw}"), "t.toml").is_ok(), "without auth every From is believed anyway");
     let e = error_of(&format!("{BASE}[site.registrar]\ndefault_expires = 0\n"));
     assert!(e.contains("default_expires"), "{e}");
     let e = error_of(&format!("{BASE}[site.registrar]\nmax_contacts = 0\n"));
