@@ -471,7 +471,9 @@ impl SiteFile {
         }
         if auth.is_some() {
             let peer_trunk = options.dr_peer_trunk.as_deref();
-            let open = dns.trunks().find(|(name, t)| Some(*name) != peer_trunk && !t.prefix.is_empty() && t.callers.is_empty());
+            let open = dns
+                .trunks()
+                .find(|(name, t)| Some(*name) != peer_trunk && !t.prefix.is_empty() && t.callers.is_empty());
             if let Some((name, t)) = open {
                 return Err((
                     name_at,

@@ -195,50 +195,22 @@ async fn desk(mut socket: WebSocket, mut state: CtiState, grant: Grant, remote: 
                     Message::Close(_) => break,
                     _ => continue,
                 };
-                match serde_json::from_str::<cti::Request>(&text) {
-                    Ok(request) if !role.permits(&request) => {
-                        let error = cti::Event::EventError {
-                            reference_id: request.reference_id(),
-                            this_dn: None,
-                            error_code: cti::ErrorCode::NotPermitted,
-                            error_message: format!("a {} token may not send {}", role.name(), request.name()),
-                        };
-                        if send_event(&mut socket, &error).await.is_err() {
-                            break;
+                let refused = match serde_json::from_str::<cti::Request>(&text) {
+                    Ok(request) => match refusal(&state, &role, remote, &request).await {
+                        Some((code, message)) => Some((request.reference_id(), code, message)),
+                        None => {
+                            if state.to_engine.send(DeskMsg::Request(id, request)).await.is_err() {
+                                break;
+                            }
+                            None
                         }
-                    }
-                    Ok(request) if !state.grants.borrow().may_log_in(&role, &request) => {
-                        let error = cti::Event::EventError {
-                            reference_id: request.reference_id(),
-                            this_dn: None,
-                            error_code: cti::ErrorCode::NotPermitted,
-                            error_message: "a desktop token may log in only its own agents (or one with its password)".into(),
-                        };
-                        if send_event(&mut socket, &error).await.is_err() {
-                            break;
-                        }
-                    }
-                    Ok(request) if !password_ok(&state, remote, &request).await => {
-                        let error = cti::Event::EventError {
-                            reference_id: request.reference_id(),
-                            this_dn: None,
-                            error_code: cti::ErrorCode::BadPassword,
-                            error_message: "wrong password".into(),
-                        };
-                        if send_event(&mut socket, &error).await.is_err() {
-                            break;
-                        }
-                    }
-                    Ok(request) => {
-                        if state.to_engine.send(DeskMsg::Request(id, request)).await.is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        let error = cti::Event::EventError { reference_id: None, this_dn: None, error_code: cti::ErrorCode::InvalidRequest, error_message: e.to_string() };
-                        if send_event(&mut socket, &error).await.is_err() {
-                            break;
-                        }
+                    },
+                    Err(e) => Some((None, cti::ErrorCode::InvalidRequest, e.to_string())),
+                };
+                if let Some((reference_id, error_code, error_message)) = refused {
+                    let error = cti::Event::EventError { reference_id, this_dn: None, error_code, error_message };
+                    if send_event(&mut socket, &error).await.is_err() {
+                        break;
                     }
                 }
             }
@@ -273,6 +245,28 @@ async fn desk(mut socket: WebSocket, mut state: CtiState, grant: Grant, remote: 
         }
     }
     let _ = state.to_engine.send(DeskMsg::Closed(id)).await;
+}
+
+/// Why the connection task refuses `request` itself, if it does: the token's role does not
+/// allow it, a desktop token logs in an agent not its own, or the agent's password is wrong.
+async fn refusal(
+    state: &CtiState,
+    role: &Role,
+    remote: SocketAddr,
+    request: &cti::Request,
+) -> Option<(cti::ErrorCode, String)> {
+    if !role.permits(request) {
+        let message = format!("a {} token may not send {}", role.name(), request.name());
+        return Some((cti::ErrorCode::NotPermitted, message));
+    }
+    if !state.grants.borrow().may_log_in(role, request) {
+        let message = "a desktop token may log in only its own agents (or one with its password)";
+        return Some((cti::ErrorCode::NotPermitted, message.into()));
+    }
+    if !password_ok(state, remote, request).await {
+        return Some((cti::ErrorCode::BadPassword, "wrong password".into()));
+    }
+    None
 }
 
 /// An agent login whose agent has a password hash must carry the matching password;

@@ -174,7 +174,10 @@ async fn require_token(
         return next.run(request).await;
     }
     tracing::warn!(%remote, "stats request refused: no valid admin, client or viewer token");
-    (StatusCode::UNAUTHORIZED, "a CTI token of this site (admin, client or viewer) is required: Authorization: Bearer ...")
+    (
+        StatusCode::UNAUTHORIZED,
+        "a CTI token of this site (admin, client or viewer) is required: Authorization: Bearer ...",
+    )
         .into_response()
 }
 

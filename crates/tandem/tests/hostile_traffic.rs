@@ -433,18 +433,24 @@ fn a_stats_subscription_flood_costs_bounded_memory_and_subscribers_are_capped() 
         held.push(s);
     }
     assert!(accepted < 64, "subscribers from one address are capped (one was open already): {accepted}");
-    assert!(http_get(stats, "/stats").contains("total"), "the API still serves");
+    let figures = get_full(stats, "/stats", &format!("127.0.0.1:{port}"), Some("t0ken"));
+    assert!(figures.contains("total"), "the API still serves: {figures}");
 }
 
 /// A GET of `path` naming the host `host`, with `auth` if given: the status line.
 fn get_as(addr: SocketAddr, path: &str, host: &str, auth: Option<&str>) -> String {
+    get_full(addr, path, host, auth).lines().next().unwrap_or("").to_owned()
+}
+
+/// A GET of `path` naming the host `host`, with `auth` if given: the whole response.
+fn get_full(addr: SocketAddr, path: &str, host: &str, auth: Option<&str>) -> String {
     let mut s = TcpStream::connect(addr).expect("connect");
     let auth = auth.map(|a| format!("Authorization: Bearer {a}\r\n")).unwrap_or_default();
     let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n");
     s.write_all(request.as_bytes()).expect("write");
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
-    out.lines().next().unwrap_or("").to_owned()
+    out
 }
 
 /// Finding 9: the figures need a token, except for a loopback client naming a loopback

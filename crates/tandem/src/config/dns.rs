@@ -183,7 +183,10 @@ fn allow_list(entries: &[Spanned<String>]) -> Result<Vec<engine::Allow>, Invalid
 }
 
 fn allow_error(text: &str) -> String {
-    format!("`allow`: `{}` is no address, network (a.b.c.d/n) or address:port, then optionally udp, tcp or tls", text.trim())
+    format!(
+        "`allow`: `{}` is no address, network (a.b.c.d/n) or address:port, then optionally udp, tcp or tls",
+        text.trim()
+    )
 }
 
 fn allow_rule(text: &str) -> Option<engine::Allow> {
