@@ -166,13 +166,6 @@ pub struct Node {
     wall_clock: (Instant, u64),
 }
 
-/// This process's incarnation, from its seed and site name, drawn apart from the node's
-/// own random stream (which it leaves as it was).
-fn incarnation(seed: u64, site: &str) -> u64 {
-    let name = site.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
-    ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_1dea_0000_0001).gen::<u64>() ^ name
-}
-
 impl Node {
     /// A node for `config`; `seed` drives every random choice, `now` is its start.
     pub fn new(config: NodeConfig, seed: u64, now: Instant) -> Self {
@@ -185,7 +178,7 @@ impl Node {
                 t.reset(now, &config.dns);
                 t
             },
-            peering: Peering::new(incarnation(seed, &config.site)),
+            peering: Peering::new(crate::peering::incarnation(seed, &config.site)),
             desks: Desks::default(),
             desk_out: VecDeque::new(),
             in_service: HashSet::new(),

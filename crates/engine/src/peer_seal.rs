@@ -6,9 +6,10 @@
 //! A copy sent back to the process that sealed it (a reflection: it arrives from the
 //! peer's address, sealed with the pair's secret) carries that process's own incarnation
 //! (random per start, so two sites that happen to share a name still differ) and is
-//! refused, as is one naming a third site as sender or another site as receiver. A seal older than [`WINDOW_SECS`] (or from further in the future) is
-//! refused, so a copy cannot be replayed later; within the window presence carries its
-//! own sequence number and a replayed INVITE meets its Call-ID already in use.
+//! refused, as is one naming a third site as sender or another site as receiver. A seal
+//! older than [`WINDOW_SECS`] (or from further in the future) is refused, so a copy cannot
+//! be replayed later; within the window presence carries its own sequence number and a
+//! replayed INVITE meets its Call-ID already in use.
 //!
 //! The `x-dr-fwd` marker of a 302 to the peer travels through the gateway, so it is
 //! sealed in the URI parameter itself: `x-dr-fwd=<t>.<mac over the DN and t>`.
@@ -133,8 +134,8 @@ fn parts<'a>(
     headers: [Option<&'a str>; 4],
     body: &'a [u8],
 ) -> Vec<&'a [u8]> {
-    let mut out = vec![ends[0].as_bytes(), ends[1].as_bytes(), ends[2].as_bytes(), method.as_bytes()];
-    out.push(call_id.as_bytes());
+    let mut out: Vec<&[u8]> = ends.iter().map(|e| e.as_bytes()).collect();
+    out.extend([method.as_bytes(), call_id.as_bytes()]);
     out.extend(headers.iter().map(|h| h.unwrap_or("").trim().as_bytes()));
     out.push(body);
     out

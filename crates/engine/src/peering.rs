@@ -56,6 +56,15 @@ struct PresenceSnapshot {
     yielded: Vec<String>,
 }
 
+/// A node's incarnation, from its seed and site name, drawn apart from the node's own
+/// random stream (which it leaves as it was): in our snapshots and seals, so what we sent
+/// is known when it comes back.
+pub(crate) fn incarnation(seed: u64, site: &str) -> u64 {
+    use rand::SeedableRng as _;
+    let name = site.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_1dea_0000_0001).gen::<u64>() ^ name
+}
+
 /// The two ends of the DR peer link, for sending presence.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Link<'a> {

@@ -455,53 +455,16 @@ impl SiteFile {
             return Err((secret.span().start, "`peer_secret` must be at least 16 characters".into()));
         }
         let sip_at = self.sip_udp.as_ref().or(self.sip_tcp.as_ref()).map(|a| *a.get_ref());
-        let exposed = sip_at.is_some_and(|a| !a.ip().is_loopback());
-        if auth.is_some()
-            && options.dr_peer_trunk.is_some()
-            && self.peer_secret.is_none()
-            && self.peer_link.is_none()
-            && exposed
-        {
-            return Err((
-                name_at,
-                "`[site.auth]` with a `dr-peer-trunk` off loopback needs `peer_secret` or `[site.peer_link]`: \
-                 without either, anyone who spoofs the DR peer's address is believed as the peer"
-                    .into(),
-            ));
-        }
-        if auth.is_some() {
-            let peer_trunk = options.dr_peer_trunk.as_deref();
-            let open = dns
-                .trunks()
-                .find(|(name, t)| Some(*name) != peer_trunk && !t.prefix.is_empty() && t.callers.is_empty());
-            if let Some((name, t)) = open {
-                return Err((
-                    name_at,
-                    format!(
-                        "trunk `{name}` (prefix `{}`) reaches the outside: list the DNs that may dial out through it \
-                         in its `callers` (e.g. `callers = [\"1000-1999\"]`)",
-                        t.prefix
-                    ),
-                ));
-            }
-        }
-        if exposed {
-            let demo = |text: &str| text.contains("change-me");
-            if let Some(secret) = self.peer_secret.as_ref().filter(|s| demo(s.get_ref())) {
-                return Err((secret.span().start, "`peer_secret`: the example's secret is for loopback only".into()));
-            }
-            if auth.as_ref().is_some_and(|a| demo(&String::from_utf8_lossy(&a.nonce_secret))) {
-                return Err((name_at, "`auth.nonce_secret`: the example's secret is for loopback only".into()));
-            }
-        }
-        if r.default_expires == 0 || r.max_contacts == 0 {
-            return Err((
-                name_at,
-                "`registrar.default_expires` and `registrar.max_contacts` must be at least 1 \
-                 (0 would unregister every phone that names no expiry, or refuse every contact)"
-                    .into(),
-            ));
-        }
+        safety::check(&safety::Site {
+            name_at,
+            exposed: sip_at.is_some_and(|a| !a.ip().is_loopback()),
+            auth: auth.as_ref(),
+            dns: &dns,
+            dr_peer_trunk: options.dr_peer_trunk.as_deref(),
+            peer_secret: self.peer_secret.as_ref(),
+            peer_link: self.peer_link.is_some(),
+            registrar: (r.default_expires, r.max_contacts),
+        })?;
         let peer_link = self.peer_link.map(|l| l.into_config(options.dr_peer_trunk.is_some())).transpose()?;
         let node = NodeConfig {
             site: self.name.into_inner(),
@@ -614,6 +577,7 @@ mod cti;
 mod dns;
 mod limits;
 mod nss;
+mod safety;
 mod store;
 #[cfg(test)]
 mod tests;

@@ -145,6 +145,37 @@ pub(crate) fn hash_password(password: &str) -> anyhow::Result<String> {
 /// The subprotocol prefix a browser uses to present its token.
 pub(crate) const TOKEN_PROTOCOL: &str = "tandem-token.";
 
+/// A token as a client presented it, and the WebSocket subprotocol to answer it with.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Presented {
+    /// From `Authorization: Bearer`, else the `tandem-token.<token>` subprotocol
+    /// (browsers cannot set headers), else `?token=` from loopback only (URLs end up in
+    /// logs and proxies).
+    pub(crate) token: Option<String>,
+    /// `named` when the client offered it (so the 101 does not echo the token), else the
+    /// token subprotocol it offered, if any.
+    pub(crate) protocol: Option<String>,
+}
+
+/// What `headers` (and the query's `token`) present, for a server whose own
+/// subprotocol is `named` (`tandem-cti`, `tandem-stats`).
+pub(crate) fn presented(
+    headers: &axum::http::HeaderMap,
+    query_token: Option<String>,
+    remote: std::net::SocketAddr,
+    named: &str,
+) -> Presented {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let bearer = header("authorization").and_then(|v| v.strip_prefix("Bearer ")).map(str::to_owned);
+    let offered: Vec<&str> =
+        header("sec-websocket-protocol").map_or(Vec::new(), |v| v.split(',').map(str::trim).collect());
+    let token_protocol = offered.iter().find(|p| p.starts_with(TOKEN_PROTOCOL)).copied();
+    let from_protocol = token_protocol.map(|p| p[TOKEN_PROTOCOL.len()..].to_owned());
+    let from_query = query_token.filter(|_| remote.ip().is_loopback());
+    let protocol = if offered.contains(&named) { Some(named) } else { token_protocol };
+    Presented { token: bearer.or(from_protocol).or(from_query), protocol: protocol.map(str::to_owned) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,6 +223,27 @@ mod tests {
         assert!(!client.permits(&request(r#"{"message":"RequestMakeCall","ThisDN":"1002","OtherDN":"9123"}"#)));
         assert!(!client.permits(&request(r#"{"message":"RequestPrivateService","ServiceID":3019}"#)));
         assert!(Role::Admin.permits(&request(r#"{"message":"RequestPrivateService","ServiceID":3019}"#)));
+    }
+
+    #[test]
+    fn a_token_is_taken_from_the_header_the_subprotocol_or_a_loopback_query_and_never_echoed() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("sec-websocket-protocol", "tandem-cti, tandem-token.s3cret".parse().expect("value"));
+        let here: std::net::SocketAddr = "127.0.0.1:4000".parse().expect("addr");
+        let far: std::net::SocketAddr = "192.0.2.1:4000".parse().expect("addr");
+        let p = presented(&headers, None, here, "tandem-cti");
+        assert_eq!(p, Presented { token: Some("s3cret".into()), protocol: Some("tandem-cti".into()) });
+        let old_client = presented(&headers, None, here, "tandem-stats");
+        assert_eq!(
+            old_client.protocol.as_deref(),
+            Some("tandem-token.s3cret"),
+            "echoed only when nothing else offered"
+        );
+        let query = |remote| presented(&axum::http::HeaderMap::new(), Some("q".into()), remote, "tandem-cti").token;
+        assert_eq!(query(here), Some("q".into()));
+        assert_eq!(query(far), None, "a token in a URL only from loopback");
+        headers.insert("authorization", "Bearer b".parse().expect("value"));
+        assert_eq!(presented(&headers, None, far, "tandem-cti").token.as_deref(), Some("b"), "the header first");
     }
 
     #[test]

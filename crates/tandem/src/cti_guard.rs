@@ -3,8 +3,10 @@
 //! every [`SLOW_GAP`] after [`SLOW_AFTER`] failures within [`WINDOW`]; argon2 checks run
 //! at most [`ARGON2_AT_ONCE`] at a time (each takes tens of milliseconds and megabytes
 //! on purpose: 160 at once once peaked at 2.36 GB); a desktop token holds at most
-//! [`CONNECTIONS_PER_DESKTOP_TOKEN`] connections. The failure table is bounded; when it
-//! is full of live entries, every new key counts as slowed (stricter, not looser).
+//! [`CONNECTIONS_PER_DESKTOP_TOKEN`] connections. The failure table is bounded (sources
+//! are keyed by IPv4 address or IPv6 /64, see [`source_key`]); when it is full of live
+//! entries, new keys share one record (stricter, not looser), and expired entries are
+//! swept at most once a second, never on every packet.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,6 +20,10 @@ const WINDOW: Duration = Duration::from_secs(60);
 const SLOW_GAP: Duration = Duration::from_secs(2);
 /// Keys remembered at once.
 const MAX_KEYS: usize = 10_000;
+/// The record new keys share while the table is full of live ones.
+const CROWD: &str = "crowd";
+/// Least time between two sweeps of expired keys.
+const SWEEP_GAP: Duration = Duration::from_secs(1);
 /// argon2 checks running at once, and how long a login waits for a turn.
 const ARGON2_AT_ONCE: usize = 2;
 const ARGON2_WAIT: Duration = Duration::from_secs(5);
@@ -31,10 +37,59 @@ struct Failures {
     last_try: Instant,
 }
 
+impl Failures {
+    fn new(now: Instant) -> Self {
+        Self { count: 0, since: now, last_try: now }
+    }
+
+    fn expired(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.since) >= WINDOW
+    }
+}
+
+/// Failures by key, bounded.
+#[derive(Debug, Default)]
+struct Table {
+    by_key: HashMap<String, Failures>,
+    last_sweep: Option<Instant>,
+}
+
+impl Table {
+    /// The key a new entry goes under: `key` while there is room (after a sweep, at most
+    /// once per [`SWEEP_GAP`]), else the shared [`CROWD`].
+    fn slot<'k>(&mut self, key: &'k str, now: Instant) -> &'k str {
+        if self.by_key.contains_key(key) || self.by_key.len() < MAX_KEYS {
+            return key;
+        }
+        if self.last_sweep.is_none_or(|t| now.saturating_duration_since(t) >= SWEEP_GAP) {
+            self.last_sweep = Some(now);
+            self.by_key.retain(|_, f| !f.expired(now));
+        }
+        if self.by_key.len() < MAX_KEYS {
+            key
+        } else {
+            CROWD
+        }
+    }
+}
+
+/// The key a source address is counted under: an IPv4 address, or an IPv6 /64 (one host
+/// owns a whole /64 and could otherwise fill the table alone).
+pub(crate) fn source_key(kind: &str, ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{kind}:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        std::net::IpAddr::V6(v6) => format!("{kind}:{}", v6.to_canonical()),
+        std::net::IpAddr::V4(v4) => format!("{kind}:{v4}"),
+    }
+}
+
 /// The guard of one CTI server.
 #[derive(Debug, Clone)]
 pub(crate) struct CtiGuard {
-    failures: Arc<Mutex<HashMap<String, Failures>>>,
+    failures: Arc<Mutex<Table>>,
     argon2: Arc<Semaphore>,
     per_token: Arc<Mutex<HashMap<String, usize>>>,
 }
@@ -69,11 +124,12 @@ impl CtiGuard {
     /// try is taken when true).
     pub(crate) fn admits(&self, key: &str, now: Instant) -> bool {
         let Ok(mut table) = self.failures.lock() else { return false };
-        let Some(f) = table.get_mut(key) else {
-            return table.len() < MAX_KEYS || forget_expired(&mut table, now);
+        let key = table.slot(key, now);
+        let Some(f) = table.by_key.get_mut(key) else {
+            return true;
         };
-        if now.saturating_duration_since(f.since) >= WINDOW {
-            table.remove(key);
+        if f.expired(now) {
+            table.by_key.remove(key);
             return true;
         }
         if f.count < SLOW_AFTER {
@@ -89,12 +145,10 @@ impl CtiGuard {
     /// `key` failed once more.
     pub(crate) fn failed(&self, key: &str, now: Instant) {
         let Ok(mut table) = self.failures.lock() else { return };
-        if !table.contains_key(key) && table.len() >= MAX_KEYS && !forget_expired(&mut table, now) {
-            return; // full of live keys: new keys are refused by `admits` anyway
-        }
-        let f = table.entry(key.to_owned()).or_insert(Failures { count: 0, since: now, last_try: now });
-        if now.saturating_duration_since(f.since) >= WINDOW {
-            *f = Failures { count: 0, since: now, last_try: now };
+        let key = table.slot(key, now);
+        let f = table.by_key.entry(key.to_owned()).or_insert_with(|| Failures::new(now));
+        if f.expired(now) {
+            *f = Failures::new(now);
         }
         f.count += 1;
         f.last_try = now;
@@ -124,12 +178,6 @@ impl CtiGuard {
     }
 }
 
-/// Drops entries whose window has passed; true if that made room.
-fn forget_expired(table: &mut HashMap<String, Failures>, now: Instant) -> bool {
-    table.retain(|_, f| now.saturating_duration_since(f.since) < WINDOW);
-    table.len() < MAX_KEYS
-}
-
 #[cfg(test)]
 #[allow(clippy::disallowed_methods)] // tests pick their own starting instant
 mod tests {
@@ -148,6 +196,29 @@ mod tests {
         assert!(guard.admits("ip:192.0.2.1", t0 + SLOW_GAP), "one try per gap");
         assert!(!guard.admits("ip:192.0.2.1", t0 + SLOW_GAP), "and only one");
         assert!(guard.admits("ip:192.0.2.1", t0 + WINDOW), "forgiven");
+    }
+
+    #[test]
+    fn a_full_table_puts_new_keys_under_one_shared_record_and_sweeps_rarely() {
+        let guard = CtiGuard::default();
+        let t0 = Instant::now();
+        for i in 0..MAX_KEYS {
+            guard.failed(&format!("ip:{i}"), t0);
+        }
+        for i in 0..SLOW_AFTER {
+            assert!(guard.admits(&format!("ip:new{i}"), t0), "new keys while full: the crowd's tries");
+            guard.failed(&format!("ip:new{i}"), t0);
+        }
+        assert!(!guard.admits("ip:another", t0), "the crowd is slowed: stricter, not looser");
+        assert!(guard.admits("ip:another", t0 + WINDOW), "swept after the window: room again");
+    }
+
+    #[test]
+    fn an_ipv6_host_is_keyed_by_its_slash_64() {
+        let a = source_key("ip", "2001:db8:0:1::5".parse().expect("ip"));
+        assert_eq!(a, source_key("ip", "2001:db8:0:1:ffff::9".parse().expect("ip")));
+        assert_ne!(a, source_key("ip", "2001:db8:0:2::5".parse().expect("ip")));
+        assert_eq!(source_key("pw", "192.0.2.1".parse().expect("ip")), "pw:192.0.2.1");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use axum::routing::get;
 use axum::Router;
 use engine::DeskId;
 
-use crate::cti_access::{CtiTable, Grant, Role, TOKEN_PROTOCOL};
+use crate::cti_access::{CtiTable, Grant, Role};
 
 /// The subprotocol a client may offer beside `tandem-token.<token>`, for the server to
 /// answer with instead of echoing the token.
@@ -118,26 +118,15 @@ async fn upgrade(
         tracing::warn!(%remote, "CTI connection refused: a page of another origin");
         return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused").into_response();
     }
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let bearer = header("authorization").and_then(|v| v.strip_prefix("Bearer ")).map(str::to_owned);
-    let offered: Vec<&str> =
-        header("sec-websocket-protocol").map_or(Vec::new(), |v| v.split(',').map(str::trim).collect());
-    let protocol = offered.iter().find(|p| p.starts_with(TOKEN_PROTOCOL)).map(|p| (*p).to_owned());
-    // The 101 names `tandem-cti` when the client offered it, so the token is not echoed.
-    let answer_protocol =
-        if offered.contains(&CTI_PROTOCOL) { Some(CTI_PROTOCOL.to_owned()) } else { protocol.clone() };
-    let from_protocol = protocol.as_deref().map(|p| p[TOKEN_PROTOCOL.len()..].to_owned());
-    // URLs end up in logs and proxies: a token in the query string only from this host.
-    let from_query = q.token.filter(|_| remote.ip().is_loopback());
-    let presented = bearer.or(from_protocol).or(from_query);
+    let presented = crate::cti_access::presented(&headers, q.token, remote, CTI_PROTOCOL);
     let table = state.grants.borrow().clone();
-    let source = format!("ip:{}", remote.ip());
+    let source = crate::cti_guard::source_key("ip", remote.ip());
     let now = crate::clock::now();
     if !state.guard.admits(&source, now) {
-        tracing::warn!(%remote, "CTI connection refused: too many wrong tokens from this address; slowed");
+        tracing::debug!(%remote, "CTI connection refused: too many wrong tokens from this address; slowed");
         return (StatusCode::TOO_MANY_REQUESTS, "too many wrong tokens: one try every 2 s").into_response();
     }
-    let Some(grant) = presented.and_then(|t| crate::cti_access::find(&table.grants, &t)).cloned() else {
+    let Some(grant) = presented.token.and_then(|t| crate::cti_access::find(&table.grants, &t)).cloned() else {
         state.guard.failed(&source, now);
         tracing::warn!(%remote, "CTI connection refused: no valid token");
         return (StatusCode::UNAUTHORIZED, "a valid CTI token is required (Authorization: Bearer ...)").into_response();
@@ -159,7 +148,7 @@ async fn upgrade(
         return (StatusCode::SERVICE_UNAVAILABLE, "too many CTI clients").into_response();
     }
     let ws = ws.max_message_size(MAX_MESSAGE).max_frame_size(MAX_MESSAGE);
-    let ws = match answer_protocol {
+    let ws = match presented.protocol {
         Some(p) => ws.protocols([p]),
         None => ws,
     };
@@ -279,10 +268,10 @@ async fn password_ok(state: &CtiState, remote: SocketAddr, request: &cti::Reques
     let Some(hash) = state.grants.borrow().agent_hashes.get(agent_id).cloned() else {
         return true;
     };
-    let (agent_key, source_key) = (format!("agent:{agent_id}"), format!("pw:{}", remote.ip()));
+    let (agent_key, source_key) = (format!("agent:{agent_id}"), crate::cti_guard::source_key("pw", remote.ip()));
     let now = crate::clock::now();
     if !state.guard.admits(&agent_key, now) || !state.guard.admits(&source_key, now) {
-        tracing::warn!(%remote, agent = %agent_id, "agent login refused: too many wrong passwords lately; slowed");
+        tracing::debug!(%remote, agent = %agent_id, "agent login refused: too many wrong passwords lately; slowed");
         return false;
     }
     let password = password.clone().unwrap_or_default();

@@ -17,7 +17,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::listen::{NoSlot, Slot, Slots};
+use crate::listen::{Listener, Slot};
 
 /// Most bytes a request head may take (hyper's read buffer).
 const MAX_HEAD: usize = 64 * 1024;
@@ -55,20 +55,8 @@ pub(crate) async fn serve(
     what: &'static str,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let slots = Slots::new(limits.connections, limits.per_address);
-    let mut backoff = Duration::ZERO;
-    loop {
-        let (tcp, remote) = tokio::select! {
-            accepted = crate::listen::accept(&listener, &mut backoff) => accepted,
-            _ = shutdown.changed() => return,
-        };
-        let slot = match slots.take(remote.ip()) {
-            Ok(slot) => slot,
-            Err(why) => {
-                refused(what, remote, why, limits);
-                continue;
-            }
-        };
+    let mut listener = Listener::new(listener, limits.connections, limits.per_address, what);
+    while let Some((tcp, remote, slot)) = listener.next(&mut shutdown).await {
         let (app, tls) = (app.clone(), tls.clone());
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
@@ -82,17 +70,6 @@ pub(crate) async fn serve(
                 }
             }
         });
-    }
-}
-
-fn refused(what: &'static str, remote: SocketAddr, why: NoSlot, limits: HttpLimits) {
-    match why {
-        NoSlot::Full => {
-            tracing::warn!(%remote, what, max = limits.connections, "HTTP connection refused: listener full")
-        }
-        NoSlot::AddressFull => {
-            tracing::warn!(%remote, what, max = limits.per_address, "HTTP connection refused: address holds its share")
-        }
     }
 }
 

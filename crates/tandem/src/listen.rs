@@ -1,7 +1,8 @@
 //! What every TCP listener of a site shares (SIP over TCP/TLS, CTI, the stats API,
 //! `/metrics`): connection slots, capped in all and per IP address, given back when the
-//! connection ends; and an accept that backs off when the process is out of file
-//! descriptors (`EMFILE`) instead of spinning on the error.
+//! connection ends; and a [`Listener`] whose accept backs off when the process is out of
+//! file descriptors (`EMFILE`) instead of spinning on the error, and logs refusals at
+//! most once a second.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -96,22 +97,78 @@ impl Slots {
     }
 }
 
-/// Accepts the next connection; on an error (out of file descriptors, most often) waits
-/// a growing pause (10 ms doubling to 1 s; `backoff` keeps it between calls, an accept
-/// resets it) and tries again.
-pub(crate) async fn accept(listener: &TcpListener, backoff: &mut Duration) -> (TcpStream, SocketAddr) {
-    loop {
-        match listener.accept().await {
-            Ok(accepted) => {
-                *backoff = Duration::ZERO;
-                return accepted;
-            }
-            Err(e) => {
-                *backoff = (*backoff * 2).clamp(BACKOFF_FIRST, BACKOFF_MAX);
-                tracing::warn!(error = %e, pause_ms = backoff.as_millis() as u64, "accept failed; pausing");
-                tokio::time::sleep(*backoff).await;
+/// A listening socket with its slots: what every accept loop of the shell runs on.
+#[derive(Debug)]
+pub(crate) struct Listener {
+    listener: TcpListener,
+    slots: Slots,
+    /// The listener's name in logs.
+    what: &'static str,
+    /// The pause after a failed accept (10 ms doubling to 1 s; an accept resets it).
+    backoff: Duration,
+    /// Connections refused for want of a slot since the last log line, and when that was.
+    refused: u64,
+    logged: Option<std::time::Instant>,
+}
+
+impl Listener {
+    /// `listener` holding at most `total` connections, `per_address` from one IP address.
+    pub(crate) fn new(listener: TcpListener, total: usize, per_address: usize, what: &'static str) -> Self {
+        Self {
+            listener,
+            slots: Slots::new(total, per_address),
+            what,
+            backoff: Duration::ZERO,
+            refused: 0,
+            logged: None,
+        }
+    }
+
+    /// The next connection that gets a slot, or `None` at shutdown. Connections without
+    /// one are closed at once and logged at most once a second, with their count (a flood
+    /// of them must not flood the log too). A failed accept (out of file descriptors, most
+    /// often) pauses instead of spinning.
+    pub(crate) async fn next(
+        &mut self,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> Option<(TcpStream, SocketAddr, Slot)> {
+        loop {
+            let accepted = tokio::select! {
+                a = self.listener.accept() => a,
+                _ = shutdown.changed() => return None,
+            };
+            match accepted {
+                Ok((stream, remote)) => {
+                    self.backoff = Duration::ZERO;
+                    match self.slots.take(remote.ip()) {
+                        Ok(slot) => return Some((stream, remote, slot)),
+                        Err(why) => self.refuse(remote, why),
+                    }
+                }
+                Err(e) => {
+                    self.backoff = (self.backoff * 2).clamp(BACKOFF_FIRST, BACKOFF_MAX);
+                    tracing::warn!(what = self.what, error = %e, pause_ms = self.backoff.as_millis() as u64, "accept failed; pausing");
+                    tokio::time::sleep(self.backoff).await;
+                }
             }
         }
+    }
+
+    fn refuse(&mut self, remote: SocketAddr, why: NoSlot) {
+        self.refused += 1;
+        let now = crate::clock::now();
+        if self.logged.is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1)) {
+            return;
+        }
+        let (what, refused) = (self.what, std::mem::take(&mut self.refused));
+        let (total, per_address) = (self.slots.inner.total, self.slots.inner.per_address);
+        match why {
+            NoSlot::Full => tracing::warn!(%remote, what, total, refused, "connections refused: the listener is full"),
+            NoSlot::AddressFull => {
+                tracing::warn!(%remote, what, per_address, refused, "connections refused: the address holds its share")
+            }
+        }
+        self.logged = Some(now);
     }
 }
 

@@ -54,6 +54,8 @@ struct Api {
     subscribers: crate::listen::Slots,
     /// The home site's CTI tokens: admin, client and viewer tokens may read the figures.
     grants: Arc<Vec<crate::cti_access::Grant>>,
+    /// Wrong tokens slowed per address, as on CTI.
+    guard: crate::cti_guard::CtiGuard,
 }
 
 /// Runs the stat service of site `home`, serving on `listener`, until shutdown.
@@ -77,7 +79,8 @@ pub(crate) async fn run(
     let (queries_tx, mut queries) = mpsc::channel::<Query>(64);
     let subscribers = crate::listen::Slots::new(MAX_SUBSCRIBERS, MAX_SUBSCRIBERS_PER_ADDRESS);
     let grants = Arc::new(deployment.sites.get(home).map(|s| s.cti_grants.clone()).unwrap_or_default());
-    let api = Api { queries: queries_tx, updates: updates.clone(), subscribers, grants };
+    let guard = crate::cti_guard::CtiGuard::default();
+    let api = Api { queries: queries_tx, updates: updates.clone(), subscribers, grants, guard };
     tracing::info!(site = %name, addr = %listener.local_addr()?, "stat service started");
     tokio::spawn(serve(listener, api, shutdown.clone()));
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -153,32 +156,41 @@ async fn require_token(
     next: axum::middleware::Next,
 ) -> Response {
     let headers = request.headers();
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let bearer = header("authorization").and_then(|v| v.strip_prefix("Bearer ")).map(str::to_owned);
-    let protocol = header("sec-websocket-protocol").and_then(|v| {
-        v.split(',').map(str::trim).find_map(|p| p.strip_prefix(crate::cti_access::TOKEN_PROTOCOL)).map(str::to_owned)
-    });
-    let query = request.uri().query().unwrap_or("");
-    let from_query = query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("token="))
-        .filter(|_| remote.ip().is_loopback())
-        .map(str::to_owned);
-    let granted = bearer
-        .or(protocol)
-        .or(from_query)
-        .and_then(|t| crate::cti_access::find(&api.grants, &t).cloned())
-        .is_some_and(|g| crate::cti_access::CtiTable::may_read_stats(&g.role));
-    let local_host = header("host").is_some_and(is_loopback_host);
-    if granted || (remote.ip().is_loopback() && local_host) {
+    let query = axum::extract::Query::<TokenQuery>::try_from_uri(request.uri()).map(|q| q.0.token).unwrap_or_default();
+    let presented = crate::cti_access::presented(headers, query, remote, STATS_PROTOCOL);
+    let local_host = headers.get("host").and_then(|v| v.to_str().ok()).is_some_and(is_loopback_host);
+    if remote.ip().is_loopback() && local_host {
         return next.run(request).await;
     }
+    let Some(token) = presented.token else {
+        tracing::warn!(%remote, "stats request refused: no token");
+        return (StatusCode::UNAUTHORIZED, NEED_TOKEN).into_response();
+    };
+    // The same tokens open CTI: guessing them here is slowed as it is there.
+    let (source, now) = (crate::cti_guard::source_key("ip", remote.ip()), clock::now());
+    if !api.guard.admits(&source, now) {
+        tracing::debug!(%remote, "stats request refused: too many wrong tokens from this address; slowed");
+        return (StatusCode::TOO_MANY_REQUESTS, "too many wrong tokens: one try every 2 s").into_response();
+    }
+    let grant = crate::cti_access::find(&api.grants, &token);
+    if grant.is_some_and(|g| crate::cti_access::CtiTable::may_read_stats(&g.role)) {
+        return next.run(request).await;
+    }
+    if grant.is_none() {
+        api.guard.failed(&source, now);
+    }
     tracing::warn!(%remote, "stats request refused: no valid admin, client or viewer token");
-    (
-        StatusCode::UNAUTHORIZED,
-        "a CTI token of this site (admin, client or viewer) is required: Authorization: Bearer ...",
-    )
-        .into_response()
+    (StatusCode::UNAUTHORIZED, NEED_TOKEN).into_response()
+}
+
+/// What an unauthorised request is told.
+const NEED_TOKEN: &str = "a CTI token of this site (admin, client or viewer) is required: Authorization: Bearer ...";
+/// The subprotocol the stats WebSocket answers a browser with (not its token).
+const STATS_PROTOCOL: &str = "tandem-stats";
+
+#[derive(serde::Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
 }
 
 /// `127.x.x.x[:port]`, `[::1][:port]` or `localhost[:port]`.
@@ -229,14 +241,10 @@ async fn upgrade(
         return (StatusCode::SERVICE_UNAVAILABLE, "too many stats subscribers").into_response();
     };
     // A browser that offered `tandem-stats` beside its token gets that back, not the token.
-    let offered = headers.get("sec-websocket-protocol").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let offered: Vec<&str> = offered.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
-    let ws = if offered.contains(&"tandem-stats") {
-        ws.protocols(["tandem-stats"])
-    } else if let Some(token) = offered.iter().find(|p| p.starts_with(crate::cti_access::TOKEN_PROTOCOL)) {
-        ws.protocols([(*token).to_owned()])
-    } else {
-        ws
+    let presented = crate::cti_access::presented(&headers, None, remote, STATS_PROTOCOL);
+    let ws = match presented.protocol {
+        Some(p) => ws.protocols([p]),
+        None => ws,
     };
     ws.max_message_size(64 * 1024).on_upgrade(move |socket| async move {
         let _held = (slot, subscriber_slot); // the connection's slot, and a subscriber's, while it lives

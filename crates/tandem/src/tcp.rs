@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 use crate::config::TcpLimits;
-use crate::listen::{NoSlot, Slots};
+use crate::listen::Listener;
 
 /// Most TCP connections one site accepts at once.
 const MAX_CONNECTIONS: usize = 10_000;
@@ -47,24 +47,8 @@ pub(crate) async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
-    let slots = Slots::new(MAX_CONNECTIONS, limits.per_address);
-    let mut backoff = Duration::ZERO;
-    loop {
-        let (stream, remote) = tokio::select! {
-            a = crate::listen::accept(&listener, &mut backoff) => a,
-            _ = shutdown.changed() => return,
-        };
-        let slot = match slots.take(remote.ip()) {
-            Ok(slot) => slot,
-            Err(NoSlot::Full) => {
-                tracing::warn!(%remote, "connection limit reached; closing new connection");
-                continue;
-            }
-            Err(NoSlot::AddressFull) => {
-                tracing::warn!(%remote, limit = limits.per_address, "connections per address reached; closing new connection");
-                continue;
-            }
-        };
+    let mut listener = Listener::new(listener, MAX_CONNECTIONS, limits.per_address, "sip-tcp");
+    while let Some((stream, remote, slot)) = listener.next(&mut shutdown).await {
         let id = ConnId(NEXT_CONN.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = mpsc::channel(256);
         if control.send(ConnControl::Opened(id, tx)).is_err() {

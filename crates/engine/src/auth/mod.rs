@@ -85,7 +85,7 @@ pub(crate) enum Verdict {
     /// a DN without any: 403, and a strike for the source and the DN.
     Refused,
     /// Guesses at this DN's password wait (it failed too often lately, from addresses
-    /// other than this one): dropped unchecked.
+    /// other than this one): answered 403 unchecked.
     Throttled,
 }
 
@@ -221,8 +221,9 @@ impl Guard {
             return Verdict::Throttled;
         }
         let user = config.users.get(identity);
-        if algorithm == Algorithm::Md5 && user.is_some_and(|u| u.sha256.is_some()) {
-            return Verdict::Challenge { stale: false }; // a downgrade: SHA-256 is asked again
+        if user.is_some_and(|u| u.ha1(algorithm).is_none()) {
+            // An algorithm this DN is not offered (an MD5 downgrade, say): asked again.
+            return Verdict::Challenge { stale: false };
         }
         let ha1 = user.and_then(|u| u.ha1(algorithm));
         let (Some(ha1), Some(nc), Some(method)) = (ha1, creds.nonce_count(), req.method()) else {
@@ -265,9 +266,8 @@ impl Guard {
     }
 
     /// The challenge header values for a new nonce bound to `asker`: one per algorithm, in
-    /// the configured order (RFC 8760 section 2.4: the preferred first), leaving out
-    /// algorithms the DN has no hash for (a DN without credentials gets them all, so a
-    /// challenge does not tell which DNs have them).
+    /// the configured order (RFC 8760 section 2.4: the preferred first), leaving out the
+    /// algorithms the DN may not use ([`UserHashes::ha1`]).
     pub(crate) fn challenges(
         config: &AuthConfig,
         asker: Asker<'_>,

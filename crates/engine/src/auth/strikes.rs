@@ -3,10 +3,12 @@
 //! DN's password are bounded however many addresses they come from).
 //!
 //! Neither table can be filled to loosen the throttle, and each packet costs O(1):
-//! - Sources (IPv4 addresses, IPv6 /64 networks) are at most [`MAX_SOURCES`]; records
-//!   expire in the order they were made (a queue, checked from its front), so room is made
-//!   without a scan. When the table is full of live records, a new source is not tracked,
-//!   but its failures count [`UNTRACKED_WEIGHT`] times against the DN: stricter, not looser.
+//! - Sources (IPv4 addresses, IPv6 /64 networks) are at most [`MAX_SOURCES`]; each record
+//!   has one entry in an expiry queue (made with it, moved to the back when a block
+//!   outlives it), so room is made from the queue's front without a scan. The queue holds
+//!   at most twice the table. When either is full of live records, a new source is not
+//!   tracked, but its failures count [`UNTRACKED_WEIGHT`] times against the DN: stricter,
+//!   not looser.
 //! - DNs are only those with credentials (the configuration bounds them). A DN past
 //!   `slow_after` failures takes one guess a second, past `block_after` none for
 //!   `block_for`, except from the addresses that last proved its password
@@ -139,10 +141,13 @@ pub(crate) struct Struck {
 /// Failures per source and per DN.
 #[derive(Debug, Default)]
 pub(crate) struct Strikes {
-    by_source: HashMap<SourceKey, Record>,
-    /// Sources in the order their records were made, with when each expires then (a
-    /// record whose block extended it is put back when met).
-    expiry: VecDeque<(SourceKey, Instant)>,
+    /// Each source's record, with the id of its entry in `expiry`.
+    by_source: HashMap<SourceKey, (u64, Record)>,
+    /// One entry per record, in the order they were made: key, record id, and when the
+    /// record expired when the entry was (re)queued. An entry whose id no longer matches
+    /// is stale (its record went) and is dropped when met.
+    expiry: VecDeque<(SourceKey, u64, Instant)>,
+    next_id: u64,
     by_dn: HashMap<String, DnStrikes>,
 }
 
@@ -151,15 +156,16 @@ impl Strikes {
     pub(crate) fn fail(&mut self, source: IpAddr, dn: Option<&str>, now: Instant, throttle: &Throttle) -> Struck {
         let key = SourceKey::from(source);
         let mut struck = Struck::default();
-        if !self.by_source.contains_key(&key) && !self.make_room(now, throttle) {
-            struck.untracked = true;
-        } else {
-            let record = self.by_source.entry(key).or_insert_with(|| Record::new(now));
-            let fresh = record.failures == 0 || record.forgiven(now, throttle);
+        if let Some((_, record)) = self.by_source.get_mut(&key) {
             struck.source_blocked = record.fail(now, throttle, 1);
-            if fresh || struck.source_blocked {
-                self.expiry.push_back((key, record.expires(throttle)));
-            }
+        } else if self.make_room(now, throttle) {
+            let mut record = Record::new(now);
+            struck.source_blocked = record.fail(now, throttle, 1);
+            self.next_id += 1;
+            self.expiry.push_back((key, self.next_id, record.expires(throttle)));
+            self.by_source.insert(key, (self.next_id, record));
+        } else {
+            struck.untracked = true;
         }
         if let Some(dn) = dn {
             let entry = self.dn_entry(dn, now);
@@ -171,10 +177,11 @@ impl Strikes {
 
     /// `source` proved `dn`'s password: it passes the DN's throttle from now on.
     pub(crate) fn proved(&mut self, source: IpAddr, dn: &str, now: Instant) {
-        let entry = self.dn_entry(dn, now);
-        if entry.trusted.front() == Some(&source) {
+        // Every authenticated request comes here: no allocation when nothing changes.
+        if self.by_dn.get(dn).is_some_and(|e| e.trusted.front() == Some(&source)) {
             return;
         }
+        let entry = self.dn_entry(dn, now);
         entry.trusted.retain(|ip| *ip != source);
         entry.trusted.push_front(source);
         entry.trusted.truncate(TRUSTED_PER_DN);
@@ -183,7 +190,7 @@ impl Strikes {
     /// False when `source` is blocked, or slowed and tried less than a second ago.
     pub(crate) fn admits(&mut self, source: IpAddr, now: Instant, throttle: &Throttle) -> bool {
         let key = SourceKey::from(source);
-        let Some(record) = self.by_source.get_mut(&key) else {
+        let Some((_, record)) = self.by_source.get_mut(&key) else {
             return true;
         };
         if record.forgiven(now, throttle) {
@@ -222,27 +229,27 @@ impl Strikes {
         self.by_source.len()
     }
 
-    /// Forgets expired sources from the front of the queue (amortised O(1): a record
-    /// enters it when made and when blocked); false if the table is still full.
+    /// Forgets expired sources from the front of the queue (amortised O(1): each record
+    /// has one entry, met once per expiry); false if the table or the queue is still full.
     fn make_room(&mut self, now: Instant, throttle: &Throttle) -> bool {
-        while let Some(&(key, expires)) = self.expiry.front() {
+        while let Some(&(key, id, expires)) = self.expiry.front() {
             if expires > now {
                 break;
             }
             self.expiry.pop_front();
             match self.by_source.get(&key) {
-                Some(r) if r.forgiven(now, throttle) => {
+                Some((live, r)) if *live == id && r.forgiven(now, throttle) => {
                     self.by_source.remove(&key);
                 }
-                Some(r) => {
+                Some((live, r)) if *live == id => {
                     // Blocked (or failing anew) since it was queued: back, at its new end.
                     let later = r.expires(throttle);
-                    self.expiry.push_back((key, later));
+                    self.expiry.push_back((key, id, later));
                 }
-                None => {}
+                Some(_) | None => {} // stale: its record went (forgiven on a lookup)
             }
         }
-        self.by_source.len() < MAX_SOURCES
+        self.by_source.len() < MAX_SOURCES && self.expiry.len() < 2 * MAX_SOURCES
     }
 }
 
@@ -330,6 +337,22 @@ mod tests {
         assert!(!strikes.admits_guess(guesser, "1001", t, &throttle), "the DN is blocked for others");
         assert!(strikes.admits_guess(phone, "1001", t, &throttle), "its phone goes on");
         assert!(strikes.admits_guess(guesser, "1002", t, &throttle), "other DNs are not");
+    }
+
+    /// A source failing once a window for hours keeps one queue entry, not one per window.
+    #[test]
+    fn a_source_failing_window_after_window_keeps_one_queue_entry() {
+        let throttle = Throttle::default();
+        let mut strikes = Strikes::default();
+        let t0 = Instant::now();
+        let source = ip("192.0.2.7");
+        for w in 0..200u32 {
+            let t = t0 + (throttle.window + Duration::from_secs(1)) * w;
+            strikes.fail(source, None, t, &throttle);
+            // A new source each window makes the table look for room.
+            strikes.fail(IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + w)), None, t, &throttle);
+        }
+        assert!(strikes.expiry.len() <= 4, "queue entries: {}", strikes.expiry.len());
     }
 
     #[test]

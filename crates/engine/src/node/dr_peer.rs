@@ -45,10 +45,9 @@ impl Node {
         }
         let is_presence =
             req.header(HeaderName::ContentType).is_some_and(|ct| ct.trim().eq_ignore_ascii_case(PRESENCE_TYPE));
-        // The gate checked the seal (with `peer_secret`); its sender is the peer's name.
-        let sealed_by = self.sealer(now).and_then(|s| s.opened(req)).map(|f| f.site);
-        let known = self.config.dr_peer_trunk().and_then(|(_, t)| t.site.clone());
-        let peer = sealed_by.or(known);
+        // The gate checked the seal already (sender, incarnation, receiver); the snapshot
+        // must name the peer's site where the deployment knows it.
+        let peer = self.config.dr_peer_trunk().and_then(|(_, t)| t.site.clone());
         if is_presence && self.peering.apply(now, req.body(), peer.as_deref()) {
             self.resolve_double_logins(now);
             Answer::Final(Status::Ok)

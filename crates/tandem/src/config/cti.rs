@@ -29,8 +29,6 @@ pub(super) fn grants(
     entries: Vec<CtiTokenFile>,
     cti_at: Option<(std::net::SocketAddr, usize)>,
 ) -> Result<Vec<Grant>, Invalid> {
-    /// Characters a CTI token needs on an address off loopback.
-    const MIN_EXPOSED_TOKEN: usize = 16;
     let mut grants: Vec<Grant> = admin_tokens
         .iter()
         .filter(|t| !t.get_ref().trim().is_empty())
@@ -62,20 +60,8 @@ pub(super) fn grants(
         if grants.is_empty() {
             return Err((at, "`cti_tokens`: a CTI address needs at least one non-empty token".into()));
         }
-        if !addr.ip().is_loopback() && grants.iter().any(|g| g.token == "demo-token") {
-            return Err((
-                at,
-                format!("`cti`: {addr} is not a loopback address; the token `demo-token` is for the demo only"),
-            ));
-        }
-        if !addr.ip().is_loopback() && grants.iter().any(|g| g.token.trim().len() < MIN_EXPOSED_TOKEN) {
-            return Err((
-                at,
-                format!(
-                    "`cti`: {addr} is not a loopback address; every CTI token there must be at least \
-                     {MIN_EXPOSED_TOKEN} characters (a short one is guessed)"
-                ),
-            ));
+        if !addr.ip().is_loopback() {
+            exposed_tokens(&grants, addr, at)?;
         }
     }
     let mut seen = std::collections::BTreeSet::new();
@@ -84,6 +70,28 @@ pub(super) fn grants(
         return Err((at, format!("CTI token `{}…` is listed twice", twice.token.chars().take(3).collect::<String>())));
     }
     Ok(grants)
+}
+
+/// Tokens on a CTI address off loopback: not the demo's, and long enough not to be guessed.
+fn exposed_tokens(grants: &[Grant], addr: std::net::SocketAddr, at: usize) -> Result<(), Invalid> {
+    /// Characters a CTI token needs on an address off loopback.
+    const MIN_EXPOSED_TOKEN: usize = 16;
+    if grants.iter().any(|g| g.token == "demo-token") {
+        return Err((
+            at,
+            format!("`cti`: {addr} is not a loopback address; the token `demo-token` is for the demo only"),
+        ));
+    }
+    if grants.iter().any(|g| g.token.trim().len() < MIN_EXPOSED_TOKEN) {
+        return Err((
+            at,
+            format!(
+                "`cti`: {addr} is not a loopback address; every CTI token there must be at least \
+                 {MIN_EXPOSED_TOKEN} characters (a short one is guessed)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn ranges(dns: Vec<Spanned<DnSpec>>) -> Result<Vec<DnRange>, Invalid> {
