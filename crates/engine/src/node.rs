@@ -2,13 +2,14 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sipcore::{ClientOutcome, ConnId, Peer, RequestOutcome, TransactionEvent, TransactionLayer, Transmit, Transport};
 use sipmsg::{Framing, Message, Method, ParseError};
 
+mod answer;
 mod answers;
 mod auth_gate;
 mod desk_requests;
@@ -16,13 +17,11 @@ mod dr_peer;
 mod restore;
 mod shed;
 
-pub use restore::{Restored, SavedAgent, SavedBinding};
-
 use crate::auth::Guard;
 use crate::b2bua::{B2bua, Ctx, Local};
 use crate::desks::{DeskId, Desks};
 use crate::intake;
-use crate::overload::{Admission, Pressure};
+use crate::overload::{Admission, IntakeBatch, LoadSignal, Pressure};
 use crate::peering::Peering;
 use crate::registrar::Registrar;
 use crate::reply::reply_with;
@@ -31,8 +30,8 @@ use crate::site_view::SiteView;
 use crate::trunks::TrunkMonitor;
 use crate::Status;
 use crate::{DomainEvent, NodeConfig, NodeStats};
-use answers::{Answer, Decision};
-pub(crate) use auth_gate::Caller;
+use answer::Answer;
+use answers::Decision;
 
 /// Methods this node answers; others of RFC 3261's family get 405.
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO";
@@ -87,9 +86,27 @@ pub enum Input<'a> {
         /// When.
         at: Instant,
     },
-    /// The shell's view of its input backlog: under [`Pressure::High`] (or `Severe`) new
-    /// INVITEs and REGISTERs are admitted at a falling rate, the rest get 503, until it
-    /// reports [`Pressure::Normal`] again.
+    /// What one read of the site's UDP socket found (the shell's measurement; the
+    /// engine's overload signal turns it into a [`Pressure`], `overload/signal.rs`).
+    Intake {
+        /// When the read was made.
+        at: Instant,
+        /// What it found.
+        batch: IntakeBatch,
+    },
+    /// One wake-up of the engine task is over: how long it took, and how much of that
+    /// the task had the CPU (the overload signal's busy share).
+    Busy {
+        /// When it ended.
+        at: Instant,
+        /// Wall time from wake-up to flushed.
+        took: Duration,
+        /// CPU time the task got in it.
+        cpu: Duration,
+    },
+    /// A pressure set directly rather than measured (tests, benchmarks): under
+    /// [`Pressure::High`] (or `Severe`) new INVITEs and REGISTERs are admitted at a
+    /// falling rate, the rest get 503, until [`Pressure::Normal`] again.
     Pressure {
         /// When.
         at: Instant,
@@ -126,6 +143,8 @@ impl Input<'_> {
             | Input::Desk { at, .. }
             | Input::DeskClosed { at, .. }
             | Input::Pressure { at, .. }
+            | Input::Intake { at, .. }
+            | Input::Busy { at, .. }
             | Input::PeerRefused { at } => *at,
             Input::Timeout(at) => *at,
         }
@@ -160,6 +179,8 @@ pub struct Node {
     shutting_down: bool,
     /// Overload state and per-source limits.
     admission: Admission,
+    /// What the shell's measurements of its input show (the pressure's source).
+    load: LoadSignal,
     /// Digest authentication state (nonce-counts, failures per source).
     guard: Guard,
     /// An instant and the wall-clock Unix seconds at it (see [`Node::set_wall_clock`]).
@@ -191,6 +212,7 @@ impl Node {
             tag: String::with_capacity(16),
             shutting_down: false,
             admission: Admission::default(),
+            load: LoadSignal::default(),
             guard: Guard::default(),
             wall_clock: (now, 0),
         }
@@ -232,12 +254,12 @@ impl Node {
             Input::Desk { at, desk, request } => {
                 self.handle_desk(at, desk, request);
             }
-            Input::Pressure { at, pressure } => {
-                if (self.admission.pressure() > Pressure::Normal) != (pressure > Pressure::Normal) {
-                    tracing::warn!(site = %self.config.site, ?pressure, "input pressure changed");
-                }
-                self.admission.set_pressure(at, pressure);
+            Input::Intake { at, batch } => {
+                let pressure = self.load.batch(at, batch, self.admission.pressure());
+                return self.set_pressure(at, pressure);
             }
+            Input::Busy { took, cpu, .. } => return self.load.busy(took, cpu),
+            Input::Pressure { at, pressure } => return self.set_pressure(at, pressure),
             Input::PeerRefused { at } => {
                 if let Some((name, _)) = self.config.dr_peer_trunk() {
                     let name = name.to_owned();
@@ -274,6 +296,18 @@ impl Node {
             }
         }
         self.collect(now);
+    }
+
+    /// Puts `pressure` in force when it differs from the pressure in force.
+    fn set_pressure(&mut self, at: Instant, pressure: Pressure) {
+        let current = self.admission.pressure();
+        if pressure == current {
+            return;
+        }
+        if (current > Pressure::Normal) != (pressure > Pressure::Normal) {
+            tracing::warn!(site = %self.config.site, ?pressure, "input pressure changed");
+        }
+        self.admission.set_pressure(at, pressure);
     }
 
     /// Runs `f` on the B2BUA with a context borrowing the rest of the node.

@@ -247,7 +247,7 @@ impl Registrar {
 
     /// Puts back a binding saved before a restart, within the same limits as a REGISTER.
     /// Returns false when it does not fit.
-    pub(crate) fn restore(&mut self, now: Instant, saved: &crate::node::SavedBinding) -> bool {
+    pub(crate) fn restore(&mut self, now: Instant, saved: &crate::saved::SavedBinding) -> bool {
         let existing = self.bindings.of(&saved.dn);
         let known = existing.iter().any(|b| b.contact == saved.contact);
         if !known

@@ -224,8 +224,8 @@ pub(crate) struct SiteConfig {
     pub(crate) store: Option<crate::store::StoreConfig>,
     /// The DR peer link over mutual TLS, when configured.
     pub(crate) peer_link: Option<crate::peer_tls::PeerLinkConfig>,
-    /// A Network SIP Server's statistics links to the sites it serves.
-    pub(crate) nss_feed: Option<crate::nss_feed::Feed>,
+    /// A Network SIP Server's served sites (what its statistics links reach).
+    pub(crate) nss_served: Option<Box<Deployment>>,
 }
 
 impl SiteConfig {
@@ -378,7 +378,7 @@ pub(crate) fn load_deployment(text: &str, origin: &str) -> Result<Deployment, Co
             .filter_map(|n| sites.iter().find(|s| s.node.site == n.name).cloned())
             .collect();
         let served = Deployment { sites: served, routing: routing.clone(), nss: Vec::new() };
-        site.nss_feed = Some(crate::nss_feed::Feed::new(&served));
+        site.nss_served = Some(Box::new(served));
         nss.push(site);
     }
     Ok(Deployment { sites, routing, nss })
@@ -514,7 +514,7 @@ impl SiteFile {
             tcp: self.limits.tcp(),
             store: self.store.map(|s| s.into_config(name_at)).transpose()?,
             peer_link,
-            nss_feed: None,
+            nss_served: None,
         })
     }
 }

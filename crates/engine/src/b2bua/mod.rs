@@ -29,9 +29,9 @@ use rand_chacha::ChaCha8Rng;
 use sipcore::{Peer, TransactionLayer, TxKey};
 use sipmsg::{Framing, HeaderName, Message, Method};
 
+use crate::caller::Caller;
 use crate::dn_plan::DnKind;
 use crate::event::{CallType, DomainEvent, ReleasedBy};
-use crate::node::Caller;
 use crate::registrar::Bindings;
 use crate::reply::reply_with;
 use crate::reply::response;

@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use sipcore::Peer;
 use sipmsg::Message;
 
+use crate::caller::Caller;
 use crate::dn_plan::DnKind;
-use crate::node::Caller;
 use crate::peer_seal::Sealer;
 use crate::site_view::SiteView;
 use crate::NodeConfig;

@@ -57,7 +57,7 @@ impl Desks {
 
     /// Logs in an agent saved before a restart, in its saved state; false when the DN or
     /// the agent is taken already.
-    pub(crate) fn restore_agent(&mut self, now: Instant, saved: &crate::node::SavedAgent) -> bool {
+    pub(crate) fn restore_agent(&mut self, now: Instant, saved: &crate::saved::SavedAgent) -> bool {
         if self.agents.on(&saved.dn).is_some() || self.agents.get(&saved.agent_id).is_some() {
             return false;
         }

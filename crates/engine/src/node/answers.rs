@@ -8,8 +8,10 @@ use std::time::Instant;
 use sipcore::{Peer, TxKey};
 use sipmsg::{HeaderName, Message, Method, Uri};
 
-use super::auth_gate::{Caller, Gate};
+use super::answer::Answer;
+use super::auth_gate::Gate;
 use super::{Node, ALLOW};
+use crate::caller::Caller;
 use crate::intake;
 use crate::registrar::RegisterReply;
 use crate::reply::{response, stateless_reject};
@@ -164,39 +166,6 @@ pub(super) enum Decision {
     Cancel,
     /// A new call from this caller: the B2BUA answers.
     Invite(Caller),
-}
-
-/// The node's own answer to a new request; [`Answer::status`] maps it to the wire.
-#[derive(Debug)]
-pub(super) enum Answer {
-    Final(Status),
-    /// Refused at intake: a field too long to copy into what we would build.
-    Oversized(intake::Oversized),
-    Options,
-    BadExtension,
-    Register(RegisterReply),
-    /// 3xx with this Contact.
-    Redirect(u16, String),
-    /// 401 (REGISTER) or 407 (`proxy`) with these challenges.
-    Challenge {
-        proxy: bool,
-        headers: Vec<String>,
-    },
-}
-
-impl Answer {
-    fn status(&self) -> (u16, &'static str) {
-        match self {
-            Self::Final(status) => status.wire(),
-            Self::Oversized(too_big) => too_big.status().wire(),
-            Self::Options => Status::Ok.wire(),
-            Self::BadExtension => Status::BadExtension.wire(),
-            Self::Register(reply) => reply.status().wire(),
-            Self::Redirect(code, _) => (*code, "Moved Temporarily"),
-            Self::Challenge { proxy: false, .. } => Status::Unauthorized.wire(),
-            Self::Challenge { proxy: true, .. } => Status::ProxyAuthenticationRequired.wire(),
-        }
-    }
 }
 
 /// 415 for a body we cannot pass on as a session description, 406 when the caller

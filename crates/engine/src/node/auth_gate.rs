@@ -9,24 +9,12 @@ use std::time::Instant;
 use sipcore::Peer;
 use sipmsg::{Message, Method};
 
-use super::answers::Answer;
+use super::answer::Answer;
 use super::Node;
 use crate::auth::{Asker, Guard, Verdict};
+use crate::caller::Caller;
 use crate::peer_seal::Sealer;
 use crate::Status;
-
-/// Who a new request is known to come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Caller {
-    /// Proved by digest to be this DN.
-    Authenticated(String),
-    /// A trunk (gateway, SBC), known by its source address.
-    Trunk,
-    /// The DR peer: from its address and, with `peer_secret`, sealed.
-    DrPeer,
-    /// Authentication is off: the From header is believed (a lab set-up).
-    Unchecked,
-}
 
 /// The gate's answer for one request.
 #[derive(Debug)]

@@ -7,7 +7,8 @@ use std::time::Instant;
 use sipcore::Peer;
 use sipmsg::{HeaderName, Message};
 
-use super::{Answer, Node};
+use super::answer::Answer;
+use super::Node;
 use crate::peering::{DoubleLogin, Link, PRESENCE_TYPE};
 use crate::Status;
 

@@ -144,7 +144,7 @@ impl NssFile {
             tcp: self.limits.tcp(),
             store: None,
             peer_link: None,
-            nss_feed: None,
+            nss_served: None,
         })
     }
 }
