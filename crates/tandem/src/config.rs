@@ -13,6 +13,7 @@ use toml::Spanned;
 use dns::{add_dn, add_spec, dr_forward, DnFile, DnSpec};
 use limits::LimitsFile;
 pub(crate) use limits::TcpLimits;
+pub(crate) use load::{load, load_deployment};
 pub(crate) use tls::TlsFiles;
 
 /// The whole file: one `[[site]]` table per SIP Server peer.
@@ -279,145 +280,6 @@ impl Deployment {
     }
 }
 
-/// A configuration error with the line it points at.
-#[derive(Debug, thiserror::Error)]
-#[error("{origin}:{line}: {message}")]
-pub(crate) struct ConfigError {
-    origin: String,
-    line: usize,
-    message: String,
-}
-
-/// Parses and validates a configuration file's text. `origin` names it in errors.
-pub(crate) fn load(text: &str, origin: &str) -> Result<Vec<SiteConfig>, ConfigError> {
-    load_deployment(text, origin).map(|d| d.runnable())
-}
-
-/// Parses and validates a whole deployment file: sites and `[routing]`.
-pub(crate) fn load_deployment(text: &str, origin: &str) -> Result<Deployment, ConfigError> {
-    let err = |offset: usize, message: String| ConfigError {
-        origin: origin.to_owned(),
-        line: line_of(text, offset),
-        message,
-    };
-    let file: FileConfig = toml::from_str(text).map_err(|e| {
-        let offset = e.span().map_or(0, |s| s.start);
-        err(offset, e.message().to_owned())
-    })?;
-    if file.site.is_empty() {
-        return Err(err(0, "`site`: at least one [[site]] is needed".into()));
-    }
-    let mut names = BTreeSet::new();
-    let mut addrs = BTreeSet::new();
-    let mut sites = Vec::new();
-    for site in file.site {
-        if !names.insert(site.name.get_ref().clone()) {
-            return Err(err(
-                site.name.span().start,
-                format!("`name`: site `{}` is defined twice", site.name.get_ref()),
-            ));
-        }
-        if site.sip_udp.is_none() && site.sip_tcp.is_none() {
-            return Err(err(
-                site.name.span().start,
-                format!("site `{}`: set `sip_udp` or `sip_tcp`", site.name.get_ref()),
-            ));
-        }
-        for (field, addr) in [("sip_udp", &site.sip_udp), ("sip_tcp", &site.sip_tcp)] {
-            // Port 0 (any free port) never clashes.
-            if let Some(a) = addr.as_ref().filter(|a| a.get_ref().port() != 0) {
-                if !addrs.insert((field == "sip_udp", *a.get_ref())) {
-                    return Err(err(
-                        a.span().start,
-                        format!("`{field}`: {} is already used by another site", a.get_ref()),
-                    ));
-                }
-            }
-        }
-        if site.dns.get_ref().is_empty() {
-            return Err(err(site.dns.span().start, "`dns`: provision at least one DN or range".into()));
-        }
-        let r = &site.registrar;
-        if r.min_expires == 0 || r.min_expires > r.max_expires {
-            return Err(err(
-                site.name.span().start,
-                "`registrar.min_expires` must be between 1 and `max_expires`".into(),
-            ));
-        }
-        if site.timers.t1_ms == 0 || site.timers.t2_ms < site.timers.t1_ms {
-            return Err(err(site.name.span().start, "`timers`: need 0 < t1_ms <= t2_ms".into()));
-        }
-        if let (Some(stats), None) = (&site.stats, &file.routing) {
-            return Err(err(stats.span().start, "`stats`: a stat service needs a [routing] section".into()));
-        }
-        let site = site.into_site_config().map_err(|(offset, message)| err(offset, message))?;
-        sites.push(site);
-    }
-    name_trunk_sites(&mut sites);
-    let routing = match file.routing {
-        Some(r) => {
-            let at = r.span().start;
-            let compiled = r.into_inner().compile().map_err(|e| err(at, format!("[routing]: {e}")))?;
-            check_routing(&compiled, &sites).map_err(|m| err(at, format!("[routing]: {m}")))?;
-            Some(compiled)
-        }
-        None => None,
-    };
-    let mut nss = Vec::new();
-    for file in file.nss {
-        if !names.insert(file.name.get_ref().clone()) {
-            let message = format!("`name`: `{}` is already the name of a site or NSS", file.name.get_ref());
-            return Err(err(file.name.span().start, message));
-        }
-        let mut site = file.into_site_config(&sites).map_err(|(offset, message)| err(offset, message))?;
-        let served: Vec<SiteConfig> = site
-            .node
-            .nss
-            .iter()
-            .flat_map(|n| &n.sites)
-            .filter_map(|n| sites.iter().find(|s| s.node.site == n.name).cloned())
-            .collect();
-        let served = Deployment { sites: served, routing: routing.clone(), nss: Vec::new() };
-        site.nss_served = Some(Box::new(served));
-        nss.push(site);
-    }
-    Ok(Deployment { sites, routing, nss })
-}
-
-/// A trunk whose `contact` is another site's SIP address leads to that site: a
-/// RequestRouteCall `Location` may name the site (from a remote site, BC-53).
-fn name_trunk_sites(sites: &mut [SiteConfig]) {
-    let addrs: Vec<(SocketAddr, String)> = sites
-        .iter()
-        .flat_map(|s| [s.sip_udp, s.sip_tcp].into_iter().flatten().map(|a| (a, s.node.site.clone())))
-        .collect();
-    for site in sites {
-        for dn in site.node.dns.singles.values_mut() {
-            if let Some(t) = dn.trunk.as_mut() {
-                t.site = addrs.iter().find(|(a, _)| *a == t.contact).map(|(_, name)| name.clone());
-            }
-        }
-    }
-}
-
-/// The routing section names Routing Points and agents the sites know.
-fn check_routing(routing: &routing::RoutingConfig, sites: &[SiteConfig]) -> Result<(), String> {
-    for dn in routing.points.keys() {
-        if !sites.iter().any(|s| s.node.dns.kind(dn) == Some(DnKind::RoutingPoint)) {
-            return Err(format!("point `{dn}` is no Routing Point of any site"));
-        }
-    }
-    for id in routing.agents.keys() {
-        if !sites.iter().any(|s| s.node.agents.contains_key(id)) {
-            return Err(format!("agent `{id}` is no agent login of any site ([[site.agent]])"));
-        }
-    }
-    if sites.iter().any(|s| s.cti.is_none()) {
-        return Err("every site needs a `cti` address: routers and stat services connect to all of them".into());
-    }
-    Ok(())
-}
-
 /// A validation failure: byte offset into the file and the message.
 type Invalid = (usize, String);
 
@@ -425,25 +287,7 @@ impl SiteFile {
     fn into_site_config(self) -> Result<SiteConfig, Invalid> {
         let name_at = self.name.span().start;
         let group = self.group;
-        let mut dns = DnPlan::default();
-        let dns_span = self.dns.span().start;
-        for spec in self.dns.into_inner() {
-            add_spec(&mut dns, spec, DnKind::Extension, dns_span)?;
-        }
-        for spec in self.acd_positions {
-            let at = spec.span().start;
-            add_spec(&mut dns, spec.into_inner(), DnKind::AcdPosition, at)?;
-        }
-        let mut default_dns = Vec::new();
-        for dn in self.dn {
-            if let Some(target) = &dn.options.default_dn {
-                default_dns.push((target.span().start, target.get_ref().clone()));
-            }
-            add_dn(&mut dns, dn)?;
-        }
-        if let Some((at, target)) = default_dns.into_iter().find(|(_, t)| !dns.contains(t)) {
-            return Err((at, format!("`options.default-dn`: DN `{target}` is not provisioned")));
-        }
+        let dns = dn_plan(self.dns, self.acd_positions, self.dn)?;
         let options = self.options.into_options(&dns)?;
         let (agents, agent_hashes) = agents::logins(&dns, self.agent, self.agent_passwords, name_at)?;
         let (sip_tls, cti_tls) = tls::listeners(self.tls, self.sip_tls, self.cti_tls)?;
@@ -451,9 +295,6 @@ impl SiteFile {
         let cti_at = self.cti.as_ref().map(|c| (*c.get_ref(), c.span().start));
         let cti_grants = cti::grants(&self.cti_tokens, self.cti_token, cti_at)?;
         let auth = self.auth.map(|a| a.into_config(&dns)).transpose()?;
-        if let Some(secret) = self.peer_secret.as_ref().filter(|s| s.get_ref().len() < 16) {
-            return Err((secret.span().start, "`peer_secret` must be at least 16 characters".into()));
-        }
         let sip_at = self.sip_udp.as_ref().or(self.sip_tcp.as_ref()).map(|a| *a.get_ref());
         safety::check(&safety::Site {
             name_at,
@@ -471,27 +312,12 @@ impl SiteFile {
             dns,
             options,
             agents,
-            registrar: RegistrarConfig {
-                min_expires: Duration::from_secs(r.min_expires.into()),
-                max_expires: Duration::from_secs(r.max_expires.into()),
-                default_expires: Duration::from_secs(r.default_expires.into()),
-                max_contacts: r.max_contacts as usize,
-                max_bindings: self.limits.max_bindings as usize,
-            },
-            transactions: TransactionConfig {
-                t1: Duration::from_millis(self.timers.t1_ms),
-                t2: Duration::from_millis(self.timers.t2_ms),
-                t4: Duration::from_millis(self.timers.t4_ms),
-                ..TransactionConfig::default()
-            },
+            registrar: r.config(self.limits.max_bindings),
+            transactions: self.timers.config(),
             calls: CallConfig { max_per_dn: self.calls.max_calls_per_dn as usize },
             capacity: self.limits.capacity(),
             // Replaced by the bound address once the sockets exist (port 0 picks one).
-            local: self
-                .sip_udp
-                .as_ref()
-                .or(self.sip_tcp.as_ref())
-                .map_or(SocketAddr::from(([127, 0, 0, 1], 5060)), |a| *a.get_ref()),
+            local: sip_at.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 5060))),
             local_tls: None,
             auth,
             peer_secret: self.peer_secret.map(|s| s.into_inner().into_bytes()),
@@ -516,6 +342,58 @@ impl SiteFile {
             peer_link,
             nss_served: None,
         })
+    }
+}
+
+/// The DN plan of a site: `dns` and `acd_positions` ranges, then `[[site.dn]]` tables
+/// (whose `default-dn` must name a DN of the plan).
+fn dn_plan(
+    dns: Spanned<Vec<DnSpec>>,
+    acd_positions: Vec<Spanned<DnSpec>>,
+    tables: Vec<DnFile>,
+) -> Result<DnPlan, Invalid> {
+    let mut plan = DnPlan::default();
+    let dns_span = dns.span().start;
+    for spec in dns.into_inner() {
+        add_spec(&mut plan, spec, DnKind::Extension, dns_span)?;
+    }
+    for spec in acd_positions {
+        let at = spec.span().start;
+        add_spec(&mut plan, spec.into_inner(), DnKind::AcdPosition, at)?;
+    }
+    let mut default_dns = Vec::new();
+    for dn in tables {
+        if let Some(target) = &dn.options.default_dn {
+            default_dns.push((target.span().start, target.get_ref().clone()));
+        }
+        add_dn(&mut plan, dn)?;
+    }
+    if let Some((at, target)) = default_dns.into_iter().find(|(_, t)| !plan.contains(t)) {
+        return Err((at, format!("`options.default-dn`: DN `{target}` is not provisioned")));
+    }
+    Ok(plan)
+}
+
+impl RegistrarFile {
+    fn config(&self, max_bindings: u32) -> RegistrarConfig {
+        RegistrarConfig {
+            min_expires: Duration::from_secs(self.min_expires.into()),
+            max_expires: Duration::from_secs(self.max_expires.into()),
+            default_expires: Duration::from_secs(self.default_expires.into()),
+            max_contacts: self.max_contacts as usize,
+            max_bindings: max_bindings as usize,
+        }
+    }
+}
+
+impl TimersFile {
+    fn config(&self) -> TransactionConfig {
+        TransactionConfig {
+            t1: Duration::from_millis(self.t1_ms),
+            t2: Duration::from_millis(self.t2_ms),
+            t4: Duration::from_millis(self.t4_ms),
+            ..TransactionConfig::default()
+        }
     }
 }
 
@@ -567,15 +445,12 @@ impl OptionsFile {
     }
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
-}
-
 mod agents;
 mod auth;
 mod cti;
 mod dns;
 mod limits;
+mod load;
 mod nss;
 mod safety;
 mod store;

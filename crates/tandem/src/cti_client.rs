@@ -47,6 +47,28 @@ pub(crate) fn ws_request(
     Ok(request)
 }
 
+/// Each stdin line as a request, read on a thread of its own (when `read`); a bad line
+/// is reported and skipped.
+fn stdin_requests(read: bool) -> tokio::sync::mpsc::Receiver<String> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<String>(1024);
+    if !read {
+        return rx;
+    }
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines().map_while(Result::ok).filter(|l| !l.trim().is_empty()) {
+            match request_json(&line) {
+                Ok(json) => {
+                    if tx.blocking_send(json).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => eprintln!("skipped: {e:#}"),
+            }
+        }
+    });
+    rx
+}
+
 /// Connects, sends `requests` and, when one of them is `-`, then each stdin line as it
 /// arrives (a bad line is reported and skipped); prints events until `wait` passes
 /// without any (forever when `wait` is zero).
@@ -56,23 +78,7 @@ pub(crate) async fn run(url: &str, token: &str, requests: &[String], wait: Durat
         .await
         .with_context(|| format!("connecting to {url}"))?;
     let given = requests.iter().filter(|r| *r != "-").map(|l| request_json(l)).collect::<anyhow::Result<Vec<_>>>()?;
-    let (tx, mut from_stdin) = tokio::sync::mpsc::channel::<String>(1024);
-    if requests.iter().any(|r| r == "-") {
-        std::thread::spawn(move || {
-            for line in std::io::stdin().lines().map_while(Result::ok).filter(|l| !l.trim().is_empty()) {
-                match request_json(&line) {
-                    Ok(json) => {
-                        if tx.blocking_send(json).is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) => eprintln!("skipped: {e:#}"),
-                }
-            }
-        });
-    } else {
-        drop(tx);
-    }
+    let mut from_stdin = stdin_requests(requests.iter().any(|r| r == "-"));
     // Send while reading, as a desktop does: a client that only writes would see its own
     // event queue overflow on the server.
     let (mut sink, mut stream) = ws.split();

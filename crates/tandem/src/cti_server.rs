@@ -160,8 +160,9 @@ async fn upgrade(
     })
 }
 
+/// One desktop's connection: its requests go to the engine (or are refused here), its
+/// events come back on its queue.
 async fn desk(mut socket: WebSocket, mut state: CtiState, grant: Grant, remote: SocketAddr) {
-    let role: Role = grant.role.clone();
     let id = DeskId(NEXT_DESK.fetch_add(1, Ordering::Relaxed));
     let (tx, mut rx) = mpsc::channel::<Arc<str>>(DESK_QUEUE);
     if state.to_engine.send(DeskMsg::Opened(id, tx)).await.is_err() {
@@ -172,68 +173,78 @@ async fn desk(mut socket: WebSocket, mut state: CtiState, grant: Grant, remote: 
         let _ = state.to_engine.send(DeskMsg::Closed(id)).await;
         return;
     }
+    let desk = Desk { id, grant, remote };
     loop {
         // Backpressure: a desktop whose own events pile up is not read until it catches up,
         // so pipelined requests cannot overflow its queue; only other parties' events can.
         let room = rx.len() < DESK_QUEUE / 2;
-        tokio::select! {
-            incoming = socket.recv(), if room => {
-                let Some(Ok(msg)) = incoming else { break };
-                let text = match msg {
-                    Message::Text(t) => t,
-                    Message::Close(_) => break,
-                    _ => continue,
-                };
-                let refused = match serde_json::from_str::<cti::Request>(&text) {
-                    Ok(request) => match refusal(&state, &role, remote, &request).await {
-                        Some((code, message)) => Some((request.reference_id(), code, message)),
-                        None => {
-                            if state.to_engine.send(DeskMsg::Request(id, request)).await.is_err() {
-                                break;
-                            }
-                            None
-                        }
-                    },
-                    Err(e) => Some((None, cti::ErrorCode::InvalidRequest, e.to_string())),
-                };
-                if let Some((reference_id, error_code, error_message)) = refused {
-                    let error = cti::Event::EventError { reference_id, this_dn: None, error_code, error_message };
-                    if send_event(&mut socket, &error).await.is_err() {
-                        break;
-                    }
-                }
-            }
+        let flow = tokio::select! {
+            incoming = socket.recv(), if room => match incoming {
+                Some(Ok(Message::Text(text))) => desk.on_request(&mut socket, &state, &text).await,
+                Some(Ok(Message::Close(_)) | Err(_)) | None => Flow::Close(None),
+                Some(Ok(_)) => Flow::Go,
+            },
             Ok(()) = state.grants.changed() => {
                 // A reload that drops or changes this client's token closes it.
-                let still = crate::cti_access::find(&state.grants.borrow().grants, &grant.token) == Some(&grant);
-                if !still {
-                    let frame = CloseFrame { code: 1008, reason: "token revoked".into() };
-                    let _ = socket.send(Message::Close(Some(frame))).await;
-                    break;
-                }
+                let still = crate::cti_access::find(&state.grants.borrow().grants, &desk.grant.token) == Some(&desk.grant);
+                if still { Flow::Go } else { Flow::Close(Some((1008, "token revoked"))) }
             }
             outgoing = rx.recv() => match outgoing {
-                Some(json) if json.is_empty() => {
-                    // The engine's "site stopping" marker.
-                    let frame = CloseFrame { code: 1001, reason: "site shutting down".into() };
-                    let _ = socket.send(Message::Close(Some(frame))).await;
-                    break;
-                }
-                Some(json) => {
-                    if socket.send(Message::Text(json.to_string())).await.is_err() {
-                        break;
-                    }
-                }
-                None => {
-                    // The engine dropped this desktop: its queue overflowed.
-                    let frame = CloseFrame { code: 1008, reason: "event queue overflow".into() };
-                    let _ = socket.send(Message::Close(Some(frame))).await;
-                    break;
-                }
+                // The engine's "site stopping" marker.
+                Some(json) if json.is_empty() => Flow::Close(Some((1001, "site shutting down"))),
+                Some(json) => match socket.send(Message::Text(json.to_string())).await {
+                    Ok(()) => Flow::Go,
+                    Err(_) => Flow::Close(None),
+                },
+                // The engine dropped this desktop: its queue overflowed.
+                None => Flow::Close(Some((1008, "event queue overflow"))),
             },
+        };
+        if let Flow::Close(frame) = flow {
+            if let Some((code, reason)) = frame {
+                let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+            }
+            break;
         }
     }
     let _ = state.to_engine.send(DeskMsg::Closed(id)).await;
+}
+
+/// Whether a desktop's connection goes on, or closes (with this close frame).
+enum Flow {
+    Go,
+    Close(Option<(u16, &'static str)>),
+}
+
+/// A connected desktop: its id at the engine, its token's grant, its address.
+struct Desk {
+    id: DeskId,
+    grant: Grant,
+    remote: SocketAddr,
+}
+
+impl Desk {
+    /// One request: to the engine, or refused here with an EventError.
+    async fn on_request(&self, socket: &mut WebSocket, state: &CtiState, text: &str) -> Flow {
+        let refused = match serde_json::from_str::<cti::Request>(text) {
+            Ok(request) => match refusal(state, &self.grant.role, self.remote, &request).await {
+                Some((code, message)) => Some((request.reference_id(), code, message)),
+                None => {
+                    if state.to_engine.send(DeskMsg::Request(self.id, request)).await.is_err() {
+                        return Flow::Close(None);
+                    }
+                    None
+                }
+            },
+            Err(e) => Some((None, cti::ErrorCode::InvalidRequest, e.to_string())),
+        };
+        let Some((reference_id, error_code, error_message)) = refused else { return Flow::Go };
+        let error = cti::Event::EventError { reference_id, this_dn: None, error_code, error_message };
+        match send_event(socket, &error).await {
+            Ok(()) => Flow::Go,
+            Err(_) => Flow::Close(None),
+        }
+    }
 }
 
 /// Why the connection task refuses `request` itself, if it does: the token's role does not

@@ -68,185 +68,154 @@ async fn scrape(
 
 /// Renders a snapshot in the OpenMetrics text format.
 pub(crate) fn render(site: &str, s: &Snapshot) -> String {
-    let mut registry =
-        Registry::with_prefix_and_labels("tandem", [("site".into(), site.to_owned().into())].into_iter());
-    let counter = |registry: &mut Registry, name: &str, help: &str, value: u64| {
+    let mut m =
+        Metrics(Registry::with_prefix_and_labels("tandem", [("site".into(), site.to_owned().into())].into_iter()));
+    calls(&mut m, &s.stats);
+    sip(&mut m, &s.stats);
+    overload(&mut m, &s.stats, s.udp_kernel_drops);
+    auth(&mut m, &s.stats);
+    nss(&mut m, &s.stats.nss);
+    transactions_and_desks(&mut m, s);
+    store(&mut m, &s.store);
+    wakes(&mut m, &s.wake);
+    if let Some(link) = &s.peer_link {
+        render_peer_link(&mut m.0, link);
+    }
+    let mut text = String::new();
+    if encode(&mut text, &m.0).is_err() {
+        let _ = writeln!(text, "# encoding failed");
+    }
+    text
+}
+
+/// The registry being filled, with one call per figure.
+struct Metrics(Registry);
+
+impl Metrics {
+    fn counter(&mut self, name: &str, help: &str, value: u64) {
         let c = Counter::<u64>::default();
         c.inc_by(value);
-        registry.register(name, help, c);
-    };
-    let gauge = |registry: &mut Registry, name: &str, help: &str, value: u64| {
+        self.0.register(name, help, c);
+    }
+
+    fn gauge(&mut self, name: &str, help: &str, value: u64) {
         let g = Gauge::<i64>::default();
         g.set(i64::try_from(value).unwrap_or(i64::MAX));
-        registry.register(name, help, g);
-    };
-    let st = &s.stats;
-    counter(&mut registry, "calls_offered", "Calls offered to a DN", st.calls_offered);
-    counter(&mut registry, "calls_answered", "Calls answered", st.calls_answered);
-    counter(&mut registry, "calls_abandoned", "Calls abandoned before the answer", st.calls_abandoned);
-    let failed = Family::<Labels, Counter<u64>>::default();
-    for (code, n) in &st.calls_failed {
-        failed.get_or_create(&vec![("status".into(), code.to_string())]).inc_by(*n);
+        self.0.register(name, help, g);
     }
-    registry.register("calls_failed", "Calls not delivered, by the status the caller got", failed);
-    gauge(&mut registry, "active_calls", "Calls in progress", st.active_calls);
-    gauge(&mut registry, "registrations", "Current registrar bindings", st.bindings);
-    gauge(&mut registry, "registered_dns", "DNs with at least one binding", st.registered_dns);
-    gauge(&mut registry, "agents_logged_in", "Agents logged in", st.agents_logged_in);
-    gauge(&mut registry, "agents_ready", "Agents Ready", st.agents_ready);
-    counter(&mut registry, "sip_requests", "SIP requests received", st.requests_in);
-    counter(&mut registry, "sip_responses", "SIP responses received", st.responses_in);
-    let out = Family::<Labels, Counter<u64>>::default();
-    for (code, n) in &st.responses_out {
-        out.get_or_create(&vec![("status".into(), code.to_string())]).inc_by(*n);
+
+    /// A counter per value of one label.
+    fn counters<K: ToString>(
+        &mut self,
+        name: &str,
+        help: &str,
+        label: &str,
+        values: impl IntoIterator<Item = (K, u64)>,
+    ) {
+        let family = Family::<Labels, Counter<u64>>::default();
+        for (key, n) in values {
+            family.get_or_create(&vec![(label.into(), key.to_string())]).inc_by(n);
+        }
+        self.0.register(name, help, family);
     }
-    registry.register("sip_responses_sent", "SIP responses sent, by status", out);
-    let parse = Family::<Labels, Counter<u64>>::default();
-    for (kind, n) in &st.parse_errors {
-        parse.get_or_create(&vec![("kind".into(), (*kind).to_owned())]).inc_by(*n);
-    }
-    registry.register("sip_parse_errors", "Malformed SIP messages, by kind", parse);
-    counter(&mut registry, "sip_dropped", "Malformed messages dropped without an answer", st.dropped);
-    counter(
-        &mut registry,
-        "sip_overload_rejected",
-        "New INVITEs and REGISTERs refused with 503 under overload or at a capacity cap",
-        st.overload_rejected,
-    );
-    counter(
-        &mut registry,
-        "sip_overload_rejected_unparsed",
-        "Of those, INVITEs refused from their raw head before a full parse",
-        st.overload_rejected_unparsed,
-    );
-    counter(
-        &mut registry,
-        "sip_refusal_acks_absorbed",
-        "ACKs of overload 503s dropped unparsed",
-        st.refusal_acks_absorbed,
-    );
-    gauge(
-        &mut registry,
-        "sip_new_work_limit",
-        "New INVITEs and REGISTERs per second admitted while shedding (0: no limit)",
-        st.new_work_limit,
-    );
-    gauge(
-        &mut registry,
-        "sip_input_pressure",
-        "The UDP input's backlog: 0 spare, 1 normal, 2 draining, 3 high, 4 severe (3 and 4 cut the limit)",
-        st.input_pressure,
-    );
-    counter(
-        &mut registry,
-        "udp_kernel_dropped",
-        "Datagrams the kernel dropped on the site's UDP socket because its queue was full",
-        s.udp_kernel_drops,
-    );
-    counter(&mut registry, "sip_flood_dropped", "Requests dropped for exceeding per-source-rate", st.flood_dropped);
+}
+
+fn calls(m: &mut Metrics, st: &engine::NodeStats) {
+    m.counter("calls_offered", "Calls offered to a DN", st.calls_offered);
+    m.counter("calls_answered", "Calls answered", st.calls_answered);
+    m.counter("calls_abandoned", "Calls abandoned before the answer", st.calls_abandoned);
+    let failed = st.calls_failed.iter().map(|(code, n)| (code, *n));
+    m.counters("calls_failed", "Calls not delivered, by the status the caller got", "status", failed);
+    m.gauge("active_calls", "Calls in progress", st.active_calls);
+    m.gauge("registrations", "Current registrar bindings", st.bindings);
+    m.gauge("registered_dns", "DNs with at least one binding", st.registered_dns);
+    m.gauge("agents_logged_in", "Agents logged in", st.agents_logged_in);
+    m.gauge("agents_ready", "Agents Ready", st.agents_ready);
+}
+
+fn sip(m: &mut Metrics, st: &engine::NodeStats) {
+    m.counter("sip_requests", "SIP requests received", st.requests_in);
+    m.counter("sip_responses", "SIP responses received", st.responses_in);
+    let sent = st.responses_out.iter().map(|(code, n)| (code, *n));
+    m.counters("sip_responses_sent", "SIP responses sent, by status", "status", sent);
+    let parse = st.parse_errors.iter().map(|(kind, n)| (kind, *n));
+    m.counters("sip_parse_errors", "Malformed SIP messages, by kind", "kind", parse);
+    m.counter("sip_dropped", "Malformed messages dropped without an answer", st.dropped);
+}
+
+fn overload(m: &mut Metrics, st: &engine::NodeStats, kernel_drops: u64) {
+    let refused = "New INVITEs and REGISTERs refused with 503 under overload or at a capacity cap";
+    m.counter("sip_overload_rejected", refused, st.overload_rejected);
+    let unparsed = "Of those, INVITEs refused from their raw head before a full parse";
+    m.counter("sip_overload_rejected_unparsed", unparsed, st.overload_rejected_unparsed);
+    m.counter("sip_refusal_acks_absorbed", "ACKs of overload 503s dropped unparsed", st.refusal_acks_absorbed);
+    let limit = "New INVITEs and REGISTERs per second admitted while shedding (0: no limit)";
+    m.gauge("sip_new_work_limit", limit, st.new_work_limit);
+    let pressure = "The UDP input's backlog: 0 spare, 1 normal, 2 draining, 3 high, 4 severe (3 and 4 cut the limit)";
+    m.gauge("sip_input_pressure", pressure, st.input_pressure);
+    let drops = "Datagrams the kernel dropped on the site's UDP socket because its queue was full";
+    m.counter("udp_kernel_dropped", drops, kernel_drops);
+    m.counter("sip_flood_dropped", "Requests dropped for exceeding per-source-rate", st.flood_dropped);
+}
+
+fn auth(m: &mut Metrics, st: &engine::NodeStats) {
     let a = &st.auth;
-    counter(&mut registry, "sip_auth_challenges", "401/407 challenges sent", a.challenges);
-    counter(&mut registry, "sip_auth_accepted", "Requests that proved their DN by digest", a.accepted);
-    counter(&mut registry, "sip_auth_failures", "Credentials refused with 403 (wrong, or for another DN)", a.failures);
-    counter(&mut registry, "sip_auth_replays", "Reused nonce-counts, challenged again", a.replays);
-    counter(&mut registry, "sip_auth_throttled", "Requests dropped from slowed or blocked sources", a.throttled);
-    counter(&mut registry, "sip_auth_sources_blocked", "Sources blocked after repeated failures", a.sources_blocked);
-    counter(
-        &mut registry,
-        "sip_auth_dns_blocked",
-        "DNs blocked for new addresses after repeated failures",
-        a.dns_blocked,
-    );
-    counter(
-        &mut registry,
-        "sip_auth_untracked_failures",
-        "Failures from sources the full table could not track (they weigh 4 on their DN)",
-        a.untracked_failures,
-    );
-    counter(
-        &mut registry,
-        "peer_refused",
-        "Requests from the DR peer's address refused: unsealed, or presence while the peer trunk is out of service",
-        st.peer_refused,
-    );
-    let nss = Family::<Labels, Counter<u64>>::default();
-    let n = &st.nss;
-    for (how, count) in [
+    m.counter("sip_auth_challenges", "401/407 challenges sent", a.challenges);
+    m.counter("sip_auth_accepted", "Requests that proved their DN by digest", a.accepted);
+    m.counter("sip_auth_failures", "Credentials refused with 403 (wrong, or for another DN)", a.failures);
+    m.counter("sip_auth_replays", "Reused nonce-counts, challenged again", a.replays);
+    m.counter("sip_auth_throttled", "Requests dropped from slowed or blocked sources", a.throttled);
+    m.counter("sip_auth_sources_blocked", "Sources blocked after repeated failures", a.sources_blocked);
+    m.counter("sip_auth_dns_blocked", "DNs blocked for new addresses after repeated failures", a.dns_blocked);
+    let untracked = "Failures from sources the full table could not track (they weigh 4 on their DN)";
+    m.counter("sip_auth_untracked_failures", untracked, a.untracked_failures);
+    let peer =
+        "Requests from the DR peer's address refused: unsealed, or presence while the peer trunk is out of service";
+    m.counter("peer_refused", peer, st.peer_refused);
+}
+
+fn nss(m: &mut Metrics, n: &engine::NssStats) {
+    let help = "Network SIP Server: calls sent on by how the site was chosen (agent's site, policy, default routing, router), or refused with no site in service";
+    let how = [
         ("agent", n.to_agent),
         ("policy", n.by_policy),
         ("default", n.by_default),
         ("router", n.by_router),
         ("no_site", n.no_site),
-    ] {
-        nss.get_or_create(&vec![("how".into(), how.to_owned())]).inc_by(count);
-    }
-    registry.register(
-        "nss_calls",
-        "Network SIP Server: calls sent on by how the site was chosen (agent's site, policy, default routing, router), or refused with no site in service",
-        nss,
-    );
-    let t = &st.transactions;
-    counter(&mut registry, "transactions_server", "Server transactions created", t.server_created);
-    counter(&mut registry, "transactions_client", "Client transactions created", t.client_created);
-    counter(&mut registry, "transactions_retransmissions", "Messages retransmitted", t.retransmissions);
-    counter(&mut registry, "transactions_timeouts", "Transactions ended by timer B, F or H", t.timeouts);
-    gauge(&mut registry, "transactions_live", "Transactions alive now", t.live);
-    gauge(&mut registry, "cti_clients", "CTI clients connected", s.cti_clients);
-    counter(&mut registry, "cti_dropped_events", "CTI events dropped for slow clients", s.cti_dropped_events);
-    counter(
-        &mut registry,
-        "cti_slow_disconnects",
-        "CTI clients disconnected for being too slow",
-        s.cti_slow_disconnects,
-    );
-    let st = &s.store;
-    counter(&mut registry, "store_written", "Rows written to the store (CDRs, agent log, saved state)", st.written);
-    counter(&mut registry, "store_dropped", "Store writes dropped because the writer's queue was full", st.dropped);
-    counter(&mut registry, "store_failed", "Store writes the database refused (see the log)", st.failed);
-    counter(&mut registry, "cdr_untracked", "Calls not recorded because too many were open at once", st.untracked);
-    let wakes = Family::<Labels, Counter<u64>>::default();
-    for (bound, n) in crate::probe::BOUNDS_US.iter().zip(s.wake.le) {
-        wakes.get_or_create(&vec![("le_us".into(), bound.to_string())]).inc_by(n);
-    }
-    wakes.get_or_create(&vec![("le_us".into(), "+Inf".into())]).inc_by(s.wake.count);
-    registry.register(
-        "engine_wakes",
-        "Engine task wake-ups (one input or UDP batch and its flush), by duration",
-        wakes,
-    );
-    counter(
-        &mut registry,
-        "engine_wake_microseconds",
-        "Time the engine task spent busy, in microseconds",
-        s.wake.sum_us,
-    );
-    gauge(&mut registry, "engine_wake_max_microseconds", "Longest wake-up since start", s.wake.max_us);
-    gauge(
-        &mut registry,
-        "engine_wake_last_second_max_microseconds",
-        "Longest wake-up in the last whole second",
-        s.wake.last_second_max_us,
-    );
-    gauge(
-        &mut registry,
-        "engine_wake_max_cpu_microseconds",
-        "Most CPU time one wake-up used since start",
-        s.wake.max_cpu_us,
-    );
-    counter(
-        &mut registry,
-        "engine_wakes_descheduled",
-        "Wake-ups over 5 ms that used less than half of it on the CPU (the thread waited for a core)",
-        s.wake.descheduled,
-    );
-    if let Some(link) = &s.peer_link {
-        render_peer_link(&mut registry, link);
-    }
-    let mut text = String::new();
-    if encode(&mut text, &registry).is_err() {
-        let _ = writeln!(text, "# encoding failed");
-    }
-    text
+    ];
+    m.counters("nss_calls", help, "how", how);
+}
+
+fn transactions_and_desks(m: &mut Metrics, s: &Snapshot) {
+    let t = &s.stats.transactions;
+    m.counter("transactions_server", "Server transactions created", t.server_created);
+    m.counter("transactions_client", "Client transactions created", t.client_created);
+    m.counter("transactions_retransmissions", "Messages retransmitted", t.retransmissions);
+    m.counter("transactions_timeouts", "Transactions ended by timer B, F or H", t.timeouts);
+    m.gauge("transactions_live", "Transactions alive now", t.live);
+    m.gauge("cti_clients", "CTI clients connected", s.cti_clients);
+    m.counter("cti_dropped_events", "CTI events dropped for slow clients", s.cti_dropped_events);
+    m.counter("cti_slow_disconnects", "CTI clients disconnected for being too slow", s.cti_slow_disconnects);
+}
+
+fn store(m: &mut Metrics, st: &crate::store::StoreStats) {
+    m.counter("store_written", "Rows written to the store (CDRs, agent log, saved state)", st.written);
+    m.counter("store_dropped", "Store writes dropped because the writer's queue was full", st.dropped);
+    m.counter("store_failed", "Store writes the database refused (see the log)", st.failed);
+    m.counter("cdr_untracked", "Calls not recorded because too many were open at once", st.untracked);
+}
+
+fn wakes(m: &mut Metrics, w: &crate::probe::WakeLatency) {
+    let buckets = crate::probe::BOUNDS_US.iter().map(u64::to_string).zip(w.le).chain([("+Inf".to_owned(), w.count)]);
+    let help = "Engine task wake-ups (one input or UDP batch and its flush), by duration";
+    m.counters("engine_wakes", help, "le_us", buckets);
+    m.counter("engine_wake_microseconds", "Time the engine task spent busy, in microseconds", w.sum_us);
+    m.gauge("engine_wake_max_microseconds", "Longest wake-up since start", w.max_us);
+    let last = "Longest wake-up in the last whole second";
+    m.gauge("engine_wake_last_second_max_microseconds", last, w.last_second_max_us);
+    m.gauge("engine_wake_max_cpu_microseconds", "Most CPU time one wake-up used since start", w.max_cpu_us);
+    let descheduled = "Wake-ups over 5 ms that used less than half of it on the CPU (the thread waited for a core)";
+    m.counter("engine_wakes_descheduled", descheduled, w.descheduled);
 }
 
 /// The DR peer's TLS link: dials, losses, refused handshakes, forged datagrams dropped.

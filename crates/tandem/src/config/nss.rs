@@ -75,35 +75,7 @@ impl NssFile {
     pub(super) fn into_site_config(self, sites: &[SiteConfig]) -> Result<SiteConfig, Invalid> {
         let name_at = self.name.span().start;
         let served = served(&self.sites, sites, name_at)?;
-        let check = Duration::from_secs(self.oos_check.unwrap_or(2).max(1).into());
-        let force = Duration::from_secs(self.oos_force.unwrap_or(1).max(1).into());
-        let mut dns = DnPlan::default();
-        let mut nss = NssConfig { policy: policy(self.policy.as_ref())?, ..NssConfig::default() };
-        for site in &served {
-            let contact = site.sip_udp.or(site.sip_tcp).ok_or((name_at, "a served site has no SIP address".into()))?;
-            let trunk = Trunk::new(contact, "", 1, check, force);
-            let name = site.node.site.clone();
-            dns.singles
-                .insert(name.clone(), Dn { kind: DnKind::Trunk, options: DnOptions::default(), trunk: Some(trunk) });
-            for (dn, _) in site.node.dns.singles.iter().filter(|(_, d)| d.kind == DnKind::RoutingPoint) {
-                let rp = Dn { kind: DnKind::RoutingPoint, options: DnOptions::default(), trunk: None };
-                dns.singles.insert(dn.clone(), rp);
-            }
-            let weight = self.weights.get(&name).copied().unwrap_or(1);
-            nss.sites.push(NssSite { name, group: site.group.clone(), weight, dns: site.node.dns.clone() });
-        }
-        if let Some(unknown) = self.weights.keys().find(|w| !nss.sites.iter().any(|s| &s.name == *w)) {
-            return Err((name_at, format!("`weights`: `{unknown}` is not a site this NSS serves")));
-        }
-        for d in &self.default_sites {
-            if !nss.sites.iter().any(|s| &s.name == d.get_ref()) {
-                return Err((
-                    d.span().start,
-                    format!("`default_sites`: `{}` is not a site this NSS serves", d.get_ref()),
-                ));
-            }
-            nss.default_sites.push(d.get_ref().clone());
-        }
+        let (dns, nss) = self.plan(&served, name_at)?;
         let options = Options {
             router_timeout: Duration::from_secs(self.router_timeout.unwrap_or(2).max(1).into()),
             ..Options::default()
@@ -146,6 +118,41 @@ impl NssFile {
             peer_link: None,
             nss_served: None,
         })
+    }
+
+    /// The NSS's DN plan (a Trunk DN per served site, the sites' Routing Points) and its
+    /// decision's configuration (policy, weights, default sites).
+    fn plan(&self, served: &[&SiteConfig], name_at: usize) -> Result<(DnPlan, NssConfig), Invalid> {
+        let check = Duration::from_secs(self.oos_check.unwrap_or(2).max(1).into());
+        let force = Duration::from_secs(self.oos_force.unwrap_or(1).max(1).into());
+        let mut dns = DnPlan::default();
+        let mut nss = NssConfig { policy: policy(self.policy.as_ref())?, ..NssConfig::default() };
+        for site in served {
+            let contact = site.sip_udp.or(site.sip_tcp).ok_or((name_at, "a served site has no SIP address".into()))?;
+            let trunk = Trunk::new(contact, "", 1, check, force);
+            let name = site.node.site.clone();
+            dns.singles
+                .insert(name.clone(), Dn { kind: DnKind::Trunk, options: DnOptions::default(), trunk: Some(trunk) });
+            for (dn, _) in site.node.dns.singles.iter().filter(|(_, d)| d.kind == DnKind::RoutingPoint) {
+                let rp = Dn { kind: DnKind::RoutingPoint, options: DnOptions::default(), trunk: None };
+                dns.singles.insert(dn.clone(), rp);
+            }
+            let weight = self.weights.get(&name).copied().unwrap_or(1);
+            nss.sites.push(NssSite { name, group: site.group.clone(), weight, dns: site.node.dns.clone() });
+        }
+        if let Some(unknown) = self.weights.keys().find(|w| !nss.sites.iter().any(|s| &s.name == *w)) {
+            return Err((name_at, format!("`weights`: `{unknown}` is not a site this NSS serves")));
+        }
+        for d in &self.default_sites {
+            if !nss.sites.iter().any(|s| &s.name == d.get_ref()) {
+                return Err((
+                    d.span().start,
+                    format!("`default_sites`: `{}` is not a site this NSS serves", d.get_ref()),
+                ));
+            }
+            nss.default_sites.push(d.get_ref().clone());
+        }
+        Ok((dns, nss))
     }
 }
 

@@ -25,10 +25,18 @@ pub(super) struct Site<'a> {
 
 /// Every check, in turn.
 pub(super) fn check(site: &Site<'_>) -> Result<(), Invalid> {
+    short_peer_secret(site)?;
     peer_can_be_spoofed(site)?;
     trunk_open_to_every_line(site)?;
     demo_secret_exposed(site)?;
     registrar_zero(site)
+}
+
+fn short_peer_secret(site: &Site<'_>) -> Result<(), Invalid> {
+    match site.peer_secret.filter(|s| s.get_ref().len() < 16) {
+        Some(secret) => Err((secret.span().start, "`peer_secret` must be at least 16 characters".into())),
+        None => Ok(()),
+    }
 }
 
 fn peer_can_be_spoofed(site: &Site<'_>) -> Result<(), Invalid> {
