@@ -1,155 +1,36 @@
 //! [`Node`]: one site's state machine and its request dispatcher.
 
 use std::collections::{HashSet, VecDeque};
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sipcore::{ClientOutcome, ConnId, Peer, RequestOutcome, TransactionEvent, TransactionLayer, Transmit, Transport};
-use sipmsg::{Framing, Message, Method, ParseError};
+use sipcore::{Peer, TransactionEvent, TransactionLayer, Transmit};
+use sipmsg::Framing;
 
 mod answer;
 mod answers;
 mod auth_gate;
 mod desk_requests;
 mod dr_peer;
+mod input;
+mod messages;
 mod restore;
 mod shed;
 
 use crate::auth::Guard;
 use crate::b2bua::{B2bua, Ctx, Local};
 use crate::desks::{DeskId, Desks};
-use crate::intake;
-use crate::overload::{Admission, IntakeBatch, LoadSignal, Pressure};
+use crate::overload::{Admission, LoadSignal, Pressure};
 use crate::peering::Peering;
 use crate::registrar::Registrar;
-use crate::reply::reply_with;
-use crate::reply::stateless_reject;
 use crate::site_view::SiteView;
 use crate::trunks::TrunkMonitor;
-use crate::Status;
 use crate::{DomainEvent, NodeConfig, NodeStats};
-use answer::Answer;
-use answers::Decision;
+pub use input::{Input, Wake};
 
 /// Methods this node answers; others of RFC 3261's family get 405.
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO";
-
-/// Input to a [`Node`]. Time always comes with the input.
-#[derive(Debug, Clone, Copy)]
-pub enum Input<'a> {
-    /// One UDP datagram.
-    Datagram {
-        /// When it arrived.
-        at: Instant,
-        /// Sender.
-        remote: SocketAddr,
-        /// Payload.
-        bytes: &'a [u8],
-    },
-    /// One whole message framed off a stream connection (see `sipcore::StreamFramer`).
-    Stream {
-        /// When it arrived.
-        at: Instant,
-        /// TCP or TLS.
-        transport: Transport,
-        /// The connection.
-        conn: ConnId,
-        /// Remote address of the connection.
-        remote: SocketAddr,
-        /// The message bytes.
-        bytes: &'a [u8],
-    },
-    /// A CTI request from a desktop.
-    Desk {
-        /// When it arrived.
-        at: Instant,
-        /// The desktop.
-        desk: DeskId,
-        /// The request.
-        request: &'a cti::Request,
-    },
-    /// A desktop disconnected; its agents stay logged in.
-    DeskClosed {
-        /// When.
-        at: Instant,
-        /// The desktop.
-        desk: DeskId,
-    },
-    /// Time passed; fire what is due.
-    Timeout(Instant),
-    /// The DR peer's address refused a datagram (the shell saw ICMP port unreachable on
-    /// the socket connected to it): the peer process is gone, so the pair splits now
-    /// instead of after `oos-check`/`oos-force` of unanswered polls.
-    PeerRefused {
-        /// When.
-        at: Instant,
-    },
-    /// What one read of the site's UDP socket found (the shell's measurement; the
-    /// engine's overload signal turns it into a [`Pressure`], `overload/signal.rs`).
-    Intake {
-        /// When the read was made.
-        at: Instant,
-        /// What it found.
-        batch: IntakeBatch,
-    },
-    /// One wake-up of the engine task is over: how long it took, and how much of that
-    /// the task had the CPU (the overload signal's busy share).
-    Busy {
-        /// When it ended.
-        at: Instant,
-        /// Wall time from wake-up to flushed.
-        took: Duration,
-        /// CPU time the task got in it.
-        cpu: Duration,
-    },
-    /// A pressure set directly rather than measured (tests, benchmarks): under
-    /// [`Pressure::High`] (or `Severe`) new INVITEs and REGISTERs are admitted at a
-    /// falling rate, the rest get 503, until [`Pressure::Normal`] again.
-    Pressure {
-        /// When.
-        at: Instant,
-        /// How loaded.
-        pressure: Pressure,
-    },
-}
-
-/// Whose deadline wakes the engine next ([`Node::next_deadline`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wake {
-    /// A transaction timer (RFC 3261 A-M: retransmission, timeout, wait).
-    Transaction,
-    /// A registration expires.
-    Registration,
-    /// A call timer: no answer, router timeout, queue max wait, 2xx retransmission.
-    Call,
-    /// An agent's AfterCallWork ends.
-    AfterCallWork,
-    /// A trunk's OPTIONS poll is due or overdue.
-    TrunkPoll,
-    /// The presence heartbeat to the DR peer.
-    PresenceHeartbeat,
-    /// A RequestReserveAgent collection window closes.
-    Reservation,
-}
-
-impl Input<'_> {
-    /// When the input happened: the only clock the engine knows.
-    pub fn at(&self) -> Instant {
-        match self {
-            Input::Datagram { at, .. }
-            | Input::Stream { at, .. }
-            | Input::Desk { at, .. }
-            | Input::DeskClosed { at, .. }
-            | Input::Pressure { at, .. }
-            | Input::Intake { at, .. }
-            | Input::Busy { at, .. }
-            | Input::PeerRefused { at } => *at,
-            Input::Timeout(at) => *at,
-        }
-    }
-}
 
 /// One site's SIP brain: registrar and dispatcher over a transaction layer.
 ///
@@ -506,135 +387,6 @@ impl Node {
             self.events.push(DomainEvent::DnBackInService { dn: dn.clone() });
         } else if !bound && self.in_service.remove(dn) {
             self.events.push(DomainEvent::DnOutOfService { dn: dn.clone() });
-        }
-    }
-
-    fn handle_message(&mut self, now: Instant, peer: Peer, bytes: &[u8], framing: Framing) {
-        if !bytes.is_empty() && bytes.iter().all(|b| matches!(b, b'\r' | b'\n')) {
-            return; // a CRLF keep-alive (RFC 5626 section 4.4.1): nothing to answer
-        }
-        if self.shed_unparsed(now, peer, bytes) {
-            return;
-        }
-        match Message::parse(bytes, framing) {
-            Ok(msg) if msg.is_request() => {
-                self.stats.requests_in += 1;
-                if self.admit(now, &msg, peer) {
-                    self.handle_request(now, &msg, peer);
-                }
-            }
-            Ok(msg) => {
-                self.stats.responses_in += 1;
-                if let Err(too_big) = intake::check(&msg) {
-                    // What a response teaches a dialog (Contact, Record-Route, tag) is copied
-                    // into our later requests: dropped, as if lost.
-                    *self.stats.parse_errors.entry(too_big.kind()).or_default() += 1;
-                    self.stats.dropped += 1;
-                    return;
-                }
-                if let ClientOutcome::Deliver(key) = self.transactions.handle_response(now, &msg) {
-                    if msg.status().is_some_and(|c| c >= 200) && self.trunks.on_response(&key, &mut self.events) {
-                        return;
-                    }
-                    if !self.trunks.owns(&key) {
-                        self.with_b2bua(now, |b, ctx| b.on_response(ctx, &key, &msg));
-                    }
-                }
-            }
-            Err(e) => self.reject_unparsed(bytes, e, peer),
-        }
-    }
-
-    /// Sheds load before a request costs a transaction: a source over its rate is
-    /// dropped; new INVITEs and REGISTERs get a stateless 503 under pressure or at a cap,
-    /// unless they come from the DR peer or retransmit a request already taken.
-    fn admit(&mut self, now: Instant, req: &Message<'_>, peer: Peer) -> bool {
-        let capacity = self.config.capacity;
-        let rate = capacity.per_source_rate;
-        if rate > 0
-            && self.config.dns.trunk_from(&peer).is_none()
-            && !self.admission.within_rate(now, peer.addr.ip(), rate)
-        {
-            self.stats.flood_dropped += 1;
-            return false;
-        }
-        if let Some(auth) = self.config.auth.as_ref().filter(|_| self.needs_credentials(req, peer)) {
-            let throttle = auth.throttle;
-            if !self.guard.admits(peer.addr.ip(), now, &throttle) {
-                return false;
-            }
-        }
-        let new_work = matches!(req.method(), Some(Method::Invite | Method::Register))
-            && req.to().is_some_and(|t| t.tag().is_none());
-        if !new_work {
-            return true;
-        }
-        let full = if req.method() == Some(Method::Invite) {
-            self.at_a_cap()
-        } else {
-            self.transactions.stats().live >= capacity.max_transactions as u64
-        };
-        let unlimited = self.admission.pressure() <= Pressure::Normal && self.admission.new_work_limit().is_none();
-        if unlimited && !full {
-            return self.admission.admit_new_work(now);
-        }
-        // About to shed: the DR peer, retransmissions of accepted work and what intake
-        // refuses anyway (with its own answer) pass on without counting as new work.
-        if self.config.is_dr_peer(peer.addr) || self.transactions.knows_request(req) || intake::check(req).is_err() {
-            return true;
-        }
-        if !full && self.admission.admit_new_work(now) {
-            return true;
-        }
-        self.refuse_overloaded(now, req, peer);
-        false
-    }
-
-    /// A stateless 503 with `Retry-After` jittered by +-50 % so refused callers do not all
-    /// come back at once (RFC 3261 section 21.5.4, RFC 6357 section 4).
-    fn refuse_overloaded(&mut self, now: Instant, req: &Message<'_>, peer: Peer) {
-        let retry_after = self.retry_after();
-        self.new_refusal_tag();
-        let mut b = reply_with(req, Status::ServiceUnavailable, &self.tag, peer.addr);
-        b.header_fmt("Retry-After", format_args!("{retry_after}"));
-        self.transmits.push_back(Transmit { to: peer, bytes: b.finish(None, b"").into() });
-        *self.stats.responses_out.entry(503).or_default() += 1;
-        self.stats.overload_rejected += 1;
-        self.admission.note_refusal(now);
-    }
-
-    fn reject_unparsed(&mut self, bytes: &[u8], error: ParseError, peer: Peer) {
-        *self.stats.parse_errors.entry(error.kind()).or_default() += 1;
-        let (code, reason) = error.status();
-        self.new_tag();
-        match stateless_reject(bytes, code, reason, &self.tag) {
-            Some(out) => {
-                *self.stats.responses_out.entry(code).or_default() += 1;
-                self.transmits.push_back(Transmit { to: peer, bytes: out.into() });
-            }
-            None => self.stats.dropped += 1,
-        }
-        tracing::debug!(kind = error.kind(), "refused malformed message");
-    }
-
-    fn handle_request(&mut self, now: Instant, req: &Message<'_>, peer: Peer) {
-        let key = match self.transactions.handle_request(now, req, peer) {
-            RequestOutcome::New(key) => key,
-            RequestOutcome::AckForTu => {
-                self.with_b2bua(now, |b, ctx| b.on_in_dialog(ctx, None, req, peer));
-                return;
-            }
-            RequestOutcome::Retransmission | RequestOutcome::AckAbsorbed => return,
-        };
-        match self.decide(now, req, peer) {
-            Decision::InDialog => {
-                if !self.with_b2bua(now, |b, ctx| b.on_in_dialog(ctx, Some(key.clone()), req, peer)) {
-                    self.answer(now, &key, req, peer, &Answer::Final(Status::NoSuchTransaction));
-                }
-            }
-            Decision::Cancel => self.cancel(now, &key, req, peer),
-            Decision::Invite(caller) => self.with_b2bua(now, |b, ctx| b.on_invite(ctx, key, req, peer, &caller)),
-            Decision::Answer(answer) => self.answer(now, &key, req, peer, &answer),
         }
     }
 

@@ -10,24 +10,28 @@
 //! place, [`Status::for_caller`].
 
 mod build;
+mod call;
 mod delivery;
 mod dialog;
+mod ending;
 mod leg;
 mod new_call;
 mod placement;
 mod pre_route;
+mod responses;
 mod routing;
+mod send;
 mod third_party;
 mod timers;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use sipcore::{Peer, TransactionLayer, TxKey};
-use sipmsg::{Framing, HeaderName, Message, Method};
+use sipmsg::{HeaderName, Message, Method};
 
 use crate::caller::Caller;
 use crate::dn_plan::DnKind;
@@ -39,13 +43,15 @@ use crate::site_view::SiteView;
 use crate::NodeConfig;
 use crate::Status;
 pub(crate) use build::Local;
-use build::{b_invite, cancel, copy_body, in_dialog, talk_notify, NewInvite, USER_DATA_HEADER};
+use build::{b_invite, copy_body, in_dialog, talk_notify, NewInvite, USER_DATA_HEADER};
+use call::{Call, CallId, CallTimer, Incoming, Pending, Relay, Routed, Side, ThirdParty};
 use delivery::TrunkLeg;
 use leg::{strip_tag, Leg, LegState};
 use new_call::{new_call, offered};
 use placement::{Arrival, Placement};
 pub use pre_route::NssStats;
 pub(crate) use routing::RouteOrder;
+use send::{reason_of, reparse, send_bye, send_cancel};
 use timers::CallTimers;
 
 /// Everything the B2BUA borrows from the node for one input.
@@ -75,128 +81,6 @@ impl Ctx<'_> {
 
     fn branch(&mut self) -> String {
         format!("z9hG4bK{}", self.token(8))
-    }
-}
-
-type CallId = u64;
-
-/// Which dialog of a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Side {
-    A,
-    B(usize),
-}
-
-/// What a client transaction we started is for.
-#[derive(Debug, Clone)]
-enum Pending {
-    /// The INVITE of B-leg `leg`.
-    BInvite { call: CallId, leg: usize },
-    /// Our INVITE to the origin phone of a third-party call.
-    AInvite { call: CallId },
-    /// A request relayed to the other side of a call; its answer goes back.
-    Relay(Relay),
-    /// BYE or CANCEL we sent; nothing to do with the answer.
-    Fire,
-    /// The INVITE of a leg the call no longer has (a routed call went back to its Routing
-    /// Point): a late 2xx is ACKed and hung up, anything else ignored.
-    Orphan(Box<Leg>),
-}
-
-/// A new INVITE as it arrived: its server transaction, the message, where it came from,
-/// and the To tag our answers carry.
-struct Incoming<'r, 'm> {
-    key: TxKey,
-    req: &'r Message<'m>,
-    peer: Peer,
-    tag: String,
-}
-
-/// A request relayed from side `from` of `call` to the other side (sent there with CSeq
-/// `cseq`); its final answer goes back to `peer` on the server transaction `server`.
-#[derive(Debug, Clone)]
-struct Relay {
-    call: CallId,
-    from: Side,
-    server: TxKey,
-    request: Arc<[u8]>,
-    peer: Peer,
-    cseq: u32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum CallTimer {
-    /// No callee answered in time.
-    NoAnswer,
-    /// The router did not answer a route request in `router-timeout`.
-    RouterTimeout,
-    /// The call waited `queue-max-wait` on its Routing Point.
-    QueueMaxWait,
-    /// Retransmit our 2xx to the caller until the ACK (RFC 3261 section 13.3.1.4).
-    Retransmit2xx,
-}
-
-/// A RequestRouteCall in progress: the call left Routing Point `rp` for `target`.
-#[derive(Debug, Clone)]
-struct Routed {
-    rp: String,
-    target: String,
-    reference_id: Option<u64>,
-    requester: Option<crate::DeskId>,
-    /// The DR peer's name when routed there (ISCC).
-    location: Option<String>,
-}
-
-#[derive(Debug, Default)]
-struct ThirdParty {
-    /// The origin phone's 200 (its SDP offer), once it answered.
-    offer: Option<Arc<[u8]>>,
-}
-
-#[derive(Debug)]
-struct Call {
-    conn_id: u64,
-    /// Call UUID kept across legs and sites (BC-68).
-    uuid: String,
-    /// Attached data, carried to the DR peer in [`USER_DATA_HEADER`] (issue 4, OQ-6).
-    user_data: Option<cti::KvList>,
-    /// The DN being rung (or the Routing Point while queued).
-    dn: String,
-    caller: String,
-    /// The caller's DN when it is a phone of this site.
-    caller_dn: Option<String>,
-    call_type: CallType,
-    /// The Routing Point the call waits on.
-    rp: Option<String>,
-    /// Delivered by routing: an ACD call.
-    acd: bool,
-    /// Default routings so far (capped by `default-redirection-limit`).
-    redirections: u32,
-    /// Where a router sent the call: it goes back to its Routing Point if not answered there.
-    routed: Option<Routed>,
-    /// The DR peer's router sent this call to an agent here (ISCC): ring only a free phone.
-    routed_by_peer: bool,
-    /// The DR peer forwarded it here (for the CDR).
-    forwarded: bool,
-    /// When the call first parked on a Routing Point (`queue-max-wait` counts from here,
-    /// across routing attempts).
-    queued_since: Option<Instant>,
-    /// RequestMakeCall: the A-leg is ours (UAC) to the origin phone; its 200 carries the
-    /// offer the callee gets, and the callee's answer goes back in our ACK (RFC 3725).
-    third_party: Option<ThirdParty>,
-    a: Leg,
-    b: Vec<Leg>,
-    answered: Option<usize>,
-    /// Our 2xx to the caller and the current retransmission interval.
-    a_2xx: Option<(Arc<[u8]>, Duration, Instant)>,
-    ringing_sent: bool,
-}
-
-impl Call {
-    /// The message whose session description the callee gets: the caller's INVITE, or for
-    /// a third-party call the origin phone's 200.
-    fn offer_source(&self) -> Arc<[u8]> {
-        self.third_party.as_ref().and_then(|t| t.offer.clone()).unwrap_or_else(|| self.a.invite.clone())
     }
 }
 
@@ -308,259 +192,6 @@ impl B2bua {
         }
     }
 
-    /// RequestReleaseCall: the call `conn_id` on `dn` ends, from the server side.
-    pub(crate) fn release(&mut self, ctx: &mut Ctx<'_>, conn_id: u64, dn: &str) -> Result<(), cti::ErrorCode> {
-        let id = *self.by_conn.get(&conn_id).ok_or(cti::ErrorCode::NoSuchCall)?;
-        let call = self.calls.get(&id).ok_or(cti::ErrorCode::NoSuchCall)?;
-        if call.dn != dn && call.caller_dn.as_deref() != Some(dn) {
-            return Err(cti::ErrorCode::NoSuchCall);
-        }
-        if call.answered.is_some() {
-            self.hang_up_both(ctx, id);
-        } else {
-            self.fail_call(ctx, id, Status::Released);
-        }
-        Ok(())
-    }
-
-    /// A response delivered by one of our client transactions.
-    pub(crate) fn on_response(&mut self, ctx: &mut Ctx<'_>, key: &TxKey, resp: &Message<'_>) {
-        let Some(pending) = self.pending.get(key).cloned() else {
-            return;
-        };
-        // A B-leg INVITE stays pending after its 2xx, so retransmitted 2xx are re-ACKed
-        // until the transaction ends ([`B2bua::on_transaction_ended`]).
-        let keep = matches!(pending, Pending::BInvite { .. } | Pending::AInvite { .. })
-            && resp.status().is_some_and(|c| c < 300);
-        if resp.status().is_some_and(|c| c >= 200) && !keep {
-            self.pending.remove(key);
-        }
-        match pending {
-            Pending::BInvite { call, leg } => self.on_b_invite_response(ctx, call, leg, resp),
-            Pending::AInvite { call } => self.on_origin_response(ctx, call, resp),
-            Pending::Relay(relay) => self.relay_response(ctx, &relay, resp),
-            Pending::Fire => {}
-            Pending::Orphan(mut leg) => {
-                if resp.status().is_some_and(|c| (200..300).contains(&c)) {
-                    leg.learn_from_response(resp);
-                    let branch = ctx.branch();
-                    let ack: Arc<[u8]> = in_dialog(&ctx.local, &leg, Method::Ack, 1, &branch, None).into();
-                    ctx.tx_send(leg.peer, ack);
-                    send_bye(ctx, &mut self.pending, &mut leg);
-                }
-            }
-        }
-    }
-
-    fn on_b_invite_response(&mut self, ctx: &mut Ctx<'_>, id: CallId, index: usize, resp: &Message<'_>) {
-        let code = resp.status().unwrap_or(500);
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        match code {
-            100 => {}
-            _ if index >= call.b.len() => {}
-            101..=199 => {
-                call.b[index].learn_from_response(resp);
-                if !call.ringing_sent || !resp.body().is_empty() {
-                    if !call.ringing_sent {
-                        ctx.events.push(DomainEvent::CallAlerting { conn_id: call.conn_id });
-                    }
-                    call.ringing_sent = true;
-                    answer_caller(ctx, &call.a, code, reason_of(resp), Some(resp));
-                }
-            }
-            200..=299 => self.on_b_answer(ctx, id, index, resp),
-            _ => {
-                call.b[index].state = LegState::Ended;
-                self.dialogs.remove(&(call.b[index].call_id.clone(), call.b[index].local_tag.clone()));
-                let all_failed = call.b.iter().all(|l| l.state == LegState::Ended);
-                if all_failed && call.answered.is_none() {
-                    self.callee_failed(ctx, id, code, Status::for_caller(code));
-                }
-            }
-        }
-    }
-
-    fn on_b_answer(&mut self, ctx: &mut Ctx<'_>, id: CallId, index: usize, resp: &Message<'_>) {
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        let Some(leg) = call.b.get_mut(index) else { return };
-        if leg.ack.is_some() {
-            // A retransmitted 2xx: our ACK was lost.
-            let ack = leg.ack.clone();
-            if let Some(ack) = ack {
-                ctx.tx_send(leg.peer, ack);
-            }
-            return;
-        }
-        leg.learn_from_response(resp);
-        leg.state = LegState::Confirmed;
-        let branch = ctx.branch();
-        let ack: Arc<[u8]> = in_dialog(&ctx.local, leg, Method::Ack, 1, &branch, None).into();
-        leg.ack = Some(ack.clone());
-        ctx.tx_send(leg.peer, ack);
-        if call.answered.is_some() {
-            // Another fork answered first: hang this one up.
-            send_bye(ctx, &mut self.pending, leg);
-            return;
-        }
-        call.answered = Some(index);
-        for (i, other) in call.b.iter_mut().enumerate() {
-            if i != index && other.state == LegState::Early {
-                other.state = LegState::Ended;
-                send_cancel(ctx, &mut self.pending, other);
-            }
-        }
-        self.timers.cancel(id, CallTimer::NoAnswer);
-        if call.third_party.is_some() {
-            // The callee's answer completes the origin phone's offer: it goes in our ACK.
-            let branch = ctx.branch();
-            let ack: Arc<[u8]> = in_dialog(&ctx.local, &call.a, Method::Ack, 1, &branch, Some(resp)).into();
-            call.a.ack = Some(ack.clone());
-            ctx.tx_send(call.a.peer, ack);
-        } else {
-            call.a.state = LegState::Confirmed;
-            if let Some(bytes) = answer_caller(ctx, &call.a, 200, "OK", Some(resp)) {
-                let t1 = ctx.tx.config().t1;
-                call.a_2xx = Some((bytes, t1, ctx.now + t1 * 64));
-                self.timers.set(ctx.now + t1, id, CallTimer::Retransmit2xx);
-            }
-        }
-        if let Some(Routed { rp, target, reference_id, requester, location: Some(location) }) = call.routed.clone() {
-            let conn_id = call.conn_id;
-            ctx.events.push(DomainEvent::RemoteConnected { conn_id, rp, target, location, reference_id, requester });
-        }
-        ctx.events.push(DomainEvent::CallEstablished {
-            conn_id: call.conn_id,
-            dn: call.dn.clone(),
-            other: call.caller.clone(),
-            caller_dn: call.caller_dn.clone(),
-        });
-    }
-
-    /// True while a call's caller INVITE transaction is `invite_key` (a CANCEL for it
-    /// finds the call).
-    pub(crate) fn has_caller_invite(&self, invite_key: &TxKey) -> bool {
-        self.by_a_tx.get(invite_key).is_some_and(|id| self.calls.contains_key(id))
-    }
-
-    /// The caller's CANCEL for the INVITE transaction `invite_key`. Returns false if no
-    /// call matches (the node answers 481).
-    pub(crate) fn on_cancel(&mut self, ctx: &mut Ctx<'_>, invite_key: &TxKey) -> bool {
-        let Some(&id) = self.by_a_tx.get(invite_key) else {
-            return false;
-        };
-        let Some(call) = self.calls.get(&id) else {
-            return false;
-        };
-        if call.answered.is_some() {
-            return true;
-        }
-        let (conn_id, dn) = (call.conn_id, call.dn.clone());
-        self.fail_call(ctx, id, Status::RequestTerminated);
-        if let Some(DomainEvent::CallFailed { .. }) = ctx.events.last() {
-            ctx.events.pop();
-        }
-        ctx.events.push(DomainEvent::CallAbandoned { conn_id, dn });
-        true
-    }
-
-    /// Every callee of call `id` failed (`cause`: the callee's status, 408 when none
-    /// answered): a routed call goes back to its Routing Point, any other call fails with
-    /// `status`.
-    fn callee_failed(&mut self, ctx: &mut Ctx<'_>, id: CallId, cause: u16, status: Status) {
-        let routed = self.calls.get(&id).is_some_and(|c| c.routed.is_some());
-        if routed {
-            self.return_to_routing_point(ctx, id, cause);
-        } else {
-            self.fail_call(ctx, id, status);
-        }
-    }
-
-    /// Ends an unanswered call: final `status` to the caller, CANCEL to ringing callees.
-    fn fail_call(&mut self, ctx: &mut Ctx<'_>, id: CallId, status: Status) {
-        let (code, reason) = status.wire();
-        let Some(mut call) = self.remove_call(id) else {
-            return;
-        };
-        for leg in call.b.iter_mut().filter(|l| l.state == LegState::Early) {
-            leg.state = LegState::Ended;
-            send_cancel(ctx, &mut self.pending, leg);
-        }
-        if call.third_party.is_some() {
-            self.end_origin_leg(ctx, &mut call.a);
-        } else {
-            answer_caller(ctx, &call.a, code, reason, None);
-        }
-        ctx.events.push(DomainEvent::CallFailed {
-            conn_id: call.conn_id,
-            dn: call.dn,
-            caller: call.caller,
-            caller_dn: call.caller_dn,
-            code,
-            status,
-        });
-    }
-
-    fn remove_call(&mut self, id: CallId) -> Option<Box<Call>> {
-        let call = self.calls.remove(&id)?;
-        if let Some(rp) = &call.rp {
-            self.unpark(rp, id);
-        }
-        self.dialogs.remove(&(call.a.call_id.clone(), call.a.local_tag.clone()));
-        for leg in &call.b {
-            self.dialogs.remove(&(leg.call_id.clone(), leg.local_tag.clone()));
-        }
-        self.by_a_tx.remove(&call.a.invite_tx);
-        self.by_conn.remove(&call.conn_id);
-        for dn in [&call.dn, &call.caller] {
-            self.no_longer_busy(dn, id);
-        }
-        self.timers.cancel_all(id);
-        sipcore::shrink_sparse(&mut self.by_conn);
-        Some(call)
-    }
-
-    /// Call `id` no longer occupies `dn`.
-    fn no_longer_busy(&mut self, dn: &str, id: CallId) {
-        if let Some(calls) = self.busy.get_mut(dn) {
-            calls.retain(|c| *c != id);
-            if calls.is_empty() {
-                self.busy.remove(dn);
-            }
-        }
-    }
-
-    /// A client transaction of ours got no final response.
-    pub(crate) fn on_transaction_timeout(&mut self, ctx: &mut Ctx<'_>, key: &TxKey) {
-        let Some(pending) = self.pending.remove(key) else {
-            return;
-        };
-        if let Pending::AInvite { call } = pending {
-            if let Some(c) = self.calls.get_mut(&call) {
-                c.a.state = LegState::Ended;
-            }
-            return self.fail_call(ctx, call, Status::RequestTimeout);
-        }
-        if let Pending::BInvite { call, leg } = pending {
-            let Some(c) = self.calls.get_mut(&call) else {
-                return;
-            };
-            let Some(l) = c.b.get_mut(leg) else { return };
-            l.state = LegState::Ended;
-            if c.answered.is_none() && c.b.iter().all(|l| l.state == LegState::Ended) {
-                self.callee_failed(ctx, call, 408, Status::RequestTimeout);
-            }
-        }
-    }
-
-    /// A client transaction of ours ended; forget what it was for.
-    pub(crate) fn on_transaction_ended(&mut self, key: &TxKey) {
-        self.pending.remove(key);
-    }
-
     /// Fires the call timers due at `now`.
     pub(crate) fn on_timeout(&mut self, ctx: &mut Ctx<'_>) {
         while let Some((id, timer)) = self.timers.pop_due(ctx.now) {
@@ -591,23 +222,6 @@ impl B2bua {
         call.a_2xx = Some((bytes, next, give_up));
         self.timers.set(ctx.now + next, id, CallTimer::Retransmit2xx);
     }
-
-    fn hang_up_both(&mut self, ctx: &mut Ctx<'_>, id: CallId) {
-        let Some(mut call) = self.remove_call(id) else {
-            return;
-        };
-        let legs = std::iter::once(&mut call.a).chain(call.b.iter_mut()).filter(|l| l.state == LegState::Confirmed);
-        for leg in legs {
-            send_bye(ctx, &mut self.pending, leg);
-        }
-        ctx.events.push(DomainEvent::CallReleased {
-            conn_id: call.conn_id,
-            dn: call.dn,
-            by: ReleasedBy::Server,
-            caller_dn: call.caller_dn,
-            acd: call.acd,
-        });
-    }
 }
 
 impl Ctx<'_> {
@@ -615,66 +229,6 @@ impl Ctx<'_> {
     fn tx_send(&mut self, to: Peer, bytes: Arc<[u8]>) {
         self.tx.send_stateless(to, bytes);
     }
-}
-
-/// Sends a BYE inside `leg`'s dialog; its answer is not awaited.
-fn send_bye(ctx: &mut Ctx<'_>, pending: &mut sipcore::SpreadMap<TxKey, Pending>, leg: &mut Leg) {
-    let cseq = leg.next_cseq();
-    let branch = ctx.branch();
-    let bye: Arc<[u8]> = in_dialog(&ctx.local, leg, Method::Bye, cseq, &branch, None).into();
-    let key = ctx.tx.send_request(ctx.now, &branch, Method::Bye, leg.peer, bye);
-    pending.insert(key, Pending::Fire);
-}
-
-/// CANCELs the INVITE we sent on `leg` (same branch, RFC 3261 section 9.1).
-fn send_cancel(ctx: &mut Ctx<'_>, pending: &mut sipcore::SpreadMap<TxKey, Pending>, leg: &Leg) {
-    let bytes = cancel(&ctx.local, leg);
-    let key = ctx.tx.send_request(ctx.now, &leg.invite_tx.branch, Method::Cancel, leg.peer, bytes.into());
-    pending.insert(key, Pending::Fire);
-}
-
-fn reason_of<'a>(resp: &Message<'a>) -> &'a str {
-    match resp.start_line() {
-        sipmsg::StartLine::Response { reason, .. } if !reason.is_empty() => reason,
-        sipmsg::StartLine::Response { .. } | sipmsg::StartLine::Request { .. } => "Relayed",
-    }
-}
-
-/// Parses again a message we received and parsed before (a caller's INVITE, a relayed
-/// request, an origin phone's 200), to answer it or pass its body on. Bytes we built are
-/// never parsed again. `None` would be a bug (the same bytes parsed once): logged, and the
-/// caller gives up on the step rather than the site.
-fn reparse(bytes: &[u8]) -> Option<Message<'_>> {
-    match Message::parse(bytes, Framing::Datagram) {
-        Ok(m) => Some(m),
-        Err(e) => {
-            tracing::error!(error = ?e, "a stored message no longer parses");
-            None
-        }
-    }
-}
-
-/// Answers the caller's INVITE of `a` (a received INVITE) with `code`, our Contact for
-/// 1xx/2xx, and the body of `body_from` if given.
-fn answer_caller(
-    ctx: &mut Ctx<'_>,
-    a: &Leg,
-    code: u16,
-    reason: &str,
-    body_from: Option<&Message<'_>>,
-) -> Option<Arc<[u8]>> {
-    let req = reparse(&a.invite)?;
-    let mut b = response(&req, code, reason, &a.local_tag, a.peer.addr);
-    if code < 300 {
-        b.header("Contact", &ctx.local.contact(a.peer.transport));
-    }
-    let bytes: Arc<[u8]> = match body_from {
-        Some(m) => copy_body(b, m),
-        None => b.finish(None, b""),
-    }
-    .into();
-    ctx.tx.respond(ctx.now, &a.invite_tx, code, bytes.clone());
-    Some(bytes)
 }
 
 /// A final answer to a new INVITE that starts no call.

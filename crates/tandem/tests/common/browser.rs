@@ -135,8 +135,12 @@ impl Browser {
         wait_for(self.port, &self.session, js, limit)
     }
 
-    /// Saves a screenshot of the page as PNG.
+    /// Saves a screenshot of the page as PNG (its folder made if missing: a build with
+    /// `CARGO_TARGET_DIR` elsewhere has no `target/` in the tree).
     pub(crate) fn screenshot(&self, path: &std::path::Path) {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("screenshot folder");
+        }
         let png = webdriver(self.port, "GET", &format!("/session/{}/screenshot", self.session), &serde_json::json!({}));
         std::fs::write(path, base64_decode(png.as_str().unwrap_or(""))).expect("screenshot");
     }

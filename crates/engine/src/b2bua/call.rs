@@ -1,0 +1,133 @@
+//! A call's record and what it keeps about its dialogs, its pending transactions and
+//! its timers: the values every other file of the B2BUA reads and changes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sipcore::{Peer, TxKey};
+use sipmsg::Message;
+
+use super::leg::Leg;
+use crate::event::CallType;
+
+pub(super) type CallId = u64;
+
+/// Which dialog of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Side {
+    A,
+    B(usize),
+}
+
+/// What a client transaction we started is for.
+#[derive(Debug, Clone)]
+pub(super) enum Pending {
+    /// The INVITE of B-leg `leg`.
+    BInvite { call: CallId, leg: usize },
+    /// Our INVITE to the origin phone of a third-party call.
+    AInvite { call: CallId },
+    /// A request relayed to the other side of a call; its answer goes back.
+    Relay(Relay),
+    /// BYE or CANCEL we sent; nothing to do with the answer.
+    Fire,
+    /// The INVITE of a leg the call no longer has (a routed call went back to its Routing
+    /// Point): a late 2xx is ACKed and hung up, anything else ignored.
+    Orphan(Box<Leg>),
+}
+
+/// A new INVITE as it arrived: its server transaction, the message, where it came from,
+/// and the To tag our answers carry.
+pub(super) struct Incoming<'r, 'm> {
+    pub(super) key: TxKey,
+    pub(super) req: &'r Message<'m>,
+    pub(super) peer: Peer,
+    pub(super) tag: String,
+}
+
+/// A request relayed from side `from` of `call` to the other side (sent there with CSeq
+/// `cseq`); its final answer goes back to `peer` on the server transaction `server`.
+#[derive(Debug, Clone)]
+pub(super) struct Relay {
+    pub(super) call: CallId,
+    pub(super) from: Side,
+    pub(super) server: TxKey,
+    pub(super) request: Arc<[u8]>,
+    pub(super) peer: Peer,
+    pub(super) cseq: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum CallTimer {
+    /// No callee answered in time.
+    NoAnswer,
+    /// The router did not answer a route request in `router-timeout`.
+    RouterTimeout,
+    /// The call waited `queue-max-wait` on its Routing Point.
+    QueueMaxWait,
+    /// Retransmit our 2xx to the caller until the ACK (RFC 3261 section 13.3.1.4).
+    Retransmit2xx,
+}
+
+/// A RequestRouteCall in progress: the call left Routing Point `rp` for `target`.
+#[derive(Debug, Clone)]
+pub(super) struct Routed {
+    pub(super) rp: String,
+    pub(super) target: String,
+    pub(super) reference_id: Option<u64>,
+    pub(super) requester: Option<crate::DeskId>,
+    /// The DR peer's name when routed there (ISCC).
+    pub(super) location: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct ThirdParty {
+    /// The origin phone's 200 (its SDP offer), once it answered.
+    pub(super) offer: Option<Arc<[u8]>>,
+}
+
+#[derive(Debug)]
+pub(super) struct Call {
+    pub(super) conn_id: u64,
+    /// Call UUID kept across legs and sites (BC-68).
+    pub(super) uuid: String,
+    /// Attached data, carried to the DR peer in [`USER_DATA_HEADER`] (issue 4, OQ-6).
+    pub(super) user_data: Option<cti::KvList>,
+    /// The DN being rung (or the Routing Point while queued).
+    pub(super) dn: String,
+    pub(super) caller: String,
+    /// The caller's DN when it is a phone of this site.
+    pub(super) caller_dn: Option<String>,
+    pub(super) call_type: CallType,
+    /// The Routing Point the call waits on.
+    pub(super) rp: Option<String>,
+    /// Delivered by routing: an ACD call.
+    pub(super) acd: bool,
+    /// Default routings so far (capped by `default-redirection-limit`).
+    pub(super) redirections: u32,
+    /// Where a router sent the call: it goes back to its Routing Point if not answered there.
+    pub(super) routed: Option<Routed>,
+    /// The DR peer's router sent this call to an agent here (ISCC): ring only a free phone.
+    pub(super) routed_by_peer: bool,
+    /// The DR peer forwarded it here (for the CDR).
+    pub(super) forwarded: bool,
+    /// When the call first parked on a Routing Point (`queue-max-wait` counts from here,
+    /// across routing attempts).
+    pub(super) queued_since: Option<Instant>,
+    /// RequestMakeCall: the A-leg is ours (UAC) to the origin phone; its 200 carries the
+    /// offer the callee gets, and the callee's answer goes back in our ACK (RFC 3725).
+    pub(super) third_party: Option<ThirdParty>,
+    pub(super) a: Leg,
+    pub(super) b: Vec<Leg>,
+    pub(super) answered: Option<usize>,
+    /// Our 2xx to the caller and the current retransmission interval.
+    pub(super) a_2xx: Option<(Arc<[u8]>, Duration, Instant)>,
+    pub(super) ringing_sent: bool,
+}
+
+impl Call {
+    /// The message whose session description the callee gets: the caller's INVITE, or for
+    /// a third-party call the origin phone's 200.
+    pub(super) fn offer_source(&self) -> Arc<[u8]> {
+        self.third_party.as_ref().and_then(|t| t.offer.clone()).unwrap_or_else(|| self.a.invite.clone())
+    }
+}

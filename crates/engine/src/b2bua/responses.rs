@@ -1,0 +1,135 @@
+//! B-leg responses: provisionals relayed to the caller, the first 2xx ACKed and sent
+//! on (the other forks cancelled), failures mapped to what the caller hears.
+
+use std::sync::Arc;
+
+use sipcore::TxKey;
+use sipmsg::{Message, Method};
+
+use super::build::in_dialog;
+use super::call::{CallId, CallTimer, Pending, Routed};
+use super::leg::LegState;
+use super::send::{answer_caller, reason_of};
+use super::send::{send_bye, send_cancel};
+use super::{B2bua, Ctx};
+use crate::event::DomainEvent;
+use crate::Status;
+
+impl B2bua {
+    /// A response delivered by one of our client transactions.
+    pub(crate) fn on_response(&mut self, ctx: &mut Ctx<'_>, key: &TxKey, resp: &Message<'_>) {
+        let Some(pending) = self.pending.get(key).cloned() else {
+            return;
+        };
+        // A B-leg INVITE stays pending after its 2xx, so retransmitted 2xx are re-ACKed
+        // until the transaction ends ([`B2bua::on_transaction_ended`]).
+        let keep = matches!(pending, Pending::BInvite { .. } | Pending::AInvite { .. })
+            && resp.status().is_some_and(|c| c < 300);
+        if resp.status().is_some_and(|c| c >= 200) && !keep {
+            self.pending.remove(key);
+        }
+        match pending {
+            Pending::BInvite { call, leg } => self.on_b_invite_response(ctx, call, leg, resp),
+            Pending::AInvite { call } => self.on_origin_response(ctx, call, resp),
+            Pending::Relay(relay) => self.relay_response(ctx, &relay, resp),
+            Pending::Fire => {}
+            Pending::Orphan(mut leg) => {
+                if resp.status().is_some_and(|c| (200..300).contains(&c)) {
+                    leg.learn_from_response(resp);
+                    let branch = ctx.branch();
+                    let ack: Arc<[u8]> = in_dialog(&ctx.local, &leg, Method::Ack, 1, &branch, None).into();
+                    ctx.tx_send(leg.peer, ack);
+                    send_bye(ctx, &mut self.pending, &mut leg);
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_b_invite_response(&mut self, ctx: &mut Ctx<'_>, id: CallId, index: usize, resp: &Message<'_>) {
+        let code = resp.status().unwrap_or(500);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        match code {
+            100 => {}
+            _ if index >= call.b.len() => {}
+            101..=199 => {
+                call.b[index].learn_from_response(resp);
+                if !call.ringing_sent || !resp.body().is_empty() {
+                    if !call.ringing_sent {
+                        ctx.events.push(DomainEvent::CallAlerting { conn_id: call.conn_id });
+                    }
+                    call.ringing_sent = true;
+                    answer_caller(ctx, &call.a, code, reason_of(resp), Some(resp));
+                }
+            }
+            200..=299 => self.on_b_answer(ctx, id, index, resp),
+            _ => {
+                call.b[index].state = LegState::Ended;
+                self.dialogs.remove(&(call.b[index].call_id.clone(), call.b[index].local_tag.clone()));
+                let all_failed = call.b.iter().all(|l| l.state == LegState::Ended);
+                if all_failed && call.answered.is_none() {
+                    self.callee_failed(ctx, id, code, Status::for_caller(code));
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_b_answer(&mut self, ctx: &mut Ctx<'_>, id: CallId, index: usize, resp: &Message<'_>) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(leg) = call.b.get_mut(index) else { return };
+        if leg.ack.is_some() {
+            // A retransmitted 2xx: our ACK was lost.
+            let ack = leg.ack.clone();
+            if let Some(ack) = ack {
+                ctx.tx_send(leg.peer, ack);
+            }
+            return;
+        }
+        leg.learn_from_response(resp);
+        leg.state = LegState::Confirmed;
+        let branch = ctx.branch();
+        let ack: Arc<[u8]> = in_dialog(&ctx.local, leg, Method::Ack, 1, &branch, None).into();
+        leg.ack = Some(ack.clone());
+        ctx.tx_send(leg.peer, ack);
+        if call.answered.is_some() {
+            // Another fork answered first: hang this one up.
+            send_bye(ctx, &mut self.pending, leg);
+            return;
+        }
+        call.answered = Some(index);
+        for (i, other) in call.b.iter_mut().enumerate() {
+            if i != index && other.state == LegState::Early {
+                other.state = LegState::Ended;
+                send_cancel(ctx, &mut self.pending, other);
+            }
+        }
+        self.timers.cancel(id, CallTimer::NoAnswer);
+        if call.third_party.is_some() {
+            // The callee's answer completes the origin phone's offer: it goes in our ACK.
+            let branch = ctx.branch();
+            let ack: Arc<[u8]> = in_dialog(&ctx.local, &call.a, Method::Ack, 1, &branch, Some(resp)).into();
+            call.a.ack = Some(ack.clone());
+            ctx.tx_send(call.a.peer, ack);
+        } else {
+            call.a.state = LegState::Confirmed;
+            if let Some(bytes) = answer_caller(ctx, &call.a, 200, "OK", Some(resp)) {
+                let t1 = ctx.tx.config().t1;
+                call.a_2xx = Some((bytes, t1, ctx.now + t1 * 64));
+                self.timers.set(ctx.now + t1, id, CallTimer::Retransmit2xx);
+            }
+        }
+        if let Some(Routed { rp, target, reference_id, requester, location: Some(location) }) = call.routed.clone() {
+            let conn_id = call.conn_id;
+            ctx.events.push(DomainEvent::RemoteConnected { conn_id, rp, target, location, reference_id, requester });
+        }
+        ctx.events.push(DomainEvent::CallEstablished {
+            conn_id: call.conn_id,
+            dn: call.dn.clone(),
+            other: call.caller.clone(),
+            caller_dn: call.caller_dn.clone(),
+        });
+    }
+}

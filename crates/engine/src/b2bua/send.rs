@@ -1,0 +1,72 @@
+//! What the B2BUA sends on a leg outside its request/response flow: an answer to the
+//! caller, BYE, CANCEL; and reading back a message it stored.
+
+use std::sync::Arc;
+
+use sipcore::TxKey;
+use sipmsg::{Framing, Message, Method};
+
+use super::build::{cancel, copy_body, in_dialog};
+use super::call::Pending;
+use super::leg::Leg;
+use super::Ctx;
+use crate::reply::response;
+
+/// Answers the caller's INVITE of `a` (a received INVITE) with `code`, our Contact for
+/// 1xx/2xx, and the body of `body_from` if given.
+pub(super) fn answer_caller(
+    ctx: &mut Ctx<'_>,
+    a: &Leg,
+    code: u16,
+    reason: &str,
+    body_from: Option<&Message<'_>>,
+) -> Option<Arc<[u8]>> {
+    let req = reparse(&a.invite)?;
+    let mut b = response(&req, code, reason, &a.local_tag, a.peer.addr);
+    if code < 300 {
+        b.header("Contact", &ctx.local.contact(a.peer.transport));
+    }
+    let bytes: Arc<[u8]> = match body_from {
+        Some(m) => copy_body(b, m),
+        None => b.finish(None, b""),
+    }
+    .into();
+    ctx.tx.respond(ctx.now, &a.invite_tx, code, bytes.clone());
+    Some(bytes)
+}
+
+pub(super) fn reason_of<'a>(resp: &Message<'a>) -> &'a str {
+    match resp.start_line() {
+        sipmsg::StartLine::Response { reason, .. } if !reason.is_empty() => reason,
+        sipmsg::StartLine::Response { .. } | sipmsg::StartLine::Request { .. } => "Relayed",
+    }
+}
+
+/// Parses again a message we received and parsed before (a caller's INVITE, a relayed
+/// request, an origin phone's 200), to answer it or pass its body on. Bytes we built are
+/// never parsed again. `None` would be a bug (the same bytes parsed once): logged, and the
+/// caller gives up on the step rather than the site.
+pub(super) fn reparse(bytes: &[u8]) -> Option<Message<'_>> {
+    match Message::parse(bytes, Framing::Datagram) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::error!(error = ?e, "a stored message no longer parses");
+            None
+        }
+    }
+}
+/// Sends a BYE inside `leg`'s dialog; its answer is not awaited.
+pub(super) fn send_bye(ctx: &mut Ctx<'_>, pending: &mut sipcore::SpreadMap<TxKey, Pending>, leg: &mut Leg) {
+    let cseq = leg.next_cseq();
+    let branch = ctx.branch();
+    let bye: Arc<[u8]> = in_dialog(&ctx.local, leg, Method::Bye, cseq, &branch, None).into();
+    let key = ctx.tx.send_request(ctx.now, &branch, Method::Bye, leg.peer, bye);
+    pending.insert(key, Pending::Fire);
+}
+
+/// CANCELs the INVITE we sent on `leg` (same branch, RFC 3261 section 9.1).
+pub(super) fn send_cancel(ctx: &mut Ctx<'_>, pending: &mut sipcore::SpreadMap<TxKey, Pending>, leg: &Leg) {
+    let bytes = cancel(&ctx.local, leg);
+    let key = ctx.tx.send_request(ctx.now, &leg.invite_tx.branch, Method::Cancel, leg.peer, bytes.into());
+    pending.insert(key, Pending::Fire);
+}

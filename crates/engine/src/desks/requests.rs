@@ -1,0 +1,274 @@
+//! A desktop's agent and DN requests: RequestRegisterAddress and its kin, agent login,
+//! logout and state changes; what the desks cannot answer goes back to the node.
+
+use std::time::Instant;
+
+use cti::{AgentState, AgentWorkMode, ErrorCode, Event, RegisterMode, Request};
+
+use super::agents::Agent;
+use super::{millis_since, DeskId, DeskWorld, Desks};
+
+impl Desks {
+    /// Handles the agent and registration requests; returns the request back when it is
+    /// a call request for the B2BUA.
+    pub(crate) fn handle<'r>(&mut self, world: &impl DeskWorld, desk: DeskId, req: &'r Request) -> Option<&'r Request> {
+        let reference_id = req.reference_id();
+        match req {
+            Request::RequestRegisterAddress { this_dn, register_mode, .. } => {
+                if !world.config().dns.contains(this_dn) {
+                    self.error(desk, req, Some(this_dn), ErrorCode::UnknownDN, "DN is not provisioned at this site");
+                    return None;
+                }
+                if *register_mode == RegisterMode::ModeMonitor {
+                    self.monitors.insert((this_dn.clone(), desk));
+                } else {
+                    self.monitors.remove(&(this_dn.clone(), desk));
+                }
+                self.by_dn.entry(this_dn.clone()).or_default().insert(desk);
+                self.by_desk.entry(desk).or_default().insert(this_dn.clone());
+                let at = self.agents.at(this_dn);
+                let agent_line = world.config().dns.kind(this_dn).is_some_and(crate::DnKind::is_agent_line);
+                let agent_state = agent_line.then(|| at.map_or(AgentState::LoggedOut, |(_, a)| a.state));
+                let agent = at.map(|(id, _)| id.to_owned());
+                let event = Event::EventRegistered {
+                    reference_id,
+                    this_dn: this_dn.clone(),
+                    in_service: world.in_service(this_dn),
+                    agent_id: agent,
+                    agent_state,
+                    time_in_state_ms: at.map(|(_, a)| millis_since(world.now(), a.state_since)),
+                };
+                self.out.push((desk, event));
+            }
+            Request::RequestUnregisterAddress { this_dn, .. } => {
+                self.monitors.remove(&(this_dn.clone(), desk));
+                if let Some(set) = self.by_dn.get_mut(this_dn) {
+                    set.remove(&desk);
+                }
+                if let Some(set) = self.by_desk.get_mut(&desk) {
+                    set.remove(this_dn);
+                }
+                self.out.push((desk, Event::EventUnregistered { reference_id, this_dn: this_dn.clone() }));
+            }
+            Request::RequestQueryAddress { this_dn, .. } => {
+                let at = self.agents.at(this_dn);
+                let a = at.map(|(_, a)| a);
+                let event = Event::EventAddressInfo {
+                    reference_id,
+                    this_dn: this_dn.clone(),
+                    in_service: world.in_service(this_dn),
+                    agent_id: at.map(|(id, _)| id.to_owned()),
+                    agent_state: world
+                        .config()
+                        .dns
+                        .kind(this_dn)
+                        .is_some_and(crate::DnKind::is_agent_line)
+                        .then(|| a.map_or(AgentState::LoggedOut, |a| a.state)),
+                    time_in_state_ms: a.map(|a| millis_since(world.now(), a.state_since)),
+                    work_mode: a.map_or(AgentWorkMode::Unknown, |a| a.work_mode),
+                };
+                self.out.push((desk, event));
+            }
+            Request::RequestAgentLogin { .. } => self.login(world, desk, req),
+            Request::RequestAgentLogout { this_dn, reasons, .. } => {
+                let agent_id = self.registered_agent(desk, req, this_dn)?;
+                self.agents.log_out(this_dn, &agent_id);
+                self.reservations.release(&agent_id);
+                let event = Event::EventAgentLogout {
+                    reference_id,
+                    this_dn: this_dn.clone(),
+                    agent_id,
+                    reasons: reasons.clone(),
+                };
+                self.answer_and_broadcast(desk, event);
+            }
+            Request::RequestAgentReady { this_dn, work_mode, .. } => {
+                let agent_id = self.registered_agent(desk, req, this_dn)?;
+                let mode = if matches!(work_mode, AgentWorkMode::AutoIn | AgentWorkMode::ReturnBack) {
+                    *work_mode
+                } else {
+                    AgentWorkMode::ManualIn
+                };
+                self.set_state(world.now(), &agent_id, AgentState::Ready, mode, None);
+                let event =
+                    Event::EventAgentReady { reference_id, this_dn: this_dn.clone(), agent_id, work_mode: mode };
+                self.answer_and_broadcast(desk, event);
+            }
+            Request::RequestAgentNotReady { this_dn, work_mode, reasons, .. } => {
+                let agent_id = self.registered_agent(desk, req, this_dn)?;
+                let mode = if *work_mode == AgentWorkMode::Unknown { AgentWorkMode::AuxWork } else { *work_mode };
+                self.set_state(world.now(), &agent_id, AgentState::NotReady, mode, None);
+                let event = Event::EventAgentNotReady {
+                    reference_id,
+                    this_dn: this_dn.clone(),
+                    agent_id,
+                    work_mode: mode,
+                    reasons: reasons.clone(),
+                };
+                self.answer_and_broadcast(desk, event);
+            }
+            Request::RequestMakeCall { this_dn, .. }
+            | Request::RequestAnswerCall { this_dn, .. }
+            | Request::RequestReleaseCall { this_dn, .. }
+            | Request::RequestRouteCall { this_dn, .. }
+            | Request::RequestApplyTreatment { this_dn, .. } => {
+                if !self.by_desk.get(&desk).is_some_and(|s| s.contains(this_dn)) {
+                    self.error(
+                        desk,
+                        req,
+                        Some(this_dn),
+                        ErrorCode::NotRegistered,
+                        "register ThisDN first (RequestRegisterAddress)",
+                    );
+                    return None;
+                }
+                return Some(req);
+            }
+            Request::RequestReserveAgent { .. } => self.reserve(world, desk, req),
+            Request::RequestReloadConfig { .. } | Request::RequestPrivateService { .. } => return Some(req),
+        }
+        None
+    }
+
+    /// RequestAgentLogin: checked against the agent logins, the DN, the desk's
+    /// registrations and the DR peer's presence, then applied and told.
+    pub(super) fn login(&mut self, world: &impl DeskWorld, desk: DeskId, req: &Request) {
+        let Request::RequestAgentLogin { this_dn: dn, agent_id, password, work_mode: mode, .. } = req else {
+            return;
+        };
+        let (dn, agent_id, password, mode) = (dn.as_str(), agent_id.as_str(), password.as_deref(), *mode);
+        let config = world.config();
+        let Some(login) = config.agents.get(agent_id) else {
+            return self.error(desk, req, Some(dn), ErrorCode::UnknownAgent, "no such agent login at this site");
+        };
+        if login.password.as_deref().is_some_and(|p| Some(p) != password) {
+            return self.error(desk, req, Some(dn), ErrorCode::BadPassword, "wrong password");
+        }
+        if !config.dns.kind(dn).is_some_and(crate::DnKind::is_agent_line) {
+            return self.error(
+                desk,
+                req,
+                Some(dn),
+                ErrorCode::UnknownDN,
+                "agents log in on an Extension or ACD Position of this site",
+            );
+        }
+        if !self.by_desk.get(&desk).is_some_and(|s| s.contains(dn)) {
+            return self.error(
+                desk,
+                req,
+                Some(dn),
+                ErrorCode::NotRegistered,
+                "register ThisDN first (RequestRegisterAddress)",
+            );
+        }
+        match self.agents.on(dn) {
+            Some(other) if other != agent_id => {
+                return self.error(desk, req, Some(dn), ErrorCode::DNInUse, "another agent is logged in on this DN")
+            }
+            // Already logged in here (a desktop reconnecting): confirm, keep the state.
+            Some(_) => return self.confirm_login(desk, req, dn, agent_id),
+            None => {
+                if let Some(a) = self.agents.get(agent_id) {
+                    let text = format!("agent is logged in on DN {}", a.dn);
+                    return self.error(desk, req, Some(dn), ErrorCode::AgentAlreadyLoggedIn, &text);
+                }
+            }
+        }
+        if world.agent_at_peer(agent_id) {
+            let text = "agent is logged in at the DR peer site (log out there first)";
+            return self.error(desk, req, Some(dn), ErrorCode::AgentAlreadyLoggedIn, text);
+        }
+        let ready = matches!(mode, AgentWorkMode::ManualIn | AgentWorkMode::AutoIn);
+        let state = if ready { AgentState::Ready } else { AgentState::NotReady };
+        let work_mode = if ready { mode } else { AgentWorkMode::AuxWork };
+        self.agents.log_in(
+            agent_id,
+            Agent {
+                dn: dn.to_owned(),
+                state,
+                work_mode,
+                acw_until: None,
+                since: world.now(),
+                state_since: world.now(),
+            },
+        );
+        let reference_id = req.reference_id();
+        self.answer_and_broadcast(
+            desk,
+            Event::EventAgentLogin { reference_id, this_dn: dn.to_owned(), agent_id: agent_id.to_owned() },
+        );
+        let follow = if ready {
+            Event::EventAgentReady {
+                reference_id: None,
+                this_dn: dn.to_owned(),
+                agent_id: agent_id.to_owned(),
+                work_mode,
+            }
+        } else {
+            Event::EventAgentNotReady {
+                reference_id: None,
+                this_dn: dn.to_owned(),
+                agent_id: agent_id.to_owned(),
+                work_mode,
+                reasons: None,
+            }
+        };
+        self.broadcast(follow);
+    }
+
+    /// EventAgentLogin for an agent already logged in on `dn`, then its current state, to
+    /// the asking desk only: a repeated login changes nothing.
+    pub(super) fn confirm_login(&mut self, desk: DeskId, req: &Request, dn: &str, agent_id: &str) {
+        let Some((_, agent)) = self.agents.at(dn) else { return };
+        let (state, work_mode) = (agent.state, agent.work_mode);
+        let (this_dn, agent_id) = (dn.to_owned(), agent_id.to_owned());
+        let login = Event::EventAgentLogin {
+            reference_id: req.reference_id(),
+            this_dn: this_dn.clone(),
+            agent_id: agent_id.clone(),
+        };
+        self.out.push((desk, login));
+        let current = if state == AgentState::Ready {
+            Event::EventAgentReady { reference_id: None, this_dn, agent_id, work_mode }
+        } else {
+            Event::EventAgentNotReady { reference_id: None, this_dn, agent_id, work_mode, reasons: None }
+        };
+        self.out.push((desk, current));
+    }
+
+    pub(super) fn registered_agent(&mut self, desk: DeskId, req: &Request, dn: &str) -> Option<String> {
+        if !self.by_desk.get(&desk).is_some_and(|s| s.contains(dn)) {
+            self.error(desk, req, Some(dn), ErrorCode::NotRegistered, "register ThisDN first (RequestRegisterAddress)");
+            return None;
+        }
+        let agent = self.agents.on(dn).map(str::to_owned);
+        if agent.is_none() {
+            self.error(desk, req, Some(dn), ErrorCode::NoAgentLoggedIn, "no agent is logged in on this DN");
+        }
+        agent
+    }
+
+    pub(super) fn set_state(
+        &mut self,
+        now: Instant,
+        agent_id: &str,
+        state: AgentState,
+        mode: AgentWorkMode,
+        acw_until: Option<Instant>,
+    ) {
+        self.agents.set_state(now, agent_id, state, mode, acw_until);
+    }
+
+    /// Logs the agent out on the server's initiative, telling the desktops why.
+    pub(super) fn logout(&mut self, dn: &str, agent_id: &str, reasons: cti::KvList) {
+        self.agents.log_out(dn, agent_id);
+        self.reservations.release(agent_id);
+        self.broadcast(Event::EventAgentLogout {
+            reference_id: None,
+            this_dn: dn.to_owned(),
+            agent_id: agent_id.to_owned(),
+            reasons: Some(reasons),
+        });
+    }
+}
