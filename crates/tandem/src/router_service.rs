@@ -23,7 +23,7 @@ pub(crate) async fn run(
     };
     let sites = deployment.site_names();
     let name = sites.get(home).cloned().unwrap_or_default();
-    let seed = rand::random::<u64>();
+    let seed = clock::seed();
     let mut router = routing::Router::new(config, home, sites, deployment.agent_dns(), seed);
     let (events_tx, mut events) = mpsc::channel(4096);
     let links = cti_link::spawn(cti_link::endpoints(&deployment), events_tx, &shutdown);

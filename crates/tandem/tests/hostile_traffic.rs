@@ -5,6 +5,8 @@
 //! subscription flood, and a page of another origin. After each, the site still serves a
 //! normal REGISTER and call (CI's hostile-traffic smoke). Runs when TANDEM_REAL_PEERS=1.
 
+#![allow(clippy::disallowed_methods)] // Real processes, timed on the real clock.
+
 mod common;
 
 use std::io::{Read, Write};

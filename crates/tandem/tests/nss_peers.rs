@@ -5,6 +5,8 @@
 //!
 //! Needs `sipp` (Debian `sip-tester`); runs when TANDEM_REAL_PEERS=1 (as `.ci/run` sets).
 
+#![allow(clippy::disallowed_methods)] // Real processes, timed on the real clock.
+
 mod common;
 
 use std::time::{Duration, Instant};

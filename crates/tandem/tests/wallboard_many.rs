@@ -4,6 +4,8 @@
 //!
 //! Needs Debian `chromium` and `chromium-driver`; runs when TANDEM_REAL_PEERS=1.
 
+#![allow(clippy::disallowed_methods)] // Real processes, timed on the real clock.
+
 mod common;
 
 use std::fmt::Write as _;

@@ -53,6 +53,7 @@ pub struct Hostile {
 impl Hostile {
     /// One site (`sites == 1`; the input plays its DR peer) or both.
     pub fn new(sites: usize, seed: u64) -> Self {
+        #[allow(clippy::disallowed_methods)] // the virtual clock may start anywhere: only differences count
         let now = Instant::now();
         let addrs: Vec<SocketAddr> = SITES.iter().take(sites.clamp(1, 2)).map(|a| addr(a)).collect();
         let nodes = (0..addrs.len()).map(|i| Node::new(config(i), seed + i as u64, now)).collect();

@@ -146,7 +146,7 @@ fn warn_open_settings(config: &SiteConfig) {
 /// The site's node, with the bindings and logins its store saved put back.
 fn restored_node(config: SiteConfig, store: Option<(Store, Saved)>) -> (Node, Option<Store>) {
     let site = config.node.site.clone();
-    let mut node = Node::new(config.node, rand::random(), clock::now());
+    let mut node = Node::new(config.node, clock::seed(), clock::now());
     node.set_wall_clock(clock::now(), clock::unix_ms() / 1000);
     let store = store.map(|(mut store, saved)| {
         node.restore(clock::now(), saved.bindings.clone(), saved.agents.clone());

@@ -341,7 +341,7 @@ mod tests {
 
     #[test]
     fn wall_clock_conversion_goes_both_ways_from_the_reading() {
-        let at = Instant::now();
+        let at = crate::clock::now();
         let wall = Wall::now(at + Duration::from_secs(10), 1_000_000);
         assert_eq!(wall.ms(at + Duration::from_secs(10)), 1_000_000);
         assert_eq!(wall.ms(at + Duration::from_millis(10_250)), 1_000_250);
@@ -354,7 +354,7 @@ mod tests {
     fn saved_state_follows_events_and_is_read_back() {
         let dir = std::env::temp_dir().join(format!("tandem-store-unit-{}", std::process::id()));
         let path = dir.join("s.db");
-        let at = Instant::now();
+        let at = crate::clock::now();
         let wall = Wall::now(at, 5_000_000);
         let (mut store, saved) = Store::open(config(path.clone()), "s1", wall, 10).expect("open");
         assert!(saved.bindings.is_empty() && saved.agents.is_empty());

@@ -1,5 +1,7 @@
 //! What the real-peer tests share: starting `tandem` processes on loopback and reading
 //! their endpoints, running sipp clients and phones, a CTI client, an HTTP scrape.
+
+#![allow(clippy::disallowed_methods)] // Real processes, timed on the real clock.
 #![allow(dead_code)] // each test crate uses its own part of this
 
 pub(crate) mod browser;
