@@ -25,9 +25,11 @@ use serde::{Deserialize, Serialize};
 
 mod event;
 mod request;
+mod sorted;
 
 pub use event::Event;
 pub use request::Request;
+pub use sorted::{CallRequest, ProcessRequest, Sorted};
 
 /// Protocol version, sent in [`Event::EventServerInfo`] when a desktop connects.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -147,6 +149,32 @@ pub enum ErrorCode {
     AgentReserved,
     /// The client's token does not allow this request (its role, or a DN not its own).
     NotPermitted,
+}
+
+impl ErrorCode {
+    /// The text an EventError with this code carries when the answering part has nothing
+    /// more particular to say.
+    pub fn text(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => {
+                "OtherDN is required, of at most 128 characters, and UserData at most 4,096 bytes of JSON"
+            }
+            Self::NotAuthenticated => "the client is not authenticated",
+            Self::UnknownDN => "a DN of the request is not reachable from this site",
+            Self::UnknownAgent => "the AgentID is not a configured agent login",
+            Self::BadPassword => "the password is wrong",
+            Self::DNInUse => "another agent is logged in on this DN",
+            Self::AgentAlreadyLoggedIn => "this agent is already logged in elsewhere",
+            Self::NoAgentLoggedIn => "no agent is logged in on ThisDN",
+            Self::NotRegistered => "the client did not register ThisDN",
+            Self::NoSuchCall => "no such call on ThisDN",
+            Self::InvalidState => "no phone in a state to do this (not registered, or not ringing yet)",
+            Self::NotSupported => "not supported by this site yet",
+            Self::ShuttingDown => "the site is shutting down",
+            Self::AgentReserved => "the agent is reserved by another client",
+            Self::NotPermitted => "the client's token does not allow this request",
+        }
+    }
 }
 
 /// The ConnID as desktops see it: 16 hex digits.

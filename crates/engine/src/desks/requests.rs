@@ -9,15 +9,15 @@ use super::agents::Agent;
 use super::{millis_since, DeskId, DeskWorld, Desks};
 
 impl Desks {
-    /// Handles the agent and registration requests; returns the request back when it is
-    /// a call request for the B2BUA.
-    pub(crate) fn handle<'r>(&mut self, world: &impl DeskWorld, desk: DeskId, req: &'r Request) -> Option<&'r Request> {
+    /// Handles a request [`Request::sorted`] gave the desks: registrations, queries,
+    /// agents, reservations.
+    pub(crate) fn handle(&mut self, world: &impl DeskWorld, desk: DeskId, req: &Request) {
         let reference_id = req.reference_id();
         match req {
             Request::RequestRegisterAddress { this_dn, register_mode, .. } => {
                 if !world.config().dns.contains(this_dn) {
                     self.error(desk, req, Some(this_dn), ErrorCode::UnknownDN, "DN is not provisioned at this site");
-                    return None;
+                    return;
                 }
                 if *register_mode == RegisterMode::ModeMonitor {
                     self.monitors.insert((this_dn.clone(), desk));
@@ -71,7 +71,7 @@ impl Desks {
             }
             Request::RequestAgentLogin { .. } => self.login(world, desk, req),
             Request::RequestAgentLogout { this_dn, reasons, .. } => {
-                let agent_id = self.registered_agent(desk, req, this_dn)?;
+                let Some(agent_id) = self.registered_agent(desk, req, this_dn) else { return };
                 self.agents.log_out(this_dn, &agent_id);
                 self.reservations.release(&agent_id);
                 let event = Event::EventAgentLogout {
@@ -83,7 +83,7 @@ impl Desks {
                 self.answer_and_broadcast(desk, event);
             }
             Request::RequestAgentReady { this_dn, work_mode, .. } => {
-                let agent_id = self.registered_agent(desk, req, this_dn)?;
+                let Some(agent_id) = self.registered_agent(desk, req, this_dn) else { return };
                 let mode = if matches!(work_mode, AgentWorkMode::AutoIn | AgentWorkMode::ReturnBack) {
                     *work_mode
                 } else {
@@ -95,7 +95,7 @@ impl Desks {
                 self.answer_and_broadcast(desk, event);
             }
             Request::RequestAgentNotReady { this_dn, work_mode, reasons, .. } => {
-                let agent_id = self.registered_agent(desk, req, this_dn)?;
+                let Some(agent_id) = self.registered_agent(desk, req, this_dn) else { return };
                 let mode = if *work_mode == AgentWorkMode::Unknown { AgentWorkMode::AuxWork } else { *work_mode };
                 self.set_state(world.now(), &agent_id, AgentState::NotReady, mode, None);
                 let event = Event::EventAgentNotReady {
@@ -107,27 +107,27 @@ impl Desks {
                 };
                 self.answer_and_broadcast(desk, event);
             }
-            Request::RequestMakeCall { this_dn, .. }
-            | Request::RequestAnswerCall { this_dn, .. }
-            | Request::RequestReleaseCall { this_dn, .. }
-            | Request::RequestRouteCall { this_dn, .. }
-            | Request::RequestApplyTreatment { this_dn, .. } => {
-                if !self.by_desk.get(&desk).is_some_and(|s| s.contains(this_dn)) {
-                    self.error(
-                        desk,
-                        req,
-                        Some(this_dn),
-                        ErrorCode::NotRegistered,
-                        "register ThisDN first (RequestRegisterAddress)",
-                    );
-                    return None;
-                }
-                return Some(req);
-            }
             Request::RequestReserveAgent { .. } => self.reserve(world, desk, req),
-            Request::RequestReloadConfig { .. } | Request::RequestPrivateService { .. } => return Some(req),
+            // Sorted elsewhere (`Request::sorted`): the B2BUA's and the process's.
+            Request::RequestMakeCall { .. }
+            | Request::RequestAnswerCall { .. }
+            | Request::RequestReleaseCall { .. }
+            | Request::RequestRouteCall { .. }
+            | Request::RequestApplyTreatment { .. }
+            | Request::RequestReloadConfig { .. }
+            | Request::RequestPrivateService { .. } => {}
         }
-        None
+    }
+
+    /// Whether `desk` registered `this_dn` (a call request needs it); if not, it hears
+    /// NotRegistered.
+    pub(crate) fn check_registered(&mut self, desk: DeskId, req: &Request, this_dn: &str) -> bool {
+        if self.by_desk.get(&desk).is_some_and(|s| s.contains(this_dn)) {
+            return true;
+        }
+        let text = "register ThisDN first (RequestRegisterAddress)";
+        self.error(desk, req, Some(this_dn), ErrorCode::NotRegistered, text);
+        false
     }
 
     /// RequestAgentLogin: checked against the agent logins, the DN, the desk's

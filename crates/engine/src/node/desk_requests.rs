@@ -12,119 +12,101 @@ use crate::trunks::TrunkMonitor;
 use crate::NodeConfig;
 
 impl Node {
-    #[allow(
-        clippy::wildcard_enum_match_arm,
-        reason = "a filter over CTI requests: the requests not named are handled elsewhere"
-    )]
+    /// One CTI request, sorted once ([`cti::Request::sorted`]): the desks answer DN and
+    /// agent requests, the B2BUA call requests (from a desktop that registered ThisDN),
+    /// the node itself the site's private services; a failure becomes an EventError.
     pub(super) fn handle_desk(&mut self, now: Instant, desk: DeskId, request: &cti::Request) {
-        let world = DeskView {
-            config: &self.config,
-            registrar: &self.registrar,
-            trunks: &self.trunks,
-            peering: &self.peering,
-            now,
-        };
-        let Some(call_request) = self.desks.handle(&world, desk, request) else {
-            self.replay_waiting_calls(now, desk, request);
-            return;
-        };
-        let result = match call_request {
-            cti::Request::RequestReleaseCall { this_dn, conn_id, .. } => match cti::parse_conn_id(conn_id) {
-                Some(conn) => self.with_b2bua(now, |b, ctx| b.release(ctx, conn, this_dn)),
-                None => Err(cti::ErrorCode::NoSuchCall),
-            },
-            cti::Request::RequestRouteCall { this_dn, conn_id, other_dn, route_type, reference_id, location } => {
-                let conn = cti::parse_conn_id(conn_id);
-                match (conn, route_type, other_dn) {
-                    (None, ..) => Err(cti::ErrorCode::NoSuchCall),
-                    (Some(conn), cti::RouteType::Reject, _) => {
-                        self.with_b2bua(now, |b, ctx| b.reject_routed(ctx, conn, this_dn))
-                    }
-                    (Some(_), _, Some(target))
-                        if location.as_deref().is_none_or(|l| l == self.config.site)
-                            && self.desks.reserved_for_other(target, desk, now) =>
-                    {
-                        Err(cti::ErrorCode::AgentReserved)
-                    }
-                    (Some(conn_id), _, Some(target)) => {
-                        let order = RouteOrder {
-                            conn_id,
-                            rp: this_dn,
-                            target,
-                            reference_id: *reference_id,
-                            requester: Some(desk),
-                            location: location.as_deref(),
-                        };
-                        self.with_b2bua(now, |b, ctx| b.route(ctx, order))
-                    }
-                    (Some(_), _, None) => Err(cti::ErrorCode::InvalidRequest),
-                }
-            }
-            cti::Request::RequestApplyTreatment { this_dn, conn_id, reference_id, .. } => {
-                match cti::parse_conn_id(conn_id) {
-                    Some(conn) => self.with_b2bua(now, |b, ctx| b.hold_for_router(ctx, conn, this_dn)).map(|()| {
-                        let event = cti::Event::EventTreatmentApplied {
-                            reference_id: *reference_id,
-                            this_dn: this_dn.clone(),
-                            conn_id: conn_id.clone(),
-                        };
-                        self.desk_out.push_back((desk, event));
-                    }),
-                    None => Err(cti::ErrorCode::NoSuchCall),
-                }
-            }
-            cti::Request::RequestAnswerCall { this_dn, conn_id, .. } => match cti::parse_conn_id(conn_id) {
-                Some(conn) => self.with_b2bua(now, |b, ctx| b.answer_call(ctx, conn, this_dn)),
-                None => Err(cti::ErrorCode::NoSuchCall),
-            },
-            cti::Request::RequestPrivateService { service_id: 3019, reference_id } => {
-                self.begin_shutdown(now);
-                self.desk_out.push_back((
-                    desk,
-                    cti::Event::EventPrivateInfo {
-                        reference_id: *reference_id,
-                        service_id: 3019,
-                        this_dn: None,
-                        reasons: None,
-                    },
-                ));
+        let result = match request.sorted() {
+            cti::Sorted::Desk => {
+                let world = DeskView {
+                    config: &self.config,
+                    registrar: &self.registrar,
+                    trunks: &self.trunks,
+                    peering: &self.peering,
+                    now,
+                };
+                self.desks.handle(&world, desk, request);
+                self.replay_waiting_calls(now, desk, request);
                 Ok(())
             }
-            cti::Request::RequestMakeCall { .. } if self.shutting_down => Err(cti::ErrorCode::ShuttingDown),
-            cti::Request::RequestMakeCall { other_dn, user_data, .. } if !fits_in_sip(other_dn, user_data.as_ref()) => {
-                Err(cti::ErrorCode::InvalidRequest)
+            cti::Sorted::Call(call) => match self.desks.check_registered(desk, request, call.this_dn()) {
+                true => self.call_request(now, desk, request, call),
+                false => Ok(()),
+            },
+            cti::Sorted::Process(cti::ProcessRequest::Shutdown) => {
+                self.begin_shutdown(now);
+                let reference_id = request.reference_id();
+                let event =
+                    cti::Event::EventPrivateInfo { reference_id, service_id: 3019, this_dn: None, reasons: None };
+                self.desk_out.push_back((desk, event));
+                Ok(())
             }
-            cti::Request::RequestMakeCall { this_dn, other_dn, user_data, .. } => {
-                self.with_b2bua(now, |b, ctx| b.make_call(ctx, this_dn, other_dn, user_data.as_ref())).map(|_| ())
+            // A reload is the process's (the shell answers it before the engine sees it).
+            cti::Sorted::Process(cti::ProcessRequest::ReloadConfig | cti::ProcessRequest::UnknownService(_)) => {
+                Err(cti::ErrorCode::NotSupported)
             }
-            _ => Err(cti::ErrorCode::NotSupported),
         };
         if let Err(code) = result {
-            let text = match code {
-                cti::ErrorCode::NoSuchCall => "no such call on ThisDN",
-                cti::ErrorCode::UnknownDN => "a DN of the request is not reachable from this site",
-                cti::ErrorCode::InvalidState if is_remote_route(request) => {
-                    "Location names no DR peer whose trunk is in service"
-                }
-                cti::ErrorCode::InvalidState => "no phone in a state to do this (not registered, or not ringing yet)",
-                cti::ErrorCode::InvalidRequest => {
-                    "OtherDN is required, of at most 128 characters, and UserData at most 4,096 bytes of JSON"
-                }
-                cti::ErrorCode::ShuttingDown => "the site is shutting down",
-                cti::ErrorCode::AgentReserved => "the agent is reserved by another client",
-                cti::ErrorCode::NotSupported => "not supported by this site yet",
-                cti::ErrorCode::NotAuthenticated => "the client is not authenticated",
-                cti::ErrorCode::UnknownAgent => "the AgentID is not a configured agent login",
-                cti::ErrorCode::BadPassword => "the password is wrong",
-                cti::ErrorCode::DNInUse => "another agent is logged in on this DN",
-                cti::ErrorCode::AgentAlreadyLoggedIn => "this agent is already logged in elsewhere",
-                cti::ErrorCode::NoAgentLoggedIn => "no agent is logged in on ThisDN",
-                cti::ErrorCode::NotRegistered => "the client did not register ThisDN",
-                cti::ErrorCode::NotPermitted => "the client's token does not allow this request",
+            let text = match (code, request.sorted()) {
+                (
+                    cti::ErrorCode::InvalidState,
+                    cti::Sorted::Call(cti::CallRequest::Route { location: Some(_), .. }),
+                ) => "Location names no DR peer whose trunk is in service",
+                (code, _) => code.text(),
             };
-            self.desk_out.push_back((desk, cti::Event::error(request, request_dn(request), code, text)));
+            self.desk_out.push_back((desk, cti::Event::error(request, request.this_dn(), code, text)));
         }
         self.collect(now);
+    }
+
+    /// A call request from a desktop that registered its ThisDN.
+    fn call_request(
+        &mut self,
+        now: Instant,
+        desk: DeskId,
+        request: &cti::Request,
+        call: cti::CallRequest<'_>,
+    ) -> Result<(), cti::ErrorCode> {
+        use cti::CallRequest as C;
+        match call {
+            C::Release { conn: None, .. }
+            | C::Answer { conn: None, .. }
+            | C::Route { conn: None, .. }
+            | C::ApplyTreatment { conn: None, .. } => Err(cti::ErrorCode::NoSuchCall),
+            C::Release { this_dn, conn: Some(conn) } => self.with_b2bua(now, |b, ctx| b.release(ctx, conn, this_dn)),
+            C::Answer { this_dn, conn: Some(conn) } => self.with_b2bua(now, |b, ctx| b.answer_call(ctx, conn, this_dn)),
+            C::Route { this_dn, conn: Some(conn), route_type: cti::RouteType::Reject, .. } => {
+                self.with_b2bua(now, |b, ctx| b.reject_routed(ctx, conn, this_dn))
+            }
+            C::Route { other_dn: None, .. } => Err(cti::ErrorCode::InvalidRequest),
+            C::Route { this_dn, conn: Some(conn_id), other_dn: Some(target), location, .. } => {
+                let here = location.is_none_or(|l| l == self.config.site);
+                if here && self.desks.reserved_for_other(target, desk, now) {
+                    return Err(cti::ErrorCode::AgentReserved);
+                }
+                let reference_id = request.reference_id();
+                let order = RouteOrder { conn_id, rp: this_dn, target, reference_id, requester: Some(desk), location };
+                self.with_b2bua(now, |b, ctx| b.route(ctx, order))
+            }
+            C::ApplyTreatment { this_dn, conn_id, conn: Some(conn) } => {
+                self.with_b2bua(now, |b, ctx| b.hold_for_router(ctx, conn, this_dn))?;
+                let reference_id = request.reference_id();
+                let event = cti::Event::EventTreatmentApplied {
+                    reference_id,
+                    this_dn: this_dn.to_owned(),
+                    conn_id: conn_id.to_owned(),
+                };
+                self.desk_out.push_back((desk, event));
+                Ok(())
+            }
+            C::Make { .. } if self.shutting_down => Err(cti::ErrorCode::ShuttingDown),
+            C::Make { other_dn, user_data, .. } if !fits_in_sip(other_dn, user_data) => {
+                Err(cti::ErrorCode::InvalidRequest)
+            }
+            C::Make { this_dn, other_dn, user_data } => {
+                self.with_b2bua(now, |b, ctx| b.make_call(ctx, this_dn, other_dn, user_data)).map(|_| ())
+            }
+        }
     }
 }
 
@@ -191,24 +173,5 @@ impl DeskWorld for DeskView<'_> {
 
     fn now(&self) -> Instant {
         self.now
-    }
-}
-
-fn is_remote_route(request: &cti::Request) -> bool {
-    matches!(request, cti::Request::RequestRouteCall { location: Some(_), .. })
-}
-
-#[allow(
-    clippy::wildcard_enum_match_arm,
-    reason = "a filter over CTI requests: the requests not named are handled elsewhere"
-)]
-fn request_dn(request: &cti::Request) -> Option<&str> {
-    match request {
-        cti::Request::RequestMakeCall { this_dn, .. }
-        | cti::Request::RequestAnswerCall { this_dn, .. }
-        | cti::Request::RequestReleaseCall { this_dn, .. }
-        | cti::Request::RequestRouteCall { this_dn, .. }
-        | cti::Request::RequestApplyTreatment { this_dn, .. } => Some(this_dn),
-        _ => None,
     }
 }

@@ -30,12 +30,15 @@ impl DeskLinks {
                 self.links.remove(&desk);
                 node.handle_input(Input::DeskClosed { at: clock::now(), desk });
             }
-            DeskMsg::Request(desk, cti::Request::RequestReloadConfig { reference_id }) => {
-                self.reload(desk, reference_id, admin)
-            }
-            DeskMsg::Request(desk, request) => {
-                node.handle_input(Input::Desk { at: clock::now(), desk, request: &request })
-            }
+            // The process answers a reload; everything else is the engine's.
+            DeskMsg::Request(desk, request) => match request.sorted() {
+                cti::Sorted::Process(cti::ProcessRequest::ReloadConfig) => {
+                    self.reload(desk, request.reference_id(), admin)
+                }
+                cti::Sorted::Desk | cti::Sorted::Call(_) | cti::Sorted::Process(_) => {
+                    node.handle_input(Input::Desk { at: clock::now(), desk, request: &request })
+                }
+            },
         }
     }
 

@@ -1,0 +1,151 @@
+//! Who answers a request, decided in one exhaustive match: the desks (DN registration,
+//! queries, agents, reservations), the B2BUA (one call: [`CallRequest`], each field
+//! already typed) or the process ([`ProcessRequest`]). A new request fails to compile
+//! until it is sorted here.
+
+use crate::{parse_conn_id, KvList, Request, RouteType};
+
+/// A request sorted by who answers it ([`Request::sorted`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sorted<'a> {
+    /// The site's desks: RequestRegisterAddress, RequestUnregisterAddress,
+    /// RequestQueryAddress, the agent requests and RequestReserveAgent.
+    Desk,
+    /// The B2BUA: a request about one call.
+    Call(CallRequest<'a>),
+    /// The site or the process as a whole.
+    Process(ProcessRequest),
+}
+
+/// A request about one call, on ThisDN.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallRequest<'a> {
+    /// RequestMakeCall: call OtherDN from ThisDN.
+    Make { this_dn: &'a str, other_dn: &'a str, user_data: Option<&'a KvList> },
+    /// RequestAnswerCall: answer the call ringing on ThisDN.
+    Answer { this_dn: &'a str, conn: Option<u64> },
+    /// RequestReleaseCall: release the call on ThisDN.
+    Release { this_dn: &'a str, conn: Option<u64> },
+    /// RequestRouteCall: send the call waiting on Routing Point ThisDN on (or reject it).
+    Route {
+        this_dn: &'a str,
+        conn: Option<u64>,
+        other_dn: Option<&'a str>,
+        route_type: RouteType,
+        location: Option<&'a str>,
+    },
+    /// RequestApplyTreatment: the router has the call in hand.
+    ApplyTreatment { this_dn: &'a str, conn_id: &'a str, conn: Option<u64> },
+}
+
+/// A request for the site or the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessRequest {
+    /// RequestReloadConfig: re-read the configuration file (the process answers).
+    ReloadConfig,
+    /// RequestPrivateService 3019: begin the site's graceful shutdown (BC-54).
+    Shutdown,
+    /// A private service this site does not offer.
+    UnknownService(u32),
+}
+
+impl CallRequest<'_> {
+    /// The DN the request is about.
+    pub fn this_dn(&self) -> &str {
+        match self {
+            Self::Make { this_dn, .. }
+            | Self::Answer { this_dn, .. }
+            | Self::Release { this_dn, .. }
+            | Self::Route { this_dn, .. }
+            | Self::ApplyTreatment { this_dn, .. } => this_dn,
+        }
+    }
+}
+
+impl Request {
+    /// Who answers this request (the one place requests are sorted).
+    pub fn sorted(&self) -> Sorted<'_> {
+        match self {
+            Self::RequestRegisterAddress { .. }
+            | Self::RequestUnregisterAddress { .. }
+            | Self::RequestQueryAddress { .. }
+            | Self::RequestAgentLogin { .. }
+            | Self::RequestAgentLogout { .. }
+            | Self::RequestAgentReady { .. }
+            | Self::RequestAgentNotReady { .. }
+            | Self::RequestReserveAgent { .. } => Sorted::Desk,
+            Self::RequestMakeCall { this_dn, other_dn, user_data, .. } => {
+                Sorted::Call(CallRequest::Make { this_dn, other_dn, user_data: user_data.as_ref() })
+            }
+            Self::RequestAnswerCall { this_dn, conn_id, .. } => {
+                Sorted::Call(CallRequest::Answer { this_dn, conn: parse_conn_id(conn_id) })
+            }
+            Self::RequestReleaseCall { this_dn, conn_id, .. } => {
+                Sorted::Call(CallRequest::Release { this_dn, conn: parse_conn_id(conn_id) })
+            }
+            Self::RequestRouteCall { this_dn, conn_id, other_dn, route_type, location, .. } => {
+                Sorted::Call(CallRequest::Route {
+                    this_dn,
+                    conn: parse_conn_id(conn_id),
+                    other_dn: other_dn.as_deref(),
+                    route_type: *route_type,
+                    location: location.as_deref(),
+                })
+            }
+            Self::RequestApplyTreatment { this_dn, conn_id, .. } => {
+                Sorted::Call(CallRequest::ApplyTreatment { this_dn, conn_id, conn: parse_conn_id(conn_id) })
+            }
+            Self::RequestReloadConfig { .. } => Sorted::Process(ProcessRequest::ReloadConfig),
+            Self::RequestPrivateService { service_id: 3019, .. } => Sorted::Process(ProcessRequest::Shutdown),
+            Self::RequestPrivateService { service_id, .. } => {
+                Sorted::Process(ProcessRequest::UnknownService(*service_id))
+            }
+        }
+    }
+
+    /// The DN the request names, if it names one.
+    pub fn this_dn(&self) -> Option<&str> {
+        match self {
+            Self::RequestRegisterAddress { this_dn, .. }
+            | Self::RequestUnregisterAddress { this_dn, .. }
+            | Self::RequestQueryAddress { this_dn, .. }
+            | Self::RequestAgentLogin { this_dn, .. }
+            | Self::RequestAgentLogout { this_dn, .. }
+            | Self::RequestAgentReady { this_dn, .. }
+            | Self::RequestAgentNotReady { this_dn, .. }
+            | Self::RequestReserveAgent { this_dn, .. }
+            | Self::RequestMakeCall { this_dn, .. }
+            | Self::RequestAnswerCall { this_dn, .. }
+            | Self::RequestReleaseCall { this_dn, .. }
+            | Self::RequestRouteCall { this_dn, .. }
+            | Self::RequestApplyTreatment { this_dn, .. } => Some(this_dn),
+            Self::RequestReloadConfig { .. } | Self::RequestPrivateService { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_request_is_sorted_to_the_desks_a_call_or_the_process() {
+        let route: Request = serde_json::from_str(
+            r#"{"message":"RequestRouteCall","ThisDN":"5000","ConnID":"00000000000000ff","OtherDN":"1001"}"#,
+        )
+        .expect("valid");
+        let Sorted::Call(call) = route.sorted() else { panic!("a call request: {route:?}") };
+        assert_eq!(call.this_dn(), "5000");
+        assert!(matches!(call, CallRequest::Route { conn: Some(255), other_dn: Some("1001"), .. }));
+        let bad_conn = Request::RequestReleaseCall { reference_id: None, this_dn: "1".into(), conn_id: "zz".into() };
+        assert_eq!(bad_conn.sorted(), Sorted::Call(CallRequest::Release { this_dn: "1", conn: None }));
+        let login: Request =
+            serde_json::from_str(r#"{"message":"RequestAgentLogin","ThisDN":"1001","AgentID":"A1"}"#).expect("valid");
+        assert_eq!(login.sorted(), Sorted::Desk);
+        let stop = Request::RequestPrivateService { reference_id: None, service_id: 3019 };
+        assert_eq!(stop.sorted(), Sorted::Process(ProcessRequest::Shutdown));
+        let other = Request::RequestPrivateService { reference_id: None, service_id: 7 };
+        assert_eq!(other.sorted(), Sorted::Process(ProcessRequest::UnknownService(7)));
+        assert_eq!(other.this_dn(), None);
+    }
+}
