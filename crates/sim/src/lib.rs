@@ -8,6 +8,7 @@ mod client;
 pub mod fixtures;
 pub mod hostile;
 mod logs;
+pub mod model;
 mod ua;
 mod world;
 

@@ -11,6 +11,7 @@ use engine::{CallRecord, DeskId, Input, Node, NodeConfig, Record, Recorder};
 use netem::{LinkConfig, Network, Packet};
 
 use crate::client::Client;
+use crate::model::SiteModel;
 use crate::ua::Ua;
 
 /// Sites, their UAs and desktops.
@@ -35,6 +36,9 @@ pub struct World {
     /// domain events through an [`engine::Recorder`]).
     pub records: BTreeMap<SocketAddr, Vec<Record>>,
     recorders: BTreeMap<SocketAddr, Recorder>,
+    /// What each site must hold ([`crate::model`]), compared after every flush.
+    models: BTreeMap<SocketAddr, SiteModel>,
+    seed: u64,
     /// CTI clients of every site (routers, stat services), by the desk id they use.
     clients: BTreeMap<u64, Box<dyn Client>>,
     start: Instant,
@@ -60,6 +64,8 @@ impl World {
             site_order: Vec::new(),
             records: BTreeMap::new(),
             recorders: BTreeMap::new(),
+            models: BTreeMap::new(),
+            seed,
             clients: BTreeMap::new(),
             _errors_fail: crate::deny_error_logs(),
         };
@@ -72,6 +78,7 @@ impl World {
         let addr = config.local;
         self.sites.insert(addr, Node::new(config, seed, self.now));
         self.recorders.insert(addr, Recorder::new(100_000));
+        self.models.insert(addr, SiteModel::default());
         self.site_order.push(addr);
         addr
     }
@@ -209,6 +216,18 @@ impl World {
                 self.net.send(now, ua.addr, to, bytes);
             }
         }
+        self.compare_with_models();
+    }
+
+    /// Each site against its reference model; a divergence fails with the seed and the time.
+    fn compare_with_models(&self) {
+        for (addr, node) in &self.sites {
+            let Some(model) = self.models.get(addr) else { continue };
+            if let Err(divergence) = model.compare(node) {
+                let at = self.now.saturating_duration_since(self.start);
+                panic!("seed {} at {at:?}: site {addr} diverges from the reference model: {divergence}", self.seed);
+            }
+        }
     }
 
     fn flush_sites(&mut self, now: Instant) {
@@ -220,6 +239,14 @@ impl World {
             if let Some(recorder) = self.recorders.get_mut(addr) {
                 while let Some(event) = node.poll_event() {
                     recorder.observe(now, &event);
+                    let model = self.models.entry(*addr).or_default();
+                    if let Err(divergence) = model.observe(&event) {
+                        let at = now.saturating_duration_since(self.start);
+                        panic!(
+                            "seed {} at {at:?}: site {addr} raised an event the model forbids: {divergence}",
+                            self.seed
+                        );
+                    }
                 }
                 let records = self.records.entry(*addr).or_default();
                 records.extend(std::iter::from_fn(|| recorder.poll()));

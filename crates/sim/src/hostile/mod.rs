@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 pub use grammar::{Code, DeskOp, Expires, Field, Header, InDialog, Op, Src, Tag};
 
+use crate::model::SiteModel;
 use engine::{AgentLogin, DeskId, Dn, DnKind, DnOptions, DrForward, Input, Node, NodeConfig, Trunk};
 use sipcore::{ConnId, Peer};
 use sipmsg::{Framing, Message};
@@ -48,6 +49,10 @@ pub struct Hostile {
     /// ConnIDs seen in desk events, newest last.
     conn_ids: VecDeque<String>,
     cseq: u32,
+    /// What each site must hold ([`crate::model`]), checked after every step.
+    models: Vec<SiteModel>,
+    seed: u64,
+    step: usize,
 }
 
 impl Hostile {
@@ -57,6 +62,7 @@ impl Hostile {
         let now = Instant::now();
         let addrs: Vec<SocketAddr> = SITES.iter().take(sites.clamp(1, 2)).map(|a| addr(a)).collect();
         let nodes = (0..addrs.len()).map(|i| Node::new(config(i), seed + i as u64, now)).collect();
+        let addrs_len = addrs.len();
         Self {
             sites: nodes,
             addrs,
@@ -65,6 +71,9 @@ impl Hostile {
             answers: BTreeMap::new(),
             conn_ids: VecDeque::new(),
             cseq: 1,
+            models: vec![SiteModel::default(); addrs_len],
+            seed,
+            step: 0,
         }
     }
 
@@ -73,6 +82,8 @@ impl Hostile {
     pub fn run(&mut self, ops: &[Op]) {
         for op in ops {
             self.apply(op);
+            self.step += 1;
+            self.compare();
         }
         self.advance(QUIET);
         for (site, baseline) in self.sites.iter().zip(idle_transactions(self.sites.len())) {
@@ -128,6 +139,18 @@ impl Hostile {
                 let i = self.site(*site);
                 self.sites[i].begin_shutdown(self.now);
                 self.pump();
+            }
+        }
+    }
+
+    /// Each site against its reference model.
+    fn compare(&self) {
+        for (i, (site, model)) in self.sites.iter().zip(&self.models).enumerate() {
+            if let Err(divergence) = model.compare(site) {
+                panic!(
+                    "seed {} step {}: site {i} diverges from the reference model: {divergence}",
+                    self.seed, self.step
+                );
             }
         }
     }
@@ -247,7 +270,14 @@ impl Hostile {
                 self.sent.push_back((i, t.to, t.bytes.to_vec()));
             }
         }
-        while self.sites[i].poll_event().is_some() {}
+        while let Some(event) = self.sites[i].poll_event() {
+            if let Err(divergence) = self.models[i].observe(&event) {
+                panic!(
+                    "seed {} step {}: site {i} raised an event the model forbids: {divergence}",
+                    self.seed, self.step
+                );
+            }
+        }
         while let Some((_, event)) = self.sites[i].poll_desk() {
             let Ok(value) = serde_json::to_value(&event) else { continue };
             if let Some(conn) = value.get("ConnID").and_then(|c| c.as_str()) {
