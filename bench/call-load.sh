@@ -14,34 +14,29 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dur="${1:-10}"; shift || true
 rates="${*:-500 1000 2000 3000 4000}"
-cargo build --release --bin tandem -q
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-hz=$(getconf CLK_TCK)
-printf '[[site]]\nname = "bench"\nsip_udp = "127.0.0.1:5070"\ndns = ["1000-1999"]\n' > "$work/site.toml"
+. bench/lib/common.sh
+site=$(at 5070)
+printf '[[site]]\nname = "bench"\nsip_udp = "%s"\nhttp = "%s"\ndns = ["1000-1999"]\n' "$site" "$(at 9070)" > "$work/site.toml"
 if [ "${STORE:-0}" = 1 ]; then printf '[site.store]\npath = "%s/cdr.db"\n' "$work" >> "$work/site.toml"; fi
 if [ "${AUTH:-0}" = 1 ]; then
   printf '[site.auth]\nrealm = "bench"\nnonce_secret = "bench-secret-0123456789"\nalgorithms = ["MD5"]\n' >> "$work/site.toml"
   python3 bench/register_auth.py --users bench 1000 1999 bench-pw >> "$work/site.toml"
-  printf '[[site.dn]]\nnumber = "gw"\ntype = "trunk"\ncontact = "127.0.0.1:5080"\nallow = ["127.0.0.1/32"]\n' >> "$work/site.toml"
+  printf '[[site.dn]]\nnumber = "gw"\ntype = "trunk"\ncontact = "%s"\nallow = ["%s/32"]\n' "$(at 5080)" "$BENCH_HOST" >> "$work/site.toml"
 fi
-"${TANDEM:-./target/release/tandem}" peer --config "$work/site.toml" --site bench > /dev/null 2>&1 &
+"$TANDEM" peer --config "$work/site.toml" --site bench > /dev/null 2>&1 &
 tandem=$!; pids+=("$tandem")
-sleep 0.5
+wait_ready 9070
 phone_port=25180
-sipp -sf tests/sipp/phone-answer.xml -i 127.0.0.1 -p $phone_port -nostdin -buff_size 4194304 127.0.0.1:5070 < /dev/null > /dev/null 2>&1 &
+sipp -sf tests/sipp/phone-answer.xml -i "$BENCH_HOST" -p $phone_port -nostdin -buff_size 4194304 "$site" < /dev/null > /dev/null 2>&1 &
 pids+=("$!")
-sleep 0.5
-{ echo SEQUENTIAL; for i in $(seq 1000 1999); do echo "$i;127.0.0.1:$phone_port"; done; } > "$work/reg.csv"
+wait_udp $phone_port
+{ echo SEQUENTIAL; for i in $(seq 1000 1999); do echo "$i;$(at $phone_port)"; done; } > "$work/reg.csv"
 { echo SEQUENTIAL; for i in $(seq 1000 1999); do echo "$i;"; done; } > "$work/calls.csv"
 if [ "${AUTH:-0}" = 1 ]; then
-  python3 bench/register_auth.py 127.0.0.1:5070 1000 1999 bench-pw "127.0.0.1:$phone_port" > /dev/null
+  python3 bench/register_auth.py "$site" 1000 1999 bench-pw "$(at $phone_port)" > /dev/null
 else
-  sipp -sf tests/sipp/register-contact.xml -inf "$work/reg.csv" -m 1000 -r 1000 -i 127.0.0.1 -p 0 -nostdin 127.0.0.1:5070 > /dev/null 2>&1
+  sipp -sf tests/sipp/register-contact.xml -inf "$work/reg.csv" -m 1000 -r 1000 -i "$BENCH_HOST" -p 0 -nostdin "$site" > /dev/null 2>&1
 fi
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # CPU ticks of the store's writer thread (0 without a store).
 store_ticks() { local t=0; for task in /proc/"$1"/task/*; do
   if grep -q '^store-' "$task/comm" 2>/dev/null; then t=$((t + $(awk '{print $14 + $15}' "$task/stat"))); fi; done; echo $t; }
@@ -51,8 +46,8 @@ for rate in $rates; do
   total=$((rate * dur))
   t0=$(ticks "$tandem"); w0=$(store_ticks "$tandem")
   (cd "$work" && sipp -sf "$OLDPWD/tests/sipp/gateway-call.xml" -inf calls.csv -m "$total" -r "$rate" -l $((rate * 2 > 1000 ? rate * 2 : 1000)) \
-      -i 127.0.0.1 -p 0 -nostdin -timeout $((dur + 40)) -buff_size 4194304 -trace_screen -screen_file screen.txt \
-      -trace_rtt -rtt_freq 1000 -recv_timeout 10000 127.0.0.1:5070 > /dev/null 2>&1) || true
+      -i "$BENCH_HOST" -p 0 -nostdin -timeout $((dur + 40)) -buff_size 4194304 -trace_screen -screen_file screen.txt \
+      -trace_rtt -rtt_freq 1000 -recv_timeout 10000 "$site" > /dev/null 2>&1) || true
   sleep 5   # let the phones' timewait drain and the store's writer commit (its CPU counts)
   t1=$(ticks "$tandem"); w1=$(store_ticks "$tandem")
   failed=$(grep "Failed call" "$work/screen.txt" | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')

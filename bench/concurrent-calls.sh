@@ -4,28 +4,24 @@
 # and at the peak, the active calls from /metrics, and the difference per call.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --bin tandem -q
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-printf '[[site]]\nname = "bench"\nsip_udp = "127.0.0.1:5070"\nhttp = "127.0.0.1:9070"\ndns = ["1000-1999"]\n' > "$work/site.toml"
-./target/release/tandem peer --config "$work/site.toml" --site bench > /dev/null 2>&1 &
+. bench/lib/common.sh
+printf '[[site]]\nname = "bench"\nsip_udp = "%s"\nhttp = "%s"\ndns = ["1000-1999"]\n' "$(at 5070)" "$(at 9070)" > "$work/site.toml"
+"$TANDEM" peer --config "$work/site.toml" --site bench > /dev/null 2>&1 &
 tandem=$!; pids+=("$tandem")
-sleep 0.5
-sipp -sf tests/sipp/phone-answer.xml -i 127.0.0.1 -p 25180 -nostdin -buff_size 4194304 -l 20000 127.0.0.1:5070 < /dev/null > /dev/null 2>&1 &
+wait_ready 9070
+sipp -sf tests/sipp/phone-answer.xml -i "$BENCH_HOST" -p 25180 -nostdin -buff_size 4194304 -l 20000 "$(at 5070)" < /dev/null > /dev/null 2>&1 &
 pids+=("$!")
-sleep 0.5
-{ echo SEQUENTIAL; for i in $(seq 1000 1999); do echo "$i;127.0.0.1:25180"; done; } > "$work/reg.csv"
+wait_udp 25180
+{ echo SEQUENTIAL; for i in $(seq 1000 1999); do echo "$i;$(at 25180)"; done; } > "$work/reg.csv"
 { echo SEQUENTIAL; for i in $(seq 1000 1999); do echo "$i;"; done; } > "$work/calls.csv"
-sipp -sf tests/sipp/register-contact.xml -inf "$work/reg.csv" -m 1000 -r 1000 -i 127.0.0.1 -p 0 -nostdin 127.0.0.1:5070 > /dev/null 2>&1
-sleep 1
+sipp -sf tests/sipp/register-contact.xml -inf "$work/reg.csv" -m 1000 -r 1000 -i "$BENCH_HOST" -p 0 -nostdin "$(at 5070)" > /dev/null 2>&1
+sleep 1   # the idle RSS after the registrations settle
 rss0=$(awk '/VmRSS/{print $2}' "/proc/$tandem/status")
-(cd "$work" && sipp -sf "$OLDPWD/tests/sipp/gateway-call-hold.xml" -inf calls.csv -m 10000 -r 1000 -l 12000 -d 12000 -i 127.0.0.1 -p 0 -nostdin \
-   -buff_size 4194304 -trace_screen -screen_file screen.txt 127.0.0.1:5070 < /dev/null > /dev/null 2>&1) &
+(cd "$work" && sipp -sf "$OLDPWD/tests/sipp/gateway-call-hold.xml" -inf calls.csv -m 10000 -r 1000 -l 12000 -d 12000 -i "$BENCH_HOST" -p 0 -nostdin \
+   -buff_size 4194304 -trace_screen -screen_file screen.txt "$(at 5070)" < /dev/null > /dev/null 2>&1) &
 uac=$!; pids+=("$uac")
-sleep 11
-active=$(curl -s http://127.0.0.1:9070/metrics | awk '/^tandem_active_calls/{print $2}')
+sleep 11   # 10,000 calls at 1,000/s, each held 12 s: all of them up at once
+active=$(curl -s http://$(at 9070)/metrics | awk '/^tandem_active_calls/{print $2}')
 rss1=$(awk '/VmRSS/{print $2}' "/proc/$tandem/status")
 wait "$uac" || true
 failed=$(grep "Failed call" "$work/screen.txt" | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')

@@ -18,34 +18,28 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dur="${1:-30}"; shift || true
 rates="${*:-4000 8000 16000 40000}"
-[ -n "${TANDEM:-}" ] || { cargo build --release --bin tandem -q; TANDEM=./target/release/tandem; }
+. bench/lib/common.sh
 gen=${GEN:-sipp}
 [ "$gen" = sipp ] || { cargo build --release -p loadgen -q; }
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-hz=$(getconf CLK_TCK)
 site() { # name port peer_port trunk http
-  printf '[[site]]\nname = "%s"\nsip_udp = "127.0.0.1:%s"\nhttp = "127.0.0.1:%s"\ndns = ["1000-1999"]\n[site.options]\ndr-peer-trunk = "%s"\n[[site.dn]]\nnumber = "%s"\ntype = "trunk"\ncontact = "127.0.0.1:%s"\noos-check = 2\noos-force = 1\n' "$1" "$2" "$5" "$4" "$4" "$3"
+  printf '[[site]]\nname = "%s"\nsip_udp = "%s"\nhttp = "%s"\ndns = ["1000-1999"]\n[site.options]\ndr-peer-trunk = "%s"\n[[site.dn]]\nnumber = "%s"\ntype = "trunk"\ncontact = "%s"\noos-check = 2\noos-force = 1\n' "$1" "$(at "$2")" "$(at "$5")" "$4" "$4" "$(at "$3")"
 }
 site ss1 5370 5372 TO_SS2 9370 > "$work/ss1.toml"
 site ss2 5372 5370 TO_SS1 9372 > "$work/ss2.toml"
 "$TANDEM" peer --config "$work/ss1.toml" --site ss1 > /dev/null 2> "$work/ss1.log" & ss1=$!; pids+=("$ss1")
 "$TANDEM" peer --config "$work/ss2.toml" --site ss2 > /dev/null 2> "$work/ss2.log" & ss2=$!; pids+=("$ss2")
-sleep 1
+wait_ready 9370; wait_ready 9372
 phone_port=25380
 if [ "$gen" = sipp ]; then
-sipp -sf tests/sipp/phone-answer.xml -i 127.0.0.1 -p $phone_port -nostdin -buff_size 8388608 127.0.0.1:5370 < /dev/null > /dev/null 2>&1 &
+sipp -sf tests/sipp/phone-answer.xml -i "$BENCH_HOST" -p $phone_port -nostdin -buff_size 8388608 "$(at 5370)" < /dev/null > /dev/null 2>&1 &
 pids+=("$!")
-sleep 0.5
-{ echo SEQUENTIAL; for i in $(seq 1000 1999); do echo "$i;127.0.0.1:$phone_port"; done; } > "$work/reg.csv"
+wait_udp $phone_port
+{ echo SEQUENTIAL; for i in $(seq 1000 1999); do echo "$i;$(at $phone_port)"; done; } > "$work/reg.csv"
 { echo SEQUENTIAL; for i in $(seq 1000 1999); do echo "$i;"; done; } > "$work/calls.csv"
-sipp -sf tests/sipp/register-contact.xml -inf "$work/reg.csv" -m 1000 -r 1000 -i 127.0.0.1 -p 0 -nostdin 127.0.0.1:5370 > /dev/null 2>&1
+sipp -sf tests/sipp/register-contact.xml -inf "$work/reg.csv" -m 1000 -r 1000 -i "$BENCH_HOST" -p 0 -nostdin "$(at 5370)" > /dev/null 2>&1
 fi
-sleep 3
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-metric() { curl -s "127.0.0.1:9370/metrics" | awk -v m="$1" 'index($0, m) == 1 {s += $NF} END {print s + 0}'; }
+sleep 3   # the first OPTIONS polls (every 2 s) put each side's peer trunk in service
+metric() { curl -s "$(at 9370)/metrics" | awk -v m="$1" 'index($0, m) == 1 {s += $NF} END {print s + 0}'; }
 phone=${pids[2]:-}
 echo "ss1 RSS idle, 1,000 phones registered: $(($(awk '/VmRSS/{print $2}' "/proc/$ss1/status") / 1024)) MiB"
 echo "rate attempted ok failed goodput p50_ms p99_ms ss1_cpu uac_cpu phone_cpu peak_rss_mib end_rss_mib 503s trunk_lost wakes_over_5ms kernel_drops"
@@ -57,12 +51,12 @@ for rate in $rates; do
   peak=0
   p0=$([ -z "$phone" ] || ticks "$phone"); u=0
   if [ "$gen" = loadgen ]; then
-    timeout $((dur + 60)) ./target/release/loadgen --target 127.0.0.1:5370 --rate "$rate" --seconds "$dur" --drain 5 \
+    timeout $((dur + 60)) ./target/release/loadgen --target "$(at 5370)" --rate "$rate" --seconds "$dur" --drain 5 \
       > "$work/lg.txt" &
   else
   (cd "$work" && exec timeout $((dur + 60)) sipp -sf "$OLDPWD/tests/sipp/gateway-call.xml" -inf calls.csv -m "$total" -r "$rate" \
-      -l $((rate * 2)) -i 127.0.0.1 -p 0 -nostdin -timeout $((dur + 30)) -buff_size 8388608 -trace_stat -stf stat.csv \
-      -trace_rtt -rtt_freq 1000 -recv_timeout 5000 127.0.0.1:5370 > /dev/null 2>&1) &
+      -l $((rate * 2)) -i "$BENCH_HOST" -p 0 -nostdin -timeout $((dur + 30)) -buff_size 8388608 -trace_stat -stf stat.csv \
+      -trace_rtt -rtt_freq 1000 -recv_timeout 5000 "$(at 5370)" > /dev/null 2>&1) &
   fi
   uac=$!
   while kill -0 "$uac" 2>/dev/null; do

@@ -7,21 +7,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dur="${1:-5}"; shift || true
 rates="${*:-5000 10000 15000 20000}"
-cargo build --release --bin tandem -q
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-. bench/bc-pair.sh
+. bench/lib/common.sh
+. bench/lib/bc-pair.sh
 printf 'SEQUENTIAL\n1500;\n' > "$work/calls.csv"
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
 echo "rate attempted failed achieved_per_s ss2_cpu% ss2_cpu_s_per_1000"
 for rate in $rates; do
   total=$((rate * dur))
   t0=$(ticks "$ss2"); s0=$(date +%s.%N)
-  (cd "$work" && sipp -sf "$OLDPWD/tests/sipp/gateway-302-only.xml" -inf calls.csv -m "$total" -r "$rate" -l "$rate" -i 127.0.0.1 -p 0 \
-     -nostdin -buff_size 4194304 -timeout $((dur + 30)) -trace_screen -screen_file screen.txt 127.0.0.1:5272 < /dev/null > /dev/null 2>&1) || true
+  (cd "$work" && sipp -sf "$OLDPWD/tests/sipp/gateway-302-only.xml" -inf calls.csv -m "$total" -r "$rate" -l "$rate" -i "$BENCH_HOST" -p 0 \
+     -nostdin -buff_size 4194304 -timeout $((dur + 30)) -trace_screen -screen_file screen.txt "$(at 5272)" < /dev/null > /dev/null 2>&1) || true
   s1=$(date +%s.%N); t1=$(ticks "$ss2")
   wall=$(echo "$s1 - $s0" | bc -l)
   ok=$(grep "Successful call" "$work/screen.txt" | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')

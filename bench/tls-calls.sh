@@ -11,29 +11,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dur="${1:-10}"; rate="${2:-2000}"; rounds="${3:-2}"
-cargo build --release --bin tandem -q && cargo build --release -p loadgen -q
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-# A CA (what loadgen trusts) and the site's certificate for 127.0.0.1.
+. bench/lib/common.sh
+cargo build --release -p loadgen -q
+# A CA (what loadgen trusts) and the site's certificate for $BENCH_HOST.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=bench-ca \
   -keyout "$work/ca.key" -out "$work/ca.pem" 2> /dev/null
 openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=site -keyout "$work/key.pem" \
   -out "$work/site.csr" 2> /dev/null
-printf 'subjectAltName=IP:127.0.0.1\n' > "$work/san.ext"
+printf 'subjectAltName=IP:%s\n' "$BENCH_HOST" > "$work/san.ext"
 openssl x509 -req -in "$work/site.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -days 1 -extfile "$work/san.ext" \
   -out "$work/cert.pem" 2> /dev/null
-printf '[[site]]\nname = "b"\nsip_udp = "127.0.0.1:5470"\nsip_tls = "127.0.0.1:5471"\ndns = ["1000-1999"]\n[site.limits]\ntcp_per_address = 100\n[site.tls]\ncert = "%s"\nkey = "%s"\n' \
-  "$work/cert.pem" "$work/key.pem" > "$work/site.toml"
-./target/release/tandem peer --config "$work/site.toml" --site b > /dev/null 2> "$work/site.log" & site=$!; pids+=("$site")
-sleep 1
-hz=$(getconf CLK_TCK)
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+printf '[[site]]\nname = "b"\nsip_udp = "%s"\nsip_tls = "%s"\nhttp = "%s"\ndns = ["1000-1999"]\n[site.limits]\ntcp_per_address = 100\n[site.tls]\ncert = "%s"\nkey = "%s"\n' \
+  "$(at 5470)" "$(at 5471)" "$(at 9470)" "$work/cert.pem" "$work/key.pem" > "$work/site.toml"
+"$TANDEM" peer --config "$work/site.toml" --site b > /dev/null 2> "$work/site.log" & site=$!; pids+=("$site")
+wait_ready 9470
 echo "round transport offered completed goodput p50_ms p99_ms tandem_cpu_us_per_call loadgen_cpu_pct"
 for r in $(seq 1 "$rounds"); do
   for transport in udp tls; do
-    if [ "$transport" = udp ]; then args=(--target 127.0.0.1:5470); else args=(--target 127.0.0.1:5471 --tls-ca "$work/ca.pem"); fi
+    if [ "$transport" = udp ]; then args=(--target "$(at 5470)"); else args=(--target "$(at 5471)" --tls-ca "$work/ca.pem"); fi
     t0=$(ticks "$site")
     timeout $((dur + 60)) ./target/release/loadgen "${args[@]}" --rate "$rate" --seconds "$dur" --drain 3 > "$work/lg.txt"
     t1=$(ticks "$site")

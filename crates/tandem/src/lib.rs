@@ -1,10 +1,15 @@
 //! The tokio shell around [`engine::Node`]: sockets, timers, configuration, process.
 //!
-//! One engine task per site owns that site's `Node` by value. It `select!`s over the
-//! site's UDP socket, messages framed off TCP connections (each connection task only
-//! reads, frames with `sipcore::StreamFramer`, and writes), the node's next deadline,
-//! and shutdown. After every input it drains the node's outputs. The clock is read in
-//! exactly one place, [`clock::now`].
+//! One engine task per site owns that site's `Node` by value and runs one loop in two
+//! beats (`site/task.rs`): `wait` sleeps until something happens (the site's UDP socket or
+//! its DR peer link readable, a message framed off a TCP/TLS connection, a desktop's
+//! request, the node's next deadline, a reload, a Network SIP Server's figures, the
+//! once-a-second tick, the peer keep-alive) and returns it as a `Wakeup`, with the instant
+//! and the thread's CPU time read once; `handle` feeds it to the node; then the node's
+//! outputs are flushed and the turn is timed. Connection tasks only read, frame with
+//! `sipcore::StreamFramer` and write. The shell measures and reports (`Input::Intake`,
+//! `Input::Busy`); the engine decides. The clock is read, and seeds drawn, in exactly one
+//! place, `clock.rs`.
 
 pub mod cli;
 mod clock;

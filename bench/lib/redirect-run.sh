@@ -13,8 +13,8 @@ redirect_run() {
   local total=$(($3 * dur)) t0 t1 s0 s1 wall ok bad
   t0=$(group_ticks "$1"); s0=$(date +%s.%N)
   (cd "$work" && /usr/bin/time -f "%U %S" -o time.txt sipp -sf "$OLDPWD/tests/sipp/gateway-302-only.xml" -inf calls.csv \
-     -m "$total" -r "$3" -l "$3" -i 127.0.0.1 -p 0 -nostdin -buff_size 4194304 -timeout $((dur + 30)) \
-     -trace_screen -screen_file screen.txt "127.0.0.1:$2" < /dev/null > /dev/null 2>&1) || true
+     -m "$total" -r "$3" -l "$3" -i "$BENCH_HOST" -p 0 -nostdin -buff_size 4194304 -timeout $((dur + 30)) \
+     -trace_screen -screen_file screen.txt "$(at "$2")" < /dev/null > /dev/null 2>&1) || true
   s1=$(date +%s.%N); t1=$(group_ticks "$1")
   wall=$(echo "$s1 - $s0" | bc -l)
   ok=$(grep "Successful call" "$work/screen.txt" | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
