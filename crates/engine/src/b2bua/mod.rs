@@ -48,7 +48,7 @@ use call::{Call, CallId, CallTimer, Incoming, Pending, Relay, Routed, Side, Thir
 use delivery::TrunkLeg;
 use leg::{strip_tag, Leg, LegState};
 use new_call::{new_call, offered};
-use placement::{Arrival, Placement};
+use placement::{Arrival, Delivery, Placement};
 pub use pre_route::NssStats;
 pub(crate) use routing::RouteOrder;
 use send::{reason_of, reparse, send_bye, send_cancel};
@@ -146,14 +146,12 @@ impl B2bua {
                 tracing::info!(dn = %dn, peer = %to, "direct call redirected to the DR peer");
                 ctx.events.push(DomainEvent::CallRedirected { dn, caller: arrival.caller, to });
             }
-            placement @ (Placement::Local | Placement::ViaPeer(_) | Placement::Trunk(..) | Placement::RoutingPoint) => {
-                self.start_call(ctx, Incoming { key, req, peer, tag }, &arrival, placement);
-            }
+            Placement::Call(delivery) => self.start_call(ctx, Incoming { key, req, peer, tag }, &arrival, delivery),
         }
     }
 
-    /// Answers `100 Trying`, files the call and starts it where `placement` put it.
-    fn start_call(&mut self, ctx: &mut Ctx<'_>, invite: Incoming<'_, '_>, arrival: &Arrival, placement: Placement) {
+    /// Answers `100 Trying`, files the call and delivers it.
+    fn start_call(&mut self, ctx: &mut Ctx<'_>, invite: Incoming<'_, '_>, arrival: &Arrival, delivery: Delivery) {
         let Incoming { key, req, peer, tag } = invite;
         let raw: Arc<[u8]> = Arc::from(req.as_bytes());
         let Some(a) = Leg::from_incoming(req, raw, key.clone(), peer, tag.clone()) else {
@@ -161,9 +159,9 @@ impl B2bua {
         };
         let trying = reply_with(req, Status::Trying, &tag, peer.addr).finish(None, b"");
         ctx.tx.respond(ctx.now, &key, 100, trying.into());
-        let call = new_call(ctx, req, arrival, &placement, a);
+        let call = new_call(ctx, req, arrival, &delivery, a);
         let id = self.admit(ctx, key, call);
-        self.place_call(ctx, id, &arrival.dn, placement);
+        self.deliver_call(ctx, id, &arrival.dn, delivery);
     }
 
     /// Files a new call under its keys; returns its id. A ConnID already in use (one the
@@ -182,13 +180,13 @@ impl B2bua {
         id
     }
 
-    /// Starts call `id` where [`placement::place`] put it.
-    fn place_call(&mut self, ctx: &mut Ctx<'_>, id: CallId, dn: &str, placement: Placement) {
-        match placement {
-            Placement::RoutingPoint => self.queue(ctx, id, dn),
-            Placement::Trunk(name, contact) => self.deliver_to_trunk(ctx, id, TrunkLeg::dialled(&name, contact, dn)),
-            Placement::ViaPeer(to) => self.deliver_via_peer(ctx, id, dn, to),
-            Placement::Local | Placement::Refuse(..) | Placement::RedirectToPeer(_) => self.deliver(ctx, id, dn),
+    /// Starts call `id` where [`placement::place`] delivers it.
+    fn deliver_call(&mut self, ctx: &mut Ctx<'_>, id: CallId, dn: &str, delivery: Delivery) {
+        match delivery {
+            Delivery::RoutingPoint => self.queue(ctx, id, dn),
+            Delivery::Trunk(name, contact) => self.deliver_to_trunk(ctx, id, TrunkLeg::dialled(&name, contact, dn)),
+            Delivery::ViaPeer(to) => self.deliver_via_peer(ctx, id, dn, to),
+            Delivery::Local => self.deliver(ctx, id, dn),
         }
     }
 

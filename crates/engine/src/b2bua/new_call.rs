@@ -6,9 +6,9 @@ use super::*;
 
 /// The call record for a new INVITE: its type as this site sees it, the caller, and the
 /// call UUID and UserData the DR peer sent with it (BC-68), if it came from the peer.
-pub(super) fn new_call(ctx: &mut Ctx<'_>, req: &Message<'_>, arrival: &Arrival, placement: &Placement, a: Leg) -> Call {
-    let call_type = match (arrival.caller_is_local, placement) {
-        (true, Placement::Trunk(..) | Placement::ViaPeer(_)) => CallType::Outbound, // BC-30
+pub(super) fn new_call(ctx: &mut Ctx<'_>, req: &Message<'_>, arrival: &Arrival, delivery: &Delivery, a: Leg) -> Call {
+    let call_type = match (arrival.caller_is_local, delivery) {
+        (true, Delivery::Trunk(..) | Delivery::ViaPeer(_)) => CallType::Outbound, // BC-30
         (true, _) => CallType::Internal,
         (false, _) => CallType::Inbound,
     };

@@ -103,13 +103,20 @@ impl Facts {
     }
 }
 
-/// Where a new call goes.
+/// What becomes of a new INVITE: an answer and no call, or a call delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Placement {
     /// A final answer, no call.
     Refuse(Status),
-    /// `302` to the DR peer, where the agent is (a direct call from outside).
+    /// `302` to the DR peer, where the agent is (a direct call from outside): no call.
     RedirectToPeer(SocketAddr),
+    /// A call, delivered so.
+    Call(Delivery),
+}
+
+/// Where a call is delivered (only a placement that makes a call has one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Delivery {
     /// Ring the DN's phones here.
     Local,
     /// An internal call for an agent at the DR peer: over the peer trunk, Tandem staying
@@ -131,13 +138,17 @@ pub(crate) fn place(arrival: &Arrival, facts: &Facts) -> Placement {
         // Only a caller proved local may call out, and only through a trunk open to it: no
         // toll fraud by a forged From.
         (None, Some((name, contact, true))) if arrival.caller_is_local => {
-            return Placement::Trunk(name.clone(), *contact)
+            return Placement::Call(Delivery::Trunk(name.clone(), *contact))
         }
         (None, Some(_)) => return Placement::Refuse(Status::TrunkNotAllowed),
         (Some(kind), _) => kind,
     };
     if kind == DnKind::RoutingPoint {
-        return if facts.queue_full { Placement::Refuse(Status::QueueFull) } else { Placement::RoutingPoint };
+        return if facts.queue_full {
+            Placement::Refuse(Status::QueueFull)
+        } else {
+            Placement::Call(Delivery::RoutingPoint)
+        };
     }
     match facts.peer_target {
         // A local caller, or a remote site that would not follow a 302: over the peer trunk.
@@ -146,10 +157,10 @@ pub(crate) fn place(arrival: &Arrival, facts: &Facts) -> Placement {
                 && !arrival.forwarded
                 && (arrival.caller_is_local || !arrival.follows_redirects) =>
         {
-            Placement::ViaPeer(to)
+            Placement::Call(Delivery::ViaPeer(to))
         }
         Some(to) if kind.is_agent_line() && !arrival.forwarded => Placement::RedirectToPeer(to),
-        _ => Placement::Local,
+        _ => Placement::Call(Delivery::Local),
     }
 }
 
@@ -178,14 +189,18 @@ mod tests {
         let peer: SocketAddr = "127.0.0.1:5062".parse().expect("addr");
         let agent = Some(DnKind::Extension);
         assert_eq!(place(&arrival(false, false), &facts(agent, true)), Placement::RedirectToPeer(peer));
-        assert_eq!(place(&arrival(true, false), &facts(agent, true)), Placement::ViaPeer(peer));
-        assert_eq!(place(&arrival(false, true), &facts(agent, true)), Placement::Local, "never sent back");
-        assert_eq!(place(&arrival(true, true), &facts(agent, true)), Placement::Local);
-        assert_eq!(place(&arrival(false, false), &facts(agent, false)), Placement::Local);
+        assert_eq!(place(&arrival(true, false), &facts(agent, true)), Placement::Call(Delivery::ViaPeer(peer)));
+        assert_eq!(
+            place(&arrival(false, true), &facts(agent, true)),
+            Placement::Call(Delivery::Local),
+            "never sent back"
+        );
+        assert_eq!(place(&arrival(true, true), &facts(agent, true)), Placement::Call(Delivery::Local));
+        assert_eq!(place(&arrival(false, false), &facts(agent, false)), Placement::Call(Delivery::Local));
         let remote_site = Arrival { follows_redirects: false, ..arrival(false, false) };
         assert_eq!(
             place(&remote_site, &facts(agent, true)),
-            Placement::ViaPeer(peer),
+            Placement::Call(Delivery::ViaPeer(peer)),
             "BC-53: corrected over the trunk"
         );
     }
@@ -194,7 +209,7 @@ mod tests {
     fn unknown_digits_leave_by_trunk_only_when_one_was_found_and_trunk_dns_are_not_dialled() {
         let contact: SocketAddr = "127.0.0.1:5080".parse().expect("addr");
         let out = Facts { trunk: Some(("GW".into(), contact, true)), ..Facts::default() };
-        assert_eq!(place(&arrival(true, false), &out), Placement::Trunk("GW".into(), contact));
+        assert_eq!(place(&arrival(true, false), &out), Placement::Call(Delivery::Trunk("GW".into(), contact)));
         assert_eq!(place(&arrival(false, false), &out), Placement::Refuse(Status::TrunkNotAllowed), "not local");
         let closed = Facts { trunk: Some(("GW".into(), contact, false)), ..Facts::default() };
         assert_eq!(place(&arrival(true, false), &closed), Placement::Refuse(Status::TrunkNotAllowed), "callers");
@@ -208,7 +223,7 @@ mod tests {
     #[test]
     fn routing_points_park_unless_full_and_hops_run_out_first() {
         let rp = Some(DnKind::RoutingPoint);
-        assert_eq!(place(&arrival(false, false), &facts(rp, false)), Placement::RoutingPoint);
+        assert_eq!(place(&arrival(false, false), &facts(rp, false)), Placement::Call(Delivery::RoutingPoint));
         let full = Facts { queue_full: true, ..facts(rp, false) };
         assert_eq!(place(&arrival(false, false), &full), Placement::Refuse(Status::QueueFull));
         let hops = Arrival { out_of_hops: true, ..arrival(false, false) };

@@ -78,7 +78,7 @@ impl B2bua {
             if self.queue_full(ctx.config, &arrival.dn) {
                 return refuse_invite(ctx, &key, req, peer, &tag, &arrival.dn, Status::QueueFull);
             }
-            return self.start_call(ctx, Incoming { key, req, peer, tag }, &arrival, Placement::RoutingPoint);
+            return self.start_call(ctx, Incoming { key, req, peer, tag }, &arrival, Delivery::RoutingPoint);
         }
         let turn = self.pre_route.next_turn();
         let choice = nss::choose(nss, self.pre_route.figures.as_ref(), &arrival.dn, |s| ctx.view.trunk_usable(s), turn);
