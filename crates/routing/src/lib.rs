@@ -11,6 +11,7 @@
 #![cfg_attr(not(test), deny(clippy::wildcard_enum_match_arm))]
 
 pub mod config;
+mod ids;
 pub mod model;
 mod pools;
 mod router;

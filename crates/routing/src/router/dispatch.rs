@@ -11,6 +11,7 @@ use cti::{ErrorCode, Request};
 
 use super::{Asked, Phase, Router, COOLDOWN};
 use crate::config::Strategy;
+use crate::ids::ConnId;
 use crate::pools::TargetId;
 use crate::strategy::{self, Candidate};
 
@@ -32,7 +33,7 @@ impl Router {
         }
         // Targets with no free agent for a call without exclusions: no later call gets one.
         let mut exhausted: BTreeSet<TargetId> = BTreeSet::new();
-        let mut cursor: Option<(Instant, String)> = None;
+        let mut cursor: Option<(Instant, ConnId)> = None;
         while !self.pools.is_empty() && exhausted.len() < self.pools.targets() {
             let next = match &cursor {
                 None => self.queue.iter().next(),
@@ -41,7 +42,7 @@ impl Router {
             let Some(key) = next.cloned() else { break };
             let conn = key.1.clone();
             cursor = Some(key);
-            let Some(w) = self.model.waiting.get(&conn) else { continue };
+            let Some(w) = self.model.waiting.get(conn.as_str()) else { continue };
             if self.takes_over_at(w.site, w.since) > now {
                 continue;
             }
@@ -122,9 +123,9 @@ impl Router {
         let (Some(site), dn) = (agent.site, agent.dn.clone()) else { return };
         let hold = self.config.reservation;
         self.hold(&agent_id, conn, now + hold);
-        self.wakeups.insert((now + hold, conn.to_owned()));
-        self.set_phase(now, conn, Phase::Reserving { agent: agent_id.clone() });
-        let reference_id = self.reference(Asked::Reserve { conn: conn.to_owned(), agent: agent_id.clone() });
+        self.wakeups.insert((now + hold, conn.into()));
+        self.set_phase(now, conn, Phase::Reserving { agent: agent_id.as_str().into() });
+        let reference_id = self.reference(Asked::Reserve { conn: conn.into(), agent: agent_id.as_str().into() });
         let request = Request::RequestReserveAgent {
             reference_id: Some(reference_id),
             this_dn: dn,
@@ -139,8 +140,8 @@ impl Router {
     pub(super) fn reserved(&mut self, now: Instant, reference: u64) {
         let Some(Asked::Reserve { conn, agent }) = self.asked.remove(&reference) else { return };
         let still_ours = self.pending.get(&conn).is_some_and(|p| p.phase == Phase::Reserving { agent: agent.clone() });
-        let target = self.model.agents.get(&agent).and_then(|a| Some((a.site?, a.dn.clone())));
-        let waiting = self.model.waiting.get(&conn).map(|w| (w.site, w.rp.clone()));
+        let target = self.model.agents.get(agent.as_str()).and_then(|a| Some((a.site?, a.dn.clone())));
+        let waiting = self.model.waiting.get(conn.as_str()).map(|w| (w.site, w.rp.clone()));
         let free = target.as_ref().is_some_and(|(_, dn)| !self.model.dn_busy(dn));
         let (true, true, Some((agent_site, dn)), Some((site, rp))) = (still_ours, free, target, waiting) else {
             // The call went, or the agent took another call while we asked: try again.
@@ -161,7 +162,7 @@ impl Router {
         let request = Request::RequestRouteCall {
             reference_id: Some(reference_id),
             this_dn: rp,
-            conn_id: conn,
+            conn_id: conn.0,
             other_dn: Some(dn),
             route_type: cti::RouteType::Default,
             location,
@@ -222,11 +223,11 @@ impl Router {
         }
         let (site, rp) = (w.site, w.rp.clone());
         if self.pending.get(conn).is_none_or(|p| p.phase != Phase::Waiting) {
-            self.wakeups.insert((now + Duration::from_secs(1), conn.to_owned()));
+            self.wakeups.insert((now + Duration::from_secs(1), conn.into()));
             return;
         }
         self.stats.overflowed += 1;
-        let reference_id = self.reference(Asked::Route { conn: conn.to_owned(), agent: None });
+        let reference_id = self.reference(Asked::Route { conn: conn.into(), agent: None });
         self.set_phase(now, conn, Phase::Routing { agent: None });
         let request = Request::RequestRouteCall {
             reference_id: Some(reference_id),

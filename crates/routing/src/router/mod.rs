@@ -27,6 +27,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::config::RoutingConfig;
+use crate::ids::{AgentId, ConnId};
 use crate::model::{Change, Model, SiteId};
 use crate::pools::{Pools, TargetId};
 use crate::target::{Profile, Target};
@@ -37,11 +38,11 @@ enum Phase {
     Waiting,
     /// RequestReserveAgent sent for `agent`.
     Reserving {
-        agent: String,
+        agent: AgentId,
     },
     /// RequestRouteCall sent to `agent` (None: overflow).
     Routing {
-        agent: Option<String>,
+        agent: Option<AgentId>,
     },
 }
 
@@ -54,21 +55,21 @@ struct Pending {
     /// given up, so a lost answer cannot hold a call forever).
     phase_since: Instant,
     /// Agents this call was offered to and not taken by.
-    excluded: BTreeSet<String>,
+    excluded: BTreeSet<AgentId>,
     treated: bool,
 }
 
 /// What a ReferenceID of ours was for.
 #[derive(Debug, Clone)]
 enum Asked {
-    Reserve { conn: String, agent: String },
-    Route { conn: String, agent: Option<String> },
+    Reserve { conn: ConnId, agent: AgentId },
+    Route { conn: ConnId, agent: Option<AgentId> },
 }
 
 impl Asked {
     fn conn(&self) -> &str {
         match self {
-            Self::Reserve { conn, .. } | Self::Route { conn, .. } => conn,
+            Self::Reserve { conn, .. } | Self::Route { conn, .. } => conn.as_str(),
         }
     }
 }
@@ -94,27 +95,27 @@ pub struct Router {
     sites: Vec<String>,
     monitored: Vec<String>,
     model: Model,
-    pending: BTreeMap<String, Pending>,
+    pending: BTreeMap<ConnId, Pending>,
     /// Agent -> (the call it is being reserved or routed for, until when).
-    held: BTreeMap<String, (String, Instant)>,
+    held: BTreeMap<AgentId, (ConnId, Instant)>,
     /// Agents a reservation was refused for, until when.
-    cooldown: BTreeMap<String, Instant>,
-    no_answer: BTreeMap<String, u32>,
+    cooldown: BTreeMap<AgentId, Instant>,
+    no_answer: BTreeMap<AgentId, u32>,
     /// Calls routed to an agent and not yet answered: ConnID -> (agent, when routed). A call
     /// that comes back to its Routing Point was not taken by that agent.
-    routed: BTreeMap<String, (String, Instant)>,
+    routed: BTreeMap<ConnId, (AgentId, Instant)>,
     /// The agents a routed call had been refused by, kept while it is away.
-    excluded_before: BTreeMap<String, BTreeSet<String>>,
+    excluded_before: BTreeMap<ConnId, BTreeSet<AgentId>>,
     /// Free agents per target, longest idle first.
     pools: Pools,
     /// Per Routing Point: its tiers as (wait after which it applies, target in `pools`).
     tiers: BTreeMap<String, Vec<(Duration, TargetId)>>,
     /// Calls in the Waiting phase, in the order they are served: (since - priority, ConnID).
-    queue: BTreeSet<(Instant, String)>,
+    queue: BTreeSet<(Instant, ConnId)>,
     last_chosen: BTreeMap<String, String>,
     asked: BTreeMap<u64, Asked>,
     next_reference: u64,
-    wakeups: BTreeSet<(Instant, String)>,
+    wakeups: BTreeSet<(Instant, ConnId)>,
     /// Something that may let a waiting call have an agent changed since the last matching.
     dirty: bool,
     /// When the periodic clean-up (stale routes, unanswered requests) runs next.
@@ -232,15 +233,15 @@ impl Router {
             }
             Event::EventError { reference_id: Some(r), error_code, .. } => self.refused(now, *r, *error_code),
             Event::EventEstablished { conn_id, .. } => {
-                if let Some((agent, _)) = self.routed.remove(conn_id) {
+                if let Some((agent, _)) = self.routed.remove(conn_id.as_str()) {
                     self.no_answer.remove(&agent);
                 }
             }
             // The caller left while the agent's phone rang. (A release on the agent's DN
             // without an answer is the call going back to its Routing Point: kept.)
             Event::EventAbandoned { conn_id, .. } if !self.model.waiting.contains_key(conn_id) => {
-                self.routed.remove(conn_id);
-                self.excluded_before.remove(conn_id);
+                self.routed.remove(conn_id.as_str());
+                self.excluded_before.remove(conn_id.as_str());
             }
             _ => {}
         }
@@ -262,12 +263,12 @@ impl Router {
                 due.insert(conn);
             }
         }
-        let expired: Vec<String> =
+        let expired: Vec<AgentId> =
             self.held.iter().filter(|(_, (_, until))| *until <= now).map(|(a, _)| a.clone()).collect();
         for agent in expired {
             self.unhold(&agent);
         }
-        let cooled: Vec<String> =
+        let cooled: Vec<AgentId> =
             self.cooldown.iter().filter(|(_, until)| **until <= now).map(|(a, _)| a.clone()).collect();
         for agent in cooled {
             self.cooldown.remove(&agent);
@@ -279,7 +280,7 @@ impl Router {
         }
         for conn in &due {
             self.overflow_if_due(now, conn);
-            if self.model.waiting.get(conn).is_some_and(|w| self.takes_over_at(w.site, w.since) <= now) {
+            if self.model.waiting.get(conn.as_str()).is_some_and(|w| self.takes_over_at(w.site, w.since) <= now) {
                 self.treat(conn);
             }
         }
@@ -293,7 +294,7 @@ impl Router {
         self.give_up_unanswered(now);
         // A routed call is answered or back within the no-answer time; keep a bound anyway.
         let stale = now.checked_sub(FORGET_ROUTED).unwrap_or(now);
-        let gone: Vec<String> = self.routed.iter().filter(|(_, (_, at))| *at < stale).map(|(c, _)| c.clone()).collect();
+        let gone: Vec<ConnId> = self.routed.iter().filter(|(_, (_, at))| *at < stale).map(|(c, _)| c.clone()).collect();
         for conn in gone {
             self.routed.remove(&conn);
             self.excluded_before.remove(&conn);
@@ -314,8 +315,8 @@ impl Router {
                 // the hold ends; the call is remembered in case it comes back unanswered.
                 if let Some(Pending { phase: Phase::Routing { agent: Some(agent) }, excluded, .. }) = self.forget(conn)
                 {
-                    self.routed.insert(conn.clone(), (agent, now));
-                    self.excluded_before.insert(conn.clone(), excluded);
+                    self.routed.insert(conn.as_str().into(), (agent, now));
+                    self.excluded_before.insert(conn.as_str().into(), excluded);
                 }
             }
             Change::Dn(_) | Change::Nothing => {}
@@ -352,7 +353,7 @@ impl Router {
 
     /// Holds `agent_id` for call `conn` until `until` (reserving, then routing).
     fn hold(&mut self, agent_id: &str, conn: &str, until: Instant) {
-        self.held.insert(agent_id.to_owned(), (conn.to_owned(), until));
+        self.held.insert(agent_id.into(), (conn.into(), until));
         self.refresh(agent_id);
     }
 
@@ -367,12 +368,12 @@ impl Router {
         let Some(p) = self.pending.get_mut(conn) else { return };
         p.phase_since = now;
         if phase == Phase::Waiting {
-            self.queue.insert((p.score, conn.to_owned()));
+            self.queue.insert((p.score, conn.into()));
             self.dirty = true;
         } else {
-            self.queue.remove(&(p.score, conn.to_owned()));
+            self.queue.remove(&(p.score, conn.into()));
             let give_up = now + self.config.reservation + Duration::from_secs(1);
-            self.wakeups.insert((give_up, conn.to_owned()));
+            self.wakeups.insert((give_up, conn.into()));
         }
         p.phase = phase;
     }
@@ -380,7 +381,7 @@ impl Router {
     /// Forgets call `conn`; returns what this router knew of it.
     fn forget(&mut self, conn: &str) -> Option<Pending> {
         let p = self.pending.remove(conn)?;
-        self.queue.remove(&(p.score, conn.to_owned()));
+        self.queue.remove(&(p.score, conn.into()));
         Some(p)
     }
 
@@ -393,11 +394,11 @@ impl Router {
         wake.extend(plan.tiers.iter().map(|(after, _)| since + *after));
         wake.extend(plan.max_wait.map(|w| since + w));
         for at in wake.into_iter().filter(|at| *at > now) {
-            self.wakeups.insert((at, conn.to_owned()));
+            self.wakeups.insert((at, conn.into()));
         }
         let excluded = self.excluded_before.remove(conn).unwrap_or_default();
         let score = since.checked_sub(plan.priority).unwrap_or(since);
-        self.pending.entry(conn.to_owned()).or_insert(Pending {
+        self.pending.entry(conn.into()).or_insert(Pending {
             phase: Phase::Waiting,
             score,
             phase_since: now,
@@ -422,7 +423,7 @@ impl Router {
     /// Calls whose reservation or route got no answer within the hold go back to waiting.
     fn give_up_unanswered(&mut self, now: Instant) {
         let limit = self.config.reservation + Duration::from_secs(1);
-        let stuck: Vec<String> = self
+        let stuck: Vec<ConnId> = self
             .pending
             .iter()
             .filter(|(_, p)| p.phase != Phase::Waiting && now.saturating_duration_since(p.phase_since) >= limit)
@@ -430,7 +431,7 @@ impl Router {
             .collect();
         for conn in stuck {
             self.stats.gave_up_waiting_for_answer += 1;
-            self.asked.retain(|_, a| a.conn() != conn);
+            self.asked.retain(|_, a| a.conn() != conn.as_str());
             self.set_phase(now, &conn, Phase::Waiting);
         }
     }
@@ -438,7 +439,7 @@ impl Router {
     /// `agent` left a routed call unanswered: after `no-answer-limit` in a row, NotReady.
     fn missed(&mut self, agent_id: &str) {
         let limit = self.config.no_answer_limit;
-        let count = self.no_answer.entry(agent_id.to_owned()).or_default();
+        let count = self.no_answer.entry(agent_id.into()).or_default();
         *count += 1;
         if limit == 0 || *count < limit {
             return;
