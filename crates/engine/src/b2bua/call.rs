@@ -98,14 +98,13 @@ pub(super) struct Call {
     /// The caller's DN when it is a phone of this site.
     pub(super) caller_dn: Option<String>,
     pub(super) call_type: CallType,
-    /// The Routing Point the call waits on.
-    pub(super) rp: Option<String>,
+    /// Where the call stands with Routing Points: off them, parked on one, or routed
+    /// from one (and back there if not answered).
+    pub(super) on_rp: OnRp,
     /// Delivered by routing: an ACD call.
     pub(super) acd: bool,
     /// Default routings so far (capped by `default-redirection-limit`).
     pub(super) redirections: u32,
-    /// Where a router sent the call: it goes back to its Routing Point if not answered there.
-    pub(super) routed: Option<Routed>,
     /// The DR peer's router sent this call to an agent here (ISCC): ring only a free phone.
     pub(super) routed_by_peer: bool,
     /// The DR peer forwarded it here (for the CDR).
@@ -124,7 +123,45 @@ pub(super) struct Call {
     pub(super) ringing_sent: bool,
 }
 
+/// A call's phase with respect to Routing Points: one of three, never two at once.
+#[derive(Debug, Clone, Default)]
+pub(super) enum OnRp {
+    /// Never on a Routing Point (a direct call), or gone from one for good (default
+    /// routing: not brought back if unanswered).
+    #[default]
+    Off,
+    /// Waiting on Routing Point `rp` for a router.
+    Parked { rp: String },
+    /// Sent on by a router: back to its Routing Point if not answered where it went.
+    Routed(Routed),
+}
+
 impl Call {
+    /// The Routing Point the call waits on, if it waits.
+    pub(super) fn parked_on(&self) -> Option<&str> {
+        match &self.on_rp {
+            OnRp::Parked { rp } => Some(rp),
+            OnRp::Off | OnRp::Routed(_) => None,
+        }
+    }
+
+    /// Where a router sent the call, if it did and the call has not come back.
+    pub(super) fn routed(&self) -> Option<&Routed> {
+        match &self.on_rp {
+            OnRp::Routed(routed) => Some(routed),
+            OnRp::Off | OnRp::Parked { .. } => None,
+        }
+    }
+
+    /// Leaves the Routing Point for `next`; the Routing Point it was parked on (empty
+    /// when it was not parked).
+    pub(super) fn leave_rp(&mut self, next: OnRp) -> String {
+        match std::mem::replace(&mut self.on_rp, next) {
+            OnRp::Parked { rp } => rp,
+            OnRp::Off | OnRp::Routed(_) => String::new(),
+        }
+    }
+
     /// The message whose session description the callee gets: the caller's INVITE, or for
     /// a third-party call the origin phone's 200.
     pub(super) fn offer_source(&self) -> Arc<[u8]> {

@@ -69,7 +69,7 @@ impl B2bua {
     /// Rings every registered contact of `dn` for call `id` (parallel fork).
     pub(super) fn deliver(&mut self, ctx: &mut Ctx<'_>, id: CallId, dn: &str) {
         let max = ctx.config.calls.max_per_dn;
-        let chosen_agent = self.calls.get(&id).is_some_and(|c| c.routed.is_some() || c.routed_by_peer);
+        let chosen_agent = self.calls.get(&id).is_some_and(|c| c.routed().is_some() || c.routed_by_peer);
         // A router chose this agent as free: if it is not, the call goes back to its Routing
         // Point (the router tries another) rather than ringing a busy phone; a race between
         // two routers ends here. Default routing (an operator DN) may stack calls.
@@ -133,7 +133,7 @@ impl B2bua {
         let to_peer = to_peer
             .then(|| self.calls.get(&id))
             .flatten()
-            .map(|c| build::PeerFacts { conn_id: c.conn_id, routed_from: c.routed.as_ref().map(|r| r.rp.as_str()) });
+            .map(|c| build::PeerFacts { conn_id: c.conn_id, routed_from: c.routed().map(|r| r.rp.as_str()) });
         let conn_id = to_peer.map(|f| cti::conn_id_text(f.conn_id));
         let seal = to_peer.zip(ctx.seal).map(|(f, s)| {
             let headers = [Some(uuid), user_data.as_deref(), conn_id.as_deref(), f.routed_from];

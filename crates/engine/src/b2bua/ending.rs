@@ -43,7 +43,7 @@ impl B2bua {
     /// answered): a routed call goes back to its Routing Point, any other call fails with
     /// `status`.
     pub(super) fn callee_failed(&mut self, ctx: &mut Ctx<'_>, id: CallId, cause: u16, status: Status) {
-        let routed = self.calls.get(&id).is_some_and(|c| c.routed.is_some());
+        let routed = self.calls.get(&id).is_some_and(|c| c.routed().is_some());
         if routed {
             self.return_to_routing_point(ctx, id, cause);
         } else {
@@ -78,7 +78,7 @@ impl B2bua {
 
     pub(super) fn remove_call(&mut self, id: CallId) -> Option<Box<Call>> {
         let call = self.calls.remove(&id)?;
-        if let Some(rp) = &call.rp {
+        if let Some(rp) = call.parked_on() {
             self.unpark(rp, id);
         }
         self.dialogs.remove(&(call.a.call_id.clone(), call.a.local_tag.clone()));

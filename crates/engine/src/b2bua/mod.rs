@@ -44,7 +44,7 @@ use crate::NodeConfig;
 use crate::Status;
 pub(crate) use build::Local;
 use build::{b_invite, copy_body, in_dialog, talk_notify, NewInvite, USER_DATA_HEADER};
-use call::{Call, CallId, CallTimer, Incoming, Pending, Relay, Routed, Side, ThirdParty};
+use call::{Call, CallId, CallTimer, Incoming, OnRp, Pending, Relay, Routed, Side, ThirdParty};
 use delivery::TrunkLeg;
 use leg::{strip_tag, Leg, LegState};
 use new_call::{new_call, offered};

@@ -137,7 +137,7 @@ impl B2bua {
 
     /// Default routing at a Network SIP Server (router silent, or gone).
     pub(super) fn pre_route_default(&mut self, ctx: &mut Ctx<'_>, nss: &NssConfig, id: CallId) {
-        let Some(rp) = self.calls.get(&id).and_then(|c| c.rp.clone()) else { return };
+        let Some(rp) = self.calls.get(&id).and_then(|c| c.parked_on().map(str::to_owned)) else { return };
         let turn = self.pre_route.next_turn();
         match nss::default_site(nss, &rp, |s| ctx.view.trunk_usable(s), turn) {
             Choice::Site(site, why) => {
@@ -164,7 +164,7 @@ impl B2bua {
     ) {
         let Some(to) = site_contact(ctx.config, site) else { return };
         let Some(call) = self.remove_call(id) else { return };
-        let rp = call.rp.clone().unwrap_or_default();
+        let rp = call.parked_on().unwrap_or_default().to_owned();
         ctx.events.push(DomainEvent::RouteUsed {
             conn_id: call.conn_id,
             rp: rp.clone(),

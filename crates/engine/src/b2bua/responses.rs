@@ -121,7 +121,7 @@ impl B2bua {
                 self.timers.set(ctx.now + t1, id, CallTimer::Retransmit2xx);
             }
         }
-        if let Some(Routed { rp, target, reference_id, requester, location: Some(location) }) = call.routed.clone() {
+        if let Some(Routed { rp, target, reference_id, requester, location: Some(location) }) = call.routed().cloned() {
             let conn_id = call.conn_id;
             ctx.events.push(DomainEvent::RemoteConnected { conn_id, rp, target, location, reference_id, requester });
         }

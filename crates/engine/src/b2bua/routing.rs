@@ -17,7 +17,7 @@ impl B2bua {
     /// Parks a call on Routing Point `rp` and asks for a routing decision (BC-36, BC-39).
     pub(super) fn queue(&mut self, ctx: &mut Ctx<'_>, id: CallId, rp: &str) {
         let Some(call) = self.calls.get_mut(&id) else { return };
-        call.rp = Some(rp.to_owned());
+        call.on_rp = OnRp::Parked { rp: rp.to_owned() };
         call.dn = rp.to_owned();
         let since = *call.queued_since.get_or_insert(ctx.now);
         if self.parked.entry(rp.to_owned()).or_default().insert(id) {
@@ -47,7 +47,7 @@ impl B2bua {
             return self.pre_route_default(ctx, nss, id);
         }
         let Some(call) = self.calls.get_mut(&id) else { return };
-        let Some(rp) = call.rp.clone() else { return };
+        let Some(rp) = call.parked_on().map(str::to_owned) else { return };
         let target =
             ctx.config.dn_option(&rp, |o| o.default_dn.clone()).or_else(|| ctx.config.options.default_dn.clone());
         let limit = ctx.config.options.default_redirection_limit;
@@ -56,7 +56,7 @@ impl B2bua {
             return;
         };
         call.redirections += 1;
-        self.route_to(ctx, id, &target, None, None);
+        self.route_to(ctx, id, &target, None, None, OnRp::Off);
     }
 
     /// True when `rp` (or all Routing Points together) hold as many calls as allowed.
@@ -102,7 +102,7 @@ impl B2bua {
     /// Routing Point never holds a call forever).
     pub(super) fn queue_timeout(&mut self, ctx: &mut Ctx<'_>, id: CallId) {
         self.default_route(ctx, id);
-        if let Some(call) = self.calls.get(&id).filter(|c| c.rp.is_some()) {
+        if let Some(call) = self.calls.get(&id).filter(|c| c.parked_on().is_some()) {
             tracing::warn!(conn_id = call.conn_id, "call waited queue-max-wait on its Routing Point");
             self.fail_call(ctx, id, Status::QueueTimeout);
         }
@@ -113,7 +113,7 @@ impl B2bua {
     pub(crate) fn route(&mut self, ctx: &mut Ctx<'_>, order: RouteOrder<'_>) -> Result<(), cti::ErrorCode> {
         let id = *self.by_conn.get(&order.conn_id).ok_or(cti::ErrorCode::NoSuchCall)?;
         let call = self.calls.get(&id).ok_or(cti::ErrorCode::NoSuchCall)?;
-        if call.rp.as_deref() != Some(order.rp) {
+        if call.parked_on() != Some(order.rp) {
             return Err(cti::ErrorCode::NoSuchCall);
         }
         if let Some(nss) = &ctx.config.nss {
@@ -133,10 +133,8 @@ impl B2bua {
         };
         match order.location.filter(|l| *l != ctx.config.site) {
             None => {
-                if let Some(call) = self.calls.get_mut(&id) {
-                    call.routed = Some(routed);
-                }
-                self.route_to(ctx, id, order.target, order.reference_id, order.requester);
+                let next = OnRp::Routed(routed);
+                self.route_to(ctx, id, order.target, order.reference_id, order.requester, next);
             }
             Some(location) => {
                 let via = match ctx.view.peer_location(location) {
@@ -159,7 +157,7 @@ impl B2bua {
     /// (or, from a remote site, at the site a trunk leads to).
     fn route_to_peer(&mut self, ctx: &mut Ctx<'_>, id: CallId, routed: Routed, via: Remote) {
         let Some(call) = self.calls.get_mut(&id) else { return };
-        let rp = call.rp.take().unwrap_or_default();
+        let rp = call.leave_rp(OnRp::Off);
         self.timers.cancel(id, CallTimer::RouterTimeout);
         self.timers.cancel(id, CallTimer::QueueMaxWait);
         ctx.events.push(DomainEvent::RouteUsed {
@@ -172,7 +170,7 @@ impl B2bua {
         });
         call.redirections = 0;
         let target = routed.target.clone();
-        call.routed = Some(routed);
+        call.on_rp = OnRp::Routed(routed);
         self.unpark(&rp, id);
         match via {
             Remote::Peer(to) => self.deliver_via_peer(ctx, id, &target, to),
@@ -184,7 +182,10 @@ impl B2bua {
     /// cancelled and it parks on its Routing Point again.
     pub(super) fn return_to_routing_point(&mut self, ctx: &mut Ctx<'_>, id: CallId, cause: u16) {
         let Some(call) = self.calls.get_mut(&id) else { return };
-        let Some(routed) = call.routed.take() else { return };
+        if call.routed().is_none() {
+            return;
+        }
+        let OnRp::Routed(routed) = std::mem::take(&mut call.on_rp) else { return };
         let rang = std::mem::replace(&mut call.dn, routed.rp.clone());
         let conn_id = call.conn_id;
         for leg in call.b.iter_mut().filter(|l| l.state == LegState::Early) {
@@ -217,7 +218,7 @@ impl B2bua {
     /// applies (`queue-max-wait` still does).
     pub(crate) fn hold_for_router(&mut self, _ctx: &mut Ctx<'_>, conn_id: u64, rp: &str) -> Result<(), cti::ErrorCode> {
         let id = *self.by_conn.get(&conn_id).ok_or(cti::ErrorCode::NoSuchCall)?;
-        if self.calls.get(&id).and_then(|c| c.rp.as_deref()) != Some(rp) {
+        if self.calls.get(&id).and_then(|c| c.parked_on()) != Some(rp) {
             return Err(cti::ErrorCode::NoSuchCall);
         }
         self.timers.cancel(id, CallTimer::RouterTimeout);
@@ -227,7 +228,7 @@ impl B2bua {
     /// The router rejects the queued call (RouteTypeReject).
     pub(crate) fn reject_routed(&mut self, ctx: &mut Ctx<'_>, conn_id: u64, rp: &str) -> Result<(), cti::ErrorCode> {
         let id = *self.by_conn.get(&conn_id).ok_or(cti::ErrorCode::NoSuchCall)?;
-        if self.calls.get(&id).and_then(|c| c.rp.as_deref()) != Some(rp) {
+        if self.calls.get(&id).and_then(|c| c.parked_on()) != Some(rp) {
             return Err(cti::ErrorCode::NoSuchCall);
         }
         self.fail_call(ctx, id, Status::Decline);
@@ -241,9 +242,10 @@ impl B2bua {
         target: &str,
         reference_id: Option<u64>,
         requester: Option<crate::DeskId>,
+        next: OnRp,
     ) {
         let Some(call) = self.calls.get_mut(&id) else { return };
-        let rp = call.rp.take().unwrap_or_default();
+        let rp = call.leave_rp(next);
         call.acd = true;
         if reference_id.is_some() {
             // A routing instruction resets the default-routing counter (BC-39).
