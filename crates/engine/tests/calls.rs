@@ -170,7 +170,8 @@ fn caller_cancel_gives_487_and_cancels_the_phone() {
     let mut site = Site::new();
     registered(&mut site, "1006", PHONE_A);
     let out = site.send_from(GW, &invite("1006", "c7"));
-    only(&out, PHONE_A, "INVITE");
+    let b_invite = Sent { to: PHONE_A.parse().expect("addr"), bytes: only(&out, PHONE_A, "INVITE").bytes.clone() };
+    site.send_from(PHONE_A, &answer(&b_invite, 180, "ph7", None));
     let inv = invite("1006", "c7");
     let inv = Message::parse(&inv, Framing::Datagram).expect("valid");
     let mut b = MessageBuilder::request(Method::Cancel, inv.request_uri().expect("uri"));
@@ -186,18 +187,63 @@ fn caller_cancel_gives_487_and_cancels_the_phone() {
     assert_eq!(site.node.active_calls(), 0);
 }
 
+/// The caller cancels before the phone said anything: the call ends at once (487), and
+/// the phone's CANCEL waits for its first provisional, after the call is gone.
+#[test]
+fn a_cancel_owed_to_a_silent_phone_outlives_the_call() {
+    let mut site = Site::new();
+    registered(&mut site, "1006", PHONE_A);
+    let out = site.send_from(GW, &invite("1006", "c7b"));
+    let b_invite = Sent { to: PHONE_A.parse().expect("addr"), bytes: only(&out, PHONE_A, "INVITE").bytes.clone() };
+    let inv = invite("1006", "c7b");
+    let inv = Message::parse(&inv, Framing::Datagram).expect("valid");
+    let mut b = MessageBuilder::request(Method::Cancel, inv.request_uri().expect("uri"));
+    b.header("Via", inv.header(HeaderName::Via).expect("via"));
+    b.header("From", inv.header(HeaderName::From).expect("from"));
+    b.header("To", inv.header(HeaderName::To).expect("to"));
+    b.header("Call-ID", inv.call_id().expect("call-id"));
+    b.header("CSeq", "1 CANCEL");
+    let out = site.send_from(GW, &b.finish(None, b""));
+    only(&out, GW, "SIP/2.0 487");
+    assert!(out.iter().all(|s| !s.first_line().starts_with("CANCEL")), "not before the phone's provisional");
+    assert_eq!(site.node.active_calls(), 0);
+    let out = site.send_from(PHONE_A, &answer(&b_invite, 180, "ph7b", None));
+    only(&out, PHONE_A, "CANCEL");
+}
+
 #[test]
 fn two_contacts_ring_in_parallel_and_the_loser_is_cancelled() {
     let mut site = Site::new();
     registered(&mut site, "1007", PHONE_A);
     registered(&mut site, "1007", PHONE_B);
     let out = site.send_from(GW, &invite("1007", "c8"));
-    only(&out, PHONE_A, "INVITE");
+    let b1 = Sent { to: PHONE_A.parse().expect("addr"), bytes: only(&out, PHONE_A, "INVITE").bytes.clone() };
     let b2 = only(&out, PHONE_B, "INVITE");
+    site.send_from(PHONE_A, &answer(&b1, 180, "ph8a", None));
     let out = site.send_from(PHONE_B, &answer(b2, 200, "ph8", Some(SDP_ANSWER)));
     only(&out, PHONE_A, "CANCEL");
     only(&out, PHONE_B, "ACK");
     only(&out, GW, "SIP/2.0 200");
+}
+
+/// RFC 3261 section 9.1: no CANCEL before the callee's first provisional (a CANCEL that
+/// overtakes its INVITE finds no transaction, and the phone rings on). It goes out when
+/// the provisional comes, even after the call itself has ended.
+#[test]
+fn a_leg_that_has_not_rung_yet_is_cancelled_when_its_first_provisional_comes() {
+    let mut site = Site::new();
+    registered(&mut site, "1007", PHONE_A);
+    registered(&mut site, "1007", PHONE_B);
+    let out = site.send_from(GW, &invite("1007", "c8b"));
+    let b1 = Sent { to: PHONE_A.parse().expect("addr"), bytes: only(&out, PHONE_A, "INVITE").bytes.clone() };
+    let b2 = only(&out, PHONE_B, "INVITE");
+    let out = site.send_from(PHONE_B, &answer(b2, 200, "ph8b", Some(SDP_ANSWER)));
+    assert!(out.iter().all(|s| !s.first_line().starts_with("CANCEL")), "no CANCEL before a provisional");
+    let out = site.send_from(PHONE_A, &answer(&b1, 180, "ph8c", None));
+    only(&out, PHONE_A, "CANCEL");
+    let out = site.send_from(PHONE_A, &answer(&b1, 183, "ph8c", None));
+    assert!(out.iter().all(|s| !s.first_line().starts_with("CANCEL")), "one CANCEL");
+    assert!(out.iter().all(|s| s.to.to_string() != GW), "nothing relayed to the caller after the answer");
 }
 
 #[test]

@@ -104,7 +104,21 @@ fn still_delivers(site: &mut Site) {
 
 /// Sends the INVITE, then optionally CANCEL, then lets the no-answer timer run out.
 fn exchange(site: &mut Site, invite: &Invite, cancel: bool) -> Vec<String> {
-    let mut got = lines(&site.send_from(GW, &invite.bytes()));
+    exchange_ringing(site, invite, cancel, false)
+}
+
+/// As [`exchange`]; with `ring`, the phone answers its INVITE with 180 first (a CANCEL
+/// may only follow a provisional, RFC 3261 section 9.1).
+fn exchange_ringing(site: &mut Site, invite: &Invite, cancel: bool, ring: bool) -> Vec<String> {
+    let sent = site.send_from(GW, &invite.bytes());
+    let mut got = lines(&sent);
+    if let Some(b_invite) = sent.iter().find(|s| ring && s.to.to_string() == PHONE && s.bytes.starts_with(b"INVITE")) {
+        let req = b_invite.msg();
+        let stamp = sipmsg::ViaStamp::default();
+        let ringing =
+            sipmsg::MessageBuilder::response_to(&req, 180, "Ringing", Some("ph180"), &stamp).finish(None, b"");
+        got.extend(lines(&site.send_from(PHONE, &ringing)));
+    }
     if cancel {
         got.extend(lines(&site.send_from(GW, &invite.cancel())));
     }
@@ -181,7 +195,7 @@ fn long_but_acceptable_fields_make_a_call_whose_every_message_parses() {
         let mut invite = Invite::to("1000");
         invite.from = format!("<sip:{}@gw>", "b".repeat(4_000));
         invite.call_id = "c".repeat(4_000);
-        let got = exchange(&mut site, &invite, cancel);
+        let got = exchange_ringing(&mut site, &invite, cancel, true);
         assert!(got.iter().any(|l| l.starts_with(&format!("{PHONE} INVITE"))), "{got:?}");
         assert!(got.iter().any(|l| l.starts_with(&format!("{PHONE} CANCEL"))), "{got:?}");
         let caller_hears = if cancel { "487 Request Terminated" } else { "480 Temporarily Unavailable - No Answer" };

@@ -187,3 +187,33 @@ fn answer_call_from_the_desktop_answers_the_ringing_phone() {
     assert_eq!(finals(&mut w, GW), vec![200], "the caller is connected");
     assert!(w.desk_names(1).iter().any(|n| n == "EventEstablished"));
 }
+
+/// A DN with two phones: both ring, the first answer wins and the other phone is
+/// cancelled; the gateway hears one 200 and no provisional after it (a cancelled fork's
+/// late 180, duplicated or delayed by the network, is not relayed after the answer).
+#[test]
+fn two_phones_on_one_dn_ring_together_and_the_first_answer_wins_under_loss() {
+    const SECOND: &str = "127.0.0.1:6002";
+    for seed in 0..50 {
+        let mut w = world(seed, lossy(), Pickup::After(Duration::from_millis(300)));
+        w.add(Ua::new("1001", addr(SECOND), Pickup::Never));
+        w.register(addr(SECOND));
+        w.run_for(Duration::from_secs(40));
+        assert_eq!(w.site().bindings("1001").len(), 2, "seed {seed}: both phones registered");
+        let call = w.call(addr(GW), "1001");
+        w.run_for(Duration::from_secs(40));
+        assert_eq!(finals(&mut w, GW), vec![200], "seed {seed}");
+        let events = &w.ua(addr(GW)).events;
+        let answered_at = events.iter().position(|e| matches!(e, UaEvent::Final { .. }));
+        let late = events.iter().skip(answered_at.unwrap_or(0)).any(|e| matches!(e, UaEvent::Provisional { .. }));
+        assert!(!late, "seed {seed}: a provisional after the answer: {events:?}");
+        // The other phone rang and was cancelled (or, its INVITE lost, never rang).
+        let second = &w.ua(addr(SECOND)).events;
+        let rang = second.iter().any(|e| matches!(e, UaEvent::Incoming { .. }));
+        let cancelled = second.iter().any(|e| matches!(e, UaEvent::Cancelled { .. }));
+        assert!(!rang || cancelled, "seed {seed}: the other phone rang on: {second:?}");
+        w.hang_up(addr(GW), &call);
+        w.run_for(Duration::from_secs(70));
+        assert_eq!(w.site().active_calls(), 0, "seed {seed}: the call is gone");
+    }
+}

@@ -117,10 +117,21 @@ pub(super) struct Call {
     pub(super) third_party: Option<ThirdParty>,
     pub(super) a: Leg,
     pub(super) b: Vec<Leg>,
-    pub(super) answered: Option<usize>,
-    /// Our 2xx to the caller and the current retransmission interval.
-    pub(super) a_2xx: Option<(Arc<[u8]>, Duration, Instant)>,
-    pub(super) ringing_sent: bool,
+    /// Before the answer, and after it.
+    pub(super) answer: Answer,
+}
+
+/// Our 2xx to the caller, its current retransmission interval, and when we give up.
+pub(super) type Sent2xx = (Arc<[u8]>, Duration, Instant);
+
+/// A call's phase with respect to its answer: one B-leg answers, once.
+#[derive(Debug, Clone)]
+pub(super) enum Answer {
+    /// No callee has answered; `ringing_sent`: the caller has heard ringing from us.
+    Waiting { ringing_sent: bool },
+    /// B-leg `leg` answered; `a_2xx`: our 2xx to the caller, its current retransmission
+    /// interval and when we give up, until the caller's ACK (RFC 3261 section 13.3.1.4).
+    Answered { leg: usize, a_2xx: Option<Sent2xx> },
 }
 
 /// A call's phase with respect to Routing Points: one of three, never two at once.
@@ -137,6 +148,23 @@ pub(super) enum OnRp {
 }
 
 impl Call {
+    /// The B-leg that answered, once one did.
+    pub(super) fn answered(&self) -> Option<usize> {
+        match self.answer {
+            Answer::Answered { leg, .. } => Some(leg),
+            Answer::Waiting { .. } => None,
+        }
+    }
+
+    /// Our 2xx to the caller while it is retransmitted (None before the answer, and after
+    /// the caller's ACK).
+    pub(super) fn a_2xx(&mut self) -> Option<&mut Option<Sent2xx>> {
+        match &mut self.answer {
+            Answer::Answered { a_2xx, .. } => Some(a_2xx),
+            Answer::Waiting { .. } => None,
+        }
+    }
+
     /// The Routing Point the call waits on, if it waits.
     pub(super) fn parked_on(&self) -> Option<&str> {
         match &self.on_rp {

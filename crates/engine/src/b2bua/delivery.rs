@@ -171,6 +171,8 @@ impl B2bua {
             invite: bytes,
             invite_tx: key,
             ack: None,
+            heard: false,
+            cancel_due: false,
         }
     }
 }

@@ -24,7 +24,9 @@ impl B2bua {
             (Method::Ack, _) => {
                 if side == Side::A {
                     if let Some(call) = self.calls.get_mut(&id) {
-                        call.a_2xx = None;
+                        if let Some(a_2xx) = call.a_2xx() {
+                            *a_2xx = None;
+                        }
                     }
                     self.timers.cancel(id, CallTimer::Retransmit2xx);
                 }
@@ -67,7 +69,7 @@ impl B2bua {
             // The origin of a third-party call may hang up while the callee still rings.
             for leg in call.b.iter_mut().filter(|l| l.state == LegState::Early) {
                 leg.state = LegState::Ended;
-                send_cancel(ctx, &mut self.pending, leg);
+                cancel_b_leg(ctx, &mut self.pending, leg);
             }
         }
         let others: Vec<&mut Leg> = match side {
@@ -102,7 +104,7 @@ impl B2bua {
         };
         let Some(method) = req.method() else { return };
         let target = match side {
-            Side::A => call.answered.map(|i| &mut call.b[i]),
+            Side::A => call.answered().map(|i| &mut call.b[i]),
             Side::B(_) => Some(&mut call.a),
         };
         let Some(leg) = target.filter(|l| l.state == LegState::Confirmed) else {
@@ -130,7 +132,7 @@ impl B2bua {
         };
         let Some(req) = reparse(request) else { return };
         let answering_leg = match from {
-            Side::A => call.answered.map(|i| &mut call.b[i]),
+            Side::A => call.answered().map(|i| &mut call.b[i]),
             Side::B(_) => Some(&mut call.a),
         };
         if let (Some(leg), true, Some(Method::Invite)) = (answering_leg, (200..300).contains(&code), req.method()) {

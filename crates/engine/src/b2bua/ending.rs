@@ -6,7 +6,7 @@ use sipcore::TxKey;
 use super::call::{Call, CallId, Pending};
 use super::leg::LegState;
 use super::send::answer_caller;
-use super::send::{send_bye, send_cancel};
+use super::send::{cancel_b_leg, send_bye};
 use super::{B2bua, Ctx};
 use crate::event::{DomainEvent, ReleasedBy};
 use crate::Status;
@@ -27,7 +27,7 @@ impl B2bua {
         let Some(call) = self.calls.get(&id) else {
             return false;
         };
-        if call.answered.is_some() {
+        if call.answered().is_some() {
             return true;
         }
         let (conn_id, dn) = (call.conn_id, call.dn.clone());
@@ -59,7 +59,7 @@ impl B2bua {
         };
         for leg in call.b.iter_mut().filter(|l| l.state == LegState::Early) {
             leg.state = LegState::Ended;
-            send_cancel(ctx, &mut self.pending, leg);
+            cancel_b_leg(ctx, &mut self.pending, leg);
         }
         if call.third_party.is_some() {
             self.end_origin_leg(ctx, &mut call.a);
@@ -112,7 +112,7 @@ impl B2bua {
         if call.dn != dn && call.caller_dn.as_deref() != Some(dn) {
             return Err(cti::ErrorCode::NoSuchCall);
         }
-        if call.answered.is_some() {
+        if call.answered().is_some() {
             self.hang_up_both(ctx, id);
         } else {
             self.fail_call(ctx, id, Status::Released);
@@ -137,7 +137,7 @@ impl B2bua {
             };
             let Some(l) = c.b.get_mut(leg) else { return };
             l.state = LegState::Ended;
-            if c.answered.is_none() && c.b.iter().all(|l| l.state == LegState::Ended) {
+            if c.answered().is_none() && c.b.iter().all(|l| l.state == LegState::Ended) {
                 self.callee_failed(ctx, call, 408, Status::RequestTimeout);
             }
         }

@@ -42,6 +42,11 @@ pub(crate) struct Leg {
     pub(crate) invite: Arc<[u8]>,
     /// Its transaction.
     pub(crate) invite_tx: TxKey,
+    /// B-legs: a provisional response arrived, so a CANCEL may be sent (RFC 3261
+    /// section 9.1: not before)...
+    pub(crate) heard: bool,
+    /// ... and one is owed as soon as it does (the call no longer wants this leg).
+    pub(crate) cancel_due: bool,
     /// B-legs: our ACK for the 2xx, resent when the 2xx is retransmitted.
     pub(crate) ack: Option<Arc<[u8]>>,
 }
@@ -77,6 +82,8 @@ impl Leg {
             invite: bytes,
             invite_tx: tx,
             ack: None,
+            heard: false,
+            cancel_due: false,
         })
     }
 

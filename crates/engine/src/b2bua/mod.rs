@@ -44,14 +44,14 @@ use crate::NodeConfig;
 use crate::Status;
 pub(crate) use build::Local;
 use build::{b_invite, copy_body, in_dialog, talk_notify, NewInvite, USER_DATA_HEADER};
-use call::{Call, CallId, CallTimer, Incoming, OnRp, Pending, Relay, Routed, Side, ThirdParty};
+use call::{Answer, Call, CallId, CallTimer, Incoming, OnRp, Pending, Relay, Routed, Side, ThirdParty};
 use delivery::TrunkLeg;
 use leg::{strip_tag, Leg, LegState};
 use new_call::{new_call, offered};
 use placement::{Arrival, Delivery, Placement};
 pub use pre_route::NssStats;
 pub(crate) use routing::RouteOrder;
-use send::{reason_of, reparse, send_bye, send_cancel};
+use send::{cancel_b_leg, reason_of, reparse, send_bye, send_cancel};
 use timers::CallTimers;
 
 /// Everything the B2BUA borrows from the node for one input.
@@ -206,18 +206,19 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let Some((bytes, interval, give_up)) = call.a_2xx.clone() else {
+        let Some(a_2xx) = call.a_2xx() else { return };
+        let Some((bytes, interval, give_up)) = a_2xx.clone() else {
             return;
         };
         if ctx.now >= give_up {
             // No ACK for 64*T1: the caller is gone (RFC 3261 section 13.3.1.4).
-            call.a_2xx = None;
+            *a_2xx = None;
             self.hang_up_both(ctx, id);
             return;
         }
-        ctx.tx.respond(ctx.now, &call.a.invite_tx, 200, bytes.clone());
         let next = (interval * 2).min(ctx.tx.config().t2);
-        call.a_2xx = Some((bytes, next, give_up));
+        *a_2xx = Some((bytes.clone(), next, give_up));
+        ctx.tx.respond(ctx.now, &call.a.invite_tx, 200, bytes);
         self.timers.set(ctx.now + next, id, CallTimer::Retransmit2xx);
     }
 }

@@ -7,10 +7,9 @@ use sipcore::TxKey;
 use sipmsg::{Message, Method};
 
 use super::build::in_dialog;
-use super::call::{CallId, CallTimer, Pending, Routed};
+use super::call::{Answer, CallId, CallTimer, Pending, Routed};
 use super::leg::LegState;
-use super::send::{answer_caller, reason_of};
-use super::send::{send_bye, send_cancel};
+use super::send::{answer_caller, cancel_b_leg, reason_of, send_bye, send_cancel};
 use super::{B2bua, Ctx};
 use crate::event::DomainEvent;
 use crate::Status;
@@ -34,7 +33,12 @@ impl B2bua {
             Pending::Relay(relay) => self.relay_response(ctx, &relay, resp),
             Pending::Fire => {}
             Pending::Orphan(mut leg) => {
-                if resp.status().is_some_and(|c| (200..300).contains(&c)) {
+                if leg.cancel_due && resp.status().is_some_and(|c| c < 200) {
+                    // Its first provisional: the CANCEL it was owed may go now.
+                    (leg.cancel_due, leg.heard) = (false, true);
+                    send_cancel(ctx, &mut self.pending, &leg);
+                    self.pending.insert(key.clone(), Pending::Orphan(leg));
+                } else if resp.status().is_some_and(|c| (200..300).contains(&c)) {
                     leg.learn_from_response(resp);
                     let branch = ctx.branch();
                     let ack: Arc<[u8]> = in_dialog(&ctx.local, &leg, Method::Ack, 1, &branch, None).into();
@@ -51,15 +55,21 @@ impl B2bua {
             return;
         };
         match code {
-            100 => {}
             _ if index >= call.b.len() => {}
-            101..=199 => {
-                call.b[index].learn_from_response(resp);
-                if !call.ringing_sent || !resp.body().is_empty() {
-                    if !call.ringing_sent {
+            100..=199 => {
+                let leg = &mut call.b[index];
+                leg.heard = true;
+                if code == 100 {
+                    return;
+                }
+                leg.learn_from_response(resp);
+                // After the answer a provisional (a cancelled fork's) has nothing to say.
+                let Answer::Waiting { ringing_sent } = &mut call.answer else { return };
+                if !*ringing_sent || !resp.body().is_empty() {
+                    if !*ringing_sent {
                         ctx.events.push(DomainEvent::CallAlerting { conn_id: call.conn_id });
                     }
-                    call.ringing_sent = true;
+                    *ringing_sent = true;
                     answer_caller(ctx, &call.a, code, reason_of(resp), Some(resp));
                 }
             }
@@ -68,7 +78,7 @@ impl B2bua {
                 call.b[index].state = LegState::Ended;
                 self.dialogs.remove(&(call.b[index].call_id.clone(), call.b[index].local_tag.clone()));
                 let all_failed = call.b.iter().all(|l| l.state == LegState::Ended);
-                if all_failed && call.answered.is_none() {
+                if all_failed && call.answered().is_none() {
                     self.callee_failed(ctx, id, code, Status::for_caller(code));
                 }
             }
@@ -94,16 +104,16 @@ impl B2bua {
         let ack: Arc<[u8]> = in_dialog(&ctx.local, leg, Method::Ack, 1, &branch, None).into();
         leg.ack = Some(ack.clone());
         ctx.tx_send(leg.peer, ack);
-        if call.answered.is_some() {
+        if matches!(call.answer, Answer::Answered { .. }) {
             // Another fork answered first: hang this one up.
             send_bye(ctx, &mut self.pending, leg);
             return;
         }
-        call.answered = Some(index);
+        call.answer = Answer::Answered { leg: index, a_2xx: None };
         for (i, other) in call.b.iter_mut().enumerate() {
             if i != index && other.state == LegState::Early {
                 other.state = LegState::Ended;
-                send_cancel(ctx, &mut self.pending, other);
+                cancel_b_leg(ctx, &mut self.pending, other);
             }
         }
         self.timers.cancel(id, CallTimer::NoAnswer);
@@ -117,7 +127,7 @@ impl B2bua {
             call.a.state = LegState::Confirmed;
             if let Some(bytes) = answer_caller(ctx, &call.a, 200, "OK", Some(resp)) {
                 let t1 = ctx.tx.config().t1;
-                call.a_2xx = Some((bytes, t1, ctx.now + t1 * 64));
+                call.answer = Answer::Answered { leg: index, a_2xx: Some((bytes, t1, ctx.now + t1 * 64)) };
                 self.timers.set(ctx.now + t1, id, CallTimer::Retransmit2xx);
             }
         }

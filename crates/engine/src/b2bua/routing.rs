@@ -190,7 +190,7 @@ impl B2bua {
         let conn_id = call.conn_id;
         for leg in call.b.iter_mut().filter(|l| l.state == LegState::Early) {
             leg.state = LegState::Ended;
-            send_cancel(ctx, &mut self.pending, leg);
+            cancel_b_leg(ctx, &mut self.pending, leg);
         }
         for leg in std::mem::take(&mut call.b) {
             self.dialogs.remove(&(leg.call_id.clone(), leg.local_tag.clone()));

@@ -64,6 +64,20 @@ pub(super) fn send_bye(ctx: &mut Ctx<'_>, pending: &mut sipcore::SpreadMap<TxKey
     pending.insert(key, Pending::Fire);
 }
 
+/// Gives up B-leg `leg`: a CANCEL now if it has sent a provisional, else as soon as it
+/// does (RFC 3261 section 9.1; a CANCEL that overtakes its INVITE finds no transaction,
+/// and the phone would ring on). Until then its INVITE is an orphan's, whatever becomes
+/// of the call: the provisional sends the CANCEL, a 2xx is ACKed and hung up.
+pub(super) fn cancel_b_leg(ctx: &mut Ctx<'_>, pending: &mut sipcore::SpreadMap<TxKey, Pending>, leg: &mut Leg) {
+    if leg.heard {
+        return send_cancel(ctx, pending, leg);
+    }
+    leg.cancel_due = true;
+    if let Some(p) = pending.get_mut(&leg.invite_tx) {
+        *p = Pending::Orphan(Box::new(leg.clone()));
+    }
+}
+
 /// CANCELs the INVITE we sent on `leg` (same branch, RFC 3261 section 9.1).
 pub(super) fn send_cancel(ctx: &mut Ctx<'_>, pending: &mut sipcore::SpreadMap<TxKey, Pending>, leg: &Leg) {
     let bytes = cancel(&ctx.local, leg);

@@ -11,7 +11,7 @@ impl B2bua {
     pub(crate) fn answer_call(&mut self, ctx: &mut Ctx<'_>, conn_id: u64, dn: &str) -> Result<(), cti::ErrorCode> {
         let id = *self.by_conn.get(&conn_id).ok_or(cti::ErrorCode::NoSuchCall)?;
         let call = self.calls.get_mut(&id).ok_or(cti::ErrorCode::NoSuchCall)?;
-        if call.dn != dn || call.answered.is_some() {
+        if call.dn != dn || call.answered().is_some() {
             return Err(cti::ErrorCode::NoSuchCall);
         }
         let mut sent = 0;
@@ -106,6 +106,8 @@ impl B2bua {
             invite: bytes,
             invite_tx: key,
             ack: None,
+            heard: false,
+            cancel_due: false,
         };
         let outbound = ctx.config.dns.kind(target).is_none();
         let conn_id = ctx.rng.gen::<u64>() | 1;
@@ -119,9 +121,7 @@ impl B2bua {
             call_type: if outbound { CallType::Outbound } else { CallType::Internal },
             a,
             b: Vec::new(),
-            answered: None,
-            a_2xx: None,
-            ringing_sent: true,
+            answer: Answer::Waiting { ringing_sent: true },
             on_rp: OnRp::Off,
             acd: false,
             redirections: 0,
