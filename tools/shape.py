@@ -78,11 +78,12 @@ def functions(path):
         m = FN.match(line)
         if not m or line.rstrip().endswith(";"):
             continue
-        indent = m.group(1)
-        for j in range(i + 1, len(lines)):
-            if lines[j].rstrip() == indent + "}" or (j == i and line.rstrip().endswith("}")):
-                found.append((m.group(2), i + 1, j - i + 1))
-                break
+        if line.rstrip().endswith("}"):
+            continue  # a one-line function
+        closing = m.group(1) + "}"
+        end = next((j for j in range(i + 1, len(lines)) if lines[j].rstrip() == closing), None)
+        if end is not None:
+            found.append((m.group(2), i + 1, end - i + 1))
     return found
 
 
@@ -126,27 +127,23 @@ def expand_use(tree):
     return [re.sub(r"\bas\b.*$", "", tree)]
 
 
-def resolve(modules, here, is_mod_file, path):
-    """The module a `crate::`/`super::` path lands in (the deepest that exists)."""
+def resolve(modules, here, path):
+    """The module a `crate::`/`super::` path used in module `here` lands in (the deepest
+    module of the path that exists)."""
     segs = path.split("::")
     if segs[0] == "crate":
         base, segs = [], segs[1:]
     else:
-        # `super` in a mod.rs/lib.rs file is the parent of its own module.
         base = list(here)
         while segs and segs[0] == "super":
             base = base[:-1]
             segs = segs[1:]
-        if segs and segs[0] == "self":
-            segs = segs[1:]
-    best = tuple(base)
-    cur = list(base)
+    best, cur = tuple(base), list(base)
     for s in segs:
         cur.append(s)
-        if tuple(cur) in modules:
-            best = tuple(cur)
-        else:
+        if tuple(cur) not in modules:
             break
+        best = tuple(cur)
     return best
 
 
@@ -157,26 +154,15 @@ def import_graph(crate):
     for mod, path in files.items():
         with open(path, encoding="utf-8") as f:
             text = "\n".join(strip_comment(l) for l in strip_tests(f.read().split("\n")))
-        is_mod_file = os.path.basename(path) in ("mod.rs", "lib.rs", "main.rs")
-        here = mod if is_mod_file else mod
         paths = []
         for m in USE_BLOCK.finditer(text):
-            paths.extend(expand_use(m.group(1)))
+            paths.extend(p for p in expand_use(m.group(1)) if not p.startswith("self"))
         for m in CRATE_PATH.finditer(text):
             paths.append(m.group(1) + m.group(2))
         for p in paths:
-            if p.startswith("self::"):
-                continue
-            target = resolve(modules, here if not p.startswith("super") else
-                             (mod if is_mod_file else mod), is_mod_file, p)
-            if p.startswith("super") and not is_mod_file:
-                # `super` in a plain file `a/b.rs` (module a::b) is module a.
-                target = resolve(modules, mod, False, p)
-            if target != mod and target[: len(mod)] != mod:
-                # An edge to a module that is not our own descendant. Using an
-                # ancestor's items is allowed (it owns us), so is using a child's.
-                if mod[: len(target)] == target:
-                    continue
+            target = resolve(modules, mod, p)
+            # Using an ancestor's items is allowed (it owns us), so is using a descendant's.
+            if target[: len(mod)] != mod and mod[: len(target)] != target:
                 edges[mod].add(target)
     return modules, edges
 

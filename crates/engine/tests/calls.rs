@@ -69,6 +69,19 @@ fn phone_in_dialog(method: Method<'_>, inv: &Sent, phone_tag: &str, cseq: u32) -
     b.finish(None, b"")
 }
 
+/// The gateway's CANCEL of its INVITE `invite(dn, call)`.
+fn caller_cancel(dn: &str, call: &str) -> Vec<u8> {
+    let inv = invite(dn, call);
+    let inv = Message::parse(&inv, Framing::Datagram).expect("valid");
+    let mut b = MessageBuilder::request(Method::Cancel, inv.request_uri().expect("uri"));
+    b.header("Via", inv.header(HeaderName::Via).expect("via"));
+    b.header("From", inv.header(HeaderName::From).expect("from"));
+    b.header("To", inv.header(HeaderName::To).expect("to"));
+    b.header("Call-ID", inv.call_id().expect("call-id"));
+    b.header("CSeq", "1 CANCEL");
+    b.finish(None, b"")
+}
+
 fn only<'a>(sent: &'a [Sent], to: &str, line: &str) -> &'a Sent {
     let found: Vec<&Sent> =
         sent.iter().filter(|s| s.to.to_string() == to && s.first_line().starts_with(line)).collect();
@@ -172,15 +185,7 @@ fn caller_cancel_gives_487_and_cancels_the_phone() {
     let out = site.send_from(GW, &invite("1006", "c7"));
     let b_invite = Sent { to: PHONE_A.parse().expect("addr"), bytes: only(&out, PHONE_A, "INVITE").bytes.clone() };
     site.send_from(PHONE_A, &answer(&b_invite, 180, "ph7", None));
-    let inv = invite("1006", "c7");
-    let inv = Message::parse(&inv, Framing::Datagram).expect("valid");
-    let mut b = MessageBuilder::request(Method::Cancel, inv.request_uri().expect("uri"));
-    b.header("Via", inv.header(HeaderName::Via).expect("via"));
-    b.header("From", inv.header(HeaderName::From).expect("from"));
-    b.header("To", inv.header(HeaderName::To).expect("to"));
-    b.header("Call-ID", inv.call_id().expect("call-id"));
-    b.header("CSeq", "1 CANCEL");
-    let out = site.send_from(GW, &b.finish(None, b""));
+    let out = site.send_from(GW, &caller_cancel("1006", "c7"));
     only(&out, GW, "SIP/2.0 200");
     only(&out, GW, "SIP/2.0 487");
     only(&out, PHONE_A, "CANCEL");
@@ -195,15 +200,7 @@ fn a_cancel_owed_to_a_silent_phone_outlives_the_call() {
     registered(&mut site, "1006", PHONE_A);
     let out = site.send_from(GW, &invite("1006", "c7b"));
     let b_invite = Sent { to: PHONE_A.parse().expect("addr"), bytes: only(&out, PHONE_A, "INVITE").bytes.clone() };
-    let inv = invite("1006", "c7b");
-    let inv = Message::parse(&inv, Framing::Datagram).expect("valid");
-    let mut b = MessageBuilder::request(Method::Cancel, inv.request_uri().expect("uri"));
-    b.header("Via", inv.header(HeaderName::Via).expect("via"));
-    b.header("From", inv.header(HeaderName::From).expect("from"));
-    b.header("To", inv.header(HeaderName::To).expect("to"));
-    b.header("Call-ID", inv.call_id().expect("call-id"));
-    b.header("CSeq", "1 CANCEL");
-    let out = site.send_from(GW, &b.finish(None, b""));
+    let out = site.send_from(GW, &caller_cancel("1006", "c7b"));
     only(&out, GW, "SIP/2.0 487");
     assert!(out.iter().all(|s| !s.first_line().starts_with("CANCEL")), "not before the phone's provisional");
     assert_eq!(site.node.active_calls(), 0);

@@ -16,7 +16,9 @@ impl Node {
     /// agent requests, the B2BUA call requests (from a desktop that registered ThisDN),
     /// the node itself the site's private services; a failure becomes an EventError.
     pub(super) fn handle_desk(&mut self, now: Instant, desk: DeskId, request: &cti::Request) {
-        let result = match request.sorted() {
+        let sorted = request.sorted();
+        let remote_route = matches!(sorted, cti::Sorted::Call(cti::CallRequest::Route { location: Some(_), .. }));
+        let result = match sorted {
             cti::Sorted::Desk => {
                 let world = DeskView {
                     config: &self.config,
@@ -47,12 +49,10 @@ impl Node {
             }
         };
         if let Err(code) = result {
-            let text = match (code, request.sorted()) {
-                (
-                    cti::ErrorCode::InvalidState,
-                    cti::Sorted::Call(cti::CallRequest::Route { location: Some(_), .. }),
-                ) => "Location names no DR peer whose trunk is in service",
-                (code, _) => code.text(),
+            let text = if code == cti::ErrorCode::InvalidState && remote_route {
+                "Location names no DR peer whose trunk is in service"
+            } else {
+                code.text()
             };
             self.desk_out.push_back((desk, cti::Event::error(request, request.this_dn(), code, text)));
         }
