@@ -127,6 +127,9 @@ pub enum Event {
         call_type: CallType,
         #[serde(rename = "UserData", skip_serializing_if = "Option::is_none", default)]
         user_data: Option<KvList>,
+        /// Set when the call was transferred here: the DN that transferred it.
+        #[serde(rename = "ThirdPartyDN", skip_serializing_if = "Option::is_none", default)]
+        third_party_dn: Option<String>,
     },
     /// ThisDN is dialling OtherDN.
     EventDialing {
@@ -149,6 +152,60 @@ pub enum Event {
         other_dn: String,
         #[serde(rename = "ConnID")]
         conn_id: String,
+    },
+    /// ThisDN put the call on hold (its other party, OtherDN, is held).
+    EventHeld {
+        #[serde(rename = "ReferenceID", skip_serializing_if = "Option::is_none", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "OtherDN")]
+        other_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+    },
+    /// ThisDN took the call off hold.
+    EventRetrieved {
+        #[serde(rename = "ReferenceID", skip_serializing_if = "Option::is_none", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "OtherDN")]
+        other_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+    },
+    /// The other party of ThisDN's call changed: ThirdPartyDN transferred it, and ThisDN
+    /// now talks to (or is offered to) OtherDN.
+    EventPartyChanged {
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "OtherDN")]
+        other_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+        /// The consultation call's ConnID when a two-step transfer merged one.
+        #[serde(rename = "PreviousConnID", skip_serializing_if = "Option::is_none", default)]
+        previous_conn_id: Option<String>,
+        #[serde(rename = "ThirdPartyDN")]
+        third_party_dn: String,
+        /// `Transferred` (or `Conferenced`).
+        #[serde(rename = "CallState")]
+        call_state: String,
+    },
+    /// The call's UserData changed; `UserData` is all of it now, ThirdPartyDN the DN
+    /// whose client changed it.
+    EventAttachedDataChanged {
+        #[serde(rename = "ReferenceID", skip_serializing_if = "Option::is_none", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+        #[serde(rename = "ThirdPartyDN")]
+        third_party_dn: String,
+        #[serde(rename = "UserData")]
+        user_data: KvList,
     },
     /// ThisDN left the call.
     EventReleased {
@@ -307,6 +364,10 @@ impl Event {
             | Self::EventRinging { this_dn, .. }
             | Self::EventDialing { this_dn, .. }
             | Self::EventEstablished { this_dn, .. }
+            | Self::EventHeld { this_dn, .. }
+            | Self::EventRetrieved { this_dn, .. }
+            | Self::EventPartyChanged { this_dn, .. }
+            | Self::EventAttachedDataChanged { this_dn, .. }
             | Self::EventReleased { this_dn, .. }
             | Self::EventAbandoned { this_dn, .. }
             | Self::EventRouteRequest { this_dn, .. }

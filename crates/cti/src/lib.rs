@@ -29,7 +29,7 @@ mod sorted;
 
 pub use event::Event;
 pub use request::Request;
-pub use sorted::{CallRequest, ProcessRequest, Sorted};
+pub use sorted::{CallRequest, ProcessRequest, Sorted, Transfer, UserDataChange};
 
 /// Protocol version, sent in [`Event::EventServerInfo`] when a desktop connects.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -228,6 +228,7 @@ mod tests {
             conn_id: conn_id_text(0xabc),
             call_type: CallType::Inbound,
             user_data: None,
+            third_party_dn: None,
         };
         let text = serde_json::to_string(&e).expect("serialises");
         assert_eq!(

@@ -98,6 +98,114 @@ pub enum Request {
         #[serde(rename = "ConnID")]
         conn_id: String,
     },
+    /// Put the call on ThisDN on hold (`THoldCall`): the other party is held.
+    RequestHoldCall {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+    },
+    /// Take the call ThisDN holds off hold (`TRetrieveCall`).
+    RequestRetrieveCall {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+    },
+    /// Transfer the call on ThisDN to OtherDN in one step (`TSingleStepTransfer`):
+    /// ThisDN leaves at once; the other party stays connected to Tandem and is offered to
+    /// OtherDN (an Extension, a Routing Point, digits for a trunk, or an agent at the DR
+    /// peer, named by `Location` or found by its login). Back to ThisDN if OtherDN does
+    /// not answer.
+    RequestSingleStepTransfer {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+        #[serde(rename = "OtherDN")]
+        other_dn: String,
+        #[serde(rename = "Location", default)]
+        location: Option<String>,
+        /// Added to the call's UserData before it moves.
+        #[serde(rename = "UserData", default)]
+        user_data: Option<KvList>,
+    },
+    /// Transfer without consulting (`TMuteTransfer`): Tandem completes it at once, as a
+    /// RequestSingleStepTransfer.
+    RequestMuteTransfer {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+        #[serde(rename = "OtherDN")]
+        other_dn: String,
+        #[serde(rename = "Location", default)]
+        location: Option<String>,
+        #[serde(rename = "UserData", default)]
+        user_data: Option<KvList>,
+    },
+    /// Send the call ringing on ThisDN to OtherDN instead (`TRedirectCall`).
+    RequestRedirectCall {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+        #[serde(rename = "OtherDN")]
+        other_dn: String,
+    },
+    /// Add keys to the call's UserData (`TAttachUserData`; a key already there keeps its
+    /// value: use RequestUpdateUserData to change it).
+    RequestAttachUserData {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+        #[serde(rename = "UserData")]
+        user_data: KvList,
+    },
+    /// Add or replace keys of the call's UserData (`TUpdateUserData`).
+    RequestUpdateUserData {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+        #[serde(rename = "UserData")]
+        user_data: KvList,
+    },
+    /// Remove one key from the call's UserData (`TDeleteUserData`).
+    RequestDeleteUserData {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+        #[serde(rename = "Key")]
+        key: String,
+    },
+    /// Remove all of the call's UserData (`TDeleteAllUserData`).
+    RequestDeleteAllUserData {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+    },
     /// Route the call waiting on Routing Point ThisDN to OtherDN (`TRouteCall`).
     RequestRouteCall {
         #[serde(rename = "ReferenceID", default)]
@@ -177,6 +285,15 @@ impl Request {
             | Self::RequestMakeCall { reference_id, .. }
             | Self::RequestAnswerCall { reference_id, .. }
             | Self::RequestReleaseCall { reference_id, .. }
+            | Self::RequestHoldCall { reference_id, .. }
+            | Self::RequestRetrieveCall { reference_id, .. }
+            | Self::RequestSingleStepTransfer { reference_id, .. }
+            | Self::RequestMuteTransfer { reference_id, .. }
+            | Self::RequestRedirectCall { reference_id, .. }
+            | Self::RequestAttachUserData { reference_id, .. }
+            | Self::RequestUpdateUserData { reference_id, .. }
+            | Self::RequestDeleteUserData { reference_id, .. }
+            | Self::RequestDeleteAllUserData { reference_id, .. }
             | Self::RequestRouteCall { reference_id, .. }
             | Self::RequestReserveAgent { reference_id, .. }
             | Self::RequestApplyTreatment { reference_id, .. }
@@ -198,6 +315,15 @@ impl Request {
             Self::RequestMakeCall { .. } => "RequestMakeCall",
             Self::RequestAnswerCall { .. } => "RequestAnswerCall",
             Self::RequestReleaseCall { .. } => "RequestReleaseCall",
+            Self::RequestHoldCall { .. } => "RequestHoldCall",
+            Self::RequestRetrieveCall { .. } => "RequestRetrieveCall",
+            Self::RequestSingleStepTransfer { .. } => "RequestSingleStepTransfer",
+            Self::RequestMuteTransfer { .. } => "RequestMuteTransfer",
+            Self::RequestRedirectCall { .. } => "RequestRedirectCall",
+            Self::RequestAttachUserData { .. } => "RequestAttachUserData",
+            Self::RequestUpdateUserData { .. } => "RequestUpdateUserData",
+            Self::RequestDeleteUserData { .. } => "RequestDeleteUserData",
+            Self::RequestDeleteAllUserData { .. } => "RequestDeleteAllUserData",
             Self::RequestRouteCall { .. } => "RequestRouteCall",
             Self::RequestReserveAgent { .. } => "RequestReserveAgent",
             Self::RequestApplyTreatment { .. } => "RequestApplyTreatment",

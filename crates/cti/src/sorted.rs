@@ -36,6 +36,45 @@ pub enum CallRequest<'a> {
     },
     /// RequestApplyTreatment: the router has the call in hand.
     ApplyTreatment { this_dn: &'a str, conn_id: &'a str, conn: Option<u64> },
+    /// RequestHoldCall: hold the other party of the call on ThisDN.
+    Hold { this_dn: &'a str, conn: Option<u64> },
+    /// RequestRetrieveCall: take it off hold.
+    Retrieve { this_dn: &'a str, conn: Option<u64> },
+    /// RequestSingleStepTransfer and RequestMuteTransfer: ThisDN leaves, the call goes on
+    /// to OtherDN.
+    Transfer(Transfer<'a>),
+    /// RequestRedirectCall: the call ringing on ThisDN rings OtherDN instead.
+    Redirect { this_dn: &'a str, conn: Option<u64>, other_dn: &'a str },
+    /// The UserData requests.
+    UserData { this_dn: &'a str, conn: Option<u64>, change: UserDataChange<'a> },
+}
+
+/// A one-step transfer's fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transfer<'a> {
+    /// The DN that leaves the call.
+    pub this_dn: &'a str,
+    /// The call.
+    pub conn: Option<u64>,
+    /// Where the call goes.
+    pub other_dn: &'a str,
+    /// The site OtherDN is at, when not this one.
+    pub location: Option<&'a str>,
+    /// Added to the call's UserData first.
+    pub user_data: Option<&'a KvList>,
+}
+
+/// How a UserData request changes a call's data.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserDataChange<'a> {
+    /// Add keys that are not there yet.
+    Attach(&'a KvList),
+    /// Add keys, replacing those already there.
+    Update(&'a KvList),
+    /// Remove one key.
+    Delete(&'a str),
+    /// Remove every key.
+    DeleteAll,
 }
 
 /// A request for the site or the process.
@@ -57,7 +96,12 @@ impl CallRequest<'_> {
             | Self::Answer { this_dn, .. }
             | Self::Release { this_dn, .. }
             | Self::Route { this_dn, .. }
-            | Self::ApplyTreatment { this_dn, .. } => this_dn,
+            | Self::ApplyTreatment { this_dn, .. }
+            | Self::Hold { this_dn, .. }
+            | Self::Retrieve { this_dn, .. }
+            | Self::Transfer(Transfer { this_dn, .. })
+            | Self::Redirect { this_dn, .. }
+            | Self::UserData { this_dn, .. } => this_dn,
         }
     }
 }
@@ -95,6 +139,41 @@ impl Request {
             Self::RequestApplyTreatment { this_dn, conn_id, .. } => {
                 Sorted::Call(CallRequest::ApplyTreatment { this_dn, conn_id, conn: parse_conn_id(conn_id) })
             }
+            Self::RequestHoldCall { this_dn, conn_id, .. } => {
+                Sorted::Call(CallRequest::Hold { this_dn, conn: parse_conn_id(conn_id) })
+            }
+            Self::RequestRetrieveCall { this_dn, conn_id, .. } => {
+                Sorted::Call(CallRequest::Retrieve { this_dn, conn: parse_conn_id(conn_id) })
+            }
+            Self::RequestSingleStepTransfer { this_dn, conn_id, other_dn, location, user_data, .. }
+            | Self::RequestMuteTransfer { this_dn, conn_id, other_dn, location, user_data, .. } => {
+                Sorted::Call(CallRequest::Transfer(Transfer {
+                    this_dn,
+                    conn: parse_conn_id(conn_id),
+                    other_dn,
+                    location: location.as_deref(),
+                    user_data: user_data.as_ref(),
+                }))
+            }
+            Self::RequestRedirectCall { this_dn, conn_id, other_dn, .. } => {
+                Sorted::Call(CallRequest::Redirect { this_dn, conn: parse_conn_id(conn_id), other_dn })
+            }
+            Self::RequestAttachUserData { this_dn, conn_id, user_data, .. } => {
+                let change = UserDataChange::Attach(user_data);
+                Sorted::Call(CallRequest::UserData { this_dn, conn: parse_conn_id(conn_id), change })
+            }
+            Self::RequestUpdateUserData { this_dn, conn_id, user_data, .. } => {
+                let change = UserDataChange::Update(user_data);
+                Sorted::Call(CallRequest::UserData { this_dn, conn: parse_conn_id(conn_id), change })
+            }
+            Self::RequestDeleteUserData { this_dn, conn_id, key, .. } => {
+                let change = UserDataChange::Delete(key);
+                Sorted::Call(CallRequest::UserData { this_dn, conn: parse_conn_id(conn_id), change })
+            }
+            Self::RequestDeleteAllUserData { this_dn, conn_id, .. } => {
+                let change = UserDataChange::DeleteAll;
+                Sorted::Call(CallRequest::UserData { this_dn, conn: parse_conn_id(conn_id), change })
+            }
             Self::RequestReloadConfig { .. } => Sorted::Process(ProcessRequest::ReloadConfig),
             Self::RequestPrivateService { service_id: 3019, .. } => Sorted::Process(ProcessRequest::Shutdown),
             Self::RequestPrivateService { service_id, .. } => {
@@ -118,7 +197,16 @@ impl Request {
             | Self::RequestAnswerCall { this_dn, .. }
             | Self::RequestReleaseCall { this_dn, .. }
             | Self::RequestRouteCall { this_dn, .. }
-            | Self::RequestApplyTreatment { this_dn, .. } => Some(this_dn),
+            | Self::RequestApplyTreatment { this_dn, .. }
+            | Self::RequestHoldCall { this_dn, .. }
+            | Self::RequestRetrieveCall { this_dn, .. }
+            | Self::RequestSingleStepTransfer { this_dn, .. }
+            | Self::RequestMuteTransfer { this_dn, .. }
+            | Self::RequestRedirectCall { this_dn, .. }
+            | Self::RequestAttachUserData { this_dn, .. }
+            | Self::RequestUpdateUserData { this_dn, .. }
+            | Self::RequestDeleteUserData { this_dn, .. }
+            | Self::RequestDeleteAllUserData { this_dn, .. } => Some(this_dn),
             Self::RequestReloadConfig { .. } | Self::RequestPrivateService { .. } => None,
         }
     }

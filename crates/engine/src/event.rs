@@ -160,6 +160,8 @@ pub enum DomainEvent {
         user_data: Option<cti::KvList>,
         /// Where this delivery goes: a phone of this site, a trunk, or the DR peer.
         leg: LegKind,
+        /// Set when the call rings here after a transfer: the DN that transferred it.
+        transferred_by: Option<String>,
     },
     /// The called DN answered.
     CallEstablished {
@@ -184,6 +186,70 @@ pub enum DomainEvent {
         caller_dn: Option<String>,
         /// It was an ACD call.
         acd: bool,
+    },
+    /// A party put an answered call on hold (by its desktop, or by its phone's own
+    /// re-INVITE).
+    CallHeld {
+        /// Connection ID.
+        conn_id: u64,
+        /// The DN that holds the call.
+        dn: String,
+        /// The held party.
+        other: String,
+        /// The RequestHoldCall's ReferenceID (None when the phone held).
+        reference_id: Option<u64>,
+        /// The desktop that asked: it alone gets the ReferenceID.
+        requester: Option<crate::DeskId>,
+    },
+    /// The party that held a call took it off hold.
+    CallRetrieved {
+        /// Connection ID.
+        conn_id: u64,
+        /// The DN that held the call.
+        dn: String,
+        /// The party that was held.
+        other: String,
+        /// The RequestRetrieveCall's ReferenceID (None when the phone resumed).
+        reference_id: Option<u64>,
+        /// The desktop that asked: it alone gets the ReferenceID.
+        requester: Option<crate::DeskId>,
+    },
+    /// DN `from` left a call, which goes on to `to`: a single-step transfer of an answered
+    /// call (the caller stays connected to Tandem) or the redirection of a ringing one.
+    CallTransferred {
+        /// Connection ID (the call keeps it).
+        conn_id: u64,
+        /// The DN that transferred (or redirected) the call and left it.
+        from: String,
+        /// Where the call goes.
+        to: String,
+        /// The caller, as desks see it.
+        other: String,
+        /// The caller's DN when it is a phone of this site (its desks hear of the change).
+        caller_dn: Option<String>,
+        /// True for a transfer of an answered call, false for a redirected ringing one.
+        answered: bool,
+        /// `from` took it as an ACD call (its agent goes to AfterCallWork).
+        acd: bool,
+        /// The request's ReferenceID.
+        reference_id: Option<u64>,
+        /// The desktop that asked: it alone gets the ReferenceID.
+        requester: Option<crate::DeskId>,
+    },
+    /// A call's UserData changed during the call.
+    UserDataChanged {
+        /// Connection ID.
+        conn_id: u64,
+        /// The DNs whose desks hear of it (the call's parties here).
+        dns: Vec<String>,
+        /// The DN whose client changed it.
+        by: String,
+        /// All of the call's UserData now.
+        user_data: cti::KvList,
+        /// The request's ReferenceID.
+        reference_id: Option<u64>,
+        /// The desktop that asked: it alone gets the ReferenceID.
+        requester: Option<crate::DeskId>,
     },
     /// A call waits on a Routing Point for a routing decision.
     RouteRequest {

@@ -53,6 +53,7 @@ mod registrar;
 mod reply;
 mod request_head;
 mod saved;
+mod sdp;
 mod site_view;
 mod stats;
 mod status;

@@ -368,6 +368,8 @@ impl Node {
             DomainEvent::CallRedirected { .. } => self.stats.calls_redirected += 1,
             DomainEvent::CallRinging { .. } => self.stats.calls_offered += 1,
             DomainEvent::CallEstablished { .. } => self.stats.calls_answered += 1,
+            DomainEvent::CallHeld { .. } => self.stats.calls_held += 1,
+            DomainEvent::CallTransferred { answered: true, .. } => self.stats.calls_transferred += 1,
             DomainEvent::CallAbandoned { .. } => self.stats.calls_abandoned += 1,
             DomainEvent::CallFailed { code, .. } => *self.stats.calls_failed.entry(*code).or_default() += 1,
             _ => {}

@@ -33,6 +33,8 @@ pub enum CallResult {
     Redirected,
     /// Refused or failed otherwise (the cause says how).
     Failed,
+    /// A leg its DN transferred (or redirected) elsewhere: the call went on.
+    Transferred,
 }
 
 impl CallResult {
@@ -69,6 +71,7 @@ impl CallResult {
             Self::Unavailable => "unavailable",
             Self::Abandoned => "abandoned",
             Self::Redirected => "redirected",
+            Self::Transferred => "transferred",
             Self::Failed => "failed",
         }
     }
@@ -141,6 +144,10 @@ pub struct CallRecord {
     pub default_routed: bool,
     /// The delivery attempts, in order.
     pub legs: Vec<LegRecord>,
+    /// Single-step transfers and redirections (each also ends a leg as `transferred`).
+    pub transfers: u32,
+    /// Times a party put the call on hold.
+    pub holds: u32,
 }
 
 impl CallRecord {
@@ -175,6 +182,8 @@ impl CallRecord {
             forwarded: false,
             default_routed: false,
             legs: Vec::new(),
+            transfers: 0,
+            holds: 0,
         }
     }
 
@@ -343,6 +352,11 @@ impl Recorder {
                 record.agent = agent;
             }
             DomainEvent::RouteFailed { cause, .. } => record.end_leg(now, *cause, CallResult::from_cause(*cause)),
+            DomainEvent::CallTransferred { answered, .. } => {
+                record.end_leg(now, if *answered { 200 } else { 302 }, CallResult::Transferred);
+                record.transfers += 1;
+            }
+            DomainEvent::CallHeld { .. } => record.holds += 1,
             DomainEvent::CallReleased { by, .. } => {
                 record.released_by = Some(*by);
                 self.finish(now, conn_id, 200, CallResult::Answered);
@@ -392,7 +406,9 @@ fn conn_id_of(event: &DomainEvent) -> Option<u64> {
         | DomainEvent::CallEstablished { conn_id, .. }
         | DomainEvent::CallReleased { conn_id, .. }
         | DomainEvent::CallAbandoned { conn_id, .. }
-        | DomainEvent::CallFailed { conn_id, .. } => Some(*conn_id),
+        | DomainEvent::CallFailed { conn_id, .. }
+        | DomainEvent::CallHeld { conn_id, .. }
+        | DomainEvent::CallTransferred { conn_id, .. } => Some(*conn_id),
         _ => None,
     }
 }

@@ -47,6 +47,10 @@ pub struct NodeStats {
     pub calls_offered: u64,
     /// Calls answered.
     pub calls_answered: u64,
+    /// Times an answered call was put on hold (by a desktop or a phone).
+    pub calls_held: u64,
+    /// Answered calls transferred on in one step.
+    pub calls_transferred: u64,
     /// Calls the caller gave up on before the answer.
     pub calls_abandoned: u64,
     /// Calls that could not be delivered, by the status the caller got.

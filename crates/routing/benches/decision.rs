@@ -126,6 +126,7 @@ fn memory() {
             conn_id: format!("busy{i}"),
             call_type: cti::CallType::Inbound,
             user_data: None,
+            third_party_dn: None,
         };
         r.on_event(start, i % 2, &ringing);
     }

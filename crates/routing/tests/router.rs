@@ -97,6 +97,7 @@ fn a_reserved_agent_who_took_another_call_meanwhile_is_given_back_and_the_call_g
         conn_id: "other".into(),
         call_type: cti::CallType::Inbound,
         user_data: None,
+        third_party_dn: None,
     };
     r.on_event(t0, 0, &ringing);
     r.on_event(t0 + Duration::from_millis(100), 0, &granted(reference));

@@ -57,7 +57,11 @@ impl SiteModel {
             | DomainEvent::CallRinging { conn_id, .. }
             | DomainEvent::CallEstablished { conn_id, .. }
             | DomainEvent::RouteRequest { conn_id, .. }
-            | DomainEvent::RouteUsed { conn_id, .. } => self.live(*conn_id, event),
+            | DomainEvent::RouteUsed { conn_id, .. }
+            | DomainEvent::CallHeld { conn_id, .. }
+            | DomainEvent::CallRetrieved { conn_id, .. }
+            | DomainEvent::CallTransferred { conn_id, .. }
+            | DomainEvent::UserDataChanged { conn_id, .. } => self.live(*conn_id, event),
             _ => Ok(()),
         }
     }

@@ -1,9 +1,10 @@
 //! Who may ask a site what over CTI: each token has a role. An **admin** may do
 //! everything (shut down, reload, log any agent out); a **client** (router, stat service)
 //! may monitor any DN and route calls, reserve agents and set them NotReady (the
-//! no-answer limit) but not log agents in or out, dial, or stop the site; a **desktop**
-//! acts only on its own DNs (register, log in and out, Ready/NotReady, dial, answer,
-//! release, query) and routes nothing. Tokens are compared in constant time; a token may
+//! no-answer limit) and change a call's UserData, but not log agents in or out, dial,
+//! hold, transfer or stop the site; a **desktop** acts only on its own DNs (register, log
+//! in and out, Ready/NotReady, dial, answer, release, hold, retrieve, transfer, redirect,
+//! UserData, query) and routes nothing. Tokens are compared in constant time; a token may
 //! travel in the `Authorization: Bearer` header or the `tandem-token.<token>` WebSocket
 //! subprotocol (what a browser can send) from anywhere, in the query string only from
 //! loopback (URLs end up in logs and proxies).
@@ -62,6 +63,10 @@ impl Role {
                     | R::RequestReserveAgent { .. }
                     | R::RequestAgentNotReady { .. }
                     | R::RequestQueryAddress { .. }
+                    | R::RequestAttachUserData { .. }
+                    | R::RequestUpdateUserData { .. }
+                    | R::RequestDeleteUserData { .. }
+                    | R::RequestDeleteAllUserData { .. }
             ),
             Self::Desktop(dns) => {
                 let own = |dn: &str| dns.iter().any(|r| r.contains(dn));
@@ -75,6 +80,15 @@ impl Role {
                     | R::RequestMakeCall { this_dn, .. }
                     | R::RequestAnswerCall { this_dn, .. }
                     | R::RequestReleaseCall { this_dn, .. }
+                    | R::RequestHoldCall { this_dn, .. }
+                    | R::RequestRetrieveCall { this_dn, .. }
+                    | R::RequestSingleStepTransfer { this_dn, .. }
+                    | R::RequestMuteTransfer { this_dn, .. }
+                    | R::RequestRedirectCall { this_dn, .. }
+                    | R::RequestAttachUserData { this_dn, .. }
+                    | R::RequestUpdateUserData { this_dn, .. }
+                    | R::RequestDeleteUserData { this_dn, .. }
+                    | R::RequestDeleteAllUserData { this_dn, .. }
                     | R::RequestQueryAddress { this_dn, .. } => own(this_dn),
                     R::RequestRouteCall { .. }
                     | R::RequestApplyTreatment { .. }

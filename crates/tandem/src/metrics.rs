@@ -124,6 +124,8 @@ fn calls(m: &mut Metrics, st: &engine::NodeStats) {
     m.counter("calls_offered", "Calls offered to a DN", st.calls_offered);
     m.counter("calls_answered", "Calls answered", st.calls_answered);
     m.counter("calls_abandoned", "Calls abandoned before the answer", st.calls_abandoned);
+    m.counter("calls_held", "Times an answered call was put on hold", st.calls_held);
+    m.counter("calls_transferred", "Answered calls transferred in one step", st.calls_transferred);
     let failed = st.calls_failed.iter().map(|(code, n)| (code, *n));
     m.counters("calls_failed", "Calls not delivered, by the status the caller got", "status", failed);
     m.gauge("active_calls", "Calls in progress", st.active_calls);

@@ -58,6 +58,9 @@ pub(crate) struct NewInvite<'a> {
     pub(crate) to_peer: Option<PeerFacts<'a>>,
     /// `X-Tandem-Seal` for an INVITE to the DR peer (with `peer_secret`).
     pub(crate) seal: Option<&'a str>,
+    /// The session description to offer, when not the body of the message the INVITE is
+    /// built from (a call offered anew after a transfer offers the caller's latest).
+    pub(crate) sdp: Option<&'a [u8]>,
 }
 
 /// Call facts carried to the DR peer (ISCC: the ConnID travels with the call, BC-34).
@@ -78,7 +81,10 @@ pub(crate) const USER_DATA_HEADER: &str = "X-Tandem-UserData";
 /// An INVITE towards a callee, carrying the caller's SDP untouched (the body of `a`, which
 /// is the caller's INVITE, or for third-party calls the origin phone's 200).
 pub(crate) fn b_invite(local: &Local, a: &Message<'_>, n: &NewInvite<'_>) -> Vec<u8> {
-    copy_body(invite_head(local, n), a)
+    match n.sdp {
+        Some(sdp) => invite_head(local, n).finish(Some("application/sdp"), sdp),
+        None => copy_body(invite_head(local, n), a),
+    }
 }
 
 /// An INVITE's start line and headers, without a body.
@@ -123,6 +129,32 @@ pub(crate) fn in_dialog(
     branch: &str,
     body_from: Option<&Message<'_>>,
 ) -> Vec<u8> {
+    let b = in_dialog_head(local, leg, method, cseq, branch);
+    match body_from {
+        Some(m) => copy_body(b, m),
+        None => b.finish(None, b""),
+    }
+}
+
+/// A request inside `leg`'s dialog, with the body `sdp` in place of the relayed one's
+/// (a description whose version Tandem raised, [`Leg::relayed_sdp`]).
+pub(crate) fn in_dialog_with(
+    local: &Local,
+    leg: &Leg,
+    (method, cseq, branch): (Method<'_>, u32, &str),
+    relayed: &Message<'_>,
+    sdp: Option<&[u8]>,
+) -> Vec<u8> {
+    match sdp {
+        Some(sdp) => {
+            in_dialog_head(local, leg, method, cseq, branch).finish(relayed.header(HeaderName::ContentType), sdp)
+        }
+        None => in_dialog(local, leg, method, cseq, branch, Some(relayed)),
+    }
+}
+
+/// The start line and headers of a request inside `leg`'s dialog.
+fn in_dialog_head(local: &Local, leg: &Leg, method: Method<'_>, cseq: u32, branch: &str) -> MessageBuilder {
     let mut b = MessageBuilder::request(method, &leg.remote_target);
     local.via(&mut b, leg.peer.transport, branch);
     b.header("Max-Forwards", "70");
@@ -136,10 +168,14 @@ pub(crate) fn in_dialog(
     if matches!(method, Method::Invite | Method::Update) {
         b.header("Contact", &local.contact(leg.peer.transport));
     }
-    match body_from {
-        Some(m) => copy_body(b, m),
-        None => b.finish(None, b""),
-    }
+    b
+}
+
+/// A re-INVITE inside `leg`'s dialog carrying a session description Tandem wrote.
+pub(crate) fn in_dialog_sdp(local: &Local, leg: &Leg, cseq: u32, branch: &str, sdp: &[u8]) -> Vec<u8> {
+    let mut b = in_dialog_head(local, leg, Method::Invite, cseq, branch);
+    b.header("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO");
+    b.finish(Some("application/sdp"), sdp)
 }
 
 /// CANCEL for the INVITE we sent on `leg` (RFC 3261 section 9.1): the INVITE's

@@ -31,8 +31,33 @@ pub(super) enum Pending {
     /// BYE or CANCEL we sent; nothing to do with the answer.
     Fire,
     /// The INVITE of a leg the call no longer has (a routed call went back to its Routing
-    /// Point): a late 2xx is ACKed and hung up, anything else ignored.
+    /// Point, a transfer moved the call on): a late 2xx is ACKed (and hung up unless it
+    /// was answered and hung up before), anything else ignored.
     Orphan(Box<Leg>),
+    /// A re-INVITE Tandem wrote itself on one leg (hold, retrieve, a transfer's new media),
+    /// sent with CSeq `cseq`: its 2xx is ACKed here.
+    Reinvite { call: CallId, side: Side, cseq: u32, purpose: Purpose },
+}
+
+/// What a re-INVITE Tandem wrote is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Purpose {
+    /// Hold or retrieve (RFC 3264 section 8.4).
+    Direction,
+    /// After a transfer: the caller gets the new callee's session description.
+    Connect,
+}
+
+/// Who holds an answered call (RFC 3264 hold: the holder's party is told `sendonly`, the
+/// holder's phone `inactive`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) enum Hold {
+    #[default]
+    Off,
+    /// The callee's DN (by its desktop or its phone).
+    ByCallee,
+    /// The caller, a phone of this site.
+    ByCaller,
 }
 
 /// A new INVITE as it arrived: its server transaction, the message, where it came from,
@@ -119,6 +144,8 @@ pub(super) struct Call {
     pub(super) b: Vec<Leg>,
     /// Before the answer, and after it.
     pub(super) answer: Answer,
+    /// Who holds the call, once answered.
+    pub(super) hold: Hold,
 }
 
 /// Our 2xx to the caller, its current retransmission interval, and when we give up.
@@ -132,6 +159,19 @@ pub(super) enum Answer {
     /// B-leg `leg` answered; `a_2xx`: our 2xx to the caller, its current retransmission
     /// interval and when we give up, until the caller's ACK (RFC 3261 section 13.3.1.4).
     Answered { leg: usize, a_2xx: Option<Sent2xx> },
+    /// The caller's dialog is up and the call is offered anew (a single-step transfer):
+    /// the new callee gets `offer` (the caller's session description), its answer reaches
+    /// the caller in a re-INVITE. `from` transferred it; `back_to_from`: the call rings
+    /// `from` again if nobody answers (once).
+    Reoffered(Reoffer),
+}
+
+/// A call being offered anew after its first answer.
+#[derive(Debug, Clone)]
+pub(super) struct Reoffer {
+    pub(super) from: String,
+    pub(super) back_to_from: bool,
+    pub(super) offer: Arc<[u8]>,
 }
 
 /// A call's phase with respect to Routing Points: one of three, never two at once.
@@ -152,8 +192,22 @@ impl Call {
     pub(super) fn answered(&self) -> Option<usize> {
         match self.answer {
             Answer::Answered { leg, .. } => Some(leg),
-            Answer::Waiting { .. } => None,
+            Answer::Waiting { .. } | Answer::Reoffered(_) => None,
         }
+    }
+
+    /// The DN that transferred the call, while it is offered anew.
+    pub(super) fn transferred_by(&self) -> Option<&str> {
+        match &self.answer {
+            Answer::Reoffered(r) => Some(&r.from),
+            Answer::Waiting { .. } | Answer::Answered { .. } => None,
+        }
+    }
+
+    /// True once the caller's dialog is confirmed (answered, or offered anew after a
+    /// transfer): it then ends with BYE, never with a final response.
+    pub(super) fn caller_connected(&self) -> bool {
+        !matches!(self.answer, Answer::Waiting { .. })
     }
 
     /// Our 2xx to the caller while it is retransmitted (None before the answer, and after
@@ -161,7 +215,7 @@ impl Call {
     pub(super) fn a_2xx(&mut self) -> Option<&mut Option<Sent2xx>> {
         match &mut self.answer {
             Answer::Answered { a_2xx, .. } => Some(a_2xx),
-            Answer::Waiting { .. } => None,
+            Answer::Waiting { .. } | Answer::Reoffered(_) => None,
         }
     }
 

@@ -64,6 +64,7 @@ impl B2bua {
             acd: false,
             user_data: call.user_data.clone(),
             leg: if ctx.config.is_dr_peer(contact) { LegKind::DrPeer } else { LegKind::Trunk },
+            transferred_by: call.transferred_by().map(str::to_owned),
         });
     }
     /// Rings every registered contact of `dn` for call `id` (parallel fork).
@@ -104,6 +105,7 @@ impl B2bua {
             acd: call.acd,
             user_data: call.user_data.clone(),
             leg: LegKind::Phone,
+            transferred_by: call.transferred_by().map(str::to_owned),
         });
     }
     /// Sends the INVITE of B-leg `callee.index` of call `id`, built from the caller's
@@ -135,14 +137,20 @@ impl B2bua {
             .flatten()
             .map(|c| build::PeerFacts { conn_id: c.conn_id, routed_from: c.routed().map(|r| r.rp.as_str()) });
         let conn_id = to_peer.map(|f| cti::conn_id_text(f.conn_id));
+        let reoffer = self.calls.get(&id).and_then(|c| match &c.answer {
+            Answer::Reoffered(r) => Some(r.offer.clone()),
+            Answer::Waiting { .. } | Answer::Answered { .. } => None,
+        });
+        let body = reoffer.as_deref().unwrap_or(a.body());
         let seal = to_peer.zip(ctx.seal).map(|(f, s)| {
             let headers = [Some(uuid), user_data.as_deref(), conn_id.as_deref(), f.routed_from];
-            s.seal("INVITE", &call_id, headers, a.body())
+            s.seal("INVITE", &call_id, headers, body)
         });
         let invite = NewInvite {
             user_data: user_data.as_deref(),
             to_peer,
             seal: seal.as_deref(),
+            sdp: reoffer.as_deref(),
             target: contact,
             from: &format!("{from};tag={local_tag}"),
             to: &to,
@@ -173,6 +181,9 @@ impl B2bua {
             ack: None,
             heard: false,
             cancel_due: false,
+            sdp: None,
+            sdp_version: None,
+            reinvite_out: false,
         }
     }
 }

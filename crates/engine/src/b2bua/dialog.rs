@@ -1,6 +1,7 @@
 //! Requests inside established calls: ACK for our 2xx, BYE from either side, and the
 //! re-INVITE / UPDATE / INFO relayed to the other leg with their answers relayed back.
 
+use super::leg::sdp_of;
 use super::*;
 use crate::Status;
 
@@ -114,7 +115,9 @@ impl B2bua {
         };
         let cseq = leg.next_cseq();
         let branch = ctx.branch();
-        let bytes: Arc<[u8]> = in_dialog(&ctx.local, leg, method, cseq, &branch, Some(req)).into();
+        let sdp = sdp_of(req).and_then(|body| leg.relayed_sdp(&body));
+        let bytes: Arc<[u8]> = build::in_dialog_with(&ctx.local, leg, (method, cseq, &branch), req, sdp.as_deref()).into();
+        leg.reinvite_out |= method == Method::Invite;
         let client = ctx.tx.send_request(ctx.now, &branch, method, leg.peer, bytes);
         self.pending.insert(
             client,
@@ -123,23 +126,30 @@ impl B2bua {
     }
 
     /// An answer to a request we relayed: back to whoever sent the request (a 2xx to a
-    /// re-INVITE is ACKed on the leg it came from).
+    /// re-INVITE is ACKed on the leg it came from, both parties' descriptions are kept,
+    /// and a phone's hold or resume is noticed).
     pub(super) fn relay_response(&mut self, ctx: &mut Ctx<'_>, relay: &Relay, resp: &Message<'_>) {
         let Relay { call: id, from, ref server, ref request, peer, cseq } = *relay;
         let code = resp.status().unwrap_or(500);
+        let Some(req) = reparse(request) else { return };
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let Some(req) = reparse(request) else { return };
-        let answering_leg = match from {
-            Side::A => call.answered().map(|i| &mut call.b[i]),
-            Side::B(_) => Some(&mut call.a),
+        let answering = match from {
+            Side::A => call.answered().map(Side::B),
+            Side::B(_) => Some(Side::A),
         };
-        if let (Some(leg), true, Some(Method::Invite)) = (answering_leg, (200..300).contains(&code), req.method()) {
-            // We are the UAC of the re-INVITE on this leg: ACK its 2xx ourselves.
-            let branch = ctx.branch();
-            let ack: Arc<[u8]> = in_dialog(&ctx.local, leg, Method::Ack, cseq, &branch, None).into();
-            ctx.tx_send(leg.peer, ack);
+        let is_invite = req.method() == Some(Method::Invite);
+        if let Some(leg) = answering.and_then(|side| call.leg_mut(side)) {
+            leg.reinvite_out &= !(is_invite && code >= 200);
+            if is_invite && (200..300).contains(&code) {
+                // We are the UAC of the re-INVITE on this leg: ACK its 2xx ourselves.
+                leg.learn_target(resp);
+                leg.heard_sdp(resp);
+                let branch = ctx.branch();
+                let ack: Arc<[u8]> = in_dialog(&ctx.local, leg, Method::Ack, cseq, &branch, None).into();
+                ctx.tx_send(leg.peer, ack);
+            }
         }
         if code == 100 {
             return;
@@ -148,7 +158,20 @@ impl B2bua {
         if (200..300).contains(&code) && matches!(req.method(), Some(Method::Invite | Method::Update)) {
             b.header("Contact", &ctx.local.contact(peer.transport));
         }
-        let bytes = copy_body(b, resp);
+        let from_leg = call.leg_mut(from);
+        let sdp = sdp_of(resp).zip(from_leg).and_then(|(body, leg)| leg.relayed_sdp(&body));
+        let bytes = match sdp {
+            Some(sdp) => b.finish(resp.header(HeaderName::ContentType), &sdp),
+            None => copy_body(b, resp),
+        };
         ctx.tx.respond(ctx.now, server, code, bytes.into());
+        if is_invite && (200..300).contains(&code) {
+            if let Some(leg) = self.calls.get_mut(&id).and_then(|c| c.leg_mut(from)) {
+                leg.heard_sdp(&req);
+            }
+            if let Some(offer) = sdp_of(&req) {
+                self.note_phone_hold(ctx, id, from, &offer);
+            }
+        }
     }
 }

@@ -27,8 +27,8 @@ impl B2bua {
         let Some(call) = self.calls.get(&id) else {
             return false;
         };
-        if call.answered().is_some() {
-            return true;
+        if call.caller_connected() {
+            return true; // a CANCEL after our 2xx changes nothing (RFC 3261 section 9.2)
         }
         let (conn_id, dn) = (call.conn_id, call.dn.clone());
         self.fail_call(ctx, id, Status::RequestTerminated);
@@ -52,7 +52,13 @@ impl B2bua {
     }
 
     /// Ends an unanswered call: final `status` to the caller, CANCEL to ringing callees.
+    /// A call offered anew after a transfer goes back to its transferrer instead, or is
+    /// hung up ([`B2bua::reoffer_failed`]).
     pub(super) fn fail_call(&mut self, ctx: &mut Ctx<'_>, id: CallId, status: Status) {
+        if self.calls.get(&id).is_some_and(|c| c.caller_connected()) {
+            tracing::debug!(?status, "a transferred call found no one");
+            return self.reoffer_failed(ctx, id);
+        }
         let (code, reason) = status.wire();
         let Some(mut call) = self.remove_call(id) else {
             return;
@@ -113,6 +119,10 @@ impl B2bua {
             return Err(cti::ErrorCode::NoSuchCall);
         }
         if call.answered().is_some() {
+            self.hang_up_both(ctx, id);
+        } else if call.caller_connected() && call.caller_dn.as_deref() == Some(dn) {
+            // The caller ends a call that rings its transfer target.
+            self.retire_legs(ctx, id);
             self.hang_up_both(ctx, id);
         } else {
             self.fail_call(ctx, id, Status::Released);

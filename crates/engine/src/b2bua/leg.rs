@@ -49,6 +49,15 @@ pub(crate) struct Leg {
     pub(crate) cancel_due: bool,
     /// B-legs: our ACK for the 2xx, resent when the 2xx is retransmitted.
     pub(crate) ack: Option<Arc<[u8]>>,
+    /// The session description this leg's party sent last (offer or answer).
+    pub(crate) sdp: Option<Arc<[u8]>>,
+    /// Set once Tandem wrote a session description on this leg itself (hold, retrieve,
+    /// transfer): the `o=` version it sent last. From then on every description sent on
+    /// the leg carries a higher one (RFC 3264 section 8).
+    pub(crate) sdp_version: Option<u64>,
+    /// A re-INVITE (ours or relayed) on this leg awaits its final response: another
+    /// would cross it (RFC 3261 section 14.1, 491).
+    pub(crate) reinvite_out: bool,
 }
 
 impl Leg {
@@ -84,7 +93,34 @@ impl Leg {
             ack: None,
             heard: false,
             cancel_due: false,
+            sdp: sdp_of(invite),
+            sdp_version: None,
+            reinvite_out: false,
         })
+    }
+
+    /// Notes the session description of a message this leg's party sent, if it has one.
+    pub(crate) fn heard_sdp(&mut self, message: &Message<'_>) {
+        if let Some(sdp) = sdp_of(message) {
+            self.sdp = Some(sdp);
+        }
+    }
+
+    /// The `o=` version for the next description Tandem writes on this leg, whose party
+    /// last got `sent` from us.
+    pub(crate) fn next_sdp_version(&mut self, sent: &[u8]) -> u64 {
+        let next = crate::sdp::version(sent).unwrap_or(0).max(self.sdp_version.unwrap_or(0)) + 1;
+        self.sdp_version = Some(next);
+        next
+    }
+
+    /// A description relayed onto this leg, with its version raised above the last one
+    /// Tandem wrote here (unchanged when Tandem never wrote one).
+    pub(crate) fn relayed_sdp(&mut self, body: &[u8]) -> Option<Vec<u8>> {
+        let own = self.sdp_version?;
+        let next = crate::sdp::version(body)?.max(own) + 1;
+        self.sdp_version = Some(next);
+        crate::sdp::with_new_version(body, next)
     }
 
     /// The From or To header value for our side, with our tag.
@@ -116,10 +152,23 @@ impl Leg {
         }
     }
 
+    /// A 2xx to a re-INVITE refreshes the remote target (RFC 3261 section 12.2.1.2).
+    pub(crate) fn learn_target(&mut self, response: &Message<'_>) {
+        if let Some(Some(sipmsg::Contact::Address(a))) = response.contacts().next() {
+            self.remote_target = a.uri_text.to_owned();
+        }
+    }
+
     pub(crate) fn next_cseq(&mut self) -> u32 {
         self.local_cseq += 1;
         self.local_cseq
     }
+}
+
+/// The body of `message` when it is a session description.
+pub(crate) fn sdp_of(message: &Message<'_>) -> Option<Arc<[u8]>> {
+    let sdp = message.header(HeaderName::ContentType).is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("application/sdp"));
+    (sdp && !message.body().is_empty()).then(|| Arc::from(message.body()))
 }
 
 /// A header value without its `;tag=` parameter.

@@ -14,6 +14,7 @@ mod call;
 mod delivery;
 mod dialog;
 mod ending;
+mod hold;
 mod leg;
 mod new_call;
 mod placement;
@@ -23,6 +24,8 @@ mod routing;
 mod send;
 mod third_party;
 mod timers;
+mod transfer;
+mod user_data;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -44,15 +47,37 @@ use crate::NodeConfig;
 use crate::Status;
 pub(crate) use build::Local;
 use build::{b_invite, copy_body, in_dialog, talk_notify, NewInvite, USER_DATA_HEADER};
-use call::{Answer, Call, CallId, CallTimer, Incoming, OnRp, Pending, Relay, Routed, Side, ThirdParty};
+use call::{Answer, Call, CallId, CallTimer, Hold, Incoming, OnRp, Pending, Relay, Routed, Side, ThirdParty};
 use delivery::TrunkLeg;
 use leg::{strip_tag, Leg, LegState};
 use new_call::{new_call, offered};
 use placement::{Arrival, Delivery, Placement};
+pub(crate) use hold::HoldOrder;
 pub use pre_route::NssStats;
 pub(crate) use routing::RouteOrder;
+pub(crate) use transfer::TransferOrder;
+pub(crate) use user_data::UserDataOrder;
 use send::{cancel_b_leg, reason_of, reparse, send_bye, send_cancel};
 use timers::CallTimers;
+
+/// Why the B2BUA refuses a desktop's call request: the EventError's code and text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    pub(crate) code: cti::ErrorCode,
+    pub(crate) text: &'static str,
+}
+
+impl Refusal {
+    pub(crate) const fn new(code: cti::ErrorCode, text: &'static str) -> Self {
+        Self { code, text }
+    }
+}
+
+impl From<cti::ErrorCode> for Refusal {
+    fn from(code: cti::ErrorCode) -> Self {
+        Self { code, text: code.text() }
+    }
+}
 
 /// Everything the B2BUA borrows from the node for one input.
 pub(crate) struct Ctx<'a> {

@@ -38,6 +38,7 @@ pub(super) fn new_call(ctx: &mut Ctx<'_>, req: &Message<'_>, arrival: &Arrival, 
         forwarded: arrival.forwarded,
         queued_since: None,
         third_party: None,
+        hold: Hold::Off,
     }
 }
 

@@ -31,6 +31,9 @@ impl B2bua {
             Pending::BInvite { call, leg } => self.on_b_invite_response(ctx, call, leg, resp),
             Pending::AInvite { call } => self.on_origin_response(ctx, call, resp),
             Pending::Relay(relay) => self.relay_response(ctx, &relay, resp),
+            Pending::Reinvite { call, side, cseq, purpose } => {
+                self.on_reinvite_response(ctx, (call, side, cseq, purpose), resp)
+            }
             Pending::Fire => {}
             Pending::Orphan(mut leg) => {
                 if leg.cancel_due && resp.status().is_some_and(|c| c < 200) {
@@ -38,6 +41,9 @@ impl B2bua {
                     (leg.cancel_due, leg.heard) = (false, true);
                     send_cancel(ctx, &mut self.pending, &leg);
                     self.pending.insert(key.clone(), Pending::Orphan(leg));
+                } else if let (Some(ack), true) = (&leg.ack, resp.status().is_some_and(|c| (200..300).contains(&c))) {
+                    // Answered and hung up before it was retired: its ACK was lost.
+                    ctx.tx_send(leg.peer, ack.clone());
                 } else if resp.status().is_some_and(|c| (200..300).contains(&c)) {
                     leg.learn_from_response(resp);
                     let branch = ctx.branch();
@@ -99,6 +105,7 @@ impl B2bua {
             return;
         }
         leg.learn_from_response(resp);
+        leg.heard_sdp(resp);
         leg.state = LegState::Confirmed;
         let branch = ctx.branch();
         let ack: Arc<[u8]> = in_dialog(&ctx.local, leg, Method::Ack, 1, &branch, None).into();
@@ -109,6 +116,7 @@ impl B2bua {
             send_bye(ctx, &mut self.pending, leg);
             return;
         }
+        let reoffered = matches!(call.answer, Answer::Reoffered(_));
         call.answer = Answer::Answered { leg: index, a_2xx: None };
         for (i, other) in call.b.iter_mut().enumerate() {
             if i != index && other.state == LegState::Early {
@@ -117,20 +125,8 @@ impl B2bua {
             }
         }
         self.timers.cancel(id, CallTimer::NoAnswer);
-        if call.third_party.is_some() {
-            // The callee's answer completes the origin phone's offer: it goes in our ACK.
-            let branch = ctx.branch();
-            let ack: Arc<[u8]> = in_dialog(&ctx.local, &call.a, Method::Ack, 1, &branch, Some(resp)).into();
-            call.a.ack = Some(ack.clone());
-            ctx.tx_send(call.a.peer, ack);
-        } else {
-            call.a.state = LegState::Confirmed;
-            if let Some(bytes) = answer_caller(ctx, &call.a, 200, "OK", Some(resp)) {
-                let t1 = ctx.tx.config().t1;
-                call.answer = Answer::Answered { leg: index, a_2xx: Some((bytes, t1, ctx.now + t1 * 64)) };
-                self.timers.set(ctx.now + t1, id, CallTimer::Retransmit2xx);
-            }
-        }
+        self.caller_hears_answer(ctx, id, index, resp, reoffered);
+        let Some(call) = self.calls.get_mut(&id) else { return };
         if let Some(Routed { rp, target, reference_id, requester, location: Some(location) }) = call.routed().cloned() {
             let conn_id = call.conn_id;
             ctx.events.push(DomainEvent::RemoteConnected { conn_id, rp, target, location, reference_id, requester });
@@ -141,5 +137,28 @@ impl B2bua {
             other: call.caller.clone(),
             caller_dn: call.caller_dn.clone(),
         });
+    }
+
+    /// B-leg `index` answered: the caller hears it. Our 2xx to its INVITE (retransmitted
+    /// until its ACK); for a third-party call our ACK to the origin phone, carrying the
+    /// answer; for a call offered anew after a transfer a re-INVITE.
+    fn caller_hears_answer(&mut self, ctx: &mut Ctx<'_>, id: CallId, index: usize, resp: &Message<'_>, reoffered: bool) {
+        if reoffered {
+            return self.connect_caller(ctx, id, index);
+        }
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        if call.third_party.is_some() {
+            let branch = ctx.branch();
+            let ack: Arc<[u8]> = in_dialog(&ctx.local, &call.a, Method::Ack, 1, &branch, Some(resp)).into();
+            call.a.ack = Some(ack.clone());
+            ctx.tx_send(call.a.peer, ack);
+            return;
+        }
+        call.a.state = LegState::Confirmed;
+        if let Some(bytes) = answer_caller(ctx, &call.a, 200, "OK", Some(resp)) {
+            let t1 = ctx.tx.config().t1;
+            call.answer = Answer::Answered { leg: index, a_2xx: Some((bytes, t1, ctx.now + t1 * 64)) };
+            self.timers.set(ctx.now + t1, id, CallTimer::Retransmit2xx);
+        }
     }
 }

@@ -86,6 +86,7 @@ impl B2bua {
             user_data: None,
             to_peer: None,
             seal: None,
+            sdp: None,
         };
         let bytes: Arc<[u8]> = build::offerless_invite(&ctx.local, &invite).into();
         let key = ctx.tx.send_request(ctx.now, &branch, Method::Invite, phone.1, bytes.clone());
@@ -108,6 +109,9 @@ impl B2bua {
             ack: None,
             heard: false,
             cancel_due: false,
+            sdp: None,
+            sdp_version: None,
+            reinvite_out: false,
         };
         let outbound = ctx.config.dns.kind(target).is_none();
         let conn_id = ctx.rng.gen::<u64>() | 1;
@@ -129,6 +133,7 @@ impl B2bua {
             forwarded: false,
             queued_since: None,
             third_party: Some(ThirdParty::default()),
+            hold: Hold::Off,
         };
         ctx.events.push(offered(&call));
         self.by_conn.insert(conn_id, id);

@@ -302,6 +302,9 @@ fn without_reference(mut event: Event) -> Event {
         | Event::EventAgentNotReady { reference_id, .. }
         | Event::EventDialing { reference_id, .. }
         | Event::EventReleased { reference_id, .. }
+        | Event::EventHeld { reference_id, .. }
+        | Event::EventRetrieved { reference_id, .. }
+        | Event::EventAttachedDataChanged { reference_id, .. }
         | Event::EventRouteUsed { reference_id, .. }
         | Event::EventRemoteConnectionSuccess { reference_id, .. }
         | Event::EventRemoteConnectionFailure { reference_id, .. } => *reference_id = None,

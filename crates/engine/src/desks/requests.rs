@@ -31,6 +31,15 @@ impl Desks {
             | Request::RequestReleaseCall { .. }
             | Request::RequestRouteCall { .. }
             | Request::RequestApplyTreatment { .. }
+            | Request::RequestHoldCall { .. }
+            | Request::RequestRetrieveCall { .. }
+            | Request::RequestSingleStepTransfer { .. }
+            | Request::RequestMuteTransfer { .. }
+            | Request::RequestRedirectCall { .. }
+            | Request::RequestAttachUserData { .. }
+            | Request::RequestUpdateUserData { .. }
+            | Request::RequestDeleteUserData { .. }
+            | Request::RequestDeleteAllUserData { .. }
             | Request::RequestReloadConfig { .. }
             | Request::RequestPrivateService { .. } => {}
         }

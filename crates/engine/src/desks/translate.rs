@@ -27,6 +27,7 @@ impl Desks {
                     }
                 }
                 DomainEvent::CallAbandoned { dn, .. } => self.call_ended(dn),
+                DomainEvent::CallTransferred { from, .. } => self.call_ended(from),
                 _ => {}
             }
         }
@@ -38,7 +39,7 @@ impl Desks {
     )]
     fn translate(&mut self, now: Instant, config: &NodeConfig, event: &DomainEvent) {
         match event {
-            DomainEvent::CallRinging { conn_id, dn, other, call_type, caller_dn, acd, user_data, .. } => {
+            DomainEvent::CallRinging { conn_id, dn, other, call_type, caller_dn, acd, user_data, transferred_by, .. } => {
                 let conn = cti::conn_id_text(*conn_id);
                 if let Some(caller) = caller_dn {
                     self.broadcast(Event::EventDialing {
@@ -55,6 +56,7 @@ impl Desks {
                     conn_id: conn,
                     call_type: *call_type,
                     user_data: user_data.clone(),
+                    third_party_dn: transferred_by.clone(),
                 });
                 if *acd {
                     self.busy(now, dn);
@@ -153,8 +155,66 @@ impl Desks {
                     },
                 );
             }
+            DomainEvent::CallHeld { .. }
+            | DomainEvent::CallRetrieved { .. }
+            | DomainEvent::CallTransferred { .. }
+            | DomainEvent::UserDataChanged { .. } => self.call_control(now, config, event),
             DomainEvent::DnOutOfService { dn } => self.broadcast(Event::EventDNOutOfService { this_dn: dn.clone() }),
             DomainEvent::DnBackInService { dn } => self.broadcast(Event::EventDNBackInService { this_dn: dn.clone() }),
+            _ => {}
+        }
+    }
+
+    /// Hold, retrieve, transfer and UserData changes, as their T-Library events.
+    #[allow(
+        clippy::wildcard_enum_match_arm,
+        reason = "called for the call-control events only; the others are translated above"
+    )]
+    fn call_control(&mut self, now: Instant, config: &NodeConfig, event: &DomainEvent) {
+        match event {
+            DomainEvent::CallHeld { conn_id, dn, other, reference_id, requester } => {
+                let (this_dn, other_dn, conn_id) = (dn.clone(), other.clone(), cti::conn_id_text(*conn_id));
+                let event = Event::EventHeld { reference_id: *reference_id, this_dn, other_dn, conn_id };
+                self.answer_or_broadcast(*requester, event);
+            }
+            DomainEvent::CallRetrieved { conn_id, dn, other, reference_id, requester } => {
+                let (this_dn, other_dn, conn_id) = (dn.clone(), other.clone(), cti::conn_id_text(*conn_id));
+                let event = Event::EventRetrieved { reference_id: *reference_id, this_dn, other_dn, conn_id };
+                self.answer_or_broadcast(*requester, event);
+            }
+            DomainEvent::CallTransferred { conn_id, from, to, caller_dn, answered, acd, reference_id, requester, .. } => {
+                let conn = cti::conn_id_text(*conn_id);
+                let released =
+                    Event::EventReleased { reference_id: *reference_id, this_dn: from.clone(), conn_id: conn.clone() };
+                self.answer_or_broadcast(*requester, released);
+                match (*acd, *answered) {
+                    (true, true) => self.after_call(now, config, from),
+                    (true, false) => self.unanswered(now, from),
+                    (false, _) => {}
+                }
+                if let Some(caller) = caller_dn.as_ref().filter(|_| *answered) {
+                    self.broadcast(Event::EventPartyChanged {
+                        this_dn: caller.clone(),
+                        other_dn: to.clone(),
+                        conn_id: conn,
+                        previous_conn_id: None,
+                        third_party_dn: from.clone(),
+                        call_state: "Transferred".into(),
+                    });
+                }
+            }
+            DomainEvent::UserDataChanged { conn_id, dns, by, user_data, reference_id, requester } => {
+                for dn in dns {
+                    let event = Event::EventAttachedDataChanged {
+                        reference_id: *reference_id,
+                        this_dn: dn.clone(),
+                        conn_id: cti::conn_id_text(*conn_id),
+                        third_party_dn: by.clone(),
+                        user_data: user_data.clone(),
+                    };
+                    self.answer_or_broadcast(requester.filter(|_| dn == by), event);
+                }
+            }
             _ => {}
         }
     }

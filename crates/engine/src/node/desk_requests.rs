@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::Node;
-use crate::b2bua::RouteOrder;
+use crate::b2bua::{HoldOrder, Refusal, RouteOrder, TransferOrder, UserDataOrder};
 use crate::desks::{DeskId, DeskWorld};
 use crate::peering::Peering;
 use crate::registrar::Registrar;
@@ -45,14 +45,14 @@ impl Node {
             }
             // A reload is the process's (the shell answers it before the engine sees it).
             cti::Sorted::Process(cti::ProcessRequest::ReloadConfig | cti::ProcessRequest::UnknownService(_)) => {
-                Err(cti::ErrorCode::NotSupported)
+                Err(cti::ErrorCode::NotSupported.into())
             }
         };
-        if let Err(code) = result {
+        if let Err(Refusal { code, text }) = result {
             let text = if code == cti::ErrorCode::InvalidState && remote_route {
                 "Location names no DR peer whose trunk is in service"
             } else {
-                code.text()
+                text
             };
             self.desk_out.push_back((desk, cti::Event::error(request, request.this_dn(), code, text)));
         }
@@ -66,31 +66,68 @@ impl Node {
         desk: DeskId,
         request: &cti::Request,
         call: cti::CallRequest<'_>,
-    ) -> Result<(), cti::ErrorCode> {
+    ) -> Result<(), Refusal> {
         use cti::CallRequest as C;
+        let (reference_id, requester) = (request.reference_id(), Some(desk));
         match call {
             C::Release { conn: None, .. }
             | C::Answer { conn: None, .. }
             | C::Route { conn: None, .. }
-            | C::ApplyTreatment { conn: None, .. } => Err(cti::ErrorCode::NoSuchCall),
-            C::Release { this_dn, conn: Some(conn) } => self.with_b2bua(now, |b, ctx| b.release(ctx, conn, this_dn)),
-            C::Answer { this_dn, conn: Some(conn) } => self.with_b2bua(now, |b, ctx| b.answer_call(ctx, conn, this_dn)),
-            C::Route { this_dn, conn: Some(conn), route_type: cti::RouteType::Reject, .. } => {
-                self.with_b2bua(now, |b, ctx| b.reject_routed(ctx, conn, this_dn))
+            | C::ApplyTreatment { conn: None, .. }
+            | C::Hold { conn: None, .. }
+            | C::Retrieve { conn: None, .. }
+            | C::Transfer(cti::Transfer { conn: None, .. })
+            | C::Redirect { conn: None, .. }
+            | C::UserData { conn: None, .. } => Err(cti::ErrorCode::NoSuchCall.into()),
+            C::Release { this_dn, conn: Some(conn) } => {
+                Ok(self.with_b2bua(now, |b, ctx| b.release(ctx, conn, this_dn))?)
             }
-            C::Route { other_dn: None, .. } => Err(cti::ErrorCode::InvalidRequest),
+            C::Answer { this_dn, conn: Some(conn) } => {
+                Ok(self.with_b2bua(now, |b, ctx| b.answer_call(ctx, conn, this_dn))?)
+            }
+            C::Hold { this_dn, conn: Some(conn_id) } | C::Retrieve { this_dn, conn: Some(conn_id) } => {
+                let hold = matches!(call, C::Hold { .. });
+                let order = HoldOrder { conn_id, dn: this_dn, hold, reference_id, requester };
+                self.with_b2bua(now, |b, ctx| b.hold(ctx, order))
+            }
+            C::Transfer(cti::Transfer { this_dn, conn: Some(conn_id), other_dn, location, user_data }) => {
+                if self.shutting_down {
+                    return Err(cti::ErrorCode::ShuttingDown.into());
+                }
+                let order =
+                    TransferOrder { conn_id, dn: this_dn, target: other_dn, location, user_data, reference_id, requester };
+                self.with_b2bua(now, |b, ctx| b.transfer(ctx, order))
+            }
+            C::Redirect { this_dn, conn: Some(conn_id), other_dn } => {
+                let order = TransferOrder {
+                    conn_id,
+                    dn: this_dn,
+                    target: other_dn,
+                    location: None,
+                    user_data: None,
+                    reference_id,
+                    requester,
+                };
+                self.with_b2bua(now, |b, ctx| b.redirect(ctx, order))
+            }
+            C::UserData { this_dn, conn: Some(conn_id), change } => {
+                let order = UserDataOrder { conn_id, dn: this_dn, change, reference_id, requester };
+                self.with_b2bua(now, |b, ctx| b.change_user_data(ctx, order))
+            }
+            C::Route { this_dn, conn: Some(conn), route_type: cti::RouteType::Reject, .. } => {
+                Ok(self.with_b2bua(now, |b, ctx| b.reject_routed(ctx, conn, this_dn))?)
+            }
+            C::Route { other_dn: None, .. } => Err(cti::ErrorCode::InvalidRequest.into()),
             C::Route { this_dn, conn: Some(conn_id), other_dn: Some(target), location, .. } => {
                 let here = location.is_none_or(|l| l == self.config.site);
                 if here && self.desks.reserved_for_other(target, desk, now) {
-                    return Err(cti::ErrorCode::AgentReserved);
+                    return Err(cti::ErrorCode::AgentReserved.into());
                 }
-                let reference_id = request.reference_id();
-                let order = RouteOrder { conn_id, rp: this_dn, target, reference_id, requester: Some(desk), location };
-                self.with_b2bua(now, |b, ctx| b.route(ctx, order))
+                let order = RouteOrder { conn_id, rp: this_dn, target, reference_id, requester, location };
+                Ok(self.with_b2bua(now, |b, ctx| b.route(ctx, order))?)
             }
             C::ApplyTreatment { this_dn, conn_id, conn: Some(conn) } => {
                 self.with_b2bua(now, |b, ctx| b.hold_for_router(ctx, conn, this_dn))?;
-                let reference_id = request.reference_id();
                 let event = cti::Event::EventTreatmentApplied {
                     reference_id,
                     this_dn: this_dn.to_owned(),
@@ -99,12 +136,12 @@ impl Node {
                 self.desk_out.push_back((desk, event));
                 Ok(())
             }
-            C::Make { .. } if self.shutting_down => Err(cti::ErrorCode::ShuttingDown),
+            C::Make { .. } if self.shutting_down => Err(cti::ErrorCode::ShuttingDown.into()),
             C::Make { other_dn, user_data, .. } if !fits_in_sip(other_dn, user_data) => {
-                Err(cti::ErrorCode::InvalidRequest)
+                Err(cti::ErrorCode::InvalidRequest.into())
             }
             C::Make { this_dn, other_dn, user_data } => {
-                self.with_b2bua(now, |b, ctx| b.make_call(ctx, this_dn, other_dn, user_data)).map(|_| ())
+                Ok(self.with_b2bua(now, |b, ctx| b.make_call(ctx, this_dn, other_dn, user_data)).map(|_| ())?)
             }
         }
     }

@@ -1,0 +1,179 @@
+//! The little Tandem reads and changes in a session description (RFC 4566): the media
+//! direction (hold and retrieve, RFC 3264 section 8.4 and RFC 6337) and the `o=` version
+//! (which must rise with every change a dialog sees, RFC 3264 section 8).
+//!
+//! Tandem is signalling-only and passes SDP through; only hold, retrieve and transfers
+//! make it write one. The edits are line by line and keep every other byte as the phone
+//! wrote it (a parse-and-serialise SDP crate such as `sdp` would re-order and re-format
+//! attributes it does not model, and phones compare what they sent).
+
+/// A media direction attribute (RFC 3264 section 5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    SendRecv,
+    SendOnly,
+    RecvOnly,
+    Inactive,
+}
+
+impl Direction {
+    fn attribute(self) -> &'static str {
+        match self {
+            Self::SendRecv => "a=sendrecv",
+            Self::SendOnly => "a=sendonly",
+            Self::RecvOnly => "a=recvonly",
+            Self::Inactive => "a=inactive",
+        }
+    }
+
+    fn of_line(line: &str) -> Option<Self> {
+        match line.trim_end() {
+            "a=sendrecv" => Some(Self::SendRecv),
+            "a=sendonly" => Some(Self::SendOnly),
+            "a=recvonly" => Some(Self::RecvOnly),
+            "a=inactive" => Some(Self::Inactive),
+            _ => None,
+        }
+    }
+
+    /// True when a party offering this sends nothing we could hear: it holds the call.
+    pub(crate) fn holds(self) -> bool {
+        matches!(self, Self::SendOnly | Self::Inactive)
+    }
+}
+
+/// The direction of a session description's media as a whole: the first media stream's
+/// attribute, else the session-level one, else `sendrecv` (RFC 4566 section 6). A
+/// connection address of `0.0.0.0` (the RFC 2543 way to hold, still sent by phones)
+/// counts as `inactive`.
+pub(crate) fn direction(sdp: &[u8]) -> Option<Direction> {
+    let text = std::str::from_utf8(sdp).ok()?;
+    if !text.starts_with("v=") {
+        return None;
+    }
+    let (mut session, mut media, mut in_media, mut null_address) = (None, None, false, false);
+    for line in text.lines() {
+        if line.starts_with("m=") {
+            if in_media {
+                break; // the first stream decides
+            }
+            in_media = true;
+        } else if line.trim_end().ends_with(" 0.0.0.0") && line.starts_with("c=") {
+            null_address = true;
+        } else if let Some(d) = Direction::of_line(line) {
+            *(if in_media { &mut media } else { &mut session }) = Some(d);
+        }
+    }
+    Some(if null_address { Direction::Inactive } else { media.or(session).unwrap_or(Direction::SendRecv) })
+}
+
+/// The `o=` line's session version, if the description has one.
+pub(crate) fn version(sdp: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(sdp).ok()?;
+    let origin = text.lines().find(|l| l.starts_with("o="))?;
+    origin.split(' ').nth(2)?.parse().ok()
+}
+
+/// `sdp` with every direction attribute set to `direction` (one per media stream, none at
+/// session level) and the `o=` version set to `version`. `None` when `sdp` is not a
+/// session description (not UTF-8, no `v=` or `o=` line).
+pub(crate) fn rewrite(sdp: &[u8], direction: Direction, version: u64) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(sdp).ok()?;
+    if !text.starts_with("v=") || !text.lines().any(|l| l.starts_with("o=")) {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut in_media = false;
+    for line in text.lines() {
+        if Direction::of_line(line).is_some() {
+            continue;
+        }
+        if line.starts_with("m=") {
+            if in_media {
+                out.push_str(direction.attribute());
+                out.push_str("\r\n");
+            }
+            in_media = true;
+        }
+        if line.starts_with("o=") {
+            out.push_str(&with_version(line, version));
+        } else {
+            out.push_str(line);
+        }
+        out.push_str("\r\n");
+    }
+    if in_media {
+        out.push_str(direction.attribute());
+        out.push_str("\r\n");
+    }
+    Some(out.into_bytes())
+}
+
+/// `sdp` with its `o=` version set to `version`, every other byte kept.
+pub(crate) fn with_new_version(sdp: &[u8], version: u64) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(sdp).ok()?;
+    let start = text.find("\no=").map(|i| i + 1).or_else(|| text.starts_with("o=").then_some(0))?;
+    let end = text[start..].find('\n').map_or(text.len(), |e| start + e);
+    let line = text[start..end].trim_end_matches('\r');
+    let mut out = String::with_capacity(text.len() + 8);
+    out.push_str(&text[..start]);
+    out.push_str(&with_version(line, version));
+    out.push_str(&text[start + line.len()..]);
+    Some(out.into_bytes())
+}
+
+/// An `o=` line with its third field (the session version) replaced.
+fn with_version(origin: &str, version: u64) -> String {
+    let fields: Vec<&str> = origin.split(' ').collect();
+    if fields.len() < 3 {
+        return origin.to_owned();
+    }
+    let version = version.to_string();
+    let mut fields = fields;
+    fields[2] = &version;
+    fields.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PHONE: &[u8] = b"v=0\r\no=phone 7 7 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n\
+        m=audio 4000 RTP/AVP 0 8\r\na=rtpmap:8 PCMA/8000\r\na=sendrecv\r\nm=video 4002 RTP/AVP 96\r\n\
+        a=rtpmap:96 H264/90000\r\n";
+
+    #[test]
+    fn the_first_stream_decides_the_direction_and_null_addresses_hold() {
+        assert_eq!(direction(PHONE), Some(Direction::SendRecv));
+        let held = b"v=0\r\no=x 1 2 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 1 RTP/AVP 0\r\n";
+        assert_eq!(direction(held), Some(Direction::Inactive));
+        let session_level = b"v=0\r\no=x 1 2 IN IP4 1.2.3.4\r\ns=-\r\na=sendonly\r\nt=0 0\r\nm=audio 1 RTP/AVP 0\r\n";
+        assert_eq!(direction(session_level), Some(Direction::SendOnly));
+        assert!(Direction::SendOnly.holds() && Direction::Inactive.holds() && !Direction::RecvOnly.holds());
+        assert_eq!(direction(b"not sdp"), None);
+        assert_eq!(direction(&[0xff, 0xfe]), None);
+    }
+
+    #[test]
+    fn a_rewrite_sets_every_stream_and_the_version_and_keeps_the_rest() {
+        let held = rewrite(PHONE, Direction::SendOnly, 9).expect("an sdp");
+        let text = String::from_utf8(held.clone()).expect("utf-8");
+        assert_eq!(text.matches("a=sendonly").count(), 2, "{text}");
+        assert!(!text.contains("a=sendrecv"));
+        assert!(text.contains("o=phone 7 9 IN IP4 10.0.0.5\r\n"));
+        assert!(text.contains("a=rtpmap:96 H264/90000\r\na=sendonly\r\n"), "{text}");
+        assert_eq!(direction(&held), Some(Direction::SendOnly));
+        assert_eq!(version(&held), Some(9));
+        let back = rewrite(&held, Direction::SendRecv, 10).expect("an sdp");
+        assert_eq!(direction(&back), Some(Direction::SendRecv));
+        assert_eq!(rewrite(b"hello", Direction::Inactive, 1), None);
+    }
+
+    #[test]
+    fn a_new_version_changes_only_the_origin_line() {
+        let out = with_new_version(PHONE, 42).expect("an sdp");
+        assert_eq!(version(&out), Some(42));
+        assert_eq!(out.len(), PHONE.len() + 1);
+        assert_eq!(with_new_version(b"v=0\r\ns=-\r\n", 1), None);
+    }
+}
