@@ -45,6 +45,9 @@ pub enum UaEvent {
     TalkRequested { call: String },
     /// Our INVITE `call` was redirected; we called `to` as `new_call`.
     Redirected { call: String, to: String, new_call: String },
+    /// A re-INVITE arrived in dialog `call`, offering media in `direction` (`sendrecv`,
+    /// `sendonly`, `recvonly`, `inactive`; none when it had no SDP).
+    ReInvited { call: String, direction: Option<&'static str> },
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +99,31 @@ pub struct Ua {
 
 const SDP: &[u8] =
     b"v=0\r\no=ua 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
+
+/// This UA's session description with a direction attribute (and a later version).
+fn sdp_with(direction: &str) -> Vec<u8> {
+    format!(
+        "v=0\r\no=ua 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na={direction}\r\n"
+    )
+    .into_bytes()
+}
+
+/// The media direction a session description offers (RFC 3264 section 5.1).
+fn direction_of(body: &[u8]) -> Option<&'static str> {
+    let text = std::str::from_utf8(body).ok().filter(|t| t.starts_with("v="))?;
+    let found = ["sendonly", "recvonly", "inactive"].into_iter().find(|d| text.contains(&format!("a={d}")));
+    Some(found.unwrap_or("sendrecv"))
+}
+
+/// What a UA answers to an offer in `direction` (RFC 3264 section 6.1).
+fn answer_to(direction: Option<&str>) -> &'static str {
+    match direction {
+        Some("sendonly") => "recvonly",
+        Some("recvonly") => "sendonly",
+        Some("inactive") => "inactive",
+        _ => "sendrecv",
+    }
+}
 
 impl Ua {
     /// A UA for `user` at `addr`.
@@ -206,6 +234,10 @@ impl Ua {
     }
 
     fn in_dialog(&mut self, now: Instant, site: SocketAddr, call: &str, method: Method<'_>) {
+        self.in_dialog_with(now, site, call, method, SDP);
+    }
+
+    fn in_dialog_with(&mut self, now: Instant, site: SocketAddr, call: &str, method: Method<'_>, sdp: &[u8]) {
         let branch = format!("z9hG4bK{}", self.next("d"));
         let Some(d) = self.dialogs.get_mut(call) else { return };
         d.cseq += 1;
@@ -216,7 +248,7 @@ impl Ua {
         b.header("To", &d.remote);
         b.header("Call-ID", &d.call_id);
         b.header_fmt("CSeq", format_args!("{} {method}", d.cseq));
-        let bytes = if method == Method::Invite { b.finish(Some("application/sdp"), SDP) } else { b.finish(None, b"") };
+        let bytes = if method == Method::Invite { b.finish(Some("application/sdp"), sdp) } else { b.finish(None, b"") };
         let key = self.tx.send_request(now, &branch, method, Peer::udp(site), bytes.into());
         let what = if method == Method::Bye { Pending::Bye } else { Pending::ReInvite };
         self.pending.insert(key, what);
@@ -326,7 +358,12 @@ impl Ua {
         };
         match msg.method() {
             Some(Method::Invite) if msg.to().and_then(|t| t.tag()).is_some() => {
-                let bytes = respond(self, 200, true);
+                let direction = direction_of(msg.body());
+                self.events.push(UaEvent::ReInvited { call: call.clone(), direction });
+                let mut b = MessageBuilder::response_to(msg, 200, "OK", Some(&tag), &ViaStamp::default());
+                b.header_fmt("Contact", format_args!("<sip:{}@{}>", self.user, self.addr));
+                let bytes: Arc<[u8]> = b.finish(Some("application/sdp"), &sdp_with(answer_to(direction))).into();
+                self.tx.respond(now, &key, 200, bytes.clone());
                 self.unacked.insert(call, (bytes, now + Duration::from_millis(500), Duration::from_millis(500)));
             }
             Some(Method::Invite) => {
@@ -382,6 +419,7 @@ impl Ua {
             }
             Some(Method::Bye) => {
                 respond(self, 200, false);
+                self.dialogs.remove(&call);
                 self.unacked.remove(&call);
                 self.live.remove(&call);
                 self.events.push(UaEvent::ByeReceived { call });
@@ -390,6 +428,38 @@ impl Ua {
                 respond(self, 200, false);
             }
         }
+    }
+
+    /// Keeps the dialog of an incoming call we answered, so this phone can hold it or
+    /// hang up itself.
+    fn answered_dialog(&mut self, invite: &Message<'_>, tag: &str) {
+        let (Some(call_id), Some(from), Some(to)) =
+            (invite.call_id(), invite.header(HeaderName::From), invite.header(HeaderName::To))
+        else {
+            return;
+        };
+        let target = match invite.contacts().next().flatten() {
+            Some(sipmsg::Contact::Address(a)) => a.uri_text.to_owned(),
+            _ => invite.request_uri().unwrap_or("").to_owned(),
+        };
+        let dialog = Dialog {
+            call_id: call_id.to_owned(),
+            local: format!("{to};tag={tag}"),
+            remote: from.to_owned(),
+            target,
+            cseq: 100,
+            invite_branch: String::new(),
+            invite: None,
+            confirmed: true,
+        };
+        self.dialogs.insert(call_id.to_owned(), dialog);
+    }
+
+    /// Puts call `call` on hold from this phone (a re-INVITE offering `sendonly`), or
+    /// resumes it (`sendrecv`).
+    pub fn hold(&mut self, now: Instant, site: SocketAddr, call: &str, hold: bool) {
+        let sdp = sdp_with(if hold { "sendonly" } else { "sendrecv" });
+        self.in_dialog_with(now, site, call, Method::Invite, &sdp);
     }
 
     /// Fires due timers (transactions, delayed answers, 2xx retransmissions).
@@ -405,6 +475,7 @@ impl Ua {
             b.header_fmt("Contact", format_args!("<sip:{}@{}>", self.user, self.addr));
             let bytes: Arc<[u8]> = b.finish(Some("application/sdp"), SDP).into();
             self.tx.respond(now, &key, 200, bytes.clone());
+            self.answered_dialog(&inv, &tag);
             self.unacked.insert(call, (bytes, now + Duration::from_millis(500), Duration::from_millis(500)));
         }
         let resend: Vec<String> = self.unacked.iter().filter(|(_, u)| u.1 <= now).map(|(c, _)| c.clone()).collect();

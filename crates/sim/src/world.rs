@@ -196,6 +196,12 @@ impl World {
         self.ua(from).re_invite(now, site, call);
     }
 
+    /// Phone `from` holds (or resumes) its call `call` with the home site.
+    pub fn phone_hold(&mut self, from: SocketAddr, call: &str, hold: bool) {
+        let (now, site) = (self.now, self.home);
+        self.ua(from).hold(now, site, call, hold);
+    }
+
     /// Sends a CTI request from desktop `desk` of the home site (JSON text).
     pub fn desk(&mut self, desk: u64, json: &str) {
         self.desk_at(self.home, desk, json);

@@ -1,0 +1,310 @@
+//! Call control after the answer, at one site (issue 23): hold and retrieve from the
+//! desktop and from the phone, single-step transfer (to an extension, back to the
+//! transferrer when unanswered, to a Routing Point), redirection of a ringing call,
+//! UserData during the call, and the requests that must be refused without touching the
+//! call. Flows run with seeded loss and duplication where they say so.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use engine::{AgentLogin, CallResult, Dn, DnKind, DnOptions, NodeConfig};
+use netem::LinkConfig;
+use sim::{Pickup, Ua, UaEvent, World};
+
+const GW: &str = "127.0.0.1:5080";
+const PHONE1: &str = "127.0.0.1:6001";
+const PHONE2: &str = "127.0.0.1:6002";
+const SITE: &str = "127.0.0.1:5060";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("address")
+}
+
+fn config() -> NodeConfig {
+    let mut c = NodeConfig::for_tests();
+    for (id, dn) in [("A1001", "1001"), ("A1002", "1002")] {
+        c.agents.insert(id.into(), AgentLogin { id: id.into(), password: None, default_dn: Some(dn.into()) });
+    }
+    let rp = Dn { kind: DnKind::RoutingPoint, options: DnOptions::default(), trunk: None };
+    c.dns.singles.insert("5000".into(), rp);
+    c.options.default_dn = Some("1002".into());
+    c.options.no_answer_timeout = Duration::from_secs(8);
+    c
+}
+
+fn lossy() -> LinkConfig {
+    LinkConfig { loss: 0.1, duplicate: 0.05, latency: Duration::from_millis(5), jitter: Duration::from_millis(15) }
+}
+
+/// A gateway, phone 1001 (answers after 200 ms) and phone 1002 (answers as `second`),
+/// desks 1 and 2 registered on 1001 and 1002, and a gateway call to 1001 answered.
+/// Returns the world, the gateway's call and the call's ConnID.
+fn answered(seed: u64, link: LinkConfig, second: Pickup) -> (World, String, String) {
+    let mut w = World::new(seed, config(), link);
+    w.add(Ua::new("gw", addr(GW), Pickup::Never));
+    w.add(Ua::new("1001", addr(PHONE1), Pickup::After(Duration::from_millis(200))));
+    w.add(Ua::new("1002", addr(PHONE2), second));
+    w.register(addr(PHONE1));
+    w.register(addr(PHONE2));
+    w.desk(1, r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#);
+    w.desk(2, r#"{"message":"RequestRegisterAddress","ThisDN":"1002"}"#);
+    w.run_for(Duration::from_secs(20));
+    let call = w.call(addr(GW), "1001");
+    w.run_for(Duration::from_secs(20));
+    assert_eq!(finals(&mut w, GW), vec![200], "seed {seed}: the gateway's call was answered");
+    let conn = w
+        .desk_events(1)
+        .iter()
+        .find_map(|e| if let cti::Event::EventEstablished { conn_id, .. } = e { Some(conn_id.clone()) } else { None })
+        .expect("the desktop saw the call established");
+    (w, call, conn)
+}
+
+fn finals(w: &mut World, ua: &str) -> Vec<u16> {
+    w.ua(addr(ua))
+        .events
+        .iter()
+        .filter_map(|e| if let UaEvent::Final { code, .. } = e { Some(*code) } else { None })
+        .collect()
+}
+
+/// The directions of the re-INVITEs `ua` received, in order.
+fn reinvites(w: &mut World, ua: &str) -> Vec<&'static str> {
+    w.ua(addr(ua))
+        .events
+        .iter()
+        .filter_map(|e| if let UaEvent::ReInvited { direction, .. } = e { Some(direction.unwrap_or("none")) } else { None })
+        .collect()
+}
+
+fn count(w: &mut World, ua: &str, pred: impl Fn(&UaEvent) -> bool) -> usize {
+    w.ua(addr(ua)).events.iter().filter(|e| pred(e)).count()
+}
+
+/// The desk's events, as JSON values, named `name`.
+fn events_named(w: &World, desk: u64, name: &str) -> Vec<serde_json::Value> {
+    w.desk_events(desk)
+        .iter()
+        .map(|e| serde_json::to_value(e).expect("json"))
+        .filter(|v| v["message"] == name)
+        .collect()
+}
+
+fn error_codes(w: &World, desk: u64) -> Vec<String> {
+    events_named(w, desk, "EventError").iter().map(|v| v["ErrorCode"].as_str().unwrap_or("").to_owned()).collect()
+}
+
+fn hang_up_and_check_nothing_is_left(w: &mut World, call: &str, seed: u64) {
+    w.hang_up(addr(GW), call);
+    w.run_for(Duration::from_secs(70));
+    assert_eq!(w.site().active_calls(), 0, "seed {seed}: no call left");
+    assert_eq!(w.open_records(addr(SITE)), 0, "seed {seed}: every record closed");
+}
+
+#[test]
+fn a_desktop_holds_and_retrieves_a_call_by_re_inviting_both_legs() {
+    for seed in 0..40 {
+        let (mut w, call, conn) = answered(seed, lossy(), Pickup::Never);
+        w.desk(1, &format!(r#"{{"message":"RequestHoldCall","ReferenceID":5,"ThisDN":"1001","ConnID":"{conn}"}}"#));
+        w.run_for(Duration::from_secs(10));
+        // RFC 3264 hold: the held party is told sendonly, the holder's phone inactive.
+        assert_eq!(reinvites(&mut w, GW), vec!["sendonly"], "seed {seed}");
+        assert_eq!(reinvites(&mut w, PHONE1), vec!["inactive"], "seed {seed}");
+        let held = events_named(&w, 1, "EventHeld");
+        assert_eq!(held.len(), 1, "seed {seed}");
+        assert_eq!((held[0]["ReferenceID"].as_u64(), held[0]["OtherDN"].as_str()), (Some(5), Some("gw")));
+        // Holding twice is refused and changes nothing.
+        w.desk(1, &format!(r#"{{"message":"RequestHoldCall","ThisDN":"1001","ConnID":"{conn}"}}"#));
+        w.run_for(Duration::from_secs(1));
+        assert_eq!(error_codes(&w, 1), vec!["InvalidState"], "seed {seed}");
+        w.desk(1, &format!(r#"{{"message":"RequestRetrieveCall","ReferenceID":6,"ThisDN":"1001","ConnID":"{conn}"}}"#));
+        w.run_for(Duration::from_secs(10));
+        assert_eq!(reinvites(&mut w, GW), vec!["sendonly", "sendrecv"], "seed {seed}");
+        assert_eq!(reinvites(&mut w, PHONE1), vec!["inactive", "sendrecv"], "seed {seed}");
+        assert_eq!(events_named(&w, 1, "EventRetrieved")[0]["ReferenceID"].as_u64(), Some(6), "seed {seed}");
+        assert_eq!(finals(&mut w, GW), vec![200], "seed {seed}: the gateway's call was never ended");
+        assert_eq!(w.site().stats().calls_held, 1);
+        hang_up_and_check_nothing_is_left(&mut w, &call, seed);
+        let record = w.call_records(addr(SITE)).into_iter().last().cloned().expect("a record");
+        assert_eq!(record.holds, 1, "seed {seed}");
+    }
+}
+
+#[test]
+fn a_phone_that_holds_its_call_raises_event_held_and_event_retrieved() {
+    let (mut w, call, _) = answered(3, LinkConfig::default(), Pickup::Never);
+    let leg = w
+        .ua(addr(PHONE1))
+        .events
+        .iter()
+        .find_map(|e| if let UaEvent::Incoming { call } = e { Some(call.clone()) } else { None })
+        .expect("the phone rang");
+    w.phone_hold(addr(PHONE1), &leg, true);
+    w.run_for(Duration::from_secs(5));
+    assert_eq!(reinvites(&mut w, GW), vec!["sendonly"], "the phone's hold reached the gateway");
+    let held = events_named(&w, 1, "EventHeld");
+    assert_eq!(held.len(), 1);
+    assert!(held[0].get("ReferenceID").is_none(), "no desktop asked: {held:?}");
+    w.phone_hold(addr(PHONE1), &leg, false);
+    w.run_for(Duration::from_secs(5));
+    assert_eq!(reinvites(&mut w, GW), vec!["sendonly", "sendrecv"]);
+    assert_eq!(events_named(&w, 1, "EventRetrieved").len(), 1);
+    hang_up_and_check_nothing_is_left(&mut w, &call, 3);
+}
+
+#[test]
+fn a_single_step_transfer_moves_the_caller_to_another_agent_without_touching_its_dialog() {
+    for seed in 0..40 {
+        let (mut w, call, conn) = answered(seed, lossy(), Pickup::After(Duration::from_millis(300)));
+        let transfer = format!(
+            r#"{{"message":"RequestSingleStepTransfer","ReferenceID":9,"ThisDN":"1001","ConnID":"{conn}","OtherDN":"1002","UserData":{{"note":"vip"}}}}"#
+        );
+        w.desk(1, &transfer);
+        w.run_for(Duration::from_secs(20));
+        assert_eq!(count(&mut w, PHONE1, |e| matches!(e, UaEvent::ByeReceived { .. })), 1, "seed {seed}: 1001 left");
+        assert_eq!(count(&mut w, PHONE2, |e| matches!(e, UaEvent::Incoming { .. })), 1, "seed {seed}: 1002 rang");
+        // The gateway's dialog stays: one re-INVITE with the new phone's media, no new call.
+        assert_eq!(reinvites(&mut w, GW), vec!["sendrecv"], "seed {seed}");
+        assert_eq!(finals(&mut w, GW), vec![200], "seed {seed}");
+        assert_eq!(count(&mut w, GW, |e| matches!(e, UaEvent::ByeReceived { .. })), 0, "seed {seed}");
+        let released = events_named(&w, 1, "EventReleased");
+        assert_eq!(released.len(), 1, "seed {seed}");
+        assert_eq!((released[0]["ConnID"].as_str(), released[0]["ReferenceID"].as_u64()), (Some(conn.as_str()), Some(9)));
+        let ringing = events_named(&w, 2, "EventRinging");
+        assert_eq!(ringing.len(), 1, "seed {seed}");
+        assert_eq!(ringing[0]["ConnID"].as_str(), Some(conn.as_str()), "seed {seed}: the call keeps its ConnID");
+        assert_eq!(ringing[0]["ThirdPartyDN"].as_str(), Some("1001"));
+        assert_eq!(ringing[0]["UserData"]["note"].as_str(), Some("vip"));
+        assert_eq!(events_named(&w, 2, "EventEstablished").len(), 1, "seed {seed}");
+        hang_up_and_check_nothing_is_left(&mut w, &call, seed);
+        assert_eq!(count(&mut w, PHONE2, |e| matches!(e, UaEvent::ByeReceived { .. })), 1, "seed {seed}");
+        let record = w.call_records(addr(SITE)).into_iter().last().cloned().expect("a record");
+        let legs: Vec<(&str, CallResult)> = record.legs.iter().map(|l| (l.target.as_str(), l.result)).collect();
+        assert_eq!(legs, vec![("1001", CallResult::Transferred), ("1002", CallResult::Answered)], "seed {seed}");
+        assert_eq!((record.transfers, record.result), (1, CallResult::Answered));
+        assert_eq!(w.site().stats().calls_transferred, 1);
+    }
+}
+
+#[test]
+fn an_unanswered_transfer_comes_back_to_the_transferring_agent() {
+    let (mut w, call, conn) = answered(5, LinkConfig::default(), Pickup::Never);
+    w.desk(1, &format!(r#"{{"message":"RequestSingleStepTransfer","ThisDN":"1001","ConnID":"{conn}","OtherDN":"1002"}}"#));
+    w.run_for(Duration::from_secs(15)); // past no-answer-timeout (8 s)
+    assert_eq!(count(&mut w, PHONE2, |e| matches!(e, UaEvent::Cancelled { .. })), 1, "1002 stopped ringing");
+    assert_eq!(count(&mut w, PHONE1, |e| matches!(e, UaEvent::Incoming { .. })), 2, "1001 rings again");
+    assert_eq!(reinvites(&mut w, GW), vec!["sendrecv"], "1001 answered again: the gateway hears it");
+    assert_eq!(events_named(&w, 2, "EventReleased").len(), 1, "1002's desktop saw the call go");
+    assert_eq!(finals(&mut w, GW), vec![200]);
+    assert_eq!(w.site().active_calls(), 1, "the caller was never dropped");
+    hang_up_and_check_nothing_is_left(&mut w, &call, 5);
+}
+
+#[test]
+fn a_transfer_to_a_routing_point_queues_the_call_there() {
+    // No router watches 5000: default routing sends it to default-dn 1002.
+    let (mut w, call, conn) = answered(6, LinkConfig::default(), Pickup::After(Duration::from_millis(100)));
+    w.desk(1, &format!(r#"{{"message":"RequestMuteTransfer","ThisDN":"1001","ConnID":"{conn}","OtherDN":"5000"}}"#));
+    w.run_for(Duration::from_secs(5));
+    assert_eq!(count(&mut w, PHONE2, |e| matches!(e, UaEvent::Incoming { .. })), 1, "default routing rang 1002");
+    assert_eq!(reinvites(&mut w, GW), vec!["sendrecv"]);
+    assert_eq!(events_named(&w, 2, "EventEstablished").len(), 1);
+    hang_up_and_check_nothing_is_left(&mut w, &call, 6);
+}
+
+#[test]
+fn a_ringing_call_is_redirected_to_another_dn() {
+    let mut w = World::new(7, config(), LinkConfig::default());
+    w.add(Ua::new("gw", addr(GW), Pickup::Never));
+    w.add(Ua::new("1001", addr(PHONE1), Pickup::Never));
+    w.add(Ua::new("1002", addr(PHONE2), Pickup::After(Duration::from_millis(100))));
+    w.register(addr(PHONE1));
+    w.register(addr(PHONE2));
+    w.desk(1, r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#);
+    w.run_for(Duration::from_secs(5));
+    let call = w.call(addr(GW), "1001");
+    w.run_for(Duration::from_secs(1));
+    let conn = events_named(&w, 1, "EventRinging")[0]["ConnID"].as_str().expect("ringing").to_owned();
+    w.desk(1, &format!(r#"{{"message":"RequestHoldCall","ThisDN":"1001","ConnID":"{conn}"}}"#));
+    w.desk(1, &format!(r#"{{"message":"RequestSingleStepTransfer","ThisDN":"1001","ConnID":"{conn}","OtherDN":"1002"}}"#));
+    w.desk(1, &format!(r#"{{"message":"RequestRedirectCall","ThisDN":"1001","ConnID":"{conn}","OtherDN":"1002"}}"#));
+    w.run_for(Duration::from_secs(5));
+    assert_eq!(error_codes(&w, 1), vec!["InvalidState", "InvalidState"], "hold and transfer need an answer");
+    assert_eq!(count(&mut w, PHONE1, |e| matches!(e, UaEvent::Cancelled { .. })), 1);
+    assert_eq!(finals(&mut w, GW), vec![200], "1002 answered the redirected call");
+    assert!(reinvites(&mut w, GW).is_empty(), "a ringing call needs no re-INVITE");
+    hang_up_and_check_nothing_is_left(&mut w, &call, 7);
+}
+
+#[test]
+fn user_data_changes_during_the_call_reach_the_desktop() {
+    let (mut w, call, conn) = answered(8, LinkConfig::default(), Pickup::Never);
+    let request = |name: &str, extra: &str| {
+        format!(r#"{{"message":"{name}","ReferenceID":1,"ThisDN":"1001","ConnID":"{conn}"{extra}}}"#)
+    };
+    w.desk(1, &request("RequestAttachUserData", r#","UserData":{"a":1,"b":2}"#));
+    w.desk(1, &request("RequestAttachUserData", r#","UserData":{"a":9}"#)); // attach keeps a
+    w.desk(1, &request("RequestUpdateUserData", r#","UserData":{"b":3,"c":4}"#));
+    w.desk(1, &request("RequestDeleteUserData", r#","Key":"c""#));
+    w.run_for(Duration::from_secs(1));
+    let changes = events_named(&w, 1, "EventAttachedDataChanged");
+    let data: Vec<String> = changes.iter().map(|v| v["UserData"].to_string()).collect();
+    assert_eq!(data, vec![r#"{"a":1,"b":2}"#, r#"{"a":1,"b":2}"#, r#"{"a":1,"b":3,"c":4}"#, r#"{"a":1,"b":3}"#]);
+    assert_eq!(changes[0]["ThirdPartyDN"].as_str(), Some("1001"));
+    let big = format!(r#","UserData":{{"x":"{}"}}"#, "y".repeat(5_000));
+    w.desk(1, &request("RequestUpdateUserData", &big));
+    w.desk(1, &request("RequestDeleteAllUserData", ""));
+    w.run_for(Duration::from_secs(1));
+    assert_eq!(error_codes(&w, 1), vec!["InvalidRequest"], "UserData over 4,096 bytes is refused");
+    let last = events_named(&w, 1, "EventAttachedDataChanged").last().cloned().expect("an event");
+    assert_eq!(last["UserData"].to_string(), "{}");
+    hang_up_and_check_nothing_is_left(&mut w, &call, 8);
+}
+
+#[test]
+fn refused_call_control_requests_leave_the_call_as_it_was() {
+    let (mut w, call, conn) = answered(9, LinkConfig::default(), Pickup::After(Duration::from_millis(100)));
+    w.desk(3, r#"{"message":"RequestRegisterAddress","ThisDN":"1003"}"#);
+    let transfer = |dn: &str, conn: &str, to: &str, extra: &str| {
+        format!(
+            r#"{{"message":"RequestSingleStepTransfer","ThisDN":"{dn}","ConnID":"{conn}","OtherDN":"{to}"{extra}}}"#
+        )
+    };
+    w.desk(1, &transfer("1001", "00000000000000ff", "1002", "")); // no such call
+    w.desk(1, &transfer("1001", &conn, "99999", "")); // no DN, no trunk
+    w.desk(1, &transfer("1001", &conn, "1001", "")); // to itself
+    w.desk(1, &transfer("1001", &conn, "1003", "")); // no phone registered
+    w.desk(1, &transfer("1001", &conn, "1002", r#","Location":"nowhere""#)); // no such peer
+    w.desk(1, &transfer("1001", &conn, &"9".repeat(200), "")); // too long
+    w.desk(3, &transfer("1003", &conn, "1002", "")); // not a party of the call
+    w.desk(1, r#"{"message":"RequestHoldCall","ThisDN":"1001","ConnID":"zz"}"#); // no ConnID
+    w.desk(1, &format!(r#"{{"message":"RequestRetrieveCall","ThisDN":"1001","ConnID":"{conn}"}}"#)); // not held
+    w.run_for(Duration::from_secs(10));
+    let expected = [
+        "NoSuchCall",
+        "UnknownDN",
+        "InvalidRequest",
+        "InvalidState",
+        "InvalidState",
+        "InvalidRequest",
+        "NoSuchCall",
+        "NoSuchCall",
+        "InvalidState",
+    ];
+    let mut codes = error_codes(&w, 1);
+    codes.extend(error_codes(&w, 3));
+    codes.sort();
+    let mut expected: Vec<String> = expected.iter().map(|s| (*s).to_owned()).collect();
+    expected.sort();
+    assert_eq!(codes, expected);
+    let texts: Vec<String> = events_named(&w, 1, "EventError")
+        .iter()
+        .map(|v| v["ErrorMessage"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(texts.iter().any(|t| t.contains("no registered phone")), "{texts:?}");
+    assert!(reinvites(&mut w, GW).is_empty() && reinvites(&mut w, PHONE1).is_empty(), "nothing was re-INVITEd");
+    assert_eq!(count(&mut w, PHONE1, |e| matches!(e, UaEvent::ByeReceived { .. })), 0, "1001 is still on the call");
+    assert_eq!(count(&mut w, PHONE2, |e| matches!(e, UaEvent::Incoming { .. })), 0);
+    assert!(events_named(&w, 1, "EventReleased").is_empty());
+    hang_up_and_check_nothing_is_left(&mut w, &call, 9);
+}
