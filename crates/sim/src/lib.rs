@@ -8,8 +8,10 @@ mod client;
 pub mod fixtures;
 pub mod hostile;
 mod logs;
+mod media;
 pub mod model;
 mod ua;
+mod ua_event;
 mod world;
 
 pub use client::{Client, StatClient};

@@ -9,46 +9,7 @@ use std::time::{Duration, Instant};
 use sipcore::{ClientOutcome, Peer, RequestOutcome, TransactionConfig, TransactionLayer, TxKey};
 use sipmsg::{Framing, HeaderName, Message, MessageBuilder, Method, ViaStamp};
 
-/// How a UA answers an incoming INVITE.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pickup {
-    /// 180, then 200 after this long.
-    After(Duration),
-    /// 486 Busy Here at once.
-    Busy,
-    /// 180 and nothing more.
-    Never,
-}
-
-/// What happened at a UA, for assertions.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UaEvent {
-    /// A final response to our REGISTER.
-    Registered(u16),
-    /// A provisional response to our INVITE `call`.
-    Provisional { call: String, code: u16 },
-    /// The final response to our INVITE `call` (2xx reported once).
-    Final { call: String, code: u16 },
-    /// An INVITE arrived.
-    Incoming { call: String },
-    /// The caller cancelled the INVITE we were ringing with.
-    Cancelled { call: String },
-    /// The other side hung up.
-    ByeReceived { call: String },
-    /// The final response to our re-INVITE.
-    ReInviteAnswered { call: String, code: u16 },
-    /// The final response to our BYE.
-    ByeAnswered { call: String, code: u16 },
-    /// A client transaction of ours timed out.
-    TimedOut,
-    /// The server asked us to answer a ringing call (NOTIFY Event: talk).
-    TalkRequested { call: String },
-    /// Our INVITE `call` was redirected; we called `to` as `new_call`.
-    Redirected { call: String, to: String, new_call: String },
-    /// A re-INVITE arrived in dialog `call`, offering media in `direction` (`sendrecv`,
-    /// `sendonly`, `recvonly`, `inactive`; none when it had no SDP).
-    ReInvited { call: String, direction: Option<&'static str> },
-}
+pub use crate::ua_event::{Pickup, UaEvent};
 
 #[derive(Debug, Clone)]
 struct Dialog {
@@ -97,33 +58,7 @@ pub struct Ua {
     pub events: Vec<UaEvent>,
 }
 
-const SDP: &[u8] =
-    b"v=0\r\no=ua 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
-
-/// This UA's session description with a direction attribute (and a later version).
-fn sdp_with(direction: &str) -> Vec<u8> {
-    format!(
-        "v=0\r\no=ua 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na={direction}\r\n"
-    )
-    .into_bytes()
-}
-
-/// The media direction a session description offers (RFC 3264 section 5.1).
-fn direction_of(body: &[u8]) -> Option<&'static str> {
-    let text = std::str::from_utf8(body).ok().filter(|t| t.starts_with("v="))?;
-    let found = ["sendonly", "recvonly", "inactive"].into_iter().find(|d| text.contains(&format!("a={d}")));
-    Some(found.unwrap_or("sendrecv"))
-}
-
-/// What a UA answers to an offer in `direction` (RFC 3264 section 6.1).
-fn answer_to(direction: Option<&str>) -> &'static str {
-    match direction {
-        Some("sendonly") => "recvonly",
-        Some("recvonly") => "sendonly",
-        Some("inactive") => "inactive",
-        _ => "sendrecv",
-    }
-}
+use crate::media::{answer_to, direction_of, sdp_with, SDP};
 
 impl Ua {
     /// A UA for `user` at `addr`.
@@ -237,7 +172,15 @@ impl Ua {
         self.in_dialog_with(now, site, call, method, SDP);
     }
 
-    fn in_dialog_with(&mut self, now: Instant, site: SocketAddr, call: &str, method: Method<'_>, sdp: &[u8]) {
+    /// Sends `method` in dialog `call` to `site`; an INVITE carries `sdp`.
+    pub(crate) fn in_dialog_with(
+        &mut self,
+        now: Instant,
+        site: SocketAddr,
+        call: &str,
+        method: Method<'_>,
+        sdp: &[u8],
+    ) {
         let branch = format!("z9hG4bK{}", self.next("d"));
         let Some(d) = self.dialogs.get_mut(call) else { return };
         d.cseq += 1;
@@ -453,13 +396,6 @@ impl Ua {
             confirmed: true,
         };
         self.dialogs.insert(call_id.to_owned(), dialog);
-    }
-
-    /// Puts call `call` on hold from this phone (a re-INVITE offering `sendonly`), or
-    /// resumes it (`sendrecv`).
-    pub fn hold(&mut self, now: Instant, site: SocketAddr, call: &str, hold: bool) {
-        let sdp = sdp_with(if hold { "sendonly" } else { "sendrecv" });
-        self.in_dialog_with(now, site, call, Method::Invite, &sdp);
     }
 
     /// Fires due timers (transactions, delayed answers, 2xx retransmissions).

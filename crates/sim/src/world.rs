@@ -147,6 +147,11 @@ impl World {
         self.desks.get(&(self.home, desk)).map_or(&[], Vec::as_slice)
     }
 
+    /// The CTI events desktop `desk` of the site at `site` received.
+    pub fn desk_events_at(&self, site: SocketAddr, desk: u64) -> &[cti::Event] {
+        self.desks.get(&(site, desk)).map_or(&[], Vec::as_slice)
+    }
+
     /// Virtual time since the start.
     pub fn elapsed(&self) -> Duration {
         self.now - self.start
@@ -199,7 +204,9 @@ impl World {
     /// Phone `from` holds (or resumes) its call `call` with the home site.
     pub fn phone_hold(&mut self, from: SocketAddr, call: &str, hold: bool) {
         let (now, site) = (self.now, self.home);
-        self.ua(from).hold(now, site, call, hold);
+        // A phone holds by offering sendonly, and resumes with sendrecv (RFC 3264 section 8.4).
+        let sdp = crate::media::sdp_with(if hold { "sendonly" } else { "sendrecv" });
+        self.ua(from).in_dialog_with(now, site, call, sipmsg::Method::Invite, &sdp);
     }
 
     /// Sends a CTI request from desktop `desk` of the home site (JSON text).

@@ -466,3 +466,45 @@ fn one_scenario_twice_gives_the_same_transcript_byte_for_byte() {
     }
     assert_eq!(first.1, second.1, "desktop events differ");
 }
+
+/// Issue 23 item 3: a desktop at SS1 transfers an answered call to 1001, whose agent is
+/// logged in at SS2: the call goes over the peer trunk with its ConnID, UUID and UserData;
+/// SS2's desktop sees it ring with the same ConnID; the gateway's dialog with SS1 stays
+/// and gets the new phone's media by re-INVITE.
+#[test]
+fn a_transfer_to_an_agent_at_the_peer_goes_over_the_trunk_with_the_call_s_identity() {
+    let mut w = world(31);
+    login(&mut w, SS2, "1001", "A1001");
+    w.desk_at(addr(SS1), 2, r#"{"message":"RequestRegisterAddress","ThisDN":"1002"}"#);
+    w.run_for(Duration::from_secs(6));
+    let call = call_from_gw(&mut w, SS1, "sip:1002@127.0.0.1:5060");
+    w.run_for(Duration::from_secs(5));
+    let conn = w
+        .desk_events_at(addr(SS1), 2)
+        .iter()
+        .find_map(|e| if let cti::Event::EventEstablished { conn_id, .. } = e { Some(conn_id.clone()) } else { None })
+        .expect("1002 answered at SS1");
+    let transfer = format!(
+        r#"{{"message":"RequestSingleStepTransfer","ReferenceID":3,"ThisDN":"1002","ConnID":"{conn}","OtherDN":"1001","UserData":{{"CaseID":"7"}}}}"#
+    );
+    w.desk_at(addr(SS1), 2, &transfer);
+    w.run_for(Duration::from_secs(10));
+    let ringing = w.desk_events_at(addr(SS2), 9).iter().find_map(|e| match e {
+        cti::Event::EventRinging { conn_id, user_data, .. } => Some((conn_id.clone(), user_data.clone())),
+        _ => None,
+    });
+    let expected: cti::KvList = [("CaseID".to_owned(), "7".into())].into_iter().collect();
+    assert_eq!(ringing, Some((conn.clone(), Some(expected))), "SS2 rings 1001 with the call's ConnID and UserData");
+    let gw_reinvites = w.ua(addr(GW)).events.iter().filter(|e| matches!(e, UaEvent::ReInvited { .. })).count();
+    assert_eq!(gw_reinvites, 1, "the gateway hears 1001 through its dialog with SS1");
+    let record = |w: &World, site: &str| w.open_records(addr(site));
+    assert_eq!((record(&w, SS1), record(&w, SS2)), (1, 1), "one call at each site");
+    w.hang_up(addr(GW), &call);
+    w.run_for(Duration::from_secs(40));
+    assert!(w.ua(addr(PH1001)).events.iter().any(|e| matches!(e, UaEvent::ByeReceived { .. })), "1001 hung up");
+    assert_eq!((w.site_at(addr(SS1)).active_calls(), w.site_at(addr(SS2)).active_calls()), (0, 0));
+    let uuids: Vec<String> =
+        [SS1, SS2].iter().filter_map(|s| w.call_records(addr(s)).last().map(|r| r.uuid.clone())).collect();
+    assert_eq!(uuids.len(), 2);
+    assert_eq!(uuids[0], uuids[1], "one call UUID at both sites");
+}

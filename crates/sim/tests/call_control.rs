@@ -73,7 +73,9 @@ fn reinvites(w: &mut World, ua: &str) -> Vec<&'static str> {
     w.ua(addr(ua))
         .events
         .iter()
-        .filter_map(|e| if let UaEvent::ReInvited { direction, .. } = e { Some(direction.unwrap_or("none")) } else { None })
+        .filter_map(
+            |e| if let UaEvent::ReInvited { direction, .. } = e { Some(direction.unwrap_or("none")) } else { None },
+        )
         .collect()
 }
 
@@ -169,7 +171,10 @@ fn a_single_step_transfer_moves_the_caller_to_another_agent_without_touching_its
         assert_eq!(count(&mut w, GW, |e| matches!(e, UaEvent::ByeReceived { .. })), 0, "seed {seed}");
         let released = events_named(&w, 1, "EventReleased");
         assert_eq!(released.len(), 1, "seed {seed}");
-        assert_eq!((released[0]["ConnID"].as_str(), released[0]["ReferenceID"].as_u64()), (Some(conn.as_str()), Some(9)));
+        assert_eq!(
+            (released[0]["ConnID"].as_str(), released[0]["ReferenceID"].as_u64()),
+            (Some(conn.as_str()), Some(9))
+        );
         let ringing = events_named(&w, 2, "EventRinging");
         assert_eq!(ringing.len(), 1, "seed {seed}");
         assert_eq!(ringing[0]["ConnID"].as_str(), Some(conn.as_str()), "seed {seed}: the call keeps its ConnID");
@@ -189,7 +194,10 @@ fn a_single_step_transfer_moves_the_caller_to_another_agent_without_touching_its
 #[test]
 fn an_unanswered_transfer_comes_back_to_the_transferring_agent() {
     let (mut w, call, conn) = answered(5, LinkConfig::default(), Pickup::Never);
-    w.desk(1, &format!(r#"{{"message":"RequestSingleStepTransfer","ThisDN":"1001","ConnID":"{conn}","OtherDN":"1002"}}"#));
+    w.desk(
+        1,
+        &format!(r#"{{"message":"RequestSingleStepTransfer","ThisDN":"1001","ConnID":"{conn}","OtherDN":"1002"}}"#),
+    );
     w.run_for(Duration::from_secs(15)); // past no-answer-timeout (8 s)
     assert_eq!(count(&mut w, PHONE2, |e| matches!(e, UaEvent::Cancelled { .. })), 1, "1002 stopped ringing");
     assert_eq!(count(&mut w, PHONE1, |e| matches!(e, UaEvent::Incoming { .. })), 2, "1001 rings again");
@@ -226,7 +234,10 @@ fn a_ringing_call_is_redirected_to_another_dn() {
     w.run_for(Duration::from_secs(1));
     let conn = events_named(&w, 1, "EventRinging")[0]["ConnID"].as_str().expect("ringing").to_owned();
     w.desk(1, &format!(r#"{{"message":"RequestHoldCall","ThisDN":"1001","ConnID":"{conn}"}}"#));
-    w.desk(1, &format!(r#"{{"message":"RequestSingleStepTransfer","ThisDN":"1001","ConnID":"{conn}","OtherDN":"1002"}}"#));
+    w.desk(
+        1,
+        &format!(r#"{{"message":"RequestSingleStepTransfer","ThisDN":"1001","ConnID":"{conn}","OtherDN":"1002"}}"#),
+    );
     w.desk(1, &format!(r#"{{"message":"RequestRedirectCall","ThisDN":"1001","ConnID":"{conn}","OtherDN":"1002"}}"#));
     w.run_for(Duration::from_secs(5));
     assert_eq!(error_codes(&w, 1), vec!["InvalidState", "InvalidState"], "hold and transfer need an answer");
@@ -297,14 +308,108 @@ fn refused_call_control_requests_leave_the_call_as_it_was() {
     let mut expected: Vec<String> = expected.iter().map(|s| (*s).to_owned()).collect();
     expected.sort();
     assert_eq!(codes, expected);
-    let texts: Vec<String> = events_named(&w, 1, "EventError")
-        .iter()
-        .map(|v| v["ErrorMessage"].as_str().unwrap_or("").to_owned())
-        .collect();
+    let texts: Vec<String> =
+        events_named(&w, 1, "EventError").iter().map(|v| v["ErrorMessage"].as_str().unwrap_or("").to_owned()).collect();
     assert!(texts.iter().any(|t| t.contains("no registered phone")), "{texts:?}");
     assert!(reinvites(&mut w, GW).is_empty() && reinvites(&mut w, PHONE1).is_empty(), "nothing was re-INVITEd");
     assert_eq!(count(&mut w, PHONE1, |e| matches!(e, UaEvent::ByeReceived { .. })), 0, "1001 is still on the call");
     assert_eq!(count(&mut w, PHONE2, |e| matches!(e, UaEvent::Incoming { .. })), 0);
     assert!(events_named(&w, 1, "EventReleased").is_empty());
     hang_up_and_check_nothing_is_left(&mut w, &call, 9);
+}
+
+/// The stateful sweep of issue 23: a gateway calls and hangs up at random while three
+/// desktops send random call-control requests (valid and not: hold, retrieve, transfers
+/// to good and bad targets, redirects, UserData, releases) on the calls they have seen
+/// and on made-up ConnIDs, over a lossy network. The World checks the reference model
+/// after every step (every event names a live call; the node holds exactly the model's
+/// calls). At the end every call is hung up: no call, open record, ringing phone or
+/// transaction may be left.
+#[test]
+fn random_call_control_from_several_desktops_leaves_nothing_behind() {
+    for seed in 0..30 {
+        sweep(seed);
+    }
+}
+
+fn sweep(seed: u64) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut w = World::new(seed, config(), lossy());
+    let phones = [("1001", PHONE1), ("1002", PHONE2), ("1003", "127.0.0.1:6003")];
+    w.add(Ua::new("gw", addr(GW), Pickup::Never));
+    for (dn, at) in phones {
+        let pickup = if rng.gen_bool(0.8) { Pickup::After(Duration::from_millis(300)) } else { Pickup::Never };
+        w.add(Ua::new(dn, addr(at), pickup));
+        w.register(addr(at));
+    }
+    for (desk, (dn, _)) in (1u64..).zip(phones) {
+        w.desk(desk, &format!(r#"{{"message":"RequestRegisterAddress","ThisDN":"{dn}"}}"#));
+    }
+    w.run_for(Duration::from_secs(10));
+    let targets = ["1001", "1002", "1003", "5000", "99999", "1500", ""];
+    let kinds = ["RequestHoldCall", "RequestRetrieveCall", "RequestSingleStepTransfer", "RequestMuteTransfer"];
+    let more = ["RequestRedirectCall", "RequestAttachUserData", "RequestReleaseCall", "RequestAnswerCall"];
+    let mut calls = Vec::new();
+    for _ in 0..60 {
+        match rng.gen_range(0..10) {
+            0 | 1 => calls.push(w.call(addr(GW), targets[rng.gen_range(0..4)])),
+            2 if !calls.is_empty() => {
+                let call = calls.swap_remove(rng.gen_range(0..calls.len()));
+                w.hang_up(addr(GW), &call);
+                w.cancel(addr(GW), &call);
+            }
+            _ => {
+                let desk = rng.gen_range(1..=3u64);
+                let seen: Vec<String> = (1..=3).flat_map(|d| conn_ids(&w, d)).collect();
+                let conn = match seen.len() {
+                    0 => "00000000000000ff".to_owned(),
+                    n => seen[rng.gen_range(0..n)].clone(),
+                };
+                let kind = if rng.gen_bool(0.7) { kinds[rng.gen_range(0..4)] } else { more[rng.gen_range(0..4)] };
+                let (dn, to) = (phones[desk as usize - 1].0, targets[rng.gen_range(0..targets.len())]);
+                w.desk(
+                    desk,
+                    &format!(
+                        r#"{{"message":"{kind}","ThisDN":"{dn}","ConnID":"{conn}","OtherDN":"{to}","UserData":{{"k":"{to}"}}}}"#
+                    ),
+                );
+            }
+        }
+        w.run_for(Duration::from_millis(rng.gen_range(100..3_000)));
+    }
+    for call in calls {
+        // Answered calls end by BYE, ringing or queued ones by CANCEL; the other gets 481.
+        w.hang_up(addr(GW), &call);
+        w.cancel(addr(GW), &call);
+    }
+    w.run_for(Duration::from_secs(120));
+    let stats = w.site().stats();
+    if std::env::var("SWEEP_DEBUG").is_ok() {
+        eprintln!(
+            "seed {seed}: {} answered, {} held, {} transferred",
+            stats.calls_answered, stats.calls_held, stats.calls_transferred
+        );
+    }
+    assert_eq!(w.site().active_calls(), 0, "seed {seed}: no call left");
+    assert_eq!(w.open_records(addr(SITE)), 0, "seed {seed}: every record closed");
+    for (dn, at) in phones {
+        if std::env::var("SWEEP_DEBUG").is_ok() && w.ua(addr(at)).live_calls() != 0 {
+            eprintln!("{dn}: {:#?}", w.ua(addr(at)).events);
+        }
+        assert_eq!(w.ua(addr(at)).live_calls(), 0, "seed {seed}: {dn} still has a call");
+    }
+}
+
+/// The ConnIDs desktop `desk` has seen.
+fn conn_ids(w: &World, desk: u64) -> Vec<String> {
+    w.desk_events(desk)
+        .iter()
+        .filter_map(|e| match e {
+            cti::Event::EventRinging { conn_id, .. } | cti::Event::EventEstablished { conn_id, .. } => {
+                Some(conn_id.clone())
+            }
+            _ => None,
+        })
+        .collect()
 }

@@ -116,7 +116,8 @@ impl B2bua {
         let cseq = leg.next_cseq();
         let branch = ctx.branch();
         let sdp = sdp_of(req).and_then(|body| leg.relayed_sdp(&body));
-        let bytes: Arc<[u8]> = build::in_dialog_with(&ctx.local, leg, (method, cseq, &branch), req, sdp.as_deref()).into();
+        let bytes: Arc<[u8]> =
+            build::in_dialog_with(&ctx.local, leg, (method, cseq, &branch), req, sdp.as_deref()).into();
         leg.reinvite_out |= method == Method::Invite;
         let client = ctx.tx.send_request(ctx.now, &branch, method, leg.peer, bytes);
         self.pending.insert(

@@ -49,16 +49,16 @@ pub(crate) use build::Local;
 use build::{b_invite, copy_body, in_dialog, talk_notify, NewInvite, USER_DATA_HEADER};
 use call::{Answer, Call, CallId, CallTimer, Hold, Incoming, OnRp, Pending, Relay, Routed, Side, ThirdParty};
 use delivery::TrunkLeg;
+pub(crate) use hold::HoldOrder;
 use leg::{strip_tag, Leg, LegState};
 use new_call::{new_call, offered};
 use placement::{Arrival, Delivery, Placement};
-pub(crate) use hold::HoldOrder;
 pub use pre_route::NssStats;
 pub(crate) use routing::RouteOrder;
-pub(crate) use transfer::TransferOrder;
-pub(crate) use user_data::UserDataOrder;
 use send::{cancel_b_leg, reason_of, reparse, send_bye, send_cancel};
 use timers::CallTimers;
+pub(crate) use transfer::TransferOrder;
+pub(crate) use user_data::UserDataOrder;
 
 /// Why the B2BUA refuses a desktop's call request: the EventError's code and text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -142,7 +142,14 @@ impl B2bua {
     /// B-leg `index` answered: the caller hears it. Our 2xx to its INVITE (retransmitted
     /// until its ACK); for a third-party call our ACK to the origin phone, carrying the
     /// answer; for a call offered anew after a transfer a re-INVITE.
-    fn caller_hears_answer(&mut self, ctx: &mut Ctx<'_>, id: CallId, index: usize, resp: &Message<'_>, reoffered: bool) {
+    fn caller_hears_answer(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: CallId,
+        index: usize,
+        resp: &Message<'_>,
+        reoffered: bool,
+    ) {
         if reoffered {
             return self.connect_caller(ctx, id, index);
         }

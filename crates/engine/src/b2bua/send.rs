@@ -66,15 +66,16 @@ pub(super) fn send_bye(ctx: &mut Ctx<'_>, pending: &mut sipcore::SpreadMap<TxKey
 
 /// Gives up B-leg `leg`: a CANCEL now if it has sent a provisional, else as soon as it
 /// does (RFC 3261 section 9.1; a CANCEL that overtakes its INVITE finds no transaction,
-/// and the phone would ring on). Until then its INVITE is an orphan's, whatever becomes
-/// of the call: the provisional sends the CANCEL, a 2xx is ACKed and hung up.
+/// and the phone would ring on). Either way its INVITE becomes an orphan's, whatever
+/// becomes of the call: a 2xx that crossed the CANCEL is ACKed and hung up (RFC 3261
+/// section 9.1: the callee answered first), a late provisional sends the CANCEL owed.
 pub(super) fn cancel_b_leg(ctx: &mut Ctx<'_>, pending: &mut sipcore::SpreadMap<TxKey, Pending>, leg: &mut Leg) {
-    if leg.heard {
-        return send_cancel(ctx, pending, leg);
-    }
-    leg.cancel_due = true;
+    leg.cancel_due = !leg.heard;
     if let Some(p) = pending.get_mut(&leg.invite_tx) {
         *p = Pending::Orphan(Box::new(leg.clone()));
+    }
+    if leg.heard {
+        send_cancel(ctx, pending, leg);
     }
 }
 

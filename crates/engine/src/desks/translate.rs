@@ -39,7 +39,17 @@ impl Desks {
     )]
     fn translate(&mut self, now: Instant, config: &NodeConfig, event: &DomainEvent) {
         match event {
-            DomainEvent::CallRinging { conn_id, dn, other, call_type, caller_dn, acd, user_data, transferred_by, .. } => {
+            DomainEvent::CallRinging {
+                conn_id,
+                dn,
+                other,
+                call_type,
+                caller_dn,
+                acd,
+                user_data,
+                transferred_by,
+                ..
+            } => {
                 let conn = cti::conn_id_text(*conn_id);
                 if let Some(caller) = caller_dn {
                     self.broadcast(Event::EventDialing {
@@ -182,7 +192,17 @@ impl Desks {
                 let event = Event::EventRetrieved { reference_id: *reference_id, this_dn, other_dn, conn_id };
                 self.answer_or_broadcast(*requester, event);
             }
-            DomainEvent::CallTransferred { conn_id, from, to, caller_dn, answered, acd, reference_id, requester, .. } => {
+            DomainEvent::CallTransferred {
+                conn_id,
+                from,
+                to,
+                caller_dn,
+                answered,
+                acd,
+                reference_id,
+                requester,
+                ..
+            } => {
                 let conn = cti::conn_id_text(*conn_id);
                 let released =
                     Event::EventReleased { reference_id: *reference_id, this_dn: from.clone(), conn_id: conn.clone() };

@@ -94,8 +94,15 @@ impl Node {
                 if self.shutting_down {
                     return Err(cti::ErrorCode::ShuttingDown.into());
                 }
-                let order =
-                    TransferOrder { conn_id, dn: this_dn, target: other_dn, location, user_data, reference_id, requester };
+                let order = TransferOrder {
+                    conn_id,
+                    dn: this_dn,
+                    target: other_dn,
+                    location,
+                    user_data,
+                    reference_id,
+                    requester,
+                };
                 self.with_b2bua(now, |b, ctx| b.transfer(ctx, order))
             }
             C::Redirect { this_dn, conn: Some(conn_id), other_dn } => {
