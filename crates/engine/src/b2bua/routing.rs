@@ -188,17 +188,8 @@ impl B2bua {
         let OnRp::Routed(routed) = std::mem::take(&mut call.on_rp) else { return };
         let rang = std::mem::replace(&mut call.dn, routed.rp.clone());
         let conn_id = call.conn_id;
-        for leg in call.b.iter_mut().filter(|l| l.state == LegState::Early) {
-            leg.state = LegState::Ended;
-            cancel_b_leg(ctx, &mut self.pending, leg);
-        }
-        for leg in std::mem::take(&mut call.b) {
-            self.dialogs.remove(&(leg.call_id.clone(), leg.local_tag.clone()));
-            if let Some(p) = self.pending.get_mut(&leg.invite_tx) {
-                *p = Pending::Orphan(Box::new(leg));
-            }
-        }
         call.acd = false;
+        self.retire_legs(ctx, id);
         self.timers.cancel(id, CallTimer::NoAnswer);
         self.no_longer_busy(&rang, id);
         tracing::info!(conn_id, rp = %routed.rp, target = %routed.target, cause, "routed call not answered; back on its Routing Point");
