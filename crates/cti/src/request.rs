@@ -152,6 +152,95 @@ pub enum Request {
         #[serde(rename = "UserData", default)]
         user_data: Option<KvList>,
     },
+    /// Hold the call on ThisDN and call OtherDN for a consultation (`TInitiateTransfer`):
+    /// the consultation call gets its own ConnID (CallType `Consult`); RequestCompleteTransfer
+    /// then joins the held party to OtherDN, before or after OtherDN answers.
+    RequestInitiateTransfer {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+        #[serde(rename = "OtherDN")]
+        other_dn: String,
+        #[serde(rename = "Location", default)]
+        location: Option<String>,
+        /// The consultation call's UserData (it does not change the held call's).
+        #[serde(rename = "UserData", default)]
+        user_data: Option<KvList>,
+    },
+    /// Join the held call and the consultation call, and leave both (`TCompleteTransfer`):
+    /// `ConnID` and `TransferConnID` name the two calls (either order); the held call's
+    /// ConnID survives.
+    RequestCompleteTransfer {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+        #[serde(rename = "TransferConnID")]
+        transfer_conn_id: String,
+    },
+    /// Hold the active call and take the held one back (`TAlternateCall`).
+    RequestAlternateCall {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+        #[serde(rename = "TransferConnID")]
+        transfer_conn_id: String,
+    },
+    /// Release the active call (an unwanted consultation) and take the held one back
+    /// (`TReconnectCall`).
+    RequestReconnectCall {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+        #[serde(rename = "TransferConnID")]
+        transfer_conn_id: String,
+    },
+    /// Start a conference (`TInitiateConference`). Mixing needs a media partner: without
+    /// one the site answers EventError `NotSupported`.
+    RequestInitiateConference {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+        #[serde(rename = "OtherDN")]
+        other_dn: String,
+    },
+    /// Complete a conference (`TCompleteConference`); see RequestInitiateConference.
+    RequestCompleteConference {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+        #[serde(rename = "TransferConnID")]
+        transfer_conn_id: String,
+    },
+    /// Remove OtherDN from a conference (`TDeleteFromConference`); see
+    /// RequestInitiateConference.
+    RequestDeleteFromConference {
+        #[serde(rename = "ReferenceID", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+        #[serde(rename = "OtherDN")]
+        other_dn: String,
+    },
     /// Send the call ringing on ThisDN to OtherDN instead (`TRedirectCall`).
     RequestRedirectCall {
         #[serde(rename = "ReferenceID", default)]
@@ -285,6 +374,13 @@ impl Request {
             | Self::RequestMakeCall { reference_id, .. }
             | Self::RequestAnswerCall { reference_id, .. }
             | Self::RequestReleaseCall { reference_id, .. }
+            | Self::RequestInitiateTransfer { reference_id, .. }
+            | Self::RequestCompleteTransfer { reference_id, .. }
+            | Self::RequestAlternateCall { reference_id, .. }
+            | Self::RequestReconnectCall { reference_id, .. }
+            | Self::RequestInitiateConference { reference_id, .. }
+            | Self::RequestCompleteConference { reference_id, .. }
+            | Self::RequestDeleteFromConference { reference_id, .. }
             | Self::RequestHoldCall { reference_id, .. }
             | Self::RequestRetrieveCall { reference_id, .. }
             | Self::RequestSingleStepTransfer { reference_id, .. }
@@ -315,6 +411,13 @@ impl Request {
             Self::RequestMakeCall { .. } => "RequestMakeCall",
             Self::RequestAnswerCall { .. } => "RequestAnswerCall",
             Self::RequestReleaseCall { .. } => "RequestReleaseCall",
+            Self::RequestInitiateTransfer { .. } => "RequestInitiateTransfer",
+            Self::RequestCompleteTransfer { .. } => "RequestCompleteTransfer",
+            Self::RequestAlternateCall { .. } => "RequestAlternateCall",
+            Self::RequestReconnectCall { .. } => "RequestReconnectCall",
+            Self::RequestInitiateConference { .. } => "RequestInitiateConference",
+            Self::RequestCompleteConference { .. } => "RequestCompleteConference",
+            Self::RequestDeleteFromConference { .. } => "RequestDeleteFromConference",
             Self::RequestHoldCall { .. } => "RequestHoldCall",
             Self::RequestRetrieveCall { .. } => "RequestRetrieveCall",
             Self::RequestSingleStepTransfer { .. } => "RequestSingleStepTransfer",

@@ -47,6 +47,25 @@ pub enum CallRequest<'a> {
     Redirect { this_dn: &'a str, conn: Option<u64>, other_dn: &'a str },
     /// The UserData requests.
     UserData { this_dn: &'a str, conn: Option<u64>, change: UserDataChange<'a> },
+    /// RequestInitiateTransfer: hold the call and consult OtherDN.
+    Consult(Transfer<'a>),
+    /// RequestCompleteTransfer, RequestAlternateCall, RequestReconnectCall: an operation on
+    /// ThisDN's held call and its active one (`conn` and `other`, either order).
+    Pair { this_dn: &'a str, conn: Option<u64>, other: Option<u64>, op: PairOp },
+    /// The conference requests (they need a media partner).
+    Conference { this_dn: &'a str },
+}
+
+/// What RequestCompleteTransfer, RequestAlternateCall and RequestReconnectCall do with a
+/// held call and an active one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairOp {
+    /// Join them and leave both.
+    Complete,
+    /// Hold the active one, take back the held one.
+    Alternate,
+    /// Release the active one, take back the held one.
+    Reconnect,
 }
 
 /// A one-step transfer's fields.
@@ -101,7 +120,10 @@ impl CallRequest<'_> {
             | Self::Retrieve { this_dn, .. }
             | Self::Transfer(Transfer { this_dn, .. })
             | Self::Redirect { this_dn, .. }
-            | Self::UserData { this_dn, .. } => this_dn,
+            | Self::UserData { this_dn, .. }
+            | Self::Consult(Transfer { this_dn, .. })
+            | Self::Pair { this_dn, .. }
+            | Self::Conference { this_dn } => this_dn,
         }
     }
 }
@@ -174,6 +196,27 @@ impl Request {
                 let change = UserDataChange::DeleteAll;
                 Sorted::Call(CallRequest::UserData { this_dn, conn: parse_conn_id(conn_id), change })
             }
+            Self::RequestInitiateTransfer { this_dn, conn_id, other_dn, location, user_data, .. } => {
+                Sorted::Call(CallRequest::Consult(Transfer {
+                    this_dn,
+                    conn: parse_conn_id(conn_id),
+                    other_dn,
+                    location: location.as_deref(),
+                    user_data: user_data.as_ref(),
+                }))
+            }
+            Self::RequestCompleteTransfer { this_dn, conn_id, transfer_conn_id, .. } => {
+                Sorted::Call(pair(this_dn, conn_id, transfer_conn_id, PairOp::Complete))
+            }
+            Self::RequestAlternateCall { this_dn, conn_id, transfer_conn_id, .. } => {
+                Sorted::Call(pair(this_dn, conn_id, transfer_conn_id, PairOp::Alternate))
+            }
+            Self::RequestReconnectCall { this_dn, conn_id, transfer_conn_id, .. } => {
+                Sorted::Call(pair(this_dn, conn_id, transfer_conn_id, PairOp::Reconnect))
+            }
+            Self::RequestInitiateConference { this_dn, .. }
+            | Self::RequestCompleteConference { this_dn, .. }
+            | Self::RequestDeleteFromConference { this_dn, .. } => Sorted::Call(CallRequest::Conference { this_dn }),
             Self::RequestReloadConfig { .. } => Sorted::Process(ProcessRequest::ReloadConfig),
             Self::RequestPrivateService { service_id: 3019, .. } => Sorted::Process(ProcessRequest::Shutdown),
             Self::RequestPrivateService { service_id, .. } => {
@@ -206,10 +249,22 @@ impl Request {
             | Self::RequestAttachUserData { this_dn, .. }
             | Self::RequestUpdateUserData { this_dn, .. }
             | Self::RequestDeleteUserData { this_dn, .. }
-            | Self::RequestDeleteAllUserData { this_dn, .. } => Some(this_dn),
+            | Self::RequestDeleteAllUserData { this_dn, .. }
+            | Self::RequestInitiateTransfer { this_dn, .. }
+            | Self::RequestCompleteTransfer { this_dn, .. }
+            | Self::RequestAlternateCall { this_dn, .. }
+            | Self::RequestReconnectCall { this_dn, .. }
+            | Self::RequestInitiateConference { this_dn, .. }
+            | Self::RequestCompleteConference { this_dn, .. }
+            | Self::RequestDeleteFromConference { this_dn, .. } => Some(this_dn),
             Self::RequestReloadConfig { .. } | Self::RequestPrivateService { .. } => None,
         }
     }
+}
+
+/// A request on two calls of ThisDN.
+fn pair<'a>(this_dn: &'a str, conn_id: &str, other: &str, op: PairOp) -> CallRequest<'a> {
+    CallRequest::Pair { this_dn, conn: parse_conn_id(conn_id), other: parse_conn_id(other), op }
 }
 
 #[cfg(test)]

@@ -236,6 +236,28 @@ pub enum DomainEvent {
         /// The desktop that asked: it alone gets the ReferenceID.
         requester: Option<crate::DeskId>,
     },
+    /// A two-step transfer completed: DN `by` left both calls; the held call `kept` now
+    /// joins its caller and `to`, the consulted party, and the consultation `gone` ended.
+    CallsMerged {
+        /// The held call's ConnID: it survives.
+        kept: u64,
+        /// The consultation's ConnID: it ends here.
+        gone: u64,
+        /// The DN that transferred (and left both calls).
+        by: String,
+        /// The consulted party, now in `kept`.
+        to: String,
+        /// The held call's caller, as desks see it.
+        other: String,
+        /// `by` took the held call as an ACD call (AfterCallWork follows).
+        acd: bool,
+        /// The consulted party had answered (else it still rings, now for `kept`).
+        answered: bool,
+        /// The request's ReferenceID.
+        reference_id: Option<u64>,
+        /// The desktop that asked: it alone gets the ReferenceID.
+        requester: Option<crate::DeskId>,
+    },
     /// A call's UserData changed during the call.
     UserDataChanged {
         /// Connection ID.

@@ -11,6 +11,7 @@ use sipmsg::Framing;
 mod answer;
 mod answers;
 mod auth_gate;
+mod call_control;
 mod desk_requests;
 mod dr_peer;
 mod input;
@@ -369,7 +370,9 @@ impl Node {
             DomainEvent::CallRinging { .. } => self.stats.calls_offered += 1,
             DomainEvent::CallEstablished { .. } => self.stats.calls_answered += 1,
             DomainEvent::CallHeld { .. } => self.stats.calls_held += 1,
-            DomainEvent::CallTransferred { answered: true, .. } => self.stats.calls_transferred += 1,
+            DomainEvent::CallTransferred { answered: true, .. } | DomainEvent::CallsMerged { .. } => {
+                self.stats.calls_transferred += 1
+            }
             DomainEvent::CallAbandoned { .. } => self.stats.calls_abandoned += 1,
             DomainEvent::CallFailed { code, .. } => *self.stats.calls_failed.entry(*code).or_default() += 1,
             _ => {}

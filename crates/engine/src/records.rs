@@ -299,6 +299,7 @@ impl Recorder {
                 self.done.push_back(Record::Call(Box::new(record)));
             }
             DomainEvent::AgentChanged { agent_id, dn, change } => self.agent_changed(now, agent_id, dn, change),
+            DomainEvent::CallsMerged { kept, gone, to, answered, .. } => self.merged(now, *kept, *gone, to, *answered),
             _ => self.call_event(now, event),
         }
     }
@@ -365,6 +366,22 @@ impl Recorder {
             DomainEvent::CallFailed { code, status, .. } => self.finish(now, conn_id, *code, CallResult::of(*status)),
             _ => {}
         }
+    }
+
+    /// A two-step transfer completed: the held call's transferring leg ends and the
+    /// consulted party's begins in it (answered already, or ringing); the consultation's
+    /// record ends as transferred.
+    fn merged(&mut self, now: Instant, kept: u64, gone: u64, to: &str, answered: bool) {
+        let agent = self.agents.get(to).cloned();
+        if let Some(record) = self.open.get_mut(&kept) {
+            record.end_leg(now, 200, CallResult::Transferred);
+            record.transfers += 1;
+            let seq = record.legs.len() as u32 + 1;
+            let mut next = leg(seq, to.to_owned(), LegKind::Phone, agent, now);
+            next.answered_at = answered.then_some(now);
+            record.legs.push(next);
+        }
+        self.finish(now, gone, 200, CallResult::Transferred);
     }
 
     fn finish(&mut self, now: Instant, conn_id: u64, cause: u16, result: CallResult) {

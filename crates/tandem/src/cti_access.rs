@@ -89,6 +89,13 @@ impl Role {
                     | R::RequestUpdateUserData { this_dn, .. }
                     | R::RequestDeleteUserData { this_dn, .. }
                     | R::RequestDeleteAllUserData { this_dn, .. }
+                    | R::RequestInitiateTransfer { this_dn, .. }
+                    | R::RequestCompleteTransfer { this_dn, .. }
+                    | R::RequestAlternateCall { this_dn, .. }
+                    | R::RequestReconnectCall { this_dn, .. }
+                    | R::RequestInitiateConference { this_dn, .. }
+                    | R::RequestCompleteConference { this_dn, .. }
+                    | R::RequestDeleteFromConference { this_dn, .. }
                     | R::RequestQueryAddress { this_dn, .. } => own(this_dn),
                     R::RequestRouteCall { .. }
                     | R::RequestApplyTreatment { .. }

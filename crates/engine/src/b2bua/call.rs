@@ -172,6 +172,9 @@ pub(super) struct Reoffer {
     pub(super) from: String,
     pub(super) back_to_from: bool,
     pub(super) offer: Arc<[u8]>,
+    /// The new callee was offered someone else's description (a consultation completed
+    /// before its answer): when it answers it gets `offer` in a re-INVITE too.
+    pub(super) reoffer_callee: bool,
 }
 
 /// A call's phase with respect to Routing Points: one of three, never two at once.

@@ -97,6 +97,10 @@ impl B2bua {
             self.no_longer_busy(dn, id);
         }
         self.timers.cancel_all(id);
+        if !self.consults.is_empty() {
+            self.consults.remove(&id);
+            self.consults.retain(|_, main| *main != id);
+        }
         sipcore::shrink_sparse(&mut self.by_conn);
         Some(call)
     }

@@ -11,6 +11,7 @@
 
 mod build;
 mod call;
+mod consult;
 mod delivery;
 mod dialog;
 mod ending;
@@ -48,6 +49,7 @@ use crate::Status;
 pub(crate) use build::Local;
 use build::{b_invite, copy_body, in_dialog, talk_notify, NewInvite, USER_DATA_HEADER};
 use call::{Answer, Call, CallId, CallTimer, Hold, Incoming, OnRp, Pending, Relay, Routed, Side, ThirdParty};
+pub(crate) use consult::PairOrder;
 use delivery::TrunkLeg;
 pub(crate) use hold::HoldOrder;
 use leg::{strip_tag, Leg, LegState};
@@ -125,6 +127,8 @@ pub(crate) struct B2bua {
     busy: HashMap<String, Vec<CallId>>,
     timers: CallTimers,
     next_call: CallId,
+    /// Consultation calls (RequestInitiateTransfer) -> the call they consult about.
+    consults: HashMap<CallId, CallId>,
     /// Calls waiting, per Routing Point, and in all.
     parked: std::collections::BTreeMap<String, std::collections::BTreeSet<CallId>>,
     parked_total: usize,

@@ -116,7 +116,10 @@ impl B2bua {
             send_bye(ctx, &mut self.pending, leg);
             return;
         }
-        let reoffered = matches!(call.answer, Answer::Reoffered(_));
+        let reoffered = match &call.answer {
+            Answer::Reoffered(r) => Some(r.reoffer_callee.then(|| r.offer.clone())),
+            Answer::Waiting { .. } | Answer::Answered { .. } => None,
+        };
         call.answer = Answer::Answered { leg: index, a_2xx: None };
         for (i, other) in call.b.iter_mut().enumerate() {
             if i != index && other.state == LegState::Early {
@@ -141,17 +144,18 @@ impl B2bua {
 
     /// B-leg `index` answered: the caller hears it. Our 2xx to its INVITE (retransmitted
     /// until its ACK); for a third-party call our ACK to the origin phone, carrying the
-    /// answer; for a call offered anew after a transfer a re-INVITE.
+    /// answer; for a call offered anew after a transfer a re-INVITE (`reoffered`: and
+    /// the caller's description for the callee, when it was offered another's).
     fn caller_hears_answer(
         &mut self,
         ctx: &mut Ctx<'_>,
         id: CallId,
         index: usize,
         resp: &Message<'_>,
-        reoffered: bool,
+        reoffered: Option<Option<Arc<[u8]>>>,
     ) {
-        if reoffered {
-            return self.connect_caller(ctx, id, index);
+        if let Some(callee_too) = reoffered {
+            return self.connect_caller(ctx, id, index, callee_too.as_deref());
         }
         let Some(call) = self.calls.get_mut(&id) else { return };
         if call.third_party.is_some() {

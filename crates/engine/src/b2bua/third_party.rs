@@ -57,6 +57,19 @@ impl B2bua {
         target: &str,
         user_data: Option<&cti::KvList>,
     ) -> Result<u64, cti::ErrorCode> {
+        self.dial(ctx, origin, target, user_data, false).map(|(_, conn_id)| conn_id)
+    }
+
+    /// RequestMakeCall, or with `consult` the consultation call of RequestInitiateTransfer
+    /// (CallType `Consult`): the new call's id and ConnID.
+    pub(super) fn dial(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        origin: &str,
+        target: &str,
+        user_data: Option<&cti::KvList>,
+        consult: bool,
+    ) -> Result<(CallId, u64), cti::ErrorCode> {
         if !ctx.config.dns.kind(origin).is_some_and(DnKind::is_agent_line) {
             return Err(cti::ErrorCode::UnknownDN);
         }
@@ -122,7 +135,11 @@ impl B2bua {
             dn: target.to_owned(),
             caller: origin.to_owned(),
             caller_dn: Some(origin.to_owned()),
-            call_type: if outbound { CallType::Outbound } else { CallType::Internal },
+            call_type: match (consult, outbound) {
+                (true, _) => CallType::Consult,
+                (false, true) => CallType::Outbound,
+                (false, false) => CallType::Internal,
+            },
             a,
             b: Vec::new(),
             answer: Answer::Waiting { ringing_sent: true },
@@ -140,7 +157,7 @@ impl B2bua {
         self.busy.entry(origin.to_owned()).or_default().push(id);
         self.timers.set(ctx.now + ctx.config.options.no_answer_timeout, id, CallTimer::NoAnswer);
         self.calls.insert(id, Box::new(call));
-        Ok(conn_id)
+        Ok((id, conn_id))
     }
 
     /// The origin phone's answer to a third-party call's INVITE.
@@ -159,6 +176,7 @@ impl B2bua {
                 }
                 tp.offer = Some(Arc::from(resp.as_bytes()));
                 call.a.learn_from_response(resp);
+                call.a.heard_sdp(resp);
                 call.a.state = LegState::Confirmed;
                 let target = call.dn.clone();
                 self.timers.cancel(id, CallTimer::NoAnswer);

@@ -59,7 +59,8 @@ impl B2bua {
             bye.state = LegState::Ended;
         }
         call.hold = Hold::Off;
-        let reoffer = Reoffer { from: order.dn.to_owned(), back_to_from: true, offer: offer.into() };
+        let reoffer =
+            Reoffer { from: order.dn.to_owned(), back_to_from: true, offer: offer.into(), reoffer_callee: false };
         call.answer = Answer::Reoffered(reoffer);
         self.move_on(ctx, id, order, true);
         self.deliver_call(ctx, id, order.target, delivery);
@@ -194,11 +195,14 @@ impl B2bua {
 
     /// The new callee of a transferred call answered: the caller gets its session
     /// description in a re-INVITE.
-    pub(super) fn connect_caller(&mut self, ctx: &mut Ctx<'_>, id: CallId, leg: usize) {
+    pub(super) fn connect_caller(&mut self, ctx: &mut Ctx<'_>, id: CallId, leg: usize, callee_too: Option<&[u8]>) {
         let Some(sdp) = self.calls.get(&id).and_then(|c| c.b.get(leg)).and_then(|l| l.sdp.clone()) else {
             tracing::warn!("a transfer's callee answered without a session description");
             return;
         };
+        if let Some(caller_sdp) = callee_too {
+            self.send_offer(ctx, id, Side::B(leg), caller_sdp, Direction::SendRecv, Purpose::Direction);
+        }
         self.send_offer(ctx, id, Side::A, &sdp, Direction::SendRecv, Purpose::Connect);
     }
 }

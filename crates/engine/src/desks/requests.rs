@@ -40,6 +40,13 @@ impl Desks {
             | Request::RequestUpdateUserData { .. }
             | Request::RequestDeleteUserData { .. }
             | Request::RequestDeleteAllUserData { .. }
+            | Request::RequestInitiateTransfer { .. }
+            | Request::RequestCompleteTransfer { .. }
+            | Request::RequestAlternateCall { .. }
+            | Request::RequestReconnectCall { .. }
+            | Request::RequestInitiateConference { .. }
+            | Request::RequestCompleteConference { .. }
+            | Request::RequestDeleteFromConference { .. }
             | Request::RequestReloadConfig { .. }
             | Request::RequestPrivateService { .. } => {}
         }

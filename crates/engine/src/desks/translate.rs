@@ -27,7 +27,9 @@ impl Desks {
                     }
                 }
                 DomainEvent::CallAbandoned { dn, .. } => self.call_ended(dn),
-                DomainEvent::CallTransferred { from, .. } => self.call_ended(from),
+                DomainEvent::CallTransferred { from, .. } | DomainEvent::CallsMerged { by: from, .. } => {
+                    self.call_ended(from)
+                }
                 _ => {}
             }
         }
@@ -168,7 +170,8 @@ impl Desks {
             DomainEvent::CallHeld { .. }
             | DomainEvent::CallRetrieved { .. }
             | DomainEvent::CallTransferred { .. }
-            | DomainEvent::UserDataChanged { .. } => self.call_control(now, config, event),
+            | DomainEvent::UserDataChanged { .. }
+            | DomainEvent::CallsMerged { .. } => self.call_control(now, config, event),
             DomainEvent::DnOutOfService { dn } => self.broadcast(Event::EventDNOutOfService { this_dn: dn.clone() }),
             DomainEvent::DnBackInService { dn } => self.broadcast(Event::EventDNBackInService { this_dn: dn.clone() }),
             _ => {}
@@ -222,6 +225,25 @@ impl Desks {
                         call_state: "Transferred".into(),
                     });
                 }
+            }
+            DomainEvent::CallsMerged { kept, gone, by, to, other, acd, reference_id, requester, .. } => {
+                let (kept, gone) = (cti::conn_id_text(*kept), cti::conn_id_text(*gone));
+                let this_dn = by.clone();
+                self.broadcast(Event::EventReleased { reference_id: None, this_dn, conn_id: gone.clone() });
+                let released =
+                    Event::EventReleased { reference_id: *reference_id, this_dn: by.clone(), conn_id: kept.clone() };
+                self.answer_or_broadcast(*requester, released);
+                if *acd {
+                    self.after_call(now, config, by);
+                }
+                self.broadcast(Event::EventPartyChanged {
+                    this_dn: to.clone(),
+                    other_dn: other.clone(),
+                    conn_id: kept,
+                    previous_conn_id: Some(gone),
+                    third_party_dn: by.clone(),
+                    call_state: "Transferred".into(),
+                });
             }
             DomainEvent::UserDataChanged { conn_id, dns, by, user_data, reference_id, requester } => {
                 for dn in dns {

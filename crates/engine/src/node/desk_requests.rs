@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::Node;
-use crate::b2bua::{HoldOrder, Refusal, RouteOrder, TransferOrder, UserDataOrder};
+use crate::b2bua::{Refusal, RouteOrder};
 use crate::desks::{DeskId, DeskWorld};
 use crate::peering::Peering;
 use crate::registrar::Registrar;
@@ -73,54 +73,21 @@ impl Node {
             C::Release { conn: None, .. }
             | C::Answer { conn: None, .. }
             | C::Route { conn: None, .. }
-            | C::ApplyTreatment { conn: None, .. }
-            | C::Hold { conn: None, .. }
-            | C::Retrieve { conn: None, .. }
-            | C::Transfer(cti::Transfer { conn: None, .. })
-            | C::Redirect { conn: None, .. }
-            | C::UserData { conn: None, .. } => Err(cti::ErrorCode::NoSuchCall.into()),
+            | C::ApplyTreatment { conn: None, .. } => Err(cti::ErrorCode::NoSuchCall.into()),
             C::Release { this_dn, conn: Some(conn) } => {
                 Ok(self.with_b2bua(now, |b, ctx| b.release(ctx, conn, this_dn))?)
             }
             C::Answer { this_dn, conn: Some(conn) } => {
                 Ok(self.with_b2bua(now, |b, ctx| b.answer_call(ctx, conn, this_dn))?)
             }
-            C::Hold { this_dn, conn: Some(conn_id) } | C::Retrieve { this_dn, conn: Some(conn_id) } => {
-                let hold = matches!(call, C::Hold { .. });
-                let order = HoldOrder { conn_id, dn: this_dn, hold, reference_id, requester };
-                self.with_b2bua(now, |b, ctx| b.hold(ctx, order))
-            }
-            C::Transfer(cti::Transfer { this_dn, conn: Some(conn_id), other_dn, location, user_data }) => {
-                if self.shutting_down {
-                    return Err(cti::ErrorCode::ShuttingDown.into());
-                }
-                let order = TransferOrder {
-                    conn_id,
-                    dn: this_dn,
-                    target: other_dn,
-                    location,
-                    user_data,
-                    reference_id,
-                    requester,
-                };
-                self.with_b2bua(now, |b, ctx| b.transfer(ctx, order))
-            }
-            C::Redirect { this_dn, conn: Some(conn_id), other_dn } => {
-                let order = TransferOrder {
-                    conn_id,
-                    dn: this_dn,
-                    target: other_dn,
-                    location: None,
-                    user_data: None,
-                    reference_id,
-                    requester,
-                };
-                self.with_b2bua(now, |b, ctx| b.redirect(ctx, order))
-            }
-            C::UserData { this_dn, conn: Some(conn_id), change } => {
-                let order = UserDataOrder { conn_id, dn: this_dn, change, reference_id, requester };
-                self.with_b2bua(now, |b, ctx| b.change_user_data(ctx, order))
-            }
+            C::Hold { .. }
+            | C::Retrieve { .. }
+            | C::Transfer(_)
+            | C::Redirect { .. }
+            | C::UserData { .. }
+            | C::Consult(_)
+            | C::Pair { .. }
+            | C::Conference { .. } => self.call_control(now, desk, request, call),
             C::Route { this_dn, conn: Some(conn), route_type: cti::RouteType::Reject, .. } => {
                 Ok(self.with_b2bua(now, |b, ctx| b.reject_routed(ctx, conn, this_dn))?)
             }
