@@ -26,6 +26,7 @@ struct Dialog {
 #[derive(Debug)]
 enum Pending {
     Register,
+    Refer,
     Invite,
     ReInvite,
     Bye,
@@ -181,6 +182,18 @@ impl Ua {
         method: Method<'_>,
         sdp: &[u8],
     ) {
+        self.in_dialog_headers(now, site, call, (method, sdp), &[]);
+    }
+
+    /// Sends `method` in dialog `call` with extra headers (`Refer-To`); an INVITE carries `sdp`.
+    pub(crate) fn in_dialog_headers(
+        &mut self,
+        now: Instant,
+        site: SocketAddr,
+        call: &str,
+        (method, sdp): (Method<'_>, &[u8]),
+        extra: &[(&str, &str)],
+    ) {
         let branch = format!("z9hG4bK{}", self.next("d"));
         let Some(d) = self.dialogs.get_mut(call) else { return };
         d.cseq += 1;
@@ -191,9 +204,16 @@ impl Ua {
         b.header("To", &d.remote);
         b.header("Call-ID", &d.call_id);
         b.header_fmt("CSeq", format_args!("{} {method}", d.cseq));
+        for (name, value) in extra {
+            b.header(name, value);
+        }
         let bytes = if method == Method::Invite { b.finish(Some("application/sdp"), sdp) } else { b.finish(None, b"") };
         let key = self.tx.send_request(now, &branch, method, Peer::udp(site), bytes.into());
-        let what = if method == Method::Bye { Pending::Bye } else { Pending::ReInvite };
+        let what = match method {
+            Method::Bye => Pending::Bye,
+            Method::Refer => Pending::Refer,
+            _ => Pending::ReInvite,
+        };
         self.pending.insert(key, what);
     }
 
@@ -262,6 +282,7 @@ impl Ua {
                 self.events.push(UaEvent::ReInviteAnswered { call, code });
             }
             Some(Pending::Bye) if code >= 200 => self.events.push(UaEvent::ByeAnswered { call, code }),
+            Some(Pending::Refer) if code >= 200 => self.events.push(UaEvent::ReferAnswered { call, code }),
             _ => {}
         }
     }
@@ -360,6 +381,11 @@ impl Ua {
                     self.events.push(UaEvent::TalkRequested { call });
                 }
             }
+            Some(Method::Notify) => {
+                respond(self, 200, false);
+                let body = String::from_utf8_lossy(msg.body()).trim().to_owned();
+                self.events.push(UaEvent::Notified { call, body });
+            }
             Some(Method::Bye) => {
                 respond(self, 200, false);
                 self.dialogs.remove(&call);
@@ -455,6 +481,12 @@ impl Ua {
     /// Incoming calls ringing or answered here (not cancelled, not hung up).
     pub fn live_calls(&self) -> usize {
         self.live.len()
+    }
+
+    /// Dialog `call`'s tags: (ours, the other side's), once both are known.
+    pub fn tags(&self, call: &str) -> Option<(String, String)> {
+        let tag = |v: &str| v.split(";tag=").nth(1).map(|t| t.split(';').next().unwrap_or(t).to_owned());
+        self.dialogs.get(call).and_then(|d| Some((tag(&d.local)?, tag(&d.remote)?)))
     }
 
     /// Calls in a confirmed dialog or waiting for an answer.

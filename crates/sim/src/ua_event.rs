@@ -39,6 +39,10 @@ pub enum UaEvent {
     TalkRequested { call: String },
     /// Our INVITE `call` was redirected; we called `to` as `new_call`.
     Redirected { call: String, to: String, new_call: String },
+    /// The final response to our REFER.
+    ReferAnswered { call: String, code: u16 },
+    /// A NOTIFY arrived in dialog `call` (other than a remote-answer `talk`), with its body.
+    Notified { call: String, body: String },
     /// A re-INVITE arrived in dialog `call`, offering media in `direction` (`sendrecv`,
     /// `sendonly`, `recvonly`, `inactive`; none when it had no SDP).
     ReInvited { call: String, direction: Option<&'static str> },

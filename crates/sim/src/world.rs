@@ -209,6 +209,12 @@ impl World {
         self.ua(from).in_dialog_with(now, site, call, sipmsg::Method::Invite, &sdp);
     }
 
+    /// Phone `from` sends REFER in its dialog `call` with the home site (`Refer-To`).
+    pub fn refer(&mut self, from: SocketAddr, call: &str, refer_to: &str) {
+        let (now, site) = (self.now, self.home);
+        self.ua(from).in_dialog_headers(now, site, call, (sipmsg::Method::Refer, b""), &[("Refer-To", refer_to)]);
+    }
+
     /// Sends a CTI request from desktop `desk` of the home site (JSON text).
     pub fn desk(&mut self, desk: u64, json: &str) {
         self.desk_at(self.home, desk, json);

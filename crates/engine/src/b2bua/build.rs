@@ -198,6 +198,16 @@ pub(crate) fn copy_body(b: MessageBuilder, m: &Message<'_>) -> Vec<u8> {
     b.finish(ct, m.body())
 }
 
+/// The final NOTIFY of a REFER's implicit subscription (RFC 3515 section 2.4.5): the
+/// transfer is carried out (`SIP/2.0 200 OK` as `message/sipfrag`), the subscription ends.
+pub(crate) fn refer_notify(local: &Local, leg: &Leg, cseq: u32, branch: &str) -> Vec<u8> {
+    let mut b = in_dialog_head(local, leg, Method::Notify, cseq, branch);
+    b.header("Event", "refer");
+    b.header("Subscription-State", "terminated;reason=noresource");
+    b.header("Contact", &local.contact(leg.peer.transport));
+    b.finish(Some("message/sipfrag;version=2.0"), b"SIP/2.0 200 OK\r\n")
+}
+
 /// NOTIFY with `Event: talk` inside a ringing B-leg's early dialog: phones that support
 /// remote answer (BroadSoft-style, as Polycom and Yealink do) answer the call on it.
 pub(crate) fn talk_notify(local: &Local, leg: &Leg, cseq: u32, branch: &str) -> Vec<u8> {

@@ -108,6 +108,13 @@ impl B2bua {
         consult: CallId,
         order: PairOrder<'_>,
     ) -> Result<(), Refusal> {
+        let plan = self.plan_merge(main, consult)?;
+        self.merge(ctx, plan, order);
+        Ok(())
+    }
+
+    /// What joining `main`'s caller to `consult`'s callee checks, before anything changes.
+    pub(super) fn plan_merge(&self, main: CallId, consult: CallId) -> Result<MergePlan, Refusal> {
         let (Some(m), Some(c)) = (self.calls.get(&main), self.calls.get(&consult)) else {
             return Err(cti::ErrorCode::NoSuchCall.into());
         };
@@ -119,13 +126,23 @@ impl B2bua {
             return Err(Refusal::new(cti::ErrorCode::InvalidState, "a re-INVITE is in progress, or the caller holds"));
         }
         let caller_sdp = m.a.sdp.clone().ok_or(Refusal::new(cti::ErrorCode::NotSupported, NO_SDP))?;
-        let acd = m.acd;
+        Ok(MergePlan { main, consult, answered, caller_sdp })
+    }
+
+    /// Carries out a planned merge for DN `order.dn`, which leaves both calls.
+    pub(super) fn merge(&mut self, ctx: &mut Ctx<'_>, plan: MergePlan, order: PairOrder<'_>) {
+        let MergePlan { main, consult, answered, caller_sdp } = plan;
+        let acd = self.calls.get(&main).is_some_and(|m| m.acd);
         self.leave_main(ctx, main, order.dn);
-        let Some(mut c) = self.remove_call(consult) else { return Ok(()) };
-        self.end_origin_leg(ctx, &mut c.a);
+        let Some(mut c) = self.remove_call(consult) else { return };
+        if c.third_party.is_some() {
+            self.end_origin_leg(ctx, &mut c.a);
+        } else {
+            send_bye(ctx, &mut self.pending, &mut c.a);
+        }
         let (gone, to) = (c.conn_id, c.dn.clone());
         self.adopt_legs(main, std::mem::take(&mut c.b), &to);
-        let Some(m) = self.calls.get_mut(&main) else { return Ok(()) };
+        let Some(m) = self.calls.get_mut(&main) else { return };
         m.dn = to.clone();
         m.acd = false;
         let (kept, other) = (m.conn_id, m.caller.clone());
@@ -149,7 +166,6 @@ impl B2bua {
         let (reference_id, requester, by) = (order.reference_id, order.requester, order.dn.to_owned());
         let answered = answered.is_some();
         ctx.events.push(DomainEvent::CallsMerged { kept, gone, by, to, other, acd, answered, reference_id, requester });
-        Ok(())
     }
 
     /// The consulting DN leaves the held call: its dialog there gets BYE.
@@ -179,6 +195,15 @@ impl B2bua {
             m.b = legs;
         }
     }
+}
+
+/// A merge that passed its checks: the held call, the consultation, the consulted party's
+/// answered leg (None while it rings) and the held caller's session description.
+pub(super) struct MergePlan {
+    pub(super) main: CallId,
+    pub(super) consult: CallId,
+    answered: Option<usize>,
+    caller_sdp: Arc<[u8]>,
 }
 
 impl<'a> From<TransferOrder<'a>> for HoldOrder<'a> {

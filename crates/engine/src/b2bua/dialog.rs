@@ -37,6 +37,10 @@ impl B2bua {
                 self.on_bye(ctx, id, side, &key, req, peer);
                 true
             }
+            (Method::Refer, Some(key)) => {
+                self.on_refer(ctx, (id, side), &key, req, peer);
+                true
+            }
             (_, Some(key)) => {
                 self.relay_request(ctx, id, side, key, req, peer);
                 true

@@ -20,6 +20,7 @@ mod leg;
 mod new_call;
 mod placement;
 mod pre_route;
+mod refer;
 mod responses;
 mod routing;
 mod send;
@@ -128,7 +129,7 @@ pub(crate) struct B2bua {
     timers: CallTimers,
     next_call: CallId,
     /// Consultation calls (RequestInitiateTransfer) -> the call they consult about.
-    consults: HashMap<CallId, CallId>,
+    consults: std::collections::BTreeMap<CallId, CallId>,
     /// Calls waiting, per Routing Point, and in all.
     parked: std::collections::BTreeMap<String, std::collections::BTreeSet<CallId>>,
     parked_total: usize,

@@ -11,6 +11,15 @@ use super::hold::Party;
 use super::*;
 use crate::sdp::{self, Direction};
 
+/// A transfer that passed its checks: the call, the transferring DN's leg, what the new
+/// callee is offered and where the call goes.
+pub(super) struct TransferPlan {
+    id: CallId,
+    leg: usize,
+    offer: Arc<[u8]>,
+    delivery: Delivery,
+}
+
 /// A transfer or a redirection, as the B2BUA takes it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TransferOrder<'a> {
@@ -29,6 +38,13 @@ pub(crate) struct TransferOrder<'a> {
 impl B2bua {
     /// RequestSingleStepTransfer / RequestMuteTransfer of an answered call.
     pub(crate) fn transfer(&mut self, ctx: &mut Ctx<'_>, order: TransferOrder<'_>) -> Result<(), Refusal> {
+        let plan = self.plan_transfer(ctx, order)?;
+        self.carry_out_transfer(ctx, order, plan);
+        Ok(())
+    }
+
+    /// Everything a transfer checks, before anything changes: where it goes, or why not.
+    pub(super) fn plan_transfer(&self, ctx: &Ctx<'_>, order: TransferOrder<'_>) -> Result<TransferPlan, Refusal> {
         let id = *self.by_conn.get(&order.conn_id).ok_or(cti::ErrorCode::NoSuchCall)?;
         let call = self.calls.get(&id).ok_or(cti::ErrorCode::NoSuchCall)?;
         let leg = match call.party_of(order.dn) {
@@ -53,18 +69,22 @@ impl B2bua {
             .and_then(|s| sdp::rewrite(s, Direction::SendRecv, sdp::version(s).unwrap_or(0)))
             .ok_or(Refusal::new(cti::ErrorCode::NotSupported, "the call has no session description to offer"))?;
         let delivery = self.delivery_for(ctx, order)?;
-        let Some(call) = self.calls.get_mut(&id) else { return Ok(()) };
+        Ok(TransferPlan { id, leg, offer: offer.into(), delivery })
+    }
+
+    /// A planned transfer: the transferring DN's leg gets BYE, the call is offered anew.
+    pub(super) fn carry_out_transfer(&mut self, ctx: &mut Ctx<'_>, order: TransferOrder<'_>, plan: TransferPlan) {
+        let TransferPlan { id, leg, offer, delivery } = plan;
+        let Some(call) = self.calls.get_mut(&id) else { return };
         if let Some(bye) = call.b.get_mut(leg) {
             send_bye(ctx, &mut self.pending, bye);
             bye.state = LegState::Ended;
         }
         call.hold = Hold::Off;
-        let reoffer =
-            Reoffer { from: order.dn.to_owned(), back_to_from: true, offer: offer.into(), reoffer_callee: false };
+        let reoffer = Reoffer { from: order.dn.to_owned(), back_to_from: true, offer, reoffer_callee: false };
         call.answer = Answer::Reoffered(reoffer);
         self.move_on(ctx, id, order, true);
         self.deliver_call(ctx, id, order.target, delivery);
-        Ok(())
     }
 
     /// RequestRedirectCall: the call ringing on ThisDN rings OtherDN instead.
