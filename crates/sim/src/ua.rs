@@ -44,6 +44,8 @@ pub struct Ua {
     pub answer: Pickup,
     /// Follows 3xx redirects (as media gateways do). Default true.
     pub follow_redirects: bool,
+    /// Never answers a re-INVITE (a broken phone). Default false.
+    pub deaf_to_reinvites: bool,
     tx: TransactionLayer,
     dialogs: BTreeMap<String, Dialog>,
     pending: BTreeMap<TxKey, Pending>,
@@ -69,6 +71,7 @@ impl Ua {
             user: user.into(),
             answer,
             follow_redirects: true,
+            deaf_to_reinvites: false,
             tx: TransactionLayer::new(TransactionConfig::default()),
             dialogs: BTreeMap::new(),
             pending: BTreeMap::new(),
@@ -321,6 +324,7 @@ impl Ua {
             bytes
         };
         match msg.method() {
+            Some(Method::Invite) if self.deaf_to_reinvites && msg.to().and_then(|t| t.tag()).is_some() => {}
             Some(Method::Invite) if msg.to().and_then(|t| t.tag()).is_some() => {
                 let direction = direction_of(msg.body());
                 self.events.push(UaEvent::ReInvited { call: call.clone(), direction });

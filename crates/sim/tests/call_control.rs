@@ -616,3 +616,21 @@ fn a_phone_s_attended_transfer_with_replaces_joins_the_held_caller_to_its_consul
     hang_up_and_check_nothing_is_left(&mut w, &call, 15);
     assert_eq!(count(&mut w, PHONE2, |e| matches!(e, UaEvent::ByeReceived { .. })), 1);
 }
+
+#[test]
+fn a_re_invite_no_one_answers_does_not_block_the_next_one() {
+    let (mut w, call, conn) = answered(16, LinkConfig::default(), Pickup::Never);
+    w.ua(addr(PHONE1)).deaf_to_reinvites = true;
+    let hold = |name: &str| format!(r#"{{"message":"{name}","ThisDN":"1001","ConnID":"{conn}"}}"#);
+    w.desk(1, &hold("RequestHoldCall"));
+    w.run_for(Duration::from_secs(1));
+    w.desk(1, &hold("RequestRetrieveCall"));
+    w.run_for(Duration::from_secs(40)); // the phone's re-INVITE transaction times out (64*T1)
+    w.ua(addr(PHONE1)).deaf_to_reinvites = false;
+    w.desk(1, &hold("RequestRetrieveCall"));
+    w.run_for(Duration::from_secs(5));
+    assert_eq!(error_codes(&w, 1), vec!["InvalidState"], "refused while the phone's re-INVITE was out");
+    assert_eq!(events_named(&w, 1, "EventRetrieved").len(), 1, "accepted once it timed out");
+    assert_eq!(reinvites(&mut w, GW), vec!["sendonly", "sendrecv"]);
+    hang_up_and_check_nothing_is_left(&mut w, &call, 16);
+}

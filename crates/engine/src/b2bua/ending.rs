@@ -3,7 +3,7 @@
 
 use sipcore::TxKey;
 
-use super::call::{Call, CallId, Pending};
+use super::call::{Call, CallId, Pending, Purpose, Side};
 use super::leg::LegState;
 use super::send::answer_caller;
 use super::send::{cancel_b_leg, send_bye};
@@ -154,6 +154,29 @@ impl B2bua {
             if c.answered().is_none() && c.b.iter().all(|l| l.state == LegState::Ended) {
                 self.callee_failed(ctx, call, 408, Status::RequestTimeout);
             }
+            return;
+        }
+        self.offer_timed_out(ctx, &pending);
+    }
+
+    /// A re-INVITE (ours or relayed) got no answer: its leg may be offered again. A
+    /// transfer's connecting re-INVITE that no one answers ends the call (the caller cannot
+    /// hear the new callee).
+    fn offer_timed_out(&mut self, ctx: &mut Ctx<'_>, pending: &Pending) {
+        let (id, side) = match pending {
+            Pending::Reinvite { call, side, .. } => (*call, *side),
+            Pending::Relay(relay) => match relay.from {
+                Side::A => (relay.call, Side::B(self.calls.get(&relay.call).and_then(|c| c.answered()).unwrap_or(0))),
+                Side::B(_) => (relay.call, Side::A),
+            },
+            Pending::BInvite { .. } | Pending::AInvite { .. } | Pending::Fire | Pending::Orphan(_) => return,
+        };
+        if let Some(leg) = self.calls.get_mut(&id).and_then(|c| c.leg_mut(side)) {
+            leg.reinvite_out = false;
+        }
+        if let Pending::Reinvite { purpose: Purpose::Connect, .. } = pending {
+            tracing::warn!("the caller did not answer a transfer's re-INVITE; the call ends");
+            self.hang_up_both(ctx, id);
         }
     }
 
