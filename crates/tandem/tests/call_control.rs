@@ -1,0 +1,80 @@
+//! Issue 23 against the real binary: a sipp gateway calls a sipp phone, the desktop on
+//! that DN transfers the call (RequestSingleStepTransfer) to another sipp phone, and the
+//! gateway's own dialog gets the new phone's media by re-INVITE (the scenario fails if a
+//! BYE or anything else comes instead). Hold is covered in the simulation: the sipp phone
+//! scenario does not answer re-INVITEs.
+//!
+//! Runs when TANDEM_REAL_PEERS=1.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn desk(cti: SocketAddr) -> Ws {
+    let mut request = format!("ws://{cti}/cti").into_client_request().expect("request");
+    request.headers_mut().insert("authorization", "Bearer t0ken".parse().expect("header"));
+    let (ws, _) = tokio_tungstenite::connect_async(request).await.expect("the desktop connects");
+    ws
+}
+
+/// The next event named `name` (others skipped), within `wait`.
+async fn next_named(ws: &mut Ws, name: &str, wait: Duration) -> Option<serde_json::Value> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let next = tokio::time::timeout_at(deadline, ws.next()).await.ok().flatten()?.ok()?;
+        let v: serde_json::Value = serde_json::from_str(&next.to_string()).unwrap_or_default();
+        if v["message"] == name {
+            return Some(v);
+        }
+    }
+}
+
+#[test]
+fn a_desktop_transfers_a_sipp_gateway_call_to_another_sipp_phone_by_re_invite() {
+    if !enabled() {
+        return;
+    }
+    let config = format!("{SITE}cti = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\ncti_tokens = [\"t0ken\"]\n");
+    let t = Tandem::start_with("transfer", &config);
+    let (port1, port2) = (free_udp_port(), free_udp_port());
+    let (_phone1, _phone2) = (sipp_phone(port1, t.udp), sipp_phone(port2, t.udp));
+    let reg = t.dir.join("reg.csv");
+    std::fs::write(&reg, format!("SEQUENTIAL\n1200;127.0.0.1:{port1}\n1201;127.0.0.1:{port2}\n")).expect("csv");
+    let (ok, n, _) = sipp_with_file(t.udp, "register-contact.xml", &reg, &["-m", "2"]);
+    assert!(ok && n == 2, "both phones registered");
+    let calls = t.dir.join("call.csv");
+    std::fs::write(&calls, "SEQUENTIAL\n1200;\n").expect("csv");
+    let scenario = scenario("gateway-call-reinvited.xml");
+    let args = ["-sf", scenario.to_str().expect("path"), "-inf", calls.to_str().expect("path"), "-m", "1", "-d", "500"];
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let (released, transferred) = runtime.block_on(async {
+        let mut ws = desk(t.cti.expect("cti")).await;
+        ws.send(Message::Text(r#"{"message":"RequestRegisterAddress","ThisDN":"1200"}"#.into())).await.expect("send");
+        next_named(&mut ws, "EventRegistered", Duration::from_secs(3)).await.expect("registered");
+        let gateway = sipp_command(t.udp, &args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("sipp");
+        let established = next_named(&mut ws, "EventEstablished", Duration::from_secs(10)).await.expect("answered");
+        let conn = established["ConnID"].as_str().expect("ConnID").to_owned();
+        let transfer = format!(
+            r#"{{"message":"RequestSingleStepTransfer","ReferenceID":5,"ThisDN":"1200","ConnID":"{conn}","OtherDN":"1201"}}"#
+        );
+        ws.send(Message::Text(transfer)).await.expect("send");
+        let released = next_named(&mut ws, "EventReleased", Duration::from_secs(5)).await;
+        let out = tokio::task::spawn_blocking(move || gateway.wait_with_output()).await.expect("join").expect("sipp");
+        (released, sipp_counts(&out))
+    });
+    let released = released.expect("the transferring desktop saw EventReleased");
+    assert_eq!(released["ReferenceID"].as_u64(), Some(5));
+    assert_eq!(transferred, (true, 1, 0), "the gateway's call was moved by re-INVITE and ended by its own BYE");
+    std::thread::sleep(Duration::from_millis(1100));
+    let metrics = http_get(t.http.expect("http"), "/metrics");
+    assert!(metrics.contains(r#"tandem_calls_transferred_total{site="s1"} 1"#), "{metrics}");
+}
