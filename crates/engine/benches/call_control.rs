@@ -4,6 +4,7 @@
 //! wrapping allocator (printed once, not timed). The time is the engine's alone: the
 //! shell's socket and WebSocket work come on top.
 #![allow(clippy::disallowed_methods)] // benches pick their own starting instant; the code under test never reads a clock
+#![allow(clippy::print_stdout)] // the heap figure is printed once, beside criterion's
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddr;
@@ -100,7 +101,8 @@ impl Rig {
         );
         let out = self.feed(GW, invite.as_bytes());
         let Some((_, b_invite)) = out.iter().find(|(to, _)| to.port() == 6001).cloned() else {
-            let first: Vec<String> = out.iter().map(|(_, b)| String::from_utf8_lossy(&b[..40.min(b.len())]).into()).collect();
+            let first: Vec<String> =
+                out.iter().map(|(_, b)| String::from_utf8_lossy(&b[..40.min(b.len())]).into()).collect();
             panic!("call {i}: the phone was not rung; the node sent {first:?}");
         };
         let (ok, _) = answer(&b_invite, "p1");
@@ -173,7 +175,8 @@ fn held_call_memory() {
     let conns: Vec<String> = (0..1_000).map(|_| rig.answered_call()).collect();
     let answered = LIVE.load(Ordering::Relaxed);
     for conn in &conns {
-        for (to, reinvite) in rig.desk(&format!(r#"{{"message":"RequestHoldCall","ThisDN":"1001","ConnID":"{conn}"}}"#)) {
+        for (to, reinvite) in rig.desk(&format!(r#"{{"message":"RequestHoldCall","ThisDN":"1001","ConnID":"{conn}"}}"#))
+        {
             let (ok, _) = answer(&reinvite, "x");
             rig.feed(&to.to_string(), &ok);
         }

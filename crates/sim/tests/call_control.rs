@@ -634,3 +634,34 @@ fn a_re_invite_no_one_answers_does_not_block_the_next_one() {
     assert_eq!(reinvites(&mut w, GW), vec!["sendonly", "sendrecv"]);
     hang_up_and_check_nothing_is_left(&mut w, &call, 16);
 }
+
+#[test]
+fn a_transfer_sent_before_the_caller_s_ack_arrives_is_carried_out() {
+    let link = LinkConfig { latency: Duration::from_millis(20), ..LinkConfig::default() };
+    let mut w = World::new(17, config(), link);
+    w.add(Ua::new("gw", addr(GW), Pickup::Never));
+    w.add(Ua::new("1001", addr(PHONE1), Pickup::After(Duration::from_millis(200))));
+    w.add(Ua::new("1002", addr(PHONE2), Pickup::After(Duration::from_millis(200))));
+    w.register(addr(PHONE1));
+    w.register(addr(PHONE2));
+    w.desk(1, r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#);
+    w.run_for(Duration::from_secs(5));
+    let call = w.call(addr(GW), "1001");
+    for _ in 0..2_000 {
+        if !events_named(&w, 1, "EventEstablished").is_empty() {
+            break;
+        }
+        w.run_for(Duration::from_millis(1));
+    }
+    let conn = events_named(&w, 1, "EventEstablished")[0]["ConnID"].as_str().expect("answered").to_owned();
+    assert!(finals(&mut w, GW).is_empty(), "the gateway has not seen the 200 yet, so no ACK is back");
+    w.desk(
+        1,
+        &format!(r#"{{"message":"RequestSingleStepTransfer","ThisDN":"1001","ConnID":"{conn}","OtherDN":"1002"}}"#),
+    );
+    w.run_for(Duration::from_secs(10));
+    assert!(error_codes(&w, 1).is_empty(), "{:?}", events_named(&w, 1, "EventError"));
+    assert_eq!(finals(&mut w, GW), vec![200]);
+    assert_eq!(reinvites(&mut w, GW), vec!["sendrecv"], "the caller hears 1002");
+    hang_up_and_check_nothing_is_left(&mut w, &call, 17);
+}

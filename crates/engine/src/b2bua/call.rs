@@ -175,6 +175,9 @@ pub(super) struct Reoffer {
     /// The new callee was offered someone else's description (a consultation completed
     /// before its answer): when it answers it gets `offer` in a re-INVITE too.
     pub(super) reoffer_callee: bool,
+    /// Our 2xx to the caller while it still awaits its ACK (a transfer right after the
+    /// answer): retransmitted as before.
+    pub(super) a_2xx: Option<Sent2xx>,
 }
 
 /// A call's phase with respect to Routing Points: one of three, never two at once.
@@ -217,8 +220,8 @@ impl Call {
     /// the caller's ACK).
     pub(super) fn a_2xx(&mut self) -> Option<&mut Option<Sent2xx>> {
         match &mut self.answer {
-            Answer::Answered { a_2xx, .. } => Some(a_2xx),
-            Answer::Waiting { .. } | Answer::Reoffered(_) => None,
+            Answer::Answered { a_2xx, .. } | Answer::Reoffered(Reoffer { a_2xx, .. }) => Some(a_2xx),
+            Answer::Waiting { .. } => None,
         }
     }
 

@@ -157,8 +157,13 @@ impl B2bua {
             }
             None => {
                 let from = order.dn.to_owned();
-                m.answer =
-                    Answer::Reoffered(Reoffer { from, back_to_from: true, offer: caller_sdp, reoffer_callee: true });
+                m.answer = Answer::Reoffered(Reoffer {
+                    from,
+                    back_to_from: true,
+                    offer: caller_sdp,
+                    reoffer_callee: true,
+                    a_2xx: None,
+                });
                 let no_answer = ctx.config.options.no_answer_timeout;
                 self.timers.set(ctx.now + no_answer, main, CallTimer::NoAnswer);
             }

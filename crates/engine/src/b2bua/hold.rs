@@ -98,9 +98,13 @@ impl Call {
     /// True while a re-INVITE is out on either leg of the answered call, or the caller
     /// has not yet ACKed our 2xx: a new offer now would cross one.
     pub(super) fn offer_in_flight(&self) -> bool {
-        let b_busy = self.answered().and_then(|i| self.b.get(i)).is_some_and(|l| l.reinvite_out);
         let unacked = matches!(self.answer, Answer::Answered { a_2xx: Some(_), .. });
-        self.a.reinvite_out || b_busy || unacked
+        self.reinvite_out() || unacked
+    }
+
+    /// True while a re-INVITE is out on either leg of the answered call.
+    pub(super) fn reinvite_out(&self) -> bool {
+        self.a.reinvite_out || self.answered().and_then(|i| self.b.get(i)).is_some_and(|l| l.reinvite_out)
     }
 }
 

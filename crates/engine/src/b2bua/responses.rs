@@ -116,11 +116,11 @@ impl B2bua {
             send_bye(ctx, &mut self.pending, leg);
             return;
         }
-        let reoffered = match &call.answer {
-            Answer::Reoffered(r) => Some(r.reoffer_callee.then(|| r.offer.clone())),
-            Answer::Waiting { .. } | Answer::Answered { .. } => None,
+        let (reoffered, a_2xx) = match &mut call.answer {
+            Answer::Reoffered(r) => (Some(r.reoffer_callee.then(|| r.offer.clone())), r.a_2xx.take()),
+            Answer::Waiting { .. } | Answer::Answered { .. } => (None, None),
         };
-        call.answer = Answer::Answered { leg: index, a_2xx: None };
+        call.answer = Answer::Answered { leg: index, a_2xx };
         for (i, other) in call.b.iter_mut().enumerate() {
             if i != index && other.state == LegState::Early {
                 other.state = LegState::Ended;

@@ -56,7 +56,9 @@ impl B2bua {
         if order.target == order.dn {
             return Err(Refusal::new(cti::ErrorCode::InvalidRequest, "OtherDN is ThisDN"));
         }
-        if call.offer_in_flight() {
+        // The caller's ACK may still be on its way: no re-INVITE goes to it before the new
+        // callee answers, and our 2xx is retransmitted meanwhile.
+        if call.reinvite_out() {
             return Err(Refusal::new(cti::ErrorCode::InvalidState, "a re-INVITE is in progress on the call"));
         }
         if call.hold == Hold::ByCaller {
@@ -81,7 +83,8 @@ impl B2bua {
             bye.state = LegState::Ended;
         }
         call.hold = Hold::Off;
-        let reoffer = Reoffer { from: order.dn.to_owned(), back_to_from: true, offer, reoffer_callee: false };
+        let a_2xx = call.a_2xx().and_then(Option::take);
+        let reoffer = Reoffer { from: order.dn.to_owned(), back_to_from: true, offer, reoffer_callee: false, a_2xx };
         call.answer = Answer::Reoffered(reoffer);
         self.move_on(ctx, id, order, true);
         self.deliver_call(ctx, id, order.target, delivery);
