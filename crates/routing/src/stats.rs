@@ -6,11 +6,11 @@
 //!
 //! | name | value |
 //! |---|---|
-//! | `total` | agent counts by state, calls waiting, longest wait |
+//! | `total` | agent counts by state, calls waiting, longest wait, calls held now |
 //! | `site/<name>` | the same for one site, plus whether its CTI link is up |
 //! | `group/<name>` | agent counts by state for the group's members |
-//! | `rp/<dn>` | waiting, longest wait, offered, answered, abandoned, default-routed, service level, ASA |
-//! | `agent/<id>` | state, reason, time in state, site, DN, skills, calls handled, talk time |
+//! | `rp/<dn>` | waiting, longest wait, offered, answered, abandoned, default-routed, service level, ASA, transferred |
+//! | `agent/<id>` | state, reason, time in state, site, DN, skills, calls handled, talk time, holds, transfers, calls held now |
 //!
 //! [`StatService::on_event`] says which names changed, so a subscriber hears of a change
 //! as soon as the event that made it arrives. Counters (offered, answered...) grow from
@@ -37,7 +37,25 @@ pub struct PointCounters {
     /// Answered calls that ended, and their talk time (average handle time).
     pub handled: u64,
     pub total_handle_time: Duration,
+    /// Calls from this Routing Point that their agent transferred on.
+    pub transferred: u64,
 }
+
+/// Call control as the stat service counts it: holds and transfers per agent, and the
+/// calls held now.
+#[derive(Debug, Default)]
+struct CallControl {
+    /// AgentID -> (holds, transfers) over the service's life.
+    per_agent: BTreeMap<String, (u64, u64)>,
+    /// (ConnID, DN) of the calls held now.
+    held: BTreeSet<(String, String)>,
+    /// The Routing Point of the last answered calls that ended for their agent (a transfer
+    /// ends the agent's part just before the call rings its target).
+    handed_off: VecDeque<(String, String)>,
+}
+
+/// How many ended calls [`CallControl::handed_off`] remembers.
+const HANDED_OFF_KEPT: usize = 256;
 
 /// A call offered on a Routing Point, followed until it is answered or lost.
 #[derive(Debug, Clone)]
@@ -58,6 +76,7 @@ pub struct StatService {
     offered: BTreeMap<String, Offered>,
     /// Answered calls from a Routing Point, until they end: ConnID -> (Routing Point, answered at).
     talking: BTreeMap<String, (String, Instant)>,
+    call_control: CallControl,
     interval_start: Instant,
     out: VecDeque<(SiteId, Request)>,
 }
@@ -76,6 +95,7 @@ impl StatService {
             points,
             offered: BTreeMap::new(),
             talking: BTreeMap::new(),
+            call_control: CallControl::default(),
             interval_start: now,
             out: VecDeque::new(),
         }
@@ -143,6 +163,59 @@ impl StatService {
         self.count(now, &change);
         let mut names = self.names_for(&change);
         names.extend(answered_or_ended.map(|rp| format!("rp/{rp}")));
+        names.extend(self.follow_call_control(event));
+        names
+    }
+
+    /// Holds, retrieves and transfers; returns the statistics they changed.
+    #[allow(
+        clippy::wildcard_enum_match_arm,
+        reason = "a filter over CTI events: the events not named do not concern this code"
+    )]
+    fn follow_call_control(&mut self, event: &Event) -> Vec<String> {
+        let cc = &mut self.call_control;
+        let (conn, dn, transferred_by) = match event {
+            Event::EventHeld { conn_id, this_dn, .. } => {
+                cc.held.insert((conn_id.clone(), this_dn.clone()));
+                (conn_id, this_dn, None)
+            }
+            Event::EventRetrieved { conn_id, this_dn, .. } | Event::EventReleased { conn_id, this_dn, .. } => {
+                if !cc.held.remove(&(conn_id.clone(), this_dn.clone())) {
+                    return Vec::new();
+                }
+                (conn_id, this_dn, None)
+            }
+            // A single-step transfer rings its target; a call back to its transferrer is none.
+            Event::EventRinging { conn_id, third_party_dn: Some(by), this_dn, .. } if by != this_dn => {
+                (conn_id, this_dn, Some(by))
+            }
+            // A completed two-step transfer (the consulted party's event names the
+            // consultation; the caller's side of a single-step one does not).
+            Event::EventPartyChanged { conn_id, third_party_dn, this_dn, previous_conn_id: Some(_), .. } => {
+                (conn_id, this_dn, Some(third_party_dn))
+            }
+            _ => return Vec::new(),
+        };
+        let agent_on =
+            |dn: &str| self.model.agents.iter().find(|(_, a)| a.logged_in() && a.dn == dn).map(|(id, _)| id.clone());
+        let mut names = vec!["total".to_owned()];
+        let counted = transferred_by.map_or(dn.as_str(), String::as_str);
+        if let Some(agent) = agent_on(counted) {
+            let entry = self.call_control.per_agent.entry(agent.clone()).or_default();
+            match (event, transferred_by) {
+                (Event::EventHeld { .. }, _) => entry.0 += 1,
+                (_, Some(_)) => entry.1 += 1,
+                _ => {}
+            }
+            names.push(format!("agent/{agent}"));
+        }
+        if transferred_by.is_some() {
+            let handed = self.call_control.handed_off.iter().find(|(c, _)| c == conn).map(|(_, rp)| rp.clone());
+            if let Some(c) = handed.as_ref().and_then(|rp| self.points.get_mut(rp)) {
+                c.transferred += 1;
+            }
+            names.extend(handed.map(|rp| format!("rp/{rp}")));
+        }
         names
     }
 
@@ -194,6 +267,11 @@ impl StatService {
                     c.handled += 1;
                     c.total_handle_time += now.saturating_duration_since(at);
                 }
+                let handed_off = &mut self.call_control.handed_off;
+                if handed_off.len() == HANDED_OFF_KEPT {
+                    handed_off.pop_front();
+                }
+                handed_off.push_back((conn_id.clone(), rp.clone()));
                 Some(rp)
             }
             // The caller hung up while an agent's phone rang.
@@ -304,7 +382,8 @@ impl StatService {
         let waiting: Vec<Instant> =
             self.model.waiting.values().filter(|w| site.is_none_or(|s| w.site == s)).map(|w| w.since).collect();
         let longest = waiting.iter().min().map_or(0.0, |since| now.saturating_duration_since(*since).as_secs_f64());
-        json!({ "agents": counts, "calls_waiting": waiting.len(), "longest_wait_s": round(longest) })
+        let held = self.call_control.held.len();
+        json!({ "agents": counts, "calls_waiting": waiting.len(), "longest_wait_s": round(longest), "calls_held": held })
     }
 
     fn counts<'a>(&self, agents: impl Iterator<Item = &'a Agent>) -> Value {
@@ -343,12 +422,14 @@ impl StatService {
             "service_level_s": self.config.service_level.as_secs(),
             "average_speed_of_answer_s": asa.map(round),
             "average_handle_time_s": aht.map(round),
+            "transferred": c.transferred,
             "interval_s": round(now.saturating_duration_since(self.interval_start).as_secs_f64()),
         }))
     }
 
     fn agent_value(&self, now: Instant, id: &str) -> Option<Value> {
         let a = self.model.agents.get(id)?;
+        let held_count = self.call_control.per_agent.get(id).copied().unwrap_or_default();
         let profile = self.config.agents.get(id);
         let state =
             if a.logged_in() && self.model.dn_busy(&a.dn) { "Busy".to_owned() } else { format!("{:?}", a.state) };
@@ -364,6 +445,9 @@ impl StatService {
             "calls_handled": a.calls_handled,
             "talk_time_s": round(a.talk_time.as_secs_f64()),
             "last_call_end_s_ago": a.last_call_end.map(|t| round(now.saturating_duration_since(t).as_secs_f64())),
+            "holds": held_count.0,
+            "transfers": held_count.1,
+            "calls_held": self.call_control.held.iter().filter(|(_, dn)| *dn == a.dn).count(),
         }))
     }
 }

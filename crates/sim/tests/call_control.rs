@@ -665,3 +665,43 @@ fn a_transfer_sent_before_the_caller_s_ack_arrives_is_carried_out() {
     assert_eq!(reinvites(&mut w, GW), vec!["sendrecv"], "the caller hears 1002");
     hang_up_and_check_nothing_is_left(&mut w, &call, 17);
 }
+
+#[test]
+fn the_stat_service_counts_holds_transfers_and_calls_held() {
+    let (mut w, call, conn) = answered(18, LinkConfig::default(), Pickup::After(Duration::from_millis(100)));
+    let file: routing::RoutingFile =
+        serde_json::from_value(serde_json::json!({"point": [{"dn": "5000"}]})).expect("config");
+    let service = routing::stats::StatService::new(
+        w.now,
+        file.compile().expect("valid"),
+        vec!["test".into()],
+        vec!["1001".into(), "1002".into()],
+    );
+    w.add_client(9, Box::new(sim::StatClient { service, changed: Vec::new() }));
+    for (desk, dn) in [(1, "1001"), (2, "1002")] {
+        w.desk(desk, &format!(r#"{{"message":"RequestAgentLogin","ThisDN":"{dn}","AgentID":"A{dn}"}}"#));
+    }
+    w.run_for(Duration::from_secs(1));
+    let value = |w: &World, name: &str| {
+        let client = w.client(9).and_then(|c| c.as_any().downcast_ref::<sim::StatClient>()).expect("stat client");
+        client.service.value(w.now, name).expect(name)
+    };
+    w.desk(1, &format!(r#"{{"message":"RequestHoldCall","ThisDN":"1001","ConnID":"{conn}"}}"#));
+    w.run_for(Duration::from_secs(2));
+    assert_eq!(value(&w, "total")["calls_held"], 1);
+    assert_eq!(
+        (value(&w, "agent/A1001")["holds"].as_u64(), value(&w, "agent/A1001")["calls_held"].as_u64()),
+        (Some(1), Some(1))
+    );
+    w.desk(1, &format!(r#"{{"message":"RequestRetrieveCall","ThisDN":"1001","ConnID":"{conn}"}}"#));
+    w.run_for(Duration::from_secs(2));
+    assert_eq!(value(&w, "total")["calls_held"], 0);
+    w.desk(
+        1,
+        &format!(r#"{{"message":"RequestSingleStepTransfer","ThisDN":"1001","ConnID":"{conn}","OtherDN":"1002"}}"#),
+    );
+    w.run_for(Duration::from_secs(3));
+    assert_eq!(value(&w, "agent/A1001")["transfers"].as_u64(), Some(1));
+    assert_eq!(value(&w, "agent/A1002")["transfers"].as_u64(), Some(0));
+    hang_up_and_check_nothing_is_left(&mut w, &call, 18);
+}
