@@ -1,6 +1,6 @@
 //! The agent page (`/agent` on a site's CTI address) in a real headless Chromium: an agent
 //! logs in from the page, turns Ready, sees a gateway call arrive and be answered within
-//! 1 s, and releases it from the page; a screenshot is kept as `target/agent.png`.
+//! 1 s, holds it and releases it from the page; a screenshot is kept as `target/agent.png`.
 //!
 //! Needs Debian `chromium` and `chromium-driver`, and sipp; runs when TANDEM_REAL_PEERS=1.
 
@@ -42,10 +42,11 @@ fn an_agent_logs_in_turns_ready_and_handles_a_call_from_the_page() {
     let took = browser.wait_for(&state_is("Ready"), Duration::from_secs(3)).expect("Ready");
     assert!(took < Duration::from_secs(1), "Ready within 1 s: {took:?}");
 
-    // A gateway call that holds 5 s: the phone answers it, the page shows it talking.
+    // A gateway call that lasts 5 s: the phone answers it, the page shows it talking (the
+    // gateway answers the one re-INVITE the page's Hold sends it).
     let calls = site.dir.join("calls.csv");
     std::fs::write(&calls, "SEQUENTIAL\n1500;\n").expect("csv");
-    let hold = scenario("gateway-call-hold.xml");
+    let hold = scenario("gateway-call-reinvited.xml");
     let mut gateway = sipp_command(
         site.udp,
         &["-sf", hold.to_str().expect("path"), "-inf", calls.to_str().expect("path"), "-m", "1", "-d", "5000"],
@@ -56,6 +57,12 @@ fn an_agent_logs_in_turns_ready_and_handles_a_call_from_the_page() {
     let took = browser.wait_for(talking, Duration::from_secs(3)).expect("the call on the page");
     assert!(took < Duration::from_secs(1), "the answered call shown within 1 s (including starting sipp): {took:?}");
     browser.screenshot(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/agent.png"));
+
+    // Held from the page: the row says so and offers Retrieve instead of Hold.
+    browser.run("document.querySelector('#calls .call button.hold').click(); return true");
+    let held = "const c = document.querySelector('#calls .call .who'); \
+                return !!c && c.textContent.includes('held') && !!document.querySelector('#calls .call button.retrieve')";
+    assert!(browser.wait_for(held, Duration::from_secs(3)).is_some(), "held from the page");
 
     // Released from the page: the call leaves the list.
     browser.run("document.querySelector('#calls .call button.red').click(); return true");
