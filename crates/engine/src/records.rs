@@ -100,6 +100,8 @@ pub struct LegRecord {
     pub result: CallResult,
     /// The SIP status that ended it (200 for an answered leg).
     pub cause: u16,
+    /// How long the call was on hold while this leg was its answered party (whoever held).
+    pub held: Duration,
 }
 
 /// One call at one site, from the first INVITE to its end.
@@ -148,6 +150,10 @@ pub struct CallRecord {
     pub transfers: u32,
     /// Times a party put the call on hold.
     pub holds: u32,
+    /// How long the call was on hold in all.
+    pub held: Duration,
+    /// Since when the call is on hold, while it is.
+    hold_since: Option<Instant>,
 }
 
 impl CallRecord {
@@ -184,6 +190,8 @@ impl CallRecord {
             legs: Vec::new(),
             transfers: 0,
             holds: 0,
+            held: Duration::ZERO,
+            hold_since: None,
         }
     }
 
@@ -191,7 +199,19 @@ impl CallRecord {
         self.legs.last_mut().filter(|l| l.cause == 0)
     }
 
+    /// A hold ends (retrieved, or its leg or call ended): its time counts for the call and
+    /// the leg that was answered.
+    fn close_hold(&mut self, now: Instant) {
+        let Some(since) = self.hold_since.take() else { return };
+        let held = now.saturating_duration_since(since);
+        self.held += held;
+        if let Some(leg) = self.open_leg() {
+            leg.held += held;
+        }
+    }
+
     fn end_leg(&mut self, now: Instant, cause: u16, result: CallResult) {
+        self.close_hold(now);
         if let Some(leg) = self.open_leg() {
             leg.ended_at = now;
             leg.cause = cause;
@@ -357,7 +377,11 @@ impl Recorder {
                 record.end_leg(now, if *answered { 200 } else { 302 }, CallResult::Transferred);
                 record.transfers += 1;
             }
-            DomainEvent::CallHeld { .. } => record.holds += 1,
+            DomainEvent::CallHeld { .. } => {
+                record.holds += 1;
+                record.hold_since.get_or_insert(now);
+            }
+            DomainEvent::CallRetrieved { .. } => record.close_hold(now),
             DomainEvent::CallReleased { by, .. } => {
                 record.released_by = Some(*by);
                 self.finish(now, conn_id, 200, CallResult::Answered);
@@ -405,6 +429,7 @@ fn leg(seq: u32, target: String, kind: LegKind, agent: Option<String>, now: Inst
         ended_at: now,
         result: CallResult::Failed,
         cause: 0,
+        held: Duration::ZERO,
     }
 }
 
@@ -425,6 +450,7 @@ fn conn_id_of(event: &DomainEvent) -> Option<u64> {
         | DomainEvent::CallAbandoned { conn_id, .. }
         | DomainEvent::CallFailed { conn_id, .. }
         | DomainEvent::CallHeld { conn_id, .. }
+        | DomainEvent::CallRetrieved { conn_id, .. }
         | DomainEvent::CallTransferred { conn_id, .. } => Some(*conn_id),
         _ => None,
     }

@@ -129,6 +129,13 @@ fn a_desktop_holds_and_retrieves_a_call_by_re_inviting_both_legs() {
         hang_up_and_check_nothing_is_left(&mut w, &call, seed);
         let record = w.call_records(addr(SITE)).into_iter().last().cloned().expect("a record");
         assert_eq!(record.holds, 1, "seed {seed}");
+        assert!(
+            record.held >= Duration::from_secs(10),
+            "seed {seed}: held from the hold to the retrieve: {:?}",
+            record.held
+        );
+        assert!(record.held <= Duration::from_secs(12), "seed {seed}: {:?}", record.held);
+        assert_eq!(record.legs[0].held, record.held, "seed {seed}: the answered leg's hold time");
     }
 }
 

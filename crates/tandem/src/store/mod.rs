@@ -250,6 +250,9 @@ impl Store {
             redirected: c.redirected,
             forwarded: c.forwarded,
             default_routed: c.default_routed,
+            transfers: c.transfers,
+            holds: c.holds,
+            held_ms: millis(c.held),
             legs: c
                 .legs
                 .into_iter()
@@ -262,6 +265,7 @@ impl Store {
                     ended_at: ms(l.ended_at),
                     result: l.result.as_str(),
                     sip_cause: l.cause,
+                    held_ms: millis(l.held),
                     target: l.target,
                     agent: l.agent,
                 })

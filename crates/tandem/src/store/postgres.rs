@@ -20,6 +20,9 @@ CREATE TABLE IF NOT EXISTS calls (
     result TEXT NOT NULL, sip_cause INTEGER NOT NULL, released_by TEXT, redirected SMALLINT NOT NULL,
     forwarded SMALLINT NOT NULL, default_routed SMALLINT NOT NULL
 );
+ALTER TABLE calls ADD COLUMN IF NOT EXISTS transfers INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE calls ADD COLUMN IF NOT EXISTS holds INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE calls ADD COLUMN IF NOT EXISTS held_ms BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS calls_by_end ON calls (ended_at);
 CREATE TABLE IF NOT EXISTS legs (
     call BIGINT NOT NULL REFERENCES calls (id) ON DELETE CASCADE, seq INTEGER NOT NULL,
@@ -27,6 +30,7 @@ CREATE TABLE IF NOT EXISTS legs (
     ringing_at BIGINT, answered_at BIGINT, ended_at BIGINT NOT NULL, result TEXT NOT NULL,
     sip_cause INTEGER NOT NULL, PRIMARY KEY (call, seq)
 );
+ALTER TABLE legs ADD COLUMN IF NOT EXISTS held_ms BIGINT NOT NULL DEFAULT 0;
 CREATE TABLE IF NOT EXISTS agent_states (
     id BIGSERIAL PRIMARY KEY, site TEXT NOT NULL, at BIGINT NOT NULL, agent_id TEXT NOT NULL,
     dn TEXT NOT NULL, state TEXT NOT NULL, work_mode TEXT, reason TEXT
@@ -111,13 +115,14 @@ impl Connected {
         let call = prepare(
             "INSERT INTO calls (site, uuid, conn_id, caller, dialled, call_type, routing_point, answered_dn, agent,
              offered_at, ringing_at, answered_at, ended_at, wait_ms, talk_ms, result, sip_cause, released_by,
-             redirected, forwarded, default_routed)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+             redirected, forwarded, default_routed, transfers, holds, held_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+             $22, $23, $24)
              RETURNING id",
         )?;
         let leg = prepare(
             "INSERT INTO legs (call, seq, target, kind, agent, offered_at, ringing_at, answered_at, ended_at,
-             result, sip_cause) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             result, sip_cause, held_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )?;
         let log = prepare(
             "INSERT INTO agent_states (site, at, agent_id, dn, state, work_mode, reason)
@@ -273,6 +278,9 @@ fn insert_call(
             &flag(c.redirected),
             &flag(c.forwarded),
             &flag(c.default_routed),
+            &i32::try_from(c.transfers).unwrap_or(i32::MAX),
+            &i32::try_from(c.holds).unwrap_or(i32::MAX),
+            &c.held_ms,
         ],
     )?;
     let id: i64 = row.get(0);
@@ -291,6 +299,7 @@ fn insert_call(
                 &l.ended_at,
                 &l.result,
                 &i32::from(l.sip_cause),
+                &l.held_ms,
             ],
         )?;
     }

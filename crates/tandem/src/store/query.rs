@@ -56,7 +56,7 @@ fn calls(conn: &Connection, query: &Query) -> anyhow::Result<Vec<Value>> {
     let sql = format!(
         "SELECT id, site, uuid, conn_id, caller, dialled, call_type, routing_point, answered_dn, agent, offered_at,
          ringing_at, answered_at, ended_at, wait_ms, talk_ms, result, sip_cause, released_by, redirected, forwarded,
-         default_routed FROM calls {filter} ORDER BY ended_at DESC, id DESC LIMIT {}",
+         default_routed, transfers, holds, held_ms FROM calls {filter} ORDER BY ended_at DESC, id DESC LIMIT {}",
         query.last.max(1)
     );
     let mut stmt = conn.prepare(&sql)?;
@@ -64,7 +64,7 @@ fn calls(conn: &Connection, query: &Query) -> anyhow::Result<Vec<Value>> {
     let mut out: Vec<Value> =
         stmt.query_map(params_from_iter(arg.iter()), |r| row_json(r, &names))?.collect::<Result<_, _>>()?;
     let mut legs = conn.prepare(
-        "SELECT seq, target, kind, agent, offered_at, ringing_at, answered_at, ended_at, result, sip_cause
+        "SELECT seq, target, kind, agent, offered_at, ringing_at, answered_at, ended_at, result, sip_cause, held_ms
          FROM legs WHERE call = ?1 ORDER BY seq",
     )?;
     let leg_names: Vec<String> = legs.column_names().into_iter().map(str::to_owned).collect();
@@ -112,6 +112,13 @@ fn json_lines(rows: &[Value]) -> String {
     rows.iter().map(|r| format!("{r}\n")).collect()
 }
 
+/// One leg in the call table: `target:result`, and how long it held, if it did.
+fn leg_text(leg: &Value) -> String {
+    let held = leg["held_ms"].as_f64().unwrap_or(0.0) / 1000.0;
+    let held = if held > 0.0 { format!("(held {held:.1}s)") } else { String::new() };
+    format!("{}:{}{held}", text(&leg["target"]), text(&leg["result"]))
+}
+
 fn call_table(rows: &[Value]) -> String {
     let mut out = format!(
         "{:<19}  {:<6} {:<8} {:<10} {:<8} {:<5} {:<7} {:<11} {:>4} {:>7} {:>7}  {}\n",
@@ -124,10 +131,7 @@ fn call_table(rows: &[Value]) -> String {
             .map(|(_, f)| *f)
             .collect::<Vec<_>>()
             .join(",");
-        let legs: Vec<String> = r["legs"]
-            .as_array()
-            .map(|l| l.iter().map(|l| format!("{}:{}", text(&l["target"]), text(&l["result"]))).collect())
-            .unwrap_or_default();
+        let legs: Vec<String> = r["legs"].as_array().map(|l| l.iter().map(leg_text).collect()).unwrap_or_default();
         let _ = writeln!(
             out,
             "{:<19}  {:<6} {:<8} {:<10} {:<8} {:<5} {:<7} {:<11} {:>4} {:>7.1} {:>7.1}  {}{}",
@@ -230,5 +234,13 @@ mod tests {
         assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00");
         assert_eq!(utc(1_796_141_030_000), "2026-12-01 16:03:50");
         assert_eq!(utc_ms(1_796_141_030_123), "2026-12-01 16:03:50.123");
+    }
+
+    #[test]
+    fn a_leg_that_held_says_how_long() {
+        let held = serde_json::json!({"target": "1001", "result": "transferred", "held_ms": 12_340});
+        assert_eq!(leg_text(&held), "1001:transferred(held 12.3s)");
+        let plain = serde_json::json!({"target": "1002", "result": "answered", "held_ms": 0});
+        assert_eq!(leg_text(&plain), "1002:answered");
     }
 }

@@ -5,7 +5,7 @@
 use rusqlite::Connection;
 
 /// Bumped when the tables change; a file with a newer version is refused.
-pub(crate) const VERSION: i64 = 1;
+pub(crate) const VERSION: i64 = 2;
 
 const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS calls (
@@ -30,7 +30,10 @@ CREATE TABLE IF NOT EXISTS calls (
     released_by    TEXT,
     redirected     INTEGER NOT NULL,
     forwarded      INTEGER NOT NULL,
-    default_routed INTEGER NOT NULL
+    default_routed INTEGER NOT NULL,
+    transfers      INTEGER NOT NULL DEFAULT 0,
+    holds          INTEGER NOT NULL DEFAULT 0,
+    held_ms        INTEGER NOT NULL DEFAULT 0
 );
 -- One secondary index only: the writer keeps up with the engine at a few per cent of
 -- its CPU (docs/benchmarks.md); an index on agent or uuid doubled the writer's cost.
@@ -48,6 +51,7 @@ CREATE TABLE IF NOT EXISTS legs (
     ended_at    INTEGER NOT NULL,
     result      TEXT    NOT NULL,
     sip_cause   INTEGER NOT NULL,
+    held_ms     INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (call, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS agent_states (
@@ -103,7 +107,57 @@ pub(crate) fn prepare(conn: &Connection) -> anyhow::Result<()> {
     if version > VERSION {
         anyhow::bail!("the store was written by a newer Tandem (schema {version}, this one knows {VERSION})");
     }
+    if version == 1 {
+        conn.execute_batch(FROM_1)?;
+    }
     conn.execute_batch(TABLES)?;
     conn.pragma_update(None, "user_version", VERSION)?;
     Ok(())
+}
+
+/// Schema 1 to 2: transfers, holds and time on hold (issue 23).
+const FROM_1: &str = "
+ALTER TABLE calls ADD COLUMN transfers INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE calls ADD COLUMN holds INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE calls ADD COLUMN held_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE legs ADD COLUMN held_ms INTEGER NOT NULL DEFAULT 0;
+";
+
+#[cfg(test)]
+mod tests {
+    /// A store written by the first schema gains the call-control columns, keeping its rows.
+    #[test]
+    fn a_schema_1_file_is_upgraded_in_place() {
+        let dir = std::env::temp_dir().join(format!("tandem-schema-upgrade-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("v1.db");
+        let _ = std::fs::remove_file(&path);
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        let v1 = super::TABLES
+            .replace(",\n    transfers      INTEGER NOT NULL DEFAULT 0", "")
+            .replace(",\n    holds          INTEGER NOT NULL DEFAULT 0", "")
+            .replace(",\n    held_ms        INTEGER NOT NULL DEFAULT 0", "")
+            .replace("    held_ms     INTEGER NOT NULL DEFAULT 0,\n", "");
+        assert!(!v1.contains("held_ms"), "the first schema, without the new columns");
+        conn.execute_batch(&v1).expect("schema 1");
+        conn.pragma_update(None, "user_version", 1).expect("version");
+        conn.execute(
+            "INSERT INTO calls (site, uuid, conn_id, caller, dialled, offered_at, ended_at, wait_ms, talk_ms, result,
+             sip_cause, redirected, forwarded, default_routed) VALUES ('s1', 'u', 'c', 'gw', '1001', 0, 1, 1, 0,
+             'answered', 200, 0, 0, 0)",
+            [],
+        )
+        .expect("an old row");
+        super::prepare(&conn).expect("upgraded");
+        let (transfers, held): (i64, i64) =
+            conn.query_row("SELECT transfers, held_ms FROM calls", [], |r| Ok((r.get(0)?, r.get(1)?))).expect("row");
+        assert_eq!((transfers, held), (0, 0), "the old row reads as no transfer, no hold");
+        let legs: i64 = conn.query_row("SELECT count(held_ms) FROM legs", [], |r| r.get(0)).expect("legs.held_ms");
+        assert_eq!(legs, 0);
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("version");
+        assert_eq!(version, super::VERSION);
+        super::prepare(&conn).expect("opening again changes nothing");
+        drop(conn);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

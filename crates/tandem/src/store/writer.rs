@@ -40,6 +40,9 @@ pub(crate) struct CallRow {
     pub(crate) redirected: bool,
     pub(crate) forwarded: bool,
     pub(crate) default_routed: bool,
+    pub(crate) transfers: u32,
+    pub(crate) holds: u32,
+    pub(crate) held_ms: i64,
     pub(crate) legs: Vec<LegRow>,
 }
 
@@ -56,6 +59,7 @@ pub(crate) struct LegRow {
     pub(crate) ended_at: i64,
     pub(crate) result: &'static str,
     pub(crate) sip_cause: u16,
+    pub(crate) held_ms: i64,
 }
 
 /// One entry of the agent state log, and what it does to the saved login.
@@ -213,8 +217,9 @@ fn insert_call(tx: &Transaction<'_>, site: &str, c: &CallRow) -> rusqlite::Resul
     tx.prepare_cached(
         "INSERT INTO calls (site, uuid, conn_id, caller, dialled, call_type, routing_point, answered_dn, agent,
          offered_at, ringing_at, answered_at, ended_at, wait_ms, talk_ms, result, sip_cause, released_by,
-         redirected, forwarded, default_routed)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+         redirected, forwarded, default_routed, transfers, holds, held_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
+         ?22, ?23, ?24)",
     )?
     .execute(params![
         site,
@@ -237,12 +242,15 @@ fn insert_call(tx: &Transaction<'_>, site: &str, c: &CallRow) -> rusqlite::Resul
         c.released_by,
         c.redirected,
         c.forwarded,
-        c.default_routed
+        c.default_routed,
+        c.transfers,
+        c.holds,
+        c.held_ms
     ])?;
     let call = tx.last_insert_rowid();
     let mut leg = tx.prepare_cached(
         "INSERT INTO legs (call, seq, target, kind, agent, offered_at, ringing_at, answered_at, ended_at,
-         result, sip_cause) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         result, sip_cause, held_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
     for l in &c.legs {
         leg.execute(params![
@@ -256,7 +264,8 @@ fn insert_call(tx: &Transaction<'_>, site: &str, c: &CallRow) -> rusqlite::Resul
             l.answered_at,
             l.ended_at,
             l.result,
-            l.sip_cause
+            l.sip_cause,
+            l.held_ms
         ])?;
     }
     Ok(())
