@@ -3,18 +3,39 @@
 //! already typed) or the process ([`ProcessRequest`]). A new request fails to compile
 //! until it is sorted here.
 
-use crate::{parse_conn_id, KvList, Request, RouteType};
+use crate::{parse_conn_id, AgentWorkMode, KvList, RegisterMode, Request, RouteType};
 
 /// A request sorted by who answers it ([`Request::sorted`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Sorted<'a> {
     /// The site's desks: RequestRegisterAddress, RequestUnregisterAddress,
     /// RequestQueryAddress, the agent requests and RequestReserveAgent.
-    Desk,
+    Desk(DeskRequest<'a>),
     /// The B2BUA: a request about one call.
     Call(CallRequest<'a>),
     /// The site or the process as a whole.
     Process(ProcessRequest),
+}
+
+/// A request the desks answer, on ThisDN.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeskRequest<'a> {
+    /// RequestRegisterAddress.
+    Register { this_dn: &'a str, mode: RegisterMode },
+    /// RequestUnregisterAddress.
+    Unregister { this_dn: &'a str },
+    /// RequestQueryAddress.
+    Query { this_dn: &'a str },
+    /// RequestAgentLogin (its fields are read where the login is checked).
+    Login,
+    /// RequestAgentLogout.
+    Logout { this_dn: &'a str, reasons: Option<&'a KvList> },
+    /// RequestAgentReady.
+    Ready { this_dn: &'a str, work_mode: AgentWorkMode },
+    /// RequestAgentNotReady.
+    NotReady { this_dn: &'a str, work_mode: AgentWorkMode, reasons: Option<&'a KvList> },
+    /// RequestReserveAgent (its fields are read where reservations are collected).
+    Reserve,
 }
 
 /// A request about one call, on ThisDN.
@@ -132,14 +153,22 @@ impl Request {
     /// Who answers this request (the one place requests are sorted).
     pub fn sorted(&self) -> Sorted<'_> {
         match self {
-            Self::RequestRegisterAddress { .. }
-            | Self::RequestUnregisterAddress { .. }
-            | Self::RequestQueryAddress { .. }
-            | Self::RequestAgentLogin { .. }
-            | Self::RequestAgentLogout { .. }
-            | Self::RequestAgentReady { .. }
-            | Self::RequestAgentNotReady { .. }
-            | Self::RequestReserveAgent { .. } => Sorted::Desk,
+            Self::RequestRegisterAddress { this_dn, register_mode, .. } => {
+                Sorted::Desk(DeskRequest::Register { this_dn, mode: *register_mode })
+            }
+            Self::RequestUnregisterAddress { this_dn, .. } => Sorted::Desk(DeskRequest::Unregister { this_dn }),
+            Self::RequestQueryAddress { this_dn, .. } => Sorted::Desk(DeskRequest::Query { this_dn }),
+            Self::RequestAgentLogin { .. } => Sorted::Desk(DeskRequest::Login),
+            Self::RequestAgentLogout { this_dn, reasons, .. } => {
+                Sorted::Desk(DeskRequest::Logout { this_dn, reasons: reasons.as_ref() })
+            }
+            Self::RequestAgentReady { this_dn, work_mode, .. } => {
+                Sorted::Desk(DeskRequest::Ready { this_dn, work_mode: *work_mode })
+            }
+            Self::RequestAgentNotReady { this_dn, work_mode, reasons, .. } => {
+                Sorted::Desk(DeskRequest::NotReady { this_dn, work_mode: *work_mode, reasons: reasons.as_ref() })
+            }
+            Self::RequestReserveAgent { .. } => Sorted::Desk(DeskRequest::Reserve),
             Self::RequestMakeCall { this_dn, other_dn, user_data, .. } => {
                 Sorted::Call(CallRequest::Make { this_dn, other_dn, user_data: user_data.as_ref() })
             }
@@ -284,7 +313,7 @@ mod tests {
         assert_eq!(bad_conn.sorted(), Sorted::Call(CallRequest::Release { this_dn: "1", conn: None }));
         let login: Request =
             serde_json::from_str(r#"{"message":"RequestAgentLogin","ThisDN":"1001","AgentID":"A1"}"#).expect("valid");
-        assert_eq!(login.sorted(), Sorted::Desk);
+        assert_eq!(login.sorted(), Sorted::Desk(DeskRequest::Login));
         let stop = Request::RequestPrivateService { reference_id: None, service_id: 3019 };
         assert_eq!(stop.sorted(), Sorted::Process(ProcessRequest::Shutdown));
         let other = Request::RequestPrivateService { reference_id: None, service_id: 7 };

@@ -3,52 +3,26 @@
 
 use std::time::Instant;
 
-use cti::{AgentState, AgentWorkMode, ErrorCode, Event, RegisterMode, Request};
+use cti::{AgentState, AgentWorkMode, DeskRequest, ErrorCode, Event, RegisterMode, Request};
 
 use super::agents::Agent;
 use super::{millis_since, DeskId, DeskWorld, Desks};
 
 impl Desks {
     /// Handles a request [`Request::sorted`] gave the desks: registrations, queries,
-    /// agents, reservations.
-    pub(crate) fn handle(&mut self, world: &impl DeskWorld, desk: DeskId, req: &Request) {
-        match req {
-            Request::RequestRegisterAddress { this_dn, register_mode, .. } => {
-                self.register_address(world, desk, req, this_dn, *register_mode)
+    /// agents, reservations (`req` is the whole request, for its ReferenceID and errors).
+    pub(crate) fn handle(&mut self, world: &impl DeskWorld, desk: DeskId, req: &Request, sorted: DeskRequest<'_>) {
+        match sorted {
+            DeskRequest::Register { this_dn, mode } => self.register_address(world, desk, req, this_dn, mode),
+            DeskRequest::Unregister { this_dn } => self.unregister_address(desk, req, this_dn),
+            DeskRequest::Query { this_dn } => self.query_address(world, desk, req, this_dn),
+            DeskRequest::Login => self.login(world, desk, req),
+            DeskRequest::Logout { this_dn, reasons } => self.logout_request(desk, req, this_dn, reasons),
+            DeskRequest::Ready { this_dn, work_mode } => self.ready(world, desk, req, this_dn, work_mode),
+            DeskRequest::NotReady { this_dn, work_mode, reasons } => {
+                self.not_ready(world, desk, req, this_dn, work_mode, reasons)
             }
-            Request::RequestUnregisterAddress { this_dn, .. } => self.unregister_address(desk, req, this_dn),
-            Request::RequestQueryAddress { this_dn, .. } => self.query_address(world, desk, req, this_dn),
-            Request::RequestAgentLogin { .. } => self.login(world, desk, req),
-            Request::RequestAgentLogout { this_dn, reasons, .. } => self.logout_request(desk, req, this_dn, reasons),
-            Request::RequestAgentReady { this_dn, work_mode, .. } => self.ready(world, desk, req, this_dn, *work_mode),
-            Request::RequestAgentNotReady { this_dn, work_mode, reasons, .. } => {
-                self.not_ready(world, desk, req, this_dn, *work_mode, reasons)
-            }
-            Request::RequestReserveAgent { .. } => self.reserve(world, desk, req),
-            // Sorted elsewhere (`Request::sorted`): the B2BUA's and the process's.
-            Request::RequestMakeCall { .. }
-            | Request::RequestAnswerCall { .. }
-            | Request::RequestReleaseCall { .. }
-            | Request::RequestRouteCall { .. }
-            | Request::RequestApplyTreatment { .. }
-            | Request::RequestHoldCall { .. }
-            | Request::RequestRetrieveCall { .. }
-            | Request::RequestSingleStepTransfer { .. }
-            | Request::RequestMuteTransfer { .. }
-            | Request::RequestRedirectCall { .. }
-            | Request::RequestAttachUserData { .. }
-            | Request::RequestUpdateUserData { .. }
-            | Request::RequestDeleteUserData { .. }
-            | Request::RequestDeleteAllUserData { .. }
-            | Request::RequestInitiateTransfer { .. }
-            | Request::RequestCompleteTransfer { .. }
-            | Request::RequestAlternateCall { .. }
-            | Request::RequestReconnectCall { .. }
-            | Request::RequestInitiateConference { .. }
-            | Request::RequestCompleteConference { .. }
-            | Request::RequestDeleteFromConference { .. }
-            | Request::RequestReloadConfig { .. }
-            | Request::RequestPrivateService { .. } => {}
+            DeskRequest::Reserve => self.reserve(world, desk, req),
         }
     }
 
@@ -124,13 +98,13 @@ impl Desks {
     }
 
     /// RequestAgentLogout by the desk on `this_dn`.
-    fn logout_request(&mut self, desk: DeskId, req: &Request, this_dn: &str, reasons: &Option<cti::KvList>) {
+    fn logout_request(&mut self, desk: DeskId, req: &Request, this_dn: &str, reasons: Option<&cti::KvList>) {
         let reference_id = req.reference_id();
         let Some(agent_id) = self.registered_agent(desk, req, this_dn) else { return };
         self.agents.log_out(this_dn, &agent_id);
         self.reservations.release(&agent_id);
         let event =
-            Event::EventAgentLogout { reference_id, this_dn: this_dn.to_owned(), agent_id, reasons: reasons.clone() };
+            Event::EventAgentLogout { reference_id, this_dn: this_dn.to_owned(), agent_id, reasons: reasons.cloned() };
         self.answer_and_broadcast(desk, event);
     }
 
@@ -156,7 +130,7 @@ impl Desks {
         req: &Request,
         this_dn: &str,
         work_mode: AgentWorkMode,
-        reasons: &Option<cti::KvList>,
+        reasons: Option<&cti::KvList>,
     ) {
         let reference_id = req.reference_id();
         let Some(agent_id) = self.registered_agent(desk, req, this_dn) else { return };
@@ -167,7 +141,7 @@ impl Desks {
             this_dn: this_dn.to_owned(),
             agent_id,
             work_mode: mode,
-            reasons: reasons.clone(),
+            reasons: reasons.cloned(),
         };
         self.answer_and_broadcast(desk, event);
     }

@@ -19,7 +19,7 @@ impl Node {
         let sorted = request.sorted();
         let remote_route = matches!(sorted, cti::Sorted::Call(cti::CallRequest::Route { location: Some(_), .. }));
         let result = match sorted {
-            cti::Sorted::Desk => {
+            cti::Sorted::Desk(sorted) => {
                 let world = DeskView {
                     config: &self.config,
                     registrar: &self.registrar,
@@ -27,7 +27,7 @@ impl Node {
                     peering: &self.peering,
                     now,
                 };
-                self.desks.handle(&world, desk, request);
+                self.desks.handle(&world, desk, request, sorted);
                 self.replay_waiting_calls(now, desk, request);
                 Ok(())
             }

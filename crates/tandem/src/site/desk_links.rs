@@ -35,7 +35,7 @@ impl DeskLinks {
                 cti::Sorted::Process(cti::ProcessRequest::ReloadConfig) => {
                     self.reload(desk, request.reference_id(), admin)
                 }
-                cti::Sorted::Desk | cti::Sorted::Call(_) | cti::Sorted::Process(_) => {
+                cti::Sorted::Desk(_) | cti::Sorted::Call(_) | cti::Sorted::Process(_) => {
                     node.handle_input(Input::Desk { at: clock::now(), desk, request: &request })
                 }
             },
