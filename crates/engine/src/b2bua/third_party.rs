@@ -83,49 +83,8 @@ impl B2bua {
         };
         let id = self.next_call;
         self.next_call += 1;
-        let (call_id, local_tag, branch, uuid) =
-            (format!("{}@tandem", ctx.token(12)), ctx.token(4), ctx.branch(), ctx.token(16));
-        let from = format!("<sip:{target}@{}>", ctx.local.addr);
-        let to = format!("<sip:{origin}@{}>", ctx.local.addr);
-        let invite = NewInvite {
-            target: &phone.0,
-            from: &format!("{from};tag={local_tag}"),
-            to: &to,
-            call_id: &call_id,
-            branch: &branch,
-            max_forwards: 70,
-            uuid: &uuid,
-            transport: phone.1.transport,
-            user_data: None,
-            to_peer: None,
-            seal: None,
-            sdp: None,
-        };
-        let bytes: Arc<[u8]> = build::offerless_invite(&ctx.local, &invite).into();
-        let key = ctx.tx.send_request(ctx.now, &branch, Method::Invite, phone.1, bytes.clone());
-        self.pending.insert(key.clone(), Pending::AInvite { call: id });
-        self.dialogs.insert((call_id.clone(), local_tag.clone()), (id, Side::A));
-        let a = Leg {
-            call_id,
-            local_tag,
-            remote_tag: None,
-            local_uri: from,
-            remote_uri: to,
-            request_uri: phone.0.clone(),
-            remote_target: phone.0,
-            route_set: Vec::new(),
-            local_cseq: 1,
-            peer: phone.1,
-            state: LegState::Early,
-            invite: bytes,
-            invite_tx: key,
-            ack: None,
-            heard: false,
-            cancel_due: false,
-            sdp: None,
-            sdp_version: None,
-            reinvite_out: false,
-        };
+        let uuid = ctx.token(16);
+        let a = self.ring_origin(ctx, id, (origin, target), phone, &uuid);
         let outbound = ctx.config.dns.kind(target).is_none();
         let conn_id = ctx.rng.gen::<u64>() | 1;
         let call = Call {
@@ -158,6 +117,60 @@ impl B2bua {
         self.timers.set(ctx.now + ctx.config.options.no_answer_timeout, id, CallTimer::NoAnswer);
         self.calls.insert(id, Box::new(call));
         Ok((id, conn_id))
+    }
+
+    /// Our INVITE without SDP to the origin phone `phone` of call `id` (RFC 3725 flow I),
+    /// showing `target` as the caller; the leg it starts, early.
+    fn ring_origin(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: CallId,
+        (origin, target): (&str, &str),
+        phone: (String, Peer),
+        uuid: &str,
+    ) -> Leg {
+        let (call_id, local_tag, branch) = (format!("{}@tandem", ctx.token(12)), ctx.token(4), ctx.branch());
+        let from = format!("<sip:{target}@{}>", ctx.local.addr);
+        let to = format!("<sip:{origin}@{}>", ctx.local.addr);
+        let invite = NewInvite {
+            target: &phone.0,
+            from: &format!("{from};tag={local_tag}"),
+            to: &to,
+            call_id: &call_id,
+            branch: &branch,
+            max_forwards: 70,
+            uuid,
+            transport: phone.1.transport,
+            user_data: None,
+            to_peer: None,
+            seal: None,
+            sdp: None,
+        };
+        let bytes: Arc<[u8]> = build::offerless_invite(&ctx.local, &invite).into();
+        let key = ctx.tx.send_request(ctx.now, &branch, Method::Invite, phone.1, bytes.clone());
+        self.pending.insert(key.clone(), Pending::AInvite { call: id });
+        self.dialogs.insert((call_id.clone(), local_tag.clone()), (id, Side::A));
+        Leg {
+            call_id,
+            local_tag,
+            remote_tag: None,
+            local_uri: from,
+            remote_uri: to,
+            request_uri: phone.0.clone(),
+            remote_target: phone.0,
+            route_set: Vec::new(),
+            local_cseq: 1,
+            peer: phone.1,
+            state: LegState::Early,
+            invite: bytes,
+            invite_tx: key,
+            ack: None,
+            heard: false,
+            cancel_due: false,
+            sdp: None,
+            sdp_version: None,
+            reinvite_out: false,
+        }
     }
 
     /// The origin phone's answer to a third-party call's INVITE.

@@ -195,56 +195,8 @@ impl Desks {
                 let event = Event::EventRetrieved { reference_id: *reference_id, this_dn, other_dn, conn_id };
                 self.answer_or_broadcast(*requester, event);
             }
-            DomainEvent::CallTransferred {
-                conn_id,
-                from,
-                to,
-                caller_dn,
-                answered,
-                acd,
-                reference_id,
-                requester,
-                ..
-            } => {
-                let conn = cti::conn_id_text(*conn_id);
-                let released =
-                    Event::EventReleased { reference_id: *reference_id, this_dn: from.clone(), conn_id: conn.clone() };
-                self.answer_or_broadcast(*requester, released);
-                match (*acd, *answered) {
-                    (true, true) => self.after_call(now, config, from),
-                    (true, false) => self.unanswered(now, from),
-                    (false, _) => {}
-                }
-                if let Some(caller) = caller_dn.as_ref().filter(|_| *answered) {
-                    self.broadcast(Event::EventPartyChanged {
-                        this_dn: caller.clone(),
-                        other_dn: to.clone(),
-                        conn_id: conn,
-                        previous_conn_id: None,
-                        third_party_dn: from.clone(),
-                        call_state: "Transferred".into(),
-                    });
-                }
-            }
-            DomainEvent::CallsMerged { kept, gone, by, to, other, acd, reference_id, requester, .. } => {
-                let (kept, gone) = (cti::conn_id_text(*kept), cti::conn_id_text(*gone));
-                let this_dn = by.clone();
-                self.broadcast(Event::EventReleased { reference_id: None, this_dn, conn_id: gone.clone() });
-                let released =
-                    Event::EventReleased { reference_id: *reference_id, this_dn: by.clone(), conn_id: kept.clone() };
-                self.answer_or_broadcast(*requester, released);
-                if *acd {
-                    self.after_call(now, config, by);
-                }
-                self.broadcast(Event::EventPartyChanged {
-                    this_dn: to.clone(),
-                    other_dn: other.clone(),
-                    conn_id: kept,
-                    previous_conn_id: Some(gone),
-                    third_party_dn: by.clone(),
-                    call_state: "Transferred".into(),
-                });
-            }
+            DomainEvent::CallTransferred { .. } => self.transferred(now, config, event),
+            DomainEvent::CallsMerged { .. } => self.merged(now, config, event),
             DomainEvent::UserDataChanged { conn_id, dns, by, user_data, reference_id, requester } => {
                 for dn in dns {
                     let event = Event::EventAttachedDataChanged {
@@ -259,6 +211,63 @@ impl Desks {
             }
             _ => {}
         }
+    }
+
+    /// A single-step transfer or a redirection: the DN that left hears EventReleased (its
+    /// ACD agent goes to AfterCallWork, or Ready if it never answered); a caller of this
+    /// site hears EventPartyChanged.
+    fn transferred(&mut self, now: Instant, config: &NodeConfig, event: &DomainEvent) {
+        let DomainEvent::CallTransferred {
+            conn_id, from, to, caller_dn, answered, acd, reference_id, requester, ..
+        } = event
+        else {
+            return;
+        };
+
+        let conn = cti::conn_id_text(*conn_id);
+        let released =
+            Event::EventReleased { reference_id: *reference_id, this_dn: from.clone(), conn_id: conn.clone() };
+        self.answer_or_broadcast(*requester, released);
+        match (*acd, *answered) {
+            (true, true) => self.after_call(now, config, from),
+            (true, false) => self.unanswered(now, from),
+            (false, _) => {}
+        }
+        if let Some(caller) = caller_dn.as_ref().filter(|_| *answered) {
+            self.broadcast(Event::EventPartyChanged {
+                this_dn: caller.clone(),
+                other_dn: to.clone(),
+                conn_id: conn,
+                previous_conn_id: None,
+                third_party_dn: from.clone(),
+                call_state: "Transferred".into(),
+            });
+        }
+    }
+
+    /// A completed two-step transfer: the transferring DN leaves both calls; the consulted
+    /// party hears EventPartyChanged naming the consultation it came from.
+    fn merged(&mut self, now: Instant, config: &NodeConfig, event: &DomainEvent) {
+        let DomainEvent::CallsMerged { kept, gone, by, to, other, acd, reference_id, requester, .. } = event else {
+            return;
+        };
+
+        let (kept, gone) = (cti::conn_id_text(*kept), cti::conn_id_text(*gone));
+        let this_dn = by.clone();
+        self.broadcast(Event::EventReleased { reference_id: None, this_dn, conn_id: gone.clone() });
+        let released = Event::EventReleased { reference_id: *reference_id, this_dn: by.clone(), conn_id: kept.clone() };
+        self.answer_or_broadcast(*requester, released);
+        if *acd {
+            self.after_call(now, config, by);
+        }
+        self.broadcast(Event::EventPartyChanged {
+            this_dn: to.clone(),
+            other_dn: other.clone(),
+            conn_id: kept,
+            previous_conn_id: Some(gone),
+            third_party_dn: by.clone(),
+            call_state: "Transferred".into(),
+        });
     }
 
     fn busy(&mut self, now: Instant, dn: &str) {
