@@ -167,9 +167,9 @@ impl Leg {
 
 /// The body of `message` when it is a session description.
 pub(crate) fn sdp_of(message: &Message<'_>) -> Option<Arc<[u8]>> {
-    let sdp = message
-        .header(HeaderName::ContentType)
-        .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("application/sdp"));
+    // Checked without allocating: this runs for every INVITE and every relayed answer.
+    let is_sdp = |ct: &str| ct.trim().get(..15).is_some_and(|t| t.eq_ignore_ascii_case("application/sdp"));
+    let sdp = message.header(HeaderName::ContentType).is_some_and(is_sdp);
     (sdp && !message.body().is_empty()).then(|| Arc::from(message.body()))
 }
 
