@@ -215,6 +215,13 @@ impl World {
         self.ua(from).in_dialog_headers(now, site, call, (sipmsg::Method::Refer, b""), &[("Refer-To", refer_to)]);
     }
 
+    /// Puts `bytes` on the network toward the home site as if `from` sent them (an
+    /// attacker who forges a source, or one that learned a dialog's identifiers).
+    pub fn spoof(&mut self, from: SocketAddr, bytes: &[u8]) {
+        let (now, site) = (self.now, self.home);
+        self.net.send(now, from, site, bytes.to_vec());
+    }
+
     /// Sends a CTI request from desktop `desk` of the home site (JSON text).
     pub fn desk(&mut self, desk: u64, json: &str) {
         self.desk_at(self.home, desk, json);

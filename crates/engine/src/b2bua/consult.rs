@@ -42,6 +42,7 @@ impl B2bua {
         if order.location.is_some_and(|l| l != ctx.config.site) {
             return Err(Refusal::new(cti::ErrorCode::NotSupported, PEER_BY_LOGIN));
         }
+        user_data::check_user_data_size(call.user_data.as_ref(), order.user_data)?;
         let must_hold = call.hold != Hold::ByCallee;
         if must_hold && call.offer_in_flight() {
             return Err(Refusal::new(cti::ErrorCode::InvalidState, "a re-INVITE is in progress on the call"));

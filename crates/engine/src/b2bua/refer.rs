@@ -5,8 +5,9 @@
 //! a transfer between the REFER's call and the call the Replaces names, which the same
 //! phone made: the held caller joins the phone's other party. Both are checked before
 //! anything changes; refused, the REFER gets 403 (481 when Replaces names no dialog) and
-//! the call is as it was. Accepted, it gets 202 and a final NOTIFY (`message/sipfrag`,
-//! `SIP/2.0 200 OK`), then the phone's dialogs get BYE as for the CTI requests.
+//! the call is as it was. A REFER from another address than the dialog's phone gets 403.
+//! Accepted, it gets 202 and a final NOTIFY (`message/sipfrag`, `SIP/2.0 200 OK`), then
+//! the phone's dialogs get BYE as for the CTI requests.
 
 use super::consult::{MergePlan, PairOrder};
 use super::transfer::TransferOrder;
@@ -46,6 +47,11 @@ impl B2bua {
     ) {
         let asked = Asked { key, req, peer };
         let Some(call) = self.calls.get(&id) else { return };
+        // Only the phone of the dialog may transfer it: whoever else learned its Call-ID
+        // and tags (a gateway's side, a capture) is refused.
+        if call.leg(side).is_none_or(|leg| leg.peer.addr.ip() != peer.addr.ip()) {
+            return asked.respond(ctx, 403, "Forbidden - REFER from another address than the dialog's");
+        }
         let Some(dn) = call.dn_on(side).map(str::to_owned) else {
             return asked.respond(ctx, 403, "Forbidden - no DN of this site may transfer here");
         };

@@ -64,6 +64,7 @@ impl B2bua {
         if call.hold == Hold::ByCaller {
             return Err(Refusal::new(cti::ErrorCode::InvalidState, "the caller holds the call"));
         }
+        user_data::check_user_data_size(call.user_data.as_ref(), order.user_data)?;
         let offer = call
             .a
             .sdp
@@ -106,6 +107,7 @@ impl B2bua {
         if order.target == order.dn {
             return Err(Refusal::new(cti::ErrorCode::InvalidRequest, "OtherDN is ThisDN"));
         }
+        user_data::check_user_data_size(call.user_data.as_ref(), order.user_data)?;
         let delivery = self.delivery_for(ctx, order)?;
         self.move_on(ctx, id, order, false);
         self.deliver_call(ctx, id, order.target, delivery);

@@ -37,10 +37,7 @@ impl B2bua {
             }
             cti::UserDataChange::DeleteAll => data.clear(),
         }
-        let size = serde_json::to_string(&data).map_or(usize::MAX, |j| j.len());
-        if size > crate::intake::MAX_COPIED_FIELD {
-            return Err(Refusal::new(cti::ErrorCode::InvalidRequest, "the call's UserData would exceed 4,096 bytes"));
-        }
+        check_user_data_size(Some(&data), None)?;
         let dns: Vec<String> = std::iter::once(call.dn.clone()).chain(call.caller_dn.clone()).collect();
         call.user_data = (!data.is_empty()).then(|| data.clone());
         ctx.events.push(DomainEvent::UserDataChanged {
@@ -53,4 +50,22 @@ impl B2bua {
         });
         Ok(())
     }
+}
+
+/// Refuses UserData that would not fit in the one header line that carries it to the DR
+/// peer (which refuses values over [`crate::intake::MAX_COPIED_FIELD`]): `current` with
+/// `extra` merged over it.
+pub(super) fn check_user_data_size(current: Option<&cti::KvList>, extra: Option<&cti::KvList>) -> Result<(), Refusal> {
+    let size = match (current, extra) {
+        (_, None) | (None, _) => current.or(extra).map_or(Ok(0), |d| serde_json::to_string(d).map(|j| j.len())),
+        (Some(current), Some(extra)) => {
+            let mut merged = current.clone();
+            merged.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+            serde_json::to_string(&merged).map(|j| j.len())
+        }
+    };
+    if size.map_or(true, |n| n > crate::intake::MAX_COPIED_FIELD) {
+        return Err(Refusal::new(cti::ErrorCode::InvalidRequest, "the call's UserData would exceed 4,096 bytes"));
+    }
+    Ok(())
 }

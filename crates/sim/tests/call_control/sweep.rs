@@ -1,0 +1,121 @@
+//! The stateful sweep of issue 23: a gateway calls and hangs up at random while three
+//! desktops send random call-control requests (valid and not: hold, retrieve, transfers
+//! to good and bad targets, consultations and their completion, alternate and reconnect,
+//! redirects, UserData, releases) on the calls they have seen and on made-up ConnIDs,
+//! over a lossy network. The World checks the reference model after every step (every
+//! event names a live call; the node holds exactly the model's calls). At the end every
+//! call is hung up: no call, open record, ringing phone or transaction may be left.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::common::*;
+
+const PHONES: [(&str, &str); 3] = [("1001", PHONE1), ("1002", PHONE2), ("1003", "127.0.0.1:6003")];
+const TARGETS: [&str; 7] = ["1001", "1002", "1003", "5000", "99999", "1500", ""];
+const ONE_STEP: [&str; 4] =
+    ["RequestHoldCall", "RequestRetrieveCall", "RequestSingleStepTransfer", "RequestMuteTransfer"];
+const TWO_STEP: [&str; 4] =
+    ["RequestInitiateTransfer", "RequestCompleteTransfer", "RequestAlternateCall", "RequestReconnectCall"];
+const OTHERS: [&str; 4] = ["RequestRedirectCall", "RequestAttachUserData", "RequestReleaseCall", "RequestAnswerCall"];
+
+#[test]
+fn random_call_control_from_several_desktops_leaves_nothing_behind() {
+    let seeds: u64 = std::env::var("SWEEP_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
+    for seed in 0..seeds {
+        sweep(seed);
+    }
+}
+
+fn sweep(seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut w = three_agents(seed, &mut rng);
+    let mut calls = Vec::new();
+    for _ in 0..60 {
+        match rng.gen_range(0..10) {
+            0 | 1 => calls.push(w.call(addr(GW), TARGETS[rng.gen_range(0..4)])),
+            2 if !calls.is_empty() => {
+                let call = calls.swap_remove(rng.gen_range(0..calls.len()));
+                w.hang_up(addr(GW), &call);
+                w.cancel(addr(GW), &call);
+            }
+            _ => random_request(&mut w, &mut rng),
+        }
+        w.run_for(Duration::from_millis(rng.gen_range(100..3_000)));
+    }
+    end_everything(&mut w, calls);
+    check_nothing_is_left(&mut w, seed);
+}
+
+/// A gateway and phones 1001..1003 (most answer), each with its desktop registered.
+fn three_agents(seed: u64, rng: &mut ChaCha8Rng) -> World {
+    let mut w = World::new(seed, config(), lossy());
+    w.add(Ua::new("gw", addr(GW), Pickup::Never));
+    for (dn, at) in PHONES {
+        let pickup = if rng.gen_bool(0.8) { Pickup::After(Duration::from_millis(300)) } else { Pickup::Never };
+        w.add(Ua::new(dn, addr(at), pickup));
+        w.register(addr(at));
+    }
+    for (desk, (dn, _)) in (1u64..).zip(PHONES) {
+        w.desk(desk, &format!(r#"{{"message":"RequestRegisterAddress","ThisDN":"{dn}"}}"#));
+    }
+    w.run_for(Duration::from_secs(10));
+    w
+}
+
+/// One random request from a random desktop, on ConnIDs some desktop has seen (or none).
+fn random_request(w: &mut World, rng: &mut ChaCha8Rng) {
+    let desk = rng.gen_range(1..=3u64);
+    let seen: Vec<String> = (1..=3).flat_map(|d| conn_ids(w, d)).collect();
+    let mut pick = || match seen.len() {
+        0 => "00000000000000ff".to_owned(),
+        n => seen[rng.gen_range(0..n)].clone(),
+    };
+    let (conn, other) = (pick(), pick());
+    let kind = match rng.gen_range(0..10) {
+        0..=3 => ONE_STEP[rng.gen_range(0..4)],
+        4..=6 => TWO_STEP[rng.gen_range(0..4)],
+        _ => OTHERS[rng.gen_range(0..4)],
+    };
+    let (dn, to) = (PHONES[desk as usize - 1].0, TARGETS[rng.gen_range(0..TARGETS.len())]);
+    w.desk(
+        desk,
+        &format!(
+            r#"{{"message":"{kind}","ThisDN":"{dn}","ConnID":"{conn}","TransferConnID":"{other}","OtherDN":"{to}","UserData":{{"k":"{to}"}}}}"#
+        ),
+    );
+}
+
+/// The gateway ends its calls; the desktops release the consultations (calls between two
+/// agents) that are left.
+fn end_everything(w: &mut World, calls: Vec<String>) {
+    for call in calls {
+        // Answered calls end by BYE, ringing or queued ones by CANCEL; the other gets 481.
+        w.hang_up(addr(GW), &call);
+        w.cancel(addr(GW), &call);
+    }
+    w.run_for(Duration::from_secs(60));
+    for (desk, (dn, _)) in (1u64..).zip(PHONES) {
+        for conn in conn_ids(w, desk) {
+            w.desk(desk, &format!(r#"{{"message":"RequestReleaseCall","ThisDN":"{dn}","ConnID":"{conn}"}}"#));
+        }
+    }
+    w.run_for(Duration::from_secs(120));
+}
+
+fn check_nothing_is_left(w: &mut World, seed: u64) {
+    let debug = std::env::var("SWEEP_DEBUG").is_ok();
+    if debug {
+        let stats = w.site().stats();
+        let (answered, held, transferred) = (stats.calls_answered, stats.calls_held, stats.calls_transferred);
+        eprintln!("seed {seed}: {answered} answered, {held} held, {transferred} transferred");
+    }
+    assert_eq!(w.site().active_calls(), 0, "seed {seed}: no call left");
+    assert_eq!(w.open_records(addr(SITE)), 0, "seed {seed}: every record closed");
+    for (dn, at) in PHONES {
+        if debug && w.ua(addr(at)).live_calls() != 0 {
+            eprintln!("{dn}: {:#?}", w.ua(addr(at)).events);
+        }
+        assert_eq!(w.ua(addr(at)).live_calls(), 0, "seed {seed}: {dn} still has a call");
+    }
+}
