@@ -43,6 +43,7 @@ fn site_with(edit: impl FnOnce(&mut NodeConfig)) -> Site {
         algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
         nonce_lifetime: Duration::from_secs(300),
         throttle: Throttle::default(),
+        md5_per_mille: 0,
     });
     edit(&mut c);
     let mut site = Site::with_config(c);

@@ -46,6 +46,18 @@ pub struct AuthConfig {
     pub nonce_lifetime: Duration,
     /// What repeated failures from one source cost it.
     pub throttle: Throttle,
+    /// Per mille of the DNs with credentials that use MD5 alone
+    /// ([`AuthConfig::md5_per_mille_of`]): DNs without credentials are challenged as
+    /// MD5-only ones at this rate, so an MD5 challenge does not prove that a DN exists.
+    pub md5_per_mille: u16,
+}
+
+impl AuthConfig {
+    /// The share (per mille) of `users` that use MD5 alone.
+    pub fn md5_per_mille_of(users: &BTreeMap<String, UserHashes>) -> u16 {
+        let md5_only = users.values().filter(|u| u.sha256.is_none() && u.md5.is_some()).count();
+        u16::try_from(md5_only * 1000 / users.len().max(1)).unwrap_or(1000)
+    }
 }
 
 /// One DN's HA1 hashes (lowercase hex), one per algorithm it may use.
@@ -220,12 +232,9 @@ impl Guard {
         {
             return Verdict::Throttled;
         }
-        let user = config.users.get(identity);
-        if user.is_some_and(|u| u.ha1(algorithm).is_none()) {
-            // An algorithm this DN is not offered (an MD5 downgrade, say): asked again.
-            return Verdict::Challenge { stale: false };
-        }
-        let ha1 = user.and_then(|u| u.ha1(algorithm));
+        // An algorithm this DN may not use (an MD5 downgrade, say) fails as a wrong
+        // password or an unknown DN would: no answer tells the three apart.
+        let ha1 = config.users.get(identity).and_then(|u| u.ha1(algorithm));
         let (Some(ha1), Some(nc), Some(method)) = (ha1, creds.nonce_count(), req.method()) else {
             return Verdict::Refused;
         };
@@ -267,7 +276,9 @@ impl Guard {
 
     /// The challenge header values for a new nonce bound to `asker`: one per algorithm, in
     /// the configured order (RFC 8760 section 2.4: the preferred first), leaving out the
-    /// algorithms the DN may not use ([`UserHashes::ha1`]).
+    /// algorithms the DN may not use ([`UserHashes::ha1`]). A DN without credentials is
+    /// offered what a DN with them would be: SHA-256, or MD5 at the rate MD5-only DNs have
+    /// (drawn once per DN with the secret), so a challenge does not tell which DNs exist.
     pub(crate) fn challenges(
         config: &AuthConfig,
         asker: Asker<'_>,
@@ -277,12 +288,12 @@ impl Guard {
     ) -> Vec<String> {
         let nonce = nonce::mint(&config.nonce_secret, &asker.scope(config), unix_now, random);
         let stale = if stale { ", stale=true" } else { "" };
-        let user = config.users.get(asker.identity);
-        // A DN without credentials is offered what a DN with a SHA-256 hash would be, so
-        // a challenge does not tell which DNs have them.
-        let sha256_only = config.algorithms.contains(&Algorithm::Sha256);
-        let unknown = |a: &Algorithm| !(sha256_only && *a == Algorithm::Md5);
-        let usable = |a: &&Algorithm| user.map_or_else(|| unknown(a), |u| u.ha1(**a).is_some());
+        // Whether the DN may use MD5 (then alone) or SHA-256.
+        let md5 = match config.users.get(asker.identity) {
+            Some(user) => user.ha1(Algorithm::Md5).is_some(),
+            None => nonce::draw_per_mille(&config.nonce_secret, asker.identity) < config.md5_per_mille,
+        };
+        let usable = |a: &&Algorithm| (**a == Algorithm::Md5) == md5;
         let offered: Vec<Algorithm> = config.algorithms.iter().filter(usable).copied().collect();
         let offered = if offered.is_empty() { config.algorithms.clone() } else { offered };
         offered

@@ -40,6 +40,16 @@ pub(crate) fn mint(secret: &[u8], scope: &Scope<'_>, unix_secs: u64, random: u64
     head + &hex(&mac[..MAC_BYTES])
 }
 
+/// A number 0..1000 that `secret` and `dn` alone fix: the same at every challenge and at
+/// both sites, unpredictable without the secret.
+pub(crate) fn draw_per_mille(secret: &[u8], dn: &str) -> u16 {
+    let Ok(mut mac) = HmacSha256::new_from_slice(secret) else { return 0 }; // HMAC takes any key
+    mac.update(b"dn-draw\0");
+    mac.update(dn.as_bytes());
+    let bytes = mac.finalize().into_bytes();
+    u16::from_be_bytes([bytes[0], bytes[1]]) % 1000
+}
+
 /// The smallest nonce issued at `unix_secs` or later (nonces sort by issue time).
 pub(crate) fn floor(unix_secs: u64) -> String {
     format!("{unix_secs:0TIME_DIGITS$x}")

@@ -23,6 +23,7 @@ fn config() -> AuthConfig {
         algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
         nonce_lifetime: Duration::from_secs(300),
         throttle: Throttle::default(),
+        md5_per_mille: 0,
     }
 }
 
@@ -64,17 +65,46 @@ fn a_dn_with_a_sha256_hash_is_offered_and_accepts_sha256_only_and_an_md5_only_dn
     assert!(challenges.iter().all(|c| c.contains("qop=\"auth\"") && c.contains("realm=\"tandem\"")));
     let text = register(Some(&answer(&challenges[0], "s3cret", 1)));
     assert_eq!(verdict(&mut guard, &config, &text, 1_001), Verdict::Accepted("1001".into()));
-    // Issue 21, finding 10: answering with MD5 instead (a downgrade) is challenged again.
+    // Issue 21, finding 10: answering with MD5 instead (a downgrade) fails, as a wrong
+    // password (or an unknown DN) would: the answer does not tell them apart.
     let downgraded = challenges[0].replace("algorithm=SHA-256", "algorithm=MD5");
     let text = register(Some(&answer(&downgraded, "s3cret", 2)));
-    assert_eq!(verdict(&mut guard, &config, &text, 1_001), Verdict::Challenge { stale: false });
-    assert_eq!(guard.stats.failures, 0, "not a failure either");
+    assert_eq!(verdict(&mut guard, &config, &text, 1_001), Verdict::Refused);
     // MD5 is asked for per DN: a DN with an MD5 hash alone.
     config.users.get_mut("1001").expect("user").sha256 = None;
     let md5 = Guard::challenges(&config, asker("1001"), 1_000, 8, false);
     assert_eq!(md5.len(), 1);
     let text = register(Some(&answer(&md5[0], "s3cret", 1)));
     assert_eq!(verdict(&mut guard, &config, &text, 1_001), Verdict::Accepted("1001".into()), "{md5:?}");
+}
+
+/// Issue 21, finding 10: DNs without credentials are challenged as DNs with them are, in
+/// the same shares (MD5-only at the rate the site's DNs are), the same each time: an MD5
+/// challenge does not prove that a DN exists.
+#[test]
+fn unknown_dns_are_challenged_as_the_site_s_dns_are() {
+    let mut config = config();
+    config.users = (0..10)
+        .map(|n| {
+            let md5 = Some(Algorithm::Md5.ha1("x", REALM, "x"));
+            let sha256 = (n >= 3).then(|| Algorithm::Sha256.ha1("x", REALM, "x"));
+            (format!("10{n:02}"), UserHashes { md5, sha256 })
+        })
+        .collect();
+    config.md5_per_mille = AuthConfig::md5_per_mille_of(&config.users);
+    assert_eq!(config.md5_per_mille, 300);
+    let md5_challenged = |config: &AuthConfig, dn: &str| {
+        let challenges = Guard::challenges(config, asker(dn), 1_000, 7, false);
+        assert_eq!(challenges.len(), 1, "{challenges:?}");
+        challenges[0].contains("algorithm=MD5")
+    };
+    assert!(md5_challenged(&config, "1000") && !md5_challenged(&config, "1005"), "known DNs by their hashes");
+    let unknown: Vec<String> = (0..2_000).map(|n| format!("9{n:04}")).collect();
+    let share = unknown.iter().filter(|dn| md5_challenged(&config, dn)).count();
+    assert!((500..700).contains(&share), "about 30 % of unknown DNs look MD5-only: {share} of 2,000");
+    assert!(unknown.iter().all(|dn| md5_challenged(&config, dn) == md5_challenged(&config, dn)), "stable per DN");
+    config.md5_per_mille = 0;
+    assert!(!unknown.iter().any(|dn| md5_challenged(&config, dn)), "no MD5 DN: no MD5 challenge");
 }
 
 /// Issue 21, finding 5: credentials captured at site1 replay nowhere else: not at site2
@@ -174,17 +204,4 @@ fn wrong_password_wrong_user_and_other_realms_do_not_get_in() {
     let text = register(Some(&answer(&forged[0], "s3cret", 1)));
     assert_eq!(verdict(&mut guard, &config, &text, 1_001), Verdict::Challenge { stale: false }, "nonce not ours");
     assert_eq!(guard.stats.failures, 2);
-}
-
-#[test]
-fn a_dn_with_an_md5_hash_only_is_challenged_with_md5_only_and_unknown_dns_like_sha256_ones() {
-    let mut config = config();
-    config.users.insert("1002".into(), UserHashes { md5: Some(Algorithm::Md5.ha1("1002", REALM, "x")), sha256: None });
-    let only_md5 = Guard::challenges(&config, asker("1002"), 1_000, 7, false);
-    assert_eq!(only_md5.len(), 1);
-    assert!(only_md5[0].contains("algorithm=MD5"));
-    let unknown = Guard::challenges(&config, asker("1999"), 1_000, 7, false);
-    let with_sha256 = Guard::challenges(&config, asker("1001"), 1_000, 7, false);
-    assert_eq!(unknown.len(), with_sha256.len(), "no hint which DNs have credentials");
-    assert!(unknown[0].contains("algorithm=SHA-256"));
 }

@@ -379,6 +379,7 @@ fn config(i: usize) -> NodeConfig {
         algorithms: vec![engine::auth::Algorithm::Sha256, engine::auth::Algorithm::Md5],
         nonce_lifetime: Duration::from_secs(300),
         throttle: engine::auth::Throttle::default(),
+        md5_per_mille: 1000,
     });
     c
 }

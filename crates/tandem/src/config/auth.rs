@@ -98,7 +98,9 @@ impl AuthFile {
             let (dn, hashes) = user.checked(dns, &algorithms)?;
             users.insert(dn, hashes);
         }
+        let md5_per_mille = AuthConfig::md5_per_mille_of(&users);
         Ok(AuthConfig {
+            md5_per_mille,
             realm: self.realm.into_inner(),
             nonce_secret: self.nonce_secret.into_inner().into_bytes(),
             users,
@@ -140,7 +142,8 @@ impl UserFile {
         let md5 = hash(self.md5, 32, "md5")?;
         let sha256 = hash(self.sha256, 64, "sha256")?;
         let usable = algorithms.iter().any(|a| match a {
-            Algorithm::Md5 => md5.is_some(),
+            // MD5 is for DNs with an MD5 hash alone (no downgrade from SHA-256).
+            Algorithm::Md5 => md5.is_some() && sha256.is_none(),
             Algorithm::Sha256 => sha256.is_some(),
         });
         if !usable {

@@ -130,6 +130,7 @@ fn auth_and_trunk_access_settings_are_checked_and_errors_name_the_line() {
     let node = &sites[0].node;
     let auth = node.auth.as_ref().expect("auth on");
     assert_eq!(auth.users["1001"].md5.as_deref(), Some("a".repeat(32).as_str()), "hex is lower-cased");
+    assert_eq!(auth.md5_per_mille, 1000, "the one DN uses MD5 alone");
     assert_eq!(node.dns.trunk_at("10.0.0.9:5060".parse().expect("addr")), Some("gw"));
     assert_eq!(node.dns.trunk_at("192.0.2.7:1".parse().expect("addr")), Some("gw"));
     assert_eq!(node.dns.trunk_at("192.0.2.8:5080".parse().expect("addr")), None);
