@@ -101,6 +101,7 @@ impl NodeConfig {
                         )
                     })
                     .collect(),
+                cert_names: Vec::new(),
             },
             options: Options::default(),
             agents: BTreeMap::new(),

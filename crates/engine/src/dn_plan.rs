@@ -63,9 +63,10 @@ pub struct Trunk {
     pub site: Option<String>,
 }
 
-/// One `allow` rule of a trunk: a network, and optionally the one source port and the
-/// one transport its requests must come from. A rule naming `tcp` or `tls` cannot be met
-/// by a spoofed UDP datagram (a TCP connection needs the handshake).
+/// One `allow` rule of a trunk: a network, and optionally the one source port, the one
+/// transport and the client certificate its requests must come with. A rule naming `tcp`
+/// or `tls` cannot be met by a spoofed UDP datagram (a TCP connection needs the
+/// handshake); one naming a certificate only by a TLS client that holds its key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Allow {
     /// Source addresses.
@@ -74,12 +75,15 @@ pub struct Allow {
     pub port: Option<u16>,
     /// The transport, if only one.
     pub transport: Option<sipcore::Transport>,
+    /// The certificate name the TLS client must have proven, as an index into
+    /// [`DnPlan::cert_names`] (the bit of [`sipcore::Peer::certified`]).
+    pub cert: Option<u8>,
 }
 
 impl Allow {
     /// Any port and transport from `net`.
     pub fn net(net: ipnet::IpNet) -> Self {
-        Self { net, port: None, transport: None }
+        Self { net, port: None, transport: None, cert: None }
     }
 
     /// True when a request from `peer` meets this rule.
@@ -87,8 +91,13 @@ impl Allow {
         self.net.contains(&peer.addr.ip())
             && self.port.is_none_or(|p| p == peer.addr.port())
             && self.transport.is_none_or(|t| t == peer.transport)
+            && self.cert.is_none_or(|bit| peer.certified & (1 << bit) != 0)
     }
 }
+
+/// The most certificate names a site's `allow` rules may name (bits of
+/// [`sipcore::Peer::certified`]).
+pub const MAX_CERT_NAMES: usize = 64;
 
 impl Trunk {
     /// A trunk at `contact` for `prefix`, no allow-list, open to every local caller.
@@ -237,6 +246,10 @@ pub struct DnPlan {
     pub ranges: Vec<DnRange>,
     /// Single DNs by number.
     pub singles: BTreeMap<String, Dn>,
+    /// The client-certificate names trunks' `allow` rules name ([`Allow::cert`]): the
+    /// shell sets bit `i` of a TLS connection's [`sipcore::Peer::certified`] when its
+    /// client's certificate is verified for name `i`.
+    pub cert_names: Vec<String>,
 }
 
 const PLAIN_EXTENSION: Dn = Dn {
@@ -352,6 +365,7 @@ mod tests {
                 DnRange { first: 3000, last: 3099, width: 4, kind: DnKind::AcdPosition },
             ],
             singles: BTreeMap::new(),
+            cert_names: Vec::new(),
         };
         assert_eq!(plan.kind("1500"), Some(DnKind::Extension));
         assert_eq!(plan.kind("3050"), Some(DnKind::AcdPosition));

@@ -62,7 +62,9 @@ mod trunks;
 pub use b2bua::NssStats;
 pub use config::{CallConfig, NodeConfig, RegistrarConfig};
 pub use desks::DeskId;
-pub use dn_plan::{AgentLogin, Allow, Dn, DnKind, DnOptions, DnPlan, DnRange, DrForward, Options, Trunk};
+pub use dn_plan::{
+    AgentLogin, Allow, Dn, DnKind, DnOptions, DnPlan, DnRange, DrForward, Options, Trunk, MAX_CERT_NAMES,
+};
 pub use event::{AgentChange, CallType, DomainEvent, LegKind, ReleasedBy};
 pub use node::{Input, Node, Wake};
 pub use overload::{Capacity, IntakeBatch, Pressure};

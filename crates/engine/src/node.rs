@@ -129,8 +129,8 @@ impl Node {
             Input::Datagram { at, remote, bytes } => {
                 self.handle_message(at, Peer::udp(remote), bytes, Framing::Datagram)
             }
-            Input::Stream { at, transport, conn, remote, bytes } => {
-                let peer = Peer { transport, addr: remote, conn: Some(conn) };
+            Input::Stream { at, transport, conn, remote, certified, bytes } => {
+                let peer = Peer { transport, addr: remote, conn: Some(conn), certified };
                 self.handle_message(at, peer, bytes, Framing::Stream)
             }
             Input::Desk { at, desk, request } => {

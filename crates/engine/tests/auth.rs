@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{gateway_invite, Sent, Site};
 use engine::auth::{authorize, Algorithm, AuthConfig, Throttle, UserHashes};
-use engine::{Dn, DnKind, DnOptions, DnRange, NodeConfig, Trunk};
+use engine::{Dn, DnKind, DnOptions, DnRange, Input, NodeConfig, Trunk};
 use sipmsg::{HeaderName, MessageBuilder, Method};
 
 const REALM: &str = "tandem";
@@ -231,6 +231,7 @@ fn an_allow_rule_naming_a_transport_is_not_met_by_a_spoofed_datagram() {
                 net: "10.1.2.0/24".parse().expect("net"),
                 port: None,
                 transport: Some(engine::Transport::Tls),
+                cert: None,
             }];
         }
     });
@@ -239,6 +240,40 @@ fn an_allow_rule_naming_a_transport_is_not_met_by_a_spoofed_datagram() {
     let sent = site.send_from("10.1.2.9:5060", spoofed.as_bytes());
     assert_eq!(reply(&sent, "10.1.2.9:5060").msg().status(), Some(407), "UDP does not meet a TLS rule");
     assert!(!sent.iter().any(|s| s.to.to_string() == PHONE), "the phone does not ring");
+}
+
+/// Issue 21, finding 9: a trunk known by its client certificate. Over TLS from the trunk's
+/// network, only a connection whose certificate was verified for the rule's name is the
+/// trunk; any other TLS client there (another certificate, none) is challenged.
+#[test]
+fn an_allow_rule_naming_a_certificate_is_met_only_by_a_client_that_proved_it() {
+    let mut site = site_with(|c| {
+        c.dns.cert_names = vec!["other.example".into(), "gw1.example".into()];
+        if let Some(t) = c.dns.singles.get_mut("gw-in").and_then(|d| d.trunk.as_mut()) {
+            let net = "10.1.2.0/24".parse().expect("net");
+            t.allow = vec![engine::Allow { net, port: None, transport: Some(engine::Transport::Tls), cert: Some(1) }];
+        }
+    });
+    register_with_password(&mut site, "1001", "phone-1001", "<sip:1001@127.0.0.1:6001>");
+    let remote: std::net::SocketAddr = "10.1.2.9:5061".parse().expect("addr");
+    let mut invite_with = |certified: u64, n: u64| {
+        let text = String::from_utf8(gateway_invite("1001", &format!("cert{n}"))).expect("utf8");
+        let bytes = text.replace("SIP/2.0/UDP", "SIP/2.0/TLS").replace(GW, "10.1.2.9:5061");
+        let (at, transport, conn) = (site.now, engine::Transport::Tls, engine::ConnId(n));
+        site.node.handle_input(Input::Stream { at, transport, conn, remote, certified, bytes: bytes.as_bytes() });
+        let mut sent = Vec::new();
+        while let Some(t) = site.node.poll_transmit() {
+            sent.push(String::from_utf8_lossy(&t.bytes).into_owned());
+        }
+        sent
+    };
+    for (certified, n) in [(0, 1), (0b01, 2)] {
+        let sent = invite_with(certified, n);
+        assert!(sent.iter().any(|m| m.starts_with("SIP/2.0 407")), "certified {certified:b}: challenged: {sent:?}");
+    }
+    let sent = invite_with(0b10, 3);
+    assert!(!sent.iter().any(|m| m.starts_with("SIP/2.0 407")), "gw1.example's certificate: the trunk: {sent:?}");
+    assert!(sent.iter().any(|m| m.starts_with("INVITE sip:1001@")), "and 1001 rings: {sent:?}");
 }
 
 #[test]

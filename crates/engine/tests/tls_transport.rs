@@ -18,7 +18,7 @@ fn register_over(site: &mut Site, transport: Transport) -> Vec<Vec<u8>> {
     let bytes = common::register("1001", "reg-tls", 1, &contact, Some(3600));
     let remote: SocketAddr = PHONE.parse().expect("addr");
     let at = site.now;
-    site.node.handle_input(Input::Stream { at, transport, conn: ConnId(7), remote, bytes: &bytes });
+    site.node.handle_input(Input::Stream { at, transport, conn: ConnId(7), remote, certified: 0, bytes: &bytes });
     site.drain()
 }
 

@@ -49,21 +49,25 @@ pub struct Peer {
     pub addr: SocketAddr,
     /// The stream connection the message arrived on, if any.
     pub conn: Option<ConnId>,
+    /// Which of the names the application recognises the connection's client certificate
+    /// was verified for (bit `i`: name `i`); 0 for datagrams, plain TCP and TLS clients
+    /// without a certificate. What the names are is the application's business.
+    pub certified: u64,
 }
 
 impl Peer {
     /// A UDP peer.
     pub fn udp(addr: SocketAddr) -> Self {
-        Self { transport: Transport::Udp, addr, conn: None }
+        Self { transport: Transport::Udp, addr, conn: None, certified: 0 }
     }
 
     /// A TCP peer on a known connection.
     pub fn tcp(addr: SocketAddr, conn: ConnId) -> Self {
-        Self { transport: Transport::Tcp, addr, conn: Some(conn) }
+        Self { transport: Transport::Tcp, addr, conn: Some(conn), certified: 0 }
     }
 
     /// A TLS peer on a known connection.
     pub fn tls(addr: SocketAddr, conn: ConnId) -> Self {
-        Self { transport: Transport::Tls, addr, conn: Some(conn) }
+        Self { transport: Transport::Tls, addr, conn: Some(conn), certified: 0 }
     }
 }

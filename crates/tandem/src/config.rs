@@ -287,10 +287,10 @@ impl SiteFile {
     fn into_site_config(self) -> Result<SiteConfig, Invalid> {
         let name_at = self.name.span().start;
         let group = self.group;
+        let (sip_tls, cti_tls) = tls::listeners(self.tls, self.sip_tls, self.cti_tls, dns::first_cert_rule(&self.dn))?;
         let dns = dn_plan(self.dns, self.acd_positions, self.dn)?;
         let options = self.options.into_options(&dns)?;
         let (agents, agent_hashes) = agents::logins(&dns, self.agent, self.agent_passwords, name_at)?;
-        let (sip_tls, cti_tls) = tls::listeners(self.tls, self.sip_tls, self.cti_tls)?;
         let r = self.registrar;
         let cti_at = self.cti.as_ref().map(|c| (*c.get_ref(), c.span().start));
         let cti_grants = cti::grants(&self.cti_tokens, self.cti_token, cti_at)?;

@@ -18,7 +18,6 @@
 //! are dropped and counted ([`LinkStats::udp_ignored`]), since they could be anyone's.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,7 +115,7 @@ impl PeerLink {
 
 /// Reads the PEM files and binds the listener.
 pub(crate) async fn bind(config: &PeerLinkConfig) -> anyhow::Result<BoundLink> {
-    let roots = Arc::new(ca_roots(&config.ca)?);
+    let roots = Arc::new(crate::tls::ca_roots(&config.ca, "peer_link.ca")?);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let (chain, key) = crate::tls::read_pem(&config.cert, &config.key)?;
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
@@ -146,17 +145,6 @@ pub(crate) async fn bind(config: &PeerLinkConfig) -> anyhow::Result<BoundLink> {
         peer: config.peer,
         peer_name,
     })
-}
-
-fn ca_roots(ca: &Path) -> anyhow::Result<rustls::RootCertStore> {
-    let file = std::fs::File::open(ca).with_context(|| format!("peer_link.ca: opening {}", ca.display()))?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut std::io::BufReader::new(file)) {
-        let cert = cert.with_context(|| format!("peer_link.ca: reading PEM certificates from {}", ca.display()))?;
-        roots.add(cert).with_context(|| format!("peer_link.ca: a certificate in {} is not usable", ca.display()))?;
-    }
-    anyhow::ensure!(!roots.is_empty(), "peer_link.ca: no certificate in {}", ca.display());
-    Ok(roots)
 }
 
 impl BoundLink {

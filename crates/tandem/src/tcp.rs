@@ -27,6 +27,8 @@ pub(crate) struct StreamMessage {
     pub(crate) transport: Transport,
     pub(crate) conn: ConnId,
     pub(crate) remote: SocketAddr,
+    /// Which trunk certificate names the client's certificate was verified for (bits).
+    pub(crate) certified: u64,
     pub(crate) bytes: Vec<u8>,
 }
 
@@ -40,7 +42,7 @@ pub(crate) enum ConnControl {
 /// connection is a TLS server session first (the engine sees a stream either way).
 pub(crate) async fn accept_loop(
     listener: TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<crate::tls::SipTls>,
     limits: TcpLimits,
     to_engine: mpsc::Sender<StreamMessage>,
     control: mpsc::UnboundedSender<ConnControl>,
@@ -59,13 +61,14 @@ pub(crate) async fn accept_loop(
             let _ = stream.set_nodelay(true);
             match tls {
                 None => {
-                    let peer = Peer { transport: Transport::Tcp, addr: remote, conn: Some(id) };
+                    let peer = Peer::tcp(remote, id);
                     serve_connection(stream, peer, limits.idle_timeout, to_engine, rx).await
                 }
-                Some(acceptor) => {
-                    match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Some(tls) => {
+                    match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, tls.acceptor.accept(stream)).await {
                         Ok(Ok(session)) => {
-                            let peer = Peer { transport: Transport::Tls, addr: remote, conn: Some(id) };
+                            let certified = tls.certified(session.get_ref().1);
+                            let peer = Peer { certified, ..Peer::tls(remote, id) };
                             serve_connection(session, peer, limits.idle_timeout, to_engine, rx).await
                         }
                         Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
@@ -84,18 +87,12 @@ async fn serve_connection(
     peer: Peer,
     idle_timeout: Duration,
     to_engine: mpsc::Sender<StreamMessage>,
-    mut from_engine: mpsc::Receiver<Arc<[u8]>>,
+    from_engine: mpsc::Receiver<Arc<[u8]>>,
 ) {
-    let (remote, transport, conn) = (peer.addr, peer.transport, peer.conn.unwrap_or(ConnId(0)));
-    let (mut reader, mut writer) = tokio::io::split(stream);
-    let write_task = tokio::spawn(async move {
-        while let Some(bytes) = from_engine.recv().await {
-            if writer.write_all(&bytes).await.is_err() {
-                break;
-            }
-        }
-        let _ = writer.shutdown().await;
-    });
+    let Peer { addr: remote, transport, certified, .. } = peer;
+    let conn = peer.conn.unwrap_or(ConnId(0));
+    let (mut reader, writer) = tokio::io::split(stream);
+    let write_task = tokio::spawn(write_all_of(writer, from_engine));
     let mut framer = StreamFramer::default();
     let mut buf = vec![0u8; 16 * 1024];
     // When the pending message started: it must be whole within MESSAGE_TIMEOUT.
@@ -114,7 +111,7 @@ async fn serve_connection(
         loop {
             match framer.next_message() {
                 Ok(Some(msg)) => {
-                    let msg = StreamMessage { transport, conn, remote, bytes: msg.to_vec() };
+                    let msg = StreamMessage { transport, conn, remote, certified, bytes: msg.to_vec() };
                     if to_engine.send(msg).await.is_err() {
                         break 'read;
                     }
@@ -124,8 +121,9 @@ async fn serve_connection(
                     // The stream cannot be resynchronised: let the engine answer what it
                     // can of the buffered bytes, then close.
                     tracing::debug!(%remote, error = %e, "closing connection after framing error");
-                    let _ =
-                        to_engine.send(StreamMessage { transport, conn, remote, bytes: framer.take_buffered() }).await;
+                    let _ = to_engine
+                        .send(StreamMessage { transport, conn, remote, certified, bytes: framer.take_buffered() })
+                        .await;
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     break 'read;
                 }
@@ -138,4 +136,14 @@ async fn serve_connection(
         };
     }
     write_task.abort();
+}
+
+/// Writes what the engine sends to the connection, until the engine or the peer is done.
+async fn write_all_of(mut writer: impl AsyncWrite + Unpin, mut from_engine: mpsc::Receiver<Arc<[u8]>>) {
+    while let Some(bytes) = from_engine.recv().await {
+        if writer.write_all(&bytes).await.is_err() {
+            break;
+        }
+    }
+    let _ = writer.shutdown().await;
 }

@@ -31,6 +31,9 @@ pub enum Input<'a> {
         conn: ConnId,
         /// Remote address of the connection.
         remote: SocketAddr,
+        /// Which names the connection's client certificate was verified for
+        /// ([`Peer::certified`](sipcore::Peer::certified)); 0 without one.
+        certified: u64,
         /// The message bytes.
         bytes: &'a [u8],
     },

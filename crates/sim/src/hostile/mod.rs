@@ -131,6 +131,7 @@ impl Hostile {
                     transport: engine::Transport::Tcp,
                     conn,
                     remote,
+                    certified: 0,
                     bytes,
                 });
                 self.pump();

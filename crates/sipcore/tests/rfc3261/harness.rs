@@ -68,7 +68,7 @@ impl Pair {
     }
 
     fn peer(&self, a: &str) -> Peer {
-        Peer { transport: self.transport, addr: addr(a), conn: None }
+        Peer { transport: self.transport, addr: addr(a), conn: None, certified: 0 }
     }
 
     /// Starts a client transaction for `method`.
@@ -128,7 +128,7 @@ impl Pair {
             return;
         };
         if to == addr(SERVER) {
-            let peer = Peer { transport: self.transport, addr: from, conn: None };
+            let peer = Peer { transport: self.transport, addr: from, conn: None, certified: 0 };
             match self.server.handle_request(self.now, &msg, peer) {
                 RequestOutcome::New(key) => {
                     self.server_new.push(key.clone());

@@ -119,6 +119,11 @@ pub(super) fn add_spec(dns: &mut DnPlan, spec: DnSpec, kind: DnKind, at: usize) 
     Ok(())
 }
 
+/// Where the first `allow` rule naming a client certificate is written, if any.
+pub(super) fn first_cert_rule(dns: &[DnFile]) -> Option<usize> {
+    dns.iter().flat_map(|d| &d.allow).find(|a| a.get_ref().contains("cert=")).map(|a| a.span().start)
+}
+
 pub(super) fn add_dn(dns: &mut DnPlan, dn: DnFile) -> Result<(), Invalid> {
     let at = dn.number.span().start;
     let number = dn.number.into_inner();
@@ -149,7 +154,7 @@ pub(super) fn add_dn(dns: &mut DnPlan, dn: DnFile) -> Result<(), Invalid> {
                 priority: dn.priority.unwrap_or(0),
                 oos_check: Duration::from_secs(check.into()),
                 oos_force: Duration::from_secs(force.into()),
-                allow: allow_list(&dn.allow)?,
+                allow: allow_list(&dn.allow, &mut dns.cert_names)?,
                 callers: callers(dn.callers)?,
                 follows_redirects: dn.follows_redirects.unwrap_or(true),
                 site: None,
@@ -177,19 +182,37 @@ pub(super) fn add_dn(dns: &mut DnPlan, dn: DnFile) -> Result<(), Invalid> {
 
 /// A trunk's `allow`: an address (`192.0.2.7`), a network (`192.0.2.0/24`) or an
 /// address with its port (`192.0.2.7:5060`, `[2001:db8::7]:5060`), optionally followed by
-/// the one transport its requests must use (`192.0.2.0/24 tls`).
-fn allow_list(entries: &[Spanned<String>]) -> Result<Vec<engine::Allow>, Invalid> {
-    entries.iter().map(|e| allow_rule(e.get_ref()).ok_or_else(|| (e.span().start, allow_error(e.get_ref())))).collect()
+/// the one transport its requests must use (`192.0.2.0/24 tls`) and, over TLS, the name
+/// its client certificate must be verified for (`192.0.2.0/24 tls cert=gw1.example.net`;
+/// the name goes into `names`, the site's list, which the rule then indexes).
+fn allow_list(entries: &[Spanned<String>], names: &mut Vec<String>) -> Result<Vec<engine::Allow>, Invalid> {
+    entries
+        .iter()
+        .map(|e| {
+            let (at, text) = (e.span().start, e.get_ref());
+            let (rule, cert) = allow_rule(text).ok_or_else(|| (at, allow_error(text)))?;
+            let Some(name) = cert else { return Ok(rule) };
+            let index = names.iter().position(|n| *n == name).unwrap_or_else(|| {
+                names.push(name);
+                names.len() - 1
+            });
+            let cert = u8::try_from(index).ok().filter(|i| usize::from(*i) < engine::MAX_CERT_NAMES);
+            let too_many = format!("`allow`: at most {} certificate names per site", engine::MAX_CERT_NAMES);
+            Ok(engine::Allow { cert: Some(cert.ok_or((at, too_many))?), ..rule })
+        })
+        .collect()
 }
 
 fn allow_error(text: &str) -> String {
     format!(
-        "`allow`: `{}` is no address, network (a.b.c.d/n) or address:port, then optionally udp, tcp or tls",
+        "`allow`: `{}` is no address, network (a.b.c.d/n) or address:port, then optionally udp, tcp or tls, \
+         then optionally (after tls) cert=<a DNS name or IP address of the client's certificate>",
         text.trim()
     )
 }
 
-fn allow_rule(text: &str) -> Option<engine::Allow> {
+/// One rule, and the certificate name it asks for.
+fn allow_rule(text: &str) -> Option<(engine::Allow, Option<String>)> {
     let mut words = text.split_whitespace();
     let source = words.next()?;
     let transport = match words.next().map(str::to_ascii_lowercase).as_deref() {
@@ -197,6 +220,11 @@ fn allow_rule(text: &str) -> Option<engine::Allow> {
         Some("udp") => Some(engine::Transport::Udp),
         Some("tcp") => Some(engine::Transport::Tcp),
         Some("tls") => Some(engine::Transport::Tls),
+        Some(_) => return None,
+    };
+    let cert = match words.next() {
+        None => None,
+        Some(word) if transport == Some(engine::Transport::Tls) => Some(cert_name(word)?),
         Some(_) => return None,
     };
     if words.next().is_some() {
@@ -210,7 +238,15 @@ fn allow_rule(text: &str) -> Option<engine::Allow> {
         let addr = source.parse::<SocketAddr>().ok()?;
         (ipnet::IpNet::from(addr.ip()), Some(addr.port()))
     };
-    Some(engine::Allow { net, port, transport })
+    Some((engine::Allow { net, port, transport, cert: None }, cert))
+}
+
+/// `cert=NAME`: a DNS name or an IP address, as a certificate's subjectAltName carries it.
+fn cert_name(word: &str) -> Option<String> {
+    let name = word.strip_prefix("cert=")?;
+    let ok =
+        !name.is_empty() && name.len() <= 253 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b));
+    ok.then(|| name.to_ascii_lowercase())
 }
 
 /// A trunk's `callers`: DN ranges (a single DN is a range of one).

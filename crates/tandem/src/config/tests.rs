@@ -141,7 +141,8 @@ fn auth_and_trunk_access_settings_are_checked_and_errors_name_the_line() {
     )
     .expect("valid");
     let plan = &sites[0].node.dns;
-    let peer = |addr: &str, transport| engine::Peer { transport, addr: addr.parse().expect("addr"), conn: None };
+    let peer =
+        |addr: &str, transport| engine::Peer { transport, addr: addr.parse().expect("addr"), conn: None, certified: 0 };
     assert_eq!(plan.trunk_from(&peer("192.0.2.7:5060", engine::Transport::Udp)), Some("gw"));
     assert_eq!(plan.trunk_from(&peer("192.0.2.7:5061", engine::Transport::Udp)), None, "another port");
     assert_eq!(plan.trunk_from(&peer("10.0.0.9:40000", engine::Transport::Tls)), Some("gw"));
@@ -151,6 +152,31 @@ fn auth_and_trunk_access_settings_are_checked_and_errors_name_the_line() {
     assert!(e.contains("`allow`") && e.contains("udp, tcp or tls"), "{e}");
     let gw = node.dns.get("gw").and_then(|d| d.trunk.as_ref()).expect("trunk");
     assert!(gw.admits_caller("1050") && gw.admits_caller("1500") && !gw.admits_caller("1200"));
+}
+
+/// Issue 21, finding 9: trunks known by their TLS client certificate (`cert=` in `allow`).
+#[test]
+fn allow_rules_may_name_a_client_certificate_which_needs_client_ca() {
+    let trunk = "[[site.dn]]\nnumber = \"gw\"\ntype = \"trunk\"\ncontact = \"127.0.0.1:5080\"\n";
+    let rules = "allow = [\"10.0.0.0/24 tls cert=GW1.example\", \"10.0.1.0/24 tls cert=gw2.example\", \"10.0.2.0/24 tls cert=gw1.example\"]\n";
+    let e = error_of(&format!("{BASE}{trunk}{rules}"));
+    assert!(e.starts_with("t.toml:9:") && e.contains("client_ca"), "{e}");
+    let tls = "sip_tls = \"127.0.0.1:5061\"\n[site.tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nclient_ca = \"ca.pem\"\n";
+    let e = error_of(&format!("{BASE}{tls}{trunk}allow = [\"10.0.0.0/24 udp cert=gw1.example\"]\n"));
+    assert!(e.contains("after tls"), "a certificate needs TLS: {e}");
+    let e = error_of(&format!("{BASE}{}", tls.replace("sip_tls = \"127.0.0.1:5061\"\n", "")));
+    assert!(e.contains("`tls.client_ca` is for `sip_tls`"), "{e}");
+    let sites = load(&format!("{BASE}{tls}{trunk}{rules}"), "t.toml").expect("valid");
+    let plan = &sites[0].node.dns;
+    assert_eq!(plan.cert_names, ["gw1.example", "gw2.example"], "each name once, lower-cased");
+    let tls_peer = |addr: &str, certified| engine::Peer {
+        certified,
+        ..engine::Peer::tls(addr.parse().expect("addr"), engine::ConnId(1))
+    };
+    assert_eq!(plan.trunk_from(&tls_peer("10.0.0.9:4000", 0b01)), Some("gw"));
+    assert_eq!(plan.trunk_from(&tls_peer("10.0.0.9:4000", 0b10)), None, "gw2's certificate on gw1's network");
+    assert_eq!(plan.trunk_from(&tls_peer("10.0.0.9:4000", 0)), None, "no certificate");
+    assert_eq!(plan.trunk_from(&tls_peer("10.0.2.9:4000", 0b01)), Some("gw"));
 }
 
 #[test]

@@ -13,6 +13,10 @@ pub(super) struct TlsFile {
     cert: std::path::PathBuf,
     /// The private key (PKCS#8, PKCS#1 or SEC1).
     key: std::path::PathBuf,
+    /// The CA that issues trunks' client certificates: `sip_tls` then asks every client
+    /// for one (phones without one still connect), and `allow` rules with `cert=` are met
+    /// by a certificate it issued for that name.
+    client_ca: Option<Spanned<std::path::PathBuf>>,
 }
 
 /// The PEM files of a site's TLS listener.
@@ -20,18 +24,31 @@ pub(super) struct TlsFile {
 pub(crate) struct TlsFiles {
     pub(crate) cert: std::path::PathBuf,
     pub(crate) key: std::path::PathBuf,
+    /// `client_ca` (SIP over TLS only).
+    pub(crate) client_ca: Option<std::path::PathBuf>,
 }
 
 /// SIP over TLS: its address and files.
 type SipTls = Option<(SocketAddr, TlsFiles)>;
 
 /// Where SIP over TLS listens and with which files, and the files CTI's `wss://` uses.
+/// `cert_rule_at`: where the first `allow` rule naming a certificate is, if any (it needs
+/// `sip_tls` and `client_ca`).
 pub(super) fn listeners(
     tls: Option<TlsFile>,
     sip_tls: Option<Spanned<SocketAddr>>,
     cti_tls: Option<Spanned<bool>>,
+    cert_rule_at: Option<usize>,
 ) -> Result<(SipTls, Option<TlsFiles>), (usize, String)> {
-    let files = tls.map(|t| TlsFiles { cert: t.cert, key: t.key });
+    if let Some(at) = cert_rule_at {
+        if sip_tls.is_none() || tls.as_ref().is_none_or(|t| t.client_ca.is_none()) {
+            return Err((at, "`allow` with `cert=` needs `sip_tls` and `[site.tls]` with `client_ca`".into()));
+        }
+    }
+    if let (Some(ca), None) = (tls.as_ref().and_then(|t| t.client_ca.as_ref()), sip_tls.as_ref()) {
+        return Err((ca.span().start, "`tls.client_ca` is for `sip_tls`, which is not set".into()));
+    }
+    let files = tls.map(|t| TlsFiles { cert: t.cert, key: t.key, client_ca: t.client_ca.map(Spanned::into_inner) });
     let sip = match (sip_tls, &files) {
         (Some(addr), Some(files)) => Some((addr.into_inner(), files.clone())),
         (Some(addr), None) => {
@@ -40,7 +57,7 @@ pub(super) fn listeners(
         (None, _) => None,
     };
     let cti = match (cti_tls.filter(|t| *t.get_ref()), files) {
-        (Some(_), Some(files)) => Some(files),
+        (Some(_), Some(files)) => Some(TlsFiles { client_ca: None, ..files }),
         (Some(t), None) => return Err((t.span().start, "`cti_tls` needs `[site.tls]` with `cert` and `key`".into())),
         (None, _) => None,
     };

@@ -26,7 +26,7 @@ pub(crate) struct BoundSite {
     peer_udp: Option<UdpSocket>,
     tcp: Option<TcpListener>,
     /// The SIP over TLS listener and its acceptor.
-    tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
+    tls: Option<(TcpListener, crate::tls::SipTls)>,
     cti: Option<TcpListener>,
     /// The CTI server's TLS acceptor (`cti_tls`).
     cti_tls: Option<tokio_rustls::TlsAcceptor>,

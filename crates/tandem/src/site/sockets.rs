@@ -38,7 +38,9 @@ pub(crate) async fn bind(config: SiteConfig) -> anyhow::Result<BoundSite> {
     let tcp = listen(config.sip_tcp, &name, "sip-tcp").await?;
     let tls = match &config.sip_tls {
         Some((addr, files)) => {
-            let acceptor = crate::tls::acceptor(&files.cert, &files.key).with_context(|| at("sip-tls"))?;
+            let names = &config.node.dns.cert_names;
+            let acceptor = crate::tls::SipTls::new(&files.cert, &files.key, files.client_ca.as_deref(), names)
+                .with_context(|| at("sip-tls"))?;
             Some((listen(Some(*addr), &name, "sip-tls").await?.context("bound")?, acceptor))
         }
         None => None,

@@ -223,8 +223,9 @@ impl SiteTask {
         while let Ok(control) = self.inbox.controls.try_recv() {
             apply_control(&mut self.writers, control);
         }
-        let (transport, conn, remote) = (msg.transport, msg.conn, msg.remote);
-        self.node.handle_input(Input::Stream { at: clock::now(), transport, conn, remote, bytes: &msg.bytes });
+        let (transport, conn, remote, certified) = (msg.transport, msg.conn, msg.remote, msg.certified);
+        let at = clock::now();
+        self.node.handle_input(Input::Stream { at, transport, conn, remote, certified, bytes: &msg.bytes });
     }
 
     /// A new configuration: the DR peer link follows the peer's address; new CTI tokens
