@@ -48,6 +48,8 @@ struct SiteFile {
     tls: Option<tls::TlsFile>,
     /// Serve CTI as `wss://` (and the agent page as `https://`) with `[site.tls]`. Default false.
     cti_tls: Option<Spanned<bool>>,
+    /// Serve the stats API and wallboard as `https://` / `wss://` with `[site.tls]`. Default false.
+    stats_tls: Option<Spanned<bool>>,
     /// CTI (agent desktop) WebSocket listen address. Optional.
     cti: Option<Spanned<SocketAddr>>,
     /// Admin tokens a CTI client may present (every request allowed); `cti` needs at
@@ -210,6 +212,8 @@ pub(crate) struct SiteConfig {
     pub(crate) sip_tls: Option<(SocketAddr, TlsFiles)>,
     /// CTI over TLS (`wss://`) with these files.
     pub(crate) cti_tls: Option<TlsFiles>,
+    /// The stats API and wallboard over TLS with these files.
+    pub(crate) stats_tls: Option<TlsFiles>,
     pub(crate) cti: Option<SocketAddr>,
     /// CTI tokens and their roles (replaced on reload).
     pub(crate) cti_grants: Vec<crate::cti_access::Grant>,
@@ -287,7 +291,9 @@ impl SiteFile {
     fn into_site_config(self) -> Result<SiteConfig, Invalid> {
         let name_at = self.name.span().start;
         let group = self.group;
-        let (sip_tls, cti_tls) = tls::listeners(self.tls, self.sip_tls, self.cti_tls, dns::first_cert_rule(&self.dn))?;
+        let cert_rule_at = dns::first_cert_rule(&self.dn);
+        let (tls, sip_tls, cti_tls, stats_tls) = (self.tls, self.sip_tls, self.cti_tls, self.stats_tls);
+        let tls = tls::listeners(tls::TlsUse { tls, sip_tls, cti_tls, stats_tls, cert_rule_at })?;
         let dns = dn_plan(self.dns, self.acd_positions, self.dn)?;
         let options = self.options.into_options(&dns)?;
         let (agents, agent_hashes) = agents::logins(&dns, self.agent, self.agent_passwords, name_at)?;
@@ -328,8 +334,9 @@ impl SiteFile {
             group: group.map_or_else(|| "main".to_owned(), Spanned::into_inner),
             sip_udp: self.sip_udp.map(Spanned::into_inner),
             sip_tcp: self.sip_tcp.map(Spanned::into_inner),
-            sip_tls,
-            cti_tls,
+            sip_tls: tls.sip,
+            cti_tls: tls.cti,
+            stats_tls: tls.stats,
             cti: self.cti.map(Spanned::into_inner),
             cti_grants,
             agent_hashes,

@@ -8,17 +8,69 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-/// Connects to `url` (`ws://host:port/stats/ws`) with `token` if given (a viewer, client
-/// or admin token of the site), subscribes to `names` (all when empty).
+/// Where and how to reach a stat service.
+pub(crate) struct Endpoint<'a> {
+    /// `ws://host:port/stats/ws`, or `wss://` for a site with `stats_tls`.
+    pub(crate) url: &'a str,
+    /// A viewer, client or admin token of the site.
+    pub(crate) token: Option<&'a str>,
+    /// For `wss://`: the PEM file of the site's certificate or of its CA.
+    pub(crate) ca: Option<&'a std::path::Path>,
+}
+
+/// Connects to `to`, subscribes to `names` (all when empty) and prints them.
 #[allow(clippy::print_stdout)]
-pub(crate) async fn run(url: &str, token: Option<&str>, names: &[String], watch: bool) -> anyhow::Result<()> {
+pub(crate) async fn run(to: Endpoint<'_>, names: &[String], watch: bool) -> anyhow::Result<()> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let url = to.url;
     let mut request = url.into_client_request().with_context(|| format!("not a WebSocket URL: {url}"))?;
-    if let Some(token) = token {
+    if let Some(token) = to.token {
         let value = format!("Bearer {token}").parse().context("the token is not a valid header value")?;
         request.headers_mut().insert("authorization", value);
     }
-    let (ws, _) = tokio_tungstenite::connect_async(request).await.with_context(|| format!("connecting to {url}"))?;
+    if url.starts_with("wss://") {
+        let ca = to.ca.context("a wss:// URL needs --ca: the site's certificate or its CA (PEM)")?;
+        let tls = tls_stream(&request, ca).await.with_context(|| format!("connecting to {url}"))?;
+        let (ws, _) = tokio_tungstenite::client_async(request, tls).await.with_context(|| format!("opening {url}"))?;
+        print_updates(ws, names, watch).await
+    } else {
+        let (ws, _) =
+            tokio_tungstenite::connect_async(request).await.with_context(|| format!("connecting to {url}"))?;
+        print_updates(ws, names, watch).await
+    }
+}
+
+/// A TLS session with the host of `request`, trusting the certificates in `ca`.
+async fn tls_stream(
+    request: &tokio_tungstenite::tungstenite::handshake::client::Request,
+    ca: &std::path::Path,
+) -> anyhow::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    use tokio_rustls::rustls;
+    let host = request.uri().host().context("the URL has no host")?.trim_matches(['[', ']']).to_owned();
+    let port = request.uri().port_u16().unwrap_or(443);
+    let roots = crate::tls::ca_roots(ca, "--ca")?;
+    let config =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .context("TLS protocol versions")?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from(host.clone()).with_context(|| format!("`{host}` is no name"))?;
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    Ok(connector.connect(name, tcp).await?)
+}
+
+/// Subscribes to `names` (all when empty) on `ws` and prints the updates.
+#[allow(clippy::print_stdout)]
+async fn print_updates<S>(
+    ws: tokio_tungstenite::WebSocketStream<S>,
+    names: &[String],
+    watch: bool,
+) -> anyhow::Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let (mut sink, mut stream) = ws.split();
     let names: Vec<String> = if names.is_empty() { vec!["*".into()] } else { names.to_vec() };
     sink.send(Message::Text(json!({ "subscribe": names }).to_string())).await?;

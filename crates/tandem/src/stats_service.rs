@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use axum::extract::ws::{Message, WebSocket};
 use axum::extract::{Path, State, WebSocketUpgrade};
 use axum::http::StatusCode;
@@ -28,6 +29,7 @@ use axum::Json;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio_rustls::TlsAcceptor;
 
 use crate::clock;
 use crate::config::Deployment;
@@ -65,6 +67,10 @@ pub(crate) async fn run(
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let tls = match deployment.sites.get(home).and_then(|s| s.stats_tls.as_ref()) {
+        Some(files) => Some(crate::tls::acceptor(&files.cert, &files.key).context("stats_tls")?),
+        None => None,
+    };
     // A router and a stat service see the sites of their own peer group.
     let (deployment, home) = deployment.peer_group(home);
     let Some(config) = deployment.routing.clone() else {
@@ -82,7 +88,7 @@ pub(crate) async fn run(
     let guard = crate::cti_guard::CtiGuard::default();
     let api = Api { queries: queries_tx, updates: updates.clone(), subscribers, grants, guard };
     tracing::info!(site = %name, addr = %listener.local_addr()?, "stat service started");
-    tokio::spawn(serve(listener, api, shutdown.clone()));
+    tokio::spawn(serve(listener, api, tls, shutdown.clone()));
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let changed = tokio::select! {
@@ -129,7 +135,7 @@ fn publish(service: &routing::stats::StatService, updates: &broadcast::Sender<Up
     }
 }
 
-async fn serve(listener: TcpListener, api: Api, shutdown: watch::Receiver<bool>) {
+async fn serve(listener: TcpListener, api: Api, tls: Option<TlsAcceptor>, shutdown: watch::Receiver<bool>) {
     let figures = axum::Router::new()
         .route("/stats", get(all))
         .route("/stats/ws", get(upgrade))
@@ -141,7 +147,7 @@ async fn serve(listener: TcpListener, api: Api, shutdown: watch::Receiver<bool>)
         .merge(figures)
         .with_state(api)
         .layer(axum::middleware::map_response(crate::http_serve::page_headers));
-    crate::http_serve::serve(listener, app, crate::http_serve::HttpLimits::default(), None, "stats", shutdown).await;
+    crate::http_serve::serve(listener, app, crate::http_serve::HttpLimits::default(), tls, "stats", shutdown).await;
 }
 
 /// The figures need a token of the home site (admin, client or viewer): `Authorization:

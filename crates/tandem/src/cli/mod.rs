@@ -81,6 +81,9 @@ enum Command {
         /// A viewer, client or admin CTI token of the site (needed off loopback).
         #[arg(long)]
         token: Option<String>,
+        /// For a `wss://` URL (a site with `stats_tls`): the site's certificate or its CA, PEM.
+        #[arg(long)]
+        ca: Option<PathBuf>,
         /// Keep printing changes as they happen.
         #[arg(long)]
         watch: bool,
@@ -178,8 +181,9 @@ pub fn run() -> anyhow::Result<()> {
         Command::Shutdown { url, token } => commands::shutdown(&url, &token),
         Command::Router { config, site } => commands::router(&config, &site),
         Command::StatServer { config, site } => commands::stat_server(&config, &site),
-        Command::Stats { url, token, watch, names } => {
-            block_on(Threads::One, crate::stats_client::run(&url, token.as_deref(), &names, watch))
+        Command::Stats { url, token, ca, watch, names } => {
+            let to = crate::stats_client::Endpoint { url: &url, token: token.as_deref(), ca: ca.as_deref() };
+            block_on(Threads::One, crate::stats_client::run(to, &names, watch))
         }
         Command::Cdr { config, db, last, agent, uuid, states, json } => {
             let query = crate::store::query::Query { last, agent, uuid, states, json };

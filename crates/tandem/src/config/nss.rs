@@ -106,6 +106,7 @@ impl NssFile {
             sip_tcp: self.sip_tcp.map(Spanned::into_inner),
             sip_tls: None,
             cti_tls: None,
+            stats_tls: None,
             cti: self.cti.map(Spanned::into_inner),
             cti_grants,
             agent_hashes: BTreeMap::new(),

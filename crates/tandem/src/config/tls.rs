@@ -1,4 +1,4 @@
-//! `[site.tls]` and the TLS listeners that use it (`sip_tls`, `cti_tls`).
+//! `[site.tls]` and the TLS listeners that use it (`sip_tls`, `cti_tls`, `stats_tls`).
 
 use std::net::SocketAddr;
 
@@ -31,15 +31,28 @@ pub(crate) struct TlsFiles {
 /// SIP over TLS: its address and files.
 type SipTls = Option<(SocketAddr, TlsFiles)>;
 
-/// Where SIP over TLS listens and with which files, and the files CTI's `wss://` uses.
-/// `cert_rule_at`: where the first `allow` rule naming a certificate is, if any (it needs
-/// `sip_tls` and `client_ca`).
-pub(super) fn listeners(
-    tls: Option<TlsFile>,
-    sip_tls: Option<Spanned<SocketAddr>>,
-    cti_tls: Option<Spanned<bool>>,
-    cert_rule_at: Option<usize>,
-) -> Result<(SipTls, Option<TlsFiles>), (usize, String)> {
+/// The site's TLS settings as written: `[site.tls]`, and what uses it.
+pub(super) struct TlsUse {
+    pub(super) tls: Option<TlsFile>,
+    pub(super) sip_tls: Option<Spanned<SocketAddr>>,
+    pub(super) cti_tls: Option<Spanned<bool>>,
+    pub(super) stats_tls: Option<Spanned<bool>>,
+    /// Where the first `allow` rule naming a certificate is, if any (it needs `sip_tls`
+    /// and `client_ca`).
+    pub(super) cert_rule_at: Option<usize>,
+}
+
+/// The TLS listeners of a site: SIP's address and files, and the files of CTI's `wss://`
+/// and of the stats API's `https://` / `wss://`.
+pub(super) struct Listeners {
+    pub(super) sip: SipTls,
+    pub(super) cti: Option<TlsFiles>,
+    pub(super) stats: Option<TlsFiles>,
+}
+
+/// Which listeners use TLS, with which files; the settings checked.
+pub(super) fn listeners(asked: TlsUse) -> Result<Listeners, (usize, String)> {
+    let TlsUse { tls, sip_tls, cti_tls, stats_tls, cert_rule_at } = asked;
     if let Some(at) = cert_rule_at {
         if sip_tls.is_none() || tls.as_ref().is_none_or(|t| t.client_ca.is_none()) {
             return Err((at, "`allow` with `cert=` needs `sip_tls` and `[site.tls]` with `client_ca`".into()));
@@ -56,12 +69,22 @@ pub(super) fn listeners(
         }
         (None, _) => None,
     };
-    let cti = match (cti_tls.filter(|t| *t.get_ref()), files) {
-        (Some(_), Some(files)) => Some(TlsFiles { client_ca: None, ..files }),
-        (Some(t), None) => return Err((t.span().start, "`cti_tls` needs `[site.tls]` with `cert` and `key`".into())),
-        (None, _) => None,
-    };
-    Ok((sip, cti))
+    let cti = https_files(cti_tls, files.as_ref(), "cti_tls")?;
+    let stats = https_files(stats_tls, files.as_ref(), "stats_tls")?;
+    Ok(Listeners { sip, cti, stats })
+}
+
+/// The files of an HTTP listener switched to TLS by the flag `asked` (named `field`).
+fn https_files(
+    asked: Option<Spanned<bool>>,
+    files: Option<&TlsFiles>,
+    field: &str,
+) -> Result<Option<TlsFiles>, (usize, String)> {
+    match (asked.filter(|t| *t.get_ref()), files) {
+        (Some(_), Some(files)) => Ok(Some(TlsFiles { client_ca: None, ..files.clone() })),
+        (Some(t), None) => Err((t.span().start, format!("`{field}` needs `[site.tls]` with `cert` and `key`"))),
+        (None, _) => Ok(None),
+    }
 }
 
 /// `[site.peer_link]`: the DR peer link over mutual TLS (see `peer_tls.rs`).
