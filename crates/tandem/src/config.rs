@@ -288,12 +288,17 @@ impl Deployment {
 type Invalid = (usize, String);
 
 impl SiteFile {
-    fn into_site_config(self) -> Result<SiteConfig, Invalid> {
-        let name_at = self.name.span().start;
-        let group = self.group;
+    /// The TLS listeners, checked (the settings are taken out of the file).
+    fn take_tls(&mut self) -> Result<tls::Listeners, Invalid> {
         let cert_rule_at = dns::first_cert_rule(&self.dn);
-        let (tls, sip_tls, cti_tls, stats_tls) = (self.tls, self.sip_tls, self.cti_tls, self.stats_tls);
-        let tls = tls::listeners(tls::TlsUse { tls, sip_tls, cti_tls, stats_tls, cert_rule_at })?;
+        let (tls, sip_tls, cti_tls) = (self.tls.take(), self.sip_tls.take(), self.cti_tls.take());
+        tls::listeners(tls::TlsUse { tls, sip_tls, cti_tls, stats_tls: self.stats_tls.take(), cert_rule_at })
+    }
+
+    fn into_site_config(mut self) -> Result<SiteConfig, Invalid> {
+        let name_at = self.name.span().start;
+        let group = self.group.take();
+        let tls = self.take_tls()?;
         let dns = dn_plan(self.dns, self.acd_positions, self.dn)?;
         let options = self.options.into_options(&dns)?;
         let (agents, agent_hashes) = agents::logins(&dns, self.agent, self.agent_passwords, name_at)?;
