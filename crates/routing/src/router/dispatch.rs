@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use cti::{ErrorCode, Request};
 
+use super::timers::Timer;
 use super::{Asked, Phase, Router, COOLDOWN};
 use crate::config::Strategy;
 use crate::ids::ConnId;
@@ -123,7 +124,7 @@ impl Router {
         let (Some(site), dn) = (agent.site, agent.dn.clone()) else { return };
         let hold = self.config.reservation;
         self.hold(&agent_id, conn, now + hold);
-        self.wakeups.insert((now + hold, conn.into()));
+        self.timers.set(now + hold, Timer::Call(conn.into()));
         self.set_phase(now, conn, Phase::Reserving { agent: agent_id.as_str().into() });
         let reference_id = self.reference(Asked::Reserve { conn: conn.into(), agent: agent_id.as_str().into() });
         let request = Request::RequestReserveAgent {
@@ -191,9 +192,10 @@ impl Router {
             Some(Asked::Reserve { conn, agent }) => {
                 self.stats.reservations_refused += 1;
                 self.cooldown.insert(agent.clone(), now + COOLDOWN);
+                self.timers.set(now + COOLDOWN, Timer::Cooldown(agent.clone()));
                 self.unhold(&agent);
                 self.refresh(&agent);
-                self.wakeups.insert((now + COOLDOWN, conn.clone()));
+                self.timers.set(now + COOLDOWN, Timer::Call(conn.clone()));
                 self.set_phase(now, &conn, Phase::Waiting);
             }
             Some(Asked::Route { conn, agent }) => {
@@ -223,7 +225,7 @@ impl Router {
         }
         let (site, rp) = (w.site, w.rp.clone());
         if self.pending.get(conn).is_none_or(|p| p.phase != Phase::Waiting) {
-            self.wakeups.insert((now + Duration::from_secs(1), conn.into()));
+            self.timers.set(now + Duration::from_secs(1), Timer::Call(conn.into()));
             return;
         }
         self.stats.overflowed += 1;

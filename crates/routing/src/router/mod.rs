@@ -18,6 +18,7 @@
 //! Sans-IO: events in with the time, requests out per site, [`Router::poll_timeout`].
 
 mod dispatch;
+mod timers;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -31,6 +32,7 @@ use crate::ids::{AgentId, ConnId};
 use crate::model::{Change, Model, SiteId};
 use crate::pools::{Pools, TargetId};
 use crate::target::{Profile, Target};
+use timers::{Timer, Timers};
 
 /// Where one waiting call stands with this router.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +117,7 @@ pub struct Router {
     last_chosen: BTreeMap<String, String>,
     asked: BTreeMap<u64, Asked>,
     next_reference: u64,
-    wakeups: BTreeSet<(Instant, ConnId)>,
+    timers: Timers,
     /// Something that may let a waiting call have an agent changed since the last matching.
     dirty: bool,
     /// When the periodic clean-up (stale routes, unanswered requests) runs next.
@@ -173,7 +175,7 @@ impl Router {
             last_chosen: BTreeMap::new(),
             asked: BTreeMap::new(),
             next_reference: 1,
-            wakeups: BTreeSet::new(),
+            timers: Timers::default(),
             dirty: false,
             next_sweep: None,
             out: VecDeque::new(),
@@ -252,27 +254,29 @@ impl Router {
 
     /// When the router next needs [`Router::on_timeout`].
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.wakeups.first().map(|(at, _)| *at)
+        self.timers.next()
     }
 
     /// Time passed: tiers widen, takeovers start, maximum waits end in overflow.
     pub fn on_timeout(&mut self, now: Instant) {
         let mut due = BTreeSet::new();
-        while self.wakeups.first().is_some_and(|(at, _)| *at <= now) {
-            if let Some((_, conn)) = self.wakeups.pop_first() {
-                due.insert(conn);
+        while let Some(timer) = self.timers.pop_due(now) {
+            match timer {
+                Timer::Call(conn) => {
+                    due.insert(conn);
+                }
+                Timer::Hold(agent) => {
+                    if self.held.get(&agent).is_some_and(|(_, until)| *until <= now) {
+                        self.unhold(&agent);
+                    }
+                }
+                Timer::Cooldown(agent) => {
+                    if self.cooldown.get(&agent).is_some_and(|until| *until <= now) {
+                        self.cooldown.remove(&agent);
+                        self.refresh(&agent);
+                    }
+                }
             }
-        }
-        let expired: Vec<AgentId> =
-            self.held.iter().filter(|(_, (_, until))| *until <= now).map(|(a, _)| a.clone()).collect();
-        for agent in expired {
-            self.unhold(&agent);
-        }
-        let cooled: Vec<AgentId> =
-            self.cooldown.iter().filter(|(_, until)| **until <= now).map(|(a, _)| a.clone()).collect();
-        for agent in cooled {
-            self.cooldown.remove(&agent);
-            self.refresh(&agent);
         }
         if self.next_sweep.is_none_or(|at| at <= now) {
             self.next_sweep = Some(now + SWEEP);
@@ -354,6 +358,7 @@ impl Router {
     /// Holds `agent_id` for call `conn` until `until` (reserving, then routing).
     fn hold(&mut self, agent_id: &str, conn: &str, until: Instant) {
         self.held.insert(agent_id.into(), (conn.into(), until));
+        self.timers.set(until, Timer::Hold(agent_id.into()));
         self.refresh(agent_id);
     }
 
@@ -373,7 +378,7 @@ impl Router {
         } else {
             self.queue.remove(&(p.score, conn.into()));
             let give_up = now + self.config.reservation + Duration::from_secs(1);
-            self.wakeups.insert((give_up, conn.into()));
+            self.timers.set(give_up, Timer::Call(conn.into()));
         }
         p.phase = phase;
     }
@@ -394,7 +399,7 @@ impl Router {
         wake.extend(plan.tiers.iter().map(|(after, _)| since + *after));
         wake.extend(plan.max_wait.map(|w| since + w));
         for at in wake.into_iter().filter(|at| *at > now) {
-            self.wakeups.insert((at, conn.into()));
+            self.timers.set(at, Timer::Call(conn.into()));
         }
         let excluded = self.excluded_before.remove(conn).unwrap_or_default();
         let score = since.checked_sub(plan.priority).unwrap_or(since);
