@@ -124,18 +124,7 @@ impl B2bua {
             None => strip_tag(a.header(HeaderName::From).unwrap_or("<sip:anonymous@anonymous.invalid>")),
         };
         let to = format!("<sip:{dn}@{}>", ctx.local.addr);
-        // UserData goes to the DR peer (JSON has no CR/LF once serialised), never to phones.
-        let to_peer = ctx.config.is_dr_peer(peer.addr);
-        let user_data = self
-            .calls
-            .get(&id)
-            .and_then(|c| c.user_data.as_ref())
-            .filter(|_| to_peer)
-            .and_then(|d| serde_json::to_string(d).ok());
-        let to_peer = to_peer
-            .then(|| self.calls.get(&id))
-            .flatten()
-            .map(|c| build::PeerFacts { conn_id: c.conn_id, routed_from: c.routed().map(|r| r.rp.as_str()) });
+        let (user_data, to_peer) = self.for_the_peer(ctx, id, peer);
         let conn_id = to_peer.map(|f| cti::conn_id_text(f.conn_id));
         let reoffer = self.calls.get(&id).and_then(|c| match &c.answer {
             Answer::Reoffered(r) => Some(r.offer.clone()),
@@ -160,30 +149,21 @@ impl B2bua {
             uuid,
             transport: peer.transport,
         };
-        let bytes: Arc<[u8]> = b_invite(&ctx.local, a, &invite).into();
-        let key = ctx.tx.send_request(ctx.now, &branch, Method::Invite, peer, bytes.clone());
-        self.pending.insert(key.clone(), Pending::BInvite { call: id, leg: index });
+        let invite: Arc<[u8]> = b_invite(&ctx.local, a, &invite).into();
+        let invite_tx = ctx.tx.send_request(ctx.now, &branch, Method::Invite, peer, invite.clone());
+        self.pending.insert(invite_tx.clone(), Pending::BInvite { call: id, leg: index });
         self.dialogs.insert((call_id.clone(), local_tag.clone()), (id, Side::B(index)));
-        Leg {
-            call_id,
-            local_tag,
-            remote_tag: None,
-            local_uri: from,
-            remote_uri: to,
-            remote_target: contact.to_owned(),
-            request_uri: contact.to_owned(),
-            route_set: Vec::new(),
-            local_cseq: 1,
-            peer,
-            state: LegState::Early,
-            invite: bytes,
-            invite_tx: key,
-            ack: None,
-            heard: false,
-            cancel_due: false,
-            sdp: None,
-            sdp_version: None,
-            reinvite_out: false,
-        }
+        let (local_uri, remote_uri, target) = (from, to, contact.to_owned());
+        Leg::outgoing(Outgoing { call_id, local_tag, local_uri, remote_uri, target, peer, invite, invite_tx })
+    }
+
+    /// What an INVITE of call `id` to `peer` carries for the DR peer, when `peer` is it:
+    /// the UserData (as JSON, which has no CR/LF) and the call's facts. Phones and trunks
+    /// get neither.
+    fn for_the_peer(&self, ctx: &Ctx<'_>, id: CallId, peer: Peer) -> (Option<String>, Option<build::PeerFacts<'_>>) {
+        let call = self.calls.get(&id).filter(|_| ctx.config.is_dr_peer(peer.addr));
+        let Some(call) = call else { return (None, None) };
+        let user_data = call.user_data.as_ref().and_then(|d| serde_json::to_string(d).ok());
+        (user_data, Some(build::PeerFacts { conn_id: call.conn_id, routed_from: call.routed().map(|r| r.rp.as_str()) }))
     }
 }

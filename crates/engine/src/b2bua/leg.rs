@@ -60,7 +60,47 @@ pub(crate) struct Leg {
     pub(crate) reinvite_out: bool,
 }
 
+/// A dialog Tandem starts with an INVITE it sent, as [`Leg::outgoing`] takes it.
+pub(crate) struct Outgoing {
+    pub(crate) call_id: String,
+    pub(crate) local_tag: String,
+    /// Our From (without its tag) and the To we sent.
+    pub(crate) local_uri: String,
+    pub(crate) remote_uri: String,
+    /// The Request-URI, which is the remote target until the answer's Contact.
+    pub(crate) target: String,
+    pub(crate) peer: Peer,
+    pub(crate) invite: Arc<[u8]>,
+    pub(crate) invite_tx: TxKey,
+}
+
 impl Leg {
+    /// A leg we started with an INVITE (a callee's, or a third-party call's origin phone):
+    /// early, no answer heard yet.
+    pub(crate) fn outgoing(o: Outgoing) -> Self {
+        Self {
+            call_id: o.call_id,
+            local_tag: o.local_tag,
+            remote_tag: None,
+            local_uri: o.local_uri,
+            remote_uri: o.remote_uri,
+            request_uri: o.target.clone(),
+            remote_target: o.target,
+            route_set: Vec::new(),
+            local_cseq: 1,
+            peer: o.peer,
+            state: LegState::Early,
+            invite: o.invite,
+            invite_tx: o.invite_tx,
+            ack: None,
+            heard: false,
+            cancel_due: false,
+            sdp: None,
+            sdp_version: None,
+            reinvite_out: false,
+        }
+    }
+
     /// The A-leg, from the INVITE we received. `local_tag` is the To tag we answer with.
     pub(crate) fn from_incoming(
         invite: &Message<'_>,

@@ -53,7 +53,7 @@ use call::{Answer, Call, CallId, CallTimer, Hold, Incoming, OnRp, Pending, Relay
 pub(crate) use consult::PairOrder;
 use delivery::TrunkLeg;
 pub(crate) use hold::HoldOrder;
-use leg::{strip_tag, Leg, LegState};
+use leg::{strip_tag, Leg, LegState, Outgoing};
 use new_call::{new_call, offered};
 use placement::{Arrival, Delivery, Placement};
 pub use pre_route::NssStats;

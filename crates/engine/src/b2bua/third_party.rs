@@ -150,27 +150,9 @@ impl B2bua {
         let key = ctx.tx.send_request(ctx.now, &branch, Method::Invite, phone.1, bytes.clone());
         self.pending.insert(key.clone(), Pending::AInvite { call: id });
         self.dialogs.insert((call_id.clone(), local_tag.clone()), (id, Side::A));
-        Leg {
-            call_id,
-            local_tag,
-            remote_tag: None,
-            local_uri: from,
-            remote_uri: to,
-            request_uri: phone.0.clone(),
-            remote_target: phone.0,
-            route_set: Vec::new(),
-            local_cseq: 1,
-            peer: phone.1,
-            state: LegState::Early,
-            invite: bytes,
-            invite_tx: key,
-            ack: None,
-            heard: false,
-            cancel_due: false,
-            sdp: None,
-            sdp_version: None,
-            reinvite_out: false,
-        }
+        let (target, peer) = phone;
+        let (local_uri, remote_uri, invite, invite_tx) = (from, to, bytes, key);
+        Leg::outgoing(Outgoing { call_id, local_tag, local_uri, remote_uri, target, peer, invite, invite_tx })
     }
 
     /// The origin phone's answer to a third-party call's INVITE.
