@@ -14,34 +14,25 @@ cd "$(dirname "$0")/.."
 anchor="$(cd "${1:?anchor folder with run-anchor.sh}" && pwd)"; shift
 dur="${1:-10}"; shift || true
 rates="${*:-1000 2500 4500}"
-[ -n "${TANDEM:-}" ] || { cargo build --release --bin tandem -q; TANDEM=./target/release/tandem; }
-work=$(mktemp -d)
-tandem=""; dump=""
-cleanup() {
-  [ -n "$tandem" ] && kill "$tandem" 2>/dev/null
-  [ -n "$dump" ] && kill "$dump" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. bench/lib/common.sh
+. bench/lib/anchor-site.sh
 uac_port=25070   # the anchor's caller port (BASE_PORT + 70)
-printf '[[site]]\nname = "bench"\nsip_udp = "127.0.0.1:5060"\ndns = ["1000-1999"]\n' > "$work/site.toml"
 captured() { # server rate command...
   local server=$1 rate=$2; shift 2
-  tcpdump -i lo -n -s 600 -B 65536 -w "$work/cap.pcap" "udp port $uac_port" > /dev/null 2>&1 &
-  dump=$!
-  sleep 1
+  tcpdump -i lo -n -s 600 -B 65536 -w "$work/cap.pcap" "udp port $uac_port" > /dev/null 2> "$work/tcpdump.log" &
+  local dump=$!; pids+=("$dump")
+  wait_until "tcpdump capturing" grep -q "listening on" "$work/tcpdump.log"
   summary=$("$@" | tail -1)
-  sleep 1; kill "$dump"; wait "$dump" 2>/dev/null || true; dump=""
+  # SIGINT makes tcpdump write out what it buffered before it exits.
+  kill -INT "$dump"; wait "$dump" 2>/dev/null || true
   fields=$(echo "$summary" | tr ' ' '\n' | grep -E '^(ok|failed|retrans|p99|max|proxy|uac|uas|other)=' | tr '\n' ' ')
   echo "$server $rate $(python3 bench/wire_latency.py "$work/cap.pcap" $uac_port) | sipp: $fields"
   rm -f "$work/cap.pcap"
 }
 run_tandem() {
-  "$TANDEM" peer --config "$work/site.toml" --site bench > /dev/null 2>&1 &
-  tandem=$!
-  sleep 0.5
-  captured tandem "$1" env TARGET=127.0.0.1:5060 TARGET_PID=$tandem AGENT=1001 bash "$anchor/run-anchor.sh" "$1" "$dur"
-  kill "$tandem"; wait "$tandem" 2>/dev/null || true; tandem=""
+  start_anchor_site
+  captured tandem "$1" env TARGET=$(at 5060) TARGET_PID=$tandem AGENT=1001 bash "$anchor/run-anchor.sh" "$1" "$dur"
+  stop_anchor_site
 }
 run_kamailio() {
   captured kamailio "$1" bash "$anchor/run-anchor.sh" "$1" "$dur"

@@ -11,18 +11,12 @@ cd "$(dirname "$0")/.."
 anchor="$(cd "${1:?anchor folder with run-anchor.sh}" && pwd)"; shift
 dur="${1:-10}"; shift || true
 rates="${*:-1000 2000 3000 4000}"
-cargo build --release --bin tandem -q
-work=$(mktemp -d)
-tandem=""
-cleanup() { [ -n "$tandem" ] && kill "$tandem" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-printf '[[site]]\nname = "bench"\nsip_udp = "127.0.0.1:5060"\ndns = ["1000-1999"]\n' > "$work/site.toml"
+. bench/lib/common.sh
+. bench/lib/anchor-site.sh
 run_tandem() {
-  ./target/release/tandem peer --config "$work/site.toml" --site bench > /dev/null 2>&1 &
-  tandem=$!
-  sleep 0.5
-  TARGET=127.0.0.1:5060 TARGET_PID=$tandem AGENT=1001 bash "$anchor/run-anchor.sh" "$1" "$dur" | sed 's/^/tandem   /'
-  kill "$tandem"; wait "$tandem" 2>/dev/null || true; tandem=""
+  start_anchor_site
+  TARGET=$(at 5060) TARGET_PID=$tandem AGENT=1001 bash "$anchor/run-anchor.sh" "$1" "$dur" | sed 's/^/tandem   /'
+  stop_anchor_site
 }
 run_kamailio() {
   bash "$anchor/run-anchor.sh" "$1" "$dur" | sed 's/^/kamailio /'
