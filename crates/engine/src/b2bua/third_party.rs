@@ -73,8 +73,12 @@ impl B2bua {
         if !ctx.config.dns.kind(origin).is_some_and(DnKind::is_agent_line) {
             return Err(cti::ErrorCode::UnknownDN);
         }
-        let reachable = ctx.config.dns.kind(target).is_some_and(DnKind::is_agent_line)
-            || (ctx.config.dns.kind(target).is_none() && ctx.view.trunk_for(target, origin).is_some_and(|t| t.2));
+        let reachable = match ctx.config.dns.kind(target) {
+            Some(kind) => {
+                kind.is_agent_line() || (kind == DnKind::RoutingPoint && !self.queue_full(ctx.config, target))
+            }
+            None => ctx.view.trunk_for(target, origin).is_some_and(|t| t.2),
+        };
         if !reachable {
             return Err(cti::ErrorCode::UnknownDN);
         }
@@ -181,6 +185,8 @@ impl B2bua {
                         let to = ctx.view.forward_target(&target).unwrap_or(ctx.local.addr);
                         self.deliver_via_peer(ctx, id, &target, to);
                     }
+                    // A call to a queue (a consultation with whoever its router picks).
+                    Some(DnKind::RoutingPoint) => self.queue(ctx, id, &target),
                     Some(_) => self.deliver(ctx, id, &target),
                     None => match ctx.view.trunk_for(&target, &call.caller) {
                         Some((name, contact, true)) => {

@@ -95,3 +95,35 @@ fn reconnect_and_alternate_move_between_the_held_call_and_the_consultation() {
     assert!(text.contains("media partner"), "{text}");
     hang_up_and_check_nothing_is_left(&mut w, &call, 13);
 }
+
+#[test]
+fn a_consultation_to_a_routing_point_waits_for_its_router_and_completes_once_routed() {
+    let (mut w, call, conn) = answered(21, LinkConfig::default(), Pickup::After(Duration::from_millis(200)));
+    w.desk(9, r#"{"message":"RequestRegisterAddress","ThisDN":"5000"}"#);
+    w.run_for(Duration::from_secs(1));
+    let initiate =
+        format!(r#"{{"message":"RequestInitiateTransfer","ThisDN":"1001","ConnID":"{conn}","OtherDN":"5000"}}"#);
+    w.desk(1, &initiate);
+    w.run_for(Duration::from_secs(2));
+    let asked = events_named(&w, 9, "EventRouteRequest");
+    assert_eq!(asked.len(), 1, "the router hears of the consultation waiting on 5000");
+    assert_eq!((asked[0]["CallType"].as_str(), asked[0]["OtherDN"].as_str()), (Some("Consult"), Some("1001")));
+    let consult_conn = asked[0]["ConnID"].as_str().expect("a ConnID").to_owned();
+    assert_ne!(consult_conn, conn);
+    // Not ringing anyone yet: completing is refused and changes nothing.
+    w.desk(1, &pair_request("RequestCompleteTransfer", &conn, &consult_conn));
+    w.run_for(Duration::from_secs(1));
+    assert_eq!(error_codes(&w, 1), vec!["InvalidState"]);
+    let route =
+        format!(r#"{{"message":"RequestRouteCall","ThisDN":"5000","ConnID":"{consult_conn}","OtherDN":"1002"}}"#);
+    w.desk(9, &route);
+    w.run_for(Duration::from_secs(3));
+    assert_eq!(events_named(&w, 2, "EventEstablished").len(), 1, "1002 answered the routed consultation");
+    w.desk(1, &pair_request("RequestCompleteTransfer", &conn, &consult_conn));
+    w.run_for(Duration::from_secs(10));
+    assert_eq!(reinvites(&mut w, GW), vec!["sendonly", "sendrecv"], "the caller hears 1002");
+    assert_eq!(count(&mut w, PHONE1, |e| matches!(e, UaEvent::ByeReceived { .. })), 2, "1001 left both");
+    let changed = events_named(&w, 2, "EventPartyChanged");
+    assert_eq!(changed[0]["ConnID"].as_str(), Some(conn.as_str()), "the held call's ConnID survives");
+    hang_up_and_check_nothing_is_left(&mut w, &call, 21);
+}
