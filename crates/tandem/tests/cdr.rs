@@ -106,6 +106,8 @@ fn every_kind_of_call_leaves_its_records_one_to_one() {
     let uuid = trunk_call["uuid"].as_str().expect("uuid");
     let same = records(&[&db1, &db2], &["--uuid", uuid]);
     assert_eq!(same.len(), 2, "the call over the trunk has one UUID at both sites: {same:#?}");
+    let by_prefix = records(&[&db1, &db2], &["--uuid", &uuid[..8]]);
+    assert_eq!(by_prefix, same, "the 8 characters the table shows find the same records");
     let types: Vec<&str> = same.iter().filter_map(|r| r["call_type"].as_str()).collect();
     assert!(types.contains(&"Outbound") && types.contains(&"Inbound"), "{types:?}");
     let outbound = same.iter().find(|r| r["call_type"] == "Outbound").expect("outbound");

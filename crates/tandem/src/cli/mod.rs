@@ -117,7 +117,7 @@ enum Command {
         /// Only this agent's calls (with --states: its state changes).
         #[arg(long)]
         agent: Option<String>,
-        /// Only the call with this UUID, at every site.
+        /// Only the call with this UUID (or UUID prefix, as the table shows it), at every site.
         #[arg(long)]
         uuid: Option<String>,
         /// The agent state log (login, ready, not ready, after-call work, logout) instead of calls.

@@ -49,7 +49,8 @@ pub(crate) fn run(paths: &[&Path], query: &Query) -> anyhow::Result<String> {
 
 fn calls(conn: &Connection, query: &Query) -> anyhow::Result<Vec<Value>> {
     let (filter, arg) = match (&query.uuid, &query.agent) {
-        (Some(uuid), _) => ("WHERE uuid = ?1", Some(uuid.clone())),
+        // A prefix is enough (the table shows 8 characters), the whole UUID too.
+        (Some(uuid), _) => ("WHERE substr(uuid, 1, length(?1)) = ?1", Some(uuid.clone())),
         (None, Some(agent)) => ("WHERE agent = ?1", Some(agent.clone())),
         (None, None) => ("", None),
     };
