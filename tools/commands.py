@@ -42,6 +42,7 @@ PACKAGES = {
     "createdb": "postgresql",
     "pg_ctlcluster": "postgresql",
     "tcpdump": "tcpdump",
+    "fail2ban-regex": "fail2ban",
     "kamailio": "kamailio",
 }
 

@@ -69,4 +69,14 @@ fn sipp_registers_with_the_right_password_only() {
     let failed = r#"tandem_sip_auth_failures_total{site="s1"} 1"#;
     assert!(metric_within(&t, failed, Duration::from_secs(3)), "the wrong password counted");
     assert!(registered_within(&t, Duration::from_secs(3)));
+    // Issue 26: the failure is in the log once, with its source and DN, and the shipped
+    // fail2ban filter finds it there.
+    let log = std::fs::read_to_string(t.dir.join("stderr.log")).expect("the site's log");
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("SIP authentication failed")).collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(lines[0].contains("source=127.0.0.1:") && lines[0].contains("dn=1401"), "{}", lines[0]);
+    let filter = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/fail2ban/filter.d/tandem.conf");
+    let regex = std::process::Command::new("fail2ban-regex").arg(t.dir.join("stderr.log")).arg(filter).output();
+    let out = String::from_utf8_lossy(&regex.expect("fail2ban-regex (Debian fail2ban) runs").stdout).into_owned();
+    assert!(out.contains("Lines: ") && out.contains(" 1 matched"), "{out}");
 }

@@ -64,8 +64,18 @@ impl Node {
         let asker = Asker { site: &self.config.site, identity, source: peer.addr.ip() };
         match self.guard.check(auth, req, asker, now, unix_now) {
             Verdict::Accepted(dn) => Gate::Pass(Caller::Authenticated(dn)),
-            Verdict::Refused => Gate::Answer(Answer::Final(Status::BadCredentials)),
-            Verdict::Throttled => Gate::Answer(Answer::Final(Status::TooManyFailures)),
+            Verdict::Refused => {
+                // One line per refused request (retransmissions are answered by its
+                // transaction), in a form fail2ban can match: examples/fail2ban/.
+                let (site, source) = (&self.config.site, peer.addr);
+                tracing::warn!(%site, %source, dn = %identity, "SIP authentication failed: wrong credentials");
+                Gate::Answer(Answer::Final(Status::BadCredentials))
+            }
+            Verdict::Throttled => {
+                let (site, source) = (&self.config.site, peer.addr);
+                tracing::debug!(%site, %source, dn = %identity, "SIP authentication refused: too many failures; slowed");
+                Gate::Answer(Answer::Final(Status::TooManyFailures))
+            }
             Verdict::Challenge { stale } => {
                 let random = rand::Rng::gen(&mut self.rng);
                 let headers = Guard::challenges(auth, asker, unix_now, random, stale);
