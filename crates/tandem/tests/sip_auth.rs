@@ -76,7 +76,7 @@ fn sipp_registers_with_the_right_password_only() {
     assert_eq!(lines.len(), 1, "{log}");
     assert!(lines[0].contains("source=127.0.0.1:") && lines[0].contains("dn=1401"), "{}", lines[0]);
     let filter = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/fail2ban/filter.d/tandem.conf");
-    let regex = std::process::Command::new("fail2ban-regex").arg(t.dir.join("stderr.log")).arg(filter).output();
+    let regex = Command::new("fail2ban-regex").arg(t.dir.join("stderr.log")).arg(filter).output();
     let out = String::from_utf8_lossy(&regex.expect("fail2ban-regex (Debian fail2ban) runs").stdout).into_owned();
     assert!(out.contains("Lines: ") && out.contains(" 1 matched"), "{out}");
 }
