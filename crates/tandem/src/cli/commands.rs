@@ -74,7 +74,12 @@ pub(super) fn cdr(
 }
 
 /// `tandem passwd`: the configuration entry for a password read from stdin.
-pub(super) fn passwd(dn: Option<String>, realm: Option<String>, agent: Option<String>) -> anyhow::Result<()> {
+pub(super) fn passwd(
+    dn: Option<String>,
+    realm: Option<String>,
+    agent: Option<String>,
+    md5: bool,
+) -> anyhow::Result<()> {
     let mut password = String::new();
     std::io::stdin().read_line(&mut password).context("reading the password from stdin")?;
     let password = password.trim_end_matches(['\r', '\n']);
@@ -83,7 +88,7 @@ pub(super) fn passwd(dn: Option<String>, realm: Option<String>, agent: Option<St
         (Some(agent), _, _) => {
             format!("# agent {agent}\npassword_hash = \"{}\"", crate::cti_access::hash_password(password)?)
         }
-        (None, Some(dn), Some(realm)) => passwd_entry(&dn, &realm, password),
+        (None, Some(dn), Some(realm)) => passwd_entry(&dn, &realm, password, md5),
         _ => anyhow::bail!("give --dn and --realm, or --agent"),
     };
     #[allow(clippy::print_stdout)]
@@ -122,13 +127,14 @@ pub(super) fn one_site(config: PathBuf, site: &str) -> anyhow::Result<()> {
 }
 
 /// The `[[site.auth.user]]` table for `dn` with `password` in `realm`.
-fn passwd_entry(dn: &str, realm: &str, password: &str) -> String {
+fn passwd_entry(dn: &str, realm: &str, password: &str, md5: bool) -> String {
     use engine::auth::Algorithm;
-    format!(
-        "[[site.auth.user]]\ndn = \"{dn}\"\nmd5 = \"{}\"\nsha256 = \"{}\"",
-        Algorithm::Md5.ha1(dn, realm, password),
-        Algorithm::Sha256.ha1(dn, realm, password)
-    )
+    let (name, algorithm, note) = if md5 {
+        ("md5", Algorithm::Md5, "MD5 alone: for phones that answer MD5 only")
+    } else {
+        ("sha256", Algorithm::Sha256, "SHA-256 (RFC 8760); phones that answer MD5 only need --md5")
+    };
+    format!("# {note}\n[[site.auth.user]]\ndn = \"{dn}\"\n{name} = \"{}\"", algorithm.ha1(dn, realm, password))
 }
 
 /// Loads a deployment and finds `site` in it (by name); returns its index too.

@@ -143,6 +143,10 @@ enum Command {
         /// of its `[[site.agent]]`.
         #[arg(long, conflicts_with_all = ["dn", "realm"])]
         agent: Option<String>,
+        /// Print the MD5 hash alone, for phones that answer MD5 only (sipp 3.6, baresip 1.x);
+        /// by default the SHA-256 hash (RFC 8760), which those phones cannot answer.
+        #[arg(long, conflicts_with = "agent")]
+        md5: bool,
     },
     /// Validate a configuration file; exit non-zero with errors naming field and line.
     Check {
@@ -189,7 +193,7 @@ pub fn run() -> anyhow::Result<()> {
             let query = crate::store::query::Query { last, agent, uuid, states, json };
             commands::cdr(config.as_ref(), db, &query)
         }
-        Command::Passwd { dn, realm, agent } => commands::passwd(dn, realm, agent),
+        Command::Passwd { dn, realm, agent, md5 } => commands::passwd(dn, realm, agent, md5),
         Command::Check { config } => {
             let sites = commands::load_file(&config)?;
             tracing::info!(sites = sites.len(), "configuration is valid");
