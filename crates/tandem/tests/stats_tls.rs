@@ -12,7 +12,6 @@ mod common;
 use std::io::BufRead as _;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -34,16 +33,9 @@ fn tandem_stats(args: &[&str]) -> std::process::Output {
 }
 
 async fn https_get(addr: SocketAddr, trusted: rustls::pki_types::CertificateDer<'static>, path: &str) -> String {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(trusted).expect("root");
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
     let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
-    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.expect("TLS session");
+    let mut tls = tls_connector(trusted, None).connect(name, tcp).await.expect("TLS session");
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     tls.write_all(request.as_bytes()).await.expect("write");
     let mut body = Vec::new();

@@ -12,7 +12,6 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -59,17 +58,7 @@ fn connector(
     site: CertificateDer<'static>,
     client: Option<(CertificateDer<'static>, PrivateKeyDer<'static>)>,
 ) -> tokio_rustls::TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(site).expect("root");
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots);
-    let config = match client {
-        Some((cert, key)) => builder.with_client_auth_cert(vec![cert], key).expect("client cert"),
-        None => builder.with_no_client_auth(),
-    };
-    tokio_rustls::TlsConnector::from(Arc::new(config))
+    tls_connector(site, client)
 }
 
 /// Sends an INVITE from "gateway" 1999 to DN 1001 over a new TLS session and returns the

@@ -39,15 +39,8 @@ pub(crate) fn lossy() -> LinkConfig {
 /// desks 1 and 2 registered on 1001 and 1002, and a gateway call to 1001 answered.
 /// Returns the world, the gateway's call and the call's ConnID.
 pub(crate) fn answered(seed: u64, link: LinkConfig, second: Pickup) -> (World, String, String) {
-    let mut w = World::new(seed, config(), link);
-    w.add(Ua::new("gw", addr(GW), Pickup::Never));
-    w.add(Ua::new("1001", addr(PHONE1), Pickup::After(Duration::from_millis(200))));
-    w.add(Ua::new("1002", addr(PHONE2), second));
-    w.register(addr(PHONE1));
-    w.register(addr(PHONE2));
-    w.desk(1, r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#);
-    w.desk(2, r#"{"message":"RequestRegisterAddress","ThisDN":"1002"}"#);
-    w.run_for(Duration::from_secs(20));
+    let mut w = two_phones(seed, link, Pickup::After(Duration::from_millis(200)), second);
+    w.run_for(Duration::from_secs(15));
     let call = w.call(addr(GW), "1001");
     w.run_for(Duration::from_secs(20));
     assert_eq!(finals(&mut w, GW), vec![200], "seed {seed}: the gateway's call was answered");
@@ -57,6 +50,21 @@ pub(crate) fn answered(seed: u64, link: LinkConfig, second: Pickup) -> (World, S
         .find_map(|e| if let cti::Event::EventEstablished { conn_id, .. } = e { Some(conn_id.clone()) } else { None })
         .expect("the desktop saw the call established");
     (w, call, conn)
+}
+
+/// A gateway, phones 1001 and 1002 answering as `first` and `second`, both registered,
+/// and desks 1 and 2 registered on their DNs (5 s of simulated time run).
+pub(crate) fn two_phones(seed: u64, link: LinkConfig, first: Pickup, second: Pickup) -> World {
+    let mut w = World::new(seed, config(), link);
+    w.add(Ua::new("gw", addr(GW), Pickup::Never));
+    w.add(Ua::new("1001", addr(PHONE1), first));
+    w.add(Ua::new("1002", addr(PHONE2), second));
+    w.register(addr(PHONE1));
+    w.register(addr(PHONE2));
+    w.desk(1, r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#);
+    w.desk(2, r#"{"message":"RequestRegisterAddress","ThisDN":"1002"}"#);
+    w.run_for(Duration::from_secs(5));
+    w
 }
 
 pub(crate) fn finals(w: &mut World, ua: &str) -> Vec<u16> {

@@ -71,14 +71,7 @@ fn a_transfer_to_a_routing_point_queues_the_call_there() {
 
 #[test]
 fn a_ringing_call_is_redirected_to_another_dn() {
-    let mut w = World::new(7, config(), LinkConfig::default());
-    w.add(Ua::new("gw", addr(GW), Pickup::Never));
-    w.add(Ua::new("1001", addr(PHONE1), Pickup::Never));
-    w.add(Ua::new("1002", addr(PHONE2), Pickup::After(Duration::from_millis(100))));
-    w.register(addr(PHONE1));
-    w.register(addr(PHONE2));
-    w.desk(1, r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#);
-    w.run_for(Duration::from_secs(5));
+    let mut w = two_phones(7, LinkConfig::default(), Pickup::Never, Pickup::After(Duration::from_millis(100)));
     let call = w.call(addr(GW), "1001");
     w.run_for(Duration::from_secs(1));
     let conn = events_named(&w, 1, "EventRinging")[0]["ConnID"].as_str().expect("ringing").to_owned();
@@ -99,14 +92,8 @@ fn a_ringing_call_is_redirected_to_another_dn() {
 #[test]
 fn a_transfer_sent_before_the_caller_s_ack_arrives_is_carried_out() {
     let link = LinkConfig { latency: Duration::from_millis(20), ..LinkConfig::default() };
-    let mut w = World::new(17, config(), link);
-    w.add(Ua::new("gw", addr(GW), Pickup::Never));
-    w.add(Ua::new("1001", addr(PHONE1), Pickup::After(Duration::from_millis(200))));
-    w.add(Ua::new("1002", addr(PHONE2), Pickup::After(Duration::from_millis(200))));
-    w.register(addr(PHONE1));
-    w.register(addr(PHONE2));
-    w.desk(1, r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#);
-    w.run_for(Duration::from_secs(5));
+    let answer = Pickup::After(Duration::from_millis(200));
+    let mut w = two_phones(17, link, answer, answer);
     let call = w.call(addr(GW), "1001");
     for _ in 0..2_000 {
         if !events_named(&w, 1, "EventEstablished").is_empty() {

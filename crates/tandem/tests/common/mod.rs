@@ -334,3 +334,27 @@ pub(crate) fn rehome_after_kill(home: &mut Tandem, survivor: &Tandem) -> std::ti
     }
     panic!("the agent never logged in at the survivor");
 }
+
+/// A TLS client that trusts the certificate `trusted` (a site's own, or its CA) and, when
+/// `client` is given, shows that certificate and key.
+pub(crate) fn tls_connector(
+    trusted: tokio_rustls::rustls::pki_types::CertificateDer<'static>,
+    client: Option<(
+        tokio_rustls::rustls::pki_types::CertificateDer<'static>,
+        tokio_rustls::rustls::pki_types::PrivateKeyDer<'static>,
+    )>,
+) -> tokio_rustls::TlsConnector {
+    use tokio_rustls::rustls;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(trusted).expect("root");
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots);
+    let config = match client {
+        Some((cert, key)) => builder.with_client_auth_cert(vec![cert], key).expect("client certificate"),
+        None => builder.with_no_client_auth(),
+    };
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
