@@ -72,6 +72,8 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let (mut sink, mut stream) = ws.split();
+    // The last line printed per statistic.
+    let mut printed: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let names: Vec<String> = if names.is_empty() { vec!["*".into()] } else { names.to_vec() };
     sink.send(Message::Text(json!({ "subscribe": names }).to_string())).await?;
     loop {
@@ -85,7 +87,14 @@ where
         };
         let Some(Ok(Message::Text(text))) = next else { return Ok(()) };
         let update: Value = serde_json::from_str(&text).context("the stat service sent something that is not JSON")?;
-        println!("{}", line(&update));
+        let text = line(&update);
+        // The service pushes its site figures every second: a line that did not change is
+        // not printed again.
+        let name = update["stat"].as_str().unwrap_or("?").to_owned();
+        if printed.get(&name) != Some(&text) {
+            println!("{text}");
+            printed.insert(name, text);
+        }
     }
 }
 

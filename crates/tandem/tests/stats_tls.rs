@@ -95,5 +95,17 @@ fn the_stats_api_and_wallboard_are_served_over_tls() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--ca"));
     let out = tandem_stats(&["--url", &format!("ws://{addr}/stats/ws"), "total"]);
     assert!(!out.status.success() || out.stdout.is_empty(), "plain ws:// gets no figures");
+    // Issue 26: --watch prints a figure again only when it changed (the service pushes the
+    // site figures every second).
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["stats", "--url", &url, "--ca", &pem.display().to_string(), "--watch", "total"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("tandem stats --watch");
+    std::thread::sleep(Duration::from_millis(3_500));
+    let _ = watch.kill(); // by PID
+    let out = watch.wait_with_output().expect("output");
+    let lines = String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("total")).count();
+    assert_eq!(lines, 1, "an idle figure is printed once in 3.5 s: {}", String::from_utf8_lossy(&out.stdout));
     let _ = std::fs::remove_dir_all(&dir);
 }
