@@ -15,6 +15,12 @@ use sipmsg::{Limits, Message};
 /// of the parser's limit, far above any real phone or gateway (a few hundred bytes).
 pub(crate) const MAX_COPIED_FIELD: usize = 4_096;
 
+/// True when UserData fits in the one header line that carries it to the DR peer, which
+/// refuses values over [`MAX_COPIED_FIELD`] (one rule for every request that sets it).
+pub(crate) fn user_data_fits(data: &cti::KvList) -> bool {
+    serde_json::to_vec(data).is_ok_and(|json| json.len() <= MAX_COPIED_FIELD)
+}
+
 /// Room we keep for the headers we add to a message whose body we pass on.
 const HEADROOM: usize = 4_096;
 

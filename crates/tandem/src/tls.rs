@@ -72,6 +72,9 @@ impl SipTls {
     /// The names (as bits) the client's certificate of `session` carries. rustls has
     /// verified the certificate against `client_ca` in the handshake, or there is none.
     pub(crate) fn certified(&self, session: &rustls::ServerConnection) -> u64 {
+        if self.names.is_empty() {
+            return 0;
+        }
         let Some(leaf) = session.peer_certificates().and_then(<[_]>::first) else { return 0 };
         let Ok(parsed) = rustls::server::ParsedCertificate::try_from(leaf) else { return 0 };
         self.names

@@ -101,17 +101,7 @@ fn every_kind_of_call_leaves_its_records_one_to_one() {
     );
     assert_eq!(at2, vec!["1500 redirected 302 redirected", "1500 answered 200 forwarded"], "site 2");
 
-    let both = records(&[&db1, &db2], &[]);
-    let trunk_call = &both[0];
-    let uuid = trunk_call["uuid"].as_str().expect("uuid");
-    let same = records(&[&db1, &db2], &["--uuid", uuid]);
-    assert_eq!(same.len(), 2, "the call over the trunk has one UUID at both sites: {same:#?}");
-    let by_prefix = records(&[&db1, &db2], &["--uuid", &uuid[..8]]);
-    assert_eq!(by_prefix, same, "the 8 characters the table shows find the same records");
-    let types: Vec<&str> = same.iter().filter_map(|r| r["call_type"].as_str()).collect();
-    assert!(types.contains(&"Outbound") && types.contains(&"Inbound"), "{types:?}");
-    let outbound = same.iter().find(|r| r["call_type"] == "Outbound").expect("outbound");
-    assert_eq!(outbound["legs"][0]["kind"], "dr-peer", "{outbound:#?}");
+    the_trunk_call_is_found_at_both_sites_by_its_uuid(&db1, &db2);
     let agent_calls = records(&[&db1], &["--agent", "A1500"]);
     assert_eq!(agent_calls.len(), 2, "A1500 answered the 302'd call and the trunk call: {agent_calls:#?}");
     let answered = records(&[&db1], &[]).into_iter().last().expect("the first call");
@@ -126,6 +116,21 @@ fn every_kind_of_call_leaves_its_records_one_to_one() {
     let text = String::from_utf8_lossy(&states.stdout);
     assert!(text.contains("A1500") && text.contains("login") && text.contains("not-ready"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The newest call of the two stores crossed the peer trunk: `--uuid` (whole, or the 8
+/// characters the table shows) finds its record at both sites.
+fn the_trunk_call_is_found_at_both_sites_by_its_uuid(db1: &Path, db2: &Path) {
+    let both = records(&[db1, db2], &[]);
+    let uuid = both[0]["uuid"].as_str().expect("uuid");
+    let same = records(&[db1, db2], &["--uuid", uuid]);
+    assert_eq!(same.len(), 2, "the call over the trunk has one UUID at both sites: {same:#?}");
+    let by_prefix = records(&[db1, db2], &["--uuid", &uuid[..8]]);
+    assert_eq!(by_prefix, same, "the 8 characters the table shows find the same records");
+    let types: Vec<&str> = same.iter().filter_map(|r| r["call_type"].as_str()).collect();
+    assert!(types.contains(&"Outbound") && types.contains(&"Inbound"), "{types:?}");
+    let outbound = same.iter().find(|r| r["call_type"] == "Outbound").expect("outbound");
+    assert_eq!(outbound["legs"][0]["kind"], "dr-peer", "{outbound:#?}");
 }
 
 /// One site with a store: a phone registered and an agent Ready; the process is killed

@@ -13,15 +13,6 @@ use common::*;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_rustls::rustls;
 
-/// Writes a self-signed certificate for localhost/127.0.0.1 and its key; returns the
-/// certificate (DER) to trust.
-fn certificate(dir: &std::path::Path) -> rustls::pki_types::CertificateDer<'static> {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).expect("rcgen");
-    std::fs::write(dir.join("cert.pem"), cert.cert.pem()).expect("cert");
-    std::fs::write(dir.join("key.pem"), cert.key_pair.serialize_pem()).expect("key");
-    cert.cert.der().clone()
-}
-
 fn client(trusted: rustls::pki_types::CertificateDer<'static>) -> tokio_rustls::TlsConnector {
     tls_connector(trusted, None)
 }
@@ -56,11 +47,11 @@ fn a_phone_registers_over_tls_and_a_gateway_call_reaches_it_there() {
     }
     let dir = std::env::temp_dir().join(format!("tandem-test-tls-certs-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let trusted = certificate(&dir);
+    let trusted = self_signed_site(&dir, &["localhost", "127.0.0.1"]);
     let config = format!(
         "{SITE}sip_tls = \"127.0.0.1:0\"\n[site.tls]\ncert = \"{}\"\nkey = \"{}\"\n",
-        dir.join("cert.pem").display(),
-        dir.join("key.pem").display()
+        dir.join("site.pem").display(),
+        dir.join("site.key").display()
     );
     let t = Tandem::start_with("tls", &config);
     let tls_addr: SocketAddr = t.tls.expect("a sip-tls endpoint");
@@ -119,11 +110,11 @@ fn cti_over_wss_with_the_token_in_a_header() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
     let dir = std::env::temp_dir().join(format!("tandem-test-wss-certs-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let trusted = certificate(&dir);
+    let trusted = self_signed_site(&dir, &["localhost", "127.0.0.1"]);
     let config = format!(
         "{SITE}cti = \"127.0.0.1:0\"\ncti_tls = true\ncti_tokens = [\"wss-admin-token\"]\n[site.tls]\ncert = \"{}\"\nkey = \"{}\"\n",
-        dir.join("cert.pem").display(),
-        dir.join("key.pem").display()
+        dir.join("site.pem").display(),
+        dir.join("site.key").display()
     );
     let t = Tandem::start_with("wss", &config);
     let cti = t.cti.expect("cti");

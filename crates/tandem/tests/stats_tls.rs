@@ -43,25 +43,17 @@ async fn https_get(addr: SocketAddr, trusted: rustls::pki_types::CertificateDer<
     String::from_utf8_lossy(&body).into_owned()
 }
 
-#[test]
-fn the_stats_api_and_wallboard_are_served_over_tls() {
-    if !enabled() {
-        return;
-    }
-    let dir = std::env::temp_dir().join(format!("tandem-test-stats-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).expect("rcgen");
-    let (pem, key) = (dir.join("site.pem"), dir.join("site.key"));
-    std::fs::write(&pem, cert.cert.pem()).expect("cert");
-    std::fs::write(&key, cert.key_pair.serialize_pem()).expect("key");
+/// `tandem stat-server` for site s1 with `stats_tls`, the certificate in `dir/site.pem`;
+/// returns it and its stats address.
+fn stat_server(dir: &std::path::Path) -> (StatServer, SocketAddr) {
     let config = format!(
         "[[site]]\nname = \"s1\"\nsip_udp = \"127.0.0.1:{}\"\ncti = \"127.0.0.1:{}\"\ncti_tokens = [\"a-token-of-16-chars\"]\n\
          stats = \"127.0.0.1:0\"\nstats_tls = true\ndns = [\"1000-1999\"]\n[site.tls]\ncert = \"{}\"\nkey = \"{}\"\n\
          [routing]\n",
         free_udp_port(),
         free_tcp_port(),
-        pem.display(),
-        key.display()
+        dir.join("site.pem").display(),
+        dir.join("site.key").display()
     );
     let file = dir.join("site.toml");
     std::fs::write(&file, config).expect("config");
@@ -74,15 +66,28 @@ fn the_stats_api_and_wallboard_are_served_over_tls() {
         .spawn()
         .expect("tandem stat-server starts");
     let stdout = child.stdout.take().expect("stdout");
-    let _server = StatServer(child);
+    let server = StatServer(child);
     let addr: SocketAddr = std::io::BufReader::new(stdout)
         .lines()
         .map_while(Result::ok)
         .find_map(|l| l.strip_prefix("endpoint s1 stats ").map(|a| a.trim().parse().expect("addr")))
         .expect("the stats endpoint");
+    (server, addr)
+}
+
+#[test]
+fn the_stats_api_and_wallboard_are_served_over_tls() {
+    if !enabled() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tandem-test-stats-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let trusted = self_signed_site(&dir, &["127.0.0.1"]);
+    let pem = dir.join("site.pem");
+    let (_server, addr) = stat_server(&dir);
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let page = runtime.block_on(https_get(addr, cert.cert.der().clone(), "/wallboard"));
+    let page = runtime.block_on(https_get(addr, trusted, "/wallboard"));
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     assert!(page.contains("/stats/ws"), "the wallboard page");
 

@@ -291,7 +291,12 @@ impl Guard {
         // Whether the DN may use MD5 (then alone) or SHA-256.
         let md5 = match config.users.get(asker.identity) {
             Some(user) => user.ha1(Algorithm::Md5).is_some(),
-            None => nonce::draw_per_mille(&config.nonce_secret, asker.identity) < config.md5_per_mille,
+            // No draw (an HMAC) when every or no DN is MD5-only, the common cases.
+            None => match config.md5_per_mille {
+                0 => false,
+                1000.. => true,
+                share => nonce::draw_per_mille(&config.nonce_secret, asker.identity) < share,
+            },
         };
         let usable = |a: &&Algorithm| (**a == Algorithm::Md5) == md5;
         let offered: Vec<Algorithm> = config.algorithms.iter().filter(usable).copied().collect();

@@ -52,19 +52,18 @@ impl B2bua {
     }
 }
 
-/// Refuses UserData that would not fit in the one header line that carries it to the DR
-/// peer (which refuses values over [`crate::intake::MAX_COPIED_FIELD`]): `current` with
-/// `extra` merged over it.
+/// Refuses UserData that would not fit in SIP ([`crate::intake::user_data_fits`]):
+/// `current` with `extra` merged over it.
 pub(super) fn check_user_data_size(current: Option<&cti::KvList>, extra: Option<&cti::KvList>) -> Result<(), Refusal> {
-    let size = match (current, extra) {
-        (_, None) | (None, _) => current.or(extra).map_or(Ok(0), |d| serde_json::to_string(d).map(|j| j.len())),
+    let fits = match (current, extra) {
         (Some(current), Some(extra)) => {
             let mut merged = current.clone();
             merged.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-            serde_json::to_string(&merged).map(|j| j.len())
+            crate::intake::user_data_fits(&merged)
         }
+        (one, other) => one.or(other).is_none_or(crate::intake::user_data_fits),
     };
-    if size.map_or(true, |n| n > crate::intake::MAX_COPIED_FIELD) {
+    if !fits {
         return Err(Refusal::new(cti::ErrorCode::InvalidRequest, "the call's UserData would exceed 4,096 bytes"));
     }
     Ok(())

@@ -151,8 +151,7 @@ const MAX_DIALED: usize = 128;
 /// (UserData travels to the DR peer as one header line, whose value the peer refuses
 /// over [`crate::intake::MAX_COPIED_FIELD`]).
 fn fits_in_sip(other_dn: &str, user_data: Option<&cti::KvList>) -> bool {
-    let data_len = user_data.and_then(|d| serde_json::to_string(d).ok()).map_or(0, |j| j.len());
-    other_dn.len() <= MAX_DIALED && data_len <= crate::intake::MAX_COPIED_FIELD
+    other_dn.len() <= MAX_DIALED && user_data.is_none_or(crate::intake::user_data_fits)
 }
 
 /// What desk requests may read of the node.

@@ -358,3 +358,13 @@ pub(crate) fn tls_connector(
     };
     tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
 }
+
+/// Writes a self-signed certificate for `names` to `dir/site.pem` and its key to
+/// `dir/site.key`; returns the certificate (DER) for clients to trust.
+pub(crate) fn self_signed_site(dir: &Path, names: &[&str]) -> tokio_rustls::rustls::pki_types::CertificateDer<'static> {
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let cert = rcgen::generate_simple_self_signed(names).expect("rcgen");
+    std::fs::write(dir.join("site.pem"), cert.cert.pem()).expect("cert");
+    std::fs::write(dir.join("site.key"), cert.key_pair.serialize_pem()).expect("key");
+    cert.cert.der().clone()
+}
