@@ -44,6 +44,7 @@ PACKAGES = {
     "tcpdump": "tcpdump",
     "fail2ban-regex": "fail2ban",
     "kamailio": "kamailio",
+    "rtpengine": "rtpengine-daemon",
 }
 
 # Words the line-based reading takes for commands (column titles in quoted headers, awk

@@ -312,8 +312,9 @@ pub enum Request {
     },
     /// The router has the call on Routing Point ThisDN in hand and will route it
     /// (`TApplyTreatment`): `router-timeout` stops; the call waits for a RequestRouteCall
-    /// up to `queue-max-wait`. Tandem is signalling-only: the treatment itself (music,
-    /// ringback) is the gateway's.
+    /// up to `queue-max-wait`. With a media partner (`[site.media]`), a TreatmentType the
+    /// site's `treatments` table names plays that file to the caller; otherwise the
+    /// treatment (music, ringback) is the gateway's.
     RequestApplyTreatment {
         #[serde(rename = "ReferenceID", default)]
         reference_id: Option<u64>,

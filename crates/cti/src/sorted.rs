@@ -56,7 +56,7 @@ pub enum CallRequest<'a> {
         location: Option<&'a str>,
     },
     /// RequestApplyTreatment: the router has the call in hand.
-    ApplyTreatment { this_dn: &'a str, conn_id: &'a str, conn: Option<u64> },
+    ApplyTreatment { this_dn: &'a str, conn_id: &'a str, conn: Option<u64>, treatment: Option<&'a str> },
     /// RequestHoldCall: hold the other party of the call on ThisDN.
     Hold { this_dn: &'a str, conn: Option<u64> },
     /// RequestRetrieveCall: take it off hold.
@@ -73,7 +73,7 @@ pub enum CallRequest<'a> {
     /// RequestCompleteTransfer, RequestAlternateCall, RequestReconnectCall: an operation on
     /// ThisDN's held call and its active one (`conn` and `other`, either order).
     Pair { this_dn: &'a str, conn: Option<u64>, other: Option<u64>, op: PairOp },
-    /// The conference requests (they need a media partner).
+    /// The conference requests (they need a conference mixer).
     Conference { this_dn: &'a str },
 }
 
@@ -187,8 +187,13 @@ impl Request {
                     location: location.as_deref(),
                 })
             }
-            Self::RequestApplyTreatment { this_dn, conn_id, .. } => {
-                Sorted::Call(CallRequest::ApplyTreatment { this_dn, conn_id, conn: parse_conn_id(conn_id) })
+            Self::RequestApplyTreatment { this_dn, conn_id, treatment_type, .. } => {
+                Sorted::Call(CallRequest::ApplyTreatment {
+                    this_dn,
+                    conn_id,
+                    conn: parse_conn_id(conn_id),
+                    treatment: treatment_type.as_deref(),
+                })
             }
             Self::RequestHoldCall { this_dn, conn_id, .. } => {
                 Sorted::Call(CallRequest::Hold { this_dn, conn: parse_conn_id(conn_id) })

@@ -42,6 +42,9 @@ pub struct NodeConfig {
     /// Set for a Network SIP Server ([`crate::nss`]): new INVITEs get a `302` to the site
     /// chosen for them; the node keeps no call past the 302.
     pub nss: Option<crate::nss::NssConfig>,
+    /// `[site.media]`: anchor every call's media at the media partner; None: media flows
+    /// endpoint to endpoint and Tandem only relays SDP.
+    pub media: Option<crate::media::MediaConfig>,
 }
 
 impl NodeConfig {
@@ -114,6 +117,7 @@ impl NodeConfig {
             auth: None,
             peer_secret: None,
             nss: None,
+            media: None,
         }
     }
 }

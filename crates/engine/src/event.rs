@@ -90,6 +90,17 @@ impl AgentChange {
 /// Something that happened in the node that others may care about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DomainEvent {
+    /// The media partner deleted one of a call's sessions and said what it relayed.
+    MediaFigures {
+        /// The call's UUID (BC-68).
+        uuid: String,
+        /// The session (`<uuid>.<generation>`).
+        session: String,
+        /// Packets, loss, jitter.
+        figures: crate::media::MediaFigures,
+        /// The session was recorded (`[site.media] record`): its capture becomes a file.
+        recorded: bool,
+    },
     /// A contact was bound (or refreshed) for a DN.
     Registered {
         /// The DN.

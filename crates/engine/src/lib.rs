@@ -43,6 +43,7 @@ mod desks;
 mod dn_plan;
 mod event;
 mod intake;
+pub mod media;
 mod node;
 pub mod nss;
 mod overload;
@@ -68,7 +69,7 @@ pub use dn_plan::{
 pub use event::{AgentChange, CallType, DomainEvent, LegKind, ReleasedBy};
 pub use node::{Input, Node, Wake};
 pub use overload::{Capacity, IntakeBatch, Pressure};
-pub use records::{AgentRecord, CallRecord, CallResult, LegRecord, Record, Recorder};
+pub use records::{AgentRecord, CallRecord, CallResult, LegRecord, MediaRecord, Record, Recorder};
 pub use registrar::{Binding, RegisterReply};
 pub use saved::{Restored, SavedAgent, SavedBinding};
 pub use sipcore::{ConnId, Peer, Transmit, Transport};

@@ -141,6 +141,7 @@ impl Node {
                 return self.set_pressure(at, pressure);
             }
             Input::Busy { took, cpu, .. } => return self.load.busy(took, cpu),
+            Input::Media { at, id, reply } => self.with_b2bua(at, |b, ctx| b.on_media_reply(ctx, id, reply)),
             Input::Pressure { at, pressure } => return self.set_pressure(at, pressure),
             Input::PeerRefused { at } => {
                 if let Some((name, _)) = self.config.dr_peer_trunk() {
@@ -266,6 +267,12 @@ impl Node {
         self.transmits.pop_front()
     }
 
+    /// The next command for the media partner (`[site.media]`); its answer comes back as
+    /// [`Input::Media`].
+    pub fn poll_media(&mut self) -> Option<crate::media::MediaCommand> {
+        self.b2bua.media.poll()
+    }
+
     /// The next domain event.
     pub fn poll_event(&mut self) -> Option<DomainEvent> {
         self.events_out.pop_front()
@@ -303,6 +310,7 @@ impl Node {
         s.active_calls = self.b2bua.len() as u64;
         s.auth = self.guard.stats;
         s.nss = self.b2bua.pre_route.stats;
+        s.media = self.b2bua.media.stats;
         s.new_work_limit = self.admission.new_work_limit().map_or(0, |l| l.round() as u64);
         s.input_pressure = self.admission.pressure() as u64;
         s.agents_ready = self.desks.agents_in(cti::AgentState::Ready).count() as u64;

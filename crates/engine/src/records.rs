@@ -247,6 +247,24 @@ pub enum Record {
     Call(Box<CallRecord>),
     /// An agent's state changed.
     Agent(AgentRecord),
+    /// The media partner's figures for one of a call's sessions (they come after the
+    /// call's record: the partner gives them when the session is deleted).
+    Media(MediaRecord),
+}
+
+/// What the media partner relayed in one session of a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaRecord {
+    /// When the figures came.
+    pub at: Instant,
+    /// The call's UUID: the key to its call record.
+    pub uuid: String,
+    /// The session (`<uuid>.<generation>`: a transfer's new pair has its own).
+    pub session: String,
+    /// Packets, loss, jitter.
+    pub figures: crate::media::MediaFigures,
+    /// The session was recorded: its capture becomes a file.
+    pub recorded: bool,
 }
 
 /// Builds records from domain events (see the module docs).
@@ -320,6 +338,11 @@ impl Recorder {
             }
             DomainEvent::AgentChanged { agent_id, dn, change } => self.agent_changed(now, agent_id, dn, change),
             DomainEvent::CallsMerged { kept, gone, to, answered, .. } => self.merged(now, *kept, *gone, to, *answered),
+            DomainEvent::MediaFigures { uuid, session, figures, recorded } => {
+                let (uuid, session, figures, recorded) = (uuid.clone(), session.clone(), *figures, *recorded);
+                let record = MediaRecord { at: now, uuid, session, figures, recorded };
+                self.done.push_back(Record::Media(record));
+            }
             _ => self.call_event(now, event),
         }
     }

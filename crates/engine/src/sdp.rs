@@ -77,6 +77,28 @@ pub(crate) fn version(sdp: &[u8]) -> Option<u64> {
 /// `sdp` with every direction attribute set to `direction` (one per media stream, none at
 /// session level) and the `o=` version set to `version`. `None` when `sdp` is not a
 /// session description (not UTF-8, no `v=` or `o=` line).
+/// The answer of a silent party that takes `offer`'s media (its codecs, one stream each)
+/// at the discard port of the partner's own host: what a waiting caller is paired with
+/// at the media partner while a treatment plays to it. Plain RTP: ICE, keys and
+/// fingerprints are left out.
+pub(crate) fn sink_for(offer: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(offer).ok().filter(|t| t.starts_with("v="))?;
+    let mut out = String::from("v=0\r\no=tandem 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n");
+    let mut streams = 0;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("m=") {
+            let mut words = rest.splitn(3, ' ');
+            let (media, _port, rest) = (words.next()?, words.next()?, words.next().unwrap_or(""));
+            out.push_str(&format!("m={media} 9 {rest}\r\na=sendrecv\r\n"));
+            streams += 1;
+        } else if streams > 0 && (line.starts_with("a=rtpmap:") || line.starts_with("a=fmtp:")) {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    (streams > 0).then(|| out.into_bytes())
+}
+
 pub(crate) fn rewrite(sdp: &[u8], direction: Direction, version: u64) -> Option<Vec<u8>> {
     let text = std::str::from_utf8(sdp).ok()?;
     if !text.starts_with("v=") || !text.lines().any(|l| l.starts_with("o=")) {
@@ -175,5 +197,16 @@ mod tests {
         assert_eq!(version(&out), Some(42));
         assert_eq!(out.len(), PHONE.len() + 1);
         assert_eq!(with_new_version(b"v=0\r\ns=-\r\n", 1), None);
+    }
+
+    #[test]
+    fn a_sink_takes_the_offers_codecs_at_the_discard_port() {
+        let offer = b"v=0\r\no=gw 1 1 IN IP4 198.51.100.4\r\ns=-\r\nc=IN IP4 198.51.100.4\r\nt=0 0\r\n\
+m=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=sendonly\r\na=crypto:1 x\r\n";
+        let sink = String::from_utf8(sink_for(offer).expect("a sink")).expect("utf-8");
+        assert!(sink.contains("c=IN IP4 127.0.0.1\r\n") && sink.contains("m=audio 9 RTP/AVP 0 101\r\na=sendrecv\r\n"));
+        assert!(sink.contains("a=rtpmap:101 telephone-event/8000") && sink.contains("a=fmtp:101 0-15"));
+        assert!(!sink.contains("crypto") && !sink.contains("sendonly") && !sink.contains("198.51.100.4"));
+        assert_eq!(sink_for(b"not sdp"), None);
     }
 }

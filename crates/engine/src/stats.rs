@@ -63,6 +63,8 @@ pub struct NodeStats {
     pub agents_logged_in: u64,
     /// Agents Ready.
     pub agents_ready: u64,
+    /// The media partner: commands, failures, calls left unanchored, the down alarm.
+    pub media: crate::media::MediaStats,
     /// At a Network SIP Server: how its calls were sent on.
     pub nss: crate::NssStats,
 }

@@ -40,6 +40,8 @@ pub enum Status {
     MethodNotAllowed,
     /// 406: a body type we cannot pass on.
     NotAcceptable,
+    /// 488: the media partner refused the session description.
+    NotAcceptableHere,
     /// 408: nobody answered in time.
     RequestTimeout,
     /// 414.
@@ -121,6 +123,7 @@ impl Status {
             Self::MethodNotAllowed => (405, "Method Not Allowed"),
             Self::NotAcceptable => (406, "Not Acceptable"),
             Self::RequestTimeout => (408, "Request Timeout"),
+            Self::NotAcceptableHere => (488, "Not Acceptable Here"),
             Self::RequestUriTooLong => (414, "Request-URI Too Long"),
             Self::UnsupportedMediaType => (415, "Unsupported Media Type"),
             Self::UnsupportedUriScheme => (416, "Unsupported URI Scheme"),

@@ -9,6 +9,7 @@ pub mod fixtures;
 pub mod hostile;
 mod logs;
 mod media;
+pub mod media_partner;
 pub mod model;
 mod ua;
 mod ua_event;
@@ -16,5 +17,6 @@ mod world;
 
 pub use client::{Client, StatClient};
 pub use logs::deny_error_logs;
+pub use media_partner::{MediaPartner, PartnerMode};
 pub use ua::{Pickup, Ua, UaEvent};
 pub use world::World;

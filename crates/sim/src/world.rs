@@ -11,6 +11,7 @@ use engine::{CallRecord, DeskId, Input, Node, NodeConfig, Record, Recorder};
 use netem::{LinkConfig, Network, Packet};
 
 use crate::client::Client;
+use crate::media_partner::{MediaPartner, PartnerMode};
 use crate::model::SiteModel;
 use crate::ua::Ua;
 
@@ -41,6 +42,8 @@ pub struct World {
     seed: u64,
     /// CTI clients of every site (routers, stat services), by the desk id they use.
     clients: BTreeMap<u64, Box<dyn Client>>,
+    /// Media partners, by the site they serve.
+    partners: BTreeMap<SocketAddr, MediaPartner>,
     start: Instant,
     /// Any ERROR log on this thread fails the test while the world lives.
     _errors_fail: tracing::subscriber::DefaultGuard,
@@ -67,6 +70,7 @@ impl World {
             models: BTreeMap::new(),
             seed,
             clients: BTreeMap::new(),
+            partners: BTreeMap::new(),
             _errors_fail: crate::deny_error_logs(),
         };
         world.add_site(config, seed);
@@ -81,6 +85,19 @@ impl World {
         self.models.insert(addr, SiteModel::default());
         self.site_order.push(addr);
         addr
+    }
+
+    /// Gives the site at `site` a media partner behaving as `mode` (its node needs
+    /// `NodeConfig::media` to use it; without a partner its commands go unanswered).
+    pub fn add_media_partner(&mut self, site: SocketAddr, mode: PartnerMode) {
+        self.partners.insert(site, MediaPartner::new(mode));
+    }
+
+    /// The media partner of the site at `site`.
+    pub fn partner(&mut self, site: SocketAddr) -> &mut MediaPartner {
+        // Invariant: tests only ask for partners they added.
+        #[allow(clippy::expect_used)]
+        self.partners.get_mut(&site).expect("a media partner added to this world")
     }
 
     /// Connects a CTI client to every site, as desk `desk` at each.
@@ -277,6 +294,11 @@ impl World {
                 let records = self.records.entry(*addr).or_default();
                 records.extend(std::iter::from_fn(|| recorder.poll()));
             }
+            while let Some(command) = node.poll_media() {
+                if let Some(partner) = self.partners.get_mut(addr) {
+                    partner.take(now, command);
+                }
+            }
             while let Some((desk, event)) = node.poll_desk() {
                 if let Some(client) = self.clients.get_mut(&desk.0) {
                     let site = self.site_order.iter().position(|a| a == addr).unwrap_or(0);
@@ -343,6 +365,7 @@ impl netem::Stepped<SocketAddr> for World {
             self.sites.values().filter_map(Node::poll_timeout).min(),
             self.uas.values().filter_map(Ua::poll_timeout).min(),
             self.clients.values().filter_map(|c| c.poll_timeout()).min(),
+            self.partners.values().filter_map(MediaPartner::next_deadline).min(),
         ]
         .into_iter()
         .flatten()
@@ -360,6 +383,13 @@ impl netem::Stepped<SocketAddr> for World {
 
     fn fire_due(&mut self) {
         let now = self.now;
+        for (addr, partner) in &mut self.partners {
+            for (id, reply) in partner.due(now) {
+                if let Some(node) = self.sites.get_mut(addr) {
+                    node.handle_input(Input::Media { at: now, id, reply: &reply });
+                }
+            }
+        }
         for node in self.sites.values_mut() {
             node.handle_input(Input::Timeout(now));
         }

@@ -213,7 +213,7 @@ fn the_agent_state_log_follows_the_desktop() {
                 assert_eq!((a.agent_id.as_str(), a.dn.as_str()), ("A1001", "1001"));
                 Some((a.change.state().to_owned(), a.change.reason().map(str::to_owned)))
             }
-            Record::Call(_) => None,
+            Record::Call(_) | Record::Media(_) => None,
         })
         .collect();
     let want = [("login", None), ("not-ready", None), ("ready", None), ("not-ready", Some("Lunch")), ("logout", None)];

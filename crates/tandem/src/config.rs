@@ -14,6 +14,7 @@ use dns::{add_dn, add_spec, dr_forward, DnFile, DnSpec};
 use limits::LimitsFile;
 pub(crate) use limits::TcpLimits;
 pub(crate) use load::{load, load_deployment};
+pub(crate) use media::MediaPartnerConfig;
 pub(crate) use tls::TlsFiles;
 
 /// The whole file: one `[[site]]` table per SIP Server peer.
@@ -103,6 +104,9 @@ struct SiteFile {
     peer_secret: Option<Spanned<String>>,
     /// The DR peer link over mutual TLS. Optional (absent: UDP on `sip_udp`).
     peer_link: Option<tls::PeerLinkFile>,
+    /// The media partner (rtpengine) calls are anchored at. Optional (absent: media
+    /// flows endpoint to endpoint).
+    media: Option<media::MediaFile>,
 }
 
 /// `[site.calls]`
@@ -229,6 +233,8 @@ pub(crate) struct SiteConfig {
     pub(crate) store: Option<crate::store::StoreConfig>,
     /// The DR peer link over mutual TLS, when configured.
     pub(crate) peer_link: Option<crate::peer_tls::PeerLinkConfig>,
+    /// The media partner, when configured (`[site.media]`).
+    pub(crate) media: Option<MediaPartnerConfig>,
     /// A Network SIP Server's served sites (what its statistics links reach).
     pub(crate) nss_served: Option<Box<Deployment>>,
 }
@@ -297,12 +303,10 @@ impl SiteFile {
 
     fn into_site_config(mut self) -> Result<SiteConfig, Invalid> {
         let name_at = self.name.span().start;
-        let group = self.group.take();
-        let tls = self.take_tls()?;
+        let (tls, media) = (self.take_tls()?, self.media.take().map(media::MediaFile::into_config).transpose()?);
         let dns = dn_plan(self.dns, self.acd_positions, self.dn)?;
         let options = self.options.into_options(&dns)?;
         let (agents, agent_hashes) = agents::logins(&dns, self.agent, self.agent_passwords, name_at)?;
-        let r = self.registrar;
         let cti_at = self.cti.as_ref().map(|c| (*c.get_ref(), c.span().start));
         let cti_grants = cti::grants(&self.cti_tokens, self.cti_token, cti_at)?;
         let auth = self.auth.map(|a| a.into_config(&dns)).transpose()?;
@@ -315,7 +319,7 @@ impl SiteFile {
             dr_peer_trunk: options.dr_peer_trunk.as_deref(),
             peer_secret: self.peer_secret.as_ref(),
             peer_link: self.peer_link.is_some(),
-            registrar: (r.default_expires, r.max_contacts),
+            registrar: (self.registrar.default_expires, self.registrar.max_contacts),
         })?;
         let peer_link = self.peer_link.map(|l| l.into_config(options.dr_peer_trunk.is_some())).transpose()?;
         let node = NodeConfig {
@@ -323,7 +327,7 @@ impl SiteFile {
             dns,
             options,
             agents,
-            registrar: r.config(self.limits.max_bindings),
+            registrar: self.registrar.config(self.limits.max_bindings),
             transactions: self.timers.config(),
             calls: CallConfig { max_per_dn: self.calls.max_calls_per_dn as usize },
             capacity: self.limits.capacity(),
@@ -333,10 +337,11 @@ impl SiteFile {
             auth,
             peer_secret: self.peer_secret.map(|s| s.into_inner().into_bytes()),
             nss: None,
+            media: media.as_ref().map(|m| m.engine.clone()),
         };
         Ok(SiteConfig {
             node,
-            group: group.map_or_else(|| "main".to_owned(), Spanned::into_inner),
+            group: self.group.map_or_else(|| "main".to_owned(), Spanned::into_inner),
             sip_udp: self.sip_udp.map(Spanned::into_inner),
             sip_tcp: self.sip_tcp.map(Spanned::into_inner),
             sip_tls: tls.sip,
@@ -352,6 +357,7 @@ impl SiteFile {
             tcp: self.limits.tcp(),
             store: self.store.map(|s| s.into_config(name_at)).transpose()?,
             peer_link,
+            media,
             nss_served: None,
         })
     }
@@ -463,6 +469,7 @@ mod cti;
 mod dns;
 mod limits;
 mod load;
+mod media;
 mod nss;
 mod safety;
 mod store;

@@ -74,6 +74,7 @@ pub(crate) fn render(site: &str, s: &Snapshot) -> String {
     sip(&mut m, &s.stats);
     overload(&mut m, &s.stats, s.udp_kernel_drops);
     auth(&mut m, &s.stats);
+    media(&mut m, &s.stats);
     nss(&mut m, &s.stats.nss);
     transactions_and_desks(&mut m, s);
     store(&mut m, &s.store);
@@ -158,6 +159,17 @@ fn overload(m: &mut Metrics, st: &engine::NodeStats, kernel_drops: u64) {
     let drops = "Datagrams the kernel dropped on the site's UDP socket because its queue was full";
     m.counter("udp_kernel_dropped", drops, kernel_drops);
     m.counter("sip_flood_dropped", "Requests dropped for exceeding per-source-rate", st.flood_dropped);
+}
+
+fn media(m: &mut Metrics, st: &engine::NodeStats) {
+    let x = &st.media;
+    m.counter("media_commands", "Commands sent to the media partner (rtpengine)", x.commands);
+    m.counter("media_timeouts", "Media partner commands not answered in time", x.timeouts);
+    m.counter("media_refused", "Media partner commands refused (an offer it could not take: 488)", x.refused);
+    m.counter("media_unanchored_calls", "Calls that went on unanchored because the partner failed", x.unanchored_calls);
+    m.counter("media_refused_calls", "New calls refused with 503 because the partner failed", x.refused_calls);
+    m.counter("media_late_answers", "Partner answers after their command timed out", x.late_answers);
+    m.gauge("media_partner_down", "1 while the media partner is taken as down (the alarm)", x.partner_down);
 }
 
 fn auth(m: &mut Metrics, st: &engine::NodeStats) {

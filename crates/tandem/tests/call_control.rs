@@ -13,29 +13,15 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
-use futures_util::{SinkExt as _, StreamExt as _};
+use futures_util::SinkExt as _;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn desk(cti: SocketAddr) -> Ws {
     let mut request = format!("ws://{cti}/cti").into_client_request().expect("request");
     request.headers_mut().insert("authorization", "Bearer t0ken".parse().expect("header"));
     let (ws, _) = tokio_tungstenite::connect_async(request).await.expect("the desktop connects");
     ws
-}
-
-/// The next event named `name` (others skipped), within `wait`.
-async fn next_named(ws: &mut Ws, name: &str, wait: Duration) -> Option<serde_json::Value> {
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        let next = tokio::time::timeout_at(deadline, ws.next()).await.ok().flatten()?.ok()?;
-        let v: serde_json::Value = serde_json::from_str(&next.to_string()).unwrap_or_default();
-        if v["message"] == name {
-            return Some(v);
-        }
-    }
 }
 
 #[test]

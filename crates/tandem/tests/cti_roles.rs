@@ -14,8 +14,6 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 const TOKENS: &str = "[[site.cti_token]]\ntoken = \"admin-secret\"\nrole = \"admin\"\n\
      [[site.cti_token]]\ntoken = \"desk-1001-secret\"\nrole = \"desktop\"\ndns = [\"1001\"]\n\
      [[site.cti_token]]\ntoken = \"router-secret\"\nrole = \"client\"\n";

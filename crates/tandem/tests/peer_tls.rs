@@ -88,10 +88,12 @@ fn tls_pair(name: &str, pki: &Pki, polls: &str) -> (Tandem, Tandem) {
 
 fn metric(t: &Tandem, name: &str) -> u64 {
     let text = http_get(t.http.expect("http"), "/metrics");
-    text.lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+    metric_in(&text, name).unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+}
+
+/// `name`'s value in a scrape; None before the site's first snapshot (once a second).
+fn metric_in(text: &str, name: &str) -> Option<u64> {
+    text.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
 /// F6 over the TLS link: presence from ss1 reaches ss2 (so ss2 sends the call to ss1), and
@@ -165,7 +167,8 @@ fn a_client_without_the_pairs_certificate_is_refused() {
     }
     // The client reads the server's alert before the server's task counts the refusal.
     let start = std::time::Instant::now();
-    while metric(&ss1, "tandem_peer_link_refused_total") < 2 && start.elapsed() < Duration::from_secs(3) {
+    let refused = || metric_in(&http_get(ss1.http.expect("http"), "/metrics"), "tandem_peer_link_refused_total");
+    while refused().unwrap_or(0) < 2 && start.elapsed() < Duration::from_secs(3) {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(metric(&ss1, "tandem_peer_link_refused_total") >= 2, "both handshakes refused");

@@ -68,7 +68,13 @@ pub(crate) struct NewInvite<'a> {
 pub(crate) struct PeerFacts<'a> {
     pub(crate) conn_id: u64,
     pub(crate) routed_from: Option<&'a str>,
+    /// The offer is this site's media partner's: the peer must not anchor it again.
+    pub(crate) anchored: bool,
 }
+
+/// Header telling the DR peer that the call's media is anchored at this site already
+/// (`anchored`): anchored once, not twice. Believed only on an INVITE the peer sent.
+pub(crate) const MEDIA_HEADER: &str = "X-Tandem-Media";
 
 /// Header carrying the call's ConnID over the DR peer trunk.
 pub(crate) const CONN_ID_HEADER: &str = "X-Tandem-ConnID";
@@ -105,6 +111,9 @@ fn invite_head(local: &Local, n: &NewInvite<'_>) -> MessageBuilder {
         b.header(CONN_ID_HEADER, &cti::conn_id_text(facts.conn_id));
         if let Some(rp) = facts.routed_from {
             b.header(ROUTED_FROM_HEADER, rp);
+        }
+        if facts.anchored {
+            b.header(MEDIA_HEADER, "anchored");
         }
     }
     if let Some(seal) = n.seal {

@@ -146,6 +146,8 @@ pub(super) struct Call {
     pub(super) answer: Answer,
     /// Who holds the call, once answered.
     pub(super) hold: Hold,
+    /// Its media at the partner, when anchored (`[site.media]`).
+    pub(super) media: super::anchor::CallMedia,
 }
 
 /// Our 2xx to the caller, its current retransmission interval, and when we give up.
@@ -199,6 +201,15 @@ impl Call {
         match self.answer {
             Answer::Answered { leg, .. } => Some(leg),
             Answer::Waiting { .. } | Answer::Reoffered(_) => None,
+        }
+    }
+
+    /// The side across from `side` in the connected call: the caller's is the callee leg
+    /// that answered (none before), a callee's is the caller's.
+    pub(super) fn across(&self, side: Side) -> Option<Side> {
+        match side {
+            Side::A => self.answered().map(Side::B),
+            Side::B(_) => Some(Side::A),
         }
     }
 

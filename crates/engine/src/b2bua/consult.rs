@@ -148,6 +148,10 @@ impl B2bua {
         m.acd = false;
         let (kept, other) = (m.conn_id, m.caller.clone());
         match answered {
+            Some(leg) if ctx.config.media.is_some() && !m.media.unanchored => {
+                m.answer = Answer::Answered { leg, a_2xx: None };
+                self.repair(ctx, main, leg);
+            }
             Some(leg) => {
                 m.answer = Answer::Answered { leg, a_2xx: None };
                 let callee_sdp = m.b.get(leg).and_then(|l| l.sdp.clone());

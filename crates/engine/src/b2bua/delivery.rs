@@ -43,6 +43,18 @@ impl B2bua {
     /// One B-leg to a trunk (an outbound call, or the DR peer trunk).
     pub(super) fn deliver_to_trunk(&mut self, ctx: &mut Ctx<'_>, id: CallId, trunk: TrunkLeg<'_>) {
         let TrunkLeg { name, contact, user, shown } = trunk;
+        if !ctx.config.is_dr_peer(contact) {
+            // A call to the DR peer is anchored there, where its phone is: once, not twice.
+            let resume = || anchor::Resume::Trunk {
+                name: name.to_owned(),
+                contact,
+                user: user.to_owned(),
+                shown: shown.to_owned(),
+            };
+            if !self.pass_offer_gate(ctx, id, resume) {
+                return;
+            }
+        }
         let Some(call) = self.calls.get(&id) else { return };
         let a_bytes = call.offer_source();
         let Some(a) = reparse(&a_bytes) else { return };
@@ -81,6 +93,9 @@ impl B2bua {
         let contacts: Vec<(String, Peer)> = ctx.bindings.of(dn).iter().map(|b| (b.contact.clone(), b.target)).collect();
         if contacts.is_empty() {
             return self.callee_failed(ctx, id, 480, Status::TemporarilyUnavailable);
+        }
+        if !self.pass_offer_gate(ctx, id, || anchor::Resume::Deliver { dn: dn.to_owned() }) {
+            return;
         }
         let Some(call) = self.calls.get(&id) else { return };
         let a_bytes = call.offer_source();
@@ -126,9 +141,11 @@ impl B2bua {
         let to = format!("<sip:{dn}@{}>", ctx.local.addr);
         let (user_data, to_peer) = self.for_the_peer(ctx, id, peer);
         let conn_id = to_peer.map(|f| cti::conn_id_text(f.conn_id));
-        let reoffer = self.calls.get(&id).and_then(|c| match &c.answer {
-            Answer::Reoffered(r) => Some(r.offer.clone()),
-            Answer::Waiting { .. } | Answer::Answered { .. } => None,
+        let reoffer = self.anchored_offer(id).or_else(|| {
+            self.calls.get(&id).and_then(|c| match &c.answer {
+                Answer::Reoffered(r) => Some(r.offer.clone()),
+                Answer::Waiting { .. } | Answer::Answered { .. } => None,
+            })
         });
         let body = reoffer.as_deref().unwrap_or(a.body());
         let seal = to_peer.zip(ctx.seal).map(|(f, s)| {
@@ -157,6 +174,22 @@ impl B2bua {
         Leg::outgoing(Outgoing { call_id, local_tag, local_uri, remote_uri, target, peer, invite, invite_tx })
     }
 
+    /// True when call `id` may ring now: its offer anchored (or not to be), else false
+    /// (a command is out and `resume` follows its answer, or the call was refused).
+    fn pass_offer_gate(&mut self, ctx: &mut Ctx<'_>, id: CallId, resume: impl FnOnce() -> anchor::Resume) -> bool {
+        if ctx.config.media.is_none() {
+            return true; // nothing to anchor at: nothing built for it
+        }
+        match self.anchor_offer(ctx, id, resume()) {
+            Ok(anchor::Gate::Go) => true,
+            Ok(anchor::Gate::Wait) => false,
+            Err(status) => {
+                self.fail_call(ctx, id, status);
+                false
+            }
+        }
+    }
+
     /// What an INVITE of call `id` to `peer` carries for the DR peer, when `peer` is it:
     /// the UserData (as JSON, which has no CR/LF) and the call's facts. Phones and trunks
     /// get neither.
@@ -164,6 +197,8 @@ impl B2bua {
         let call = self.calls.get(&id).filter(|_| ctx.config.is_dr_peer(peer.addr));
         let Some(call) = call else { return (None, None) };
         let user_data = call.user_data.as_ref().and_then(|d| serde_json::to_string(d).ok());
-        (user_data, Some(build::PeerFacts { conn_id: call.conn_id, routed_from: call.routed().map(|r| r.rp.as_str()) }))
+        let routed_from = call.routed().map(|r| r.rp.as_str());
+        let anchored = self.anchored_offer(id).is_some();
+        (user_data, Some(build::PeerFacts { conn_id: call.conn_id, routed_from, anchored }))
     }
 }

@@ -93,9 +93,34 @@ impl B2bua {
         });
     }
 
-    /// re-INVITE, UPDATE, INFO (and anything else in-dialog): sent on to the other side,
-    /// its final relayed back.
+    /// re-INVITE, UPDATE, INFO (and anything else in-dialog): sent on to the other side
+    /// (an offer in it anchored first), its final relayed back.
     pub(super) fn relay_request(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: CallId,
+        side: Side,
+        key: TxKey,
+        req: &Message<'_>,
+        peer: Peer,
+    ) {
+        // Only toward a confirmed leg: anything else gets 491 below, and must not cost the
+        // media partner a command first (a phone's stream of re-INVITEs).
+        let confirmed = |c: &Call| c.across(side).filter(|&o| c.leg(o).is_some_and(|l| l.state == LegState::Confirmed));
+        let other = self.calls.get(&id).filter(|_| self.anchored(ctx, id)).and_then(|c| confirmed(c));
+        if let Some(other) = other {
+            let resume = anchor::Resume::RelayOut { side, key: key.clone(), req: Arc::from(req.as_bytes()), peer };
+            if let anchor::Gate::Wait =
+                self.anchor_in_call(ctx, (id, anchor::Exchange::Offer), (side, other), sdp_of(req), resume)
+            {
+                return;
+            }
+        }
+        self.relay_request_now(ctx, id, side, key, req, peer);
+    }
+
+    /// Relays an in-dialog request whose description (if any) needs nothing more.
+    pub(super) fn relay_request_now(
         &mut self,
         ctx: &mut Ctx<'_>,
         id: CallId,
@@ -134,16 +159,34 @@ impl B2bua {
     /// re-INVITE is ACKed on the leg it came from, both parties' descriptions are kept,
     /// and a phone's hold or resume is noticed).
     pub(super) fn relay_response(&mut self, ctx: &mut Ctx<'_>, relay: &Relay, resp: &Message<'_>) {
+        let answerer = self.calls.get(&relay.call).filter(|_| self.anchored(ctx, relay.call));
+        let answerer = answerer.and_then(|c| c.across(relay.from));
+        let offered = answerer.is_some() && reparse(&relay.request).is_some_and(|r| sdp_of(&r).is_some());
+        if let (Some(answerer), true, true) = (answerer, offered, resp.status().is_some_and(|c| c > 100)) {
+            let resume = anchor::Resume::RelayBack { relay: relay.clone(), resp: Arc::from(resp.as_bytes()) };
+            let gate = self.anchor_in_call(
+                ctx,
+                (relay.call, anchor::Exchange::Answer),
+                (relay.from, answerer),
+                sdp_of(resp),
+                resume,
+            );
+            if let anchor::Gate::Wait = gate {
+                return;
+            }
+        }
+        self.relay_response_now(ctx, relay, resp);
+    }
+
+    /// Relays the answer to a relayed request whose description needs nothing more.
+    pub(super) fn relay_response_now(&mut self, ctx: &mut Ctx<'_>, relay: &Relay, resp: &Message<'_>) {
         let Relay { call: id, from, ref server, ref request, peer, cseq } = *relay;
         let code = resp.status().unwrap_or(500);
         let Some(req) = reparse(request) else { return };
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let answering = match from {
-            Side::A => call.answered().map(Side::B),
-            Side::B(_) => Some(Side::A),
-        };
+        let answering = call.across(from);
         let is_invite = req.method() == Some(Method::Invite);
         if let Some(leg) = answering.and_then(|side| call.leg_mut(side)) {
             leg.reinvite_out &= !(is_invite && code >= 200);

@@ -97,6 +97,7 @@ impl B2bua {
             self.no_longer_busy(dn, id);
         }
         self.timers.cancel_all(id);
+        self.release_media(&call);
         if !self.consults.is_empty() {
             self.consults.remove(&id);
             self.consults.retain(|_, main| *main != id);

@@ -131,7 +131,7 @@ impl B2bua {
             return Err(Refusal::new(cti::ErrorCode::InvalidState, "a re-INVITE is in progress on the call"));
         }
         let (Some(holder_sdp), Some(held_sdp)) =
-            (call.leg(holder.side()).and_then(|l| l.sdp.clone()), call.leg(held.side()).and_then(|l| l.sdp.clone()))
+            (call.leg(holder.side()).and_then(Leg::sdp_for_other), call.leg(held.side()).and_then(Leg::sdp_for_other))
         else {
             return Err(Refusal::new(cti::ErrorCode::NotSupported, "the call has no session description to change"));
         };
@@ -141,6 +141,7 @@ impl B2bua {
         };
         self.send_offer(ctx, id, held.side(), &holder_sdp, to_held, Purpose::Direction);
         self.send_offer(ctx, id, holder.side(), &held_sdp, to_holder, Purpose::Direction);
+        self.hold_music(ctx, id, (held.side(), holder.side()), order.hold);
         let Some(call) = self.calls.get_mut(&id) else { return Ok(()) };
         call.hold = if order.hold { holder.as_hold() } else { Hold::Off };
         let (conn_id, dn, other) = (call.conn_id, order.dn.to_owned(), call.other_than(holder.side()).to_owned());

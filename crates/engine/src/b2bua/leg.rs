@@ -51,6 +51,9 @@ pub(crate) struct Leg {
     pub(crate) ack: Option<Arc<[u8]>>,
     /// The session description this leg's party sent last (offer or answer).
     pub(crate) sdp: Option<Arc<[u8]>>,
+    /// With media anchored: this leg's description as the partner rewrote it for the
+    /// other party (what the other party was sent of it last).
+    pub(crate) seen: Option<Arc<[u8]>>,
     /// Set once Tandem wrote a session description on this leg itself (hold, retrieve,
     /// transfer): the `o=` version it sent last. From then on every description sent on
     /// the leg carries a higher one (RFC 3264 section 8).
@@ -96,6 +99,7 @@ impl Leg {
             heard: false,
             cancel_due: false,
             sdp: None,
+            seen: None,
             sdp_version: None,
             reinvite_out: false,
         }
@@ -134,6 +138,7 @@ impl Leg {
             heard: false,
             cancel_due: false,
             sdp: sdp_of(invite),
+            seen: None,
             sdp_version: None,
             reinvite_out: false,
         })
@@ -148,6 +153,12 @@ impl Leg {
 
     /// The `o=` version for the next description Tandem writes on this leg, whose party
     /// last got `sent` from us.
+    /// The description to show the other party of this leg: the anchored one when the
+    /// media partner rewrote it, else the party's own.
+    pub(crate) fn sdp_for_other(&self) -> Option<Arc<[u8]>> {
+        self.seen.clone().or_else(|| self.sdp.clone())
+    }
+
     pub(crate) fn next_sdp_version(&mut self, sent: &[u8]) -> u64 {
         let next = crate::sdp::version(sent).unwrap_or(0).max(self.sdp_version.unwrap_or(0)) + 1;
         self.sdp_version = Some(next);

@@ -9,6 +9,7 @@
 //! [`B2bua::on_timeout`]. What the caller hears when callees fail is decided in one
 //! place, [`Status::for_caller`].
 
+mod anchor;
 mod build;
 mod call;
 mod consult;
@@ -135,6 +136,8 @@ pub(crate) struct B2bua {
     parked_total: usize,
     /// At a Network SIP Server: figures and turns.
     pub(crate) pre_route: pre_route::PreRoute,
+    /// The media partner's commands, waits and health (`[site.media]`).
+    pub(crate) media: anchor::MediaDesk,
 }
 
 impl B2bua {
@@ -154,7 +157,7 @@ impl B2bua {
     }
 
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next()
+        [self.timers.next(), self.media.next_deadline()].into_iter().flatten().min()
     }
 
     /// A new INVITE (outside any dialog) for a DN of this site.
@@ -222,6 +225,7 @@ impl B2bua {
 
     /// Fires the call timers due at `now`.
     pub(crate) fn on_timeout(&mut self, ctx: &mut Ctx<'_>) {
+        self.expire_media(ctx);
         while let Some((id, timer)) = self.timers.pop_due(ctx.now) {
             match timer {
                 CallTimer::NoAnswer => self.callee_failed(ctx, id, 408, Status::NoAnswer),

@@ -20,6 +20,8 @@ pub(super) fn new_call(ctx: &mut Ctx<'_>, req: &Message<'_>, arrival: &Arrival, 
     // ISCC: a call from the DR peer keeps its ConnID; one routed there is an ACD call here.
     let conn_id = peer_header(build::CONN_ID_HEADER).and_then(cti::parse_conn_id).filter(|c| *c != 0);
     let acd = peer_header(build::ROUTED_FROM_HEADER).is_some();
+    // The DR peer anchored the media already: once, not twice.
+    let anchored_at_peer = peer_header(build::MEDIA_HEADER) == Some("anchored");
     Call {
         conn_id: conn_id.unwrap_or_else(|| ctx.rng.gen::<u64>() | 1),
         uuid,
@@ -39,6 +41,7 @@ pub(super) fn new_call(ctx: &mut Ctx<'_>, req: &Message<'_>, arrival: &Arrival, 
         queued_since: None,
         third_party: None,
         hold: Hold::Off,
+        media: anchor::CallMedia { unanchored: anchored_at_peer, ..Default::default() },
     }
 }
 

@@ -6,8 +6,11 @@ use std::sync::Arc;
 use sipcore::TxKey;
 use sipmsg::{Message, Method};
 
+use super::anchor::{Exchange, Gate, Resume};
 use super::build::in_dialog;
+use super::call::Side;
 use super::call::{Answer, CallId, CallTimer, Pending, Routed};
+use super::leg::sdp_of;
 use super::leg::LegState;
 use super::send::{answer_caller, cancel_b_leg, reason_of, send_bye, send_cancel};
 use super::{B2bua, Ctx};
@@ -69,14 +72,16 @@ impl B2bua {
                     return;
                 }
                 leg.learn_from_response(resp);
-                // After the answer a provisional (a cancelled fork's) has nothing to say.
-                let Answer::Waiting { ringing_sent } = &mut call.answer else { return };
-                if !*ringing_sent || !resp.body().is_empty() {
-                    if !*ringing_sent {
-                        ctx.events.push(DomainEvent::CallAlerting { conn_id: call.conn_id });
-                    }
-                    *ringing_sent = true;
-                    answer_caller(ctx, &call.a, code, reason_of(resp), Some(resp));
+                if !matches!(call.answer, Answer::Waiting { .. }) {
+                    return;
+                }
+                if !self.anchored(ctx, id) {
+                    return self.relay_provisional(ctx, id, resp);
+                }
+                let resume = Resume::Provisional { leg: index, resp: Arc::from(resp.as_bytes()) };
+                let sides = (Side::A, Side::B(index));
+                if let Gate::Go = self.anchor_in_call(ctx, (id, Exchange::Answer), sides, sdp_of(resp), resume) {
+                    self.relay_provisional(ctx, id, resp);
                 }
             }
             200..=299 => self.on_b_answer(ctx, id, index, resp),
@@ -128,7 +133,8 @@ impl B2bua {
             }
         }
         self.timers.cancel(id, CallTimer::NoAnswer);
-        self.caller_hears_answer(ctx, id, index, resp, reoffered);
+        self.stop_treatment(id);
+        self.answer_reaches_caller(ctx, id, index, resp, reoffered);
         let Some(call) = self.calls.get_mut(&id) else { return };
         if let Some(Routed { rp, target, reference_id, requester, location: Some(location) }) = call.routed().cloned() {
             let conn_id = call.conn_id;
@@ -142,11 +148,49 @@ impl B2bua {
         });
     }
 
+    /// B-leg `index`'s 2xx goes on to the caller, its answer anchored first when the
+    /// call is. A callee offered another's description (a consultation completed before
+    /// its answer) is paired with the caller anew instead ([`B2bua::repair`]).
+    fn answer_reaches_caller(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: CallId,
+        index: usize,
+        resp: &Message<'_>,
+        reoffered: Option<Option<Arc<[u8]>>>,
+    ) {
+        let pairs_anew = matches!(reoffered, Some(Some(_)));
+        if pairs_anew || !self.anchored(ctx, id) {
+            return self.caller_hears_answer(ctx, id, index, resp, reoffered);
+        }
+        let resume = Resume::Answered { leg: index, resp: Arc::from(resp.as_bytes()), reoffered: reoffered.clone() };
+        let sides = (Side::A, Side::B(index));
+        if let Gate::Go = self.anchor_in_call(ctx, (id, Exchange::Answer), sides, sdp_of(resp), resume) {
+            self.caller_hears_answer(ctx, id, index, resp, reoffered);
+        }
+    }
+
+    /// A callee's provisional (its description, if any, anchored): the caller
+    /// hears ringing once, and every provisional with a body.
+    pub(super) fn relay_provisional(&mut self, ctx: &mut Ctx<'_>, id: CallId, resp: &Message<'_>) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        // After the answer a provisional (a cancelled fork's) has nothing to say.
+        let Answer::Waiting { ringing_sent } = &mut call.answer else { return };
+        if !*ringing_sent || !resp.body().is_empty() {
+            if !*ringing_sent {
+                ctx.events.push(DomainEvent::CallAlerting { conn_id: call.conn_id });
+            }
+            *ringing_sent = true;
+            let code = resp.status().unwrap_or(180);
+            answer_caller(ctx, &call.a, code, reason_of(resp), Some(resp));
+        }
+    }
+
     /// B-leg `index` answered: the caller hears it. Our 2xx to its INVITE (retransmitted
     /// until its ACK); for a third-party call our ACK to the origin phone, carrying the
     /// answer; for a call offered anew after a transfer a re-INVITE (`reoffered`: and
     /// the caller's description for the callee, when it was offered another's).
-    fn caller_hears_answer(
+    pub(super) fn caller_hears_answer(
         &mut self,
         ctx: &mut Ctx<'_>,
         id: CallId,

@@ -34,6 +34,7 @@ impl B2bua {
         if ctx.view.router_watching(rp) {
             let timeout = ctx.config.dn_option(rp, |o| o.router_timeout).unwrap_or(ctx.config.options.router_timeout);
             self.timers.set(ctx.now + timeout, id, CallTimer::RouterTimeout);
+            self.queue_treatment(ctx, id, rp);
         } else {
             // No router is listening: default routing at once.
             self.default_route(ctx, id);
@@ -206,13 +207,23 @@ impl B2bua {
     }
 
     /// RequestApplyTreatment: the router has the call in hand; `router-timeout` no longer
-    /// applies (`queue-max-wait` still does).
-    pub(crate) fn hold_for_router(&mut self, _ctx: &mut Ctx<'_>, conn_id: u64, rp: &str) -> Result<(), cti::ErrorCode> {
+    /// applies (`queue-max-wait` still does). A `treatment` the configuration names plays
+    /// to the caller (with a media partner).
+    pub(crate) fn hold_for_router(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        conn_id: u64,
+        rp: &str,
+        treatment: Option<&str>,
+    ) -> Result<(), cti::ErrorCode> {
         let id = *self.by_conn.get(&conn_id).ok_or(cti::ErrorCode::NoSuchCall)?;
         if self.calls.get(&id).and_then(|c| c.parked_on()) != Some(rp) {
             return Err(cti::ErrorCode::NoSuchCall);
         }
         self.timers.cancel(id, CallTimer::RouterTimeout);
+        if let Some(treatment) = treatment {
+            self.apply_treatment(ctx, id, treatment);
+        }
         Ok(())
     }
 

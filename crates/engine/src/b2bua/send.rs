@@ -35,6 +35,15 @@ pub(super) fn answer_caller(
     Some(bytes)
 }
 
+/// Answers the caller's INVITE of `a` with `code` and the session description `sdp`
+/// (early media: 183 with the media partner's answer).
+pub(super) fn answer_caller_sdp(ctx: &mut Ctx<'_>, a: &Leg, code: u16, reason: &str, sdp: &[u8]) {
+    let Some(req) = reparse(&a.invite) else { return };
+    let mut b = response(&req, code, reason, &a.local_tag, a.peer.addr);
+    b.header("Contact", &ctx.local.contact(a.peer.transport));
+    ctx.tx.respond(ctx.now, &a.invite_tx, code, b.finish(Some("application/sdp"), sdp).into());
+}
+
 pub(super) fn reason_of<'a>(resp: &Message<'a>) -> &'a str {
     match resp.start_line() {
         sipmsg::StartLine::Response { reason, .. } if !reason.is_empty() => reason,

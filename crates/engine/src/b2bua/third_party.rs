@@ -92,6 +92,7 @@ impl B2bua {
         let outbound = ctx.config.dns.kind(target).is_none();
         let conn_id = ctx.rng.gen::<u64>() | 1;
         let call = Call {
+            media: Default::default(),
             conn_id,
             uuid,
             user_data: user_data.cloned(),

@@ -221,7 +221,15 @@ impl B2bua {
     /// The new callee of a transferred call answered: the caller gets its session
     /// description in a re-INVITE.
     pub(super) fn connect_caller(&mut self, ctx: &mut Ctx<'_>, id: CallId, leg: usize, callee_too: Option<&[u8]>) {
-        let Some(sdp) = self.calls.get(&id).and_then(|c| c.b.get(leg)).and_then(|l| l.sdp.clone()) else {
+        if self.anchored(ctx, id) {
+            // With media anchored the pair gets a session of its own, or (a single-step
+            // transfer) already has one: the callee's answer was anchored in it.
+            if callee_too.is_some() {
+                return self.repair(ctx, id, leg);
+            }
+            self.retire_old_sessions(id);
+        }
+        let Some(sdp) = self.calls.get(&id).and_then(|c| c.b.get(leg)).and_then(Leg::sdp_for_other) else {
             tracing::warn!("a transfer's callee answered without a session description");
             return;
         };

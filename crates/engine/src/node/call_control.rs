@@ -83,4 +83,4 @@ fn transfer_order<'a>(
 }
 
 /// Why conference requests are refused.
-const NO_MIXER: &str = "conferences need a media partner (rtpengine) to mix; this site has none configured";
+const NO_MIXER: &str = "conferences need a conference mixer, and this site has none (rtpengine 10.5 relays two parties, it cannot mix three)";

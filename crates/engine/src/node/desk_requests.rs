@@ -100,8 +100,8 @@ impl Node {
                 let order = RouteOrder { conn_id, rp: this_dn, target, reference_id, requester, location };
                 Ok(self.with_b2bua(now, |b, ctx| b.route(ctx, order))?)
             }
-            C::ApplyTreatment { this_dn, conn_id, conn: Some(conn) } => {
-                self.with_b2bua(now, |b, ctx| b.hold_for_router(ctx, conn, this_dn))?;
+            C::ApplyTreatment { this_dn, conn_id, conn: Some(conn), treatment } => {
+                self.with_b2bua(now, |b, ctx| b.hold_for_router(ctx, conn, this_dn, treatment))?;
                 let event = cti::Event::EventTreatmentApplied {
                     reference_id,
                     this_dn: this_dn.to_owned(),

@@ -80,6 +80,15 @@ pub enum Input<'a> {
         /// CPU time the task got in it.
         cpu: Duration,
     },
+    /// The media partner answered command `id` ([`Node::poll_media`](super::Node::poll_media)).
+    Media {
+        /// When the answer arrived.
+        at: Instant,
+        /// The command's id.
+        id: u64,
+        /// What the partner said.
+        reply: &'a crate::media::MediaReply,
+    },
     /// A pressure set directly rather than measured (tests, benchmarks): under
     /// [`Pressure::High`] (or `Severe`) new INVITEs and REGISTERs are admitted at a
     /// falling rate, the rest get 503, until [`Pressure::Normal`] again.
@@ -121,6 +130,7 @@ impl Input<'_> {
             | Input::Pressure { at, .. }
             | Input::Intake { at, .. }
             | Input::Busy { at, .. }
+            | Input::Media { at, .. }
             | Input::PeerRefused { at } => *at,
             Input::Timeout(at) => *at,
         }

@@ -32,6 +32,24 @@ pub enum Op {
     Stream { site: u8, conn: u8, bytes: Vec<u8> },
     /// The site starts its graceful shutdown.
     Shutdown { site: u8 },
+    /// The media partner answers the `pick`-th command a site gave it (the second site
+    /// anchors its calls), or a command no site gave.
+    Media { pick: u8, answer: MediaAnswer },
+}
+
+/// What a (hostile) media partner answers.
+#[derive(Debug, Clone, Arbitrary)]
+pub enum MediaAnswer {
+    /// A well-formed rewritten description.
+    Rewritten,
+    /// Any bytes as the description.
+    Bytes(Vec<u8>),
+    /// `result: ok`, nothing more.
+    Done,
+    /// `result: error`.
+    Refused,
+    /// Not reachable.
+    Unreachable,
 }
 
 /// Who sends: the gateway, one of four phones, the other site's address (spoofed or

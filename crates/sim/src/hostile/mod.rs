@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-pub use grammar::{Code, DeskOp, Expires, Field, Header, InDialog, Op, Src, Tag};
+pub use grammar::{Code, DeskOp, Expires, Field, Header, InDialog, MediaAnswer, Op, Src, Tag};
 
 use crate::model::SiteModel;
 use engine::{AgentLogin, DeskId, Dn, DnKind, DnOptions, DrForward, Input, Node, NodeConfig, Trunk};
@@ -51,6 +51,8 @@ pub struct Hostile {
     cseq: u32,
     /// What each site must hold ([`crate::model`]), checked after every step.
     models: Vec<SiteModel>,
+    /// Media commands the sites gave and nobody answered yet: (site, command id).
+    media_out: VecDeque<(usize, u64)>,
     seed: u64,
     step: usize,
 }
@@ -72,6 +74,7 @@ impl Hostile {
             conn_ids: VecDeque::new(),
             cseq: 1,
             models: vec![SiteModel::default(); addrs_len],
+            media_out: VecDeque::new(),
             seed,
             step: 0,
         }
@@ -141,7 +144,28 @@ impl Hostile {
                 self.sites[i].begin_shutdown(self.now);
                 self.pump();
             }
+            Op::Media { pick, answer } => self.media(*pick, answer),
         }
+    }
+
+    /// The media partner's answer to a command given (or to one never given).
+    fn media(&mut self, pick: u8, answer: &MediaAnswer) {
+        let (site, id) = match self.media_out.len() {
+            0 => (self.site(pick), u64::from(pick)),
+            n => self.media_out.remove(usize::from(pick) % n).unwrap_or((0, 0)),
+        };
+        let reply = match answer {
+            MediaAnswer::Rewritten => engine::media::MediaReply::Sdp(
+                b"v=0\r\no=- 1 1 IN IP4 203.0.113.7\r\ns=-\r\nc=IN IP4 203.0.113.7\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0\r\n"
+                    .to_vec(),
+            ),
+            MediaAnswer::Bytes(bytes) => engine::media::MediaReply::Sdp(bytes.clone()),
+            MediaAnswer::Done => engine::media::MediaReply::Done(None),
+            MediaAnswer::Refused => engine::media::MediaReply::Refused("hostile".into()),
+            MediaAnswer::Unreachable => engine::media::MediaReply::Unreachable,
+        };
+        self.sites[site].handle_input(Input::Media { at: self.now, id, reply: &reply });
+        self.pump();
     }
 
     /// Each site against its reference model.
@@ -279,6 +303,12 @@ impl Hostile {
                 );
             }
         }
+        while let Some(command) = self.sites[i].poll_media() {
+            if self.media_out.len() == KEPT {
+                self.media_out.pop_front();
+            }
+            self.media_out.push_back((i, command.id));
+        }
         while let Some((_, event)) = self.sites[i].poll_desk() {
             let Ok(value) = serde_json::to_value(&event) else { continue };
             if let Some(conn) = value.get("ConnID").and_then(|c| c.as_str()) {
@@ -329,6 +359,16 @@ fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 5060)))
 }
 
+/// The second site anchors its calls at a media partner the input plays (queue music, hold
+/// music, recording): it answers late, wrong, refused or never.
+fn media_config() -> engine::media::MediaConfig {
+    let mut media =
+        engine::media::MediaConfig { timeout: Duration::from_millis(500), record: true, ..Default::default() };
+    media.sounds.queue = Some("/sounds/queue.wav".into());
+    media.sounds.hold = Some("/sounds/hold.wav".into());
+    media
+}
+
 /// Site `i` of a BC pair: DNs 1000-1999, Routing Point 5000 (router-timeout 2 s, default
 /// routing to 1003 at the first site only), agents A1001-A1003, a trunk to the DR peer and
 /// one to the gateway for dialled digits starting with 0, `dr-forward=no-agent`.
@@ -365,6 +405,7 @@ fn config(i: usize) -> NodeConfig {
     c.options.dr_peer_trunk = Some("TO_PEER".into());
     c.options.dr_forward = DrForward::NoAgent;
     c.peer_secret = Some(b"hostile pair secret".to_vec());
+    c.media = (i == 1).then(media_config);
     // The first site asks for digest credentials (DNs 1001-1003), the second does not:
     // sequences meet both the gate and the open door.
     c.auth = (i == 0).then(|| engine::auth::AuthConfig {

@@ -92,7 +92,7 @@ fn reconnect_and_alternate_move_between_the_held_call_and_the_consultation() {
     w.run_for(Duration::from_secs(1));
     assert_eq!(error_codes(&w, 1), vec!["NoSuchCall", "NotSupported"], "no consultation left; no mixer");
     let text = events_named(&w, 1, "EventError")[1]["ErrorMessage"].as_str().unwrap_or("").to_owned();
-    assert!(text.contains("media partner"), "{text}");
+    assert!(text.contains("conference mixer"), "{text}");
     hang_up_and_check_nothing_is_left(&mut w, &call, 13);
 }
 

@@ -100,7 +100,7 @@ pub(super) fn passwd(
 
 /// `tandem up`: every site of a deployment (a file, or an embedded example) with its
 /// routers and stat services.
-pub(super) fn up(config: Option<PathBuf>, example: Option<&str>) -> anyhow::Result<()> {
+pub(super) fn up(config: Option<PathBuf>, example: Option<&str>, media: bool) -> anyhow::Result<()> {
     let deployment = match (&config, example) {
         (Some(path), _) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -112,7 +112,11 @@ pub(super) fn up(config: Option<PathBuf>, example: Option<&str>) -> anyhow::Resu
         (None, Some("four-sites")) => config::load_deployment(FOUR_SITES, "examples/four-sites.toml (embedded)")?,
         (None, Some(other)) => anyhow::bail!("no embedded example `{other}` (two-sites, four-sites)"),
     };
-    serve(deployment.runnable(), config, Some(deployment))
+    let mut sites = deployment.runnable();
+    if media {
+        super::demo_media::add_media(&mut sites, Path::new("tandem-data/sounds"))?;
+    }
+    serve(sites, config, Some(deployment))
 }
 
 /// `tandem peer` / `tandem nss`: one site (or Network SIP Server) of a file.

@@ -3,6 +3,7 @@
 //! stat services, reload, signals).
 
 mod commands;
+mod demo_media;
 mod serve;
 
 use std::future::Future;
@@ -34,6 +35,10 @@ enum Command {
         /// peer groups behind two Network SIP Servers).
         #[arg(long)]
         example: Option<String>,
+        /// Anchor media at rtpengine (site1 at 127.0.0.1:22222, site2 at :22223, started
+        /// by examples/media/rtpengine.sh): queue music on Routing Points, hold music.
+        #[arg(long)]
+        media: bool,
     },
     /// Run one site's peer as its own process.
     Peer {
@@ -199,7 +204,7 @@ pub fn run() -> anyhow::Result<()> {
             tracing::info!(sites = sites.len(), "configuration is valid");
             Ok(())
         }
-        Command::Up { config, example } => commands::up(config, example.as_deref()),
+        Command::Up { config, example, media } => commands::up(config, example.as_deref(), media),
         Command::Nss { config, name: site } | Command::Peer { config, site } => commands::one_site(config, &site),
     }
 }

@@ -98,6 +98,7 @@ impl NssFile {
             auth: None,
             peer_secret: None,
             nss: Some(nss),
+            media: None,
         };
         Ok(SiteConfig {
             node,
@@ -117,6 +118,7 @@ impl NssFile {
             tcp: self.limits.tcp(),
             store: None,
             peer_link: None,
+            media: None,
             nss_served: None,
         })
     }

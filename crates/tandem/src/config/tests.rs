@@ -312,3 +312,59 @@ fn unsafe_settings_are_refused_off_loopback() {
     let e = error_of(&format!("{BASE}[site.registrar]\nmax_contacts = 0\n"));
     assert!(e.contains("max_contacts"), "{e}");
 }
+
+#[test]
+fn a_media_partner_names_its_ng_addresses_and_bad_values_name_their_line() {
+    let media = "[site.media]\nng = [\"127.0.0.1:22222\"]\ntimeout_ms = 400\non_failure = \"refuse\"\n";
+    let sites = load(&format!("{BASE}{media}"), "t.toml").expect("valid");
+    let engine = sites[0].node.media.as_ref().expect("anchored");
+    assert_eq!(engine.timeout, Duration::from_millis(400));
+    assert_eq!(engine.on_failure, engine::media::MediaFailure::Refuse);
+    assert_eq!(sites[0].media.as_ref().map(|m| m.ng.len()), Some(1));
+    let e = error_of(&format!("{BASE}[site.media]\nng = []\n"));
+    assert!(e.starts_with("t.toml:") && e.contains("media.ng"), "{e}");
+    let e = error_of(&format!("{BASE}[site.media]\nng = [\"127.0.0.1:22222\"]\ntimeout_ms = 5\n"));
+    assert!(e.contains("media.timeout_ms"), "{e}");
+    let e = error_of(&format!("{BASE}[site.media]\nng = [\"127.0.0.1:22222\"]\non_failure = \"panic\"\n"));
+    assert!(e.contains("unknown variant"), "{e}");
+    assert!(load(BASE, "t.toml").expect("valid")[0].node.media.is_none(), "absent: not anchored");
+    let e = error_of(&format!("{BASE}[site.media]\nng = [\"127.0.0.1:22222\"]\nrecord = true\n"));
+    assert!(e.contains("media.recordings"), "recording needs rtpengine's directory: {e}");
+    let dir = std::env::temp_dir();
+    let recorded =
+        format!("{BASE}[site.media]\nng = [\"127.0.0.1:22222\"]\nrecord = true\nrecordings = \"{}\"\n", dir.display());
+    let sites = load(&recorded, "t.toml").expect("valid");
+    assert!(sites[0].node.media.as_ref().is_some_and(|m| m.record));
+    assert_eq!(sites[0].media.as_ref().and_then(|m| m.recordings.clone()), dir.canonicalize().ok());
+}
+
+#[test]
+fn sound_files_are_plain_names_of_files_in_the_sounds_directory() {
+    let dir = std::env::temp_dir().join(format!("tandem-sounds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("hold.wav"), b"RIFF").expect("file");
+    let media = |extra: &str| {
+        format!("{BASE}[site.media]\nng = [\"127.0.0.1:22222\"]\nsounds = \"{}\"\n{extra}", dir.display())
+    };
+    let sites =
+        load(&media("hold_music = \"hold.wav\"\nrp_music = { \"5000\" = \"hold.wav\" }\n"), "t.toml").expect("valid");
+    let sounds = &sites[0].node.media.as_ref().expect("media").sounds;
+    assert_eq!(
+        sounds.hold.as_deref(),
+        Some(dir.canonicalize().expect("dir").join("hold.wav").to_str().expect("utf-8"))
+    );
+    assert_eq!(sounds.for_rp("5000"), sounds.hold.as_deref());
+    assert_eq!(sounds.for_rp("5001"), None, "no queue music by default");
+    for (bad, says) in [
+        ("hold_music = \"../hold.wav\"\n", "plain file name"),
+        ("hold_music = \".hidden\"\n", "plain file name"),
+        ("queue_music = \"missing.wav\"\n", "does not exist"),
+        ("treatments = { Music = \"/etc/passwd\" }\n", "plain file name"),
+    ] {
+        let e = error_of(&media(bad));
+        assert!(e.starts_with("t.toml:") && e.contains(says), "{bad}: {e}");
+    }
+    let e = error_of(&format!("{BASE}[site.media]\nng = [\"127.0.0.1:22222\"]\nhold_music = \"hold.wav\"\n"));
+    assert!(e.contains("media.sounds"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -21,6 +21,8 @@ pub(super) struct Outputs<'a> {
     pub(super) udp: Option<&'a UdpSocket>,
     pub(super) writers: &'a Writers,
     pub(super) link: Option<&'a crate::peer_tls::PeerLink>,
+    /// The recordings converter, when the site records calls.
+    pub(super) recordings: Option<&'a crate::recording::Recordings>,
 }
 
 /// Sends what the node has to send and files its domain events.
@@ -49,6 +51,9 @@ pub(super) async fn flush(node: &mut Node, out: &Outputs<'_>, mut store: Option<
     let now = clock::now();
     while let Some(event) = node.poll_event() {
         tracing::debug!(?event, "domain event");
+        if let (Some(r), engine::DomainEvent::MediaFigures { session, recorded: true, .. }) = (out.recordings, &event) {
+            r.convert(session);
+        }
         if let Some(store) = store.as_deref_mut() {
             store.observe(now, &event);
         }

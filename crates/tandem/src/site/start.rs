@@ -39,8 +39,14 @@ impl BoundSite {
         let (desks, grants) = self.spawn_cti(&shutdown);
         let snapshots = self.spawn_metrics(&shutdown);
         let figures = spawn_nss_feed(&self.config, &shutdown);
+        let media = start_media(&self.config);
+        let recordings_dir = self.config.media.as_ref().and_then(|m| m.recordings.clone());
+        let recordings = recordings_dir.clone().map(crate::recording::Recordings::start);
         warn_open_settings(&self.config);
-        let (node, store) = restored_node(self.config, self.store);
+        let (node, mut store) = restored_node(self.config, self.store);
+        if let Some(store) = store.as_mut() {
+            store.set_recordings(recordings_dir);
+        }
         let mut intake = UdpIntake::new();
         let link = self.peer_link.map(|l| l.start(shutdown.clone()));
         if let Some(link) = &link {
@@ -63,6 +69,8 @@ impl BoundSite {
             store,
             wake: Default::default(),
             slow_logged: None,
+            media,
+            recordings,
         }
     }
 
@@ -144,6 +152,21 @@ fn warn_open_settings(config: &SiteConfig) {
 }
 
 /// The site's node, with the bindings and logins its store saved put back.
+/// The client of the site's media partner (`[site.media]`), if it has one.
+fn start_media(config: &SiteConfig) -> Option<crate::media_ng::NgLink> {
+    let media = config.media.as_ref()?;
+    match crate::media_ng::start(media.ng.clone(), media.engine.timeout) {
+        Ok(link) => {
+            tracing::info!(site = %config.node.site, ng = ?media.ng, "media anchored at rtpengine");
+            Some(link)
+        }
+        Err(e) => {
+            tracing::error!(site = %config.node.site, error = %e, "no socket for rtpengine: calls follow media.on_failure");
+            None
+        }
+    }
+}
+
 fn restored_node(config: SiteConfig, store: Option<(Store, Saved)>) -> (Node, Option<Store>) {
     let site = config.node.site.clone();
     let mut node = Node::new(config.node, clock::seed(), clock::now());

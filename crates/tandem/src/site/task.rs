@@ -76,6 +76,10 @@ pub(super) struct SiteTask {
     pub(super) store: Option<Store>,
     pub(super) wake: WakeLatency,
     pub(super) slow_logged: Option<Instant>,
+    /// The media partner's client (`[site.media]`).
+    pub(super) media: Option<crate::media_ng::NgLink>,
+    /// Recorded sessions' captures made WAV files (`[site.media] record`).
+    pub(super) recordings: Option<crate::recording::Recordings>,
 }
 
 /// What woke the task.
@@ -94,6 +98,8 @@ enum Wakeup {
     Desk(DeskMsg),
     Tick,
     PeerKeepalive,
+    /// The media partner answered a command.
+    Media(u64, engine::media::MediaReply),
 }
 
 /// A wake-up, with the instant and the thread's CPU time read when it woke.
@@ -118,6 +124,7 @@ impl Wakeup {
             Self::Desk(_) => "desk",
             Self::Tick => "tick",
             Self::PeerKeepalive => "peer-keepalive",
+            Self::Media(..) => "media",
         }
     }
 }
@@ -174,6 +181,7 @@ impl SiteTask {
             Some(msg) = inbox.desks.recv() => Wakeup::Desk(msg),
             _ = inbox.tick.tick() => Wakeup::Tick,
             _ = inbox.keepalive.tick(), if self.peer_udp.is_some() => Wakeup::PeerKeepalive,
+            Some((id, reply)) = media_reply(self.media.as_mut()) => Wakeup::Media(id, reply),
             _ = inbox.shutdown.changed() => return None,
         };
         Some(Woke { wakeup, at: clock::now(), cpu: probe::thread_cpu() })
@@ -204,6 +212,7 @@ impl SiteTask {
                     ping_peer(socket, &mut self.node);
                 }
             }
+            Wakeup::Media(id, reply) => self.node.handle_input(Input::Media { at, id, reply: &reply }),
         }
     }
 
@@ -255,7 +264,18 @@ impl SiteTask {
 
     /// Sends the node's messages, files its events, sends its desk events.
     async fn flush(&mut self) {
-        let out = Outputs { udp: self.udp.as_ref(), writers: &self.writers, link: self.link.as_ref() };
+        while let Some(command) = self.node.poll_media() {
+            if let Some(media) = &self.media {
+                // Full: dropped, and the engine times the command out.
+                let _ = media.commands.try_send(command);
+            }
+        }
+        let out = Outputs {
+            udp: self.udp.as_ref(),
+            writers: &self.writers,
+            link: self.link.as_ref(),
+            recordings: self.recordings.as_ref(),
+        };
         outputs::flush(&mut self.node, &out, self.store.as_mut()).await;
         self.desks.flush(&mut self.node);
     }
@@ -327,6 +347,14 @@ async fn readable(udp: Option<&UdpSocket>) -> std::io::Result<()> {
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The media partner's next answer (never, without a partner).
+async fn media_reply(media: Option<&mut crate::media_ng::NgLink>) -> Option<(u64, engine::media::MediaReply)> {
+    match media {
+        Some(media) => media.replies.recv().await,
         None => std::future::pending().await,
     }
 }

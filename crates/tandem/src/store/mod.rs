@@ -29,7 +29,7 @@ use anyhow::Context as _;
 use engine::{AgentChange, CallRecord, DomainEvent, Record, Recorder};
 
 pub(crate) use saved::Saved;
-use writer::{AgentRow, BindingRow, CallRow, Counters, LegRow, Write};
+use writer::{AgentRow, BindingRow, CallRow, Counters, LegRow, MediaRow, Write};
 
 /// Where a site's store lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +93,9 @@ pub(crate) struct Store {
     writer: Option<std::thread::JoinHandle<()>>,
     counters: Arc<Counters>,
     next_prune: Instant,
+    /// rtpengine's recording directory, when the site records calls: where a recorded
+    /// session's WAV file is written (`recording::wav_path`).
+    recordings: Option<PathBuf>,
 }
 
 /// The store's figures for `/metrics`.
@@ -134,9 +137,15 @@ impl Store {
             writer: Some(writer),
             counters,
             next_prune: wall.at,
+            recordings: None,
             config,
         };
         Ok((store, saved))
+    }
+
+    /// Where the site's recordings are written (`[site.media] recordings`).
+    pub(crate) fn set_recordings(&mut self, dir: Option<PathBuf>) {
+        self.recordings = dir;
     }
 
     /// The agents [`engine::Node::restore`] logged in again, so their calls name them.
@@ -161,6 +170,22 @@ impl Store {
                     self.send(Write::Call(Box::new(row)));
                 }
                 Record::Call(_) => {}
+                Record::Media(m) if self.config.cdr => {
+                    let f = m.figures;
+                    let recording = self.recordings.as_deref().filter(|_| m.recorded);
+                    let recording = recording.map(|dir| crate::recording::wav_path(dir, &m.session));
+                    let row = MediaRow {
+                        at: self.wall.ms(m.at),
+                        uuid: m.uuid,
+                        session: m.session,
+                        packets: i64::try_from(f.packets).unwrap_or(i64::MAX),
+                        lost: i64::try_from(f.lost).unwrap_or(i64::MAX),
+                        jitter_ms: i64::from(f.jitter_ms),
+                        recording: recording.map(|p| p.display().to_string()),
+                    };
+                    self.send(Write::Media(row));
+                }
+                Record::Media(_) => {}
                 Record::Agent(a) => {
                     let row = agent_row(self.wall.ms(a.at), &a.agent_id, &a.dn, &a.change);
                     let (log, keep) = (self.config.cdr, self.config.state);

@@ -31,6 +31,11 @@ CREATE TABLE IF NOT EXISTS legs (
     sip_cause INTEGER NOT NULL, PRIMARY KEY (call, seq)
 );
 ALTER TABLE legs ADD COLUMN IF NOT EXISTS held_ms BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE IF NOT EXISTS call_media (
+    site TEXT NOT NULL, uuid TEXT NOT NULL, session TEXT NOT NULL, at BIGINT NOT NULL,
+    packets BIGINT NOT NULL, lost BIGINT NOT NULL, jitter_ms BIGINT NOT NULL, recording TEXT
+);
+CREATE INDEX IF NOT EXISTS call_media_by_uuid ON call_media (uuid);
 CREATE TABLE IF NOT EXISTS agent_states (
     id BIGSERIAL PRIMARY KEY, site TEXT NOT NULL, at BIGINT NOT NULL, agent_id TEXT NOT NULL,
     dn TEXT NOT NULL, state TEXT NOT NULL, work_mode TEXT, reason TEXT
@@ -48,6 +53,24 @@ CREATE TABLE IF NOT EXISTS agents (
     PRIMARY KEY (site, agent_id)
 );
 ";
+
+const INSERT_CALL: &str =
+    "INSERT INTO calls (site, uuid, conn_id, caller, dialled, call_type, routing_point, answered_dn, agent,
+             offered_at, ringing_at, answered_at, ended_at, wait_ms, talk_ms, result, sip_cause, released_by,
+             redirected, forwarded, default_routed, transfers, holds, held_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+             $22, $23, $24)
+             RETURNING id";
+const LOGIN: &str = "INSERT INTO agents (site, agent_id, dn, state, work_mode, reason, logged_in_at, state_since)
+             VALUES ($1, $2, $3, 'not-ready', NULL, NULL, $4, $4)
+             ON CONFLICT (site, agent_id) DO UPDATE SET dn = $3, state = 'not-ready', work_mode = NULL,
+             reason = NULL, logged_in_at = $4, state_since = $4";
+const BIND: &str = "INSERT INTO bindings (site, dn, contact, expires_at, source, transport, call_id, cseq, q)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (site, dn, contact) DO UPDATE SET expires_at = $4, source = $5, transport = $6,
+             call_id = $7, cseq = $8, q = $9";
+const INSERT_MEDIA: &str = "INSERT INTO call_media (site, uuid, session, at, packets, lost, jitter_ms, recording)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 /// How long after a lost connection the writer tries again.
 const RECONNECT_EVERY: Duration = Duration::from_secs(5);
@@ -98,6 +121,8 @@ struct Connected {
     unbind: Statement,
     prune_calls: Statement,
     prune_log: Statement,
+    media: Statement,
+    prune_media: Statement,
 }
 
 impl Connected {
@@ -112,14 +137,7 @@ impl Connected {
         client.batch_execute("SELECT pg_advisory_unlock(726375632)")?;
         created?;
         let mut prepare = |sql: &str| client.prepare(sql);
-        let call = prepare(
-            "INSERT INTO calls (site, uuid, conn_id, caller, dialled, call_type, routing_point, answered_dn, agent,
-             offered_at, ringing_at, answered_at, ended_at, wait_ms, talk_ms, result, sip_cause, released_by,
-             redirected, forwarded, default_routed, transfers, holds, held_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-             $22, $23, $24)
-             RETURNING id",
-        )?;
+        let call = prepare(INSERT_CALL)?;
         let leg = prepare(
             "INSERT INTO legs (call, seq, target, kind, agent, offered_at, ringing_at, answered_at, ended_at,
              result, sip_cause, held_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -128,27 +146,33 @@ impl Connected {
             "INSERT INTO agent_states (site, at, agent_id, dn, state, work_mode, reason)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )?;
-        let login = prepare(
-            "INSERT INTO agents (site, agent_id, dn, state, work_mode, reason, logged_in_at, state_since)
-             VALUES ($1, $2, $3, 'not-ready', NULL, NULL, $4, $4)
-             ON CONFLICT (site, agent_id) DO UPDATE SET dn = $3, state = 'not-ready', work_mode = NULL,
-             reason = NULL, logged_in_at = $4, state_since = $4",
-        )?;
+        let login = prepare(LOGIN)?;
         let logout = prepare("DELETE FROM agents WHERE site = $1 AND agent_id = $2")?;
         let state = prepare(
             "UPDATE agents SET state = $3, work_mode = $4, reason = $5, state_since = $6
              WHERE site = $1 AND agent_id = $2",
         )?;
-        let bind = prepare(
-            "INSERT INTO bindings (site, dn, contact, expires_at, source, transport, call_id, cseq, q)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (site, dn, contact) DO UPDATE SET expires_at = $4, source = $5, transport = $6,
-             call_id = $7, cseq = $8, q = $9",
-        )?;
+        let bind = prepare(BIND)?;
         let unbind = prepare("DELETE FROM bindings WHERE site = $1 AND dn = $2 AND contact = $3")?;
         let prune_calls = prepare("DELETE FROM calls WHERE site = $1 AND ended_at < $2")?;
         let prune_log = prepare("DELETE FROM agent_states WHERE site = $1 AND at < $2")?;
-        Ok(Self { client, call, leg, log, login, logout, state, bind, unbind, prune_calls, prune_log })
+        let media = prepare(INSERT_MEDIA)?;
+        let prune_media = prepare("DELETE FROM call_media WHERE site = $1 AND at < $2")?;
+        Ok(Self {
+            client,
+            call,
+            leg,
+            log,
+            login,
+            logout,
+            state,
+            bind,
+            unbind,
+            prune_calls,
+            prune_log,
+            media,
+            prune_media,
+        })
     }
 }
 
@@ -191,6 +215,13 @@ impl Connected {
                 Write::Prune { before } => tx
                     .execute(&self.prune_calls, &[&site, &before])
                     .and_then(|_| tx.execute(&self.prune_log, &[&site, &before]))
+                    .and_then(|_| tx.execute(&self.prune_media, &[&site, &before]))
+                    .map(drop),
+                Write::Media(m) => tx
+                    .execute(
+                        &self.media,
+                        &[&site, &m.uuid, &m.session, &m.at, &m.packets, &m.lost, &m.jitter_ms, &m.recording],
+                    )
                     .map(drop),
             };
             done.map_err(|e| e.to_string())?;

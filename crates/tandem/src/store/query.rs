@@ -69,10 +69,18 @@ fn calls(conn: &Connection, query: &Query) -> anyhow::Result<Vec<Value>> {
          FROM legs WHERE call = ?1 ORDER BY seq",
     )?;
     let leg_names: Vec<String> = legs.column_names().into_iter().map(str::to_owned).collect();
+    let mut media = conn.prepare(
+        "SELECT session, at, packets, lost, jitter_ms, recording FROM call_media WHERE uuid = ?1 AND site = ?2
+         ORDER BY at",
+    )?;
+    let media_names: Vec<String> = media.column_names().into_iter().map(str::to_owned).collect();
     for call in &mut out {
         let id = call["id"].as_i64().unwrap_or(0);
         let list: Vec<Value> = legs.query_map([id], |r| row_json(r, &leg_names))?.collect::<Result<_, _>>()?;
         call["legs"] = Value::Array(list);
+        let key = (text(&call["uuid"]), text(&call["site"]));
+        let list: Vec<Value> = media.query_map(key, |r| row_json(r, &media_names))?.collect::<Result<_, _>>()?;
+        call["media"] = Value::Array(list);
         if let Some(map) = call.as_object_mut() {
             map.remove("id");
         }
@@ -135,7 +143,7 @@ fn call_table(rows: &[Value]) -> String {
         let legs: Vec<String> = r["legs"].as_array().map(|l| l.iter().map(leg_text).collect()).unwrap_or_default();
         let _ = writeln!(
             out,
-            "{:<19}  {:<6} {:<8} {:<10} {:<8} {:<5} {:<7} {:<11} {:>4} {:>7.1} {:>7.1}  {}{}",
+            "{:<19}  {:<6} {:<8} {:<10} {:<8} {:<5} {:<7} {:<11} {:>4} {:>7.1} {:>7.1}  {}{}{}",
             utc(r["ended_at"].as_i64().unwrap_or(0)),
             text(&r["site"]),
             text(&r["uuid"]).chars().take(8).collect::<String>(),
@@ -149,9 +157,22 @@ fn call_table(rows: &[Value]) -> String {
             r["talk_ms"].as_f64().unwrap_or(0.0) / 1000.0,
             legs.join(" "),
             if flags.is_empty() { String::new() } else { format!(" [{flags}]") },
+            media_text(&r["media"]),
         );
     }
     out
+}
+
+/// A call's media figures (all its sessions at the media partner): packets relayed, the
+/// worst loss and jitter; empty when it was not anchored.
+fn media_text(media: &Value) -> String {
+    let Some(sessions) = media.as_array().filter(|m| !m.is_empty()) else { return String::new() };
+    let packets: i64 = sessions.iter().map(|m| m["packets"].as_i64().unwrap_or(0)).sum();
+    let lost = sessions.iter().map(|m| m["lost"].as_i64().unwrap_or(0)).max().unwrap_or(0);
+    let jitter = sessions.iter().map(|m| m["jitter_ms"].as_i64().unwrap_or(0)).max().unwrap_or(0);
+    let recordings: Vec<&str> = sessions.iter().filter_map(|m| m["recording"].as_str()).collect();
+    let recorded = if recordings.is_empty() { String::new() } else { format!(" rec:{}", recordings.join(",")) };
+    format!(" media:{packets}pkt,lost {lost},jitter {jitter}ms{recorded}")
 }
 
 fn state_table(rows: &[Value]) -> String {

@@ -5,7 +5,7 @@
 use rusqlite::Connection;
 
 /// Bumped when the tables change; a file with a newer version is refused.
-pub(crate) const VERSION: i64 = 2;
+pub(crate) const VERSION: i64 = 3;
 
 const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS calls (
@@ -54,6 +54,17 @@ CREATE TABLE IF NOT EXISTS legs (
     held_ms     INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (call, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS call_media (
+    site      TEXT    NOT NULL,
+    uuid      TEXT    NOT NULL,
+    session   TEXT    NOT NULL,
+    at        INTEGER NOT NULL,
+    packets   INTEGER NOT NULL,
+    lost      INTEGER NOT NULL,
+    jitter_ms INTEGER NOT NULL,
+    recording TEXT
+);
+CREATE INDEX IF NOT EXISTS call_media_by_uuid ON call_media (uuid);
 CREATE TABLE IF NOT EXISTS agent_states (
     id        INTEGER PRIMARY KEY,
     site      TEXT    NOT NULL,
@@ -110,6 +121,7 @@ pub(crate) fn prepare(conn: &Connection) -> anyhow::Result<()> {
     if version == 1 {
         conn.execute_batch(FROM_1)?;
     }
+    // Schema 2 to 3 adds the call_media table only (TABLES creates it).
     conn.execute_batch(TABLES)?;
     conn.pragma_update(None, "user_version", VERSION)?;
     Ok(())

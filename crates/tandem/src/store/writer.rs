@@ -99,6 +99,21 @@ pub(crate) enum Write {
     Unbind { dn: String, contact: String },
     /// Delete records that ended before this time (retention).
     Prune { before: i64 },
+    /// The media partner's figures for one session of a call.
+    Media(MediaRow),
+}
+
+/// A session's media figures as stored.
+#[derive(Debug, Clone)]
+pub(crate) struct MediaRow {
+    pub(crate) at: i64,
+    pub(crate) uuid: String,
+    pub(crate) session: String,
+    pub(crate) packets: i64,
+    pub(crate) lost: i64,
+    pub(crate) jitter_ms: i64,
+    /// The WAV file of the session's recording, when it was recorded.
+    pub(crate) recording: Option<String>,
 }
 
 /// What the writer did, read by the metrics.
@@ -207,6 +222,24 @@ fn apply(conn: &mut Connection, site: &str, batch: Vec<Write>) -> rusqlite::Resu
                     .execute(params![site, before])?;
                 tx.prepare_cached("DELETE FROM agent_states WHERE site = ?1 AND at < ?2")?
                     .execute(params![site, before])?;
+                tx.prepare_cached("DELETE FROM call_media WHERE site = ?1 AND at < ?2")?
+                    .execute(params![site, before])?;
+            }
+            Write::Media(m) => {
+                tx.prepare_cached(
+                    "INSERT INTO call_media (site, uuid, session, at, packets, lost, jitter_ms, recording)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![
+                    site,
+                    m.uuid,
+                    m.session,
+                    m.at,
+                    m.packets,
+                    m.lost,
+                    m.jitter_ms,
+                    m.recording
+                ])?;
             }
         }
     }

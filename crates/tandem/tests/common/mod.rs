@@ -368,3 +368,19 @@ pub(crate) fn self_signed_site(dir: &Path, names: &[&str]) -> tokio_rustls::rust
     std::fs::write(dir.join("site.key"), cert.key_pair.serialize_pem()).expect("key");
     cert.cert.der().clone()
 }
+
+/// A CTI WebSocket client connection.
+pub(crate) type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next CTI event named `name` on `ws` (others skipped), within `wait`.
+pub(crate) async fn next_named(ws: &mut Ws, name: &str, wait: std::time::Duration) -> Option<serde_json::Value> {
+    use futures_util::StreamExt as _;
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let next = tokio::time::timeout_at(deadline, ws.next()).await.ok().flatten()?.ok()?;
+        let v: serde_json::Value = serde_json::from_str(&next.to_string()).unwrap_or_default();
+        if v["message"] == name {
+            return Some(v);
+        }
+    }
+}

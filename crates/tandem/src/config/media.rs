@@ -1,0 +1,152 @@
+//! `[site.media]`: the media partner (rtpengine) every call's media is anchored at.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use engine::media::{MediaConfig, MediaFailure, Sounds};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// `[site.media]` as written. Absent: media flows endpoint to endpoint and Tandem only
+/// relays SDP.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MediaFile {
+    /// rtpengine control (ng protocol over UDP) addresses, `["127.0.0.1:22222"]`. A call's
+    /// commands all go to one of them, picked by its session.
+    ng: Spanned<Vec<SocketAddr>>,
+    /// Milliseconds to wait for rtpengine's answer to one command (retransmitted inside
+    /// it). Default 1000.
+    #[serde(default = "default_timeout_ms")]
+    timeout_ms: Spanned<u64>,
+    /// When rtpengine does not answer: `"continue"` (the call goes on unanchored, the
+    /// alarm `tandem_media_partner_down` is raised) or `"refuse"` (new calls get 503).
+    /// Default "continue".
+    #[serde(default)]
+    on_failure: OnFailure,
+    /// Seconds new calls do not wait for an rtpengine that failed to answer. Default 5.
+    #[serde(default = "default_retry_after")]
+    retry_after: u64,
+    /// The directory of the sound files below (WAV or anything ffmpeg reads), on the
+    /// host rtpengine runs on; relative to the working directory. Needed by any of them.
+    sounds: Option<Spanned<PathBuf>>,
+    /// The file a held party hears (a desktop's hold). Optional.
+    hold_music: Option<Spanned<String>>,
+    /// The file calls waiting on a Routing Point hear (as early media). Optional.
+    queue_music: Option<Spanned<String>>,
+    /// Per Routing Point: `{ "5000" = "sales.wav" }`. Optional.
+    #[serde(default)]
+    rp_music: BTreeMap<String, Spanned<String>>,
+    /// Record every anchored call from its answer: rtpengine captures it (it must run with
+    /// `--recording-method=pcap --recording-dir=` this `recordings`), and Tandem makes each
+    /// capture a WAV file in `recordings/wav/` when the call ends. Default false.
+    #[serde(default)]
+    record: bool,
+    /// rtpengine's `--recording-dir` (on this host). Needed by `record`.
+    recordings: Option<Spanned<PathBuf>>,
+    /// Treatments a router may name in RequestApplyTreatment (TreatmentType):
+    /// `{ Music = "queue.wav", RingBack = "ringback.wav" }`. Optional.
+    #[serde(default)]
+    treatments: BTreeMap<String, Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum OnFailure {
+    #[default]
+    Continue,
+    Refuse,
+}
+
+fn default_timeout_ms() -> Spanned<u64> {
+    Spanned::new(0..0, 1000)
+}
+
+fn default_retry_after() -> u64 {
+    5
+}
+
+/// A site's media partner: where the shell sends commands, and what the engine does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MediaPartnerConfig {
+    pub(crate) ng: Vec<SocketAddr>,
+    pub(crate) engine: MediaConfig,
+    /// rtpengine's recording directory, when calls are recorded.
+    pub(crate) recordings: Option<PathBuf>,
+}
+
+impl MediaFile {
+    /// Checked: byte offset and message on error.
+    pub(super) fn into_config(self) -> Result<MediaPartnerConfig, (usize, String)> {
+        if self.ng.get_ref().is_empty() {
+            return Err((self.ng.span().start, "`media.ng` needs at least one rtpengine address".into()));
+        }
+        let timeout = *self.timeout_ms.get_ref();
+        if !(50..=10_000).contains(&timeout) {
+            return Err((self.timeout_ms.span().start, "`media.timeout_ms` must be 50..10000".into()));
+        }
+        let on_failure = match self.on_failure {
+            OnFailure::Continue => MediaFailure::Continue,
+            OnFailure::Refuse => MediaFailure::Refuse,
+        };
+        let sounds = self.sounds()?;
+        let recordings = match (self.record, self.recordings) {
+            (true, None) => return Err((self.ng.span().start, "`media.record` needs `media.recordings`".into())),
+            (_, Some(dir)) => {
+                let at = dir.span().start;
+                Some(
+                    std::fs::canonicalize(dir.get_ref())
+                        .map_err(|e| (at, format!("`media.recordings` {}: {e}", dir.get_ref().display())))?,
+                )
+            }
+            (false, None) => None,
+        };
+        let engine = MediaConfig {
+            timeout: Duration::from_millis(timeout),
+            on_failure,
+            retry_after: Duration::from_secs(self.retry_after.max(1)),
+            sounds,
+            record: self.record,
+        };
+        Ok(MediaPartnerConfig { ng: self.ng.into_inner(), engine, recordings: recordings.filter(|_| self.record) })
+    }
+
+    /// The sound files, each checked to be a plain name of a file in `sounds` and made an
+    /// absolute path (rtpengine opens it, from its own working directory).
+    fn sounds(&self) -> Result<Sounds, (usize, String)> {
+        let named = self.hold_music.iter().chain(&self.queue_music).chain(self.rp_music.values());
+        let mut named = named.chain(self.treatments.values()).peekable();
+        let Some(dir) = &self.sounds else {
+            return match named.peek() {
+                Some(first) => Err((first.span().start, "sound files need `media.sounds`, their directory".into())),
+                None => Ok(Sounds::default()),
+            };
+        };
+        let dir_at = dir.span().start;
+        let dir = std::fs::canonicalize(dir.get_ref())
+            .map_err(|e| (dir_at, format!("`media.sounds` {}: {e}", dir.get_ref().display())))?;
+        let file = |name: &Spanned<String>| sound_file(&dir, name);
+        Ok(Sounds {
+            hold: self.hold_music.as_ref().map(file).transpose()?,
+            queue: self.queue_music.as_ref().map(file).transpose()?,
+            per_rp: self.rp_music.iter().map(|(rp, f)| Ok((rp.clone(), file(f)?))).collect::<Result<_, _>>()?,
+            treatments: self.treatments.iter().map(|(t, f)| Ok((t.clone(), file(f)?))).collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+/// `name` in `dir`, as a path string: a plain file name of an existing file.
+fn sound_file(dir: &Path, name: &Spanned<String>) -> Result<String, (usize, String)> {
+    let at = name.span().start;
+    let plain = !name.get_ref().is_empty() && Path::new(name.get_ref()).file_name() == Some(name.get_ref().as_ref());
+    if !plain || name.get_ref().starts_with('.') {
+        return Err((at, format!("sound file `{}`: a plain file name in `media.sounds`", name.get_ref())));
+    }
+    let path = dir.join(name.get_ref());
+    if !path.is_file() {
+        return Err((at, format!("sound file {} does not exist", path.display())));
+    }
+    path.to_str().map(str::to_owned).ok_or((at, "sound file path is not UTF-8".into()))
+}
