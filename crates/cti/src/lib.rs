@@ -29,7 +29,7 @@ mod sorted;
 
 pub use event::Event;
 pub use request::Request;
-pub use sorted::{CallRequest, DeskRequest, PairOp, ProcessRequest, Sorted, Transfer, UserDataChange};
+pub use sorted::{CallRequest, DeskRequest, PairOp, ProcessRequest, RecordOp, Sorted, Transfer, UserDataChange};
 
 /// Protocol version, sent in [`Event::EventServerInfo`] when a desktop connects.
 pub const PROTOCOL_VERSION: u32 = 1;

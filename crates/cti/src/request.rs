@@ -353,12 +353,22 @@ pub enum Request {
         #[serde(rename = "ReferenceID", default)]
         reference_id: Option<u64>,
     },
-    /// A private service; `ServiceID` 3019 starts the graceful shutdown of the site (BC-54).
+    /// A private service (`TPrivateService`): `ServiceID` 3019 starts the graceful shutdown
+    /// of the site (BC-54); 3013, 3014, 3015 and 3016 start, stop, pause and resume the
+    /// recording of call ConnID (Genesys SIP Server's `GSIP_RECORD_START`, `_STOP`,
+    /// `_PAUSE`, `_RESUME`), on behalf of ThisDN, a party of the call or the Routing Point
+    /// it waits on; answered by EventPrivateInfo with the same ServiceID.
     RequestPrivateService {
         #[serde(rename = "ReferenceID", default)]
         reference_id: Option<u64>,
         #[serde(rename = "ServiceID")]
         service_id: u32,
+        /// The DN on whose behalf (the recording services).
+        #[serde(rename = "ThisDN", default, skip_serializing_if = "Option::is_none")]
+        this_dn: Option<String>,
+        /// The call (the recording services).
+        #[serde(rename = "ConnID", default, skip_serializing_if = "Option::is_none")]
+        conn_id: Option<String>,
     },
 }
 

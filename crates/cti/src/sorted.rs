@@ -75,6 +75,44 @@ pub enum CallRequest<'a> {
     Pair { this_dn: &'a str, conn: Option<u64>, other: Option<u64>, op: PairOp },
     /// The conference requests (they need a conference mixer).
     Conference { this_dn: &'a str },
+    /// RequestPrivateService 3013-3016: start, stop, pause or resume the call's recording.
+    Record { this_dn: &'a str, conn: Option<u64>, op: RecordOp },
+}
+
+/// What a recording service does (RequestPrivateService 3013-3016).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOp {
+    /// 3013: record the call from now (or from its answer).
+    Start,
+    /// 3014: stop recording it.
+    Stop,
+    /// 3015: pause (the recording is silent until resumed).
+    Pause,
+    /// 3016: resume a paused recording.
+    Resume,
+}
+
+impl RecordOp {
+    /// The service of a RequestPrivateService ServiceID, if it is a recording one.
+    pub fn of_service(service_id: u32) -> Option<Self> {
+        match service_id {
+            3013 => Some(Self::Start),
+            3014 => Some(Self::Stop),
+            3015 => Some(Self::Pause),
+            3016 => Some(Self::Resume),
+            _ => None,
+        }
+    }
+
+    /// Its ServiceID.
+    pub fn service_id(self) -> u32 {
+        match self {
+            Self::Start => 3013,
+            Self::Stop => 3014,
+            Self::Pause => 3015,
+            Self::Resume => 3016,
+        }
+    }
 }
 
 /// What RequestCompleteTransfer, RequestAlternateCall and RequestReconnectCall do with a
@@ -144,7 +182,8 @@ impl CallRequest<'_> {
             | Self::UserData { this_dn, .. }
             | Self::Consult(Transfer { this_dn, .. })
             | Self::Pair { this_dn, .. }
-            | Self::Conference { this_dn } => this_dn,
+            | Self::Conference { this_dn }
+            | Self::Record { this_dn, .. } => this_dn,
         }
     }
 }
@@ -253,9 +292,15 @@ impl Request {
             | Self::RequestDeleteFromConference { this_dn, .. } => Sorted::Call(CallRequest::Conference { this_dn }),
             Self::RequestReloadConfig { .. } => Sorted::Process(ProcessRequest::ReloadConfig),
             Self::RequestPrivateService { service_id: 3019, .. } => Sorted::Process(ProcessRequest::Shutdown),
-            Self::RequestPrivateService { service_id, .. } => {
-                Sorted::Process(ProcessRequest::UnknownService(*service_id))
-            }
+            Self::RequestPrivateService { service_id, this_dn, conn_id, .. } => match RecordOp::of_service(*service_id)
+            {
+                Some(op) => Sorted::Call(CallRequest::Record {
+                    this_dn: this_dn.as_deref().unwrap_or(""),
+                    conn: conn_id.as_deref().and_then(parse_conn_id),
+                    op,
+                }),
+                None => Sorted::Process(ProcessRequest::UnknownService(*service_id)),
+            },
         }
     }
 
@@ -291,7 +336,8 @@ impl Request {
             | Self::RequestInitiateConference { this_dn, .. }
             | Self::RequestCompleteConference { this_dn, .. }
             | Self::RequestDeleteFromConference { this_dn, .. } => Some(this_dn),
-            Self::RequestReloadConfig { .. } | Self::RequestPrivateService { .. } => None,
+            Self::RequestPrivateService { this_dn, .. } => this_dn.as_deref(),
+            Self::RequestReloadConfig { .. } => None,
         }
     }
 }
@@ -319,10 +365,32 @@ mod tests {
         let login: Request =
             serde_json::from_str(r#"{"message":"RequestAgentLogin","ThisDN":"1001","AgentID":"A1"}"#).expect("valid");
         assert_eq!(login.sorted(), Sorted::Desk(DeskRequest::Login));
-        let stop = Request::RequestPrivateService { reference_id: None, service_id: 3019 };
+        let stop =
+            Request::RequestPrivateService { reference_id: None, service_id: 3019, this_dn: None, conn_id: None };
         assert_eq!(stop.sorted(), Sorted::Process(ProcessRequest::Shutdown));
-        let other = Request::RequestPrivateService { reference_id: None, service_id: 7 };
+        let other = Request::RequestPrivateService { reference_id: None, service_id: 7, this_dn: None, conn_id: None };
         assert_eq!(other.sorted(), Sorted::Process(ProcessRequest::UnknownService(7)));
         assert_eq!(other.this_dn(), None);
+    }
+
+    #[test]
+    fn recording_services_are_call_requests_on_this_dn() {
+        let json =
+            r#"{"message":"RequestPrivateService","ServiceID":3015,"ThisDN":"1001","ConnID":"00000000000000ff"}"#;
+        let pause: Request = serde_json::from_str(json).expect("valid");
+        assert_eq!(
+            pause.sorted(),
+            Sorted::Call(CallRequest::Record { this_dn: "1001", conn: Some(255), op: RecordOp::Pause })
+        );
+        assert_eq!(pause.this_dn(), Some("1001"));
+        for id in 3013..=3016 {
+            assert_eq!(RecordOp::of_service(id).map(RecordOp::service_id), Some(id));
+        }
+        let no_call: Request =
+            serde_json::from_str(r#"{"message":"RequestPrivateService","ServiceID":3013}"#).expect("valid");
+        assert_eq!(
+            no_call.sorted(),
+            Sorted::Call(CallRequest::Record { this_dn: "", conn: None, op: RecordOp::Start })
+        );
     }
 }

@@ -198,6 +198,20 @@ pub enum DomainEvent {
         /// It was an ACD call.
         acd: bool,
     },
+    /// A desktop started, stopped, paused or resumed a call's recording
+    /// (RequestPrivateService 3013-3016).
+    RecordingChanged {
+        /// Connection ID.
+        conn_id: u64,
+        /// The DN on whose behalf.
+        dn: String,
+        /// The service done (3013-3016).
+        service_id: u32,
+        /// The request's ReferenceID.
+        reference_id: Option<u64>,
+        /// The desktop that asked: it alone is answered.
+        requester: Option<crate::DeskId>,
+    },
     /// A party put an answered call on hold (by its desktop, or by its phone's own
     /// re-INVITE).
     CallHeld {

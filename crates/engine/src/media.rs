@@ -30,6 +30,14 @@ pub struct MediaConfig {
     /// Record every anchored call from its answer (the partner writes the capture; the
     /// shell makes it a WAV file when the session ends).
     pub record: bool,
+    /// Record the calls of these DNs: a Routing Point's calls that waited there, an
+    /// Extension's or ACD Position's calls it answered.
+    pub record_dns: std::collections::BTreeSet<String>,
+    /// Record the calls these agents (AgentIDs) answer.
+    pub record_agents: std::collections::BTreeSet<String>,
+    /// The site keeps recordings (the shell converts and stores the partner's captures):
+    /// desktops may record calls. Without it, recording requests are refused.
+    pub can_record: bool,
 }
 
 /// The sound files the partner plays, as paths it can open; named only by the
@@ -61,6 +69,9 @@ impl Default for MediaConfig {
             retry_after: Duration::from_secs(5),
             sounds: Sounds::default(),
             record: false,
+            record_dns: std::collections::BTreeSet::new(),
+            record_agents: std::collections::BTreeSet::new(),
+            can_record: false,
         }
     }
 }
@@ -101,6 +112,7 @@ impl MediaOp {
             | Self::Delete { session }
             | Self::Query { session }
             | Self::StartRecording { session }
+            | Self::StopRecording { session }
             | Self::Play { session, .. }
             | Self::StopPlay { session, .. }
             | Self::Block { session, .. }
@@ -163,6 +175,13 @@ pub enum MediaOp {
     },
     /// The partner starts capturing the session's media (ng `start recording`).
     StartRecording {
+        /// ng `call-id`.
+        session: String,
+    },
+    /// The partner stops capturing the session's media (ng `stop recording`); a later
+    /// [`MediaOp::StartRecording`] goes on in a new capture file (a pause: rtpengine 10.5
+    /// has no `pause recording`; the WAV file is silent over the gap).
+    StopRecording {
         /// ng `call-id`.
         session: String,
     },

@@ -61,7 +61,8 @@ impl MediaPartner {
                 | MediaOp::StopPlay { .. }
                 | MediaOp::Block { .. }
                 | MediaOp::Unblock { .. }
-                | MediaOp::StartRecording { .. },
+                | MediaOp::StartRecording { .. }
+                | MediaOp::StopRecording { .. },
                 _,
             ) => Some(MediaReply::Done(None)),
             (_, PartnerMode::Refuse) => Some(MediaReply::Refused("Failed to parse SDP".into())),
@@ -142,6 +143,7 @@ fn kind_of(op: &MediaOp) -> &'static str {
         MediaOp::Delete { .. } => "delete",
         MediaOp::Query { .. } => "query",
         MediaOp::StartRecording { .. } => "record",
+        MediaOp::StopRecording { .. } => "stop-record",
         MediaOp::Play { .. } => "play",
         MediaOp::StopPlay { .. } => "stop",
         MediaOp::Block { .. } => "block",

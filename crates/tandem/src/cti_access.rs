@@ -54,57 +54,75 @@ impl Role {
                 request,
                 R::RequestRegisterAddress { .. } | R::RequestUnregisterAddress { .. } | R::RequestQueryAddress { .. }
             ),
-            Self::Client => matches!(
-                request,
-                R::RequestRegisterAddress { .. }
-                    | R::RequestUnregisterAddress { .. }
-                    | R::RequestRouteCall { .. }
-                    | R::RequestApplyTreatment { .. }
-                    | R::RequestReserveAgent { .. }
-                    | R::RequestAgentNotReady { .. }
-                    | R::RequestQueryAddress { .. }
-                    | R::RequestAttachUserData { .. }
-                    | R::RequestUpdateUserData { .. }
-                    | R::RequestDeleteUserData { .. }
-                    | R::RequestDeleteAllUserData { .. }
-            ),
-            Self::Desktop(dns) => {
-                let own = |dn: &str| dns.iter().any(|r| r.contains(dn));
-                match request {
-                    R::RequestRegisterAddress { this_dn, .. }
-                    | R::RequestUnregisterAddress { this_dn, .. }
-                    | R::RequestAgentLogin { this_dn, .. }
-                    | R::RequestAgentLogout { this_dn, .. }
-                    | R::RequestAgentReady { this_dn, .. }
-                    | R::RequestAgentNotReady { this_dn, .. }
-                    | R::RequestMakeCall { this_dn, .. }
-                    | R::RequestAnswerCall { this_dn, .. }
-                    | R::RequestReleaseCall { this_dn, .. }
-                    | R::RequestHoldCall { this_dn, .. }
-                    | R::RequestRetrieveCall { this_dn, .. }
-                    | R::RequestSingleStepTransfer { this_dn, .. }
-                    | R::RequestMuteTransfer { this_dn, .. }
-                    | R::RequestRedirectCall { this_dn, .. }
-                    | R::RequestAttachUserData { this_dn, .. }
-                    | R::RequestUpdateUserData { this_dn, .. }
-                    | R::RequestDeleteUserData { this_dn, .. }
-                    | R::RequestDeleteAllUserData { this_dn, .. }
-                    | R::RequestInitiateTransfer { this_dn, .. }
-                    | R::RequestCompleteTransfer { this_dn, .. }
-                    | R::RequestAlternateCall { this_dn, .. }
-                    | R::RequestReconnectCall { this_dn, .. }
-                    | R::RequestInitiateConference { this_dn, .. }
-                    | R::RequestCompleteConference { this_dn, .. }
-                    | R::RequestDeleteFromConference { this_dn, .. }
-                    | R::RequestQueryAddress { this_dn, .. } => own(this_dn),
-                    R::RequestRouteCall { .. }
-                    | R::RequestApplyTreatment { .. }
-                    | R::RequestReserveAgent { .. }
-                    | R::RequestReloadConfig { .. }
-                    | R::RequestPrivateService { .. } => false,
-                }
-            }
+            Self::Client => client_permits(request),
+            Self::Desktop(dns) => desktop_permits(dns, request),
         }
+    }
+}
+
+/// A CTI client (a router, a supervisor's tool): routing, UserData, NotReady, recording.
+fn client_permits(request: &cti::Request) -> bool {
+    use cti::Request as R;
+    let recording = matches!(request, R::RequestPrivateService { service_id, .. } if cti::RecordOp::of_service(*service_id).is_some());
+    recording
+        || matches!(
+            request,
+            R::RequestRegisterAddress { .. }
+                | R::RequestUnregisterAddress { .. }
+                | R::RequestRouteCall { .. }
+                | R::RequestApplyTreatment { .. }
+                | R::RequestReserveAgent { .. }
+                | R::RequestAgentNotReady { .. }
+                | R::RequestQueryAddress { .. }
+                | R::RequestAttachUserData { .. }
+                | R::RequestUpdateUserData { .. }
+                | R::RequestDeleteUserData { .. }
+                | R::RequestDeleteAllUserData { .. }
+        )
+}
+
+/// A desktop: what concerns its own DNs (`dns`), never routing or the process.
+fn desktop_permits(dns: &[DnRange], request: &cti::Request) -> bool {
+    use cti::Request as R;
+    let own = |dn: &str| dns.iter().any(|r| r.contains(dn));
+    match request {
+        R::RequestRegisterAddress { this_dn, .. }
+        | R::RequestUnregisterAddress { this_dn, .. }
+        | R::RequestAgentLogin { this_dn, .. }
+        | R::RequestAgentLogout { this_dn, .. }
+        | R::RequestAgentReady { this_dn, .. }
+        | R::RequestAgentNotReady { this_dn, .. }
+        | R::RequestMakeCall { this_dn, .. }
+        | R::RequestAnswerCall { this_dn, .. }
+        | R::RequestReleaseCall { this_dn, .. }
+        | R::RequestHoldCall { this_dn, .. }
+        | R::RequestRetrieveCall { this_dn, .. }
+        | R::RequestSingleStepTransfer { this_dn, .. }
+        | R::RequestMuteTransfer { this_dn, .. }
+        | R::RequestRedirectCall { this_dn, .. }
+        | R::RequestAttachUserData { this_dn, .. }
+        | R::RequestUpdateUserData { this_dn, .. }
+        | R::RequestDeleteUserData { this_dn, .. }
+        | R::RequestDeleteAllUserData { this_dn, .. }
+        | R::RequestInitiateTransfer { this_dn, .. }
+        | R::RequestCompleteTransfer { this_dn, .. }
+        | R::RequestAlternateCall { this_dn, .. }
+        | R::RequestReconnectCall { this_dn, .. }
+        | R::RequestInitiateConference { this_dn, .. }
+        | R::RequestCompleteConference { this_dn, .. }
+        | R::RequestDeleteFromConference { this_dn, .. }
+        | R::RequestQueryAddress { this_dn, .. } => own(this_dn),
+        // A desktop records the calls of its own DNs (3013-3016).
+        R::RequestPrivateService { service_id, this_dn: Some(this_dn), .. }
+            if cti::RecordOp::of_service(*service_id).is_some() =>
+        {
+            own(this_dn)
+        }
+        R::RequestRouteCall { .. }
+        | R::RequestApplyTreatment { .. }
+        | R::RequestReserveAgent { .. }
+        | R::RequestReloadConfig { .. }
+        | R::RequestPrivateService { .. } => false,
     }
 }
 
@@ -212,6 +230,12 @@ mod tests {
         assert!(desk.permits(&request(r#"{"message":"RequestAgentLogin","ThisDN":"1001","AgentID":"A1"}"#)));
         assert!(!desk.permits(&request(r#"{"message":"RequestAgentLogout","ThisDN":"1002"}"#)), "another's DN");
         assert!(!desk.permits(&request(r#"{"message":"RequestPrivateService","ServiceID":3019}"#)), "shutdown");
+        let record = |dn: &str, id: u32| {
+            request(&format!(r#"{{"message":"RequestPrivateService","ServiceID":{id},"ThisDN":"{dn}","ConnID":"1"}}"#))
+        };
+        assert!(desk.permits(&record("1001", 3015)), "a desktop pauses its own call's recording");
+        assert!(!desk.permits(&record("1002", 3013)), "not another DN's");
+        assert!(!desk.permits(&record("1001", 3019)), "shutdown, whatever DN it names");
         assert!(!desk.permits(&request(r#"{"message":"RequestReloadConfig"}"#)));
         assert!(!desk.permits(&request(r#"{"message":"RequestRouteCall","ThisDN":"1001","ConnID":"1"}"#)));
     }
@@ -243,6 +267,8 @@ mod tests {
         assert!(!client.permits(&request(r#"{"message":"RequestAgentLogout","ThisDN":"1002"}"#)));
         assert!(!client.permits(&request(r#"{"message":"RequestMakeCall","ThisDN":"1002","OtherDN":"9123"}"#)));
         assert!(!client.permits(&request(r#"{"message":"RequestPrivateService","ServiceID":3019}"#)));
+        let record = r#"{"message":"RequestPrivateService","ServiceID":3013,"ThisDN":"1002","ConnID":"1"}"#;
+        assert!(client.permits(&request(record)), "a supervisor's tool records any call");
         assert!(Role::Admin.permits(&request(r#"{"message":"RequestPrivateService","ServiceID":3019}"#)));
     }
 

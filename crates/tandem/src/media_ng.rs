@@ -114,6 +114,7 @@ impl Client {
             | MediaOp::Answer { .. }
             | MediaOp::Query { .. }
             | MediaOp::StartRecording { .. }
+            | MediaOp::StopRecording { .. }
             | MediaOp::Play { .. }
             | MediaOp::StopPlay { .. }
             | MediaOp::Block { .. }
@@ -225,6 +226,9 @@ pub(crate) fn encode(cookie: &str, op: &MediaOp) -> Vec<u8> {
         }
         MediaOp::StartRecording { .. } => {
             put("command", text("start recording"));
+        }
+        MediaOp::StopRecording { .. } => {
+            put("command", text("stop recording"));
         }
         MediaOp::Play { to, file, .. } => {
             put("command", text("play media"));

@@ -5,7 +5,8 @@
 //! into one mono WAV file (`<dir>/wav/<session>.wav`, 8 kHz 16-bit): every RTP stream in
 //! the capture (both parties) is decoded (G.711 u-law and A-law; other codecs are left
 //! out and logged) and mixed at its place in time. The captures are removed once the WAV
-//! file is written. It runs on its own thread, never on the site's.
+//! file is written. It runs on its own thread, never on the site's; the same thread
+//! deletes recordings older than `keep_recordings_days`, at start and every hour.
 //!
 //! Written here rather than with a pcap crate: the captures are rtpengine's own (raw IPv4
 //! or IPv6 frames, linktype 101), and reading them is a loop over 16-byte record headers.
@@ -23,6 +24,8 @@ const SETTLE: Duration = Duration::from_millis(1000);
 const RATE: i64 = 8000;
 /// The longest recording made (a capture's timestamps that say more are broken).
 const MAX_SECONDS: i64 = 4 * 3600;
+/// How often old recordings are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
 /// The converter: sessions in, WAV files out.
 pub(crate) struct Recordings {
@@ -30,16 +33,21 @@ pub(crate) struct Recordings {
 }
 
 impl Recordings {
-    /// Starts the converter for rtpengine's recording directory `dir`.
-    pub(crate) fn start(dir: PathBuf) -> Self {
+    /// Starts the converter for rtpengine's recording directory `dir`, deleting what is
+    /// older than `keep` when set.
+    pub(crate) fn start(dir: PathBuf, keep: Option<Duration>) -> Self {
         let (tx, rx) = sync_channel::<String>(QUEUE);
         let spawned = std::thread::Builder::new().name("recordings".into()).spawn(move || {
-            for session in rx {
-                std::thread::sleep(SETTLE);
-                match convert_session(&dir, &session) {
-                    Ok(Some(wav)) => tracing::info!(session, file = %wav.display(), "recording written"),
-                    Ok(None) => tracing::warn!(session, "no capture found for a recorded session"),
-                    Err(e) => tracing::error!(session, error = %e, "recording could not be written"),
+            let mut next_sweep = crate::clock::now();
+            loop {
+                if let Some(keep) = keep.filter(|_| crate::clock::now() >= next_sweep) {
+                    sweep_logged(&dir, keep);
+                    next_sweep = crate::clock::now() + SWEEP_EVERY;
+                }
+                match rx.recv_timeout(SWEEP_EVERY) {
+                    Ok(session) => convert_logged(&dir, &session),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
                 }
             }
         });
@@ -55,6 +63,48 @@ impl Recordings {
             tracing::warn!(session, "recordings queue full: the capture stays as pcap");
         }
     }
+}
+
+fn convert_logged(dir: &Path, session: &str) {
+    std::thread::sleep(SETTLE);
+    match convert_session(dir, session) {
+        Ok(Some(wav)) => tracing::info!(session, file = %wav.display(), "recording written"),
+        Ok(None) => tracing::warn!(session, "no capture found for a recorded session"),
+        Err(e) => tracing::error!(session, error = %e, "recording could not be written"),
+    }
+}
+
+fn sweep_logged(dir: &Path, keep: Duration) {
+    let now = std::time::UNIX_EPOCH + Duration::from_millis(crate::clock::unix_ms());
+    let cutoff = now.checked_sub(keep).unwrap_or(std::time::UNIX_EPOCH);
+    match sweep(dir, cutoff) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(files = n, days = keep.as_secs() / 86_400, "old recordings deleted"),
+        Err(e) => tracing::warn!(error = %e, "old recordings could not be looked for"),
+    }
+}
+
+/// Deletes the recordings (`wav/*.wav`) and captures (`pcaps/*.pcap`, their metadata)
+/// last written before `cutoff`; how many. Nothing else in `dir` is touched.
+pub(crate) fn sweep(dir: &Path, cutoff: std::time::SystemTime) -> std::io::Result<usize> {
+    let mut deleted = 0;
+    for (sub, ext) in [("wav", "wav"), ("pcaps", "pcap"), ("metadata", "txt")] {
+        let entries = match std::fs::read_dir(dir.join(sub)) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            let meta = entry.metadata()?;
+            let old = meta.modified().is_ok_and(|t| t < cutoff);
+            if meta.is_file() && old && path.extension().is_some_and(|e| e == ext) {
+                std::fs::remove_file(&path)?;
+                deleted += 1;
+            }
+        }
+    }
+    Ok(deleted)
 }
 
 /// Where `session`'s recording is written.
@@ -80,6 +130,9 @@ pub(crate) fn convert_session(dir: &Path, session: &str) -> std::io::Result<Opti
     for capture in &captures {
         packets.extend(rtp_packets(&std::fs::read(capture)?));
     }
+    // Segments (a pause) are separate files whose names do not tell their order: each
+    // stream is placed from its earliest packet.
+    packets.sort_by_key(|p| p.at_us);
     let samples = mix(&packets);
     let wav = wav_path(dir, session);
     std::fs::create_dir_all(dir.join("wav"))?;
@@ -281,6 +334,26 @@ mod tests {
     }
 
     #[test]
+    fn a_paused_stream_is_silent_over_the_pause_whatever_order_its_segments_files_are_read_in() {
+        // One stream: packets 0-49 in one segment, 100-149 (2 s later) in another file
+        // whose name sorts first.
+        let dir = std::env::temp_dir().join(format!("tandem-segments-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("pcaps")).expect("dir");
+        let segment =
+            |from: u16| -> Vec<_> { (from..from + 50).map(|i| (u32::from(i) * 20_000, 7, i, 0, 0x80)).collect() };
+        std::fs::write(dir.join("pcaps/s.1-b.pcap"), capture(&segment(0))).expect("write");
+        std::fs::write(dir.join("pcaps/s.1-a.pcap"), capture(&segment(100))).expect("write");
+        let wav = convert_session(&dir, "s.1").expect("io").expect("a file");
+        let bytes = std::fs::read(wav).expect("read");
+        let samples: Vec<i16> = bytes[44..].chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+        assert_eq!(samples.len(), 3 * RATE as usize, "three seconds of the stream's clock");
+        assert_eq!(samples[100], ulaw(0x80), "the first segment at the start");
+        assert!(samples[8_000..16_000].iter().all(|s| *s == 0), "the pause is silence");
+        assert_eq!(samples[20_000], ulaw(0x80), "the second segment two seconds on");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn g711_decodes_to_the_standard_values() {
         assert_eq!((ulaw(0xff), ulaw(0x7f), ulaw(0x00), ulaw(0x80)), (0, 0, -32124, 32124));
         assert_eq!((alaw(0xd5), alaw(0x55), alaw(0xaa), alaw(0x2a)), (8, -8, 32256, -32256));
@@ -299,6 +372,35 @@ mod tests {
         assert!(!dir.join("pcaps/u1.0-aaaa.pcap").exists(), "the capture is removed");
         assert!(dir.join("pcaps/u1.01-bbbb.pcap").exists(), "another session's capture stays");
         assert_eq!(convert_session(&dir, "u9.0").expect("read"), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // files' times are the wall clock's
+    fn recordings_older_than_the_cutoff_are_deleted_and_nothing_else() {
+        let dir = std::env::temp_dir().join(format!("tandem-sweep-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for sub in ["wav", "pcaps", "metadata"] {
+            std::fs::create_dir_all(dir.join(sub)).expect("dir");
+        }
+        let week_ago = std::time::SystemTime::now() - Duration::from_secs(7 * 86_400);
+        let write = |path: &str, at: Option<std::time::SystemTime>| {
+            let file = std::fs::File::create(dir.join(path)).expect("file");
+            if let Some(at) = at {
+                file.set_modified(at).expect("mtime");
+            }
+        };
+        write("wav/old.wav", Some(week_ago));
+        write("pcaps/old-1.pcap", Some(week_ago));
+        write("metadata/old.txt", Some(week_ago));
+        write("wav/new.wav", None);
+        write("wav/notes.md", Some(week_ago));
+        let cutoff = std::time::SystemTime::now() - Duration::from_secs(86_400);
+        assert_eq!(sweep(&dir, cutoff).expect("sweep"), 3);
+        assert!(!dir.join("wav/old.wav").exists() && !dir.join("pcaps/old-1.pcap").exists());
+        assert!(dir.join("wav/new.wav").exists(), "a recent recording stays");
+        assert!(dir.join("wav/notes.md").exists(), "only recordings are deleted");
+        assert_eq!(sweep(&dir.join("absent"), cutoff).expect("no directory is no error"), 0);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

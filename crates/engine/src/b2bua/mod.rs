@@ -48,6 +48,7 @@ use crate::reply::response;
 use crate::site_view::SiteView;
 use crate::NodeConfig;
 use crate::Status;
+pub(crate) use anchor::RecordOrder;
 pub(crate) use build::Local;
 use build::{b_invite, copy_body, in_dialog, talk_notify, NewInvite, USER_DATA_HEADER};
 use call::{Answer, Call, CallId, CallTimer, Hold, Incoming, OnRp, Pending, Relay, Routed, Side, ThirdParty};

@@ -19,6 +19,8 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&id) else { return };
         call.on_rp = OnRp::Parked { rp: rp.to_owned() };
         call.dn = rp.to_owned();
+        self.note_recorded_rp(ctx, id, rp);
+        let Some(call) = self.calls.get_mut(&id) else { return };
         let since = *call.queued_since.get_or_insert(ctx.now);
         if self.parked.entry(rp.to_owned()).or_default().insert(id) {
             self.parked_total += 1;

@@ -172,6 +172,12 @@ impl Desks {
             | DomainEvent::CallTransferred { .. }
             | DomainEvent::UserDataChanged { .. }
             | DomainEvent::CallsMerged { .. } => self.call_control(now, config, event),
+            DomainEvent::RecordingChanged { conn_id, dn, service_id, reference_id, requester } => {
+                let reasons = cti::KvList::from([("ConnID".to_owned(), cti::conn_id_text(*conn_id).into())]);
+                let (service_id, this_dn, reasons) = (*service_id, Some(dn.clone()), Some(reasons));
+                let event = Event::EventPrivateInfo { reference_id: *reference_id, service_id, this_dn, reasons };
+                self.answer_or_broadcast(*requester, event);
+            }
             DomainEvent::DnOutOfService { dn } => self.broadcast(Event::EventDNOutOfService { this_dn: dn.clone() }),
             DomainEvent::DnBackInService { dn } => self.broadcast(Event::EventDNBackInService { this_dn: dn.clone() }),
             _ => {}

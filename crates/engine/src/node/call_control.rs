@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use super::Node;
-use crate::b2bua::{HoldOrder, PairOrder, Refusal, TransferOrder, UserDataOrder};
+use crate::b2bua::{HoldOrder, PairOrder, RecordOrder, Refusal, TransferOrder, UserDataOrder};
 use crate::desks::DeskId;
 
 impl Node {
@@ -28,7 +28,8 @@ impl Node {
             | C::Redirect { conn: None, .. }
             | C::UserData { conn: None, .. }
             | C::Pair { conn: None, .. }
-            | C::Pair { other: None, .. } => Err(cti::ErrorCode::NoSuchCall.into()),
+            | C::Pair { other: None, .. }
+            | C::Record { conn: None, .. } => Err(cti::ErrorCode::NoSuchCall.into()),
             C::Hold { this_dn, conn: Some(conn_id) } | C::Retrieve { this_dn, conn: Some(conn_id) } => {
                 let hold = matches!(call, C::Hold { .. });
                 let order = HoldOrder { conn_id, dn: this_dn, hold, reference_id, requester };
@@ -55,6 +56,10 @@ impl Node {
             C::Pair { this_dn, conn: Some(a), other: Some(b), op } => {
                 let order = PairOrder { dn: this_dn, conns: (a, b), op, reference_id, requester };
                 self.with_b2bua(now, |bua, ctx| bua.pair(ctx, order))
+            }
+            C::Record { this_dn, conn: Some(conn_id), op } => {
+                let order = RecordOrder { conn_id, dn: this_dn, op, reference_id, requester };
+                self.with_b2bua(now, |b, ctx| b.record(ctx, order))
             }
             C::Conference { .. } => Err(Refusal::new(cti::ErrorCode::NotSupported, NO_MIXER)),
             C::Release { .. } | C::Answer { .. } | C::Route { .. } | C::ApplyTreatment { .. } | C::Make { .. } => {

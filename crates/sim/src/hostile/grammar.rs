@@ -233,4 +233,7 @@ pub enum DeskOp {
     Treat { conn: u8, rp: u8 },
     /// RequestRegisterAddress in monitor mode.
     Monitor { dn: u8 },
+    /// RequestPrivateService 3013-3017 (the recording services and one unknown) on a
+    /// seen ConnID.
+    Record { conn: u8, dn: u8, service: u8 },
 }

@@ -276,6 +276,10 @@ pub(super) fn desk_request(op: &DeskOp, dn: impl Fn(u8) -> &'static str, conn: i
         DeskOp::Treat { conn: c, rp } => {
             json!({"message": "RequestApplyTreatment", "ThisDN": dn(*rp), "ConnID": conn(*c)})
         }
+        DeskOp::Record { conn: c, dn: d, service } => json!({
+            "message": "RequestPrivateService", "ServiceID": 3013 + u32::from(*service % 5),
+            "ThisDN": dn(*d), "ConnID": conn(*c)
+        }),
         DeskOp::Monitor { dn: d } => {
             json!({"message": "RequestRegisterAddress", "ThisDN": dn(*d), "RegisterMode": "ModeMonitor"})
         }

@@ -362,8 +362,12 @@ fn addr(s: &str) -> SocketAddr {
 /// The second site anchors its calls at a media partner the input plays (queue music, hold
 /// music, recording): it answers late, wrong, refused or never.
 fn media_config() -> engine::media::MediaConfig {
-    let mut media =
-        engine::media::MediaConfig { timeout: Duration::from_millis(500), record: true, ..Default::default() };
+    let mut media = engine::media::MediaConfig {
+        timeout: Duration::from_millis(500),
+        record: true,
+        can_record: true,
+        ..Default::default()
+    };
     media.sounds.queue = Some("/sounds/queue.wav".into());
     media.sounds.hold = Some("/sounds/hold.wav".into());
     media

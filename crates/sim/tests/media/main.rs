@@ -6,5 +6,6 @@ mod anchoring;
 mod common;
 mod failures;
 mod pair;
+mod recording;
 mod sounds;
 mod transfers;

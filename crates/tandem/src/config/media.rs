@@ -44,8 +44,19 @@ pub(super) struct MediaFile {
     /// capture a WAV file in `recordings/wav/` when the call ends. Default false.
     #[serde(default)]
     record: bool,
-    /// rtpengine's `--recording-dir` (on this host). Needed by `record`.
+    /// Record the calls of these DNs from their answer: a Routing Point's calls that
+    /// waited there, an Extension's or ACD Position's calls it answered. Default none.
+    #[serde(default)]
+    record_dns: Vec<String>,
+    /// Record the calls these agents (AgentIDs) answer. Default none.
+    #[serde(default)]
+    record_agents: Vec<String>,
+    /// rtpengine's `--recording-dir` (on this host). Needed by `record`, `record_dns` and
+    /// `record_agents`; without it desktops cannot record calls either.
     recordings: Option<Spanned<PathBuf>>,
+    /// Days a recording (WAV file, or capture not yet converted) is kept; older ones are
+    /// deleted (checked at start and every hour). Default: kept for ever.
+    keep_recordings_days: Option<Spanned<u32>>,
     /// Treatments a router may name in RequestApplyTreatment (TreatmentType):
     /// `{ Music = "queue.wav", RingBack = "ringback.wav" }`. Optional.
     #[serde(default)]
@@ -75,6 +86,8 @@ pub(crate) struct MediaPartnerConfig {
     pub(crate) engine: MediaConfig,
     /// rtpengine's recording directory, when calls are recorded.
     pub(crate) recordings: Option<PathBuf>,
+    /// How long recordings are kept (None: for ever).
+    pub(crate) keep_recordings: Option<Duration>,
 }
 
 impl MediaFile {
@@ -92,8 +105,22 @@ impl MediaFile {
             OnFailure::Refuse => MediaFailure::Refuse,
         };
         let sounds = self.sounds()?;
-        let recordings = match (self.record, self.recordings) {
-            (true, None) => return Err((self.ng.span().start, "`media.record` needs `media.recordings`".into())),
+        let records = self.record || !self.record_dns.is_empty() || !self.record_agents.is_empty();
+        let keep = match &self.keep_recordings_days {
+            Some(days) if *days.get_ref() == 0 => {
+                return Err((days.span().start, "`media.keep_recordings_days` must be at least 1".into()))
+            }
+            Some(days) if self.recordings.is_none() => {
+                return Err((days.span().start, "`media.keep_recordings_days` needs `media.recordings`".into()))
+            }
+            Some(days) => Some(Duration::from_secs(u64::from(*days.get_ref()) * 86_400)),
+            None => None,
+        };
+        let recordings = match (records, self.recordings) {
+            (true, None) => {
+                let what = "`media.record`, `record_dns` and `record_agents` need `media.recordings`";
+                return Err((self.ng.span().start, what.into()));
+            }
             (_, Some(dir)) => {
                 let at = dir.span().start;
                 Some(
@@ -109,8 +136,11 @@ impl MediaFile {
             retry_after: Duration::from_secs(self.retry_after.max(1)),
             sounds,
             record: self.record,
+            record_dns: self.record_dns.into_iter().collect(),
+            record_agents: self.record_agents.into_iter().collect(),
+            can_record: recordings.is_some(),
         };
-        Ok(MediaPartnerConfig { ng: self.ng.into_inner(), engine, recordings: recordings.filter(|_| self.record) })
+        Ok(MediaPartnerConfig { ng: self.ng.into_inner(), engine, recordings, keep_recordings: keep })
     }
 
     /// The sound files, each checked to be a plain name of a file in `sounds` and made an

@@ -339,6 +339,30 @@ fn a_media_partner_names_its_ng_addresses_and_bad_values_name_their_line() {
 }
 
 #[test]
+fn recording_by_dn_and_agent_and_its_retention_need_the_recordings_directory() {
+    let media = "[site.media]\nng = [\"127.0.0.1:22222\"]\n";
+    let e = error_of(&format!("{BASE}{media}record_dns = [\"5000\"]\n"));
+    assert!(e.contains("media.recordings"), "{e}");
+    let e = error_of(&format!("{BASE}{media}keep_recordings_days = 30\n"));
+    assert!(e.starts_with("t.toml:") && e.contains("keep_recordings_days") && e.contains("recordings"), "{e}");
+    let dir = std::env::temp_dir();
+    let kept = format!("{BASE}{media}recordings = \"{}\"\n", dir.display());
+    let e = error_of(&format!("{kept}keep_recordings_days = 0\n"));
+    assert!(e.contains("at least 1"), "{e}");
+    let sites = load(
+        &format!("{kept}record_dns = [\"5000\"]\nrecord_agents = [\"A1\"]\nkeep_recordings_days = 30\n"),
+        "t.toml",
+    )
+    .expect("valid");
+    let engine = sites[0].node.media.as_ref().expect("anchored");
+    assert!(engine.record_dns.contains("5000") && engine.record_agents.contains("A1") && engine.can_record);
+    assert!(!engine.record, "not every call");
+    assert_eq!(sites[0].media.as_ref().and_then(|m| m.keep_recordings), Some(Duration::from_secs(30 * 86_400)));
+    let plain = load(&format!("{BASE}{media}"), "t.toml").expect("valid");
+    assert!(plain[0].node.media.as_ref().is_some_and(|m| !m.can_record), "no directory: desktops cannot record");
+}
+
+#[test]
 fn sound_files_are_plain_names_of_files_in_the_sounds_directory() {
     let dir = std::env::temp_dir().join(format!("tandem-sounds-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");

@@ -41,7 +41,8 @@ impl BoundSite {
         let figures = spawn_nss_feed(&self.config, &shutdown);
         let media = start_media(&self.config);
         let recordings_dir = self.config.media.as_ref().and_then(|m| m.recordings.clone());
-        let recordings = recordings_dir.clone().map(crate::recording::Recordings::start);
+        let keep = self.config.media.as_ref().and_then(|m| m.keep_recordings);
+        let recordings = recordings_dir.clone().map(|dir| crate::recording::Recordings::start(dir, keep));
         warn_open_settings(&self.config);
         let (node, mut store) = restored_node(self.config, self.store);
         if let Some(store) = store.as_mut() {

@@ -34,6 +34,8 @@ pub(crate) struct CallMedia {
     pub(crate) hold_playing: bool,
     /// The sessions (by generation) the partner records.
     pub(crate) recorded: Vec<u32>,
+    /// What desktops and the configuration asked of the call's recording.
+    pub(crate) wish: super::RecordWish,
 }
 
 /// The partner's tag of the silent party a waiting caller is paired with (and then of

@@ -13,6 +13,7 @@
 
 mod desk;
 mod pairing;
+mod record;
 mod treatment;
 
 use std::net::SocketAddr;
@@ -23,6 +24,7 @@ use crate::media::{MediaFailure, MediaOp, MediaReply, MediaStats};
 use crate::Status;
 use desk::Wait;
 pub(crate) use desk::{CallMedia, MediaDesk};
+pub(crate) use record::{RecordOrder, RecordWish};
 
 /// The partner's tag of one side of a call.
 pub(crate) fn tag_of(side: Side) -> String {
@@ -344,22 +346,6 @@ impl B2bua {
         call.media.deleted_below = call.media.deleted_below.max(current);
         for (session, recorded) in old {
             self.media.delete(session, recorded);
-        }
-    }
-
-    /// Call `id`'s current session is recorded from now on, when the site records calls.
-    pub(in crate::b2bua) fn start_recording(&mut self, ctx: &Ctx<'_>, id: CallId) {
-        if !ctx.config.media.as_ref().is_some_and(|m| m.record) {
-            return;
-        }
-        let Some(call) = self.calls.get_mut(&id).filter(|c| !c.media.unanchored && c.media.generation > 0) else {
-            return;
-        };
-        let generation = call.media.generation - 1;
-        if !call.media.recorded.contains(&generation) {
-            call.media.recorded.push(generation);
-            let session = call.media.current(&call.uuid);
-            self.media.send(MediaOp::StartRecording { session });
         }
     }
 
