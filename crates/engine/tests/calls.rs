@@ -325,3 +325,116 @@ fn a_failed_outbound_call_releases_the_callers_dn() {
         .collect();
     assert_eq!(released, vec!["1001".to_owned()], "the caller's desk hears its line is free");
 }
+
+/// `invite(dn, call)` without a session description (a late offer, RFC 3261 section
+/// 13.2.1: the callee's 2xx then offers, and the caller's ACK answers).
+fn late_offer_invite(dn: &str, call: &str) -> Vec<u8> {
+    let inv = invite(dn, call);
+    let inv = Message::parse(&inv, Framing::Datagram).expect("valid");
+    let mut b = MessageBuilder::request(Method::Invite, inv.request_uri().expect("uri"));
+    for h in inv.headers().iter().filter(|h| !h.raw_name.eq_ignore_ascii_case("content-type")) {
+        if !h.raw_name.eq_ignore_ascii_case("content-length") {
+            b.header(h.raw_name, h.value);
+        }
+    }
+    b.finish(None, b"")
+}
+
+#[test]
+fn a_late_offer_is_answered_in_the_callers_ack_and_the_callee_gets_it_in_ours() {
+    let mut site = Site::new();
+    registered(&mut site, "1001", PHONE_A);
+    let out = site.send_from(GW, &late_offer_invite("1001", "late1"));
+    let b_invite = only(&out, PHONE_A, "INVITE sip:1001@127.0.0.1:6001");
+    assert!(b_invite.msg().body().is_empty(), "the callee is asked for the offer too");
+    let ok_from_phone = answer(b_invite, 200, "ph1", Some(SDP_ANSWER));
+    let out = site.send_from(PHONE_A, &ok_from_phone);
+    assert!(!out.iter().any(|s| s.first_line().starts_with("ACK")), "our ACK must carry the answer: it waits");
+    let ok = only(&out, GW, "SIP/2.0 200");
+    assert_eq!(ok.msg().body(), SDP_ANSWER.as_bytes(), "the caller gets the callee's offer");
+    let out = site.send_from(PHONE_A, &ok_from_phone);
+    assert!(out.is_empty(), "a retransmitted 2xx while the caller has not answered: nothing yet");
+
+    let mut b = MessageBuilder::request(Method::Ack, "sip:tandem@127.0.0.1:5060");
+    let resp = ok.msg();
+    b.header_fmt("Via", format_args!("SIP/2.0/UDP {GW};branch=z9hG4bKlateack"));
+    b.header("From", resp.header(HeaderName::From).expect("from"));
+    b.header("To", resp.header(HeaderName::To).expect("to"));
+    b.header("Call-ID", resp.call_id().expect("call-id"));
+    b.header("CSeq", "1 ACK");
+    let out = site.send_from(GW, &b.finish(Some("application/sdp"), SDP_OFFER.as_bytes()));
+    let ack = only(&out, PHONE_A, "ACK sip:phone@127.0.0.1:6001");
+    assert_eq!(ack.msg().body(), SDP_OFFER.as_bytes(), "the callee's offer is answered in our ACK");
+    assert!(ack.first_line().starts_with("ACK") && ack.msg().header(HeaderName::ContentType).is_some());
+    let out = site.send_from(PHONE_A, &ok_from_phone);
+    assert_eq!(out.len(), 1, "from now on a retransmitted 2xx is ACKed again");
+    assert_eq!(out[0].msg().body(), SDP_OFFER.as_bytes());
+
+    let out = site.send_from(GW, &gw_in_dialog(Method::Bye, ok, 2, "latebye"));
+    only(&out, PHONE_A, "BYE sip:phone@127.0.0.1:6001");
+    assert_eq!(site.node.active_calls(), 0);
+}
+
+#[test]
+fn a_late_offer_whose_caller_never_acks_leaves_the_callee_acked_and_hung_up() {
+    let mut site = Site::new();
+    registered(&mut site, "1001", PHONE_A);
+    let out = site.send_from(GW, &late_offer_invite("1001", "late2"));
+    let b_invite = only(&out, PHONE_A, "INVITE sip:1001@127.0.0.1:6001");
+    site.send_from(PHONE_A, &answer(b_invite, 200, "ph1", Some(SDP_ANSWER)));
+    let out = site.advance_sent(Duration::from_secs(40));
+    only(&out, PHONE_A, "ACK sip:phone@127.0.0.1:6001");
+    let ack_at = out.iter().position(|s| s.first_line().starts_with("ACK")).expect("ack");
+    let bye_at = out.iter().position(|s| s.first_line().starts_with("BYE sip:phone")).expect("the callee's BYE");
+    assert!(ack_at < bye_at, "the 2xx is ACKed before the BYE");
+    assert_eq!(site.node.active_calls(), 0);
+}
+
+/// The partner's rewriting of a description: the same with its address.
+const PARTNER_SDP: &str =
+    "v=0\r\no=rtpengine 9 9 IN IP4 192.0.2.50\r\ns=-\r\nc=IN IP4 192.0.2.50\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
+
+/// Answers the one media command out with `PARTNER_SDP`; the command.
+fn partner_answers(site: &mut Site) -> engine::media::MediaOp {
+    let cmd = site.node.poll_media().expect("a media command");
+    assert!(site.node.poll_media().is_none(), "one at a time");
+    let reply = engine::media::MediaReply::Sdp(PARTNER_SDP.as_bytes().to_vec());
+    site.node.handle_input(engine::Input::Media { at: site.now, id: cmd.id, reply: &reply });
+    cmd.op
+}
+
+#[test]
+fn an_anchored_late_offer_is_offered_by_the_callee_and_answered_by_the_caller_at_the_partner() {
+    let mut config = engine::NodeConfig::for_tests();
+    config.media = Some(engine::media::MediaConfig::default());
+    let mut site = Site::with_config(config);
+    registered(&mut site, "1001", PHONE_A);
+    let out = site.send_from(GW, &late_offer_invite("1001", "late3"));
+    assert!(site.node.poll_media().is_none(), "no offer to anchor yet");
+    let b_invite = only(&out, PHONE_A, "INVITE sip:1001@127.0.0.1:6001");
+    site.send_from(PHONE_A, &answer(b_invite, 200, "ph1", Some(SDP_ANSWER)));
+    let engine::media::MediaOp::Offer { from, to, sdp, .. } = partner_answers(&mut site) else {
+        panic!("the callee's 2xx offers")
+    };
+    assert_eq!((from.as_str(), to.as_deref(), &sdp[..]), ("b0", Some("a"), SDP_ANSWER.as_bytes()));
+    let out = site.drain_sent();
+    let ok = only(&out, GW, "SIP/2.0 200");
+    assert_eq!(ok.msg().body(), PARTNER_SDP.as_bytes(), "the caller is offered the partner's address");
+
+    let mut b = MessageBuilder::request(Method::Ack, "sip:tandem@127.0.0.1:5060");
+    let resp = ok.msg();
+    b.header_fmt("Via", format_args!("SIP/2.0/UDP {GW};branch=z9hG4bKlateack3"));
+    b.header("From", resp.header(HeaderName::From).expect("from"));
+    b.header("To", resp.header(HeaderName::To).expect("to"));
+    b.header("Call-ID", resp.call_id().expect("call-id"));
+    b.header("CSeq", "1 ACK");
+    let out = site.send_from(GW, &b.finish(Some("application/sdp"), SDP_OFFER.as_bytes()));
+    assert!(out.is_empty(), "our ACK waits for the partner");
+    let engine::media::MediaOp::Answer { from, to, sdp, .. } = partner_answers(&mut site) else {
+        panic!("the caller's ACK answers")
+    };
+    assert_eq!((from.as_str(), to.as_str(), &sdp[..]), ("b0", "a", SDP_OFFER.as_bytes()));
+    let out = site.drain_sent();
+    let ack = only(&out, PHONE_A, "ACK sip:phone@127.0.0.1:6001");
+    assert_eq!(ack.msg().body(), PARTNER_SDP.as_bytes(), "the callee gets the partner's address in our ACK");
+}

@@ -587,3 +587,34 @@ fn a_desktop_pauses_a_recording_and_the_wav_file_is_silent_over_the_pause() {
     assert!(loud(16_500..23_500) > 6_500, "recorded again after the resume: {}", loud(16_500..23_500));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_late_offer_is_anchored_the_callee_offering_and_the_caller_answering_in_its_ack() {
+    if !enabled() {
+        return;
+    }
+    let rtpengine = Rtpengine::start("late", (43500, 43999));
+    let t = Tandem::start_with("media-late", &site_config(rtpengine.ng, "continue"));
+    let (gw, phone) = (Party::new("gw"), Party::new("1200"));
+    register(&phone, t.udp, "1200");
+    gw.send(t.udp, &invite(&gw, t.udp, "1200", "late1", ""));
+    let offered = phone.expect("INVITE", Duration::from_secs(5)).expect("the phone rang");
+    assert!(!offered.contains("m=audio"), "no offer to pass on: {offered}");
+    answer(&phone, &offered, t.udp);
+    let ok = gw.expect("200", Duration::from_secs(5)).expect("the gateway got the callee's offer");
+    let toward_phone = media_of(&ok);
+    assert_ne!(toward_phone, phone.rtp.local_addr().expect("addr"), "rtpengine's port, not the phone's: {ok}");
+    let ack = in_dialog(&gw, &ok, t.udp, "ACK", 1).replace("Content-Length: 0\r\n\r\n", "");
+    let sdp = gw.sdp();
+    gw.send(t.udp, &format!("{ack}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len()));
+    let acked = phone.expect("ACK", Duration::from_secs(5)).expect("the phone's 2xx is ACKed with the answer");
+    let toward_gw = media_of(&acked);
+    assert_ne!(toward_gw, gw.rtp.local_addr().expect("addr"), "rtpengine's port, not the gateway's: {acked}");
+    let phone_heard_early = phone.talk(toward_gw, 50);
+    let gw_heard = gw.talk(toward_phone, 50) + gw.listen(Duration::from_millis(300));
+    let phone_heard = phone_heard_early + phone.listen(Duration::from_millis(300));
+    assert!(gw_heard >= 40, "the gateway heard the phone through rtpengine: {gw_heard} of 50");
+    assert!(phone_heard >= 40, "the phone heard the gateway through rtpengine: {phone_heard} of 50");
+    gw.send(t.udp, &in_dialog(&gw, &ok, t.udp, "BYE", 2));
+    assert!(phone.expect("BYE", Duration::from_secs(5)).is_some(), "the phone was hung up");
+}

@@ -30,6 +30,7 @@ impl B2bua {
                         }
                     }
                     self.timers.cancel(id, CallTimer::Retransmit2xx);
+                    self.late_answer(ctx, id, req);
                 }
                 true
             }

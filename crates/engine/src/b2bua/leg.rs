@@ -61,6 +61,10 @@ pub(crate) struct Leg {
     /// A re-INVITE (ours or relayed) on this leg awaits its final response: another
     /// would cross it (RFC 3261 section 14.1, 491).
     pub(crate) reinvite_out: bool,
+    /// B-legs: the 2xx offered (the caller's INVITE had no description, a late offer):
+    /// our ACK must carry the answer, so it waits for the caller's ACK (RFC 3261 section
+    /// 13.2.2.4).
+    pub(crate) ack_awaits_answer: bool,
 }
 
 /// A dialog Tandem starts with an INVITE it sent, as [`Leg::outgoing`] takes it.
@@ -102,6 +106,7 @@ impl Leg {
             seen: None,
             sdp_version: None,
             reinvite_out: false,
+            ack_awaits_answer: false,
         }
     }
 
@@ -141,6 +146,7 @@ impl Leg {
             seen: None,
             sdp_version: None,
             reinvite_out: false,
+            ack_awaits_answer: false,
         })
     }
 

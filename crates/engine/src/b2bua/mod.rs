@@ -17,6 +17,7 @@ mod delivery;
 mod dialog;
 mod ending;
 mod hold;
+mod late_offer;
 mod leg;
 mod new_call;
 mod placement;

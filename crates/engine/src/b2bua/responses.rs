@@ -12,7 +12,7 @@ use super::call::Side;
 use super::call::{Answer, CallId, CallTimer, Pending, Routed};
 use super::leg::sdp_of;
 use super::leg::LegState;
-use super::send::{answer_caller, cancel_b_leg, reason_of, send_bye, send_cancel};
+use super::send::{answer_caller, cancel_b_leg, reason_of, reparse, send_bye, send_cancel};
 use super::{B2bua, Ctx};
 use crate::event::DomainEvent;
 use crate::Status;
@@ -100,7 +100,14 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
+        let late_offer = call.third_party.is_none()
+            && matches!(call.answer, Answer::Waiting { .. })
+            && reparse(&call.offer_source()).is_some_and(|m| m.body().is_empty())
+            && sdp_of(resp).is_some();
         let Some(leg) = call.b.get_mut(index) else { return };
+        if leg.ack_awaits_answer {
+            return; // A retransmitted 2xx: our ACK goes with the caller's answer.
+        }
         if leg.ack.is_some() {
             // A retransmitted 2xx: our ACK was lost.
             let ack = leg.ack.clone();
@@ -112,10 +119,14 @@ impl B2bua {
         leg.learn_from_response(resp);
         leg.heard_sdp(resp);
         leg.state = LegState::Confirmed;
-        let branch = ctx.branch();
-        let ack: Arc<[u8]> = in_dialog(&ctx.local, leg, Method::Ack, 1, &branch, None).into();
-        leg.ack = Some(ack.clone());
-        ctx.tx_send(leg.peer, ack);
+        if late_offer {
+            leg.ack_awaits_answer = true;
+        } else {
+            let branch = ctx.branch();
+            let ack: Arc<[u8]> = in_dialog(&ctx.local, leg, Method::Ack, 1, &branch, None).into();
+            leg.ack = Some(ack.clone());
+            ctx.tx_send(leg.peer, ack);
+        }
         if matches!(call.answer, Answer::Answered { .. }) {
             // Another fork answered first: hang this one up.
             send_bye(ctx, &mut self.pending, leg);
@@ -160,6 +171,15 @@ impl B2bua {
         reoffered: Option<Option<Arc<[u8]>>>,
     ) {
         let pairs_anew = matches!(reoffered, Some(Some(_)));
+        let late_offer = self.calls.get(&id).and_then(|c| c.b.get(index)).is_some_and(|l| l.ack_awaits_answer);
+        if late_offer && !pairs_anew {
+            let resume =
+                Resume::Answered { leg: index, resp: Arc::from(resp.as_bytes()), reoffered: reoffered.clone() };
+            if let Gate::Go = self.anchor_late_offer(ctx, (id, index), sdp_of(resp), resume) {
+                self.caller_hears_answer(ctx, id, index, resp, reoffered);
+            }
+            return;
+        }
         if pairs_anew || !self.anchored(ctx, id) {
             return self.caller_hears_answer(ctx, id, index, resp, reoffered);
         }

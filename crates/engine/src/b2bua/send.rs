@@ -66,6 +66,14 @@ pub(super) fn reparse(bytes: &[u8]) -> Option<Message<'_>> {
 }
 /// Sends a BYE inside `leg`'s dialog; its answer is not awaited.
 pub(super) fn send_bye(ctx: &mut Ctx<'_>, pending: &mut sipcore::SpreadMap<TxKey, Pending>, leg: &mut Leg) {
+    if leg.ack_awaits_answer {
+        // A late offer whose answer never came: the 2xx is ACKed (without one) first.
+        leg.ack_awaits_answer = false;
+        let branch = ctx.branch();
+        let ack: Arc<[u8]> = in_dialog(&ctx.local, leg, Method::Ack, 1, &branch, None).into();
+        leg.ack = Some(ack.clone());
+        ctx.tx_send(leg.peer, ack);
+    }
     let cseq = leg.next_cseq();
     let branch = ctx.branch();
     let bye: Arc<[u8]> = in_dialog(&ctx.local, leg, Method::Bye, cseq, &branch, None).into();

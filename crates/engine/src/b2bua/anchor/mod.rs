@@ -58,6 +58,8 @@ pub(in crate::b2bua) enum Resume {
     Treatment,
     /// The sink answered: the caller gets 183 and the music.
     TreatmentEarly,
+    /// A late offer: the caller's answer in its ACK goes on in our ACK to callee leg `leg`.
+    LateAck { leg: usize, ack: Arc<[u8]> },
 }
 
 /// Which half of an offer/answer exchange a description is.
@@ -116,6 +118,34 @@ impl B2bua {
         let wait = Wait { call: id, resume, deadline: ctx.now + config.timeout, offer: true };
         self.media.waits.insert(cmd, wait);
         Ok(Gate::Wait)
+    }
+
+    /// The gate before a callee's 2xx that offers (a late offer: the caller's INVITE had
+    /// none) reaches the caller: a new session, the callee offering. A partner that is
+    /// down or fails leaves the call unanchored (the callee has answered already).
+    pub(in crate::b2bua) fn anchor_late_offer(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        (id, leg): (CallId, usize),
+        sdp: Option<Arc<[u8]>>,
+        resume: Resume,
+    ) -> Gate {
+        let Some(config) = ctx.config.media.as_ref() else { return Gate::Go };
+        let Some(call) = self.calls.get_mut(&id).filter(|c| !c.media.unanchored) else { return Gate::Go };
+        let (Some(sdp), Some(callee)) = (sdp, call.b.get(leg)) else { return Gate::Go };
+        if self.media.is_down(ctx.now) {
+            call.media.unanchored = true;
+            self.media.stats.unanchored_calls += 1;
+            return Gate::Go;
+        }
+        let origin = crate::media::nat_origin(&sdp, callee.peer.addr.ip());
+        call.media.new_session();
+        let session = call.media.current(&call.uuid);
+        let op = MediaOp::Offer { session, from: tag_of(Side::B(leg)), to: Some(tag_of(Side::A)), sdp, origin };
+        let cmd = self.media.send(op);
+        let wait = Wait { call: id, resume, deadline: ctx.now + config.timeout, offer: false };
+        self.media.waits.insert(cmd, wait);
+        Gate::Wait
     }
 
     fn media_failed_new_call(stats: &mut MediaStats, policy: MediaFailure, call: &mut Call) -> Result<Gate, Status> {
@@ -287,6 +317,11 @@ impl B2bua {
                 self.pair_with_sink(ctx, id);
             }
             Resume::TreatmentEarly => self.early_media(ctx, id, sdp),
+            Resume::LateAck { leg, ack } => {
+                let bytes = self.rewritten(id, Side::A, &ack, sdp.clone());
+                let Some(ack) = reparse(&bytes) else { return };
+                self.ack_late_offer(ctx, id, leg, &ack, sdp.as_deref());
+            }
             resume @ (Resume::PairOffered { .. } | Resume::PairAnswered { .. }) => {
                 self.repair_step(ctx, id, resume, sdp);
             }

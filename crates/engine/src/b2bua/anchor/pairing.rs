@@ -70,7 +70,8 @@ impl B2bua {
             | Resume::Provisional { .. }
             | Resume::Answered { .. }
             | Resume::RelayOut { .. }
-            | Resume::RelayBack { .. } => {}
+            | Resume::RelayBack { .. }
+            | Resume::LateAck { .. } => {}
         }
     }
 
