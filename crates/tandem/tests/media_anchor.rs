@@ -618,3 +618,55 @@ fn a_late_offer_is_anchored_the_callee_offering_and_the_caller_answering_in_its_
     gw.send(t.udp, &in_dialog(&gw, &ok, t.udp, "BYE", 2));
     assert!(phone.expect("BYE", Duration::from_secs(5)).is_some(), "the phone was hung up");
 }
+
+#[test]
+fn a_caller_held_by_the_agents_own_phone_hears_hold_music_through_rtpengine() {
+    if !enabled() {
+        return;
+    }
+    let rtpengine = Rtpengine::start("phonehold", (44000, 44499));
+    let sounds = std::env::temp_dir().join(format!("tandem-phonehold-{}", std::process::id()));
+    std::fs::create_dir_all(&sounds).expect("dir");
+    tone_wav(&sounds.join("music.wav"));
+    let config = format!(
+        "{}sounds = \"{}\"\nhold_music = \"music.wav\"\n",
+        site_config(rtpengine.ng, "continue"),
+        sounds.display()
+    );
+    let t = Tandem::start_with("media-phonehold", &config);
+    let (gw, phone) = (Party::new("gw"), Party::new("1200"));
+    register(&phone, t.udp, "1200");
+    gw.send(t.udp, &invite(&gw, t.udp, "1200", "phonehold1", &gw.sdp()));
+    let offered = phone.expect("INVITE", Duration::from_secs(5)).expect("the phone rang");
+    answer(&phone, &offered, t.udp);
+    let ok = gw.expect("200", Duration::from_secs(5)).expect("answered");
+    gw.send(t.udp, &in_dialog(&gw, &ok, t.udp, "ACK", 1));
+    let _ = gw.talk(media_of(&ok), 10);
+    // The phone holds: a re-INVITE in its dialog, offering sendonly (RFC 3264 section 8.4).
+    let me = phone.sip_addr();
+    let sdp = phone.sdp().replace(" 1 1 IN", " 1 2 IN").replace("a=sendrecv", "").trim_end().to_owned()
+        + "\r\na=sendonly\r\n";
+    let to = header(&offered, "To");
+    let to = if to.contains("tag=") { to.to_owned() } else { format!("{to};tag=p1") };
+    phone.send(
+        t.udp,
+        &format!(
+            "INVITE sip:tandem@{} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKhold1\r\nFrom: {to}\r\nTo: {}\r\n\
+Call-ID: {}\r\nCSeq: 2 INVITE\r\nContact: <sip:1200@{me}>\r\nMax-Forwards: 70\r\n\
+Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            t.udp,
+            header(&offered, "From"),
+            header(&offered, "Call-ID"),
+            sdp.len()
+        ),
+    );
+    let _ = gw.answer_reinvite(t.udp, Duration::from_secs(3)).expect("the hold reaches the gateway");
+    assert!(phone.expect("200", Duration::from_secs(3)).is_some(), "the phone's hold was answered");
+    let _ = gw.heard_ssrcs(Duration::from_millis(100));
+    let _ = phone.talk(media_of(&offered), 30); // the phone still sends: blocked
+    let held = gw.heard_ssrcs(Duration::from_millis(500));
+    let (from_phone, music) = (held.iter().filter(|s| **s == phone.ssrc()).count(), held.len());
+    assert!(music >= 30 && from_phone == 0, "the held caller hears music ({music}) and not the phone ({from_phone})");
+    gw.send(t.udp, &in_dialog(&gw, &ok, t.udp, "BYE", 2));
+    let _ = std::fs::remove_dir_all(&sounds);
+}

@@ -206,7 +206,8 @@ impl B2bua {
 
     /// A phone's own re-INVITE from `side` was answered 2xx: when its description holds
     /// (`sendonly`, `inactive`, `0.0.0.0`) or resumes, the desks hear EventHeld or
-    /// EventRetrieved for its DN.
+    /// EventRetrieved for its DN, and the held party hears the site's hold music (the
+    /// phone's own audio blocked meanwhile) as for a desktop's hold.
     pub(super) fn note_phone_hold(&mut self, ctx: &mut Ctx<'_>, id: CallId, side: Side, offer: &[u8]) {
         let Some(call) = self.calls.get_mut(&id) else { return };
         let Some(direction) = sdp::direction(offer) else { return };
@@ -217,16 +218,22 @@ impl B2bua {
         let Some(dn) = call.dn_on(side).map(str::to_owned) else { return };
         let (conn_id, other) = (call.conn_id, call.other_than(side).to_owned());
         let (reference_id, requester) = (None, None);
-        match (direction.holds(), call.hold) {
+        let held = call.across(side);
+        let music = match (direction.holds(), call.hold) {
             (true, Hold::Off) => {
                 call.hold = party.as_hold();
                 ctx.events.push(DomainEvent::CallHeld { conn_id, dn, other, reference_id, requester });
+                Some(true)
             }
             (false, h) if h == party.as_hold() => {
                 call.hold = Hold::Off;
                 ctx.events.push(DomainEvent::CallRetrieved { conn_id, dn, other, reference_id, requester });
+                Some(false)
             }
-            _ => {}
+            _ => None,
+        };
+        if let (Some(on), Some(held)) = (music, held) {
+            self.hold_music(ctx, id, (held, side), on);
         }
     }
 }

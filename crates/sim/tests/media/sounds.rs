@@ -115,3 +115,30 @@ fn a_router_names_a_treatment_from_the_configuration_and_no_other() {
     let applied = w.desk_events(9).iter().filter(|e| matches!(e, cti::Event::EventTreatmentApplied { .. })).count();
     assert_eq!(applied, 3, "every request is answered (the router keeps the call in hand)");
 }
+
+#[test]
+fn a_caller_held_by_the_agents_own_phone_hears_hold_music_too() {
+    let mut w = world_with_sounds(24);
+    w.call(addr(GW), "1001");
+    w.run_for(Duration::from_secs(5));
+    assert!(plays(&mut w).is_empty());
+    let call = w.ua(addr(PHONE)).events.iter().find_map(|e| match e {
+        UaEvent::Incoming { call } => Some(call.clone()),
+        _ => None,
+    });
+    let call = call.expect("the phone's dialog");
+    w.phone_hold(addr(PHONE), &call, true);
+    w.run_for(Duration::from_secs(3));
+    let held = w.desk_events(1).iter().any(|e| matches!(e, cti::Event::EventHeld { .. }));
+    assert!(held, "the phone's re-INVITE holds: 1001's desktop sees EventHeld");
+    assert_eq!(plays(&mut w), vec![("a".to_owned(), "/sounds/hold.wav".to_owned())], "the caller is the held party");
+    let blocked = w.partner(addr(SITE)).commands.iter().find_map(|c| match &c.op {
+        MediaOp::Block { from, .. } => Some(from.clone()),
+        _ => None,
+    });
+    assert_eq!(blocked.as_deref(), Some("b0"), "the phone's own audio is blocked meanwhile");
+    w.phone_hold(addr(PHONE), &call, false);
+    w.run_for(Duration::from_secs(3));
+    let kinds = w.partner(addr(SITE)).kinds();
+    assert_eq!(kinds[kinds.len() - 2..], ["unblock", "stop"], "resumed: the music stops: {kinds:?}");
+}
