@@ -45,6 +45,7 @@ PACKAGES = {
     "fail2ban-regex": "fail2ban",
     "kamailio": "kamailio",
     "rtpengine": "rtpengine-daemon",
+    "janus": "janus",
 }
 
 # Words the line-based reading takes for commands (column titles in quoted headers, awk

@@ -193,6 +193,29 @@ pub enum Event {
         #[serde(rename = "CallState")]
         call_state: String,
     },
+    /// ThirdPartyDN joined ThisDN's call, which is a conference now
+    /// (RequestCompleteConference).
+    EventPartyAdded {
+        #[serde(rename = "ReferenceID", skip_serializing_if = "Option::is_none", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+        #[serde(rename = "ThirdPartyDN")]
+        third_party_dn: String,
+    },
+    /// ThirdPartyDN left ThisDN's conference (it hung up, or RequestDeleteFromConference).
+    EventPartyDeleted {
+        #[serde(rename = "ReferenceID", skip_serializing_if = "Option::is_none", default)]
+        reference_id: Option<u64>,
+        #[serde(rename = "ThisDN")]
+        this_dn: String,
+        #[serde(rename = "ConnID")]
+        conn_id: String,
+        #[serde(rename = "ThirdPartyDN")]
+        third_party_dn: String,
+    },
     /// The call's UserData changed; `UserData` is all of it now, ThirdPartyDN the DN
     /// whose client changed it.
     EventAttachedDataChanged {
@@ -367,6 +390,8 @@ impl Event {
             | Self::EventHeld { this_dn, .. }
             | Self::EventRetrieved { this_dn, .. }
             | Self::EventPartyChanged { this_dn, .. }
+            | Self::EventPartyAdded { this_dn, .. }
+            | Self::EventPartyDeleted { this_dn, .. }
             | Self::EventAttachedDataChanged { this_dn, .. }
             | Self::EventReleased { this_dn, .. }
             | Self::EventAbandoned { this_dn, .. }

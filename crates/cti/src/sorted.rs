@@ -73,8 +73,8 @@ pub enum CallRequest<'a> {
     /// RequestCompleteTransfer, RequestAlternateCall, RequestReconnectCall: an operation on
     /// ThisDN's held call and its active one (`conn` and `other`, either order).
     Pair { this_dn: &'a str, conn: Option<u64>, other: Option<u64>, op: PairOp },
-    /// The conference requests (they need a conference mixer).
-    Conference { this_dn: &'a str },
+    /// RequestDeleteFromConference: OtherDN leaves the conference on ThisDN.
+    DeleteFromConference { this_dn: &'a str, conn: Option<u64>, other_dn: &'a str },
     /// RequestPrivateService 3013-3016: start, stop, pause or resume the call's recording.
     Record { this_dn: &'a str, conn: Option<u64>, op: RecordOp },
 }
@@ -125,6 +125,8 @@ pub enum PairOp {
     Alternate,
     /// Release the active one, take back the held one.
     Reconnect,
+    /// Join them in a conference (the consulted party, the held party and ThisDN).
+    Conference,
 }
 
 /// A one-step transfer's fields.
@@ -182,7 +184,7 @@ impl CallRequest<'_> {
             | Self::UserData { this_dn, .. }
             | Self::Consult(Transfer { this_dn, .. })
             | Self::Pair { this_dn, .. }
-            | Self::Conference { this_dn }
+            | Self::DeleteFromConference { this_dn, .. }
             | Self::Record { this_dn, .. } => this_dn,
         }
     }
@@ -287,9 +289,21 @@ impl Request {
             Self::RequestReconnectCall { this_dn, conn_id, transfer_conn_id, .. } => {
                 Sorted::Call(pair(this_dn, conn_id, transfer_conn_id, PairOp::Reconnect))
             }
-            Self::RequestInitiateConference { this_dn, .. }
-            | Self::RequestCompleteConference { this_dn, .. }
-            | Self::RequestDeleteFromConference { this_dn, .. } => Sorted::Call(CallRequest::Conference { this_dn }),
+            Self::RequestInitiateConference { this_dn, conn_id, other_dn, .. } => {
+                Sorted::Call(CallRequest::Consult(Transfer {
+                    this_dn,
+                    conn: parse_conn_id(conn_id),
+                    other_dn,
+                    location: None,
+                    user_data: None,
+                }))
+            }
+            Self::RequestCompleteConference { this_dn, conn_id, transfer_conn_id, .. } => {
+                Sorted::Call(pair(this_dn, conn_id, transfer_conn_id, PairOp::Conference))
+            }
+            Self::RequestDeleteFromConference { this_dn, conn_id, other_dn, .. } => {
+                Sorted::Call(CallRequest::DeleteFromConference { this_dn, conn: parse_conn_id(conn_id), other_dn })
+            }
             Self::RequestReloadConfig { .. } => Sorted::Process(ProcessRequest::ReloadConfig),
             Self::RequestPrivateService { service_id: 3019, .. } => Sorted::Process(ProcessRequest::Shutdown),
             Self::RequestPrivateService { service_id, this_dn, conn_id, .. } => match RecordOp::of_service(*service_id)

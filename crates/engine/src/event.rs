@@ -283,6 +283,57 @@ pub enum DomainEvent {
         /// The desktop that asked: it alone gets the ReferenceID.
         requester: Option<crate::DeskId>,
     },
+    /// A conference was made (RequestCompleteConference): the held call `kept` now joins
+    /// its parties and `added`, the consulted party, at the mixer; the consultation
+    /// `gone` ended (DN `by`'s second dialog with it).
+    Conferenced {
+        /// The held call's ConnID: the conference's.
+        kept: u64,
+        /// The consultation's ConnID: it ends here.
+        gone: u64,
+        /// The DN that conferenced (it stays).
+        by: String,
+        /// The consulted party, now in `kept`.
+        added: String,
+        /// The held call's other party (its caller), as desks see it.
+        other: String,
+        /// The caller's DN when it is a phone of this site (its desks hear of it too).
+        other_dn: Option<String>,
+        /// The request's ReferenceID.
+        reference_id: Option<u64>,
+        /// The desktop that asked: it alone gets the ReferenceID.
+        requester: Option<crate::DeskId>,
+    },
+    /// Party `gone` left conference `conn_id` (hung up, or was deleted by a desktop);
+    /// `stays` are the parties still in it (their desks hear EventPartyDeleted).
+    ConferenceLeft {
+        /// The conference's ConnID.
+        conn_id: u64,
+        /// The party that left, as desks see it.
+        gone: String,
+        /// The parties still in it.
+        stays: Vec<String>,
+        /// The request's ReferenceID (RequestDeleteFromConference, RequestReleaseCall).
+        reference_id: Option<u64>,
+        /// The desktop that asked.
+        requester: Option<crate::DeskId>,
+    },
+    /// A desktop's request that was accepted failed later (a conference the mixer did not
+    /// take): its desktop gets EventError.
+    RequestFailed {
+        /// The call.
+        conn_id: u64,
+        /// The request's ThisDN.
+        dn: String,
+        /// Why.
+        code: cti::ErrorCode,
+        /// ... in words.
+        text: &'static str,
+        /// The request's ReferenceID.
+        reference_id: Option<u64>,
+        /// The desktop that asked.
+        requester: Option<crate::DeskId>,
+    },
     /// A call's UserData changed during the call.
     UserDataChanged {
         /// Connection ID.

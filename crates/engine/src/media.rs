@@ -38,6 +38,9 @@ pub struct MediaConfig {
     /// The site keeps recordings (the shell converts and stores the partner's captures):
     /// desktops may record calls. Without it, recording requests are refused.
     pub can_record: bool,
+    /// A conference mixer is configured (the shell speaks to it; [`MediaOp::MixerJoin`]):
+    /// desktops may conference. Without it, conference requests are refused.
+    pub mixer: bool,
 }
 
 /// The sound files the partner plays, as paths it can open; named only by the
@@ -72,6 +75,7 @@ impl Default for MediaConfig {
             record_dns: std::collections::BTreeSet::new(),
             record_agents: std::collections::BTreeSet::new(),
             can_record: false,
+            mixer: false,
         }
     }
 }
@@ -117,7 +121,13 @@ impl MediaOp {
             | Self::StopPlay { session, .. }
             | Self::Block { session, .. }
             | Self::Unblock { session, .. } => session,
+            Self::MixerJoin { room, .. } | Self::MixerLeave { room, .. } | Self::MixerClose { room } => room,
         }
+    }
+
+    /// True for the conference mixer's commands (the rest are rtpengine's).
+    pub fn for_mixer(&self) -> bool {
+        matches!(self, Self::MixerJoin { .. } | Self::MixerLeave { .. } | Self::MixerClose { .. })
     }
 }
 
@@ -205,6 +215,29 @@ pub enum MediaOp {
         session: String,
         /// ng `from-tag`.
         from: String,
+    },
+    /// The conference mixer (not rtpengine): `participant` joins room `room` (made on
+    /// the first join), its audio coming from and going to `rtp`. The answer
+    /// ([`MediaReply::Sdp`]) is the mixer's description for it: where the party sends.
+    MixerJoin {
+        /// The conference (the call's UUID).
+        room: String,
+        /// The party (its side's tag).
+        participant: String,
+        /// Where the party receives RTP (from its own description).
+        rtp: std::net::SocketAddr,
+    },
+    /// `participant` leaves room `room`.
+    MixerLeave {
+        /// The conference.
+        room: String,
+        /// The party.
+        participant: String,
+    },
+    /// Room `room` is over: every participant leaves and it is destroyed.
+    MixerClose {
+        /// The conference.
+        room: String,
     },
 }
 

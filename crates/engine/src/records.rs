@@ -338,6 +338,7 @@ impl Recorder {
             }
             DomainEvent::AgentChanged { agent_id, dn, change } => self.agent_changed(now, agent_id, dn, change),
             DomainEvent::CallsMerged { kept, gone, to, answered, .. } => self.merged(now, *kept, *gone, to, *answered),
+            DomainEvent::Conferenced { kept, gone, added, .. } => self.conferenced(now, *kept, *gone, added),
             DomainEvent::MediaFigures { uuid, session, figures, recorded } => {
                 let (uuid, session, figures, recorded) = (uuid.clone(), session.clone(), *figures, *recorded);
                 let record = MediaRecord { at: now, uuid, session, figures, recorded };
@@ -426,6 +427,19 @@ impl Recorder {
             let seq = record.legs.len() as u32 + 1;
             let mut next = leg(seq, to.to_owned(), LegKind::Phone, agent, now);
             next.answered_at = answered.then_some(now);
+            record.legs.push(next);
+        }
+        self.finish(now, gone, 200, CallResult::Transferred);
+    }
+
+    /// A conference: the held call's record gains the consulted party's leg (answered
+    /// now; the agent's leg goes on); the consultation's record ends.
+    fn conferenced(&mut self, now: Instant, kept: u64, gone: u64, added: &str) {
+        let agent = self.agents.get(added).cloned();
+        if let Some(record) = self.open.get_mut(&kept) {
+            let seq = record.legs.len() as u32 + 1;
+            let mut next = leg(seq, added.to_owned(), LegKind::Phone, agent, now);
+            next.answered_at = Some(now);
             record.legs.push(next);
         }
         self.finish(now, gone, 200, CallResult::Transferred);

@@ -99,6 +99,32 @@ pub(crate) fn sink_for(offer: &[u8]) -> Option<Vec<u8>> {
     (streams > 0).then(|| out.into_bytes())
 }
 
+/// Where a description's first audio stream receives RTP: its `c=` address (the
+/// stream's own, else the session's) and the `m=audio` port. None without one, or for
+/// a held stream's `0.0.0.0`.
+pub(crate) fn audio_address(sdp: &[u8]) -> Option<std::net::SocketAddr> {
+    let text = std::str::from_utf8(sdp).ok()?;
+    let connection = |line: &str| -> Option<std::net::IpAddr> {
+        let rest = line.strip_prefix("c=IN IP4 ").or_else(|| line.strip_prefix("c=IN IP6 "))?;
+        rest.trim().split('/').next()?.parse().ok()
+    };
+    let (mut session, mut port, mut media) = (None, None, None);
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("m=") {
+            if port.is_some() {
+                break;
+            }
+            port = rest.strip_prefix("audio ").and_then(|r| r.split(' ').next()).and_then(|p| p.parse::<u16>().ok());
+        } else if port.is_none() && media.is_none() {
+            session = session.or_else(|| connection(line));
+        } else if port.is_some() {
+            media = media.or_else(|| connection(line));
+        }
+    }
+    let ip = media.or(session).filter(|ip| !ip.is_unspecified())?;
+    Some(std::net::SocketAddr::new(ip, port.filter(|p| *p != 0)?))
+}
+
 pub(crate) fn rewrite(sdp: &[u8], direction: Direction, version: u64) -> Option<Vec<u8>> {
     let text = std::str::from_utf8(sdp).ok()?;
     if !text.starts_with("v=") || !text.lines().any(|l| l.starts_with("o=")) {
@@ -208,5 +234,17 @@ m=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-
         assert!(sink.contains("a=rtpmap:101 telephone-event/8000") && sink.contains("a=fmtp:101 0-15"));
         assert!(!sink.contains("crypto") && !sink.contains("sendonly") && !sink.contains("198.51.100.4"));
         assert_eq!(sink_for(b"not sdp"), None);
+    }
+
+    #[test]
+    fn the_audio_address_is_the_streams_connection_or_the_sessions() {
+        let session =
+            b"v=0\r\no=a 1 1 IN IP4 1.1.1.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+        assert_eq!(audio_address(session), Some("192.0.2.1:4000".parse().expect("addr")));
+        let own = b"v=0\r\nc=IN IP4 192.0.2.1\r\nm=audio 4002 RTP/AVP 0\r\nc=IN IP4 192.0.2.9\r\n";
+        assert_eq!(audio_address(own), Some("192.0.2.9:4002".parse().expect("addr")));
+        assert_eq!(audio_address(b"v=0\r\nc=IN IP4 0.0.0.0\r\nm=audio 4000 RTP/AVP 0\r\n"), None, "held");
+        assert_eq!(audio_address(b"v=0\r\nc=IN IP4 192.0.2.1\r\nm=video 4000 RTP/AVP 96\r\n"), None);
+        assert_eq!(audio_address(b"\xff"), None);
     }
 }

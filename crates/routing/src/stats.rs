@@ -191,9 +191,14 @@ impl StatService {
             }
             // A completed two-step transfer (the consulted party's event names the
             // consultation; the caller's side of a single-step one does not).
-            Event::EventPartyChanged { conn_id, third_party_dn, this_dn, previous_conn_id: Some(_), .. } => {
-                (conn_id, this_dn, Some(third_party_dn))
-            }
+            Event::EventPartyChanged {
+                conn_id,
+                third_party_dn,
+                this_dn,
+                previous_conn_id: Some(_),
+                call_state,
+                ..
+            } if call_state == "Transferred" => (conn_id, this_dn, Some(third_party_dn)),
             _ => return Vec::new(),
         };
         let agent_on =

@@ -10,6 +10,8 @@ use engine::media::{MediaCommand, MediaFigures, MediaOp, MediaReply};
 
 /// The address every rewritten description carries (TEST-NET-3, RFC 5737).
 pub const PARTNER_ADDRESS: &str = "203.0.113.7";
+/// The address of the conference mixer's descriptions.
+pub const MIXER_ADDRESS: &str = "203.0.113.9";
 
 /// How the partner behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +32,8 @@ pub enum PartnerMode {
 pub struct MediaPartner {
     /// How it behaves now (tests may change it mid-call).
     pub mode: PartnerMode,
+    /// How the conference mixer behaves (joins answered, refused or not at all).
+    pub mixer: PartnerMode,
     /// Every command it was given, in order.
     pub commands: Vec<MediaCommand>,
     /// Answers not yet delivered: when, to which command, what.
@@ -42,11 +46,15 @@ pub struct MediaPartner {
 impl MediaPartner {
     /// A partner in `mode`.
     pub fn new(mode: PartnerMode) -> Self {
-        Self { mode, commands: Vec::new(), pending: Vec::new(), sessions: BTreeMap::new(), next_port: 30_000 }
+        let mixer = PartnerMode::Answer { delay: Duration::from_millis(2) };
+        Self { mode, mixer, commands: Vec::new(), pending: Vec::new(), sessions: BTreeMap::new(), next_port: 30_000 }
     }
 
     /// Takes one command at `now`.
     pub fn take(&mut self, now: Instant, command: MediaCommand) {
+        if command.op.for_mixer() {
+            return self.take_for_mixer(now, command);
+        }
         let reply = match (&command.op, self.mode) {
             (_, PartnerMode::Silent) => None,
             (MediaOp::Query { .. }, _) => {
@@ -73,8 +81,37 @@ impl MediaPartner {
             (MediaOp::Answer { session, from, sdp, .. }, PartnerMode::Answer { .. }) => {
                 Some(MediaReply::Sdp(self.rewrite(session, from, sdp)))
             }
+            // Taken by the mixer above.
+            (MediaOp::MixerJoin { .. } | MediaOp::MixerLeave { .. } | MediaOp::MixerClose { .. }, _) => None,
         };
         let delay = match self.mode {
+            PartnerMode::Answer { delay } => delay,
+            PartnerMode::Refuse | PartnerMode::Silent => Duration::ZERO,
+        };
+        if let Some(reply) = reply {
+            self.pending.push((now + delay, command.id, reply));
+        }
+        self.commands.push(command);
+    }
+
+    /// A conference mixer's command: a join is answered with the mixer's description for
+    /// the participant (a port of its own at [`MIXER_ADDRESS`]).
+    fn take_for_mixer(&mut self, now: Instant, command: MediaCommand) {
+        let reply = match (&command.op, self.mixer) {
+            (_, PartnerMode::Silent) => None,
+            (MediaOp::MixerJoin { .. }, PartnerMode::Refuse) => Some(MediaReply::Refused("No such room".into())),
+            (MediaOp::MixerJoin { .. }, PartnerMode::Answer { .. }) => {
+                self.next_port += 2;
+                let sdp = format!(
+                    "v=0\r\no=mixer 1 1 IN IP4 {MIXER_ADDRESS}\r\ns=-\r\nc=IN IP4 {MIXER_ADDRESS}\r\nt=0 0\r\n\
+m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
+                    self.next_port
+                );
+                Some(MediaReply::Sdp(sdp.into_bytes()))
+            }
+            _ => Some(MediaReply::Done(None)),
+        };
+        let delay = match self.mixer {
             PartnerMode::Answer { delay } => delay,
             PartnerMode::Refuse | PartnerMode::Silent => Duration::ZERO,
         };
@@ -144,6 +181,9 @@ fn kind_of(op: &MediaOp) -> &'static str {
         MediaOp::Query { .. } => "query",
         MediaOp::StartRecording { .. } => "record",
         MediaOp::StopRecording { .. } => "stop-record",
+        MediaOp::MixerJoin { .. } => "join",
+        MediaOp::MixerLeave { .. } => "leave",
+        MediaOp::MixerClose { .. } => "close",
         MediaOp::Play { .. } => "play",
         MediaOp::StopPlay { .. } => "stop",
         MediaOp::Block { .. } => "block",

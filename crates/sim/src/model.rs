@@ -50,10 +50,11 @@ impl SiteModel {
             }
             // Refused at placement: never a call, so never offered (ConnID 0).
             DomainEvent::CallFailed { conn_id: 0, .. } => Ok(()),
-            DomainEvent::CallsMerged { kept, gone, .. } => {
+            DomainEvent::CallsMerged { kept, gone, .. } | DomainEvent::Conferenced { kept, gone, .. } => {
                 self.live(*kept, event)?;
                 self.end(*gone, event)
             }
+            DomainEvent::ConferenceLeft { conn_id, .. } => self.live(*conn_id, event),
             DomainEvent::CallReleased { conn_id, .. }
             | DomainEvent::CallAbandoned { conn_id, .. }
             | DomainEvent::CallFailed { conn_id, .. } => self.end(*conn_id, event),

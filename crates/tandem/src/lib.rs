@@ -23,6 +23,7 @@ mod http_serve;
 mod listen;
 mod media_ng;
 mod metrics;
+mod mixer;
 mod nss_feed;
 mod peer_tls;
 mod probe;

@@ -36,8 +36,9 @@ pub(crate) struct NgLink {
 }
 
 /// Starts the client for rtpengine at `ng` (one or more addresses); commands time out
-/// after `timeout`.
-pub(crate) fn start(ng: Vec<SocketAddr>, timeout: Duration) -> std::io::Result<NgLink> {
+/// after `timeout`. The conference mixer's commands go to the client of the Janus at
+/// `mixer` ([`crate::mixer`]), when one is configured.
+pub(crate) fn start(ng: Vec<SocketAddr>, timeout: Duration, mixer: Option<String>) -> std::io::Result<NgLink> {
     let bind: SocketAddr = match ng.first() {
         Some(a) if a.ip().is_loopback() && a.is_ipv4() => ([127, 0, 0, 1], 0).into(),
         Some(a) if a.is_ipv6() => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
@@ -49,7 +50,9 @@ pub(crate) fn start(ng: Vec<SocketAddr>, timeout: Duration) -> std::io::Result<N
     let (commands, rx) = mpsc::channel(QUEUE);
     let (tx, replies) = mpsc::channel(QUEUE);
     let rng = rand::SeedableRng::seed_from_u64(crate::clock::seed());
-    let client = Client { socket, ng, timeout, out: BTreeMap::new(), rng, pins: HashMap::new(), down: Vec::new() };
+    let mixer = mixer.map(|url| crate::mixer::start(url, tx.clone()));
+    let (out, pins, down) = (BTreeMap::new(), HashMap::new(), Vec::new());
+    let client = Client { socket, ng, timeout, out, rng, pins, down, mixer };
     tokio::spawn(client.run(rx, tx));
     Ok(NgLink { commands, replies })
 }
@@ -77,6 +80,8 @@ struct Client {
     pins: HashMap<String, usize>,
     /// Instances that let a command time out, until when.
     down: Vec<(usize, Instant)>,
+    /// The conference mixer's client, when the site has one.
+    mixer: Option<mpsc::Sender<MediaCommand>>,
 }
 
 impl Client {
@@ -86,6 +91,12 @@ impl Client {
             let next = self.out.values().map(|o| o.next_send.min(o.deadline)).min();
             tokio::select! {
                 command = commands.recv() => match command {
+                    Some(command) if command.op.for_mixer() => {
+                        let sent = self.mixer.as_ref().map(|m| m.try_send(command.clone()).is_ok());
+                        if sent != Some(true) {
+                            let _ = replies.try_send((command.id, MediaReply::Unreachable));
+                        }
+                    }
                     Some(command) => self.send(command).await,
                     None => return,
                 },
@@ -118,7 +129,10 @@ impl Client {
             | MediaOp::Play { .. }
             | MediaOp::StopPlay { .. }
             | MediaOp::Block { .. }
-            | MediaOp::Unblock { .. } => None,
+            | MediaOp::Unblock { .. }
+            | MediaOp::MixerJoin { .. }
+            | MediaOp::MixerLeave { .. }
+            | MediaOp::MixerClose { .. } => None,
         };
         let next_send = now + self.timeout / 4;
         self.out.insert(cookie, Out { id: command.id, bytes, to, unpin, next_send, deadline: now + self.timeout });
@@ -221,15 +235,9 @@ pub(crate) fn encode(cookie: &str, op: &MediaOp) -> Vec<u8> {
             // Tandem deletes when the whole call is over: nothing may fork into it later.
             put("delete-delay", Value::Int(0));
         }
-        MediaOp::Query { .. } => {
-            put("command", text("query"));
-        }
-        MediaOp::StartRecording { .. } => {
-            put("command", text("start recording"));
-        }
-        MediaOp::StopRecording { .. } => {
-            put("command", text("stop recording"));
-        }
+        MediaOp::Query { .. } => put("command", text("query")),
+        MediaOp::StartRecording { .. } => put("command", text("start recording")),
+        MediaOp::StopRecording { .. } => put("command", text("stop recording")),
         MediaOp::Play { to, file, .. } => {
             put("command", text("play media"));
             put("from-tag", text(to));
@@ -244,6 +252,10 @@ pub(crate) fn encode(cookie: &str, op: &MediaOp) -> Vec<u8> {
             let block = matches!(op, MediaOp::Block { .. });
             put("command", text(if block { "block media" } else { "unblock media" }));
             put("from-tag", text(from));
+        }
+        // The mixer's: never sent to rtpengine (see `Client::run`); a ping if they were.
+        MediaOp::MixerJoin { .. } | MediaOp::MixerLeave { .. } | MediaOp::MixerClose { .. } => {
+            put("command", text("ping"))
         }
     }
     let mut out = format!("{cookie} ").into_bytes();

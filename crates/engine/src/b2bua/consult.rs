@@ -29,6 +29,7 @@ impl B2bua {
     /// RequestInitiateTransfer.
     pub(crate) fn initiate_transfer(&mut self, ctx: &mut Ctx<'_>, order: TransferOrder<'_>) -> Result<(), Refusal> {
         let id = *self.by_conn.get(&order.conn_id).ok_or(cti::ErrorCode::NoSuchCall)?;
+        self.not_in_conference(id)?;
         let call = self.calls.get(&id).ok_or(cti::ErrorCode::NoSuchCall)?;
         match call.party_of(order.dn) {
             Some(Party::Callee(_)) => {}
@@ -72,6 +73,7 @@ impl B2bua {
         let on = |conn_id, hold| HoldOrder { conn_id, dn: order.dn, hold, reference_id, requester };
         match order.op {
             cti::PairOp::Complete => self.complete_transfer(ctx, main, consult, order),
+            cti::PairOp::Conference => self.complete_conference(ctx, (main, consult), order),
             cti::PairOp::Alternate => {
                 let (active, held) = match self.calls.get(&main).map(|c| c.hold) {
                     Some(Hold::ByCallee) => (consult_conn, main_conn),
@@ -116,6 +118,8 @@ impl B2bua {
 
     /// What joining `main`'s caller to `consult`'s callee checks, before anything changes.
     pub(super) fn plan_merge(&self, main: CallId, consult: CallId) -> Result<MergePlan, Refusal> {
+        self.not_in_conference(main)?;
+        self.not_in_conference(consult)?;
         let (Some(m), Some(c)) = (self.calls.get(&main), self.calls.get(&consult)) else {
             return Err(cti::ErrorCode::NoSuchCall.into());
         };
@@ -212,7 +216,7 @@ impl B2bua {
 pub(super) struct MergePlan {
     pub(super) main: CallId,
     pub(super) consult: CallId,
-    answered: Option<usize>,
+    pub(super) answered: Option<usize>,
     caller_sdp: Arc<[u8]>,
 }
 

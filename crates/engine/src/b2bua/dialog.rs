@@ -34,6 +34,10 @@ impl B2bua {
                 }
                 true
             }
+            (_, Some(key)) if self.in_conference(id) => {
+                self.conference_request(ctx, (id, side), &key, req, peer);
+                true
+            }
             (Method::Bye, Some(key)) => {
                 self.on_bye(ctx, id, side, &key, req, peer);
                 true

@@ -98,6 +98,9 @@ impl B2bua {
         }
         self.timers.cancel_all(id);
         self.release_media(&call);
+        if !self.conferences.is_empty() {
+            self.forget_conference(id);
+        }
         if !self.consults.is_empty() {
             self.consults.remove(&id);
             self.consults.retain(|_, main| *main != id);
@@ -119,6 +122,9 @@ impl B2bua {
     /// RequestReleaseCall: the call `conn_id` on `dn` ends, from the server side.
     pub(crate) fn release(&mut self, ctx: &mut Ctx<'_>, conn_id: u64, dn: &str) -> Result<(), cti::ErrorCode> {
         let id = *self.by_conn.get(&conn_id).ok_or(cti::ErrorCode::NoSuchCall)?;
+        if self.in_conference(id) {
+            return self.release_from_conference(ctx, id, dn);
+        }
         let call = self.calls.get(&id).ok_or(cti::ErrorCode::NoSuchCall)?;
         if call.dn != dn && call.caller_dn.as_deref() != Some(dn) {
             return Err(cti::ErrorCode::NoSuchCall);

@@ -112,6 +112,7 @@ impl B2bua {
     /// RequestHoldCall / RequestRetrieveCall.
     pub(crate) fn hold(&mut self, ctx: &mut Ctx<'_>, order: HoldOrder<'_>) -> Result<(), Refusal> {
         let id = *self.by_conn.get(&order.conn_id).ok_or(cti::ErrorCode::NoSuchCall)?;
+        self.not_in_conference(id)?;
         let call = self.calls.get_mut(&id).ok_or(cti::ErrorCode::NoSuchCall)?;
         let holder = match call.party_of(order.dn) {
             Some(p) => p,

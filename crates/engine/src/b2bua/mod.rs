@@ -12,6 +12,7 @@
 mod anchor;
 mod build;
 mod call;
+mod conference;
 mod consult;
 mod delivery;
 mod dialog;
@@ -133,6 +134,8 @@ pub(crate) struct B2bua {
     next_call: CallId,
     /// Consultation calls (RequestInitiateTransfer) -> the call they consult about.
     consults: std::collections::BTreeMap<CallId, CallId>,
+    /// Conferences being made or made, by their (held) call.
+    conferences: std::collections::BTreeMap<CallId, conference::Conference>,
     /// Calls waiting, per Routing Point, and in all.
     parked: std::collections::BTreeMap<String, std::collections::BTreeSet<CallId>>,
     parked_total: usize,

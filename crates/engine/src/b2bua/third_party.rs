@@ -29,11 +29,15 @@ impl B2bua {
         Ok(())
     }
 
-    /// Ends our own leg to the origin phone of a third-party call: CANCEL while it rings,
-    /// ACK (if still owed) and BYE once it answered.
+    /// Ends our own leg to the origin phone of a third-party call: CANCEL while it rings
+    /// (its INVITE becomes an orphan's: a 2xx that crosses the CANCEL is ACKed and hung
+    /// up), ACK (if still owed) and BYE once it answered.
     pub(super) fn end_origin_leg(&mut self, ctx: &mut Ctx<'_>, a: &mut Leg) {
         match a.state {
             LegState::Early => {
+                if let Some(p) = self.pending.get_mut(&a.invite_tx) {
+                    *p = Pending::Orphan(Box::new(a.clone()));
+                }
                 send_cancel(ctx, &mut self.pending, a);
             }
             LegState::Confirmed => {

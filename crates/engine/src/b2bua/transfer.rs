@@ -46,6 +46,7 @@ impl B2bua {
     /// Everything a transfer checks, before anything changes: where it goes, or why not.
     pub(super) fn plan_transfer(&self, ctx: &Ctx<'_>, order: TransferOrder<'_>) -> Result<TransferPlan, Refusal> {
         let id = *self.by_conn.get(&order.conn_id).ok_or(cti::ErrorCode::NoSuchCall)?;
+        self.not_in_conference(id)?;
         let call = self.calls.get(&id).ok_or(cti::ErrorCode::NoSuchCall)?;
         let leg = match call.party_of(order.dn) {
             Some(Party::Callee(leg)) => leg,

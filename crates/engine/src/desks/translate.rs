@@ -30,6 +30,7 @@ impl Desks {
                 DomainEvent::CallTransferred { from, .. } | DomainEvent::CallsMerged { by: from, .. } => {
                     self.call_ended(from)
                 }
+                DomainEvent::ConferenceLeft { gone, .. } => self.call_ended(gone),
                 _ => {}
             }
         }
@@ -172,6 +173,13 @@ impl Desks {
             | DomainEvent::CallTransferred { .. }
             | DomainEvent::UserDataChanged { .. }
             | DomainEvent::CallsMerged { .. } => self.call_control(now, config, event),
+            DomainEvent::Conferenced { .. } | DomainEvent::ConferenceLeft { .. } => self.conference(event),
+            DomainEvent::RequestFailed { dn, code, text, reference_id, requester, .. } => {
+                let this_dn = Some(dn.clone());
+                let (error_code, error_message) = (*code, (*text).to_owned());
+                let error = Event::EventError { reference_id: *reference_id, this_dn, error_code, error_message };
+                self.answer_or_broadcast(*requester, error);
+            }
             DomainEvent::RecordingChanged { conn_id, dn, service_id, reference_id, requester } => {
                 let reasons = cti::KvList::from([("ConnID".to_owned(), cti::conn_id_text(*conn_id).into())]);
                 let (service_id, this_dn, reasons) = (*service_id, Some(dn.clone()), Some(reasons));
@@ -274,6 +282,64 @@ impl Desks {
             third_party_dn: by.clone(),
             call_state: "Transferred".into(),
         });
+    }
+
+    /// A conference made, or a party gone from one, as the reference's events: the
+    /// conferencing DN hears its consultation released and the party added, the added
+    /// party its call changed (Conferenced), the caller's DN (when local) the party added;
+    /// a party that leaves hears EventReleased, the others EventPartyDeleted.
+    #[allow(
+        clippy::wildcard_enum_match_arm,
+        reason = "called for the conference events only; the others are translated above"
+    )]
+    fn conference(&mut self, event: &DomainEvent) {
+        match event {
+            DomainEvent::Conferenced { kept, gone, by, added, other, other_dn, reference_id, requester } => {
+                let (kept, gone) = (cti::conn_id_text(*kept), cti::conn_id_text(*gone));
+                self.broadcast(Event::EventReleased { reference_id: None, this_dn: by.clone(), conn_id: gone.clone() });
+                let third_party_dn = added.clone();
+                let to_by = Event::EventPartyAdded {
+                    reference_id: *reference_id,
+                    this_dn: by.clone(),
+                    conn_id: kept.clone(),
+                    third_party_dn: third_party_dn.clone(),
+                };
+                self.answer_or_broadcast(*requester, to_by);
+                self.broadcast(Event::EventPartyChanged {
+                    this_dn: added.clone(),
+                    other_dn: other.clone(),
+                    conn_id: kept.clone(),
+                    previous_conn_id: Some(gone),
+                    third_party_dn: by.clone(),
+                    call_state: "Conferenced".into(),
+                });
+                if let Some(caller) = other_dn {
+                    let this_dn = caller.clone();
+                    self.broadcast(Event::EventPartyAdded {
+                        reference_id: None,
+                        this_dn,
+                        conn_id: kept,
+                        third_party_dn,
+                    });
+                }
+            }
+            DomainEvent::ConferenceLeft { conn_id, gone, stays, reference_id, requester } => {
+                let conn_id = cti::conn_id_text(*conn_id);
+                let released =
+                    Event::EventReleased { reference_id: None, this_dn: gone.clone(), conn_id: conn_id.clone() };
+                self.broadcast(released);
+                for dn in stays {
+                    let deleted = Event::EventPartyDeleted {
+                        reference_id: *reference_id,
+                        this_dn: dn.clone(),
+                        conn_id: conn_id.clone(),
+                        third_party_dn: gone.clone(),
+                    };
+                    self.answer_or_broadcast(*requester, deleted);
+                }
+            }
+            _ => {}
+        }
     }
 
     fn busy(&mut self, now: Instant, dn: &str) {

@@ -40,6 +40,9 @@ impl Node {
                 let order = transfer(t, conn_id);
                 self.with_b2bua(now, |b, ctx| b.transfer(ctx, order))
             }
+            C::Consult(_) if conferencing(request) && !self.config.media.as_ref().is_some_and(|m| m.mixer) => {
+                Err(Refusal::new(cti::ErrorCode::NotSupported, NO_MIXER))
+            }
             C::Consult(t @ cti::Transfer { conn: Some(conn_id), .. }) => {
                 let order = transfer(t, conn_id);
                 self.with_b2bua(now, |b, ctx| b.initiate_transfer(ctx, order))
@@ -61,7 +64,11 @@ impl Node {
                 let order = RecordOrder { conn_id, dn: this_dn, op, reference_id, requester };
                 self.with_b2bua(now, |b, ctx| b.record(ctx, order))
             }
-            C::Conference { .. } => Err(Refusal::new(cti::ErrorCode::NotSupported, NO_MIXER)),
+            C::DeleteFromConference { conn: None, .. } => Err(cti::ErrorCode::NoSuchCall.into()),
+            C::DeleteFromConference { this_dn, conn: Some(conn_id), other_dn } => {
+                let (call, asked) = ((conn_id, this_dn, other_dn), (reference_id, requester));
+                self.with_b2bua(now, |b, ctx| b.delete_from_conference(ctx, call, asked))
+            }
             C::Release { .. } | C::Answer { .. } | C::Route { .. } | C::ApplyTreatment { .. } | C::Make { .. } => {
                 Err(cti::ErrorCode::InvalidRequest.into()) // sorted to `call_request`, never here
             }
@@ -88,4 +95,9 @@ fn transfer_order<'a>(
 }
 
 /// Why conference requests are refused.
-const NO_MIXER: &str = "conferences need a conference mixer, and this site has none (rtpengine 10.5 relays two parties, it cannot mix three)";
+const NO_MIXER: &str = "conferences need a conference mixer (`[site.media] mixer`), and this site has none (rtpengine 10.5 relays two parties, it cannot mix three)";
+
+/// True for RequestInitiateConference (sorted as a consultation, as the reference does).
+fn conferencing(request: &cti::Request) -> bool {
+    matches!(request, cti::Request::RequestInitiateConference { .. })
+}

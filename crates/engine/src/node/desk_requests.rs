@@ -87,7 +87,7 @@ impl Node {
             | C::UserData { .. }
             | C::Consult(_)
             | C::Pair { .. }
-            | C::Conference { .. }
+            | C::DeleteFromConference { .. }
             | C::Record { .. } => self.call_control(now, desk, request, call),
             C::Route { this_dn, conn: Some(conn), route_type: cti::RouteType::Reject, .. } => {
                 Ok(self.with_b2bua(now, |b, ctx| b.reject_routed(ctx, conn, this_dn))?)

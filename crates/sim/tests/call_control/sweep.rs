@@ -18,18 +18,34 @@ const ONE_STEP: [&str; 4] =
 const TWO_STEP: [&str; 4] =
     ["RequestInitiateTransfer", "RequestCompleteTransfer", "RequestAlternateCall", "RequestReconnectCall"];
 const OTHERS: [&str; 4] = ["RequestRedirectCall", "RequestAttachUserData", "RequestReleaseCall", "RequestAnswerCall"];
+const CONFERENCE: [&str; 4] = [
+    "RequestInitiateConference",
+    "RequestCompleteConference",
+    "RequestDeleteFromConference",
+    "RequestCompleteConference",
+];
 
 #[test]
 fn random_call_control_from_several_desktops_leaves_nothing_behind() {
     let seeds: u64 = std::env::var("SWEEP_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
     for seed in 0..seeds {
-        sweep(seed);
+        sweep(seed, false);
     }
 }
 
-fn sweep(seed: u64) {
+/// The same with media anchored at a partner and a conference mixer: conference
+/// requests join the others, and parties hang up inside conferences.
+#[test]
+fn random_call_control_with_conferences_leaves_nothing_behind() {
+    let seeds: u64 = std::env::var("SWEEP_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(100);
+    let made: usize = (0..seeds).map(|seed| sweep(seed, true)).sum();
+    assert!(made > 0, "the sweep made conferences (and tore them down)");
+}
+
+/// One seed; how many parties joined a mixer.
+fn sweep(seed: u64, conferences: bool) -> usize {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut w = three_agents(seed, &mut rng);
+    let mut w = three_agents(seed, &mut rng, conferences);
     let mut calls = Vec::new();
     for _ in 0..60 {
         match rng.gen_range(0..10) {
@@ -39,17 +55,29 @@ fn sweep(seed: u64) {
                 w.hang_up(addr(GW), &call);
                 w.cancel(addr(GW), &call);
             }
-            _ => random_request(&mut w, &mut rng),
+            _ => random_request(&mut w, &mut rng, conferences),
         }
         w.run_for(Duration::from_millis(rng.gen_range(100..3_000)));
     }
     end_everything(&mut w, calls);
     check_nothing_is_left(&mut w, seed);
+    match conferences {
+        true => w.partner(addr(SITE)).count("join"),
+        false => 0,
+    }
 }
 
 /// A gateway and phones 1001..1003 (most answer), each with its desktop registered.
-fn three_agents(seed: u64, rng: &mut ChaCha8Rng) -> World {
-    let mut w = World::new(seed, config(), lossy());
+fn three_agents(seed: u64, rng: &mut ChaCha8Rng, conferences: bool) -> World {
+    let mut c = config();
+    if conferences {
+        let media = engine::media::MediaConfig { mixer: true, ..engine::media::MediaConfig::default() };
+        c.media = Some(media);
+    }
+    let mut w = World::new(seed, c, lossy());
+    if conferences {
+        w.add_media_partner(addr(SITE), sim::PartnerMode::Answer { delay: Duration::from_millis(5) });
+    }
     w.add(Ua::new("gw", addr(GW), Pickup::Never));
     for (dn, at) in PHONES {
         let pickup = if rng.gen_bool(0.8) { Pickup::After(Duration::from_millis(300)) } else { Pickup::Never };
@@ -64,7 +92,7 @@ fn three_agents(seed: u64, rng: &mut ChaCha8Rng) -> World {
 }
 
 /// One random request from a random desktop, on ConnIDs some desktop has seen (or none).
-fn random_request(w: &mut World, rng: &mut ChaCha8Rng) {
+fn random_request(w: &mut World, rng: &mut ChaCha8Rng, conferences: bool) {
     let desk = rng.gen_range(1..=3u64);
     let seen: Vec<String> = (1..=3).flat_map(|d| conn_ids(w, d)).collect();
     let mut pick = || match seen.len() {
@@ -73,6 +101,7 @@ fn random_request(w: &mut World, rng: &mut ChaCha8Rng) {
     };
     let (conn, other) = (pick(), pick());
     let kind = match rng.gen_range(0..10) {
+        0..=2 if conferences => CONFERENCE[rng.gen_range(0..4)],
         0..=3 => ONE_STEP[rng.gen_range(0..4)],
         4..=6 => TWO_STEP[rng.gen_range(0..4)],
         _ => OTHERS[rng.gen_range(0..4)],
@@ -115,6 +144,12 @@ fn check_nothing_is_left(w: &mut World, seed: u64) {
     for (dn, at) in PHONES {
         if debug && w.ua(addr(at)).live_calls() != 0 {
             eprintln!("{dn}: {:#?}", w.ua(addr(at)).events);
+            for d in 1..=3 {
+                eprintln!(
+                    "desk {d}: {:?}",
+                    w.desk_events(d).iter().map(|e| serde_json::to_string(e).unwrap_or_default()).collect::<Vec<_>>()
+                );
+            }
         }
         assert_eq!(w.ua(addr(at)).live_calls(), 0, "seed {seed}: {dn} still has a call");
     }

@@ -4,6 +4,7 @@
 
 mod anchoring;
 mod common;
+mod conference;
 mod failures;
 mod pair;
 mod recording;

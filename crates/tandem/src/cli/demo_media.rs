@@ -27,7 +27,8 @@ pub(super) fn add_media(sites: &mut [SiteConfig], dir: &Path) -> anyhow::Result<
         let ng: SocketAddr = ng.parse()?;
         let engine = MediaConfig { sounds: sounds.clone(), ..MediaConfig::default() };
         site.node.media = Some(engine.clone());
-        site.media = Some(MediaPartnerConfig { ng: vec![ng], engine, recordings: None, keep_recordings: None });
+        site.media =
+            Some(MediaPartnerConfig { ng: vec![ng], engine, recordings: None, keep_recordings: None, mixer: None });
         tracing::info!(site = %site.node.site, %ng, "media anchored at rtpengine (tandem up --media)");
     }
     Ok(())

@@ -57,6 +57,10 @@ pub(super) struct MediaFile {
     /// Days a recording (WAV file, or capture not yet converted) is kept; older ones are
     /// deleted (checked at start and every hour). Default: kept for ever.
     keep_recordings_days: Option<Spanned<u32>>,
+    /// The conference mixer: Janus's WebSocket API, `"ws://127.0.0.1:8188"` (its
+    /// AudioBridge plugin with `local_ip` and `rtp_port_range` set). Without it,
+    /// conference requests get EventError.
+    mixer: Option<Spanned<String>>,
     /// Treatments a router may name in RequestApplyTreatment (TreatmentType):
     /// `{ Music = "queue.wav", RingBack = "ringback.wav" }`. Optional.
     #[serde(default)]
@@ -88,11 +92,13 @@ pub(crate) struct MediaPartnerConfig {
     pub(crate) recordings: Option<PathBuf>,
     /// How long recordings are kept (None: for ever).
     pub(crate) keep_recordings: Option<Duration>,
+    /// The conference mixer's WebSocket URL (Janus), if any.
+    pub(crate) mixer: Option<String>,
 }
 
 impl MediaFile {
     /// Checked: byte offset and message on error.
-    pub(super) fn into_config(self) -> Result<MediaPartnerConfig, (usize, String)> {
+    pub(super) fn into_config(mut self) -> Result<MediaPartnerConfig, (usize, String)> {
         if self.ng.get_ref().is_empty() {
             return Err((self.ng.span().start, "`media.ng` needs at least one rtpengine address".into()));
         }
@@ -105,6 +111,12 @@ impl MediaFile {
             OnFailure::Refuse => MediaFailure::Refuse,
         };
         let sounds = self.sounds()?;
+        let mixer = match self.mixer.take() {
+            Some(url) if !url.get_ref().starts_with("ws://") || url.get_ref().len() <= 5 => {
+                return Err((url.span().start, "`media.mixer`: Janus's WebSocket API, `ws://host:port`".into()));
+            }
+            url => url.map(Spanned::into_inner),
+        };
         let records = self.record || !self.record_dns.is_empty() || !self.record_agents.is_empty();
         let keep = match &self.keep_recordings_days {
             Some(days) if *days.get_ref() == 0 => {
@@ -139,8 +151,9 @@ impl MediaFile {
             record_dns: self.record_dns.into_iter().collect(),
             record_agents: self.record_agents.into_iter().collect(),
             can_record: recordings.is_some(),
+            mixer: mixer.is_some(),
         };
-        Ok(MediaPartnerConfig { ng: self.ng.into_inner(), engine, recordings, keep_recordings: keep })
+        Ok(MediaPartnerConfig { ng: self.ng.into_inner(), engine, recordings, keep_recordings: keep, mixer })
     }
 
     /// The sound files, each checked to be a plain name of a file in `sounds` and made an

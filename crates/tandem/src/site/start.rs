@@ -156,7 +156,7 @@ fn warn_open_settings(config: &SiteConfig) {
 /// The client of the site's media partner (`[site.media]`), if it has one.
 fn start_media(config: &SiteConfig) -> Option<crate::media_ng::NgLink> {
     let media = config.media.as_ref()?;
-    match crate::media_ng::start(media.ng.clone(), media.engine.timeout) {
+    match crate::media_ng::start(media.ng.clone(), media.engine.timeout, media.mixer.clone()) {
         Ok(link) => {
             tracing::info!(site = %config.node.site, ng = ?media.ng, "media anchored at rtpengine");
             Some(link)

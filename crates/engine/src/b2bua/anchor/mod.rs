@@ -22,7 +22,7 @@ use std::sync::Arc;
 use super::*;
 use crate::media::{MediaFailure, MediaOp, MediaReply, MediaStats};
 use crate::Status;
-use desk::Wait;
+pub(in crate::b2bua) use desk::Wait;
 pub(crate) use desk::{CallMedia, MediaDesk};
 pub(crate) use record::{RecordOrder, RecordWish};
 
@@ -60,6 +60,8 @@ pub(in crate::b2bua) enum Resume {
     TreatmentEarly,
     /// A late offer: the caller's answer in its ACK goes on in our ACK to callee leg `leg`.
     LateAck { leg: usize, ack: Arc<[u8]> },
+    /// The conference mixer took (or refused) member `member` of the call's conference.
+    MixerJoined { member: usize },
 }
 
 /// Which half of an offer/answer exchange a description is.
@@ -221,6 +223,9 @@ impl B2bua {
             }
             return;
         };
+        if let Resume::MixerJoined { member } = wait.resume {
+            return self.mixer_joined(ctx, wait.call, member, Some(reply));
+        }
         match reply {
             MediaReply::Sdp(sdp) => {
                 self.media.heard();
@@ -243,6 +248,10 @@ impl B2bua {
                 break;
             }
             let wait = entry.remove();
+            if let Resume::MixerJoined { member } = wait.resume {
+                self.mixer_joined(ctx, wait.call, member, None);
+                continue;
+            }
             self.media_timed_out(ctx, wait);
         }
     }
@@ -317,6 +326,10 @@ impl B2bua {
                 self.pair_with_sink(ctx, id);
             }
             Resume::TreatmentEarly => self.early_media(ctx, id, sdp),
+            Resume::MixerJoined { member } => {
+                let reply = sdp.map(|s| MediaReply::Sdp(s.to_vec()));
+                self.mixer_joined(ctx, id, member, reply.as_ref());
+            }
             Resume::LateAck { leg, ack } => {
                 let bytes = self.rewritten(id, Side::A, &ack, sdp.clone());
                 let Some(ack) = reparse(&bytes) else { return };

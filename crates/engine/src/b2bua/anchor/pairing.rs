@@ -71,7 +71,8 @@ impl B2bua {
             | Resume::Answered { .. }
             | Resume::RelayOut { .. }
             | Resume::RelayBack { .. }
-            | Resume::LateAck { .. } => {}
+            | Resume::LateAck { .. }
+            | Resume::MixerJoined { .. } => {}
         }
     }
 
