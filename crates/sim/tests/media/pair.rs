@@ -71,3 +71,29 @@ fn a_call_that_waited_with_music_and_is_routed_to_the_peer_is_not_anchored_again
     assert_eq!(w.partner(addr(SS2)).kinds(), ["offer", "answer", "play", "stop", "answer"]);
     assert!(all_anchored(&descriptions_to(&w, PHONE)), "the agent sees the caller's site's partner");
 }
+
+#[test]
+fn a_site_failure_leaves_the_survivors_calls_with_their_media() {
+    let mut w = pair_world(33);
+    let call = w.call(addr(GW), "1001");
+    w.run_for(Duration::from_secs(5));
+    assert_eq!(finals(&mut w, GW), vec![200]);
+    let anchored = w.partner(addr(SITE)).kinds();
+    assert_eq!(anchored, ["offer", "answer"], "anchored at the agent's site");
+    // SS2 dies: nothing reaches it or comes from it any more.
+    for other in [GW, PHONE, PHONE_AT_SS2, SITE] {
+        w.net.set_blocked(addr(SS2), addr(other), true);
+    }
+    w.run_for(Duration::from_secs(20));
+    assert_eq!(w.partner(addr(SITE)).live_sessions(), 1, "the survivor's session stays at its partner");
+    assert_eq!(w.partner(addr(SITE)).count("delete"), 0);
+    w.re_invite(addr(GW), &call);
+    w.run_for(Duration::from_secs(5));
+    let answered = w.ua(addr(GW)).events.iter().filter(|e| matches!(e, UaEvent::ReInviteAnswered { code: 200, .. }));
+    assert_eq!(answered.count(), 1, "a re-INVITE still goes through");
+    assert_eq!(w.partner(addr(SITE)).count("offer"), 2, "anchored at the survivor's partner as before");
+    assert!(all_anchored(&descriptions_to(&w, PHONE)) && all_anchored(&descriptions_to(&w, GW)));
+    w.hang_up(addr(GW), &call);
+    w.run_for(Duration::from_secs(5));
+    assert_eq!(w.partner(addr(SITE)).live_sessions(), 0, "and it ends as any call");
+}

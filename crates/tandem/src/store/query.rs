@@ -23,9 +23,12 @@ pub(crate) struct Query {
     pub(crate) json: bool,
 }
 
-/// Rows of every store in `paths`, newest first, as text.
+/// Rows of every store in `paths`, newest first, as text. A call's media (its sessions
+/// at a media partner, and their recordings) is looked up by its call UUID in every
+/// store: a call that crossed sites was anchored (and recorded) at one of them, and is
+/// found with its recording from the record of either.
 pub(crate) fn run(paths: &[&Path], query: &Query) -> anyhow::Result<String> {
-    let mut rows = Vec::new();
+    let mut conns = Vec::with_capacity(paths.len());
     for path in paths {
         if !path.exists() {
             anyhow::bail!("no store at {} (does the site have [site.store], and has it run?)", path.display());
@@ -33,11 +36,18 @@ pub(crate) fn run(paths: &[&Path], query: &Query) -> anyhow::Result<String> {
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .with_context(|| format!("opening {}", path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        rows.extend(if query.states { states(&conn, query)? } else { calls(&conn, query)? });
+        conns.push(conn);
+    }
+    let mut rows = Vec::new();
+    for conn in &conns {
+        rows.extend(if query.states { states(conn, query)? } else { calls(conn, query)? });
     }
     let key = if query.states { "at" } else { "ended_at" };
     rows.sort_by_key(|r| std::cmp::Reverse(r[key].as_i64().unwrap_or(0)));
     rows.truncate(query.last.max(1));
+    if !query.states {
+        attach_media(&conns, &mut rows)?;
+    }
     Ok(if query.json {
         json_lines(&rows)
     } else if query.states {
@@ -69,23 +79,38 @@ fn calls(conn: &Connection, query: &Query) -> anyhow::Result<Vec<Value>> {
          FROM legs WHERE call = ?1 ORDER BY seq",
     )?;
     let leg_names: Vec<String> = legs.column_names().into_iter().map(str::to_owned).collect();
-    let mut media = conn.prepare(
-        "SELECT session, at, packets, lost, jitter_ms, recording FROM call_media WHERE uuid = ?1 AND site = ?2
-         ORDER BY at",
-    )?;
-    let media_names: Vec<String> = media.column_names().into_iter().map(str::to_owned).collect();
     for call in &mut out {
         let id = call["id"].as_i64().unwrap_or(0);
         let list: Vec<Value> = legs.query_map([id], |r| row_json(r, &leg_names))?.collect::<Result<_, _>>()?;
         call["legs"] = Value::Array(list);
-        let key = (text(&call["uuid"]), text(&call["site"]));
-        let list: Vec<Value> = media.query_map(key, |r| row_json(r, &media_names))?.collect::<Result<_, _>>()?;
-        call["media"] = Value::Array(list);
         if let Some(map) = call.as_object_mut() {
             map.remove("id");
         }
     }
     Ok(out)
+}
+
+/// Each call's media sessions, from every store, by its call UUID (each names the site
+/// that anchored it).
+fn attach_media(conns: &[Connection], calls: &mut [Value]) -> anyhow::Result<()> {
+    let sql = "SELECT site, session, at, packets, lost, jitter_ms, recording FROM call_media WHERE uuid = ?1
+               ORDER BY at";
+    for call in calls.iter_mut() {
+        let uuid = text(&call["uuid"]);
+        let mut list = Vec::new();
+        for conn in conns {
+            let mut media = conn.prepare_cached(sql)?;
+            let names: Vec<String> = media.column_names().into_iter().map(str::to_owned).collect();
+            for row in media.query_map([&uuid], |r| row_json(r, &names))? {
+                let row = row?;
+                if !list.contains(&row) {
+                    list.push(row); // a store shared by both sites is named twice
+                }
+            }
+        }
+        call["media"] = Value::Array(list);
+    }
+    Ok(())
 }
 
 fn states(conn: &Connection, query: &Query) -> anyhow::Result<Vec<Value>> {
@@ -157,22 +182,25 @@ fn call_table(rows: &[Value]) -> String {
             r["talk_ms"].as_f64().unwrap_or(0.0) / 1000.0,
             legs.join(" "),
             if flags.is_empty() { String::new() } else { format!(" [{flags}]") },
-            media_text(&r["media"]),
+            media_text(&r["media"], &text(&r["site"])),
         );
     }
     out
 }
 
 /// A call's media figures (all its sessions at the media partner): packets relayed, the
-/// worst loss and jitter; empty when it was not anchored.
-fn media_text(media: &Value) -> String {
+/// worst loss and jitter, and where when another site than the record's (`site`)
+/// anchored it; empty when it was not anchored.
+fn media_text(media: &Value, site: &str) -> String {
     let Some(sessions) = media.as_array().filter(|m| !m.is_empty()) else { return String::new() };
     let packets: i64 = sessions.iter().map(|m| m["packets"].as_i64().unwrap_or(0)).sum();
     let lost = sessions.iter().map(|m| m["lost"].as_i64().unwrap_or(0)).max().unwrap_or(0);
     let jitter = sessions.iter().map(|m| m["jitter_ms"].as_i64().unwrap_or(0)).max().unwrap_or(0);
     let recordings: Vec<&str> = sessions.iter().filter_map(|m| m["recording"].as_str()).collect();
     let recorded = if recordings.is_empty() { String::new() } else { format!(" rec:{}", recordings.join(",")) };
-    format!(" media:{packets}pkt,lost {lost},jitter {jitter}ms{recorded}")
+    let at = sessions.iter().map(|m| text(&m["site"])).find(|s| s != site && s != "-");
+    let at = at.map_or(String::new(), |s| format!("@{s}"));
+    format!(" media{at}:{packets}pkt,lost {lost},jitter {jitter}ms{recorded}")
 }
 
 fn state_table(rows: &[Value]) -> String {
@@ -264,5 +292,47 @@ mod tests {
         assert_eq!(leg_text(&held), "1001:transferred(held 12.3s)");
         let plain = serde_json::json!({"target": "1002", "result": "answered", "held_ms": 0});
         assert_eq!(leg_text(&plain), "1002:answered");
+    }
+
+    #[test]
+    fn a_call_that_crossed_sites_shows_its_recording_from_the_record_of_either() {
+        let dir = std::env::temp_dir().join(format!("tandem-cross-media-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let store = |site: &str, recorded: bool| {
+            let path = dir.join(format!("{site}.db"));
+            let _ = std::fs::remove_file(&path);
+            let conn = Connection::open(&path).expect("open");
+            super::super::schema::prepare(&conn).expect("schema");
+            conn.execute(
+                "INSERT INTO calls (site, uuid, conn_id, caller, dialled, offered_at, ended_at, wait_ms, talk_ms,
+                 result, sip_cause, redirected, forwarded, default_routed) VALUES
+                 (?1, 'c0ffee00-1111', '00000000000000aa', 'gw', '1001', 1000, 9000, 0, 8000, 'answered', 200, 0, ?2, 0)",
+                (site, i64::from(!recorded)),
+            )
+            .expect("call");
+            if recorded {
+                conn.execute(
+                    "INSERT INTO call_media (site, uuid, session, at, packets, lost, jitter_ms, recording)
+                     VALUES (?1, 'c0ffee00-1111', 'c0ffee00-1111.0', 9000, 800, 0, 2, '/rec/c0ffee00-1111.0.wav')",
+                    [site],
+                )
+                .expect("media");
+            }
+            path
+        };
+        let (ss1, ss2) = (store("SS1", true), store("SS2", false));
+        let query = Query { uuid: Some("c0ffee00".into()), last: 10, json: true, ..Query::default() };
+        let lines = run(&[ss1.as_path(), ss2.as_path()], &query).expect("query");
+        let rows: Vec<Value> = lines.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+        assert_eq!(rows.len(), 2, "both sites' records of the call");
+        for row in &rows {
+            assert_eq!(row["media"][0]["recording"], "/rec/c0ffee00-1111.0.wav", "{row}");
+            assert_eq!(row["media"][0]["site"], "SS1", "anchored and recorded at SS1");
+        }
+        let table = run(&[ss1.as_path(), ss2.as_path()], &Query { json: false, ..query }).expect("query");
+        assert!(table.contains("media@SS1:800pkt"), "SS2's record says where: {table}");
+        let alone = run(&[ss2.as_path()], &Query { uuid: Some("c0ffee00".into()), last: 10, ..Query::default() });
+        assert!(!alone.expect("query").contains("rec:"), "a store alone knows only its own media");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
