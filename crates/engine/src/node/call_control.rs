@@ -29,7 +29,8 @@ impl Node {
             | C::UserData { conn: None, .. }
             | C::Pair { conn: None, .. }
             | C::Pair { other: None, .. }
-            | C::Record { conn: None, .. } => Err(cti::ErrorCode::NoSuchCall.into()),
+            | C::Record { conn: None, .. }
+            | C::DeleteFromConference { conn: None, .. } => Err(cti::ErrorCode::NoSuchCall.into()),
             C::Hold { this_dn, conn: Some(conn_id) } | C::Retrieve { this_dn, conn: Some(conn_id) } => {
                 let hold = matches!(call, C::Hold { .. });
                 let order = HoldOrder { conn_id, dn: this_dn, hold, reference_id, requester };
@@ -40,9 +41,7 @@ impl Node {
                 let order = transfer(t, conn_id);
                 self.with_b2bua(now, |b, ctx| b.transfer(ctx, order))
             }
-            C::Consult(_) if conferencing(request) && !self.config.media.as_ref().is_some_and(|m| m.mixer) => {
-                Err(Refusal::new(cti::ErrorCode::NotSupported, NO_MIXER))
-            }
+            C::Consult(_) if conferencing(request) && !self.has_mixer() => Err(Refusal::new(NOT_SUPPORTED, NO_MIXER)),
             C::Consult(t @ cti::Transfer { conn: Some(conn_id), .. }) => {
                 let order = transfer(t, conn_id);
                 self.with_b2bua(now, |b, ctx| b.initiate_transfer(ctx, order))
@@ -64,7 +63,6 @@ impl Node {
                 let order = RecordOrder { conn_id, dn: this_dn, op, reference_id, requester };
                 self.with_b2bua(now, |b, ctx| b.record(ctx, order))
             }
-            C::DeleteFromConference { conn: None, .. } => Err(cti::ErrorCode::NoSuchCall.into()),
             C::DeleteFromConference { this_dn, conn: Some(conn_id), other_dn } => {
                 let (call, asked) = ((conn_id, this_dn, other_dn), (reference_id, requester));
                 self.with_b2bua(now, |b, ctx| b.delete_from_conference(ctx, call, asked))
@@ -96,6 +94,15 @@ fn transfer_order<'a>(
 
 /// Why conference requests are refused.
 const NO_MIXER: &str = "conferences need a conference mixer (`[site.media] mixer`), and this site has none (rtpengine 10.5 relays two parties, it cannot mix three)";
+
+const NOT_SUPPORTED: cti::ErrorCode = cti::ErrorCode::NotSupported;
+
+impl Node {
+    /// The site has a conference mixer.
+    fn has_mixer(&self) -> bool {
+        self.config.media.as_ref().is_some_and(|m| m.mixer)
+    }
+}
 
 /// True for RequestInitiateConference (sorted as a consultation, as the reference does).
 fn conferencing(request: &cti::Request) -> bool {

@@ -107,40 +107,7 @@ impl B2bua {
         }
         let connected = call.answered().is_some() && call.media.generation > 0;
         let (recording, session) = (Self::recording_now(call), call.media.current(&call.uuid));
-        let wish = &mut call.media.wish;
-        let command = match order.op {
-            RecordOp::Start if recording || wish.paused => {
-                return Err(Refusal::new(
-                    cti::ErrorCode::InvalidState,
-                    "the call is recorded already (resume a paused recording)",
-                ));
-            }
-            RecordOp::Start => {
-                *wish = RecordWish { wanted: true, stopped: false, paused: false };
-                connected.then_some(MediaOp::StartRecording { session })
-            }
-            RecordOp::Stop if !(recording || wish.paused || wish.wanted) => {
-                return Err(Refusal::new(cti::ErrorCode::InvalidState, "the call is not recorded"));
-            }
-            RecordOp::Stop => {
-                *wish = RecordWish { wanted: false, stopped: true, paused: false };
-                recording.then_some(MediaOp::StopRecording { session })
-            }
-            RecordOp::Pause if !recording => {
-                return Err(Refusal::new(cti::ErrorCode::InvalidState, "the call is not being recorded"));
-            }
-            RecordOp::Pause => {
-                wish.paused = true;
-                Some(MediaOp::StopRecording { session })
-            }
-            RecordOp::Resume if !wish.paused => {
-                return Err(Refusal::new(cti::ErrorCode::InvalidState, "the call's recording is not paused"));
-            }
-            RecordOp::Resume => {
-                wish.paused = false;
-                Some(MediaOp::StartRecording { session })
-            }
-        };
+        let command = change_wish(&mut call.media.wish, order.op, (recording, connected), session)?;
         let conn_id = call.conn_id;
         match command {
             Some(MediaOp::StartRecording { .. }) => {
@@ -156,4 +123,40 @@ impl B2bua {
         ctx.events.push(DomainEvent::RecordingChanged { conn_id, dn, service_id, reference_id, requester });
         Ok(())
     }
+}
+
+/// What `op` does to a call's recording `wish` (the call `recording` now, `connected`
+/// or still ringing): the partner's command it needs (None: none yet, or none), or why
+/// it cannot be done.
+fn change_wish(
+    wish: &mut RecordWish,
+    op: RecordOp,
+    (recording, connected): (bool, bool),
+    session: String,
+) -> Result<Option<MediaOp>, Refusal> {
+    let refuse = |text| Err(Refusal::new(cti::ErrorCode::InvalidState, text));
+    Ok(match op {
+        RecordOp::Start if recording || wish.paused => {
+            return refuse("the call is recorded already (resume a paused recording)")
+        }
+        RecordOp::Start => {
+            *wish = RecordWish { wanted: true, stopped: false, paused: false };
+            connected.then_some(MediaOp::StartRecording { session })
+        }
+        RecordOp::Stop if !(recording || wish.paused || wish.wanted) => return refuse("the call is not recorded"),
+        RecordOp::Stop => {
+            *wish = RecordWish { wanted: false, stopped: true, paused: false };
+            recording.then_some(MediaOp::StopRecording { session })
+        }
+        RecordOp::Pause if !recording => return refuse("the call is not being recorded"),
+        RecordOp::Pause => {
+            wish.paused = true;
+            Some(MediaOp::StopRecording { session })
+        }
+        RecordOp::Resume if !wish.paused => return refuse("the call's recording is not paused"),
+        RecordOp::Resume => {
+            wish.paused = false;
+            Some(MediaOp::StartRecording { session })
+        }
+    })
 }
