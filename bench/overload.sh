@@ -46,7 +46,7 @@ echo "rate attempted ok failed goodput p50_ms p99_ms ss1_cpu uac_cpu phone_cpu p
 for rate in $rates; do
   total=$((rate * dur))
   t0=$(ticks "$ss1"); r0=$(metric 'tandem_sip_responses_sent_total{site="ss1",status="503"}')
-  w0=$(metric 'tandem_engine_wakes_total{site="ss1",le_us="+Inf"}'); f0=$(metric 'tandem_engine_wakes_total{site="ss1",le_us="5000"}')
+  w0=$(metric 'tandem_engine_wake_seconds_bucket{site="ss1",le="+Inf"}'); f0=$(metric 'tandem_engine_wake_seconds_bucket{site="ss1",le="0.005"}')
   k0=$(metric 'tandem_udp_kernel_dropped_total{site="ss1"}')
   peak=0
   p0=$([ -z "$phone" ] || ticks "$phone"); u=0
@@ -67,7 +67,7 @@ for rate in $rates; do
   done
   wait "$uac" || true
   t1=$(ticks "$ss1"); r1=$(metric 'tandem_sip_responses_sent_total{site="ss1",status="503"}')
-  w1=$(metric 'tandem_engine_wakes_total{site="ss1",le_us="+Inf"}'); f1=$(metric 'tandem_engine_wakes_total{site="ss1",le_us="5000"}')
+  w1=$(metric 'tandem_engine_wake_seconds_bucket{site="ss1",le="+Inf"}'); f1=$(metric 'tandem_engine_wake_seconds_bucket{site="ss1",le="0.005"}')
   k1=$(metric 'tandem_udp_kernel_dropped_total{site="ss1"}')
   if [ "$gen" = loadgen ]; then
     lg() { tr ' ' '\n' < "$work/lg.txt" | awk -F= -v k="$1" '$1 == k {print $2}'; }

@@ -46,6 +46,7 @@ PACKAGES = {
     "kamailio": "kamailio",
     "rtpengine": "rtpengine-daemon",
     "janus": "janus",
+    "promtool": "prometheus",
 }
 
 # Words the line-based reading takes for commands (column titles in quoted headers, awk

@@ -58,12 +58,46 @@ async fn ready(State(state): State<Arc<(String, watch::Receiver<Snapshot>)>>) ->
     }
 }
 
+/// OpenMetrics for a scraper that asks for it (Prometheus does), the classic text format
+/// (0.0.4) for anyone else (`curl`, `promtool check metrics`).
 async fn scrape(
     State(state): State<Arc<(String, watch::Receiver<Snapshot>)>>,
+    headers: axum::http::HeaderMap,
 ) -> ([(&'static str, &'static str); 1], String) {
     let snapshot = state.1.borrow().clone();
     let body = render(&state.0, &snapshot);
-    ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], body)
+    let accept = headers.get("accept").and_then(|a| a.to_str().ok()).unwrap_or("");
+    if accept.contains("application/openmetrics-text") {
+        return ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], body);
+    }
+    ([("content-type", "text/plain; version=0.0.4; charset=utf-8")], classic(&body))
+}
+
+/// OpenMetrics text as the classic Prometheus text format: a counter's family is named
+/// with its `_total` (as its samples are), and there is no `# EOF` or `# UNIT`.
+pub(crate) fn classic(openmetrics: &str) -> String {
+    let counters: std::collections::BTreeSet<&str> =
+        openmetrics.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter")).collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let described = ["# HELP ", "# TYPE "].into_iter().find_map(|p| Some((p, line.strip_prefix(p)?)));
+        match described {
+            Some((prefix, rest)) => {
+                let name = rest.split(' ').next().unwrap_or("");
+                let tail = &rest[name.len()..];
+                let total = if counters.contains(name) { "_total" } else { "" };
+                let _ = writeln!(out, "{prefix}{name}{total}{tail}");
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
 }
 
 /// Renders a snapshot in the OpenMetrics text format.
@@ -102,6 +136,13 @@ impl Metrics {
     fn gauge(&mut self, name: &str, help: &str, value: u64) {
         let g = Gauge::<i64>::default();
         g.set(i64::try_from(value).unwrap_or(i64::MAX));
+        self.0.register(name, help, g);
+    }
+
+    /// A gauge in seconds.
+    fn seconds(&mut self, name: &str, help: &str, value: f64) {
+        let g = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        g.set(value);
         self.0.register(name, help, g);
     }
 
@@ -220,16 +261,48 @@ fn store(m: &mut Metrics, st: &crate::store::StoreStats) {
 }
 
 fn wakes(m: &mut Metrics, w: &crate::probe::WakeLatency) {
-    let buckets = crate::probe::BOUNDS_US.iter().map(u64::to_string).zip(w.le).chain([("+Inf".to_owned(), w.count)]);
-    let help = "Engine task wake-ups (one input or UDP batch and its flush), by duration";
-    m.counters("engine_wakes", help, "le_us", buckets);
-    m.counter("engine_wake_microseconds", "Time the engine task spent busy, in microseconds", w.sum_us);
-    m.gauge("engine_wake_max_microseconds", "Longest wake-up since start", w.max_us);
+    let help = "Engine task wake-ups (one input or UDP batch and its flush) by how long they kept it busy";
+    m.0.register("engine_wake_seconds", help, Counted::of_wakes(w));
+    let seconds = |us: u64| us as f64 / 1e6;
+    m.seconds("engine_wake_max_seconds", "Longest wake-up since start", seconds(w.max_us));
     let last = "Longest wake-up in the last whole second";
-    m.gauge("engine_wake_last_second_max_microseconds", last, w.last_second_max_us);
-    m.gauge("engine_wake_max_cpu_microseconds", "Most CPU time one wake-up used since start", w.max_cpu_us);
+    m.seconds("engine_wake_last_second_max_seconds", last, seconds(w.last_second_max_us));
+    m.seconds("engine_wake_max_cpu_seconds", "Most CPU time one wake-up used since start", seconds(w.max_cpu_us));
     let descheduled = "Wake-ups over 5 ms that used less than half of it on the CPU (the thread waited for a core)";
     m.counter("engine_wakes_descheduled", descheduled, w.descheduled);
+}
+
+/// A histogram whose buckets were counted elsewhere (the engine task's probe keeps its
+/// own, cumulative, in microseconds): rendered in seconds.
+#[derive(Debug)]
+struct Counted {
+    sum: f64,
+    count: u64,
+    /// Upper bound and the count in that bucket alone (`f64::MAX` is +Inf).
+    buckets: Vec<(f64, u64)>,
+}
+
+impl Counted {
+    fn of_wakes(w: &crate::probe::WakeLatency) -> Self {
+        let mut below = 0;
+        let mut buckets: Vec<(f64, u64)> = Vec::with_capacity(w.le.len() + 1);
+        for (bound, up_to) in crate::probe::BOUNDS_US.iter().zip(w.le) {
+            buckets.push((*bound as f64 / 1e6, up_to.saturating_sub(below)));
+            below = below.max(up_to);
+        }
+        buckets.push((f64::MAX, w.count.saturating_sub(below)));
+        Self { sum: w.sum_us as f64 / 1e6, count: w.count, buckets }
+    }
+}
+
+impl prometheus_client::encoding::EncodeMetric for Counted {
+    fn encode(&self, mut encoder: prometheus_client::encoding::MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
+        encoder.encode_histogram::<Labels>(self.sum, self.count, &self.buckets, None)
+    }
+
+    fn metric_type(&self) -> prometheus_client::metrics::MetricType {
+        prometheus_client::metrics::MetricType::Histogram
+    }
 }
 
 /// The DR peer's TLS link: dials, losses, refused handshakes, forged datagrams dropped.
@@ -267,5 +340,25 @@ mod tests {
         assert!(text.contains(r#"tandem_calls_failed_total{site="site1",status="486"} 2"#), "{text}");
         assert!(text.contains(r#"tandem_sip_parse_errors_total{site="site1",kind="content_length"} 1"#), "{text}");
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn wake_ups_are_a_histogram_in_seconds_and_the_classic_format_names_counters_with_total() {
+        let mut s = Snapshot::default();
+        // Cumulative, as the probe keeps them: 2 up to 10 us, 3 up to 25 us, 5 in all.
+        s.wake.le = [2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3];
+        s.wake.count = 5;
+        s.wake.sum_us = 40_000;
+        let text = render("site1", &s);
+        assert!(text.contains(r#"tandem_engine_wake_seconds_bucket{site="site1",le="0.00001"} 2"#), "{text}");
+        assert!(text.contains(r#"tandem_engine_wake_seconds_bucket{site="site1",le="0.000025"} 3"#), "{text}");
+        assert!(text.contains(r#"tandem_engine_wake_seconds_bucket{site="site1",le="+Inf"} 5"#), "{text}");
+        assert!(text.contains(r#"tandem_engine_wake_seconds_sum{site="site1"} 0.04"#), "{text}");
+        let classic = classic(&text);
+        assert!(classic.contains("# TYPE tandem_calls_offered_total counter\n"), "{classic}");
+        assert!(classic.contains("# HELP tandem_calls_offered_total Calls offered"), "{classic}");
+        assert!(classic.contains("# TYPE tandem_engine_wake_seconds histogram\n"), "{classic}");
+        assert!(classic.contains("# TYPE tandem_active_calls gauge\n"), "{classic}");
+        assert!(!classic.contains("# EOF"));
     }
 }
