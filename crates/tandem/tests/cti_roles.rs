@@ -163,3 +163,34 @@ fn an_agent_with_a_hashed_password_logs_in_with_it_only() {
         assert_eq!(ask(&mut desk, right).await.0, "EventAgentLogin");
     });
 }
+
+#[test]
+fn refused_cti_tokens_and_agent_passwords_are_found_by_the_shipped_fail2ban_filter() {
+    if !enabled() {
+        return;
+    }
+    let agent = format!(
+        "agent_passwords = \"required\"\n[[site.agent]]\nid = \"A1001\"\ndn = \"1001\"\n{}\n",
+        agent_hash_line("agent pw")
+    );
+    let t = site("cti-fail2ban", &agent);
+    let cti = t.cti.expect("cti");
+    runtime().block_on(async {
+        assert!(connect(cti, "guessed-token").await.is_err(), "a wrong token is refused");
+        let mut desk = connect(cti, "desk-1001-secret").await.expect("desktop");
+        let _ = ask(&mut desk, r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#).await;
+        let wrong = r#"{"message":"RequestAgentLogin","ThisDN":"1001","AgentID":"A1001","Password":"guess"}"#;
+        assert_eq!(ask(&mut desk, wrong).await.1, "BadPassword");
+    });
+    std::thread::sleep(Duration::from_millis(300)); // the log is written
+    let log = std::fs::read_to_string(t.dir.join("stderr.log")).expect("the site's log");
+    let token: Vec<&str> = log.lines().filter(|l| l.contains("CTI connection refused: no valid token")).collect();
+    let password: Vec<&str> = log.lines().filter(|l| l.contains("agent login refused: wrong password")).collect();
+    assert_eq!((token.len(), password.len()), (1, 1), "each refusal logged once: {log}");
+    assert!(token[0].contains("remote=127.0.0.1:"), "{}", token[0]);
+    assert!(password[0].contains("remote=127.0.0.1:") && password[0].contains("agent=A1001"), "{}", password[0]);
+    let filter = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/fail2ban/filter.d/tandem.conf");
+    let regex = std::process::Command::new("fail2ban-regex").arg(t.dir.join("stderr.log")).arg(filter).output();
+    let out = String::from_utf8_lossy(&regex.expect("fail2ban-regex (Debian fail2ban) runs").stdout).into_owned();
+    assert!(out.contains(" 2 matched"), "the filter finds both, with their source: {out}");
+}
