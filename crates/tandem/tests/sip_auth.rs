@@ -80,3 +80,42 @@ fn sipp_registers_with_the_right_password_only() {
     let out = String::from_utf8_lossy(&regex.expect("fail2ban-regex (Debian fail2ban) runs").stdout).into_owned();
     assert!(out.contains("Lines: ") && out.contains(" 1 matched"), "{out}");
 }
+
+/// Issue 26: the README's internal-call recipe. A phone's INVITE is challenged (407: only
+/// the gateway trunk's own address is let in unchallenged) and tests/sipp/phone-call-auth.xml
+/// answers with the DN's password; the call reaches the other phone and ends.
+#[test]
+fn a_phone_calls_another_answering_the_challenge_with_its_password() {
+    if !enabled() {
+        return;
+    }
+    let users: String = ["1401", "1402"].iter().map(|dn| passwd_md5_only(dn)).collect();
+    let config = format!(
+        "{SITE}http = \"127.0.0.1:0\"\n[site.auth]\nrealm = \"tandem-test\"\nnonce_secret = \"a-test-secret-of-some-length\"\n\
+         {users}[[site.dn]]\nnumber = \"gw\"\ntype = \"trunk\"\ncontact = \"127.0.0.1:5080\"\n"
+    );
+    let t = Tandem::start_with("auth-internal", &config);
+    let phone_port = free_udp_port();
+    let _phone = sipp_phone(phone_port, t.udp);
+    let reg = t.dir.join("reg.csv");
+    std::fs::write(&reg, format!("SEQUENTIAL\n1401;127.0.0.1:{phone_port}\n")).expect("csv");
+    let registered = sipp_with_file(t.udp, "register-auth.xml", &reg, &["-m", "1", "-au", "1401", "-ap", "phone-1401"]);
+    assert_eq!(registered.1, 1, "1401 registered with its password");
+    let call = t.dir.join("call.csv");
+    std::fs::write(&call, "SEQUENTIAL\n1402;1401;\n").expect("csv");
+    let uri = format!("1401@{}", t.udp);
+    let wrong = sipp_with_file(
+        t.udp,
+        "phone-call-auth.xml",
+        &call,
+        &["-m", "1", "-au", "1402", "-ap", "guess", "-auth_uri", &uri],
+    );
+    assert_eq!(wrong.1, 0, "a wrong password does not call");
+    let right = sipp_with_file(
+        t.udp,
+        "phone-call-auth.xml",
+        &call,
+        &["-m", "1", "-au", "1402", "-ap", "phone-1402", "-auth_uri", &uri],
+    );
+    assert_eq!(right.1, 1, "the internal call completed with 1402's password");
+}
