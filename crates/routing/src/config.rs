@@ -75,6 +75,47 @@ pub struct PointFile {
     /// Where a call goes after `max-wait` (a DN of the call's site).
     #[serde(default)]
     pub overflow: Option<String>,
+    /// The wallboard's thresholds for this Routing Point (default: `[routing]`'s).
+    #[serde(default)]
+    pub service_level_target: Option<u32>,
+    /// Seconds of the longest wait that turn its tile amber.
+    #[serde(default)]
+    pub wait_amber: Option<u64>,
+    /// ... and red.
+    #[serde(default)]
+    pub wait_red: Option<u64>,
+}
+
+/// A Routing Point's wallboard thresholds: its tile turns amber when a call has waited
+/// `wait_amber`, red when one has waited `wait_red` or the service level is below
+/// `service_level_target` per cent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    pub service_level_target: u32,
+    pub wait_amber: Duration,
+    pub wait_red: Duration,
+}
+
+impl Default for Thresholds {
+    /// `[routing]`'s defaults for the default service level of 20 s.
+    fn default() -> Self {
+        Self { service_level_target: 80, wait_amber: Duration::from_secs(20), wait_red: Duration::from_secs(40) }
+    }
+}
+
+impl Thresholds {
+    /// `ok`, `amber` or `red` for a queue whose longest call waited `longest`, at
+    /// `service_level` per cent (None before its first answer).
+    pub fn alarm(&self, longest: Duration, service_level: Option<f64>) -> &'static str {
+        let below_target = service_level.is_some_and(|sl| sl < f64::from(self.service_level_target));
+        if longest >= self.wait_red || below_target {
+            "red"
+        } else if longest >= self.wait_amber {
+            "amber"
+        } else {
+            "ok"
+        }
+    }
 }
 
 fn any() -> String {
@@ -123,6 +164,20 @@ pub struct RoutingFile {
     /// start again from zero at its end). Default 900 (15 minutes); 0 = never.
     #[serde(default = "nine_hundred")]
     pub stats_interval: u64,
+    /// The wallboard's service-level target, per cent, for every Routing Point without its
+    /// own. Default 80.
+    #[serde(default = "eighty")]
+    pub service_level_target: u32,
+    /// Seconds of waiting that turn a queue's tile amber. Default: `service-level`.
+    #[serde(default)]
+    pub wait_amber: Option<u64>,
+    /// ... and red. Default: twice `service-level`.
+    #[serde(default)]
+    pub wait_red: Option<u64>,
+}
+
+fn eighty() -> u32 {
+    80
 }
 
 fn three() -> u32 {
@@ -151,6 +206,9 @@ impl Default for RoutingFile {
             takeover_after_ms: thousand(),
             reservation: five(),
             stats_interval: nine_hundred(),
+            service_level_target: eighty(),
+            wait_amber: None,
+            wait_red: None,
         }
     }
 }
@@ -164,6 +222,8 @@ pub struct Plan {
     pub priority: Duration,
     pub max_wait: Option<Duration>,
     pub overflow: Option<String>,
+    /// Its wallboard thresholds.
+    pub thresholds: Thresholds,
 }
 
 /// The routing configuration, checked.
@@ -179,6 +239,15 @@ pub struct RoutingConfig {
     pub reservation: Duration,
     /// The stat service's counting interval; `None`: counters grow for ever.
     pub stats_interval: Option<Duration>,
+    /// The wallboard's thresholds of Routing Points without their own.
+    pub thresholds: Thresholds,
+}
+
+impl RoutingConfig {
+    /// Routing Point `rp`'s wallboard thresholds.
+    pub fn thresholds_of(&self, rp: &str) -> Thresholds {
+        self.points.get(rp).map_or(self.thresholds, |p| p.thresholds)
+    }
 }
 
 /// A `[routing]` section that does not make sense.
@@ -204,9 +273,20 @@ impl RoutingFile {
                 return Err(ConfigError::DuplicateAgent(a.id));
             }
         }
+        let service_level = Duration::from_secs(self.service_level);
+        let thresholds = Thresholds {
+            service_level_target: self.service_level_target.min(100),
+            wait_amber: Duration::from_secs(self.wait_amber.unwrap_or(self.service_level)),
+            wait_red: Duration::from_secs(self.wait_red.unwrap_or(self.service_level * 2)),
+        };
         let mut points = BTreeMap::new();
         for p in self.point {
-            let plan = plan(&p)?;
+            let mut plan = plan(&p)?;
+            plan.thresholds = Thresholds {
+                service_level_target: p.service_level_target.map_or(thresholds.service_level_target, |t| t.min(100)),
+                wait_amber: p.wait_amber.map_or(thresholds.wait_amber, Duration::from_secs),
+                wait_red: p.wait_red.map_or(thresholds.wait_red, Duration::from_secs),
+            };
             if points.insert(p.dn.clone(), plan).is_some() {
                 return Err(ConfigError::DuplicatePoint(p.dn));
             }
@@ -215,10 +295,11 @@ impl RoutingFile {
             agents,
             points,
             no_answer_limit: self.no_answer_limit,
-            service_level: Duration::from_secs(self.service_level),
+            service_level,
             takeover_after: Duration::from_millis(self.takeover_after_ms),
             reservation: Duration::from_secs(self.reservation.max(1)),
             stats_interval: (self.stats_interval > 0).then(|| Duration::from_secs(self.stats_interval)),
+            thresholds,
         })
     }
 }
@@ -239,6 +320,7 @@ fn plan(p: &PointFile) -> Result<Plan, ConfigError> {
         priority: Duration::from_secs(p.priority),
         max_wait: p.max_wait.map(Duration::from_secs),
         overflow: p.overflow.clone(),
+        thresholds: Thresholds { service_level_target: 80, wait_amber: Duration::ZERO, wait_red: Duration::ZERO },
     })
 }
 
@@ -251,5 +333,43 @@ impl Plan {
     /// When the next tier opens for a call that waited `waited`.
     pub fn next_widening(&self, waited: Duration) -> Option<Duration> {
         self.tiers.iter().map(|(after, _)| *after).find(|after| *after > waited)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(dn: &str) -> PointFile {
+        PointFile {
+            dn: dn.into(),
+            target: "*".into(),
+            strategy: Strategy::default(),
+            tiers: Vec::new(),
+            priority: 0,
+            max_wait: None,
+            overflow: None,
+            service_level_target: None,
+            wait_amber: None,
+            wait_red: None,
+        }
+    }
+
+    #[test]
+    fn a_queue_turns_amber_then_red_by_its_longest_wait_and_red_below_its_target() {
+        let mut own = point("5001");
+        (own.wait_amber, own.wait_red, own.service_level_target) = (Some(5), Some(10), Some(90));
+        let file = RoutingFile { point: vec![point("5000"), own], service_level: 30, ..RoutingFile::default() };
+        let config = file.compile().expect("valid");
+        let defaults = config.thresholds_of("5000");
+        assert_eq!((defaults.wait_amber.as_secs(), defaults.wait_red.as_secs()), (30, 60), "from the service level");
+        assert_eq!(config.thresholds_of("7777"), defaults, "a Routing Point without a plan gets the defaults");
+        let own = config.thresholds_of("5001");
+        let s = Duration::from_secs;
+        assert_eq!(own.alarm(s(4), None), "ok");
+        assert_eq!(own.alarm(s(5), None), "amber");
+        assert_eq!(own.alarm(s(10), Some(100.0)), "red");
+        assert_eq!(own.alarm(s(0), Some(85.0)), "red", "below its 90 % target");
+        assert_eq!(own.alarm(s(0), Some(95.0)), "ok");
     }
 }

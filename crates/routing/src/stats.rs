@@ -416,6 +416,7 @@ impl StatService {
         let service_level = (c.answered > 0).then(|| c.answered_in_service_level as f64 * 100.0 / c.answered as f64);
         let asa = (c.answered > 0).then(|| c.total_answer_wait.as_secs_f64() / c.answered as f64);
         let aht = (c.handled > 0).then(|| c.total_handle_time.as_secs_f64() / c.handled as f64);
+        let thresholds = self.config.thresholds_of(rp);
         Some(json!({
             "calls_waiting": waiting.len(),
             "longest_wait_s": round(longest),
@@ -429,6 +430,10 @@ impl StatService {
             "average_handle_time_s": aht.map(round),
             "transferred": c.transferred,
             "interval_s": round(now.saturating_duration_since(self.interval_start).as_secs_f64()),
+            "service_level_target_pct": thresholds.service_level_target,
+            "wait_amber_s": thresholds.wait_amber.as_secs(),
+            "wait_red_s": thresholds.wait_red.as_secs(),
+            "alarm": thresholds.alarm(Duration::from_secs_f64(longest), service_level),
         }))
     }
 
@@ -438,6 +443,8 @@ impl StatService {
         let profile = self.config.agents.get(id);
         let state =
             if a.logged_in() && self.model.dn_busy(&a.dn) { "Busy".to_owned() } else { format!("{:?}", a.state) };
+        // Since its oldest established call began (a busy agent's tile counts the call).
+        let on_call = self.model.calls.get(&a.dn).and_then(|calls| calls.values().filter_map(|l| l.established).min());
         Some(json!({
             "state": state,
             "work_mode": format!("{:?}", a.work_mode),
@@ -453,6 +460,7 @@ impl StatService {
             "holds": held_count.0,
             "transfers": held_count.1,
             "calls_held": self.call_control.held.iter().filter(|(_, dn)| *dn == a.dn).count(),
+            "on_call_s": on_call.map(|since| round(now.saturating_duration_since(since).as_secs_f64())),
         }))
     }
 }

@@ -25,7 +25,7 @@ fn config(sip: [u16; 2], tcp: [u16; 2], cti: [u16; 2], stats: u16) -> String {
     site("s1", 0, &format!("stats = \"127.0.0.1:{stats}\"\n"))
         + &site("s2", 1, "")
         + "[routing]\n[[routing.agent]]\nid = \"A1001\"\ngroups = [\"sales\"]\nskills = { sales = 1 }\n\
-           [[routing.point]]\ndn = \"5000\"\ntarget = \"sales\"\n"
+           [[routing.point]]\ndn = \"5000\"\ntarget = \"sales\"\nwait-amber = 1\nwait-red = 2\n"
 }
 
 #[test]
@@ -108,6 +108,33 @@ fn the_wallboard_shows_an_agent_turning_ready_and_a_call_arriving_within_a_secon
         "const q = document.getElementById('stat-rp-5000'); return !!q && q.textContent.includes('answered1')";
     let took = browser.wait_for(answered, Duration::from_secs(2)).expect("the queue counts the call");
     assert!(took < Duration::from_secs(1), "the queue's answered count within 1 s: {took:?}");
+    // Issue 26: a busy agent's tile counts the call's length, not the time in state.
+    let on_call = "const t = document.getElementById('agent-A1001'); return !!t && t.textContent.includes('on call')";
+    assert!(browser.wait_for(on_call, Duration::from_secs(2)).is_some(), "the tile shows the call's length");
+    let queue_class = |class: &str| {
+        format!("const q = document.getElementById('stat-rp-5000'); return !!q && q.classList.contains('{class}')")
+    };
+    assert!(browser.run(&queue_class("alarm-red")) == serde_json::json!(false), "a queue answered in time is not red");
+    // The filter box hides the agent tiles that do not match.
+    browser.run("const f = document.getElementById('filter'); f.value = 'nobody'; f.dispatchEvent(new Event('input'))");
+    let hidden = "return document.getElementById('agent-A1001').classList.contains('hidden')";
+    assert!(browser.wait_for(hidden, Duration::from_secs(1)).is_some(), "filtered out");
+    browser.run("const f = document.getElementById('filter'); f.value = 'sales'; f.dispatchEvent(new Event('input'))");
+    assert!(browser.wait_for(&hidden.replace("return ", "return !"), Duration::from_secs(1)).is_some(), "by group");
+
+    // With the agent Not Ready, a second call waits: past `wait-red` (2 s) the queue's
+    // tile turns red.
+    std::thread::sleep(Duration::from_secs(3)); // the first call ends
+    let _not_ready = desk(&["RequestRegisterAddress ThisDN=1001", "RequestAgentNotReady ThisDN=1001"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let mut waiting = sipp_command(
+        format!("127.0.0.1:{}", sip[0]).parse().expect("addr"),
+        &["-sf", hold.to_str().expect("path"), "-inf", calls.to_str().expect("path"), "-m", "1", "-d", "1000"],
+    );
+    let _waiting = Killed(waiting.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("sipp gateway"));
+    let took =
+        browser.wait_for(&queue_class("alarm-red"), Duration::from_secs(6)).expect("the waiting queue turns red");
+    eprintln!("queue red on the wallboard after {took:?} (wait-red = 2 s)");
 
     let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/wallboard.png");
     browser.screenshot(&shot);
