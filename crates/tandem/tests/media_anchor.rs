@@ -265,6 +265,17 @@ Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
     );
 }
 
+/// The gateway calls 1200 (`phone`), which answers; the gateway ACKs. The INVITE the
+/// phone got, and the 200 the gateway got.
+fn answered_call(gw: &Party, phone: &Party, site: SocketAddr, call: &str) -> (String, String) {
+    gw.send(site, &invite(gw, site, "1200", call, &gw.sdp()));
+    let offered = phone.expect("INVITE", Duration::from_secs(5)).expect("the phone rang");
+    answer(phone, &offered, site);
+    let ok = gw.expect("200", Duration::from_secs(5)).expect("answered");
+    gw.send(site, &in_dialog(gw, &ok, site, "ACK", 1));
+    (offered, ok)
+}
+
 /// ACK and later BYE of the gateway's dialog, from its 200.
 fn in_dialog(gw: &Party, ok: &str, site: SocketAddr, method: &str, cseq: u32) -> String {
     let me = gw.sip_addr();
@@ -497,11 +508,7 @@ fn a_recorded_call_leaves_a_wav_file_as_long_as_the_call_and_its_record_names_it
     let t = Tandem::start_with("media-recorded", &config);
     let (gw, phone) = (Party::new("gw"), Party::new("1200"));
     register(&phone, t.udp, "1200");
-    gw.send(t.udp, &invite(&gw, t.udp, "1200", "recorded1", &gw.sdp()));
-    let offered = phone.expect("INVITE", Duration::from_secs(5)).expect("the phone rang");
-    answer(&phone, &offered, t.udp);
-    let ok = gw.expect("200", Duration::from_secs(5)).expect("answered");
-    gw.send(t.udp, &in_dialog(&gw, &ok, t.udp, "ACK", 1));
+    let (offered, ok) = answered_call(&gw, &phone, t.udp, "recorded1");
     // The gateway talks, then the phone: 100 packets each, 2 s of RTP timestamps (the
     // file's clock within a stream; `talk` waits up to 20 ms after each). The recording
     // runs from the gateway's first packet to the end of the phone's 2 s.
@@ -547,11 +554,7 @@ fn a_desktop_pauses_a_recording_and_the_wav_file_is_silent_over_the_pause() {
     register(&phone, t.udp, "1200");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let mut agent = runtime.block_on(desk(t.cti.expect("cti"), &["1200"]));
-    gw.send(t.udp, &invite(&gw, t.udp, "1200", "paused1", &gw.sdp()));
-    let offered = phone.expect("INVITE", Duration::from_secs(5)).expect("the phone rang");
-    answer(&phone, &offered, t.udp);
-    let ok = gw.expect("200", Duration::from_secs(5)).expect("answered");
-    gw.send(t.udp, &in_dialog(&gw, &ok, t.udp, "ACK", 1));
+    let (_, ok) = answered_call(&gw, &phone, t.udp, "paused1");
     let established =
         runtime.block_on(next_named(&mut agent, "EventEstablished", Duration::from_secs(3))).expect("established");
     let conn = established["ConnID"].as_str().expect("ConnID").to_owned();
@@ -636,11 +639,7 @@ fn a_caller_held_by_the_agents_own_phone_hears_hold_music_through_rtpengine() {
     let t = Tandem::start_with("media-phonehold", &config);
     let (gw, phone) = (Party::new("gw"), Party::new("1200"));
     register(&phone, t.udp, "1200");
-    gw.send(t.udp, &invite(&gw, t.udp, "1200", "phonehold1", &gw.sdp()));
-    let offered = phone.expect("INVITE", Duration::from_secs(5)).expect("the phone rang");
-    answer(&phone, &offered, t.udp);
-    let ok = gw.expect("200", Duration::from_secs(5)).expect("answered");
-    gw.send(t.udp, &in_dialog(&gw, &ok, t.udp, "ACK", 1));
+    let (offered, ok) = answered_call(&gw, &phone, t.udp, "phonehold1");
     let _ = gw.talk(media_of(&ok), 10);
     // The phone holds: a re-INVITE in its dialog, offering sendonly (RFC 3264 section 8.4).
     let me = phone.sip_addr();
