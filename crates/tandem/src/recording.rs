@@ -30,12 +30,15 @@ const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 /// The converter: sessions in, WAV files out.
 pub(crate) struct Recordings {
     tx: SyncSender<String>,
+    /// False when rtpengine's recording daemon writes the files (the thread only keeps
+    /// `keep_recordings_days`).
+    convert: bool,
 }
 
 impl Recordings {
-    /// Starts the converter for rtpengine's recording directory `dir`, deleting what is
-    /// older than `keep` when set.
-    pub(crate) fn start(dir: PathBuf, keep: Option<Duration>) -> Self {
+    /// Starts the converter for rtpengine's recording directory `dir` (`convert` false:
+    /// the daemon writes the files), deleting what is older than `keep` when set.
+    pub(crate) fn start(dir: PathBuf, keep: Option<Duration>, convert: bool) -> Self {
         let (tx, rx) = sync_channel::<String>(QUEUE);
         let spawned = std::thread::Builder::new().name("recordings".into()).spawn(move || {
             let mut next_sweep = crate::clock::now();
@@ -54,11 +57,14 @@ impl Recordings {
         if let Err(e) = spawned {
             tracing::error!(error = %e, "no recordings thread: recorded calls stay as captures");
         }
-        Self { tx }
+        Self { tx, convert }
     }
 
     /// Converts `session`'s capture once it is complete.
     pub(crate) fn convert(&self, session: &str) {
+        if !self.convert {
+            return;
+        }
         if self.tx.try_send(session.to_owned()).is_err() {
             tracing::warn!(session, "recordings queue full: the capture stays as pcap");
         }

@@ -27,8 +27,14 @@ pub(super) fn add_media(sites: &mut [SiteConfig], dir: &Path) -> anyhow::Result<
         let ng: SocketAddr = ng.parse()?;
         let engine = MediaConfig { sounds: sounds.clone(), ..MediaConfig::default() };
         site.node.media = Some(engine.clone());
-        site.media =
-            Some(MediaPartnerConfig { ng: vec![ng], engine, recordings: None, keep_recordings: None, mixer: None });
+        site.media = Some(MediaPartnerConfig {
+            ng: vec![ng],
+            engine,
+            recordings: None,
+            keep_recordings: None,
+            convert_recordings: true,
+            mixer: None,
+        });
         tracing::info!(site = %site.node.site, %ng, "media anchored at rtpengine (tandem up --media)");
     }
     Ok(())

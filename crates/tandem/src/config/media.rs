@@ -54,6 +54,13 @@ pub(super) struct MediaFile {
     /// rtpengine's `--recording-dir` (on this host). Needed by `record`, `record_dns` and
     /// `record_agents`; without it desktops cannot record calls either.
     recordings: Option<Spanned<PathBuf>>,
+    /// rtpengine's recording daemon writes the WAV files (hosts with its kernel module:
+    /// `--recording-method=proc`, and `rtpengine-recording --spool-dir=` `recordings`
+    /// `--output-dir=` `recordings`/wav `--output-pattern=%c --output-mixed
+    /// --output-format=wav`): Tandem converts nothing, and names and keeps the daemon's
+    /// files as its own. Default false (Tandem converts rtpengine's pcap captures).
+    #[serde(default)]
+    recording_daemon: bool,
     /// Days a recording (WAV file, or capture not yet converted) is kept; older ones are
     /// deleted (checked at start and every hour). Default: kept for ever.
     keep_recordings_days: Option<Spanned<u32>>,
@@ -92,6 +99,9 @@ pub(crate) struct MediaPartnerConfig {
     pub(crate) recordings: Option<PathBuf>,
     /// How long recordings are kept (None: for ever).
     pub(crate) keep_recordings: Option<Duration>,
+    /// Tandem makes the WAV files from rtpengine's captures (false: its recording daemon
+    /// writes them).
+    pub(crate) convert_recordings: bool,
     /// The conference mixer's WebSocket URL (Janus), if any.
     pub(crate) mixer: Option<String>,
 }
@@ -153,7 +163,18 @@ impl MediaFile {
             can_record: recordings.is_some(),
             mixer: mixer.is_some(),
         };
-        Ok(MediaPartnerConfig { ng: self.ng.into_inner(), engine, recordings, keep_recordings: keep, mixer })
+        if self.recording_daemon && recordings.is_none() {
+            return Err((self.ng.span().start, "`media.recording_daemon` needs `media.recordings`".into()));
+        }
+        let convert_recordings = !self.recording_daemon;
+        Ok(MediaPartnerConfig {
+            ng: self.ng.into_inner(),
+            engine,
+            recordings,
+            keep_recordings: keep,
+            convert_recordings,
+            mixer,
+        })
     }
 
     /// The sound files, each checked to be a plain name of a file in `sounds` and made an

@@ -358,6 +358,9 @@ fn recording_by_dn_and_agent_and_its_retention_need_the_recordings_directory() {
     assert!(engine.record_dns.contains("5000") && engine.record_agents.contains("A1") && engine.can_record);
     assert!(!engine.record, "not every call");
     assert_eq!(sites[0].media.as_ref().and_then(|m| m.keep_recordings), Some(Duration::from_secs(30 * 86_400)));
+    let daemon = load(&format!("{kept}recording_daemon = true\n"), "t.toml").expect("valid");
+    assert!(daemon[0].media.as_ref().is_some_and(|m| !m.convert_recordings), "the daemon writes the files");
+    assert!(error_of(&format!("{BASE}{media}recording_daemon = true\n")).contains("media.recordings"));
     let plain = load(&format!("{BASE}{media}"), "t.toml").expect("valid");
     assert!(plain[0].node.media.as_ref().is_some_and(|m| !m.can_record), "no directory: desktops cannot record");
 }

@@ -42,7 +42,8 @@ impl BoundSite {
         let media = start_media(&self.config);
         let recordings_dir = self.config.media.as_ref().and_then(|m| m.recordings.clone());
         let keep = self.config.media.as_ref().and_then(|m| m.keep_recordings);
-        let recordings = recordings_dir.clone().map(|dir| crate::recording::Recordings::start(dir, keep));
+        let convert = self.config.media.as_ref().is_none_or(|m| m.convert_recordings);
+        let recordings = recordings_dir.clone().map(|dir| crate::recording::Recordings::start(dir, keep, convert));
         warn_open_settings(&self.config);
         let (node, mut store) = restored_node(self.config, self.store);
         if let Some(store) = store.as_mut() {
