@@ -127,31 +127,7 @@ impl MediaFile {
             }
             url => url.map(Spanned::into_inner),
         };
-        let records = self.record || !self.record_dns.is_empty() || !self.record_agents.is_empty();
-        let keep = match &self.keep_recordings_days {
-            Some(days) if *days.get_ref() == 0 => {
-                return Err((days.span().start, "`media.keep_recordings_days` must be at least 1".into()))
-            }
-            Some(days) if self.recordings.is_none() => {
-                return Err((days.span().start, "`media.keep_recordings_days` needs `media.recordings`".into()))
-            }
-            Some(days) => Some(Duration::from_secs(u64::from(*days.get_ref()) * 86_400)),
-            None => None,
-        };
-        let recordings = match (records, self.recordings) {
-            (true, None) => {
-                let what = "`media.record`, `record_dns` and `record_agents` need `media.recordings`";
-                return Err((self.ng.span().start, what.into()));
-            }
-            (_, Some(dir)) => {
-                let at = dir.span().start;
-                Some(
-                    std::fs::canonicalize(dir.get_ref())
-                        .map_err(|e| (at, format!("`media.recordings` {}: {e}", dir.get_ref().display())))?,
-                )
-            }
-            (false, None) => None,
-        };
+        let (recordings, keep) = self.recordings()?;
         let engine = MediaConfig {
             timeout: Duration::from_millis(timeout),
             on_failure,
@@ -163,9 +139,6 @@ impl MediaFile {
             can_record: recordings.is_some(),
             mixer: mixer.is_some(),
         };
-        if self.recording_daemon && recordings.is_none() {
-            return Err((self.ng.span().start, "`media.recording_daemon` needs `media.recordings`".into()));
-        }
         let convert_recordings = !self.recording_daemon;
         Ok(MediaPartnerConfig {
             ng: self.ng.into_inner(),
@@ -175,6 +148,39 @@ impl MediaFile {
             convert_recordings,
             mixer,
         })
+    }
+
+    /// rtpengine's recording directory (checked to exist, made absolute) when recordings
+    /// are kept, and how long they are.
+    fn recordings(&self) -> Result<(Option<PathBuf>, Option<Duration>), (usize, String)> {
+        let records = self.record || !self.record_dns.is_empty() || !self.record_agents.is_empty();
+        let keep = match &self.keep_recordings_days {
+            Some(days) if *days.get_ref() == 0 => {
+                return Err((days.span().start, "`media.keep_recordings_days` must be at least 1".into()))
+            }
+            Some(days) if self.recordings.is_none() => {
+                return Err((days.span().start, "`media.keep_recordings_days` needs `media.recordings`".into()))
+            }
+            Some(days) => Some(Duration::from_secs(u64::from(*days.get_ref()) * 86_400)),
+            None => None,
+        };
+        let needed = if self.recording_daemon {
+            "`media.recording_daemon`"
+        } else {
+            "`media.record`, `record_dns` and `record_agents`"
+        };
+        let dir = match (records || self.recording_daemon, &self.recordings) {
+            (true, None) => return Err((self.ng.span().start, format!("{needed} need `media.recordings`"))),
+            (_, Some(dir)) => {
+                let at = dir.span().start;
+                Some(
+                    std::fs::canonicalize(dir.get_ref())
+                        .map_err(|e| (at, format!("`media.recordings` {}: {e}", dir.get_ref().display())))?,
+                )
+            }
+            (false, None) => None,
+        };
+        Ok((dir, keep))
     }
 
     /// The sound files, each checked to be a plain name of a file in `sounds` and made an
