@@ -420,26 +420,26 @@ impl Recorder {
     /// consulted party's begins in it (answered already, or ringing); the consultation's
     /// record ends as transferred.
     fn merged(&mut self, now: Instant, kept: u64, gone: u64, to: &str, answered: bool) {
-        let agent = self.agents.get(to).cloned();
         if let Some(record) = self.open.get_mut(&kept) {
             record.end_leg(now, 200, CallResult::Transferred);
             record.transfers += 1;
+        }
+        self.joined(now, (kept, gone), to, answered);
+    }
+
+    /// A conference: as a merge, but the agent's leg goes on.
+    fn conferenced(&mut self, now: Instant, kept: u64, gone: u64, added: &str) {
+        self.joined(now, (kept, gone), added, true);
+    }
+
+    /// The consulted party `to` joined call `kept` (a leg of its own, answered now or
+    /// still ringing); the consultation `gone`'s record ends.
+    fn joined(&mut self, now: Instant, (kept, gone): (u64, u64), to: &str, answered: bool) {
+        let agent = self.agents.get(to).cloned();
+        if let Some(record) = self.open.get_mut(&kept) {
             let seq = record.legs.len() as u32 + 1;
             let mut next = leg(seq, to.to_owned(), LegKind::Phone, agent, now);
             next.answered_at = answered.then_some(now);
-            record.legs.push(next);
-        }
-        self.finish(now, gone, 200, CallResult::Transferred);
-    }
-
-    /// A conference: the held call's record gains the consulted party's leg (answered
-    /// now; the agent's leg goes on); the consultation's record ends.
-    fn conferenced(&mut self, now: Instant, kept: u64, gone: u64, added: &str) {
-        let agent = self.agents.get(added).cloned();
-        if let Some(record) = self.open.get_mut(&kept) {
-            let seq = record.legs.len() as u32 + 1;
-            let mut next = leg(seq, added.to_owned(), LegKind::Phone, agent, now);
-            next.answered_at = Some(now);
             record.legs.push(next);
         }
         self.finish(now, gone, 200, CallResult::Transferred);

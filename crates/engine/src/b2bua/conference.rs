@@ -171,13 +171,11 @@ impl B2bua {
 
     /// The consulted party's answered leg becomes a B-leg of `main`: its index there.
     fn adopt_leg(&mut self, main: CallId, leg: Leg, dn: &str) -> usize {
-        let Some(m) = self.calls.get_mut(&main) else { return 0 };
-        let index = m.b.len();
-        self.dialogs.insert((leg.call_id.clone(), leg.local_tag.clone()), (main, Side::B(index)));
-        if let Some(p @ Pending::BInvite { .. }) = self.pending.get_mut(&leg.invite_tx) {
-            *p = Pending::BInvite { call: main, leg: index };
+        let Some(index) = self.calls.get(&main).map(|m| m.b.len()) else { return 0 };
+        self.lead_to(&leg, (main, index));
+        if let Some(m) = self.calls.get_mut(&main) {
+            m.b.push(leg);
         }
-        m.b.push(leg);
         self.busy.entry(dn.to_owned()).or_default().push(main);
         index
     }

@@ -199,14 +199,22 @@ impl B2bua {
     /// dialogs and INVITE transactions now lead to `main`.
     fn adopt_legs(&mut self, main: CallId, legs: Vec<Leg>, dn: &str) {
         for (i, leg) in legs.iter().enumerate().filter(|(_, l)| l.state != LegState::Ended) {
-            self.dialogs.insert((leg.call_id.clone(), leg.local_tag.clone()), (main, Side::B(i)));
-            if let Some(p @ Pending::BInvite { .. }) = self.pending.get_mut(&leg.invite_tx) {
-                *p = Pending::BInvite { call: main, leg: i };
-            }
+            self.lead_to(leg, (main, i));
         }
         self.busy.entry(dn.to_owned()).or_default().push(main);
         if let Some(m) = self.calls.get_mut(&main) {
             m.b = legs;
+        }
+    }
+}
+
+impl B2bua {
+    /// `leg`'s dialog and INVITE transaction lead to callee leg `index` of call `main`
+    /// from now on (it moved there from another call).
+    pub(super) fn lead_to(&mut self, leg: &Leg, (main, index): (CallId, usize)) {
+        self.dialogs.insert((leg.call_id.clone(), leg.local_tag.clone()), (main, Side::B(index)));
+        if let Some(p @ Pending::BInvite { .. }) = self.pending.get_mut(&leg.invite_tx) {
+            *p = Pending::BInvite { call: main, leg: index };
         }
     }
 }

@@ -15,6 +15,17 @@ use super::call::{CallId, Side};
 use super::leg::sdp_of;
 use super::{B2bua, Ctx};
 
+impl super::call::Call {
+    /// True when callee 2xx `resp` offers because the caller's INVITE did not (its A-leg
+    /// has no description yet; a third-party call's origin offers its own way).
+    pub(super) fn offers_late(&self, resp: &Message<'_>) -> bool {
+        self.third_party.is_none()
+            && matches!(self.answer, super::call::Answer::Waiting { .. })
+            && self.a.sdp.is_none()
+            && sdp_of(resp).is_some()
+    }
+}
+
 impl B2bua {
     /// The caller's ACK of call `id`: when the callee that answered still waits for the
     /// answer to its offer, it is this ACK's (rewritten first when media is anchored).
@@ -31,6 +42,20 @@ impl B2bua {
             }
         }
         self.ack_late_offer(ctx, id, leg, ack, None);
+    }
+
+    /// The partner rewrote the caller's answer in `ack` as `sdp` (None: it did not): our
+    /// ACK to callee leg `leg` carries it, and the callee is what the caller was shown.
+    pub(super) fn ack_late_answer(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        (id, leg): (CallId, usize),
+        ack: &[u8],
+        sdp: Option<Arc<[u8]>>,
+    ) {
+        let bytes = self.rewritten(id, Side::A, ack, sdp.clone());
+        let Some(ack) = super::send::reparse(&bytes) else { return };
+        self.ack_late_offer(ctx, id, leg, &ack, sdp.as_deref());
     }
 
     /// Our ACK to callee leg `leg` of call `id`, carrying the caller's answer from `ack`

@@ -12,7 +12,7 @@ use super::call::Side;
 use super::call::{Answer, CallId, CallTimer, Pending, Routed};
 use super::leg::sdp_of;
 use super::leg::LegState;
-use super::send::{answer_caller, cancel_b_leg, reason_of, reparse, send_bye, send_cancel};
+use super::send::{answer_caller, cancel_b_leg, reason_of, send_bye, send_cancel};
 use super::{B2bua, Ctx};
 use crate::event::DomainEvent;
 use crate::Status;
@@ -100,10 +100,7 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let late_offer = call.third_party.is_none()
-            && matches!(call.answer, Answer::Waiting { .. })
-            && reparse(&call.offer_source()).is_some_and(|m| m.body().is_empty())
-            && sdp_of(resp).is_some();
+        let late_offer = call.offers_late(resp);
         let Some(leg) = call.b.get_mut(index) else { return };
         if leg.ack_awaits_answer {
             return; // A retransmitted 2xx: our ACK goes with the caller's answer.

@@ -172,27 +172,19 @@ impl Desks {
             | DomainEvent::CallRetrieved { .. }
             | DomainEvent::CallTransferred { .. }
             | DomainEvent::UserDataChanged { .. }
-            | DomainEvent::CallsMerged { .. } => self.call_control(now, config, event),
-            DomainEvent::Conferenced { .. } | DomainEvent::ConferenceLeft { .. } => self.conference(event),
-            DomainEvent::RequestFailed { dn, code, text, reference_id, requester, .. } => {
-                let this_dn = Some(dn.clone());
-                let (error_code, error_message) = (*code, (*text).to_owned());
-                let error = Event::EventError { reference_id: *reference_id, this_dn, error_code, error_message };
-                self.answer_or_broadcast(*requester, error);
-            }
-            DomainEvent::RecordingChanged { conn_id, dn, service_id, reference_id, requester } => {
-                let reasons = cti::KvList::from([("ConnID".to_owned(), cti::conn_id_text(*conn_id).into())]);
-                let (service_id, this_dn, reasons) = (*service_id, Some(dn.clone()), Some(reasons));
-                let event = Event::EventPrivateInfo { reference_id: *reference_id, service_id, this_dn, reasons };
-                self.answer_or_broadcast(*requester, event);
-            }
+            | DomainEvent::CallsMerged { .. }
+            | DomainEvent::Conferenced { .. }
+            | DomainEvent::ConferenceLeft { .. }
+            | DomainEvent::RecordingChanged { .. }
+            | DomainEvent::RequestFailed { .. } => self.call_control(now, config, event),
             DomainEvent::DnOutOfService { dn } => self.broadcast(Event::EventDNOutOfService { this_dn: dn.clone() }),
             DomainEvent::DnBackInService { dn } => self.broadcast(Event::EventDNBackInService { this_dn: dn.clone() }),
             _ => {}
         }
     }
 
-    /// Hold, retrieve, transfer and UserData changes, as their T-Library events.
+    /// Hold, retrieve, transfers, conferences, UserData and recording changes, as their
+    /// T-Library events; a request that failed after it was taken, as EventError.
     #[allow(
         clippy::wildcard_enum_match_arm,
         reason = "called for the call-control events only; the others are translated above"
@@ -211,6 +203,19 @@ impl Desks {
             }
             DomainEvent::CallTransferred { .. } => self.transferred(now, config, event),
             DomainEvent::CallsMerged { .. } => self.merged(now, config, event),
+            DomainEvent::Conferenced { .. } | DomainEvent::ConferenceLeft { .. } => self.conference(event),
+            DomainEvent::RequestFailed { dn, code, text, reference_id, requester, .. } => {
+                let this_dn = Some(dn.clone());
+                let (error_code, error_message) = (*code, (*text).to_owned());
+                let error = Event::EventError { reference_id: *reference_id, this_dn, error_code, error_message };
+                self.answer_or_broadcast(*requester, error);
+            }
+            DomainEvent::RecordingChanged { conn_id, dn, service_id, reference_id, requester } => {
+                let reasons = cti::KvList::from([("ConnID".to_owned(), cti::conn_id_text(*conn_id).into())]);
+                let (service_id, this_dn, reasons) = (*service_id, Some(dn.clone()), Some(reasons));
+                let event = Event::EventPrivateInfo { reference_id: *reference_id, service_id, this_dn, reasons };
+                self.answer_or_broadcast(*requester, event);
+            }
             DomainEvent::UserDataChanged { conn_id, dns, by, user_data, reference_id, requester } => {
                 for dn in dns {
                     let event = Event::EventAttachedDataChanged {

@@ -38,13 +38,11 @@ impl Node {
             }
             C::Transfer(_) | C::Consult(_) if self.shutting_down => Err(cti::ErrorCode::ShuttingDown.into()),
             C::Transfer(t @ cti::Transfer { conn: Some(conn_id), .. }) => {
-                let order = transfer(t, conn_id);
-                self.with_b2bua(now, |b, ctx| b.transfer(ctx, order))
+                self.with_b2bua(now, |b, ctx| b.transfer(ctx, transfer(t, conn_id)))
             }
             C::Consult(_) if conferencing(request) && !self.has_mixer() => Err(Refusal::new(NOT_SUPPORTED, NO_MIXER)),
             C::Consult(t @ cti::Transfer { conn: Some(conn_id), .. }) => {
-                let order = transfer(t, conn_id);
-                self.with_b2bua(now, |b, ctx| b.initiate_transfer(ctx, order))
+                self.with_b2bua(now, |b, ctx| b.initiate_transfer(ctx, transfer(t, conn_id)))
             }
             C::Redirect { this_dn, conn: Some(conn_id), other_dn } => {
                 let t = cti::Transfer { this_dn, conn: Some(conn_id), other_dn, location: None, user_data: None };

@@ -79,3 +79,21 @@ pub(crate) fn all_anchored(descriptions: &[String]) -> bool {
 }
 
 pub(crate) const PHONE2: &str = "127.0.0.1:6002";
+
+/// [`world`] with its media configuration changed by `change`, Routing Point 5000 (desk 9
+/// watches it, as a router) and phone 1001 (desk 1) answering after 200 ms.
+pub(crate) fn rp_world(seed: u64, change: impl FnOnce(&mut MediaConfig)) -> World {
+    let mut c = config(MediaFailure::Continue);
+    let rp = engine::Dn { kind: engine::DnKind::RoutingPoint, options: Default::default(), trunk: None };
+    c.dns.singles.insert("5000".into(), rp);
+    change(c.media.as_mut().expect("media"));
+    let mut w = World::new(seed, c, LinkConfig::default());
+    w.add_media_partner(addr(SITE), answering(2));
+    w.add(Ua::new("gw", addr(GW), Pickup::Never));
+    w.add(Ua::new("1001", addr(PHONE), Pickup::After(Duration::from_millis(200))));
+    w.register(addr(PHONE));
+    w.desk(1, r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#);
+    w.desk(9, r#"{"message":"RequestRegisterAddress","ThisDN":"5000"}"#);
+    w.run_for(Duration::from_secs(5));
+    w
+}

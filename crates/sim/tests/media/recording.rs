@@ -6,21 +6,10 @@ use super::common::*;
 /// A site whose media partner keeps recordings, changed by `change`, with a gateway,
 /// phone 1001 (desk 1), Routing Point 5000 (desk 9 routes) and agent A1001.
 fn recording_world(seed: u64, change: impl FnOnce(&mut MediaConfig)) -> World {
-    let mut c = config(MediaFailure::Continue);
-    let rp = engine::Dn { kind: engine::DnKind::RoutingPoint, options: Default::default(), trunk: None };
-    c.dns.singles.insert("5000".into(), rp);
-    let media = c.media.as_mut().expect("media");
-    media.can_record = true;
-    change(media);
-    let mut w = World::new(seed, c, LinkConfig::default());
-    w.add_media_partner(addr(SITE), answering(2));
-    w.add(Ua::new("gw", addr(GW), Pickup::Never));
-    w.add(Ua::new("1001", addr(PHONE), Pickup::After(Duration::from_millis(200))));
-    w.register(addr(PHONE));
-    w.desk(1, r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#);
-    w.desk(9, r#"{"message":"RequestRegisterAddress","ThisDN":"5000"}"#);
-    w.run_for(Duration::from_secs(5));
-    w
+    rp_world(seed, |media| {
+        media.can_record = true;
+        change(media);
+    })
 }
 
 /// Desk 1 asks service `id` on call `conn`; what it answered (the event's name and, for

@@ -5,22 +5,11 @@ use super::common::*;
 /// [`world`] with Routing Point 5000 (desk 9 watches it, as a router), queue music for
 /// it, hold music, and a RingBack treatment.
 fn world_with_sounds(seed: u64) -> World {
-    let mut c = config(MediaFailure::Continue);
-    let rp = engine::Dn { kind: engine::DnKind::RoutingPoint, options: Default::default(), trunk: None };
-    c.dns.singles.insert("5000".into(), rp);
-    let media = c.media.as_mut().expect("media");
-    media.sounds.queue = Some("/sounds/queue.wav".into());
-    media.sounds.hold = Some("/sounds/hold.wav".into());
-    media.sounds.treatments.insert("RingBack".into(), "/sounds/ringback.wav".into());
-    let mut w = World::new(seed, c, LinkConfig::default());
-    w.add_media_partner(addr(SITE), answering(2));
-    w.add(Ua::new("gw", addr(GW), Pickup::Never));
-    w.add(Ua::new("1001", addr(PHONE), Pickup::After(Duration::from_millis(200))));
-    w.register(addr(PHONE));
-    w.desk(1, r#"{"message":"RequestRegisterAddress","ThisDN":"1001"}"#);
-    w.desk(9, r#"{"message":"RequestRegisterAddress","ThisDN":"5000"}"#);
-    w.run_for(Duration::from_secs(5));
-    w
+    rp_world(seed, |media| {
+        media.sounds.queue = Some("/sounds/queue.wav".into());
+        media.sounds.hold = Some("/sounds/hold.wav".into());
+        media.sounds.treatments.insert("RingBack".into(), "/sounds/ringback.wav".into());
+    })
 }
 
 fn plays(w: &mut World) -> Vec<(String, String)> {

@@ -327,14 +327,9 @@ impl B2bua {
             }
             Resume::TreatmentEarly => self.early_media(ctx, id, sdp),
             Resume::MixerJoined { member } => {
-                let reply = sdp.map(|s| MediaReply::Sdp(s.to_vec()));
-                self.mixer_joined(ctx, id, member, reply.as_ref());
+                self.mixer_joined(ctx, id, member, sdp.map(|s| MediaReply::Sdp(s.to_vec())).as_ref())
             }
-            Resume::LateAck { leg, ack } => {
-                let bytes = self.rewritten(id, Side::A, &ack, sdp.clone());
-                let Some(ack) = reparse(&bytes) else { return };
-                self.ack_late_offer(ctx, id, leg, &ack, sdp.as_deref());
-            }
+            Resume::LateAck { leg, ack } => self.ack_late_answer(ctx, (id, leg), &ack, sdp),
             resume @ (Resume::PairOffered { .. } | Resume::PairAnswered { .. }) => {
                 self.repair_step(ctx, id, resume, sdp);
             }
@@ -369,7 +364,13 @@ impl B2bua {
 
     /// `message` (from `side`) with its body replaced by `sdp`, which the other side of
     /// the call sees of `side` from now on; unchanged without one.
-    fn rewritten(&mut self, id: CallId, side: Side, message: &[u8], sdp: Option<Arc<[u8]>>) -> Vec<u8> {
+    pub(in crate::b2bua) fn rewritten(
+        &mut self,
+        id: CallId,
+        side: Side,
+        message: &[u8],
+        sdp: Option<Arc<[u8]>>,
+    ) -> Vec<u8> {
         let Some(sdp) = sdp else { return message.to_vec() };
         if let Some(leg) = self.calls.get_mut(&id).and_then(|c| c.leg_mut(side)) {
             leg.seen = Some(sdp.clone());
