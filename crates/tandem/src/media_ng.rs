@@ -52,7 +52,7 @@ pub(crate) fn start(ng: Vec<SocketAddr>, timeout: Duration, mixer: Option<String
     let rng = rand::SeedableRng::seed_from_u64(crate::clock::seed());
     let mixer = mixer.map(|url| crate::mixer::start(url, tx.clone()));
     let (out, pins, down) = (BTreeMap::new(), HashMap::new(), Vec::new());
-    let client = Client { socket, ng, timeout, out, rng, pins, down, mixer };
+    let client = Client { socket, ng, timeout, out, rng, pins, down, mixer, held: HashMap::new() };
     tokio::spawn(client.run(rx, tx));
     Ok(NgLink { commands, replies })
 }
@@ -64,6 +64,10 @@ struct Out {
     to: SocketAddr,
     /// A delete: the call UUID whose pin goes with its answer.
     unpin: Option<String>,
+    /// A query: its session, whose delete waits for the answer (rtpengine handles
+    /// commands on several threads: a delete sent at once may overtake the query, which
+    /// then finds no call and the figures are lost).
+    query_of: Option<String>,
     next_send: Instant,
     deadline: Instant,
 }
@@ -82,6 +86,8 @@ struct Client {
     down: Vec<(usize, Instant)>,
     /// The conference mixer's client, when the site has one.
     mixer: Option<mpsc::Sender<MediaCommand>>,
+    /// Deletes waiting for their session's query to be answered (or to time out).
+    held: HashMap<String, MediaCommand>,
 }
 
 impl Client {
@@ -102,8 +108,9 @@ impl Client {
                 },
                 got = self.socket.recv_from(&mut buf) => {
                     if let Ok((n, from)) = got {
-                        if let Some(answer) = self.answer(from, &buf[..n]) {
+                        if let Some((answer, queried)) = self.answer(from, &buf[..n]) {
                             let _ = replies.try_send(answer);
+                            self.release(queried).await;
                         }
                     }
                 },
@@ -113,6 +120,12 @@ impl Client {
     }
 
     async fn send(&mut self, command: MediaCommand) {
+        if let MediaOp::Delete { session } = &command.op {
+            if self.out.values().any(|o| o.query_of.as_ref() == Some(session)) {
+                self.held.insert(session.clone(), command);
+                return;
+            }
+        }
         let now = Instant::now();
         let instance = self.instance_for(command.session(), now);
         let Some(&to) = self.ng.get(instance) else { return };
@@ -134,8 +147,9 @@ impl Client {
             | MediaOp::MixerLeave { .. }
             | MediaOp::MixerClose { .. } => None,
         };
-        let next_send = now + self.timeout / 4;
-        self.out.insert(cookie, Out { id: command.id, bytes, to, unpin, next_send, deadline: now + self.timeout });
+        let query_of = matches!(command.op, MediaOp::Query { .. }).then(|| command.session().to_owned());
+        let (next_send, deadline) = (now + self.timeout / 4, now + self.timeout);
+        self.out.insert(cookie, Out { id: command.id, bytes, to, unpin, query_of, next_send, deadline });
     }
 
     /// The rtpengine a session's commands go to: the one its call went to before, else
@@ -166,6 +180,7 @@ impl Client {
                 if let Some(i) = self.ng.iter().position(|a| *a == out.to) {
                     self.down.push((i, now + self.timeout * 5));
                 }
+                self.release(out.query_of).await;
             }
         }
         for out in self.out.values_mut().filter(|o| o.next_send <= now) {
@@ -174,8 +189,16 @@ impl Client {
         }
     }
 
-    /// An answer datagram from `from`: its command's id and what it says, if it is one.
-    fn answer(&mut self, from: SocketAddr, bytes: &[u8]) -> Option<(u64, MediaReply)> {
+    /// The delete held back for `queried`'s query goes now.
+    async fn release(&mut self, queried: Option<String>) {
+        if let Some(delete) = queried.and_then(|s| self.held.remove(&s)) {
+            self.send(delete).await;
+        }
+    }
+
+    /// An answer datagram from `from`: its command's id and what it says, if it is one,
+    /// and the session whose query it answered.
+    fn answer(&mut self, from: SocketAddr, bytes: &[u8]) -> Option<((u64, MediaReply), Option<String>)> {
         if !self.ng.contains(&from) {
             return None;
         }
@@ -183,10 +206,11 @@ impl Client {
         let cookie = std::str::from_utf8(&bytes[..space]).ok()?;
         let out = self.out.get(cookie).filter(|o| o.to == from)?;
         let (id, delete) = (out.id, out.unpin.is_some());
-        if let Some(uuid) = self.out.remove(cookie).and_then(|o| o.unpin) {
+        let out = self.out.remove(cookie)?;
+        if let Some(uuid) = out.unpin {
             self.pins.remove(&uuid);
         }
-        Some((id, reply_of(&bytes[space + 1..], delete)))
+        Some(((id, reply_of(&bytes[space + 1..], delete)), out.query_of))
     }
 }
 
