@@ -27,6 +27,12 @@ pub struct MediaConfig {
     pub retry_after: Duration,
     /// What callers hear while they wait or are held (files the partner plays).
     pub sounds: Sounds,
+    /// A caller waiting with music is answered (200 OK with the partner's description)
+    /// rather than given early media (183): for carriers that cut early media after a
+    /// while, or bill from the answer. The caller's dialog is then up: a queue timeout or
+    /// a failed routing ends it with BYE, the caller's BYE is an abandon, and the agent who
+    /// answers reaches the caller in a re-INVITE.
+    pub answer_waiting: bool,
     /// Record every anchored call from its answer (the partner writes the capture; the
     /// shell makes it a WAV file when the session ends).
     pub record: bool,
@@ -71,6 +77,7 @@ impl Default for MediaConfig {
             on_failure: MediaFailure::Continue,
             retry_after: Duration::from_secs(5),
             sounds: Sounds::default(),
+            answer_waiting: false,
             record: false,
             record_dns: std::collections::BTreeSet::new(),
             record_agents: std::collections::BTreeSet::new(),

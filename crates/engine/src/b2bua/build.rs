@@ -180,6 +180,19 @@ fn in_dialog_head(local: &Local, leg: &Leg, method: Method<'_>, cseq: u32, branc
     b
 }
 
+/// BYE inside `leg`'s dialog with `Reason: SIP ;cause=<code> ;text="<reason>"` (RFC 3326).
+pub(crate) fn bye_with_reason(
+    local: &Local,
+    leg: &Leg,
+    cseq: u32,
+    branch: &str,
+    (code, reason): (u16, &str),
+) -> Vec<u8> {
+    let mut b = in_dialog_head(local, leg, Method::Bye, cseq, branch);
+    b.header_fmt("Reason", format_args!("SIP ;cause={code} ;text=\"{reason}\""));
+    b.finish(None, b"")
+}
+
 /// A re-INVITE inside `leg`'s dialog carrying a session description Tandem wrote.
 pub(crate) fn in_dialog_sdp(local: &Local, leg: &Leg, cseq: u32, branch: &str, sdp: &[u8]) -> Vec<u8> {
     let mut b = in_dialog_head(local, leg, Method::Invite, cseq, branch);

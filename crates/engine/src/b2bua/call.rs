@@ -171,7 +171,9 @@ pub(super) enum Answer {
 /// A call being offered anew after its first answer.
 #[derive(Debug, Clone)]
 pub(super) struct Reoffer {
-    pub(super) from: String,
+    /// The DN that transferred the call; None when Tandem answered a waiting caller
+    /// itself (`answer_waiting`: its music plays in an answered call).
+    pub(super) from: Option<String>,
     pub(super) back_to_from: bool,
     pub(super) offer: Arc<[u8]>,
     /// The new callee was offered someone else's description (a consultation completed
@@ -216,7 +218,7 @@ impl Call {
     /// The DN that transferred the call, while it is offered anew.
     pub(super) fn transferred_by(&self) -> Option<&str> {
         match &self.answer {
-            Answer::Reoffered(r) => Some(&r.from),
+            Answer::Reoffered(r) => r.from.as_deref(),
             Answer::Waiting { .. } | Answer::Answered { .. } => None,
         }
     }
@@ -225,6 +227,13 @@ impl Call {
     /// transfer): it then ends with BYE, never with a final response.
     pub(super) fn caller_connected(&self) -> bool {
         !matches!(self.answer, Answer::Waiting { .. })
+    }
+
+    /// True while the caller's dialog is up because Tandem answered it to play its music,
+    /// and no callee has answered yet: it ends as an unanswered call would (its BYE is an
+    /// abandon, a failure is reported as one), with BYE.
+    pub(super) fn answered_by_us(&self) -> bool {
+        matches!(&self.answer, Answer::Reoffered(r) if r.from.is_none())
     }
 
     /// Our 2xx to the caller while it is retransmitted (None before the answer, and after

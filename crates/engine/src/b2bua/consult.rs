@@ -165,7 +165,7 @@ impl B2bua {
                 }
             }
             None => {
-                let from = order.dn.to_owned();
+                let from = Some(order.dn.to_owned());
                 m.answer = Answer::Reoffered(Reoffer {
                     from,
                     back_to_from: true,

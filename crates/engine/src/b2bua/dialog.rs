@@ -81,6 +81,11 @@ impl B2bua {
                 leg.state = LegState::Ended;
                 cancel_b_leg(ctx, &mut self.pending, leg);
             }
+            if call.answered_by_us() {
+                // Answered for its music, gone before any agent answered: an abandon.
+                ctx.events.push(DomainEvent::CallAbandoned { conn_id: call.conn_id, dn: call.dn });
+                return;
+            }
         }
         let others: Vec<&mut Leg> = match side {
             Side::A => call.b.iter_mut().filter(|l| l.state == LegState::Confirmed).collect(),

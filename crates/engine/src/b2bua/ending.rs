@@ -6,7 +6,7 @@ use sipcore::TxKey;
 use super::call::{Call, CallId, Pending, Purpose, Side};
 use super::leg::LegState;
 use super::send::answer_caller;
-use super::send::{cancel_b_leg, send_bye};
+use super::send::{cancel_b_leg, send_bye, send_bye_because};
 use super::{B2bua, Ctx};
 use crate::event::{DomainEvent, ReleasedBy};
 use crate::Status;
@@ -55,6 +55,9 @@ impl B2bua {
     /// A call offered anew after a transfer goes back to its transferrer instead, or is
     /// hung up ([`B2bua::reoffer_failed`]).
     pub(super) fn fail_call(&mut self, ctx: &mut Ctx<'_>, id: CallId, status: Status) {
+        if self.calls.get(&id).is_some_and(|c| c.answered_by_us()) {
+            return self.end_answered_waiting(ctx, id, status);
+        }
         if self.calls.get(&id).is_some_and(|c| c.caller_connected()) {
             tracing::debug!(?status, "a transferred call found no one");
             return self.reoffer_failed(ctx, id);
@@ -72,6 +75,25 @@ impl B2bua {
         } else {
             answer_caller(ctx, &call.a, code, reason, None);
         }
+        ctx.events.push(DomainEvent::CallFailed {
+            conn_id: call.conn_id,
+            dn: call.dn,
+            caller: call.caller,
+            caller_dn: call.caller_dn,
+            code,
+            status,
+        });
+    }
+
+    /// A call answered for its music (`answer_waiting`) found no one: the caller gets BYE
+    /// saying `status` (RFC 3326 Reason), ringing callees are cancelled, and the call is
+    /// reported failed as an unanswered one would be.
+    fn end_answered_waiting(&mut self, ctx: &mut Ctx<'_>, id: CallId, status: Status) {
+        self.retire_legs(ctx, id);
+        let Some(mut call) = self.remove_call(id) else { return };
+        send_bye_because(ctx, &mut self.pending, &mut call.a, Some(status));
+        let (code, _) = status.wire();
+        tracing::debug!(conn_id = call.conn_id, code, "a call answered for its music found no one");
         ctx.events.push(DomainEvent::CallFailed {
             conn_id: call.conn_id,
             dn: call.dn,

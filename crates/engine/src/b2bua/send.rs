@@ -6,7 +6,7 @@ use std::sync::Arc;
 use sipcore::TxKey;
 use sipmsg::{Framing, Message, Method};
 
-use super::build::{cancel, copy_body, in_dialog};
+use super::build::{bye_with_reason, cancel, copy_body, in_dialog};
 use super::call::Pending;
 use super::leg::Leg;
 use super::Ctx;
@@ -37,11 +37,13 @@ pub(super) fn answer_caller(
 
 /// Answers the caller's INVITE of `a` with `code` and the session description `sdp`
 /// (early media: 183 with the media partner's answer).
-pub(super) fn answer_caller_sdp(ctx: &mut Ctx<'_>, a: &Leg, code: u16, reason: &str, sdp: &[u8]) {
-    let Some(req) = reparse(&a.invite) else { return };
+pub(super) fn answer_caller_sdp(ctx: &mut Ctx<'_>, a: &Leg, code: u16, reason: &str, sdp: &[u8]) -> Option<Arc<[u8]>> {
+    let req = reparse(&a.invite)?;
     let mut b = response(&req, code, reason, &a.local_tag, a.peer.addr);
     b.header("Contact", &ctx.local.contact(a.peer.transport));
-    ctx.tx.respond(ctx.now, &a.invite_tx, code, b.finish(Some("application/sdp"), sdp).into());
+    let bytes: Arc<[u8]> = b.finish(Some("application/sdp"), sdp).into();
+    ctx.tx.respond(ctx.now, &a.invite_tx, code, bytes.clone());
+    Some(bytes)
 }
 
 pub(super) fn reason_of<'a>(resp: &Message<'a>) -> &'a str {
@@ -66,6 +68,18 @@ pub(super) fn reparse(bytes: &[u8]) -> Option<Message<'_>> {
 }
 /// Sends a BYE inside `leg`'s dialog; its answer is not awaited.
 pub(super) fn send_bye(ctx: &mut Ctx<'_>, pending: &mut sipcore::SpreadMap<TxKey, Pending>, leg: &mut Leg) {
+    send_bye_because(ctx, pending, leg, None);
+}
+
+/// [`send_bye`], saying why in a `Reason` header (RFC 3326) when `why` is given: a call
+/// answered for its music that then found no one ends with the status an unanswered
+/// call would have got.
+pub(super) fn send_bye_because(
+    ctx: &mut Ctx<'_>,
+    pending: &mut sipcore::SpreadMap<TxKey, Pending>,
+    leg: &mut Leg,
+    why: Option<crate::Status>,
+) {
     if leg.ack_awaits_answer {
         // A late offer whose answer never came: the 2xx is ACKed (without one) first.
         leg.ack_awaits_answer = false;
@@ -76,7 +90,11 @@ pub(super) fn send_bye(ctx: &mut Ctx<'_>, pending: &mut sipcore::SpreadMap<TxKey
     }
     let cseq = leg.next_cseq();
     let branch = ctx.branch();
-    let bye: Arc<[u8]> = in_dialog(&ctx.local, leg, Method::Bye, cseq, &branch, None).into();
+    let bye: Arc<[u8]> = match why {
+        Some(status) => bye_with_reason(&ctx.local, leg, cseq, &branch, status.wire()),
+        None => in_dialog(&ctx.local, leg, Method::Bye, cseq, &branch, None),
+    }
+    .into();
     let key = ctx.tx.send_request(ctx.now, &branch, Method::Bye, leg.peer, bye);
     pending.insert(key, Pending::Fire);
 }

@@ -86,7 +86,8 @@ impl B2bua {
         }
         call.hold = Hold::Off;
         let a_2xx = call.a_2xx().and_then(Option::take);
-        let reoffer = Reoffer { from: order.dn.to_owned(), back_to_from: true, offer, reoffer_callee: false, a_2xx };
+        let from = Some(order.dn.to_owned());
+        let reoffer = Reoffer { from, back_to_from: true, offer, reoffer_callee: false, a_2xx };
         call.answer = Answer::Reoffered(reoffer);
         self.move_on(ctx, id, order, true);
         self.deliver_call(ctx, id, order.target, delivery);
@@ -197,11 +198,12 @@ impl B2bua {
     pub(super) fn reoffer_failed(&mut self, ctx: &mut Ctx<'_>, id: CallId) {
         let Some(call) = self.calls.get_mut(&id) else { return };
         let Answer::Reoffered(reoffer) = &mut call.answer else { return };
-        if !std::mem::take(&mut reoffer.back_to_from) {
+        let back_to = reoffer.from.clone().filter(|_| std::mem::take(&mut reoffer.back_to_from));
+        let Some(from) = back_to else {
             self.retire_legs(ctx, id);
             return self.hang_up_both(ctx, id);
-        }
-        let (from, target, conn_id) = (reoffer.from.clone(), call.dn.clone(), call.conn_id);
+        };
+        let (target, conn_id) = (call.dn.clone(), call.conn_id);
         if let Some(rp) = call.parked_on().map(str::to_owned) {
             self.unpark(&rp, id);
         }

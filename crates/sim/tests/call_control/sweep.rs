@@ -27,9 +27,8 @@ const CONFERENCE: [&str; 4] = [
 
 #[test]
 fn random_call_control_from_several_desktops_leaves_nothing_behind() {
-    let seeds: u64 = std::env::var("SWEEP_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
-    for seed in 0..seeds {
-        sweep(seed, false);
+    for seed in 0..seeds(200) {
+        sweep(seed, Mode::Plain);
     }
 }
 
@@ -37,15 +36,36 @@ fn random_call_control_from_several_desktops_leaves_nothing_behind() {
 /// requests join the others, and parties hang up inside conferences.
 #[test]
 fn random_call_control_with_conferences_leaves_nothing_behind() {
-    let seeds: u64 = std::env::var("SWEEP_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(100);
-    let made: usize = (0..seeds).map(|seed| sweep(seed, true)).sum();
-    assert!(made > 0, "the sweep made conferences (and tore them down)");
+    let joins: usize = (0..seeds(100)).map(|seed| sweep(seed, Mode::Conferences)).sum();
+    assert!(joins > 0, "the sweep made conferences (and tore them down)");
 }
 
-/// One seed; how many parties joined a mixer.
-fn sweep(seed: u64, conferences: bool) -> usize {
+/// The same with media anchored and a router on Routing Point 5000 routing at random:
+/// calls wait there with music, as early media or (odd seeds) answered for it.
+#[test]
+fn random_call_control_with_queue_music_leaves_nothing_behind() {
+    let plays: usize = (0..seeds(100)).map(|seed| sweep(seed, Mode::Music)).sum();
+    assert!(plays > 0, "calls waited with music");
+}
+
+fn seeds(default: u64) -> u64 {
+    std::env::var("SWEEP_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+}
+
+/// What the site has besides its three agents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Plain,
+    /// Media anchored, a mixer: conference requests too.
+    Conferences,
+    /// Media anchored, queue music, a router on 5000.
+    Music,
+}
+
+/// One seed; how many parties joined a mixer (conferences) or how often music played.
+fn sweep(seed: u64, mode: Mode) -> usize {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut w = three_agents(seed, &mut rng, conferences);
+    let mut w = three_agents(seed, &mut rng, mode);
     let mut calls = Vec::new();
     for _ in 0..60 {
         match rng.gen_range(0..10) {
@@ -55,27 +75,37 @@ fn sweep(seed: u64, conferences: bool) -> usize {
                 w.hang_up(addr(GW), &call);
                 w.cancel(addr(GW), &call);
             }
-            _ => random_request(&mut w, &mut rng, conferences),
+            3 if mode == Mode::Music => route_one(&mut w, &mut rng),
+            _ => random_request(&mut w, &mut rng, mode == Mode::Conferences),
         }
         w.run_for(Duration::from_millis(rng.gen_range(100..3_000)));
     }
     end_everything(&mut w, calls);
     check_nothing_is_left(&mut w, seed);
-    match conferences {
-        true => w.partner(addr(SITE)).count("join"),
-        false => 0,
+    match mode {
+        Mode::Plain => 0,
+        Mode::Conferences => w.partner(addr(SITE)).count("join"),
+        Mode::Music => w.partner(addr(SITE)).count("play"),
     }
 }
 
 /// A gateway and phones 1001..1003 (most answer), each with its desktop registered.
-fn three_agents(seed: u64, rng: &mut ChaCha8Rng, conferences: bool) -> World {
+fn three_agents(seed: u64, rng: &mut ChaCha8Rng, mode: Mode) -> World {
     let mut c = config();
-    if conferences {
-        let media = engine::media::MediaConfig { mixer: true, ..engine::media::MediaConfig::default() };
+    let mut media = engine::media::MediaConfig::default();
+    match mode {
+        Mode::Plain => {}
+        Mode::Conferences => media.mixer = true,
+        Mode::Music => {
+            media.sounds.queue = Some("/sounds/queue.wav".into());
+            media.answer_waiting = seed % 2 == 1;
+        }
+    }
+    if mode != Mode::Plain {
         c.media = Some(media);
     }
     let mut w = World::new(seed, c, lossy());
-    if conferences {
+    if mode != Mode::Plain {
         w.add_media_partner(addr(SITE), sim::PartnerMode::Answer { delay: Duration::from_millis(5) });
     }
     w.add(Ua::new("gw", addr(GW), Pickup::Never));
@@ -87,8 +117,32 @@ fn three_agents(seed: u64, rng: &mut ChaCha8Rng, conferences: bool) -> World {
     for (desk, (dn, _)) in (1u64..).zip(PHONES) {
         w.desk(desk, &format!(r#"{{"message":"RequestRegisterAddress","ThisDN":"{dn}"}}"#));
     }
+    if mode == Mode::Music {
+        w.desk(ROUTER, r#"{"message":"RequestRegisterAddress","ThisDN":"5000"}"#);
+    }
     w.run_for(Duration::from_secs(10));
     w
+}
+
+/// The router's desk (with music: it watches 5000, so calls wait there).
+const ROUTER: u64 = 4;
+
+/// The router sends a call it was asked about (or a made-up one) to a random target.
+fn route_one(w: &mut World, rng: &mut ChaCha8Rng) {
+    let asked: Vec<String> = w
+        .desk_events(ROUTER)
+        .iter()
+        .filter_map(|e| match serde_json::to_value(e).ok()? {
+            v if v["message"] == "EventRouteRequest" => v["ConnID"].as_str().map(str::to_owned),
+            _ => None,
+        })
+        .collect();
+    let conn = match asked.len() {
+        0 => "00000000000000ff".to_owned(),
+        n => asked[rng.gen_range(0..n)].clone(),
+    };
+    let to = TARGETS[rng.gen_range(0..TARGETS.len())];
+    w.desk(ROUTER, &format!(r#"{{"message":"RequestRouteCall","ThisDN":"5000","ConnID":"{conn}","OtherDN":"{to}"}}"#));
 }
 
 /// One random request from a random desktop, on ConnIDs some desktop has seen (or none).

@@ -83,10 +83,15 @@ pub(crate) const PHONE2: &str = "127.0.0.1:6002";
 /// [`world`] with its media configuration changed by `change`, Routing Point 5000 (desk 9
 /// watches it, as a router) and phone 1001 (desk 1) answering after 200 ms.
 pub(crate) fn rp_world(seed: u64, change: impl FnOnce(&mut MediaConfig)) -> World {
+    rp_world_with(seed, |c| change(c.media.as_mut().expect("media")))
+}
+
+/// [`rp_world`] with the whole site configuration changed by `change`.
+pub(crate) fn rp_world_with(seed: u64, change: impl FnOnce(&mut NodeConfig)) -> World {
     let mut c = config(MediaFailure::Continue);
     let rp = engine::Dn { kind: engine::DnKind::RoutingPoint, options: Default::default(), trunk: None };
     c.dns.singles.insert("5000".into(), rp);
-    change(c.media.as_mut().expect("media"));
+    change(&mut c);
     let mut w = World::new(seed, c, LinkConfig::default());
     w.add_media_partner(addr(SITE), answering(2));
     w.add(Ua::new("gw", addr(GW), Pickup::Never));

@@ -3,6 +3,7 @@
 //! call ends, and a partner that fails, refuses or answers late never stalls a call.
 
 mod anchoring;
+mod answered;
 mod common;
 mod conference;
 mod failures;

@@ -36,6 +36,10 @@ pub(super) struct MediaFile {
     hold_music: Option<Spanned<String>>,
     /// The file calls waiting on a Routing Point hear (as early media). Optional.
     queue_music: Option<Spanned<String>>,
+    /// A caller waiting with music is answered (200 OK) instead of hearing it as early
+    /// media (183); the agent then reaches it in a re-INVITE. Default false.
+    #[serde(default)]
+    answer_waiting: bool,
     /// Per Routing Point: `{ "5000" = "sales.wav" }`. Optional.
     #[serde(default)]
     rp_music: BTreeMap<String, Spanned<String>>,
@@ -133,6 +137,7 @@ impl MediaFile {
             on_failure,
             retry_after: Duration::from_secs(self.retry_after.max(1)),
             sounds,
+            answer_waiting: self.answer_waiting,
             record: self.record,
             record_dns: self.record_dns.into_iter().collect(),
             record_agents: self.record_agents.into_iter().collect(),

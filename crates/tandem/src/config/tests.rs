@@ -328,6 +328,9 @@ fn a_media_partner_names_its_ng_addresses_and_bad_values_name_their_line() {
     let e = error_of(&format!("{BASE}[site.media]\nng = [\"127.0.0.1:22222\"]\non_failure = \"panic\"\n"));
     assert!(e.contains("unknown variant"), "{e}");
     assert!(load(BASE, "t.toml").expect("valid")[0].node.media.is_none(), "absent: not anchored");
+    assert!(!engine.answer_waiting, "waiting callers get early media unless told");
+    let answered = load(&format!("{BASE}[site.media]\nng = [\"127.0.0.1:22222\"]\nanswer_waiting = true\n"), "t.toml");
+    assert!(answered.expect("valid")[0].node.media.as_ref().is_some_and(|m| m.answer_waiting));
     let e = error_of(&format!("{BASE}[site.media]\nng = [\"127.0.0.1:22222\"]\nrecord = true\n"));
     assert!(e.contains("media.recordings"), "recording needs rtpengine's directory: {e}");
     let dir = std::env::temp_dir();

@@ -136,3 +136,61 @@ Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
     gw.send(t.udp, &in_dialog(&gw, &ok, t.udp, "BYE", 2));
     let _ = std::fs::remove_dir_all(&sounds);
 }
+
+/// `answer_waiting`: the waiting caller gets 200 with rtpengine's description and hears
+/// the music in an answered call; the agent then reaches it in a re-INVITE.
+#[test]
+pub(crate) fn a_caller_answered_for_its_music_hears_it_then_the_agent_after_a_re_invite() {
+    if !enabled() {
+        return;
+    }
+    let rtpengine = Rtpengine::start("answered", (44500, 44999));
+    let sounds = std::env::temp_dir().join(format!("tandem-answered-{}", std::process::id()));
+    std::fs::create_dir_all(&sounds).expect("dir");
+    tone_wav(&sounds.join("music.wav"));
+    let config = format!(
+        "{SITE}cti = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\ncti_tokens = [\"t0ken\"]\n\
+         [[site.dn]]\nnumber = \"5000\"\ntype = \"routing-point\"\n\
+         [site.media]\nng = [\"{}\"]\nsounds = \"{}\"\nqueue_music = \"music.wav\"\nanswer_waiting = true\n",
+        rtpengine.ng,
+        sounds.display()
+    );
+    let t = Tandem::start_with("media-answered", &config);
+    let (gw, phone) = (Party::new("gw"), Party::new("1200"));
+    register(&phone, t.udp, "1200");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let mut router = runtime.block_on(desk(t.cti.expect("cti"), &["5000"]));
+    gw.send(t.udp, &invite(&gw, t.udp, "5000", "answered1", &gw.sdp()));
+    let ok = gw.expect("200", Duration::from_secs(5)).expect("answered for the music");
+    gw.send(t.udp, &in_dialog(&gw, &ok, t.udp, "ACK", 1));
+    let toward_site = media_of(&ok);
+    let music = gw.talk(toward_site, 50) + gw.listen(Duration::from_millis(500));
+    assert!(music >= 30, "the answered caller hears the queue music: {music} packets in 1.5 s");
+
+    let request =
+        runtime.block_on(next_named(&mut router, "EventRouteRequest", Duration::from_secs(3))).expect("routed");
+    let conn = request["ConnID"].as_str().expect("ConnID").to_owned();
+    let route = format!(r#"{{"message":"RequestRouteCall","ThisDN":"5000","ConnID":"{conn}","OtherDN":"1200"}}"#);
+    runtime.block_on(send(&mut router, route));
+    let offered = phone.expect("INVITE", Duration::from_secs(5)).expect("the agent rang");
+    answer(&phone, &offered, t.udp);
+    let reinvite = gw.answer_reinvite(t.udp, Duration::from_secs(5)).expect("the agent reaches the caller");
+    // rtpengine 10.5 gives the caller's side a new port when the agent's answer replaces
+    // the sink's (measured): the re-INVITE is what moves the caller's media there.
+    let toward_agent = media_of(&reinvite);
+    assert!((44500..45000).contains(&toward_agent.port()), "the re-INVITE names rtpengine: {toward_agent}");
+    let _ = gw.talk(toward_agent, 10);
+    let _ = phone.talk(media_of(&offered), 50);
+    let heard = gw.heard_ssrcs(Duration::from_millis(400));
+    let from_agent = heard.iter().filter(|s| **s == phone.ssrc()).count();
+    assert!(from_agent >= 30, "the caller hears the agent: {from_agent} of {}", heard.len());
+
+    gw.send(t.udp, &in_dialog(&gw, &ok, t.udp, "BYE", 2));
+    assert!(phone.expect("BYE", Duration::from_secs(3)).is_some(), "the agent is hung up");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while rtpengine.calls() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(rtpengine.calls(), 0, "nothing left at rtpengine");
+    let _ = std::fs::remove_dir_all(&sounds);
+}

@@ -5,7 +5,10 @@
 //! A waiting caller hears it as early media: the caller's offer is anchored, paired at
 //! the partner with a silent sink (`sdp::sink_for`), the caller gets `183 Session
 //! Progress` with the partner's answer, and the file plays to the caller's side. When an
-//! agent answers, the music stops and the caller's 200 carries the agent's side. A held
+//! agent answers, the music stops and the caller's 200 carries the agent's side. With
+//! `answer_waiting` the caller gets `200 OK` with the partner's answer instead, and the
+//! agent who answers later reaches it in a re-INVITE (the call is then handled as one
+//! offered anew after a transfer, [`Reoffer`] without a transferrer). A held
 //! party hears `hold_music` while the holder's own media is blocked (rtpengine 10.5 mixes
 //! a played file with live audio). File names only ever come from the configuration.
 
@@ -13,7 +16,8 @@ use std::sync::Arc;
 
 use super::desk::Wait;
 use super::{tag_of, Gate, Resume};
-use crate::b2bua::call::{Answer, CallId, Side};
+use crate::b2bua::call::{Answer, CallId, CallTimer, Reoffer, Side};
+use crate::b2bua::leg::LegState;
 use crate::b2bua::send::answer_caller_sdp;
 use crate::b2bua::{B2bua, Ctx};
 use crate::event::DomainEvent;
@@ -72,8 +76,10 @@ impl B2bua {
         self.media.waits.insert(cmd, wait);
     }
 
-    /// The partner answered for the sink: the caller gets 183 with it, and the music.
+    /// The partner answered for the sink: the caller gets 183 with it (or, with
+    /// `answer_waiting`, 200), and the music.
     pub(in crate::b2bua) fn early_media(&mut self, ctx: &mut Ctx<'_>, id: CallId, sdp: Option<Arc<[u8]>>) {
+        let answer = ctx.config.media.as_ref().is_some_and(|m| m.answer_waiting);
         let Some(call) = self.calls.get_mut(&id) else { return };
         let (Some(sdp), Some(file)) = (sdp, call.media.music.clone()) else { return };
         // Only while nobody has answered.
@@ -83,8 +89,32 @@ impl B2bua {
         }
         *ringing_sent = true;
         call.media.early = true;
-        answer_caller_sdp(ctx, &call.a, 183, "Session Progress", &sdp);
+        if answer && call.third_party.is_none() {
+            self.answer_waiting_caller(ctx, id, &sdp);
+        } else {
+            answer_caller_sdp(ctx, &call.a, 183, "Session Progress", &sdp);
+        }
         self.play_to_caller(id, file);
+    }
+
+    /// `answer_waiting`: the waiting caller gets 200 with the sink's description
+    /// (retransmitted until its ACK), and its call is offered on as after a transfer:
+    /// whoever answers reaches the caller in a re-INVITE (the agent's answer goes into the
+    /// same session, under the sink's tag; rtpengine 10.5 then gives the caller's side a
+    /// new port, which that re-INVITE carries: measured).
+    fn answer_waiting_caller(&mut self, ctx: &mut Ctx<'_>, id: CallId, sdp: &[u8]) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let Some(offer) = Self::current_offer(call) else { return };
+        let Some(bytes) = answer_caller_sdp(ctx, &call.a, 200, "OK", sdp) else { return };
+        call.a.state = LegState::Confirmed;
+        // A later offer to the caller must carry a higher version than this answer.
+        call.a.sdp_version = sdp::version(sdp);
+        let t1 = ctx.tx.config().t1;
+        let a_2xx = Some((bytes, t1, ctx.now + t1 * 64));
+        call.answer =
+            Answer::Reoffered(Reoffer { from: None, back_to_from: false, offer, reoffer_callee: false, a_2xx });
+        self.timers.set(ctx.now + t1, id, CallTimer::Retransmit2xx);
+        tracing::debug!(conn_id = call.conn_id, "a waiting caller answered for its music");
     }
 
     fn play_to_caller(&mut self, id: CallId, file: String) {
