@@ -60,6 +60,10 @@ struct SiteFile {
     /// CTI tokens with a role: admin, client (routers, stat services), desktop (its DNs).
     #[serde(default)]
     cti_token: Vec<cti::CtiTokenFile>,
+    /// The reasons an agent may pick for NotReady on the agent page (sent as its
+    /// `ReasonCode`): `["Break", "Lunch", "Training"]`. Default `["Break"]`.
+    #[serde(default)]
+    not_ready_reasons: Vec<Spanned<String>>,
     /// `optional` (default) or `required`: every agent must have a `password_hash`.
     agent_passwords: Option<Spanned<String>>,
     /// HTTP listen address for `/metrics` and admin requests. Optional.
@@ -223,6 +227,8 @@ pub(crate) struct SiteConfig {
     pub(crate) cti_grants: Vec<crate::cti_access::Grant>,
     /// Agents' password hashes (argon2 PHC strings), by AgentID.
     pub(crate) agent_hashes: BTreeMap<String, String>,
+    /// NotReady reasons the agent page offers.
+    pub(crate) not_ready_reasons: Vec<String>,
     /// Most CTI connections open at once.
     pub(crate) cti_clients: usize,
     /// What the CTI listener admits (`[site.limits] http_*`).
@@ -331,8 +337,7 @@ impl SiteFile {
             transactions: self.timers.config(),
             calls: CallConfig { max_per_dn: self.calls.max_calls_per_dn as usize },
             capacity: self.limits.capacity(),
-            // Replaced by the bound address once the sockets exist (port 0 picks one).
-            local: sip_at.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 5060))),
+            local: sip_at.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 5060))), // the bound one, once bound
             local_tls: None,
             auth,
             peer_secret: self.peer_secret.map(|s| s.into_inner().into_bytes()),
@@ -349,6 +354,7 @@ impl SiteFile {
             stats_tls: tls.stats,
             cti: self.cti.map(Spanned::into_inner),
             cti_grants,
+            not_ready_reasons: cti::reasons(self.not_ready_reasons)?,
             agent_hashes,
             cti_clients: self.limits.cti_clients.max(1) as usize,
             cti_http: self.limits.http(),

@@ -1,6 +1,7 @@
 //! The CTI server of one site: WebSocket + JSON on the site's `cti` address, path `/cti`,
 //! and the agent page at `/agent` (`assets/agent.html`, compiled in), which speaks CTI to
-//! the same server from a browser.
+//! the same server from a browser (and reads its settings and last calls over HTTP:
+//! `agent_page.rs`).
 //!
 //! Connection tasks only move messages: they parse JSON into `cti::Request`s for the
 //! engine task and write the events it sends back. A client must present a token
@@ -67,6 +68,12 @@ pub(crate) struct CtiAccess {
     /// What the listener admits (connections, per address, header timeout).
     pub(crate) http: crate::http_serve::HttpLimits,
     pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The agent page's NotReady reasons.
+    pub(crate) reasons: Vec<String>,
+    /// What desktops may ask of the media partner.
+    pub(crate) can: crate::agent_page::MediaAbilities,
+    /// The store the agent page lists a DN's last calls from, when the site keeps them.
+    pub(crate) store: Option<crate::store::Target>,
 }
 
 static NEXT_DESK: AtomicU64 = AtomicU64::new(1);
@@ -79,18 +86,34 @@ pub(crate) async fn serve(
     shutdown: watch::Receiver<bool>,
 ) {
     let (http, tls) = (access.http, access.tls);
+    let guard = crate::cti_guard::CtiGuard::default();
+    let site: Arc<str> = access.site.into();
+    let page = crate::agent_page::PageState {
+        site: site.clone(),
+        reasons: access.reasons.into(),
+        can: access.can,
+        store: access.store.map(Arc::new),
+        grants: access.grants.clone(),
+        guard: guard.clone(),
+        reads: Arc::new(tokio::sync::Semaphore::new(1)),
+    };
     let state = CtiState {
-        site: access.site.into(),
+        site,
         grants: access.grants,
         to_engine,
         clients: Arc::new(AtomicUsize::new(0)),
         max_clients: access.max_clients,
-        guard: crate::cti_guard::CtiGuard::default(),
+        guard,
     };
+    let page_requests = Router::new()
+        .route("/agent/settings", get(crate::agent_page::settings))
+        .route("/agent/calls", get(crate::agent_page::calls))
+        .with_state(page);
     let app = Router::new()
         .route("/cti", get(upgrade))
         .route("/agent", get(agent_page))
         .with_state(state)
+        .merge(page_requests)
         .layer(axum::middleware::map_response(crate::http_serve::page_headers));
     crate::http_serve::serve(listener, app, http, tls, "cti", shutdown).await;
 }

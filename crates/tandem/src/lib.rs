@@ -11,6 +11,7 @@
 //! `Input::Busy`); the engine decides. The clock is read, and seeds drawn, in exactly one
 //! place, `clock.rs`.
 
+mod agent_page;
 pub mod cli;
 mod clock;
 mod config;

@@ -109,3 +109,27 @@ fn ranges(dns: Vec<Spanned<DnSpec>>) -> Result<Vec<DnRange>, Invalid> {
         })
         .collect()
 }
+
+/// `not_ready_reasons`, checked: at most 32, each 1 to 32 visible characters (they become
+/// buttons on the agent page and `ReasonCode`s in the agent state log). Empty: `Break`.
+pub(super) fn reasons(written: Vec<Spanned<String>>) -> Result<Vec<String>, Invalid> {
+    if written.len() > 32 {
+        return Err((written[32].span().start, "`not_ready_reasons`: at most 32".into()));
+    }
+    let mut reasons = Vec::with_capacity(written.len());
+    for reason in written {
+        let text = reason.get_ref();
+        let visible = text.chars().all(|c| !c.is_control()) && !text.trim().is_empty();
+        if !visible || text.chars().count() > 32 {
+            return Err((reason.span().start, "`not_ready_reasons`: each 1 to 32 visible characters".into()));
+        }
+        if reasons.contains(text) {
+            return Err((reason.span().start, format!("`not_ready_reasons`: `{text}` twice")));
+        }
+        reasons.push(reason.into_inner());
+    }
+    if reasons.is_empty() {
+        reasons.push("Break".to_owned());
+    }
+    Ok(reasons)
+}

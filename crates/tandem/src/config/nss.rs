@@ -110,6 +110,7 @@ impl NssFile {
             stats_tls: None,
             cti: self.cti.map(Spanned::into_inner),
             cti_grants,
+            not_ready_reasons: Vec::new(),
             agent_hashes: BTreeMap::new(),
             cti_clients: self.limits.cti_clients.max(1) as usize,
             cti_http: self.limits.http(),

@@ -109,6 +109,11 @@ impl BoundSite {
                 max_clients: self.config.cti_clients,
                 http: self.config.cti_http,
                 tls: self.cti_tls.take(),
+                reasons: self.config.not_ready_reasons.clone(),
+                can: self.config.node.media.as_ref().map_or_else(Default::default, |m| {
+                    crate::agent_page::MediaAbilities { record: m.can_record, conference: m.mixer }
+                }),
+                store: self.config.store.as_ref().filter(|s| s.cdr).map(|s| s.target.clone()),
             };
             tokio::spawn(cti_server::serve(listener, access, desk_tx, shutdown.clone()));
         }

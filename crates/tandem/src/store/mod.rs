@@ -15,6 +15,7 @@
 
 mod postgres;
 pub(crate) mod query;
+pub(crate) mod recent;
 mod saved;
 mod schema;
 mod writer;
