@@ -32,6 +32,7 @@ mod recording;
 mod router_service;
 mod site;
 mod stats_client;
+mod stats_records;
 mod stats_service;
 mod store;
 mod tcp;

@@ -4,6 +4,9 @@
 //! - `GET /stats` — every statistic, as one JSON object `{name: value}`;
 //! - `GET /stats/<name>` — one statistic (e.g. `/stats/rp/5000`), 404 if unknown;
 //! - `GET /wallboard` (and `/`) — the live wallboard page (both sites, queues, agent tiles);
+//! - `GET /history` — today's figures per Routing Point in intervals, from the sites' call
+//!   records (`stats_records.rs`), which also give the current interval's counters when
+//!   the service starts;
 //! - `GET /stats/ws` — WebSocket: send `{"subscribe": ["total", "rp/5000"]}` (or `["*"]`),
 //!   get each statistic's current value, then every change as
 //!   `{"stat": name, "value": {...}, "at_ms": unix-ms}`.
@@ -34,6 +37,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::clock;
 use crate::config::Deployment;
 use crate::cti_link::{self, LinkEvent};
+use crate::stats_records::Records;
 
 /// One changed figure.
 #[derive(Debug, Clone)]
@@ -58,6 +62,8 @@ struct Api {
     grants: Arc<Vec<crate::cti_access::Grant>>,
     /// Wrong tokens slowed per address, as on CTI.
     guard: crate::cti_guard::CtiGuard,
+    /// The sites' call records, when they keep some (today's history).
+    records: Option<Arc<Records>>,
 }
 
 /// Runs the stat service of site `home`, serving on `listener`, until shutdown.
@@ -77,8 +83,7 @@ pub(crate) async fn run(
         anyhow::bail!("the configuration has no [routing] section");
     };
     let name = deployment.site_names().get(home).cloned().unwrap_or_default();
-    let mut service =
-        routing::stats::StatService::new(clock::now(), config, deployment.site_names(), deployment.agent_dns());
+    let (mut service, records) = start_service(&deployment, config).await;
     let (events_tx, mut events) = mpsc::channel(4096);
     let links = cti_link::spawn(cti_link::endpoints(&deployment), events_tx, &shutdown);
     let (updates, _) = broadcast::channel(16_384);
@@ -86,7 +91,7 @@ pub(crate) async fn run(
     let subscribers = crate::listen::Slots::new(MAX_SUBSCRIBERS, MAX_SUBSCRIBERS_PER_ADDRESS);
     let grants = Arc::new(deployment.sites.get(home).map(|s| s.cti_grants.clone()).unwrap_or_default());
     let guard = crate::cti_guard::CtiGuard::default();
-    let api = Api { queries: queries_tx, updates: updates.clone(), subscribers, grants, guard };
+    let api = Api { queries: queries_tx, updates: updates.clone(), subscribers, grants, guard, records };
     tracing::info!(site = %name, addr = %listener.local_addr()?, "stat service started");
     tokio::spawn(serve(listener, api, tls, shutdown.clone()));
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -122,6 +127,21 @@ pub(crate) async fn run(
     Ok(())
 }
 
+/// The service of `deployment`'s sites, its current interval resumed from their call
+/// records when they keep some.
+async fn start_service(
+    deployment: &Deployment,
+    config: routing::RoutingConfig,
+) -> (routing::stats::StatService, Option<Arc<Records>>) {
+    let records = Records::of(deployment, &config);
+    let mut service =
+        routing::stats::StatService::new(clock::now(), config, deployment.site_names(), deployment.agent_dns());
+    if let Some(records) = &records {
+        records.resume(&mut service).await;
+    }
+    (service, records)
+}
+
 fn publish(service: &routing::stats::StatService, updates: &broadcast::Sender<Update>, changed: Vec<String>) {
     if updates.receiver_count() == 0 {
         return;
@@ -140,6 +160,7 @@ async fn serve(listener: TcpListener, api: Api, tls: Option<TlsAcceptor>, shutdo
         .route("/stats", get(all))
         .route("/stats/ws", get(upgrade))
         .route("/stats/*name", get(one))
+        .route("/history", get(history))
         .route_layer(axum::middleware::from_fn_with_state(api.clone(), require_token));
     let app = axum::Router::new()
         .route("/", get(|| async { axum::response::Redirect::temporary("/wallboard") }))
@@ -219,6 +240,14 @@ async fn current(api: &Api, names: Vec<String>) -> Vec<(String, Value)> {
         return Vec::new();
     }
     answer.await.unwrap_or_default()
+}
+
+/// Today's intervals per Routing Point, from the call records.
+async fn history(State(api): State<Api>) -> Response {
+    match &api.records {
+        Some(records) => Json(records.today().await).into_response(),
+        None => (StatusCode::NOT_FOUND, "no site of this group keeps call records ([site.store] cdr)").into_response(),
+    }
 }
 
 async fn all(State(api): State<Api>) -> Json<Value> {

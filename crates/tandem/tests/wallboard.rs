@@ -1,6 +1,7 @@
 //! The wallboard in a real headless Chromium (driven over WebDriver by chromedriver):
 //! `tandem up` with a stat service, the page loads, shows an agent turning Ready and a
-//! call arriving within 1 s, and a screenshot is kept as `target/wallboard.png`.
+//! call arriving within 1 s, today's intervals from the call records, and a screenshot is
+//! kept as `target/wallboard.png`.
 //!
 //! Needs Debian `chromium` and `chromium-driver`, and sipp; runs when TANDEM_REAL_PEERS=1.
 
@@ -13,7 +14,7 @@ use std::time::Duration;
 use common::browser::{Browser, Killed};
 use common::*;
 
-fn config(sip: [u16; 2], tcp: [u16; 2], cti: [u16; 2], stats: u16) -> String {
+fn config(sip: [u16; 2], tcp: [u16; 2], cti: [u16; 2], stats: u16, store: &Path) -> String {
     let site = |name: &str, i: usize, extra: &str| {
         format!(
             "[[site]]\nname = \"{name}\"\nsip_udp = \"127.0.0.1:{}\"\nsip_tcp = \"127.0.0.1:{}\"\ncti = \"127.0.0.1:{}\"\n{extra}\
@@ -22,7 +23,9 @@ fn config(sip: [u16; 2], tcp: [u16; 2], cti: [u16; 2], stats: u16) -> String {
             sip[i], tcp[i], cti[i]
         )
     };
+    let store = format!("[site.store]\npath = \"{}\"\n", store.display());
     site("s1", 0, &format!("stats = \"127.0.0.1:{stats}\"\n"))
+        + &store
         + &site("s2", 1, "")
         + "[routing]\n[[routing.agent]]\nid = \"A1001\"\ngroups = [\"sales\"]\nskills = { sales = 1 }\n\
            [[routing.point]]\ndn = \"5000\"\ntarget = \"sales\"\nwait-amber = 1\nwait-red = 2\n"
@@ -42,7 +45,7 @@ fn the_wallboard_shows_an_agent_turning_ready_and_a_call_arriving_within_a_secon
     let dir = std::env::temp_dir().join(format!("tandem-wallboard-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let file = dir.join("deployment.toml");
-    std::fs::write(&file, config(sip, tcp, cti, stats)).expect("config");
+    std::fs::write(&file, config(sip, tcp, cti, stats, &dir.join("s1.db"))).expect("config");
     let _up = up_with_stats(&file);
     eprintln!("tandem up is serving");
     let browser = Browser::start(1280, 900);
@@ -135,6 +138,12 @@ fn the_wallboard_shows_an_agent_turning_ready_and_a_call_arriving_within_a_secon
     let took =
         browser.wait_for(&queue_class("alarm-red"), Duration::from_secs(6)).expect("the waiting queue turns red");
     eprintln!("queue red on the wallboard after {took:?} (wait-red = 2 s)");
+
+    // Today's history (from the call records): the first call, answered.
+    browser.run("history(); return true");
+    let today = "const t = document.getElementById('today-5000'); \
+                 return !!t && [...t.querySelectorAll('tr')].slice(1).some(r => r.cells[2].textContent === '1')";
+    assert!(browser.wait_for(today, Duration::from_secs(3)).is_some(), "today's intervals shown from the records");
 
     let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/wallboard.png");
     browser.screenshot(&shot);

@@ -18,6 +18,7 @@ pub(crate) mod query;
 pub(crate) mod recent;
 mod saved;
 mod schema;
+pub(crate) mod today;
 mod writer;
 
 use std::path::{Path, PathBuf};
