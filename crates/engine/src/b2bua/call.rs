@@ -130,10 +130,8 @@ pub(super) struct Call {
     pub(super) acd: bool,
     /// Default routings so far (capped by `default-redirection-limit`).
     pub(super) redirections: u32,
-    /// The DR peer's router sent this call to an agent here (ISCC): ring only a free phone.
-    pub(super) routed_by_peer: bool,
-    /// The DR peer forwarded it here (for the CDR).
-    pub(super) forwarded: bool,
+    /// What the DR peer had to do with the call's arrival.
+    pub(super) from_peer: FromPeer,
     /// When the call first parked on a Routing Point (`queue-max-wait` counts from here,
     /// across routing attempts).
     pub(super) queued_since: Option<Instant>,
@@ -182,6 +180,19 @@ pub(super) struct Reoffer {
     /// Our 2xx to the caller while it still awaits its ACK (a transfer right after the
     /// answer): retransmitted as before.
     pub(super) a_2xx: Option<Sent2xx>,
+}
+
+/// What the DR peer had to do with a call's arrival here: one of three.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) enum FromPeer {
+    /// It did not send the call (or the call has moved on from where it sent it).
+    #[default]
+    No,
+    /// It forwarded the call here (BC forwarding; the CDR says so).
+    Forwarded,
+    /// Its router sent the call to an agent here (ISCC): only a free phone is rung. A
+    /// transfer makes it [`FromPeer::Forwarded`].
+    Routed,
 }
 
 /// A call's phase with respect to Routing Points: one of three, never two at once.

@@ -82,7 +82,7 @@ impl B2bua {
     /// Rings every registered contact of `dn` for call `id` (parallel fork).
     pub(super) fn deliver(&mut self, ctx: &mut Ctx<'_>, id: CallId, dn: &str) {
         let max = ctx.config.calls.max_per_dn;
-        let chosen_agent = self.calls.get(&id).is_some_and(|c| c.routed().is_some() || c.routed_by_peer);
+        let chosen_agent = self.calls.get(&id).is_some_and(|c| c.routed().is_some() || c.from_peer == FromPeer::Routed);
         // A router chose this agent as free: if it is not, the call goes back to its Routing
         // Point (the router tries another) rather than ringing a busy phone; a race between
         // two routers ends here. Default routing (an operator DN) may stack calls.

@@ -53,7 +53,7 @@ use crate::Status;
 pub(crate) use anchor::RecordOrder;
 pub(crate) use build::Local;
 use build::{b_invite, copy_body, in_dialog, talk_notify, NewInvite, USER_DATA_HEADER};
-use call::{Answer, Call, CallId, CallTimer, Hold, Incoming, OnRp, Pending, Relay, Routed, Side, ThirdParty};
+use call::{Answer, Call, CallId, CallTimer, FromPeer, Hold, Incoming, OnRp, Pending, Relay, Routed, Side, ThirdParty};
 pub(crate) use consult::PairOrder;
 use delivery::TrunkLeg;
 pub(crate) use hold::HoldOrder;

@@ -36,8 +36,11 @@ pub(super) fn new_call(ctx: &mut Ctx<'_>, req: &Message<'_>, arrival: &Arrival, 
         on_rp: OnRp::Off,
         acd,
         redirections: 0,
-        routed_by_peer: acd,
-        forwarded: arrival.forwarded,
+        from_peer: match (acd, arrival.forwarded) {
+            (true, _) => FromPeer::Routed,
+            (false, true) => FromPeer::Forwarded,
+            (false, false) => FromPeer::No,
+        },
         queued_since: None,
         third_party: None,
         hold: Hold::Off,
@@ -53,6 +56,6 @@ pub(super) fn offered(call: &Call) -> DomainEvent {
         caller: call.caller.clone(),
         dn: call.dn.clone(),
         call_type: call.call_type,
-        forwarded: call.forwarded,
+        forwarded: call.from_peer != FromPeer::No,
     }
 }

@@ -159,7 +159,9 @@ impl B2bua {
             call.user_data.get_or_insert_with(Default::default).extend(extra.clone());
         }
         call.on_rp = OnRp::Off;
-        call.routed_by_peer = false;
+        if call.from_peer == FromPeer::Routed {
+            call.from_peer = FromPeer::Forwarded;
+        }
         if answered {
             // A new queue wait: the longest-waiting rule counts from the transfer.
             (call.queued_since, call.redirections) = (None, 0);

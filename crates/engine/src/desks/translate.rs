@@ -42,6 +42,34 @@ impl Desks {
     )]
     fn translate(&mut self, now: Instant, config: &NodeConfig, event: &DomainEvent) {
         match event {
+            DomainEvent::CallRinging { .. } | DomainEvent::CallEstablished { .. } => self.call_starts(now, event),
+            DomainEvent::CallReleased { .. } | DomainEvent::CallAbandoned { .. } | DomainEvent::CallFailed { .. } => {
+                self.call_ends(now, config, event)
+            }
+            DomainEvent::RouteRequest { .. }
+            | DomainEvent::RouteUsed { .. }
+            | DomainEvent::RouteFailed { .. }
+            | DomainEvent::RemoteConnected { .. } => self.routing(now, config, event),
+            DomainEvent::CallHeld { .. }
+            | DomainEvent::CallRetrieved { .. }
+            | DomainEvent::CallTransferred { .. }
+            | DomainEvent::UserDataChanged { .. }
+            | DomainEvent::CallsMerged { .. }
+            | DomainEvent::Conferenced { .. }
+            | DomainEvent::ConferenceLeft { .. }
+            | DomainEvent::RecordingChanged { .. }
+            | DomainEvent::RequestFailed { .. } => self.call_control(now, config, event),
+            DomainEvent::DnOutOfService { dn } => self.broadcast(Event::EventDNOutOfService { this_dn: dn.clone() }),
+            DomainEvent::DnBackInService { dn } => self.broadcast(Event::EventDNBackInService { this_dn: dn.clone() }),
+            _ => {}
+        }
+    }
+
+    /// A call rings or is answered: the parties' desks hear it; an ACD call makes its
+    /// agent Busy.
+    #[allow(clippy::wildcard_enum_match_arm, reason = "called for the events named in `translate` only")]
+    fn call_starts(&mut self, now: Instant, event: &DomainEvent) {
+        match event {
             DomainEvent::CallRinging {
                 conn_id,
                 dn,
@@ -91,6 +119,15 @@ impl Desks {
                     });
                 }
             }
+            _ => {}
+        }
+    }
+
+    /// A call ends or fails: the parties' desks hear it; an ACD call's agent goes to
+    /// AfterCallWork or Ready.
+    #[allow(clippy::wildcard_enum_match_arm, reason = "called for the events named in `translate` only")]
+    fn call_ends(&mut self, now: Instant, config: &NodeConfig, event: &DomainEvent) {
+        match event {
             DomainEvent::CallReleased { conn_id, dn, caller_dn, acd, .. } => {
                 let conn = cti::conn_id_text(*conn_id);
                 self.broadcast(Event::EventReleased { reference_id: None, this_dn: dn.clone(), conn_id: conn.clone() });
@@ -114,6 +151,15 @@ impl Desks {
                 }
                 self.unanswered(now, dn);
             }
+            _ => {}
+        }
+    }
+
+    /// Routing Points: a call asks for a route, a route was used or failed, a call
+    /// routed to the DR peer connected there (ISCC).
+    #[allow(clippy::wildcard_enum_match_arm, reason = "called for the events named in `translate` only")]
+    fn routing(&mut self, now: Instant, config: &NodeConfig, event: &DomainEvent) {
+        match event {
             DomainEvent::RouteRequest { conn_id, rp, other, call_type } => {
                 self.broadcast(Event::EventRouteRequest {
                     this_dn: rp.clone(),
@@ -168,17 +214,6 @@ impl Desks {
                     },
                 );
             }
-            DomainEvent::CallHeld { .. }
-            | DomainEvent::CallRetrieved { .. }
-            | DomainEvent::CallTransferred { .. }
-            | DomainEvent::UserDataChanged { .. }
-            | DomainEvent::CallsMerged { .. }
-            | DomainEvent::Conferenced { .. }
-            | DomainEvent::ConferenceLeft { .. }
-            | DomainEvent::RecordingChanged { .. }
-            | DomainEvent::RequestFailed { .. } => self.call_control(now, config, event),
-            DomainEvent::DnOutOfService { dn } => self.broadcast(Event::EventDNOutOfService { this_dn: dn.clone() }),
-            DomainEvent::DnBackInService { dn } => self.broadcast(Event::EventDNBackInService { this_dn: dn.clone() }),
             _ => {}
         }
     }
