@@ -93,8 +93,10 @@ pub(crate) async fn calls(
     let Ok(_read) = state.reads.clone().acquire_owned().await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
-    let (site, dn) = (state.site.to_string(), q.dn);
-    let read = tokio::task::spawn_blocking(move || crate::store::recent::recent_calls(&store, &site, &dn, LAST_CALLS));
+    let (site, dn, now_ms) = (state.site.to_string(), q.dn, i64::try_from(crate::clock::unix_ms()).unwrap_or(0));
+    let read = tokio::task::spawn_blocking(move || {
+        crate::store::recent::recent_calls(&store, (&site, &dn), now_ms, LAST_CALLS)
+    });
     match read.await {
         Ok(Ok(calls)) => Json(calls).into_response(),
         Ok(Err(e)) => {

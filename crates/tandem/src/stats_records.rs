@@ -25,7 +25,12 @@ pub(crate) struct Records {
     service_level: Duration,
     interval: Duration,
     reads: Semaphore,
+    /// The last `/history` answer and when it was made: wallboards asking within
+    /// [`HISTORY_FRESH`] get it again, without a read.
+    last: std::sync::Mutex<Option<(std::time::Instant, Value)>>,
 }
+
+const HISTORY_FRESH: Duration = Duration::from_secs(5);
 
 impl Records {
     /// The records of `deployment`'s sites (a shared database once); None when no site
@@ -44,6 +49,7 @@ impl Records {
                 service_level: config.service_level,
                 interval,
                 reads: Semaphore::new(1),
+                last: std::sync::Mutex::new(None),
             })
         })
     }
@@ -66,13 +72,21 @@ impl Records {
 
     /// Today's (UTC) intervals per Routing Point: `{"rp/5000": [{start_ms, offered, ...}]}`.
     pub(crate) async fn today(&self) -> Value {
+        let fresh = |at: &std::time::Instant| clock::now().saturating_duration_since(*at) < HISTORY_FRESH;
+        if let Some((_, value)) = self.last.lock().ok().and_then(|l| l.clone()).filter(|(at, _)| fresh(at)) {
+            return value;
+        }
         let now_ms = i64::try_from(clock::unix_ms()).unwrap_or(0);
         let midnight = now_ms - now_ms.rem_euclid(DAY_MS);
         let calls = self.read(midnight).await;
         let by_rp = intervals(&calls, self.service_level, midnight, self.interval);
         let by_name: serde_json::Map<String, Value> =
             by_rp.into_iter().map(|(rp, list)| (format!("rp/{rp}"), json!(list))).collect();
-        json!({ "interval_s": self.interval.as_secs(), "points": by_name })
+        let value = json!({ "interval_s": self.interval.as_secs(), "points": by_name });
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some((clock::now(), value.clone()));
+        }
+        value
     }
 
     async fn read(&self, since_ms: i64) -> Vec<routing::stats::history::RecordedCall> {

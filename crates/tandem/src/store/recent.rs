@@ -26,23 +26,33 @@ pub(crate) struct RecentCall {
 
 const COLUMNS: &str =
     "uuid, ended_at, caller, dialled, routing_point, answered_dn, agent, result, wait_ms, talk_ms FROM calls";
-/// The calls `dn` took part in: answered, made, or rung (any of its legs).
-const FILTER: &str = "answered_dn = {dn} OR caller = {dn} OR id IN (SELECT call FROM legs WHERE target = {dn})";
+/// The calls `dn` took part in: answered, made, or rung (any of its legs). The store has
+/// one index, on `ended_at` (docs in schema.rs): a read walks it from the newest call,
+/// within [`WINDOW_MS`], and checks each call's legs by their primary key.
+const FILTER: &str = "answered_dn = {dn} OR caller = {dn} OR EXISTS (SELECT 1 FROM legs WHERE legs.call = calls.id AND legs.target = {dn})";
+/// How far back the page looks: a week.
+const WINDOW_MS: i64 = 7 * 86_400_000;
 
-/// The last `count` calls of `dn` at `site` (a shared PostgreSQL store holds both sites'),
-/// newest first.
-pub(crate) fn recent_calls(target: &Target, site: &str, dn: &str, count: usize) -> anyhow::Result<Vec<RecentCall>> {
+/// The last `count` calls of `dn` at `site` (a shared PostgreSQL store holds both sites')
+/// that ended in the week before `now_ms`, newest first.
+pub(crate) fn recent_calls(
+    target: &Target,
+    (site, dn): (&str, &str),
+    now_ms: i64,
+    count: usize,
+) -> anyhow::Result<Vec<RecentCall>> {
+    let since = now_ms - WINDOW_MS;
     match target {
         Target::Sqlite(path) => {
             let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
                 .with_context(|| format!("opening {}", path.display()))?;
             conn.busy_timeout(std::time::Duration::from_secs(2))?;
             let sql = format!(
-                "SELECT {COLUMNS} WHERE site = ?1 AND ({}) ORDER BY ended_at DESC, id DESC LIMIT {count}",
+                "SELECT {COLUMNS} WHERE ended_at >= ?3 AND site = ?1 AND ({}) ORDER BY ended_at DESC, id DESC LIMIT {count}",
                 FILTER.replace("{dn}", "?2")
             );
             let mut stmt = conn.prepare(&sql)?;
-            let rows = stmt.query_map(rusqlite::params![site, dn], |r| {
+            let rows = stmt.query_map(rusqlite::params![site, dn, since], |r| {
                 Ok(RecentCall {
                     uuid: r.get(0)?,
                     ended_at: r.get(1)?,
@@ -58,17 +68,22 @@ pub(crate) fn recent_calls(target: &Target, site: &str, dn: &str, count: usize) 
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
         }
-        Target::Postgres(conninfo) => postgres_calls(conninfo, site, dn, count),
+        Target::Postgres(conninfo) => postgres_calls(conninfo, (site, dn), since, count),
     }
 }
 
-fn postgres_calls(conninfo: &str, site: &str, dn: &str, count: usize) -> anyhow::Result<Vec<RecentCall>> {
+fn postgres_calls(
+    conninfo: &str,
+    (site, dn): (&str, &str),
+    since: i64,
+    count: usize,
+) -> anyhow::Result<Vec<RecentCall>> {
     let mut client = postgres::Client::connect(conninfo, postgres::NoTls).context("connecting to PostgreSQL")?;
     let sql = format!(
-        "SELECT {COLUMNS} WHERE site = $1 AND ({}) ORDER BY ended_at DESC, id DESC LIMIT {count}",
+        "SELECT {COLUMNS} WHERE ended_at >= $3 AND site = $1 AND ({}) ORDER BY ended_at DESC, id DESC LIMIT {count}",
         FILTER.replace("{dn}", "$2")
     );
-    let rows = client.query(&sql, &[&site, &dn])?;
+    let rows = client.query(&sql, &[&site, &dn, &since])?;
     Ok(rows
         .iter()
         .map(|r| RecentCall {
@@ -119,12 +134,14 @@ mod tests {
         )
         .expect("leg");
         let target = Target::Sqlite(path.clone());
-        let uuids = |count| -> Vec<String> {
-            recent_calls(&target, "s1", "1001", count).expect("read").into_iter().map(|c| c.uuid).collect()
+        let uuids = |count, now| -> Vec<String> {
+            let calls = recent_calls(&target, ("s1", "1001"), now, count).expect("read");
+            calls.into_iter().map(|c| c.uuid).collect()
         };
-        assert_eq!(uuids(20), ["u2", "u3", "u1"], "made, rang (a leg), answered; not s2's nor another DN's");
-        assert_eq!(uuids(2), ["u2", "u3"]);
-        let first = &recent_calls(&target, "s1", "1001", 1).expect("read")[0];
+        assert_eq!(uuids(20, 1_000), ["u2", "u3", "u1"], "made, rang (a leg), answered; not s2's nor another DN's");
+        assert_eq!(uuids(2, 1_000), ["u2", "u3"]);
+        assert_eq!(uuids(20, WINDOW_MS + 250), ["u2"], "older than a week: left out");
+        let first = &recent_calls(&target, ("s1", "1001"), 1_000, 1).expect("read")[0];
         assert_eq!((first.caller.as_str(), first.talk_ms, first.result.as_str()), ("1001", 20, "answered"));
         let _ = std::fs::remove_file(&path);
     }
