@@ -75,14 +75,7 @@ impl B2bua {
         } else {
             answer_caller(ctx, &call.a, code, reason, None);
         }
-        ctx.events.push(DomainEvent::CallFailed {
-            conn_id: call.conn_id,
-            dn: call.dn,
-            caller: call.caller,
-            caller_dn: call.caller_dn,
-            code,
-            status,
-        });
+        ctx.events.push(failed(*call, status));
     }
 
     /// A call answered for its music (`answer_waiting`) found no one: the caller gets BYE
@@ -92,16 +85,8 @@ impl B2bua {
         self.retire_legs(ctx, id);
         let Some(mut call) = self.remove_call(id) else { return };
         send_bye_because(ctx, &mut self.pending, &mut call.a, Some(status));
-        let (code, _) = status.wire();
-        tracing::debug!(conn_id = call.conn_id, code, "a call answered for its music found no one");
-        ctx.events.push(DomainEvent::CallFailed {
-            conn_id: call.conn_id,
-            dn: call.dn,
-            caller: call.caller,
-            caller_dn: call.caller_dn,
-            code,
-            status,
-        });
+        tracing::debug!(conn_id = call.conn_id, ?status, "a call answered for its music found no one");
+        ctx.events.push(failed(*call, status));
     }
 
     pub(super) fn remove_call(&mut self, id: CallId) -> Option<Box<Call>> {
@@ -229,5 +214,18 @@ impl B2bua {
             caller_dn: call.caller_dn,
             acd: call.acd,
         });
+    }
+}
+
+/// The event of a call that failed with `status` (the caller got its code).
+fn failed(call: Call, status: Status) -> DomainEvent {
+    let (code, _) = status.wire();
+    DomainEvent::CallFailed {
+        conn_id: call.conn_id,
+        dn: call.dn,
+        caller: call.caller,
+        caller_dn: call.caller_dn,
+        code,
+        status,
     }
 }

@@ -19,16 +19,6 @@ fn provisionals(w: &mut World) -> Vec<u16> {
     events.iter().filter_map(|e| if let UaEvent::Provisional { code, .. } = e { Some(*code) } else { None }).collect()
 }
 
-fn route_request_conn(w: &World) -> String {
-    w.desk_events(9)
-        .iter()
-        .find_map(|e| match serde_json::to_value(e).expect("json") {
-            v if v["message"] == "EventRouteRequest" => v["ConnID"].as_str().map(str::to_owned),
-            _ => None,
-        })
-        .expect("a route request")
-}
-
 /// The requests of `method` the site sent to `ua`, as text.
 fn requests_to(w: &World, ua: &str, method: &str) -> Vec<String> {
     w.sent

@@ -102,3 +102,14 @@ pub(crate) fn rp_world_with(seed: u64, change: impl FnOnce(&mut NodeConfig)) -> 
     w.run_for(Duration::from_secs(5));
     w
 }
+
+/// The ConnID of the first call the router's desk (9) was asked to route.
+pub(crate) fn route_request_conn(w: &World) -> String {
+    w.desk_events(9)
+        .iter()
+        .find_map(|e| match serde_json::to_value(e).expect("json") {
+            v if v["message"] == "EventRouteRequest" => v["ConnID"].as_str().map(str::to_owned),
+            _ => None,
+        })
+        .expect("a route request")
+}

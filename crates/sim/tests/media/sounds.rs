@@ -23,16 +23,6 @@ fn plays(w: &mut World) -> Vec<(String, String)> {
         .collect()
 }
 
-fn route_request_conn(w: &World) -> String {
-    w.desk_events(9)
-        .iter()
-        .find_map(|e| match serde_json::to_value(e).expect("json") {
-            v if v["message"] == "EventRouteRequest" => v["ConnID"].as_str().map(str::to_owned),
-            _ => None,
-        })
-        .expect("a route request")
-}
-
 #[test]
 fn a_caller_waiting_on_a_routing_point_hears_its_music_as_early_media_until_the_agent_answers() {
     let mut w = world_with_sounds(21);

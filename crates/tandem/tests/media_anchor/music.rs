@@ -26,23 +26,31 @@ pub(crate) fn tone_wav(path: &std::path::Path) {
     std::fs::write(path, wav).expect("wav");
 }
 
-#[test]
-pub(crate) fn a_waiting_caller_hears_queue_music_and_a_held_caller_hears_hold_music_through_rtpengine() {
-    if !enabled() {
-        return;
-    }
-    let rtpengine = Rtpengine::start("music", (42000, 42499));
-    let sounds = std::env::temp_dir().join(format!("tandem-sounds-test-{}", std::process::id()));
+/// A site with Routing Point 5000 and a CTI server, anchored at a new rtpengine (`name`,
+/// `ports`) whose sounds directory holds `music.wav`; `media` adds `[site.media]` keys.
+/// The rtpengine, the sounds directory (removed by the caller) and the site.
+fn music_site(name: &str, ports: (u16, u16), media: &str) -> (Rtpengine, std::path::PathBuf, Tandem) {
+    let rtpengine = Rtpengine::start(name, ports);
+    let sounds = std::env::temp_dir().join(format!("tandem-{name}-sounds-{}", std::process::id()));
     std::fs::create_dir_all(&sounds).expect("dir");
     tone_wav(&sounds.join("music.wav"));
     let config = format!(
         "{SITE}cti = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\ncti_tokens = [\"t0ken\"]\n\
          [[site.dn]]\nnumber = \"5000\"\ntype = \"routing-point\"\n\
-         [site.media]\nng = [\"{}\"]\nsounds = \"{}\"\nqueue_music = \"music.wav\"\nhold_music = \"music.wav\"\n",
+         [site.media]\nng = [\"{}\"]\nsounds = \"{}\"\nqueue_music = \"music.wav\"\n{media}",
         rtpengine.ng,
         sounds.display()
     );
-    let t = Tandem::start_with("media-music", &config);
+    let t = Tandem::start_with(&format!("media-{name}"), &config);
+    (rtpengine, sounds, t)
+}
+
+#[test]
+pub(crate) fn a_waiting_caller_hears_queue_music_and_a_held_caller_hears_hold_music_through_rtpengine() {
+    if !enabled() {
+        return;
+    }
+    let (rtpengine, sounds, t) = music_site("music", (42000, 42499), "hold_music = \"music.wav\"\n");
     let (gw, phone) = (Party::new("gw"), Party::new("1200"));
     register(&phone, t.udp, "1200");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -144,18 +152,7 @@ pub(crate) fn a_caller_answered_for_its_music_hears_it_then_the_agent_after_a_re
     if !enabled() {
         return;
     }
-    let rtpengine = Rtpengine::start("answered", (44500, 44999));
-    let sounds = std::env::temp_dir().join(format!("tandem-answered-{}", std::process::id()));
-    std::fs::create_dir_all(&sounds).expect("dir");
-    tone_wav(&sounds.join("music.wav"));
-    let config = format!(
-        "{SITE}cti = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\ncti_tokens = [\"t0ken\"]\n\
-         [[site.dn]]\nnumber = \"5000\"\ntype = \"routing-point\"\n\
-         [site.media]\nng = [\"{}\"]\nsounds = \"{}\"\nqueue_music = \"music.wav\"\nanswer_waiting = true\n",
-        rtpengine.ng,
-        sounds.display()
-    );
-    let t = Tandem::start_with("media-answered", &config);
+    let (rtpengine, sounds, t) = music_site("answered", (44500, 44999), "answer_waiting = true\n");
     let (gw, phone) = (Party::new("gw"), Party::new("1200"));
     register(&phone, t.udp, "1200");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
