@@ -148,6 +148,9 @@ impl B2bua {
             Side::B(_) => Some(&mut call.a),
         };
         let Some(leg) = target.filter(|l| l.state == LegState::Confirmed) else {
+            if side == Side::A && call.answered_by_us() {
+                return answer_waiting_caller(ctx, call, &key, req, peer);
+            }
             let bytes = reply_with(req, Status::RequestPending, "", peer.addr).finish(None, b"");
             ctx.tx.respond(ctx.now, &key, 491, bytes.into());
             return;
@@ -232,4 +235,20 @@ impl B2bua {
             }
         }
     }
+}
+
+/// A request from a caller answered for its music while no agent has answered (a session
+/// refresh, RFC 4028; an INFO): answered here with 200, a re-INVITE or UPDATE with the
+/// description the caller already has, so the carrier keeps the call up.
+fn answer_waiting_caller(ctx: &mut Ctx<'_>, call: &Call, key: &TxKey, req: &Message<'_>, peer: Peer) {
+    let mut b = reply_with(req, Status::Ok, &call.a.local_tag, peer.addr);
+    let offer_answer = matches!(req.method(), Some(Method::Invite | Method::Update));
+    if offer_answer {
+        b.header("Contact", &ctx.local.contact(peer.transport));
+    }
+    let bytes = match call.media.answered_with.as_deref().filter(|_| offer_answer) {
+        Some(sdp) => b.finish(Some("application/sdp"), sdp),
+        None => b.finish(None, b""),
+    };
+    ctx.tx.respond(ctx.now, key, 200, bytes.into());
 }

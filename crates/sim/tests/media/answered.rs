@@ -107,3 +107,18 @@ fn without_answer_waiting_the_music_stays_early_media() {
     assert_eq!(provisionals(&mut w), vec![100, 183]);
     assert!(finals(&mut w, GW).is_empty());
 }
+
+#[test]
+fn a_session_refresh_from_a_caller_answered_for_its_music_gets_200_with_what_it_has() {
+    let mut w = answering_world(35, |_| {});
+    let call = w.call(addr(GW), "5000");
+    w.run_for(Duration::from_secs(2));
+    assert_eq!(finals(&mut w, GW), vec![200]);
+    let answered_with = descriptions_to(&w, GW).last().cloned().expect("the 200's description");
+    w.re_invite(addr(GW), &call);
+    w.run_for(Duration::from_secs(2));
+    let refreshed = w.ua(addr(GW)).events.iter().any(|e| matches!(e, UaEvent::ReInviteAnswered { code: 200, .. }));
+    assert!(refreshed, "the refresh is answered, not refused with 491");
+    assert_eq!(descriptions_to(&w, GW).last(), Some(&answered_with), "with the description the caller has");
+    assert_eq!(w.partner(addr(SITE)).kinds(), vec!["offer", "answer", "play"], "nothing new at the partner");
+}

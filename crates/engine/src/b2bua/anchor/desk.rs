@@ -28,6 +28,9 @@ pub(crate) struct CallMedia {
     pub(crate) music: Option<String>,
     /// The caller is paired with the sink and got 183 with the partner's answer.
     pub(crate) early: bool,
+    /// The description a caller answered for its music got (`answer_waiting`): what its
+    /// session refreshes are answered with until an agent answers.
+    pub(crate) answered_with: Option<Arc<[u8]>>,
     /// Something plays to the caller now.
     pub(crate) playing: bool,
     /// Hold music plays to the held party now.

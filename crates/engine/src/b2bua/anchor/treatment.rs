@@ -107,6 +107,7 @@ impl B2bua {
         let Some(offer) = Self::current_offer(call) else { return };
         let Some(bytes) = answer_caller_sdp(ctx, &call.a, 200, "OK", sdp) else { return };
         call.a.state = LegState::Confirmed;
+        call.media.answered_with = Some(Arc::from(sdp));
         // A later offer to the caller must carry a higher version than this answer.
         call.a.sdp_version = sdp::version(sdp);
         let t1 = ctx.tx.config().t1;
