@@ -116,6 +116,14 @@ fn the_wallboard_keeps_up_with_a_thousand_agents_changing_every_second() {
     marker_stdin
         .write_all(format!("{{\"message\":\"RequestRegisterAddress\",\"ThisDN\":\"{last}\"}}\n").as_bytes())
         .expect("register");
+    // A first change, not timed: the marker's own start and connection are not the page's.
+    let warm = format!(
+        "{{\"message\":\"RequestAgentNotReady\",\"ThisDN\":\"{last}\",\"Reasons\":{{\"ReasonCode\":\"Warm\"}}}}\n"
+    );
+    marker_stdin.write_all(warm.as_bytes()).expect("marker");
+    let warmed =
+        format!("const t = document.getElementById('agent-A{last}'); return !!t && t.textContent.includes('Warm')");
+    browser.wait_for(&warmed, Duration::from_secs(5)).expect("the marker's first change is shown");
     let mut worst = Duration::ZERO;
     for k in 0..5 {
         let request = format!(
