@@ -262,6 +262,12 @@ impl Node {
         self.b2bua.len()
     }
 
+    /// One line per active call (its ConnID, DN, legs and phases): what a test prints
+    /// when it finds a call left behind.
+    pub fn describe_calls(&self) -> Vec<String> {
+        self.b2bua.describe_calls()
+    }
+
     /// The next message to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()

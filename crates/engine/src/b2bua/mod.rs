@@ -161,6 +161,26 @@ impl B2bua {
         self.calls.len()
     }
 
+    /// One line per active call, for a test that finds one left behind (it looks up every
+    /// call id ever given: not for a running site).
+    pub(crate) fn describe_calls(&self) -> Vec<String> {
+        let legs = |c: &Call| c.b.iter().map(|l| format!("{:?} {}", l.state, l.call_id)).collect::<Vec<_>>().join(",");
+        (0..self.next_call)
+            .filter_map(|id| self.calls.get(&id))
+            .map(|c| {
+                let (phase, rp, hold, conf) = (&c.answer, &c.on_rp, c.hold, self.conferences.len());
+                format!(
+                    "conn {:016x} dn {} a {:?} {} b [{}] {phase:?} {rp:?} {hold:?} conferences {conf}",
+                    c.conn_id,
+                    c.dn,
+                    c.a.state,
+                    c.a.call_id,
+                    legs(c)
+                )
+            })
+            .collect()
+    }
+
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         [self.timers.next(), self.media.next_deadline()].into_iter().flatten().min()
     }
