@@ -165,6 +165,11 @@ pub(crate) fn up_with_stats(file: &Path) -> Background {
 /// A baresip phone with one `account` line (`<sip:DN@site>;...`) that answers calls by
 /// itself; stopped by PID when dropped (it also ends itself after 20 s).
 pub(crate) fn baresip(t: &Tandem, account: &str) -> Background {
+    baresip_with(t, account, "")
+}
+
+/// [`baresip`] with `extra` lines in its config (modules such as `ctrl_tcp`).
+pub(crate) fn baresip_with(t: &Tandem, account: &str, extra: &str) -> Background {
     let phone_port = free_udp_port();
     let bs = t.dir.join("baresip");
     std::fs::create_dir_all(&bs).expect("dir");
@@ -172,7 +177,7 @@ pub(crate) fn baresip(t: &Tandem, account: &str) -> Background {
         bs.join("config"),
         format!(
             "sip_listen 127.0.0.1:{phone_port}\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aubridge.so\n\
-             module_app account.so\naudio_player aubridge,t\naudio_source aubridge,t\naudio_alert aubridge,t\nrtp_ports 31000-31100\n"
+             module_app account.so\naudio_player aubridge,t\naudio_source aubridge,t\naudio_alert aubridge,t\nrtp_ports 31000-31100\n{extra}"
         ),
     )
     .expect("config");
