@@ -85,8 +85,8 @@ fn todays_intervals_come_from_the_records_and_a_restarted_service_keeps_its_coun
     if earlier >= midnight {
         assert_eq!(list[list.len() - 2]["offered"].as_u64(), Some(1), "the interval before: {history}");
     }
-    let live = get_json(stats, "/stats/rp/5000");
-    assert_eq!(live["offered"].as_u64(), Some(0), "the service started before these records: {live}");
+    // (The running service may have read these records or not: it reads them when it
+    // starts, which races with the writes above. After the restart below it must.)
 
     drop(up);
     std::thread::sleep(Duration::from_millis(300));
