@@ -68,17 +68,7 @@ fn an_agent_logs_in_turns_ready_and_handles_a_call_from_the_page() {
         "const c = document.querySelector('#calls .call .who'); return !!c && c.textContent.includes('talking')";
     let took = browser.wait_for(talking, Duration::from_secs(3)).expect("the call on the page");
     assert!(took < Duration::from_secs(1), "the answered call shown within 1 s (including starting sipp): {took:?}");
-    // A router attaches UserData: the page shows it as a table on the call.
-    let conn = browser.run("return document.querySelector('#calls .call').dataset.conn");
-    let conn = conn.as_str().expect("the call's ConnID").to_owned();
-    let attach = format!(
-        r#"{{"message":"RequestAttachUserData","ThisDN":"1500","ConnID":"{conn}","UserData":{{"Customer":"Gold <b>"}}}}"#
-    );
-    let register = r#"{"message":"RequestRegisterAddress","ThisDN":"1500"}"#;
-    let _ = cti_client(&site, "1", &[register, &attach]).wait_with_output();
-    let data = "return [...document.querySelectorAll('#calls table.data td')].map(t => t.textContent).join('=')";
-    let shown = browser.wait_for(&format!("{data} === 'Customer=Gold <b>'"), Duration::from_secs(3));
-    assert!(shown.is_some(), "the UserData shown as text: {}", browser.run(data));
+    a_router_attaches_user_data(&browser, &site);
     browser.screenshot(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/agent.png"));
 
     // Held from the page: the row says so and offers Retrieve instead of Hold.
@@ -97,15 +87,33 @@ fn an_agent_logs_in_turns_ready_and_handles_a_call_from_the_page() {
         "the call among the last calls, from the store"
     );
 
-    // The connection drops: the page reconnects by itself and finds the agent still Ready.
+    the_connection_drops_and_comes_back(&browser);
+    click("logout");
+    assert!(browser.wait_for(&state_is("LoggedOut"), Duration::from_secs(3)).is_some(), "logged out");
+    let _ = std::fs::remove_file(&store);
+}
+
+/// A router attaches UserData to the call on the page: the page shows it as a table.
+fn a_router_attaches_user_data(browser: &Browser, site: &Tandem) {
+    let conn = browser.run("return document.querySelector('#calls .call').dataset.conn");
+    let conn = conn.as_str().expect("the call's ConnID").to_owned();
+    let attach = format!(
+        r#"{{"message":"RequestAttachUserData","ThisDN":"1500","ConnID":"{conn}","UserData":{{"Customer":"Gold <b>"}}}}"#
+    );
+    let register = r#"{"message":"RequestRegisterAddress","ThisDN":"1500"}"#;
+    let _ = cti_client(site, "1", &[register, &attach]).wait_with_output();
+    let data = "return [...document.querySelectorAll('#calls table.data td')].map(t => t.textContent).join('=')";
+    let shown = browser.wait_for(&format!("{data} === 'Customer=Gold <b>'"), Duration::from_secs(3));
+    assert!(shown.is_some(), "the UserData shown as text: {}", browser.run(data));
+}
+
+/// The page's CTI connection drops: it reconnects by itself and finds the agent Ready.
+fn the_connection_drops_and_comes_back(browser: &Browser) {
     browser.run("ws.close(); return true");
     let retrying = "return document.getElementById('link').className === 'retrying'";
     assert!(browser.wait_for(retrying, Duration::from_secs(2)).is_some(), "the page says it reconnects");
     let back = "return document.getElementById('link').className === 'up' && document.getElementById('state').className === 'Ready'";
     assert!(browser.wait_for(back, Duration::from_secs(5)).is_some(), "reconnected, still Ready");
-    click("logout");
-    assert!(browser.wait_for(&state_is("LoggedOut"), Duration::from_secs(3)).is_some(), "logged out");
-    let _ = std::fs::remove_file(&store);
 }
 
 /// `GET path` on the CTI address with `token` as a bearer token (if any): status and body.

@@ -25,29 +25,49 @@ async fn desk(cti: SocketAddr) -> Ws {
     ws
 }
 
+/// A site with a CTI server and `/metrics`.
+fn cti_site(name: &str) -> Tandem {
+    Tandem::start_with(
+        name,
+        &format!("{SITE}cti = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\ncti_tokens = [\"t0ken\"]\n"),
+    )
+}
+
+/// A desktop registered on `dn`.
+async fn desk_on(cti: SocketAddr, dn: &str) -> Ws {
+    let mut ws = desk(cti).await;
+    let register = format!(r#"{{"message":"RequestRegisterAddress","ThisDN":"{dn}"}}"#);
+    ws.send(Message::Text(register)).await.expect("send");
+    next_named(&mut ws, "EventRegistered", Duration::from_secs(3)).await.expect("registered");
+    ws
+}
+
+/// A sipp gateway calling `dn` once, whose dialog must be moved by re-INVITE (the
+/// scenario fails on a BYE or anything else), started.
+fn reinvited_gateway(t: &Tandem, dn: &str) -> std::process::Child {
+    let calls = t.dir.join("call.csv");
+    std::fs::write(&calls, format!("SEQUENTIAL\n{dn};\n")).expect("csv");
+    let scenario = scenario("gateway-call-reinvited.xml");
+    let args = ["-sf", scenario.to_str().expect("path"), "-inf", calls.to_str().expect("path"), "-m", "1", "-d", "500"];
+    sipp_command(t.udp, &args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("sipp")
+}
+
 #[test]
 fn a_desktop_transfers_a_sipp_gateway_call_to_another_sipp_phone_by_re_invite() {
     if !enabled() {
         return;
     }
-    let config = format!("{SITE}cti = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\ncti_tokens = [\"t0ken\"]\n");
-    let t = Tandem::start_with("transfer", &config);
+    let t = cti_site("transfer");
     let (port1, port2) = (free_udp_port(), free_udp_port());
     let (_phone1, _phone2) = (sipp_phone(port1, t.udp), sipp_phone(port2, t.udp));
     let reg = t.dir.join("reg.csv");
     std::fs::write(&reg, format!("SEQUENTIAL\n1200;127.0.0.1:{port1}\n1201;127.0.0.1:{port2}\n")).expect("csv");
     let (ok, n, _) = sipp_with_file(t.udp, "register-contact.xml", &reg, &["-m", "2"]);
     assert!(ok && n == 2, "both phones registered");
-    let calls = t.dir.join("call.csv");
-    std::fs::write(&calls, "SEQUENTIAL\n1200;\n").expect("csv");
-    let scenario = scenario("gateway-call-reinvited.xml");
-    let args = ["-sf", scenario.to_str().expect("path"), "-inf", calls.to_str().expect("path"), "-m", "1", "-d", "500"];
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let (released, transferred) = runtime.block_on(async {
-        let mut ws = desk(t.cti.expect("cti")).await;
-        ws.send(Message::Text(r#"{"message":"RequestRegisterAddress","ThisDN":"1200"}"#.into())).await.expect("send");
-        next_named(&mut ws, "EventRegistered", Duration::from_secs(3)).await.expect("registered");
-        let gateway = sipp_command(t.udp, &args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("sipp");
+        let mut ws = desk_on(t.cti.expect("cti"), "1200").await;
+        let gateway = reinvited_gateway(&t, "1200");
         let established = next_named(&mut ws, "EventEstablished", Duration::from_secs(10)).await.expect("answered");
         let conn = established["ConnID"].as_str().expect("ConnID").to_owned();
         let transfer = format!(
@@ -83,23 +103,16 @@ fn a_baresip_phone_holds_the_call_and_its_desktop_sees_event_held() {
     if !enabled() {
         return;
     }
-    let config = format!("{SITE}cti = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\ncti_tokens = [\"t0ken\"]\n");
-    let t = Tandem::start_with("baresip-hold", &config);
+    let t = cti_site("baresip-hold");
     let ctrl = free_tcp_port();
     let account = format!("<sip:1200@{};transport=udp>;regint=600;answermode=auto", t.udp);
     let modules = format!("module_app menu.so\nmodule_app ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\n");
     let _phone = baresip_with(&t, &account, &modules);
     assert!(registered_within(&t, Duration::from_secs(5)), "baresip registered");
-    let calls = t.dir.join("call.csv");
-    std::fs::write(&calls, "SEQUENTIAL\n1200;\n").expect("csv");
-    let scenario = scenario("gateway-call-reinvited.xml");
-    let args = ["-sf", scenario.to_str().expect("path"), "-inf", calls.to_str().expect("path"), "-m", "1", "-d", "500"];
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let (held, gateway) = runtime.block_on(async {
-        let mut ws = desk(t.cti.expect("cti")).await;
-        ws.send(Message::Text(r#"{"message":"RequestRegisterAddress","ThisDN":"1200"}"#.into())).await.expect("send");
-        next_named(&mut ws, "EventRegistered", Duration::from_secs(3)).await.expect("registered");
-        let gateway = sipp_command(t.udp, &args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("sipp");
+        let mut ws = desk_on(t.cti.expect("cti"), "1200").await;
+        let gateway = reinvited_gateway(&t, "1200");
         next_named(&mut ws, "EventEstablished", Duration::from_secs(10)).await.expect("baresip answered");
         tokio::time::sleep(Duration::from_millis(300)).await;
         baresip_command(ctrl, "hold", "");
@@ -120,8 +133,7 @@ fn a_baresip_phone_transfers_the_call_by_refer_and_the_gateway_only_sees_a_re_in
     if !enabled() {
         return;
     }
-    let config = format!("{SITE}cti = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\ncti_tokens = [\"t0ken\"]\n");
-    let t = Tandem::start_with("baresip-refer", &config);
+    let t = cti_site("baresip-refer");
     let (ctrl, port2) = (free_tcp_port(), free_udp_port());
     let account = format!("<sip:1200@{};transport=udp>;regint=600;answermode=auto", t.udp);
     let modules = format!("module_app menu.so\nmodule_app ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\n");
@@ -132,17 +144,11 @@ fn a_baresip_phone_transfers_the_call_by_refer_and_the_gateway_only_sees_a_re_in
     let (ok, n, _) = sipp_with_file(t.udp, "register-contact.xml", &reg, &["-m", "1"]);
     assert!(ok && n == 1, "1201 registered");
     assert!(metric_within(&t, r#"tandem_registrations{site="s1"} 2"#, Duration::from_secs(5)), "baresip registered");
-    let calls = t.dir.join("call.csv");
-    std::fs::write(&calls, "SEQUENTIAL\n1200;\n").expect("csv");
-    let scenario = scenario("gateway-call-reinvited.xml");
-    let args = ["-sf", scenario.to_str().expect("path"), "-inf", calls.to_str().expect("path"), "-m", "1", "-d", "500"];
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let target = format!("sip:1201@{}", t.udp);
     let (released, gateway) = runtime.block_on(async {
-        let mut ws = desk(t.cti.expect("cti")).await;
-        ws.send(Message::Text(r#"{"message":"RequestRegisterAddress","ThisDN":"1200"}"#.into())).await.expect("send");
-        next_named(&mut ws, "EventRegistered", Duration::from_secs(3)).await.expect("registered");
-        let gateway = sipp_command(t.udp, &args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("sipp");
+        let mut ws = desk_on(t.cti.expect("cti"), "1200").await;
+        let gateway = reinvited_gateway(&t, "1200");
         next_named(&mut ws, "EventEstablished", Duration::from_secs(10)).await.expect("baresip answered");
         tokio::time::sleep(Duration::from_millis(300)).await;
         baresip_command(ctrl, "transfer", &target);

@@ -317,6 +317,16 @@ impl Drop for Store {
 }
 
 /// Opens the SQLite file, creating its directory, and prepares it.
+/// A reader's connection to a site's SQLite store while the site writes it (WAL lets it
+/// in): read-only, waiting up to `wait` for the writer's lock.
+pub(crate) fn read_only(path: &Path, wait: Duration) -> anyhow::Result<rusqlite::Connection> {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+    let conn =
+        rusqlite::Connection::open_with_flags(path, flags).with_context(|| format!("opening {}", path.display()))?;
+    conn.busy_timeout(wait)?;
+    Ok(conn)
+}
+
 pub(crate) fn connect(path: &Path) -> anyhow::Result<rusqlite::Connection> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -4,8 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::Context as _;
-use rusqlite::{params_from_iter, Connection, OpenFlags};
+use rusqlite::{params_from_iter, Connection};
 use serde_json::{json, Value};
 
 /// What to show.
@@ -33,10 +32,7 @@ pub(crate) fn run(paths: &[&Path], query: &Query) -> anyhow::Result<String> {
         if !path.exists() {
             anyhow::bail!("no store at {} (does the site have [site.store], and has it run?)", path.display());
         }
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .with_context(|| format!("opening {}", path.display()))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conns.push(conn);
+        conns.push(super::read_only(path, std::time::Duration::from_secs(5))?);
     }
     let mut rows = Vec::new();
     for conn in &conns {

@@ -3,7 +3,6 @@
 //! through a connection of its own. Called on a blocking thread, never on the site's.
 
 use anyhow::Context as _;
-use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
 use super::Target;
@@ -44,9 +43,7 @@ pub(crate) fn recent_calls(
     let since = now_ms - WINDOW_MS;
     match target {
         Target::Sqlite(path) => {
-            let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .with_context(|| format!("opening {}", path.display()))?;
-            conn.busy_timeout(std::time::Duration::from_secs(2))?;
+            let conn = super::read_only(path, std::time::Duration::from_secs(2))?;
             let sql = format!(
                 "SELECT {COLUMNS} WHERE ended_at >= ?3 AND site = ?1 AND ({}) ORDER BY ended_at DESC, id DESC LIMIT {count}",
                 FILTER.replace("{dn}", "?2")
@@ -103,6 +100,8 @@ fn postgres_calls(
 
 #[cfg(test)]
 mod tests {
+    use rusqlite::Connection;
+
     use super::*;
 
     fn insert(conn: &Connection, (id, site, dn_answered, caller, ended): (i64, &str, Option<&str>, &str, i64)) {

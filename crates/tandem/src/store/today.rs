@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use routing::stats::history::RecordedCall;
-use rusqlite::{Connection, OpenFlags};
 
 use super::Target;
 
@@ -31,9 +30,7 @@ fn read(target: &Target, since_ms: i64) -> anyhow::Result<Vec<RecordedCall>> {
     type Row = (String, i64, bool, String, i64, i64, i64, i64);
     let rows: Vec<Row> = match target {
         Target::Sqlite(path) => {
-            let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .with_context(|| format!("opening {}", path.display()))?;
-            conn.busy_timeout(Duration::from_secs(2))?;
+            let conn = super::read_only(path, Duration::from_secs(2))?;
             let mut stmt = conn.prepare(&format!("{SELECT}?1"))?;
             let rows = stmt.query_map([since_ms], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))

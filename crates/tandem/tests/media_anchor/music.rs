@@ -26,6 +26,18 @@ pub(crate) fn tone_wav(path: &std::path::Path) {
     std::fs::write(path, wav).expect("wav");
 }
 
+/// The router on 5000 sends the waiting call to 1200 (`phone`), which answers: the
+/// call's ConnID and the INVITE the phone got.
+async fn route_to(router: &mut Ws, phone: &Party, site: std::net::SocketAddr) -> (String, String) {
+    let request = next_named(router, "EventRouteRequest", Duration::from_secs(3)).await.expect("routed");
+    let conn = request["ConnID"].as_str().expect("ConnID").to_owned();
+    let route = format!(r#"{{"message":"RequestRouteCall","ThisDN":"5000","ConnID":"{conn}","OtherDN":"1200"}}"#);
+    send(router, route).await;
+    let offered = phone.expect("INVITE", Duration::from_secs(5)).expect("the agent rang");
+    answer(phone, &offered, site);
+    (conn, offered)
+}
+
 /// A site with Routing Point 5000 and a CTI server, anchored at a new rtpengine (`name`,
 /// `ports`) whose sounds directory holds `music.wav`; `media` adds `[site.media]` keys.
 /// The rtpengine, the sounds directory (removed by the caller) and the site.
@@ -63,13 +75,7 @@ pub(crate) fn a_waiting_caller_hears_queue_music_and_a_held_caller_hears_hold_mu
     // The gateway sends (as a gateway would) so that rtpengine learns where it is.
     let music = gw.talk(toward_queue, 50) + gw.listen(Duration::from_millis(500));
     assert!(music >= 30, "the waiting caller heard the queue music: {music} packets in 1.5 s");
-    let request =
-        runtime.block_on(next_named(&mut router, "EventRouteRequest", Duration::from_secs(3))).expect("routed");
-    let conn = request["ConnID"].as_str().expect("ConnID").to_owned();
-    let route = format!(r#"{{"message":"RequestRouteCall","ThisDN":"5000","ConnID":"{conn}","OtherDN":"1200"}}"#);
-    runtime.block_on(send(&mut router, route));
-    let offered = phone.expect("INVITE", Duration::from_secs(5)).expect("the agent rang");
-    answer(&phone, &offered, t.udp);
+    let (conn, offered) = runtime.block_on(route_to(&mut router, &phone, t.udp));
     let ok = gw.expect("200", Duration::from_secs(5)).expect("answered");
     gw.send(t.udp, &in_dialog(&gw, &ok, t.udp, "ACK", 1));
     let toward_agent = media_of(&ok);
@@ -164,13 +170,7 @@ pub(crate) fn a_caller_answered_for_its_music_hears_it_then_the_agent_after_a_re
     let music = gw.talk(toward_site, 50) + gw.listen(Duration::from_millis(500));
     assert!(music >= 30, "the answered caller hears the queue music: {music} packets in 1.5 s");
 
-    let request =
-        runtime.block_on(next_named(&mut router, "EventRouteRequest", Duration::from_secs(3))).expect("routed");
-    let conn = request["ConnID"].as_str().expect("ConnID").to_owned();
-    let route = format!(r#"{{"message":"RequestRouteCall","ThisDN":"5000","ConnID":"{conn}","OtherDN":"1200"}}"#);
-    runtime.block_on(send(&mut router, route));
-    let offered = phone.expect("INVITE", Duration::from_secs(5)).expect("the agent rang");
-    answer(&phone, &offered, t.udp);
+    let (_, offered) = runtime.block_on(route_to(&mut router, &phone, t.udp));
     let reinvite = gw.answer_reinvite(t.udp, Duration::from_secs(5)).expect("the agent reaches the caller");
     // rtpengine 10.5 gives the caller's side a new port when the agent's answer replaces
     // the sink's (measured): the re-INVITE is what moves the caller's media there.
